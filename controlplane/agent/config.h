@@ -1,0 +1,85 @@
+// trabouled's config file: what belongs to the box (ports, device strings, addresses,
+// gateways, EAL options, workers, flow table) plus, until the policy language lands, the
+// minimal rule table. Loading checks everything and names the first bad field.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/ip_addr.h"
+#include "dataplane/core/rules.h"
+#include "dataplane/core/site.h"
+
+namespace traboule::cp {
+
+// Thrown with "<json pointer>: <what is wrong> (got <value>)".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& pointer, const std::string& message)
+      : std::runtime_error(pointer + ": " + message), pointer_(pointer) {}
+  const std::string& pointer() const noexcept { return pointer_; }
+
+ private:
+  std::string pointer_;
+};
+
+enum class Role { kEdge, kHub };
+enum class UplinkKind { kFiber, kVdsl, kAdsl, kSdsl, k4g, k5g, kSatellite };
+enum class PollMode { kAdaptive, kBusy };
+
+const char* to_string(Role r);
+const char* to_string(UplinkKind k);
+
+struct PortConfig {
+  std::string device;  // PCI address or vdev string ("net_af_packet0,iface=veth1")
+  std::optional<std::string> mac;  // override the port's MAC (required for net_ring/net_null)
+  std::optional<dp::IfAddr> ipv4;
+  std::optional<dp::IfAddr> ipv6;
+};
+
+struct UplinkConfig {
+  std::string name;
+  UplinkKind kind = UplinkKind::kFiber;
+  PortConfig port;
+  std::optional<dp::IpAddr> gateway4;
+  std::optional<dp::IpAddr> gateway6;
+  std::optional<std::string> gateway_mac;  // static neighbour entry (labs, captures)
+  uint64_t up_kbps = 0;
+  uint64_t down_kbps = 0;
+  uint32_t cost = 0;
+};
+
+struct LanConfig {
+  PortConfig port;
+  std::vector<dp::IpPrefix> prefixes;  // networks reached through the LAN port
+};
+
+struct DataplaneConfig {
+  unsigned workers = 1;
+  PollMode poll = PollMode::kAdaptive;
+  uint32_t mbufs = 16383;
+  uint32_t neighbors = 1024;  // neighbour table size per port
+};
+
+struct AgentConfig {
+  Role role = Role::kEdge;
+  std::vector<std::string> eal;  // extra EAL arguments (e.g. "--no-huge", "-l", "0-1")
+  DataplaneConfig dataplane;
+  dp::FlowSettings flows;
+  LanConfig lan;
+  std::vector<UplinkConfig> uplinks;
+  dp::RuleTable rules;
+};
+
+// Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).
+AgentConfig parse_config(const std::string& json_text);
+AgentConfig load_config_file(const std::string& path);
+
+// The "net_xxx0" or PCI name part of a device string (before the first comma).
+std::string device_name(const std::string& device);
+bool is_vdev(const std::string& device);
+
+}  // namespace traboule::cp

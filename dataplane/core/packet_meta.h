@@ -1,0 +1,66 @@
+// Per-packet metadata kept in the mbuf private area: what parse found, where the packet goes.
+// Stages read it instead of re-parsing headers; it is valid from the parse stage on.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "dataplane/core/ip_addr.h"
+
+namespace traboule::dp {
+
+enum class L3Kind : uint8_t { kNone = 0, kIpv4, kIpv6, kArp };
+
+namespace meta_flag {
+inline constexpr uint16_t kFragment = 1 << 0;       // any fragment (first or later)
+inline constexpr uint16_t kLaterFragment = 1 << 1;  // offset != 0: no L4 header present
+inline constexpr uint16_t kIpOptions = 1 << 2;      // IPv4 options or IPv6 extension headers
+inline constexpr uint16_t kFromLan = 1 << 3;        // received on the LAN port
+inline constexpr uint16_t kTrace = 1 << 4;          // per-packet trace is on for this packet
+inline constexpr uint16_t kHasL4 = 1 << 5;          // src_port/dst_port/tcp_flags are valid
+}  // namespace meta_flag
+
+inline constexpr uint16_t kNoPort = 0xffff;
+inline constexpr uint32_t kNoFlow = 0xffffffffu;
+inline constexpr uint8_t kNoUplink = 0xff;
+
+struct PacketMeta {
+  IpAddr src;  // valid for IPv4/IPv6 (IPv4 mapped); ARP sender for ARP
+  IpAddr dst;
+  uint16_t in_port = kNoPort;   // DPDK port id the packet came in on
+  uint16_t out_port = kNoPort;  // set by the stage that picks the egress
+  uint16_t flags = 0;
+  uint16_t l2_len = 0;  // Ethernet + VLAN tags: offset of the L3 header
+  uint16_t l3_len = 0;  // IPv4 header with options, or IPv6 header with extension headers
+  uint16_t l3_total = 0;  // IPv4 total length / IPv6 40 + payload length (bytes of the datagram)
+  uint16_t src_port = 0;  // host order; ICMP/ICMPv6 echo: the identifier in both (one flow)
+  uint16_t dst_port = 0;
+  uint16_t vlan_outer = 0;  // TCI of the outer tag (0 if none)
+  uint16_t vlan_inner = 0;
+  uint8_t vlan_count = 0;
+  L3Kind l3 = L3Kind::kNone;
+  uint8_t l4_proto = 0;  // IPPROTO_* of the transport (after IPv6 extension headers)
+  uint8_t tcp_flags = 0;
+  uint8_t icmp_type = 0;  // ICMP or ICMPv6 type/code when l4_proto is 1 or 58
+  uint8_t icmp_code = 0;
+  uint8_t ttl = 0;   // TTL or hop limit as received
+  uint8_t dscp = 0;  // 6-bit DSCP
+  uint8_t uplink = kNoUplink;  // uplink index chosen for this packet
+  uint8_t flow_dir = 0;        // 0: flow's original direction, 1: reply direction
+  uint32_t flow_id = kNoFlow;  // index in the worker's flow table
+  uint32_t flow_hash = 0;      // symmetric hash of the 5-tuple (same both directions)
+  uint16_t rule = 0;           // rule index that matched
+  uint16_t trace_id = 0;
+};
+
+inline constexpr uint16_t kMetaPrivSize =
+    static_cast<uint16_t>((sizeof(PacketMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
+
+// Every mempool of ours is created with priv_size >= kMetaPrivSize (see io/mempool.h).
+inline PacketMeta& meta(rte_mbuf* m) { return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m)); }
+inline const PacketMeta& meta(const rte_mbuf* m) {
+  return *static_cast<const PacketMeta*>(rte_mbuf_to_priv(const_cast<rte_mbuf*>(m)));
+}
+
+}  // namespace traboule::dp

@@ -1,0 +1,118 @@
+// Pipeline wiring and dispatch: edges, drops with named counters, topological order, and the
+// errors a wrong wiring table must produce.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <stdexcept>
+
+#include "dataplane/core/pipeline.h"
+#include "tests/testing/eal_env.h"
+#include "tests/testing/packet_builder.h"
+
+namespace traboule::dp {
+namespace {
+
+using traboule::testing::PacketBuilder;
+using traboule::testing::test_pool;
+using traboule::testing::to_mbuf;
+
+// Sends even-length packets to "even", odd to "odd", and drops empty ones.
+class SplitStage final : public Stage {
+ public:
+  std::string_view name() const noexcept override { return "split"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override {
+    for (uint16_t i = 0; i < n; ++i) {
+      uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
+      if (len == 0)
+        out.drop(0, pkts[i]);
+      else
+        out.to(len % 2, pkts[i]);
+    }
+  }
+  static constexpr std::array<std::string_view, 2> kEdges{"even", "odd"};
+  static constexpr std::array<std::string_view, 1> kDrops{"empty"};
+};
+
+// Counts and frees what reaches it.
+class SinkStage final : public Stage {
+ public:
+  explicit SinkStage(std::string name) : name_(std::move(name)) {}
+  std::string_view name() const noexcept override { return name_; }
+  std::span<const std::string_view> edge_names() const noexcept override { return {}; }
+  std::span<const std::string_view> drop_names() const noexcept override { return {}; }
+  void process(rte_mbuf** pkts, uint16_t n, Output&) noexcept override {
+    seen += n;
+    rte_pktmbuf_free_bulk(pkts, n);
+  }
+  uint64_t seen = 0;
+  std::string name_;
+};
+
+std::vector<NodeSpec> table() {
+  std::vector<NodeSpec> t;
+  t.push_back({std::make_unique<SinkStage>("evens"), {}});
+  t.push_back({std::make_unique<SplitStage>(), {{"even", "evens"}, {"odd", "odds"}}});
+  t.push_back({std::make_unique<SinkStage>("odds"), {}});
+  return t;
+}
+
+uint64_t counter(const Pipeline& p, const std::string& name) {
+  std::vector<CounterValue> cs;
+  p.collect(cs);
+  for (auto& c : cs)
+    if (c.name == name) return c.value;
+  return UINT64_MAX;
+}
+
+TEST(Pipeline, RoutesEdgesAndCountsDrops) {
+  Pipeline p(table());
+  unsigned before = traboule::testing::pool_in_use();
+  std::vector<rte_mbuf*> pkts;
+  for (size_t len : {60, 61, 0, 62, 63, 64}) {
+    testing::Frame f;
+    f.bytes.assign(len, 0);
+    pkts.push_back(to_mbuf(test_pool(), f));
+  }
+  p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()));
+  EXPECT_EQ(p.find<SinkStage>("evens")->seen, 3u);
+  EXPECT_EQ(p.find<SinkStage>("odds")->seen, 2u);
+  EXPECT_EQ(counter(p, "split.empty"), 1u);
+  EXPECT_EQ(counter(p, "split.out.even"), 3u);
+  EXPECT_EQ(counter(p, "split.out.odd"), 2u);
+  EXPECT_EQ(traboule::testing::pool_in_use(), before) << "every packet freed exactly once";
+}
+
+TEST(Pipeline, RejectsBadWiring) {
+  struct Row {
+    const char* what;
+    std::vector<std::pair<std::string, std::string>> edges;
+    const char* expect;
+  };
+  std::vector<Row> rows = {
+      {"unwired edge", {{"even", "evens"}}, "edge 'split.odd' is not wired"},
+      {"unknown edge", {{"even", "evens"}, {"odd", "odds"}, {"blue", "odds"}}, "has no edge 'blue'"},
+      {"unknown node", {{"even", "evens"}, {"odd", "nowhere"}}, "unknown node 'nowhere'"},
+      {"self loop", {{"even", "split"}, {"odd", "odds"}}, "loops"},
+  };
+  for (auto& r : rows) {
+    std::vector<NodeSpec> t;
+    t.push_back({std::make_unique<SinkStage>("evens"), {}});
+    t.push_back({std::make_unique<SplitStage>(), r.edges});
+    t.push_back({std::make_unique<SinkStage>("odds"), {}});
+    try {
+      Pipeline p(std::move(t));
+      ADD_FAILURE() << r.what << ": accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos) << r.what << ": " << e.what();
+    }
+  }
+  std::vector<NodeSpec> dup;
+  dup.push_back({std::make_unique<SinkStage>("x"), {}});
+  dup.push_back({std::make_unique<SinkStage>("x"), {}});
+  EXPECT_THROW(Pipeline p(std::move(dup)), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace traboule::dp
