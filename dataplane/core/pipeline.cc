@@ -117,6 +117,7 @@ void Pipeline::collect(std::vector<CounterValue>& out) const {
     auto edges = n.stage->edge_names();
     for (size_t i = 0; i < edges.size(); ++i)
       out.push_back({base + ".out." + std::string(edges[i]), read_counter(n.edge_counts[i])});
+    n.stage->collect_extra(out);
   }
   out.push_back({"pipeline.overflow", read_counter(overflow_)});
 }

@@ -21,11 +21,6 @@ struct NodeSpec {
   std::vector<std::pair<std::string, std::string>> edges;
 };
 
-struct CounterValue {
-  std::string name;
-  uint64_t value = 0;
-};
-
 class Pipeline {
  public:
   // Throws std::invalid_argument naming the node and edge when the table is wrong (unknown or

@@ -22,6 +22,11 @@ inline constexpr uint16_t kBurstMax = 64;
 inline constexpr uint16_t kNodeInputMax = 2 * kBurstMax;
 inline constexpr unsigned kMaxEdges = 8;
 
+struct CounterValue {
+  std::string name;
+  uint64_t value = 0;
+};
+
 struct Burst {
   uint16_t n = 0;
   rte_mbuf* pkts[kNodeInputMax];
@@ -96,6 +101,10 @@ class Stage {
   // Called by the worker from its loop when it has time (timers: ARP refresh, flow expiry).
   // `now_tsc` is rte_rdtsc(). Default: nothing to do.
   virtual void on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {}
+
+  // Counters beyond edges and drops (events, per-uplink figures), named "<stage>.<what>".
+  // Called from control threads while the worker runs: read with read_counter().
+  virtual void collect_extra(std::vector<CounterValue>& /*out*/) const {}
 
  protected:
   Stage() = default;

@@ -1,0 +1,87 @@
+#include "controlplane/telemetry/dpdk_telemetry.h"
+
+#include <rte_telemetry.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "dataplane/runtime/dataplane.h"
+
+namespace traboule::cp {
+namespace {
+
+std::atomic<dp::Dataplane*> g_dp{nullptr};
+
+int counters_cb(const char*, const char* params, rte_tel_data* d) {
+  dp::Dataplane* p = g_dp.load();
+  if (p == nullptr) return -1;
+  rte_tel_data_start_dict(d);
+  // The dict holds at most RTE_TEL_MAX_DICT_ENTRIES: a prefix parameter narrows the list
+  // ("/traboule/counters,parse." ), and without one zero counters are left out.
+  std::string prefix = params != nullptr ? params : "";
+  for (auto& c : p->counters()) {
+    if (!prefix.empty() ? c.name.rfind(prefix, 0) != 0 : c.value == 0) continue;
+    rte_tel_data_add_dict_u64(d, c.name.c_str(), c.value);
+  }
+  return 0;
+}
+
+int uplinks_cb(const char*, const char*, rte_tel_data* d) {
+  dp::Dataplane* p = g_dp.load();
+  if (p == nullptr) return -1;
+  rte_tel_data_start_dict(d);
+  for (auto& u : p->uplinks()) {
+    rte_tel_data* one = rte_tel_data_alloc();
+    if (one == nullptr) return -ENOMEM;
+    rte_tel_data_start_dict(one);
+    rte_tel_data_add_dict_u64(one, "port_id", u.port_id);
+    rte_tel_data_add_dict_string(one, "link", u.link_up ? "up" : "down");
+    rte_tel_data_add_dict_string(one, "gateway", u.gateway_resolved ? "resolved" : "unresolved");
+    rte_tel_data_add_dict_u64(one, "tx_packets", u.tx_packets);
+    rte_tel_data_add_dict_u64(one, "tx_bytes", u.tx_bytes);
+    rte_tel_data_add_dict_u64(one, "rx_packets", u.rx_packets);
+    rte_tel_data_add_dict_u64(one, "rx_bytes", u.rx_bytes);
+    rte_tel_data_add_dict_container(d, u.name.c_str(), one, 0);
+  }
+  return 0;
+}
+
+int flows_cb(const char*, const char*, rte_tel_data* d) {
+  dp::Dataplane* p = g_dp.load();
+  if (p == nullptr) return -1;
+  auto f = p->flows();
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "active", f.active);
+  rte_tel_data_add_dict_u64(d, "capacity", f.capacity);
+  rte_tel_data_add_dict_u64(d, "created", f.created);
+  rte_tel_data_add_dict_u64(d, "expired", f.expired);
+  rte_tel_data_add_dict_u64(d, "memory_bytes", f.memory_bytes);
+  rte_tel_data_add_dict_u64(d, "workers", p->workers());
+  return 0;
+}
+
+int trace_cb(const char*, const char* params, rte_tel_data* d) {
+  dp::Dataplane* p = g_dp.load();
+  if (p == nullptr || params == nullptr) return -EINVAL;
+  bool on = std::strcmp(params, "on") == 0;
+  if (!on && std::strcmp(params, "off") != 0) return -EINVAL;
+  p->set_trace(on);
+  rte_tel_data_string(d, on ? "on" : "off");
+  return 0;
+}
+
+}  // namespace
+
+void register_telemetry(dp::Dataplane& dp) {
+  g_dp.store(&dp);
+  rte_telemetry_register_cmd("/traboule/counters", counters_cb,
+                             "Data-plane counters summed over workers; param: name prefix. Zeros are left out without one.");
+  rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb, "Per uplink: link, gateway, packets and bytes.");
+  rte_telemetry_register_cmd("/traboule/flows", flows_cb, "Flow table use: active, capacity, created, expired.");
+  rte_telemetry_register_cmd("/traboule/trace", trace_cb, "Per-packet trace on|off.");
+}
+
+void unregister_telemetry() { g_dp.store(nullptr); }
+
+}  // namespace traboule::cp

@@ -1,0 +1,179 @@
+#include "dataplane/runtime/dataplane.h"
+
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "dataplane/io/mempool.h"
+#include "dataplane/runtime/pipeline_factory.h"
+#include "dataplane/stages/forward.h"
+
+namespace traboule::dp {
+
+Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings)
+    : site_(site), settings_(settings) {
+  const unsigned n = settings.workers;
+  if (n == 0) throw std::runtime_error("dataplane: at least one worker is needed");
+  if (rte_lcore_count() < n)
+    throw std::runtime_error("dataplane: " + std::to_string(n) + " workers need " + std::to_string(n) +
+                             " EAL lcores, EAL has " + std::to_string(rte_lcore_count()));
+  if (ports.size() != site.ifaces.size()) throw std::runtime_error("dataplane: one port setup per interface");
+  pool_ = make_packet_pool("tb_pkts", settings.mbufs, static_cast<int>(rte_socket_id()));
+  if (pool_ == nullptr)
+    throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
+                             " packet buffers (" + rte_strerror(rte_errno) +
+                             "); give EAL more memory (-m) or lower dataplane.mbufs");
+
+  std::array<bool, kMaxPorts> ready{};
+  std::vector<PortInfo> infos;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    ports[i].workers = static_cast<uint16_t>(n);
+    PortInfo info = start_port(ports[i], pool_);
+    if (info.port_id >= kMaxPorts) throw std::runtime_error("port " + ports[i].label + ": port id too large");
+    Interface& itf = *site.ifaces[i];
+    itf.port_id = info.port_id;
+    itf.mac = info.mac;
+    itf.v6_link_local = link_local_from_mac(info.mac);
+    site.by_port[info.port_id] = &itf;
+    ready[info.port_id] = true;
+    port_ids_.push_back(info.port_id);
+    infos.push_back(info);
+  }
+  // Resolution of every uplink's gateways starts now.
+  for (Interface* up : site.uplinks) {
+    if (up->gw4) up->neighbors->want(*up->gw4);
+    if (up->gw6) up->neighbors->want(*up->gw6);
+  }
+  poll_links();
+
+  // Hand-off rings: one single-producer/single-consumer ring per ordered worker pair.
+  rings_.assign(size_t{n} * n, nullptr);
+  for (unsigned from = 0; from < n; ++from)
+    for (unsigned to = 0; to < n; ++to) {
+      if (from == to) continue;
+      std::string name = "tb_ho_" + std::to_string(from) + "_" + std::to_string(to);
+      rte_ring* r = rte_ring_create(name.c_str(), 4096, static_cast<int>(rte_socket_id()),
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (r == nullptr) throw std::runtime_error("dataplane: cannot create ring " + name);
+      rings_[from * n + to] = r;
+    }
+
+  workers_.resize(n);
+  for (unsigned w = 0; w < n; ++w) {
+    auto& pw = workers_[w];
+    pw.flows = std::make_unique<FlowTable>(site.flows.capacity, site.flows.timeouts, static_cast<int>(rte_socket_id()));
+    std::vector<rte_ring*> to_worker(n, nullptr), inbound;
+    for (unsigned o = 0; o < n; ++o)
+      if (o != w) {
+        to_worker[o] = rings_[w * n + o];
+        inbound.push_back(rings_[o * n + w]);
+      }
+    pw.pipeline = make_worker_pipeline({w, &site, pw.flows.get(), pool_, to_worker, ready});
+    // RX: RSS queues are spread one per worker; single-queue ports go round-robin.
+    std::vector<RxQueue> rx;
+    for (size_t i = 0; i < infos.size(); ++i) {
+      const bool lan = site.ifaces[i]->is_lan;
+      if (infos[i].rx_queues > 1)
+        rx.push_back({infos[i].port_id, static_cast<uint16_t>(w), lan});
+      else if (i % n == w)
+        rx.push_back({infos[i].port_id, 0, lan});
+    }
+    pw.worker = std::make_unique<Worker>(w, *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_);
+  }
+}
+
+Dataplane::~Dataplane() {
+  stop();
+  rte_eal_mp_wait_lcore();
+  for (uint16_t p : port_ids_) stop_port(p);
+  workers_.clear();  // pipelines free what they still hold
+  for (rte_ring* r : rings_)
+    if (r != nullptr) {
+      void* m;
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
+  rte_mempool_free(pool_);
+}
+
+void Dataplane::run() {
+  unsigned w = 1;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (w >= workers_.size()) break;
+    Worker* worker = workers_[w++].worker.get();
+    rte_eal_remote_launch([](void* arg) { return static_cast<Worker*>(arg)->run(); }, worker, lcore);
+  }
+  workers_[0].worker->run();
+  rte_eal_mp_wait_lcore();
+}
+
+void Dataplane::poll_links() {
+  for (auto& itf : site_.ifaces) {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(itf->port_id, &link) == 0)
+      itf->link_up.store(link.link_status == RTE_ETH_LINK_UP, std::memory_order_relaxed);
+  }
+}
+
+std::vector<CounterValue> Dataplane::counters() const {
+  std::map<std::string, uint64_t> sum;
+  std::vector<CounterValue> one;
+  for (auto& pw : workers_) {
+    one.clear();
+    pw.pipeline->collect(one);
+    for (auto& c : one) sum[c.name] += c.value;
+  }
+  auto f = flows();
+  sum["flow.active"] = f.active;
+  sum["flow.created"] = f.created;
+  sum["flow.expired"] = f.expired;
+  std::vector<CounterValue> out;
+  for (auto& [k, v] : sum) out.push_back({k, v});
+  return out;
+}
+
+std::vector<UplinkStatus> Dataplane::uplinks() const {
+  std::vector<UplinkStatus> out;
+  for (auto* up : site_.uplinks) {
+    UplinkStatus s;
+    s.name = up->name;
+    s.port_id = up->port_id;
+    s.link_up = up->link_up.load(std::memory_order_relaxed);
+    rte_ether_addr mac;
+    s.gateway_resolved = (up->gw4 && up->neighbors->lookup(*up->gw4, &mac)) ||
+                         (up->gw6 && up->neighbors->lookup(*up->gw6, &mac));
+    for (auto& pw : workers_)
+      if (auto* fwd = pw.pipeline->find<ForwardStage>("forward")) {
+        auto c = fwd->uplink_counters(up->uplink);
+        s.tx_packets += c.tx_packets;
+        s.tx_bytes += c.tx_bytes;
+        s.rx_packets += c.rx_packets;
+        s.rx_bytes += c.rx_bytes;
+      }
+    out.push_back(s);
+  }
+  return out;
+}
+
+Dataplane::FlowSummary Dataplane::flows() const {
+  FlowSummary s;
+  for (auto& pw : workers_) {
+    s.active += pw.flows->size();
+    s.capacity += pw.flows->capacity();
+    s.created += pw.flows->created();
+    s.expired += pw.flows->expired();
+    s.memory_bytes += pw.flows->memory_bytes();
+  }
+  return s;
+}
+
+void Dataplane::set_trace(bool on) {
+  for (auto& pw : workers_) pw.worker->set_trace(on);
+}
+
+}  // namespace traboule::dp

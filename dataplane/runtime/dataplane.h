@@ -1,0 +1,78 @@
+// The assembled data plane: packet pool, ports, per-worker flow tables and pipelines wired from
+// one table, hand-off rings between workers, and the read side for control threads (counters,
+// flows, link state). Built once at start-up; workers then run until stop() is called.
+#pragma once
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/core/pipeline.h"
+#include "dataplane/core/site.h"
+#include "dataplane/io/port.h"
+#include "dataplane/runtime/worker.h"
+
+namespace traboule::dp {
+
+struct DataplaneSettings {
+  unsigned workers = 1;
+  Polling polling = Polling::kAdaptive;
+  uint32_t mbufs = 16383;
+};
+
+struct UplinkStatus {
+  std::string name;
+  uint16_t port_id = 0;
+  bool link_up = false;
+  bool gateway_resolved = false;
+  uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+};
+
+class Dataplane {
+ public:
+  // `ports[i]` configures site.ifaces[i] (LAN first, then uplinks). Fills in port ids and MACs
+  // in the Site. Throws std::runtime_error with a clear message on failure.
+  Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings);
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // Runs worker 0 on the calling (main) lcore and the others on remote lcores; returns after
+  // stop() once every worker has left its loop.
+  void run();
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
+
+  // Control-thread side.
+  void poll_links();  // refreshes Interface::link_up from the drivers
+  std::vector<CounterValue> counters() const;  // summed over workers, sorted by name
+  std::vector<UplinkStatus> uplinks() const;
+  struct FlowSummary {
+    uint64_t active = 0, capacity = 0, created = 0, expired = 0, memory_bytes = 0;
+  };
+  FlowSummary flows() const;
+  void set_trace(bool on);
+  unsigned workers() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  Site& site() noexcept { return site_; }
+
+ private:
+  struct PerWorker {
+    std::unique_ptr<FlowTable> flows;
+    std::unique_ptr<Pipeline> pipeline;
+    std::unique_ptr<Worker> worker;
+  };
+  Site& site_;
+  DataplaneSettings settings_;
+  rte_mempool* pool_ = nullptr;
+  std::vector<uint16_t> port_ids_;
+  std::vector<rte_ring*> rings_;  // rings_[from * n + to]
+  std::vector<PerWorker> workers_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace traboule::dp

@@ -1,0 +1,30 @@
+#include "dataplane/runtime/pipeline_factory.h"
+
+#include "dataplane/stages/dispatch.h"
+#include "dataplane/stages/flow.h"
+#include "dataplane/stages/forward.h"
+#include "dataplane/stages/local.h"
+#include "dataplane/stages/parse.h"
+#include "dataplane/stages/route.h"
+#include "dataplane/stages/sink.h"
+#include "dataplane/stages/tx.h"
+
+namespace traboule::dp {
+
+std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
+  if (d.to_worker.empty()) d.to_worker.push_back(nullptr);
+  const bool resolver = d.worker == 0;
+  std::vector<NodeSpec> t;
+  t.push_back({std::make_unique<ParseStage>(), {{"ipv4", "local"}, {"ipv6", "local"}, {"arp", "local"}}});
+  t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
+               {{"forward", "dispatch"}, {"tx", "tx"}, {"consumed", "consumed"}}});
+  t.push_back({std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
+  t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
+  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows), {{"uplink", "forward"}, {"lan", "forward"}}});
+  t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
+  t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
+  t.push_back({std::make_unique<SinkStage>("consumed"), {}});
+  return std::make_unique<Pipeline>(std::move(t));
+}
+
+}  // namespace traboule::dp

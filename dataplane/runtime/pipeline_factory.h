@@ -1,0 +1,30 @@
+// The pipeline wiring table, in one place: the daemon, the allocation test and traboule-bench
+// all build exactly this pipeline for a worker.
+#pragma once
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/core/pipeline.h"
+#include "dataplane/core/site.h"
+
+namespace traboule::dp {
+
+struct WorkerDeps {
+  unsigned worker = 0;
+  Site* site = nullptr;
+  FlowTable* flows = nullptr;
+  rte_mempool* pool = nullptr;        // for packets the box originates (ARP/ND requests)
+  std::vector<rte_ring*> to_worker;   // hand-off ring per worker (nullptr for itself); size = workers
+  std::array<bool, kMaxPorts> ports_ready{};
+};
+
+// parse → local → dispatch → flow → route → forward → tx (local's replies → tx, consumed → sink).
+std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
+
+}  // namespace traboule::dp

@@ -1,0 +1,108 @@
+#include "dataplane/stages/forward.h"
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+namespace traboule::dp {
+namespace {
+
+// RFC 1624 incremental update of the IPv4 header checksum for a TTL decrement.
+inline void decrement_ipv4_ttl(rte_ipv4_hdr* ip) noexcept {
+  uint16_t old_word = static_cast<uint16_t>(ip->time_to_live << 8 | ip->next_proto_id);
+  ip->time_to_live--;
+  uint16_t new_word = static_cast<uint16_t>(ip->time_to_live << 8 | ip->next_proto_id);
+  uint32_t sum = static_cast<uint16_t>(~rte_be_to_cpu_16(ip->hdr_checksum)) +
+                 static_cast<uint16_t>(~old_word) + new_word;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  ip->hdr_checksum = rte_cpu_to_be_16(static_cast<uint16_t>(~sum));
+}
+
+}  // namespace
+
+ForwardStage::ForwardStage(Site& site, FlowTable& flows) : site_(site), flows_(flows) {}
+
+void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    PacketMeta& md = meta(m);
+    Interface* egress = site_.iface(md.out_port);
+    const bool v4 = md.l3 == L3Kind::kIpv4;
+    if (egress == nullptr || (md.l3 != L3Kind::kIpv4 && md.l3 != L3Kind::kIpv6)) [[unlikely]] {
+      out.drop(kBadEgress, m);
+      continue;
+    }
+    // A router must not forward a packet whose TTL would reach 0 (RFC 1812 5.3.1).
+    if (md.ttl <= 1) {
+      out.drop(kTtlExceeded, m);
+      continue;
+    }
+    rte_ether_addr next_hop;
+    if (egress->is_lan) {
+      const FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
+      if (e != nullptr && !rte_is_zero_ether_addr(&e->lan_mac)) {
+        next_hop = e->lan_mac;
+      } else if (!egress->neighbors->lookup(md.dst, &next_hop)) {
+        egress->neighbors->want(md.dst);
+        out.drop(kNeighborUnresolved, m);
+        continue;
+      }
+    } else {
+      const auto& gw = v4 ? egress->gw4 : egress->gw6;
+      if (!gw) [[unlikely]] {
+        out.drop(kNoGateway, m);
+        continue;
+      }
+      if (!egress->neighbors->lookup(*gw, &next_hop)) {
+        egress->neighbors->want(*gw);
+        out.drop(kGatewayUnresolved, m);
+        continue;
+      }
+    }
+    uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len);
+    if (v4)
+      decrement_ipv4_ttl(reinterpret_cast<rte_ipv4_hdr*>(l3));
+    else
+      reinterpret_cast<rte_ipv6_hdr*>(l3)->hop_limits--;
+    // Drop the ingress VLAN tags: the new Ethernet header sits right before L3.
+    if (md.l2_len > sizeof(rte_ether_hdr)) rte_pktmbuf_adj(m, static_cast<uint16_t>(md.l2_len - sizeof(rte_ether_hdr)));
+    auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
+    eth->dst_addr = next_hop;
+    eth->src_addr = egress->mac;
+    eth->ether_type = rte_cpu_to_be_16(v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+    md.l2_len = sizeof(rte_ether_hdr);
+    md.vlan_count = 0;
+
+    const uint32_t len = rte_pktmbuf_pkt_len(m);
+    if (!egress->is_lan) {
+      UplinkCounters& c = per_uplink_[egress->uplink];
+      bump(c.tx_packets);
+      bump(c.tx_bytes, len);
+    } else if (const Interface* in = site_.iface(md.in_port); in != nullptr && !in->is_lan) {
+      UplinkCounters& c = per_uplink_[in->uplink];
+      bump(c.rx_packets);
+      bump(c.rx_bytes, len);
+    }
+    out.to(kTx, m);
+  }
+}
+
+ForwardStage::UplinkCounters ForwardStage::uplink_counters(uint8_t u) const noexcept {
+  const UplinkCounters& c = per_uplink_[u];
+  return {read_counter(c.tx_packets), read_counter(c.tx_bytes), read_counter(c.rx_packets),
+          read_counter(c.rx_bytes)};
+}
+
+void ForwardStage::collect_extra(std::vector<CounterValue>& out) const {
+  for (size_t u = 0; u < site_.uplinks.size(); ++u) {
+    auto c = uplink_counters(static_cast<uint8_t>(u));
+    const std::string base = "forward.uplink." + site_.uplinks[u]->name;
+    out.push_back({base + ".tx_packets", c.tx_packets});
+    out.push_back({base + ".tx_bytes", c.tx_bytes});
+    out.push_back({base + ".rx_packets", c.rx_packets});
+    out.push_back({base + ".rx_bytes", c.rx_bytes});
+  }
+}
+
+}  // namespace traboule::dp

@@ -1,0 +1,42 @@
+// Uplink forwarding: TTL/hop limit check and decrement, then the L2 rewrite for the egress
+// port (our MAC as source; the uplink's gateway or the LAN host as destination; VLAN tags of
+// the ingress side removed). Unresolved next hops are asked for and the packet is dropped.
+#pragma once
+
+#include <array>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+
+namespace traboule::dp {
+
+class ForwardStage final : public Stage {
+ public:
+  enum Edge : unsigned { kTx };
+  enum Drop : unsigned { kTtlExceeded, kNoGateway, kGatewayUnresolved, kNeighborUnresolved, kBadEgress };
+  static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  static constexpr std::array<std::string_view, 5> kDrops{"ttl_exceeded", "no_gateway", "gateway_unresolved",
+                                                          "neighbor_unresolved", "bad_egress"};
+
+  ForwardStage(Site& site, FlowTable& flows);
+
+  std::string_view name() const noexcept override { return "forward"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+  struct UplinkCounters {
+    uint64_t tx_packets = 0, tx_bytes = 0;  // LAN → this uplink
+    uint64_t rx_packets = 0, rx_bytes = 0;  // this uplink → LAN
+  };
+  UplinkCounters uplink_counters(uint8_t u) const noexcept;
+
+ private:
+  Site& site_;
+  FlowTable& flows_;
+  std::array<UplinkCounters, kMaxUplinks> per_uplink_{};
+};
+
+}  // namespace traboule::dp

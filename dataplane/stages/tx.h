@@ -1,0 +1,34 @@
+// The last stage: groups packets by meta.out_port and sends each group on this worker's TX
+// queue of that port. What the driver does not take is dropped and counted, never retried
+// (retrying would stall the worker behind a full queue).
+#pragma once
+
+#include <array>
+
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+
+namespace traboule::dp {
+
+class TxStage final : public Stage {
+ public:
+  enum Drop : unsigned { kBadPort, kQueueFull };
+  static constexpr std::array<std::string_view, 2> kDrops{"no_port", "queue_full"};
+
+  // `queue` is this worker's TX queue id on every port; `ports_ready[p]` says port p is started.
+  TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready)
+      : queue_(queue), ready_(ports_ready) {}
+
+  std::string_view name() const noexcept override { return "tx"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return {}; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+ private:
+  uint16_t queue_;
+  std::array<bool, kMaxPorts> ready_;
+  std::array<uint64_t, kMaxPorts> sent_{};
+};
+
+}  // namespace traboule::dp

@@ -1,0 +1,157 @@
+// Config loading: a valid file loads with the right values, and every bad field is rejected
+// with one error naming its JSON pointer and the bad value.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "controlplane/agent/bootstrap.h"
+#include "controlplane/agent/config.h"
+
+namespace traboule::cp {
+namespace {
+
+using json = nlohmann::json;
+
+json valid() {
+  return json::parse(R"({
+    "eal": ["--no-huge"],
+    "lan": {"device": "net_ring0", "mac": "02:00:00:00:00:01", "ipv4": "192.168.1.1/24"},
+    "uplinks": [
+      {"name": "fiber", "kind": "fiber", "device": "net_ring1", "ipv4": "100.64.0.2/30",
+       "gateway4": "100.64.0.1", "up_kbps": 100000, "down_kbps": 1000000, "cost": 10},
+      {"name": "lte", "kind": "4g", "device": "0000:03:00.0", "ipv6": "2001:db8::2/64",
+       "gateway6": "2001:db8::1", "up_kbps": 50000, "down_kbps": 150000}
+    ],
+    "rules": [
+      {"name": "voice", "match": {"proto": "udp", "dst_ports": "10000-20000", "dscp": 46}, "uplinks": ["fiber", "lte"]},
+      {"name": "default", "uplinks": ["lte"]}
+    ]
+  })");
+}
+
+TEST(ConfigLoad, ValidFileLoads) {
+  AgentConfig c = parse_config(valid().dump());
+  EXPECT_EQ(c.role, Role::kEdge);
+  ASSERT_EQ(c.uplinks.size(), 2u);
+  EXPECT_EQ(c.uplinks[1].kind, UplinkKind::k4g);
+  EXPECT_EQ(c.uplinks[0].gateway4->str(), "100.64.0.1");
+  EXPECT_EQ(c.uplinks[0].port.ipv4->plen, 30);
+  ASSERT_EQ(c.rules.rules.size(), 2u);
+  EXPECT_EQ(c.rules.rules[0].dst_ports.lo, 10000);
+  EXPECT_EQ(c.rules.rules[0].dst_ports.hi, 20000);
+  EXPECT_EQ(c.rules.rules[0].dscp, 46);
+  EXPECT_EQ(c.rules.rules[0].uplinks, (std::vector<uint8_t>{0, 1}));
+  ASSERT_EQ(c.lan.prefixes.size(), 1u);
+  EXPECT_EQ(c.lan.prefixes[0].str(), "192.168.1.0/24");
+}
+
+TEST(ConfigLoad, EalArgumentsCarryDevicesMemoryAndLcores) {
+  AgentConfig c = parse_config(valid().dump());
+  auto a = eal_arguments(c, {0, 1});
+  auto has = [&](const std::string& x, const std::string& y) {
+    for (size_t i = 0; i + 1 < a.size(); ++i)
+      if (a[i] == x && a[i + 1] == y) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("--vdev", "net_ring0"));
+  EXPECT_TRUE(has("--vdev", "net_ring1"));
+  EXPECT_TRUE(has("-a", "0000:03:00.0"));
+  EXPECT_TRUE(has("--lcores", "0@(0,1)"));
+  EXPECT_NE(std::find(a.begin(), a.end(), "-m"), a.end()) << "--no-huge gets a memory size";
+}
+
+struct BadRow {
+  const char* what;
+  const char* pointer;  // JSON pointer of the change (json_pointer syntax)
+  json value;           // the new value; null with remove=true deletes the field
+  const char* expect;   // expected substring of the error
+  bool remove = false;
+};
+
+TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
+  std::vector<BadRow> rows = {
+      {"unknown top field", "/uplink", json::array(), "/uplink: unknown field"},
+      {"typo in uplink", "/uplinks/0/gatway4", "1.2.3.4", "/uplinks/0/gatway4: unknown field"},
+      {"bad kind", "/uplinks/0/kind", "fibre", "/uplinks/0/kind: must be one of fiber, vdsl"},
+      {"kind not a string", "/uplinks/0/kind", 3, "/uplinks/0/kind: must be a non-empty string (got 3)"},
+      {"missing device", "/uplinks/0/device", nullptr, "/uplinks/0/device: is required", true},
+      {"empty device", "/uplinks/0/device", "", "/uplinks/0/device: must be a non-empty string"},
+      {"device with space", "/uplinks/0/device", "net_ring1 x", "/uplinks/0/device: must not contain spaces"},
+      {"duplicate device", "/uplinks/0/device", "net_ring0", "/uplinks/0/device: is already used"},
+      {"bad ipv4", "/uplinks/0/ipv4", "100.64.0.300/30", "/uplinks/0/ipv4: must be an IPv4 address"},
+      {"ipv4 without length", "/uplinks/0/ipv4", "100.64.0.2", "/uplinks/0/ipv4: must be an IPv4 address with prefix"},
+      {"ipv6 in ipv4", "/uplinks/0/ipv4", "2001:db8::1/64", "/uplinks/0/ipv4: must be an IPv4"},
+      {"bad gateway", "/uplinks/0/gateway4", "gateway", "/uplinks/0/gateway4: must be an IPv4 address (got \"gateway\")"},
+      {"missing gateway", "/uplinks/0/gateway4", nullptr, "/uplinks/0/gateway4: is required when ipv4 is set", true},
+      {"gateway6 without ipv6", "/uplinks/0/gateway6", "2001:db8::1", "/uplinks/0/ipv6: is required when gateway6"},
+      {"negative bandwidth", "/uplinks/0/up_kbps", -5, "/uplinks/0/up_kbps: must be an integer in"},
+      {"zero bandwidth", "/uplinks/0/down_kbps", 0, "/uplinks/0/down_kbps: must be an integer in [8,"},
+      {"float bandwidth", "/uplinks/0/down_kbps", 1.5, "/uplinks/0/down_kbps: must be an integer"},
+      {"missing bandwidth", "/uplinks/0/up_kbps", nullptr, "/uplinks/0/up_kbps: is required", true},
+      {"duplicate name", "/uplinks/1/name", "fiber", "/uplinks/1/name: is used by another uplink"},
+      {"reserved name", "/uplinks/0/name", "lan", "/uplinks/0/name: \"lan\" is reserved"},
+      {"bad mac", "/lan/mac", "02:00:00:00:00", "/lan/mac: must be a MAC address"},
+      {"lan without address", "/lan/ipv4", nullptr, "/lan/ipv4: an address is required", true},
+      {"no uplinks", "/uplinks", json::array(), "/uplinks: must be an array of 1 to 4 uplinks (got 0 uplinks)"},
+      {"uplinks not array", "/uplinks", "fiber", "/uplinks: must be an array"},
+      {"workers zero", "/dataplane", json{{"workers", 0}}, "/dataplane/workers: must be an integer in [1, 16]"},
+      {"bad poll", "/dataplane", json{{"poll", "spin"}}, "/dataplane/poll: must be one of adaptive, busy"},
+      {"tiny flow table", "/flows", json{{"capacity", 10}}, "/flows/capacity: must be an integer in [1024"},
+      {"bad timeout", "/flows", json{{"timeouts", {{"udp", 0}}}}, "/flows/timeouts/udp: must be an integer in [1"},
+      {"eal vdev", "/eal", json::array({"--vdev", "net_null0"}), "/eal/0: devices come from"},
+      {"eal in-memory", "/eal", json::array({"--in-memory"}), "/eal/0: --in-memory is refused"},
+      {"eal not strings", "/eal", json::array({1}), "/eal/0: must be a string"},
+      {"bad role", "/role", "spoke", "/role: must be one of edge, hub (got \"spoke\")"},
+      {"rule unknown uplink", "/rules/0/uplinks/1", "dsl", "/rules/0/uplinks/1: is not the name of an uplink (got \"dsl\")"},
+      {"rule same uplink twice", "/rules/0/uplinks/1", "fiber", "/rules/0/uplinks/1: names the same uplink twice"},
+      {"rule empty uplinks", "/rules/0/uplinks", json::array(), "/rules/0/uplinks: must be a non-empty array"},
+      {"rule bad port range", "/rules/0/match/dst_ports", "20000-10000", "/rules/0/match/dst_ports: must be a port"},
+      {"rule port too big", "/rules/0/match/dst_ports", 70000, "/rules/0/match/dst_ports: must be a port"},
+      {"rule port garbage", "/rules/0/match/dst_ports", "80x", "/rules/0/match/dst_ports: must be a port"},
+      {"rule ports without proto", "/rules/0/match/proto", nullptr, "/rules/0/match/dst_ports: port match needs", true},
+      {"rule bad proto", "/rules/0/match/proto", "sctp", "/rules/0/match/proto: must be one of tcp, udp"},
+      {"rule bad dscp", "/rules/0/match/dscp", 64, "/rules/0/match/dscp: must be an integer in [0, 63]"},
+      {"rule bad prefix", "/rules/0/match/dst", json::array({"10.0.0.0/33"}), "/rules/0/match/dst/0: is not an IPv4 or IPv6 prefix"},
+      {"rule unknown match key", "/rules/0/match/app", "teams", "/rules/0/match/app: unknown field"},
+      {"last rule not default", "/rules/1/match", json{{"proto", "tcp"}}, "/rules/1: the last rule must be the default"},
+      {"no rules", "/rules", json::array(), "/rules: must be a non-empty array"},
+      {"catch-all first", "/rules/0/match", json::object(), "/rules/0/match: matches everything, so the rules after it are unreachable"},
+  };
+  for (auto& r : rows) {
+    json j = valid();
+    json::json_pointer ptr(r.pointer);
+    if (r.remove)
+      j[ptr.parent_pointer()].erase(ptr.back());
+    else
+      j[ptr] = r.value;
+    try {
+      parse_config(j.dump());
+      ADD_FAILURE() << r.what << ": accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos)
+          << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
+    }
+  }
+}
+
+TEST(ConfigLoad, RejectsBrokenJson) {
+  for (const char* text : {"", "{", "[]", "{\"lan\": }", "null", "\"x\""}) {
+    EXPECT_THROW(parse_config(text), ConfigError) << text;
+  }
+  try {
+    parse_config("{");
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos);
+  }
+}
+
+TEST(ConfigLoad, ShippedExamplesLoad) {
+  for (const char* f : {"/config/examples/edge-lab.json"}) {
+    EXPECT_NO_THROW(load_config_file(std::string(TRABOULE_SOURCE_DIR) + f)) << f;
+  }
+}
+
+}  // namespace
+}  // namespace traboule::cp
