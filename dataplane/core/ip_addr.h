@@ -54,7 +54,15 @@ struct IpAddr {
     std::memcpy(&w1, b.data() + 8, 8);
     return (w0 | w1) == 0;
   }
-  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  // Two 64-bit words: compared and hashed without a memcmp call on the hot path.
+  uint64_t word(unsigned i) const noexcept {
+    uint64_t w;
+    std::memcpy(&w, b.data() + 8 * i, 8);
+    return w;
+  }
+  friend bool operator==(const IpAddr& x, const IpAddr& y) noexcept {
+    return ((x.word(0) ^ y.word(0)) | (x.word(1) ^ y.word(1))) == 0;
+  }
   friend auto operator<=>(const IpAddr& x, const IpAddr& y) {
     return std::memcmp(x.b.data(), y.b.data(), 16) <=> 0;
   }
@@ -66,15 +74,19 @@ struct IpAddr {
 
 // A prefix on the 128-bit form; an IPv4 /n is stored as /(96+n).
 struct IpPrefix {
-  IpAddr addr;
+  IpAddr addr;  // host bits cleared
   uint8_t len = 0;  // on the 128-bit form
 
-  bool contains(const IpAddr& a) const {
-    unsigned full = len / 8, rest = len % 8;
-    if (std::memcmp(addr.b.data(), a.b.data(), full) != 0) return false;
-    if (rest == 0) return true;
-    uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
-    return (addr.b[full] & mask) == (a.b[full] & mask);
+  bool contains(const IpAddr& a) const noexcept {
+    // Masks on the two words in memory order (the words are loaded little-endian).
+    const uint64_t m0 = mask_word(len), m1 = mask_word(len > 64 ? len - 64 : 0);
+    return (((a.word(0) ^ addr.word(0)) & m0) | ((a.word(1) ^ addr.word(1)) & m1)) == 0;
+  }
+  static uint64_t mask_word(unsigned bits) noexcept {
+    if (bits >= 64) return ~uint64_t{0};
+    // `bits` leading bytes-order bits set, as a little-endian load of big-endian bytes sees them.
+    uint64_t be = bits == 0 ? 0 : ~uint64_t{0} << (64 - bits);
+    return __builtin_bswap64(be);
   }
   // "10.0.0.0/8", "2001:db8::/32", or a bare address (host prefix). nullopt on bad text.
   static std::optional<IpPrefix> parse(std::string_view text);

@@ -108,6 +108,13 @@ void Pipeline::idle(uint64_t now_tsc) noexcept {
   drain(0);
 }
 
+uint64_t Pipeline::total_drops() const {
+  uint64_t sum = read_counter(overflow_);
+  for (auto& n : nodes_)
+    for (auto& c : n.drop_counts) sum += read_counter(c);
+  return sum;
+}
+
 void Pipeline::collect(std::vector<CounterValue>& out) const {
   for (auto& n : nodes_) {
     std::string base(n.stage->name());

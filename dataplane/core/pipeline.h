@@ -47,6 +47,8 @@ class Pipeline {
 
   // "<stage>.<drop>" and "<stage>.out.<edge>" counters, plus "pipeline.overflow".
   void collect(std::vector<CounterValue>& out) const;
+  // Sum of every drop counter (and overflow): packets that did not reach a sink or a port.
+  uint64_t total_drops() const;
   Trace& trace() noexcept { return trace_; }
   std::string stage_name(uint16_t stage_id) const { return std::string(nodes_[stage_id].stage->name()); }
 

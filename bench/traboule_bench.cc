@@ -1,0 +1,368 @@
+// traboule-bench: whole-pipeline throughput on one core. Measures, in the same run, ports and
+// traffic, (a) a plain io-forward loop (the driver's limit) and (b) the full worker pipeline,
+// over N distinct flows of real Ethernet/IPv4 UDP and TCP frames. Generation is timed apart
+// and excluded from both figures, so the ratio compares like with like.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_eth_ring.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_memcpy.h>
+#include <rte_random.h>
+#include <rte_ring.h>
+#include <rte_udp.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/core/site.h"
+#include "dataplane/io/mempool.h"
+#include "dataplane/runtime/pipeline_factory.h"
+#include "dataplane/runtime/worker.h"
+
+namespace po = boost::program_options;
+using namespace traboule;
+
+namespace {
+
+constexpr uint16_t kBurstMax = dp::kBurstMax;
+
+struct Options {
+  uint32_t flows = 1000;
+  uint64_t packets = 20'000'000;
+  uint16_t burst = 32;
+  bool json = false;
+  bool huge = false;
+};
+
+// Per-burst TSC cycles (rx + processing + tx, generation excluded). The figure is the median
+// burst: on a shared machine a burst during which the process was preempted costs
+// milliseconds, and a plain sum would report the neighbours' load instead of our cost.
+struct Result {
+  uint64_t packets = 0;
+  uint64_t cycles = 0;
+  uint16_t burst = 32;
+  std::vector<uint32_t> per_burst;
+  double median_burst = 0;
+  double p90_burst = 0;
+  double slow_share = 0;  // bursts slower than 10x the median (preempted or interrupted)
+
+  void finish() {
+    if (per_burst.empty()) return;
+    std::vector<uint32_t> v = per_burst;
+    auto nth = [&](double q) {
+      size_t k = static_cast<size_t>(q * double(v.size() - 1));
+      std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+      return double(v[k]);
+    };
+    median_burst = nth(0.5);
+    p90_burst = nth(0.9);
+    size_t slow = 0;
+    for (uint32_t c : per_burst) slow += c > 10 * median_burst;
+    slow_share = double(slow) / double(per_burst.size());
+  }
+  double cycles_per_packet() const { return median_burst / burst; }
+  double p90_cycles_per_packet() const { return p90_burst / burst; }
+  double mpps(uint64_t hz) const { return median_burst ? double(burst) * double(hz) / median_burst / 1e6 : 0; }
+};
+
+const rte_ether_addr kLanMac = {{0x02, 0x00, 0x00, 0x00, 0x0a, 0x01}};
+const rte_ether_addr kHostMac = {{0x02, 0x00, 0x00, 0x00, 0x0a, 0x10}};
+const rte_ether_addr kUplinkMac = {{0x02, 0x00, 0x00, 0x00, 0x0b, 0x01}};
+const rte_ether_addr kGatewayMac = {{0x02, 0x00, 0x00, 0x00, 0x0b, 0xfe}};
+
+// Real frames: Ethernet + IPv4 + UDP or TCP (ACK), 64 bytes on the wire without FCS padding.
+struct Templates {
+  uint8_t udp[60];
+  uint8_t tcp[60];
+};
+
+Templates make_templates() {
+  Templates t{};
+  for (int k = 0; k < 2; ++k) {
+    uint8_t* f = k == 0 ? t.udp : t.tcp;
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+    eth->dst_addr = kLanMac;
+    eth->src_addr = kHostMac;
+    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + 14);
+    ip->version_ihl = 0x45;
+    ip->total_length = rte_cpu_to_be_16(60 - 14);
+    ip->time_to_live = 64;
+    ip->next_proto_id = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
+    ip->src_addr = rte_cpu_to_be_32(0xc0a80000);  // 192.168.x.y: patched per flow
+    ip->dst_addr = rte_cpu_to_be_32(0xcb007100 | 10);  // 203.0.113.10
+    if (k == 0) {
+      auto* udp = reinterpret_cast<rte_udp_hdr*>(f + 34);
+      udp->dst_port = rte_cpu_to_be_16(443);
+      udp->dgram_len = rte_cpu_to_be_16(60 - 34);
+    } else {
+      auto* tcp = reinterpret_cast<rte_tcp_hdr*>(f + 34);
+      tcp->dst_port = rte_cpu_to_be_16(443);
+      tcp->data_off = 5 << 4;
+      tcp->tcp_flags = RTE_TCP_ACK_FLAG;
+      tcp->rx_win = rte_cpu_to_be_16(65535);
+    }
+  }
+  return t;
+}
+
+// Fills `n` fresh mbufs with flow `idx[i]`'s frame: source address and port say which flow.
+uint16_t generate(rte_mempool* pool, const Templates& t, const uint32_t* idx, uint16_t n, rte_mbuf** out) {
+  if (rte_pktmbuf_alloc_bulk(pool, out, n) != 0) return 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    uint32_t flow = idx[i];
+    const bool tcp = flow & 1;
+    uint8_t* p = rte_pktmbuf_mtod(out[i], uint8_t*);
+    rte_memcpy(p, tcp ? t.tcp : t.udp, 60);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + 14);
+    // 192.168.0.0/16 hosts × 16 source ports: up to 1 M distinct flows.
+    ip->src_addr = rte_cpu_to_be_32(0xc0a80000 | ((flow >> 4) & 0xffff));
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    *reinterpret_cast<uint16_t*>(p + 34) = rte_cpu_to_be_16(static_cast<uint16_t>(10000 + (flow & 15)));
+    out[i]->data_len = out[i]->pkt_len = 60;
+  }
+  return n;
+}
+
+struct Bench {
+  Options opt;
+  rte_mempool* pool = nullptr;
+  rte_ring* rx_ring = nullptr;
+  uint16_t rx_port = 0;   // ring-backed: the generator fills it, the loop polls it
+  uint16_t tx_port = 0;   // net_null: frees what it is given, like a NIC's TX completion
+  Templates tpl = make_templates();
+  std::vector<uint32_t> sequence;  // flow index of each generated packet (random order)
+
+  template <class Process>
+  Result run(uint64_t packets, Process&& process) {
+    Result r;
+    r.burst = opt.burst;
+    r.per_burst.reserve(packets / opt.burst + 1);
+    rte_mbuf* gen[kBurstMax];
+    rte_mbuf* rx[kBurstMax];
+    size_t pos = 0;
+    while (r.packets < packets) {
+      uint16_t n = opt.burst;
+      if (pos + n > sequence.size()) pos = 0;
+      uint16_t got = generate(pool, tpl, &sequence[pos], n, gen);
+      pos += n;
+      unsigned q = rte_ring_enqueue_burst(rx_ring, reinterpret_cast<void**>(gen), got, nullptr);
+      for (unsigned k = q; k < got; ++k) rte_pktmbuf_free(gen[k]);
+      const uint64_t t0 = rte_rdtsc_precise();
+      uint16_t nb = rte_eth_rx_burst(rx_port, 0, rx, opt.burst);
+      process(rx, nb);
+      const uint64_t dt = rte_rdtsc_precise() - t0;
+      r.cycles += dt;
+      r.packets += nb;
+      if (nb == opt.burst) r.per_burst.push_back(static_cast<uint32_t>(std::min<uint64_t>(dt, UINT32_MAX)));
+    }
+    r.finish();
+    return r;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  po::options_description desc(
+      "traboule-bench - whole-pipeline throughput against an io-forward baseline, on one core\n\n"
+      "Usage: traboule-bench [--flows N] [--packets M] [--burst B] [--hugepages] [--json]\n\nOptions");
+  desc.add_options()("help,h", "print this help")(
+      "flows", po::value<uint32_t>(&opt.flows)->default_value(1000), "distinct flows (1 .. 1048576)")(
+      "packets", po::value<uint64_t>(&opt.packets)->default_value(20'000'000), "packets per measurement")(
+      "burst", po::value<uint16_t>(&opt.burst)->default_value(32), "RX/TX burst size (1 .. 64)")(
+      "hugepages", po::bool_switch(&opt.huge), "run EAL on hugepages (they must be reserved); default --no-huge")(
+      "json", po::bool_switch(&opt.json), "print one JSON object instead of text");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "traboule-bench: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  if (opt.flows < 1 || opt.flows > (1u << 20) || opt.burst < 1 || opt.burst > kBurstMax || opt.packets < 1000) {
+    std::cerr << "traboule-bench: --flows must be 1..1048576, --burst 1..64, --packets >= 1000\n";
+    return 2;
+  }
+
+  // EAL: one lcore, a ring port for RX and a null port for TX.
+  const uint32_t capacity = std::max<uint32_t>(1024, opt.flows + opt.flows / 4);
+  std::string prefix = "tbbench_" + std::to_string(getpid());
+  uint64_t mem_mb = 256 + uint64_t{capacity} * 256 / (1 << 20);
+  std::vector<std::string> eal = {"traboule-bench", "-l", "0", "--no-pci", "--file-prefix", prefix,
+                                  "--log-level", "*:warning", "--vdev", "net_null0,no-rx=1", "-m",
+                                  std::to_string(mem_mb)};
+  if (!opt.huge) {
+    eal.push_back("--no-huge");
+    eal.push_back("--no-shconf");
+  } else {
+    eal.push_back("--huge-unlink");
+  }
+  std::vector<char*> eal_argv;
+  for (auto& a : eal) eal_argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    std::cerr << "traboule-bench: EAL init failed: " << rte_strerror(rte_errno)
+              << (opt.huge ? " (are hugepages reserved? see bench/RESULTS.md)" : "") << "\n";
+    return 1;
+  }
+  int rc = 0;
+  {
+    Bench b;
+    b.opt = opt;
+    b.pool = dp::make_packet_pool("bench_pool", 8191, 0);
+    b.rx_ring = rte_ring_create("bench_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (b.pool == nullptr || b.rx_ring == nullptr) {
+      std::cerr << "traboule-bench: cannot allocate pool/ring: " << rte_strerror(rte_errno) << "\n";
+      return 1;
+    }
+    int ring_port = rte_eth_from_ring(b.rx_ring);
+    if (ring_port < 0 || rte_eth_dev_get_port_by_name("net_null0", &b.tx_port) != 0) {
+      std::cerr << "traboule-bench: cannot create ports\n";
+      return 1;
+    }
+    b.rx_port = static_cast<uint16_t>(ring_port);
+    for (uint16_t port : {b.rx_port, b.tx_port}) {
+      rte_eth_conf conf{};
+      if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 || rte_eth_rx_queue_setup(port, 0, 1024, 0, nullptr, b.pool) != 0 ||
+          rte_eth_tx_queue_setup(port, 0, 1024, 0, nullptr) != 0 || rte_eth_dev_start(port) != 0) {
+        std::cerr << "traboule-bench: cannot start port " << port << "\n";
+        return 1;
+      }
+    }
+
+    // The site: LAN on the ring port, one uplink on the null port with a static gateway.
+    dp::Site site;
+    auto lan = std::make_unique<dp::Interface>();
+    lan->name = "lan";
+    lan->is_lan = true;
+    lan->port_id = b.rx_port;
+    lan->mac = kLanMac;
+    lan->v4 = dp::IfAddr{*dp::IpAddr::parse("192.168.0.1"), 16};
+    lan->neighbors = std::make_unique<dp::NeighborTable>(1024);
+    auto up = std::make_unique<dp::Interface>();
+    up->name = "fiber";
+    up->uplink = 0;
+    up->port_id = b.tx_port;
+    up->mac = kUplinkMac;
+    up->v4 = dp::IfAddr{*dp::IpAddr::parse("100.64.0.2"), 30};
+    up->gw4 = *dp::IpAddr::parse("100.64.0.1");
+    up->neighbors = std::make_unique<dp::NeighborTable>(1024);
+    up->neighbors->set_static(*up->gw4, kGatewayMac);
+    up->link_up = true;
+    lan->link_up = true;
+    site.by_port[b.rx_port] = lan.get();
+    site.by_port[b.tx_port] = up.get();
+    site.lan = lan.get();
+    site.uplinks.push_back(up.get());
+    site.lan_prefixes.push_back(*dp::IpPrefix::parse("192.168.0.0/16"));
+    dp::Rule def;
+    def.name = "default";
+    def.uplinks = {0};
+    site.rules.rules.push_back(def);
+    site.ifaces.push_back(std::move(lan));
+    site.ifaces.push_back(std::move(up));
+    site.flows.capacity = capacity;
+
+    const uint64_t heap_before = [] {
+      rte_malloc_socket_stats s{};
+      rte_malloc_get_socket_stats(0, &s);
+      return s.heap_allocsz_bytes;
+    }();
+    dp::FlowTable flows(capacity, site.flows.timeouts, 0);
+    std::array<bool, dp::kMaxPorts> ready{};
+    ready[b.rx_port] = ready[b.tx_port] = true;
+    auto pipeline = dp::make_worker_pipeline({0, &site, &flows, b.pool, {nullptr}, ready});
+    const uint16_t parse = pipeline->node_index("parse");
+
+    // Warm-up sequence: every flow once (creates them), then a random order over the flows.
+    std::vector<uint32_t> warm(opt.flows);
+    for (uint32_t i = 0; i < opt.flows; ++i) warm[i] = i;
+    b.sequence.resize(std::max<size_t>(opt.flows, 1u << 22));
+    rte_srand(42);
+    for (auto& s : b.sequence) s = static_cast<uint32_t>(rte_rand_max(opt.flows));
+
+    auto io_forward = [&](rte_mbuf** pkts, uint16_t n) {
+      uint16_t sent = rte_eth_tx_burst(b.tx_port, 0, pkts, n);
+      if (sent < n) rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+    };
+    auto full = [&](rte_mbuf** pkts, uint16_t n) {
+      dp::mark_rx(pkts, n, b.rx_port, true);
+      pipeline->run(parse, pkts, n);
+    };
+    // Create every flow first (not timed), so the measurement is the steady state.
+    {
+      std::swap(b.sequence, warm);
+      b.run(opt.flows, full);
+      std::swap(b.sequence, warm);
+    }
+    const uint64_t heap_after = [] {
+      rte_malloc_socket_stats s{};
+      rte_malloc_get_socket_stats(0, &s);
+      return s.heap_allocsz_bytes;
+    }();
+    Result base = b.run(opt.packets, io_forward);
+    Result pipe = b.run(opt.packets, full);
+
+    std::vector<dp::CounterValue> counters;
+    pipeline->collect(counters);
+    const uint64_t drops = pipeline->total_drops();
+    const uint64_t hz = rte_get_tsc_hz();
+    const double per_flow = double(flows.memory_bytes()) / double(capacity);
+    if (opt.json) {
+      std::printf(
+          "{\"flows\": %u, \"flow_capacity\": %u, \"active_flows\": %zu, \"packets\": %" PRIu64
+          ", \"burst\": %u, \"hugepages\": %s, \"tsc_hz\": %" PRIu64
+          ", \"io_forward\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f}, "
+          "\"pipeline\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"p90_cycles_per_packet\": %.1f}, \"ratio\": %.3f, "
+          "\"pipeline_only_cycles_per_packet\": %.1f, \"memory_per_flow_bytes\": %.1f, "
+          "\"heap_bytes_for_flows\": %" PRIu64 ", \"pipeline_drops\": %" PRIu64
+          ", \"slow_bursts_share\": %.4f}\n",
+          opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets, opt.burst, opt.huge ? "true" : "false", hz,
+          base.mpps(hz), base.cycles_per_packet(), pipe.mpps(hz), pipe.cycles_per_packet(),
+          pipe.p90_cycles_per_packet(), pipe.cycles_per_packet() / base.cycles_per_packet(), pipe.cycles_per_packet() - base.cycles_per_packet(),
+          per_flow, heap_after - heap_before, drops, std::max(base.slow_share, pipe.slow_share));
+    } else {
+      std::printf("traboule-bench: %u flows (table %u), %" PRIu64 " packets, burst %u, %s, TSC %.2f GHz\n", opt.flows,
+                  capacity, opt.packets, opt.burst, opt.huge ? "hugepages" : "no hugepages", double(hz) / 1e9);
+      std::printf("  io-forward  %8.3f Mpps  %7.1f cycles/packet\n", base.mpps(hz), base.cycles_per_packet());
+      std::printf("  pipeline    %8.3f Mpps  %7.1f cycles/packet (p90 %.1f)\n", pipe.mpps(hz),
+                  pipe.cycles_per_packet(), pipe.p90_cycles_per_packet());
+      std::printf("  ratio pipeline/io-forward %.2f; pipeline alone %.1f cycles/packet\n",
+                  pipe.cycles_per_packet() / base.cycles_per_packet(),
+                  pipe.cycles_per_packet() - base.cycles_per_packet());
+      std::printf("  memory per flow %.1f bytes (flow table %.1f MiB); pipeline drops %" PRIu64 "\n", per_flow,
+                  double(flows.memory_bytes()) / (1 << 20), drops);
+      std::printf("  (median burst; %.2f%% of bursts were >10x slower: preemption on a shared machine)\n",
+                  100 * std::max(base.slow_share, pipe.slow_share));
+    }
+    if (drops != 0) {
+      std::fprintf(stderr, "traboule-bench: the pipeline dropped %" PRIu64 " packets: the figures are not valid\n", drops);
+      for (auto& c : counters)
+        if (c.value != 0) std::fprintf(stderr, "  %s %" PRIu64 "\n", c.name.c_str(), c.value);
+      rc = 1;
+    }
+    pipeline.reset();
+    rte_eth_dev_stop(b.rx_port);
+    rte_eth_dev_stop(b.tx_port);
+    rte_eth_dev_close(b.rx_port);
+    rte_eth_dev_close(b.tx_port);
+  }
+  rte_eal_cleanup();
+  return rc;
+}
