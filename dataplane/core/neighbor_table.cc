@@ -57,6 +57,7 @@ void NeighborTable::write(Slot& s, const IpAddr& ip, const rte_ether_addr& mac, 
   s.updated_tsc = now;
   std::atomic_thread_fence(std::memory_order_release);
   s.seq.fetch_add(1, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 bool NeighborTable::learn(const IpAddr& ip, const rte_ether_addr& mac, uint64_t now) noexcept {

@@ -40,6 +40,8 @@ class NeighborTable {
   template <class Fn>
   void due_requests(uint64_t now_tsc, uint64_t retry_tsc, uint64_t refresh_tsc, Fn&& fn) noexcept;
   std::vector<NeighborView> dump() const;
+  // Changes whenever an entry is written: readers may cache a lookup while it stays the same.
+  uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
   uint32_t capacity() const noexcept { return static_cast<uint32_t>(slots_.size()); }
 
  private:
@@ -57,6 +59,7 @@ class NeighborTable {
 
   std::vector<Slot> slots_;
   uint32_t mask_;
+  std::atomic<uint64_t> generation_{0};
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
 };
 

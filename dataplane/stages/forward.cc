@@ -23,6 +23,17 @@ inline void decrement_ipv4_ttl(rte_ipv4_hdr* ip) noexcept {
 
 ForwardStage::ForwardStage(Site& site, FlowTable& flows) : site_(site), flows_(flows) {}
 
+bool ForwardStage::gateway_mac(Interface& up, bool v4, rte_ether_addr* mac) noexcept {
+  GatewayCache& c = gw_cache_[up.uplink][v4 ? 0 : 1];
+  const uint64_t gen = up.neighbors->generation();
+  if (gen != c.generation) [[unlikely]] {
+    c.resolved = up.neighbors->lookup(v4 ? *up.gw4 : *up.gw6, &c.mac);
+    c.generation = gen;
+  }
+  *mac = c.mac;
+  return c.resolved;
+}
+
 void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -54,7 +65,7 @@ void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         out.drop(kNoGateway, m);
         continue;
       }
-      if (!egress->neighbors->lookup(*gw, &next_hop)) {
+      if (!gateway_mac(*egress, v4, &next_hop)) {
         egress->neighbors->want(*gw);
         out.drop(kGatewayUnresolved, m);
         continue;

@@ -34,9 +34,19 @@ class ForwardStage final : public Stage {
   UplinkCounters uplink_counters(uint8_t u) const noexcept;
 
  private:
+  // The gateway's MAC per uplink and family, valid while the neighbour table's generation is
+  // unchanged: a table lookup per packet costs more than the rest of this stage.
+  struct GatewayCache {
+    uint64_t generation = ~uint64_t{0};
+    bool resolved = false;
+    rte_ether_addr mac{};
+  };
+  bool gateway_mac(Interface& up, bool v4, rte_ether_addr* mac) noexcept;
+
   Site& site_;
   FlowTable& flows_;
   std::array<UplinkCounters, kMaxUplinks> per_uplink_{};
+  std::array<std::array<GatewayCache, 2>, kMaxUplinks> gw_cache_{};
 };
 
 }  // namespace traboule::dp
