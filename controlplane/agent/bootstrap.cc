@@ -38,7 +38,14 @@ std::vector<std::string> eal_arguments(const AgentConfig& c, const std::vector<u
   std::vector<std::string> a = {"trabouled"};
   a.insert(a.end(), c.eal.begin(), c.eal.end());
   bool any_pci = false;
-  auto add_device = [&](const std::string& dev) {
+  auto add_device = [&](std::string dev) {
+    if (dev.rfind("net_af_packet", 0) == 0) {
+      // AF_PACKET's default ring (512 frames) overflows silently under a TCP burst, and each
+      // worker needs its own TX queue: sensible defaults unless the device string sets them.
+      if (dev.find("framecnt=") == std::string::npos) dev += ",framecnt=4096";
+      if (dev.find("qpairs=") == std::string::npos && c.dataplane.workers > 1)
+        dev += ",qpairs=" + std::to_string(c.dataplane.workers);
+    }
     if (is_vdev(dev)) {
       a.push_back("--vdev");
     } else {

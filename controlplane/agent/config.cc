@@ -113,6 +113,15 @@ std::string mac_text(const Obj& o, const char* key) {
   return s;
 }
 
+// Names become counter and telemetry keys: keep them to letters, digits, '-' and '_'.
+std::string name(const Obj& o, const char* key) {
+  std::string s = o.str(key);
+  bool ok = s.size() <= 32;
+  for (char ch : s) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
+  if (!ok) throw ConfigError(o.at(key), "must be 1-32 letters, digits, '-' or '_' (got \"" + s + "\")");
+  return s;
+}
+
 PortConfig port(const Obj& o) {
   PortConfig p;
   p.device = o.str("device");
@@ -169,7 +178,7 @@ dp::PortRange port_range(const json& v, const std::string& ptr) {
 dp::Rule rule(const Obj& o, const std::vector<UplinkConfig>& uplinks) {
   o.only({"name", "match", "uplinks"});
   dp::Rule r;
-  r.name = o.str("name");
+  r.name = name(o, "name");
   if (o.has("match")) {
     Obj m(o.raw("match"), o.at("match"));
     m.only({"src", "dst", "src_ports", "dst_ports", "proto", "dscp"});
@@ -300,7 +309,7 @@ AgentConfig parse_config(const std::string& text) {
     u.only({"name", "kind", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac",
             "up_kbps", "down_kbps", "cost"});
     UplinkConfig uc;
-    uc.name = u.str("name");
+    uc.name = name(u, "name");
     for (auto& prev : c.uplinks)
       if (prev.name == uc.name) throw ConfigError(u.at("name"), "is used by another uplink (got \"" + uc.name + "\")");
     if (uc.name == "lan") throw ConfigError(u.at("name"), "\"lan\" is reserved for the LAN port");

@@ -3,6 +3,7 @@
 #include <rte_telemetry.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -13,6 +14,18 @@ namespace {
 
 std::atomic<dp::Dataplane*> g_dp{nullptr};
 
+// DPDK telemetry accepts only letters, digits, '_' and '/' in dict keys: counter names use
+// '/' for '.' ("parse/ipv4_bad_checksum") and '_' for anything else.
+std::string key(const std::string& name) {
+  std::string k = name;
+  for (char& ch : k)
+    if (ch == '.')
+      ch = '/';
+    else if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_')
+      ch = '_';
+  return k;
+}
+
 int counters_cb(const char*, const char* params, rte_tel_data* d) {
   dp::Dataplane* p = g_dp.load();
   if (p == nullptr) return -1;
@@ -20,9 +33,11 @@ int counters_cb(const char*, const char* params, rte_tel_data* d) {
   // The dict holds at most RTE_TEL_MAX_DICT_ENTRIES: a prefix parameter narrows the list
   // ("/traboule/counters,parse." ), and without one zero counters are left out.
   std::string prefix = params != nullptr ? params : "";
+  for (char& ch : prefix)
+    if (ch == '/') ch = '.';  // accept either spelling of the prefix
   for (auto& c : p->counters()) {
     if (!prefix.empty() ? c.name.rfind(prefix, 0) != 0 : c.value == 0) continue;
-    rte_tel_data_add_dict_u64(d, c.name.c_str(), c.value);
+    if (rte_tel_data_add_dict_u64(d, key(c.name).c_str(), c.value) != 0) return -ENOSPC;
   }
   return 0;
 }
@@ -42,7 +57,7 @@ int uplinks_cb(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(one, "tx_bytes", u.tx_bytes);
     rte_tel_data_add_dict_u64(one, "rx_packets", u.rx_packets);
     rte_tel_data_add_dict_u64(one, "rx_bytes", u.rx_bytes);
-    rte_tel_data_add_dict_container(d, u.name.c_str(), one, 0);
+    rte_tel_data_add_dict_container(d, key(u.name).c_str(), one, 0);
   }
   return 0;
 }
@@ -76,7 +91,7 @@ int trace_cb(const char*, const char* params, rte_tel_data* d) {
 void register_telemetry(dp::Dataplane& dp) {
   g_dp.store(&dp);
   rte_telemetry_register_cmd("/traboule/counters", counters_cb,
-                             "Data-plane counters summed over workers; param: name prefix. Zeros are left out without one.");
+                             "Data-plane counters summed over workers, keys with '/' for '.'; param: name prefix. Zeros are left out without one.");
   rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb, "Per uplink: link, gateway, packets and bytes.");
   rte_telemetry_register_cmd("/traboule/flows", flows_cb, "Flow table use: active, capacity, created, expired.");
   rte_telemetry_register_cmd("/traboule/trace", trace_cb, "Per-packet trace on|off.");

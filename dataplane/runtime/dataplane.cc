@@ -128,10 +128,6 @@ std::vector<CounterValue> Dataplane::counters() const {
     pw.pipeline->collect(one);
     for (auto& c : one) sum[c.name] += c.value;
   }
-  auto f = flows();
-  sum["flow.active"] = f.active;
-  sum["flow.created"] = f.created;
-  sum["flow.expired"] = f.expired;
   std::vector<CounterValue> out;
   for (auto& [k, v] : sum) out.push_back({k, v});
   return out;

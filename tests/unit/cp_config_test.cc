@@ -60,6 +60,15 @@ TEST(ConfigLoad, EalArgumentsCarryDevicesMemoryAndLcores) {
   EXPECT_TRUE(has("-a", "0000:03:00.0"));
   EXPECT_TRUE(has("--lcores", "0@(0,1)"));
   EXPECT_NE(std::find(a.begin(), a.end(), "-m"), a.end()) << "--no-huge gets a memory size";
+
+  // AF_PACKET devices get a bigger ring and one queue pair per worker unless they say otherwise.
+  json j = valid();
+  j["lan"]["device"] = "net_af_packet0,iface=veth0";
+  j["uplinks"][0]["device"] = "net_af_packet1,iface=veth1,framecnt=1024,qpairs=2";
+  j["dataplane"] = {{"workers", 2}};
+  auto b = eal_arguments(parse_config(j.dump()), {0, 1});
+  EXPECT_NE(std::find(b.begin(), b.end(), "net_af_packet0,iface=veth0,framecnt=4096,qpairs=2"), b.end());
+  EXPECT_NE(std::find(b.begin(), b.end(), "net_af_packet1,iface=veth1,framecnt=1024,qpairs=2"), b.end());
 }
 
 struct BadRow {
@@ -92,6 +101,8 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"missing bandwidth", "/uplinks/0/up_kbps", nullptr, "/uplinks/0/up_kbps: is required", true},
       {"duplicate name", "/uplinks/1/name", "fiber", "/uplinks/1/name: is used by another uplink"},
       {"reserved name", "/uplinks/0/name", "lan", "/uplinks/0/name: \"lan\" is reserved"},
+      {"name with dot", "/uplinks/0/name", "fiber.1", "/uplinks/0/name: must be 1-32 letters, digits"},
+      {"rule name with space", "/rules/0/name", "my rule", "/rules/0/name: must be 1-32 letters"},
       {"bad mac", "/lan/mac", "02:00:00:00:00", "/lan/mac: must be a MAC address"},
       {"lan without address", "/lan/ipv4", nullptr, "/lan/ipv4: an address is required", true},
       {"no uplinks", "/uplinks", json::array(), "/uplinks: must be an array of 1 to 4 uplinks (got 0 uplinks)"},
