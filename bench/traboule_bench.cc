@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ struct Options {
   uint16_t burst = 32;
   bool json = false;
   bool huge = false;
+  bool per_stage = false;
 };
 
 // Per-burst TSC cycles (rx + processing + tx, generation excluded). The figure is the median
@@ -183,7 +185,9 @@ int main(int argc, char** argv) {
       "packets", po::value<uint64_t>(&opt.packets)->default_value(20'000'000), "packets per measurement")(
       "burst", po::value<uint16_t>(&opt.burst)->default_value(32), "RX/TX burst size (1 .. 64)")(
       "hugepages", po::bool_switch(&opt.huge), "run EAL on hugepages (they must be reserved); default --no-huge")(
-      "json", po::bool_switch(&opt.json), "print one JSON object instead of text");
+      "json", po::bool_switch(&opt.json), "print one JSON object instead of text")(
+      "per-stage", po::bool_switch(&opt.per_stage),
+      "after the measurement, a third run with per-stage cycle accounting (adds a TSC read per stage per burst)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -319,6 +323,13 @@ int main(int argc, char** argv) {
     Result base = b.run(opt.packets, io_forward);
     Result pipe = b.run(opt.packets, full);
 
+    std::vector<dp::Pipeline::StageProfile> stages;
+    if (opt.per_stage) {
+      pipeline->set_profiling(true);
+      b.run(opt.packets, full);
+      pipeline->set_profiling(false);
+      stages = pipeline->profile();
+    }
     std::vector<dp::CounterValue> counters;
     pipeline->collect(counters);
     const uint64_t drops = pipeline->total_drops();
@@ -332,11 +343,19 @@ int main(int argc, char** argv) {
           "\"pipeline\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"p90_cycles_per_packet\": %.1f}, \"ratio\": %.3f, "
           "\"pipeline_only_cycles_per_packet\": %.1f, \"memory_per_flow_bytes\": %.1f, "
           "\"heap_bytes_for_flows\": %" PRIu64 ", \"pipeline_drops\": %" PRIu64
-          ", \"slow_bursts_share\": %.4f}\n",
+          ", \"slow_bursts_share\": %.4f",
           opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets, opt.burst, opt.huge ? "true" : "false", hz,
           base.mpps(hz), base.cycles_per_packet(), pipe.mpps(hz), pipe.cycles_per_packet(),
           pipe.p90_cycles_per_packet(), pipe.cycles_per_packet() / base.cycles_per_packet(), pipe.cycles_per_packet() - base.cycles_per_packet(),
           per_flow, heap_after - heap_before, drops, std::max(base.slow_share, pipe.slow_share));
+      if (!stages.empty()) {
+        std::printf(", \"stages\": {");
+        for (size_t i = 0; i < stages.size(); ++i)
+          std::printf("%s\"%s\": %.1f", i ? ", " : "", stages[i].name.c_str(),
+                      stages[i].packets ? double(stages[i].cycles) / double(stages[i].packets) : 0.0);
+        std::printf("}");
+      }
+      std::printf("}\n");
     } else {
       std::printf("traboule-bench: %u flows (table %u), %" PRIu64 " packets, burst %u, %s, TSC %.2f GHz\n", opt.flows,
                   capacity, opt.packets, opt.burst, opt.huge ? "hugepages" : "no hugepages", double(hz) / 1e9);
@@ -350,6 +369,11 @@ int main(int argc, char** argv) {
                   double(flows.memory_bytes()) / (1 << 20), drops);
       std::printf("  (median burst; %.2f%% of bursts were >10x slower: preemption on a shared machine)\n",
                   100 * std::max(base.slow_share, pipe.slow_share));
+      if (!stages.empty()) {
+        std::printf("  per stage (mean cycles per packet that reached it, includes preempted bursts):\n");
+        for (auto& st : stages)
+          std::printf("    %-10s %7.1f\n", st.name.c_str(), st.packets ? double(st.cycles) / double(st.packets) : 0.0);
+      }
     }
     if (drops != 0) {
       std::fprintf(stderr, "traboule-bench: the pipeline dropped %" PRIu64 " packets: the figures are not valid\n", drops);
@@ -364,5 +388,7 @@ int main(int argc, char** argv) {
     rte_eth_dev_close(b.tx_port);
   }
   rte_eal_cleanup();
+  std::error_code ec;  // EAL leaves its runtime directory behind
+  std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
   return rc;
 }

@@ -1,5 +1,7 @@
 #include "dataplane/core/pipeline.h"
 
+#include <rte_cycles.h>
+
 #include <map>
 #include <stdexcept>
 
@@ -89,6 +91,13 @@ void Pipeline::drain(size_t from) noexcept {
     if (n.input.n == 0) continue;
     uint16_t cnt = n.input.n;
     n.input.n = 0;  // stages never emit to themselves, so the array is stable during process()
+    if (profiling_) [[unlikely]] {
+      const uint64_t t0 = rte_rdtsc();
+      n.stage->process(n.input.pkts, cnt, n.out);
+      bump(n.prof_cycles, rte_rdtsc() - t0);
+      bump(n.prof_packets, cnt);
+      continue;
+    }
     n.stage->process(n.input.pkts, cnt, n.out);
   }
   if (drops_.n != 0) {
@@ -106,6 +115,13 @@ void Pipeline::run(uint16_t entry, rte_mbuf** pkts, uint16_t n) noexcept {
 void Pipeline::idle(uint64_t now_tsc) noexcept {
   for (auto& n : nodes_) n.stage->on_idle(now_tsc, n.out);
   drain(0);
+}
+
+std::vector<Pipeline::StageProfile> Pipeline::profile() const {
+  std::vector<StageProfile> out;
+  for (auto& n : nodes_)
+    out.push_back({std::string(n.stage->name()), read_counter(n.prof_cycles), read_counter(n.prof_packets)});
+  return out;
 }
 
 uint64_t Pipeline::total_drops() const {

@@ -50,6 +50,15 @@ class Pipeline {
   // Sum of every drop counter (and overflow): packets that did not reach a sink or a port.
   uint64_t total_drops() const;
   Trace& trace() noexcept { return trace_; }
+
+  // Per-stage cycle accounting (off by default: one branch per stage per burst when off).
+  struct StageProfile {
+    std::string name;
+    uint64_t cycles = 0;
+    uint64_t packets = 0;
+  };
+  void set_profiling(bool on) noexcept { profiling_ = on; }
+  std::vector<StageProfile> profile() const;
   std::string stage_name(uint16_t stage_id) const { return std::string(nodes_[stage_id].stage->name()); }
 
  private:
@@ -60,12 +69,15 @@ class Pipeline {
     std::vector<uint64_t> edge_counts;
     std::vector<uint64_t> drop_counts;
     Output out;
+    uint64_t prof_cycles = 0;
+    uint64_t prof_packets = 0;
   };
   void drain(size_t from) noexcept;
 
   std::vector<Node> nodes_;  // in topological order
   Burst drops_;
   uint64_t overflow_ = 0;
+  bool profiling_ = false;
   Trace trace_;
 };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ void cleanup_test_eal() {
   rte_mempool_free(g_pool);
   g_pool = nullptr;
   rte_eal_cleanup();
+  // EAL leaves its runtime directory behind even with --no-shconf.
+  std::error_code ec;
+  std::filesystem::remove_all("/var/run/dpdk/tbtest_" + std::to_string(getpid()), ec);
 }
 
 rte_mempool* test_pool() { return g_pool; }
