@@ -62,7 +62,7 @@ void control_loop(dp::Dataplane& d) {
 int main(int argc, char** argv) {
   po::options_description opts(
       "trabouled - Traboule SD-WAN data plane (edge or hub)\n\n"
-      "Usage: trabouled --config FILE [--role edge|hub] [--check]\n\n"
+      "Usage: trabouled --config FILE [--role edge|hub] [--check] [--trace]\n\n"
       "The config file (JSON) names the LAN port and 1-4 uplinks (DPDK device strings, addresses,\n"
       "gateways, bandwidth, cost), the EAL options, workers and flow table size, and the rules.\n"
       "See config/examples/ and docs/config.md. Live counters: DPDK telemetry, commands\n"
@@ -70,7 +70,8 @@ int main(int argc, char** argv) {
   opts.add_options()("help,h", "print this help and exit")(
       "config,c", po::value<std::string>(), "JSON config file (required)")(
       "role,r", po::value<std::string>(), "edge or hub; overrides the config's \"role\"")(
-      "check", "check the config file, print the EAL arguments it implies, and exit");
+      "check", "check the config file, print the EAL arguments it implies, and exit")(
+      "trace", "start with the per-packet trace on (read it with the /traboule/trace telemetry command)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     if (g_signalled) d.stop();
+    if (vm.count("trace")) d.set_trace(true);
     cp::register_telemetry(d);
     std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n", cp::to_string(cfg.role),
                 d.workers(), cfg.uplinks.size());

@@ -78,7 +78,12 @@ int flows_cb(const char*, const char*, rte_tel_data* d) {
 
 int trace_cb(const char*, const char* params, rte_tel_data* d) {
   dp::Dataplane* p = g_dp.load();
-  if (p == nullptr || params == nullptr) return -EINVAL;
+  if (p == nullptr) return -EINVAL;
+  if (params == nullptr || std::strcmp(params, "show") == 0) {
+    rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+    for (auto& line : p->trace_lines(200)) rte_tel_data_add_array_string(d, line.c_str());
+    return 0;
+  }
   bool on = std::strcmp(params, "on") == 0;
   if (!on && std::strcmp(params, "off") != 0) return -EINVAL;
   p->set_trace(on);
@@ -94,7 +99,8 @@ void register_telemetry(dp::Dataplane& dp) {
                              "Data-plane counters summed over workers, keys with '/' for '.'; param: name prefix. Zeros are left out without one.");
   rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb, "Per uplink: link, gateway, packets and bytes.");
   rte_telemetry_register_cmd("/traboule/flows", flows_cb, "Flow table use: active, capacity, created, expired.");
-  rte_telemetry_register_cmd("/traboule/trace", trace_cb, "Per-packet trace on|off.");
+  rte_telemetry_register_cmd("/traboule/trace", trace_cb,
+                             "Per-packet trace: param on|off; without one (or show), the latest 200 records.");
 }
 
 void unregister_telemetry() { g_dp.store(nullptr); }

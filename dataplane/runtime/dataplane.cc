@@ -168,6 +168,37 @@ Dataplane::FlowSummary Dataplane::flows() const {
   return s;
 }
 
+std::vector<std::string> Dataplane::trace_lines(size_t max) const {
+  // Packet by packet: a packet's records stay together, packets in the order they arrived.
+  struct Line {
+    uint64_t first_tsc;  // of the packet's first record
+    uint64_t tsc;
+    std::string text;
+  };
+  std::vector<Line> all;
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    Pipeline& p = *workers_[w].pipeline;
+    std::map<uint16_t, uint64_t> first;
+    auto records = p.trace().snapshot();
+    for (const TraceRecord& r : records) first.emplace(r.trace_id, r.tsc);
+    for (const TraceRecord& r : records) {
+      if (r.stage_id >= p.size()) continue;
+      Stage& st = p.stage(r.stage_id);
+      auto names = r.is_drop ? st.drop_names() : st.edge_names();
+      std::string what = r.code < names.size() ? std::string(names[r.code]) : "?";
+      all.push_back({first[r.trace_id], r.tsc, "w" + std::to_string(w) + " #" + std::to_string(r.trace_id) + " " +
+                                std::string(st.name()) + (r.is_drop ? " DROP " : " -> ") + what + " (" +
+                                std::to_string(r.pkt_len) + " B)"});
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const Line& a, const Line& b) {
+    return a.first_tsc != b.first_tsc ? a.first_tsc < b.first_tsc : a.tsc < b.tsc;
+  });
+  std::vector<std::string> out;
+  for (size_t i = all.size() > max ? all.size() - max : 0; i < all.size(); ++i) out.push_back(all[i].text);
+  return out;
+}
+
 void Dataplane::set_trace(bool on) {
   for (auto& pw : workers_) pw.worker->set_trace(on);
 }

@@ -57,6 +57,9 @@ class Dataplane {
   };
   FlowSummary flows() const;
   void set_trace(bool on);
+  // The latest trace records of every worker, oldest first, as text:
+  // "w0 #17 parse -> ipv4 (60 B)" or "w0 #18 forward DROP ttl_exceeded (60 B)".
+  std::vector<std::string> trace_lines(size_t max) const;
   unsigned workers() const noexcept { return static_cast<unsigned>(workers_.size()); }
   Site& site() noexcept { return site_; }
 
