@@ -2,7 +2,20 @@
 
 #include <rte_ethdev.h>
 
+#include <stdexcept>
+#include <string>
+
 namespace traboule::dp {
+
+TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready) : queue_(queue), ready_(ports_ready) {
+  for (uint16_t p = 0; p < kMaxPorts; ++p) {
+    if (!ready_[p]) continue;
+    rte_eth_dev_info info{};
+    if (rte_eth_dev_info_get(p, &info) != 0 || info.nb_tx_queues <= queue)
+      throw std::invalid_argument("tx: port " + std::to_string(p) + " has " + std::to_string(info.nb_tx_queues) +
+                                  " TX queue(s); worker queue " + std::to_string(queue) + " does not exist");
+  }
+}
 
 void TxStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   // Usually one or two ports per burst: one pass per distinct port keeps the order per port.

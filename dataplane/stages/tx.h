@@ -13,11 +13,12 @@ namespace traboule::dp {
 class TxStage final : public Stage {
  public:
   enum Drop : unsigned { kBadPort, kQueueFull };
-  static constexpr std::array<std::string_view, 2> kDrops{"no_port", "queue_full"};
+  static constexpr std::array<std::string_view, 2> kDrops{"bad_port", "queue_full"};
 
   // `queue` is this worker's TX queue id on every port; `ports_ready[p]` says port p is started.
-  TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready)
-      : queue_(queue), ready_(ports_ready) {}
+  // Throws std::invalid_argument when a ready port has no such queue (sending on it would
+  // crash the driver): start-up only.
+  TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready);
 
   std::string_view name() const noexcept override { return "tx"; }
   std::span<const std::string_view> edge_names() const noexcept override { return {}; }

@@ -3,7 +3,6 @@
 // timers) on traffic, and fails if anything allocated while a burst was being processed.
 #include <gtest/gtest.h>
 #include <rte_cycles.h>
-#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 
@@ -16,6 +15,7 @@
 #include "dataplane/runtime/worker.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/test_site.h"
 
 // --- counting allocator ---------------------------------------------------------------------
 // Only the test thread counts, only while a burst runs.
@@ -68,85 +68,14 @@ using testing::Ipv4Opts;
 using testing::PacketBuilder;
 namespace tcpf = testing::tcpf;
 
-constexpr const char* kLanMac = "02:00:00:00:0a:01";
-constexpr const char* kUpMac = "02:00:00:00:0b:01";
-constexpr const char* kHostMac = "02:00:00:00:0a:10";
-constexpr const char* kGwMac = "02:00:00:00:0b:fe";
-
-struct Fixture {
-  Site site;
-  rte_ring* lan_ring = nullptr;
-  rte_ring* up_ring = nullptr;
-  uint16_t lan_port = 0, up_port = 0;
-
-  Fixture() {
-    lan_ring = rte_ring_create("alloc_lan", 4096, 0, 0);
-    up_ring = rte_ring_create("alloc_up", 4096, 0, 0);
-    lan_port = static_cast<uint16_t>(rte_eth_from_ring(lan_ring));
-    up_port = static_cast<uint16_t>(rte_eth_from_ring(up_ring));
-    for (uint16_t p : {lan_port, up_port}) {
-      rte_eth_conf conf{};
-      rte_eth_dev_configure(p, 1, 1, &conf);
-      rte_eth_rx_queue_setup(p, 0, 512, 0, nullptr, testing::test_pool());
-      rte_eth_tx_queue_setup(p, 0, 512, 0, nullptr);
-      rte_eth_dev_start(p);
-    }
-    auto lan = std::make_unique<Interface>();
-    lan->name = "lan";
-    lan->is_lan = true;
-    lan->port_id = lan_port;
-    lan->mac = testing::mac(kLanMac);
-    lan->v4 = IfAddr{*IpAddr::parse("192.168.10.1"), 24};
-    lan->v6 = IfAddr{*IpAddr::parse("fd00:10::1"), 64};
-    lan->v6_link_local = link_local_from_mac(lan->mac);
-    lan->neighbors = std::make_unique<NeighborTable>(256);
-    lan->link_up = true;
-    auto up = std::make_unique<Interface>();
-    up->name = "fiber";
-    up->uplink = 0;
-    up->port_id = up_port;
-    up->mac = testing::mac(kUpMac);
-    up->v4 = IfAddr{*IpAddr::parse("100.64.1.2"), 24};
-    up->gw4 = *IpAddr::parse("100.64.1.1");
-    up->v6 = IfAddr{*IpAddr::parse("fd00:64:1::2"), 64};
-    up->gw6 = *IpAddr::parse("fd00:64:1::1");
-    up->v6_link_local = link_local_from_mac(up->mac);
-    up->neighbors = std::make_unique<NeighborTable>(256);
-    up->neighbors->set_static(*up->gw4, testing::mac(kGwMac));
-    up->neighbors->want(*up->gw6);  // unresolved: the resolver sends NS, packets are dropped
-    up->link_up = true;
-    site.by_port[lan_port] = lan.get();
-    site.by_port[up_port] = up.get();
-    site.lan = lan.get();
-    site.uplinks.push_back(up.get());
-    site.lan_prefixes = {*IpPrefix::parse("192.168.10.0/24"), *IpPrefix::parse("fd00:10::/64")};
-    Rule def;
-    def.name = "default";
-    def.uplinks = {0};
-    site.rules.rules.push_back(def);
-    site.ifaces.push_back(std::move(lan));
-    site.ifaces.push_back(std::move(up));
-    site.flows.capacity = 4096;
-    site.flows.timeouts.udp = 1;  // flows expire during the run: expiry is on the path too
-  }
-  ~Fixture() {
-    for (uint16_t p : {lan_port, up_port}) {
-      rte_eth_dev_stop(p);
-      rte_eth_dev_close(p);
-    }
-    for (rte_ring* r : {lan_ring, up_ring}) {
-      void* m;
-      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-      rte_ring_free(r);
-    }
-  }
-  void drain() {
-    for (rte_ring* r : {lan_ring, up_ring}) {
-      void* m;
-      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    }
-  }
-};
+using testing::kSiteGatewayMac;
+using testing::kSiteHostMac;
+using testing::kSiteLanMac;
+using testing::kSiteUplinkMac;
+constexpr const char* kLanMac = kSiteLanMac;
+constexpr const char* kUpMac = kSiteUplinkMac;
+constexpr const char* kHostMac = kSiteHostMac;
+constexpr const char* kGwMac = kSiteGatewayMac;
 
 // Traffic that walks every stage and most of their edges and drops.
 std::vector<Frame> lan_frames(unsigned round) {
@@ -177,7 +106,8 @@ std::vector<Frame> wan_frames(unsigned round) {
 }
 
 TEST(Alloc, PerPacketPathDoesNotAllocate) {
-  Fixture fx;
+  testing::TestSite fx("alloc");
+  fx.site.flows.timeouts.udp = 1;  // flows expire during the run: expiry is on the path too
   FlowTable flows(fx.site.flows.capacity, fx.site.flows.timeouts, 0);
   std::array<bool, kMaxPorts> ready{};
   ready[fx.lan_port] = ready[fx.up_port] = true;
@@ -201,7 +131,8 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
     pipeline->idle(fake_now);
     t_counting = false;
     processed += lan.size() + wan.size();
-    fx.drain();
+    fx.drain_lan();
+    fx.drain_uplink();
   }
   EXPECT_EQ(g_allocations.load(), 0u) << "allocations on the per-packet path over " << processed << " packets";
 

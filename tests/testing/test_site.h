@@ -1,0 +1,39 @@
+// A small site for tests that run whole pipelines: a LAN port and one uplink ("fiber"), both
+// ring-backed DPDK ports (what the pipeline transmits lands in the rings), static gateway MAC.
+#pragma once
+
+#include <rte_ring.h>
+
+#include <string>
+
+#include "dataplane/core/site.h"
+
+namespace traboule::testing {
+
+inline constexpr const char* kSiteLanMac = "02:00:00:00:0a:01";
+inline constexpr const char* kSiteUplinkMac = "02:00:00:00:0b:01";
+inline constexpr const char* kSiteHostMac = "02:00:00:00:0a:10";
+inline constexpr const char* kSiteGatewayMac = "02:00:00:00:0b:fe";
+
+// LAN 192.168.10.1/24 + fd00:10::1/64; uplink 100.64.1.2/24 (gw .1, static MAC) and
+// fd00:64:1::2/64 (gw ::1, unresolved); one default rule to the uplink.
+class TestSite {
+ public:
+  explicit TestSite(const std::string& tag);  // tag: unique ring/port names per fixture
+  ~TestSite();
+  TestSite(const TestSite&) = delete;
+  TestSite& operator=(const TestSite&) = delete;
+
+  dp::Site site;
+  uint16_t lan_port = 0;
+  uint16_t up_port = 0;
+  // Frees whatever the pipeline transmitted; returns how many packets that was per port.
+  unsigned drain_lan();
+  unsigned drain_uplink();
+
+ private:
+  rte_ring* lan_ring_ = nullptr;
+  rte_ring* up_ring_ = nullptr;
+};
+
+}  // namespace traboule::testing

@@ -1,0 +1,281 @@
+// Route, forward and tx stages from tables: which uplink or LAN, which drop, and what the
+// frame looks like after the L2 rewrite and TTL decrement, hostile rows included.
+#include <gtest/gtest.h>
+#include <rte_ip.h>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/stages/forward.h"
+#include "dataplane/stages/parse.h"
+#include "dataplane/stages/route.h"
+#include "dataplane/stages/tx.h"
+#include "tests/testing/eal_env.h"
+#include "tests/testing/packet_builder.h"
+#include "tests/testing/stage_harness.h"
+#include "tests/testing/test_site.h"
+
+namespace traboule::dp {
+namespace {
+
+using testing::Frame;
+using testing::Ipv4Opts;
+using testing::PacketBuilder;
+
+constexpr uint16_t kLan = 0, kFiber = 1, kLte = 2, kUnknownPort = 9;
+constexpr const char* kLanMac = "02:00:00:00:0a:01";
+constexpr const char* kFiberMac = "02:00:00:00:0b:01";
+constexpr const char* kLteMac = "02:00:00:00:0c:01";
+constexpr const char* kHost = "02:00:00:00:0a:10";
+constexpr const char* kFiberGw = "02:00:00:00:0b:fe";
+
+// LAN + fiber (v4 and v6 gateways, resolved) + lte (v4 only, gateway resolved). Port ids are
+// labels here: route and forward never touch a port.
+struct Sites {
+  Site site;
+  Sites() {
+    auto mk = [&](const char* name, uint16_t port, bool lan, const char* mac, uint8_t uplink) {
+      auto i = std::make_unique<Interface>();
+      i->name = name;
+      i->port_id = port;
+      i->is_lan = lan;
+      i->mac = testing::mac(mac);
+      i->uplink = uplink;
+      i->neighbors = std::make_unique<NeighborTable>(64);
+      i->link_up = true;
+      site.by_port[port] = i.get();
+      return i;
+    };
+    auto lan = mk("lan", kLan, true, kLanMac, kNoUplink);
+    lan->v4 = IfAddr{*IpAddr::parse("192.168.10.1"), 24};
+    lan->neighbors->learn(*IpAddr::parse("192.168.10.20"), testing::mac("02:00:00:00:0a:20"), 1);
+    auto fiber = mk("fiber", kFiber, false, kFiberMac, 0);
+    fiber->gw4 = *IpAddr::parse("100.64.1.1");
+    fiber->gw6 = *IpAddr::parse("fd00:64:1::1");
+    fiber->neighbors->set_static(*fiber->gw4, testing::mac(kFiberGw));
+    fiber->neighbors->set_static(*fiber->gw6, testing::mac(kFiberGw));
+    auto lte = mk("lte", kLte, false, kLteMac, 1);
+    lte->gw4 = *IpAddr::parse("100.64.2.1");
+    lte->neighbors->set_static(*lte->gw4, testing::mac("02:00:00:00:0c:fe"));
+    site.lan = lan.get();
+    site.uplinks = {fiber.get(), lte.get()};
+    site.lan_prefixes = {*IpPrefix::parse("192.168.10.0/24"), *IpPrefix::parse("fd00:10::/64")};
+    Rule voice;
+    voice.name = "voice";
+    voice.proto = 17;
+    voice.dst_ports = {5060, 5061};
+    voice.uplinks = {1, 0};
+    Rule ef;
+    ef.name = "ef";
+    ef.dscp = 46;
+    ef.uplinks = {1};
+    Rule dc;
+    dc.name = "dc";
+    dc.dst = {*IpPrefix::parse("10.0.0.0/8")};
+    dc.uplinks = {0};
+    Rule def;
+    def.name = "default";
+    def.uplinks = {0, 1};
+    site.rules.rules = {voice, ef, dc, def};
+    site.ifaces.push_back(std::move(lan));
+    site.ifaces.push_back(std::move(fiber));
+    site.ifaces.push_back(std::move(lte));
+  }
+};
+
+// Runs the real parse stage to fill PacketMeta the way the pipeline does.
+rte_mbuf* parsed(const Frame& f, uint16_t port) {
+  rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, port);
+  meta(m).in_port = port;
+  meta(m).flags = port == kLan ? meta_flag::kFromLan : 0;
+  ParseStage parse;
+  Burst e[3], drops;
+  Burst* ep[3] = {&e[0], &e[1], &e[2]};
+  uint64_t ec[3] = {}, dc[ParseStage::kDrops.size()] = {}, of = 0;
+  Trace tr;
+  Output out;
+  out.wire(0, ep, ec, &drops, dc, &of, &tr);
+  rte_mbuf* pkts[1] = {m};
+  parse.process(pkts, 1, out);
+  EXPECT_EQ(drops.n, 0) << "test frame must parse";
+  return m;
+}
+
+struct RouteRow {
+  const char* what;
+  Frame frame;
+  uint16_t port;
+  std::string expect;
+  uint8_t uplink = kNoUplink;
+};
+
+TEST(RouteTable, PicksUplinkOrDrops) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows);
+  auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
+  auto wan = [] { return PacketBuilder().eth(kFiberMac, kFiberGw); };
+  std::vector<RouteRow> rows;
+  rows.push_back({"default rule → fiber", lan().ipv4("192.168.10.10", "203.0.113.1").tcp(40000, 443).build(), kLan, "edge:uplink", 0});
+  rows.push_back({"voice port → lte first", lan().ipv4("192.168.10.10", "203.0.113.1").udp(5000, 5061).build(), kLan, "edge:uplink", 1});
+  rows.push_back({"voice port but tcp → default", lan().ipv4("192.168.10.10", "203.0.113.1").tcp(5000, 5060).build(), kLan, "edge:uplink", 0});
+  rows.push_back({"dscp EF → lte", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.tos = 46 << 2}).udp(1, 2).build(), kLan, "edge:uplink", 1});
+  rows.push_back({"dst prefix 10/8 → fiber", lan().ipv4("192.168.10.10", "10.1.2.3", Ipv4Opts{.tos = 0}).udp(1, 2).build(), kLan, "edge:uplink", 0});
+  rows.push_back({"IPv6 voice: lte has no v6 gateway → fiber", lan().ipv6("fd00:10::10", "2001:db8::1").udp(5000, 5060).build(), kLan, "edge:uplink", 0});
+  rows.push_back({"fragment (no ports) skips the voice rule", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.mf = true}).udp(5000, 5060).build(), kLan, "edge:uplink", 0});
+  rows.push_back({"not our MAC (promiscuous)", PacketBuilder().eth("02:00:00:00:0a:99", kHost).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, "drop:not_our_mac"});
+  rows.push_back({"broadcast MAC", PacketBuilder().eth("ff:ff:ff:ff:ff:ff", kHost).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, "drop:not_our_mac"});
+  rows.push_back({"LAN to LAN", lan().ipv4("192.168.10.10", "192.168.10.11").udp(1, 2).build(), kLan, "drop:lan_to_lan"});
+  rows.push_back({"WAN to a LAN host", wan().ipv4("203.0.113.1", "192.168.10.10").udp(443, 40000).build(), kFiber, "edge:lan"});
+  rows.push_back({"WAN to a LAN host, IPv6", wan().ipv6("2001:db8::1", "fd00:10::10").udp(443, 40000).build(), kFiber, "edge:lan"});
+  rows.push_back({"WAN to elsewhere", wan().ipv4("203.0.113.1", "198.51.100.1").udp(1, 2).build(), kFiber, "drop:no_route"});
+  rows.push_back({"unknown ingress port", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kUnknownPort, "drop:unknown_port"});
+
+  for (auto& r : rows) {
+    rte_mbuf* m = parsed(r.frame, r.port == kUnknownPort ? kLan : r.port);
+    meta(m).in_port = r.port;
+    testing::StageHarness h(route);
+    auto v = h.run({m});
+    ASSERT_EQ(v.size(), 1u) << r.what;
+    EXPECT_EQ(v[0].where, r.expect) << r.what;
+    if (r.uplink != kNoUplink && v[0].pkt != nullptr) {
+      EXPECT_EQ(meta(v[0].pkt).uplink, r.uplink) << r.what;
+      EXPECT_EQ(meta(v[0].pkt).out_port, s.site.uplinks[r.uplink]->port_id) << r.what;
+    }
+    if (r.expect == "edge:lan") {
+      EXPECT_EQ(meta(v[0].pkt).out_port, kLan) << r.what;
+    }
+  }
+}
+
+TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows);
+  Frame f = PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").udp(5000, 5060).build();
+  FlowKey key;
+  auto run = [&] {
+    rte_mbuf* m = parsed(f, kLan);
+    make_flow_key(meta(m), key);
+    FlowRequest req{key, flow_hash(key) | 1u, 0, true};
+    uint32_t id;
+    flows.lookup_or_create(&req, 1, 1, &id);
+    meta(m).flow_id = id;
+    testing::StageHarness h(route);
+    auto v = h.run({m});
+    return v[0].where == "edge:uplink" ? meta(v[0].pkt).uplink : kNoUplink;
+  };
+  EXPECT_EQ(run(), 1);  // voice → lte
+  s.site.uplinks[1]->link_up = false;
+  EXPECT_EQ(run(), 0) << "lte down: the flow moves to fiber";
+  s.site.uplinks[1]->link_up = true;
+  EXPECT_EQ(run(), 0) << "lte back: the flow stays where it is (no flapping, no reordering)";
+  s.site.uplinks[0]->link_up = false;
+  s.site.uplinks[1]->link_up = false;
+  EXPECT_EQ(run(), kNoUplink) << "nothing up: drop:no_uplink";
+}
+
+struct FwdRow {
+  const char* what;
+  Frame frame;
+  uint16_t in_port;
+  uint16_t out_port;
+  std::string expect;
+  const char* dst_mac = nullptr;  // expected after rewrite
+  uint8_t ttl = 0;                // expected after decrement
+};
+
+TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  ForwardStage fwd(s.site, flows);
+  auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
+  std::vector<FwdRow> rows;
+  rows.push_back({"v4 to fiber", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).payload(10).build(), kLan, kFiber, "edge:tx", kFiberGw, 63});
+  rows.push_back({"TTL 255", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 255}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 254});
+  rows.push_back({"TTL 2 is the last hop we give", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 2}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 1});
+  rows.push_back({"TTL 1", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 1}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"TTL 0", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 0}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"v6 to fiber", lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 9}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 8});
+  rows.push_back({"v6 hop limit 1", lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 1}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"v6 to lte: no v6 gateway", lan().ipv6("fd00:10::10", "2001:db8::1").udp(1, 2).build(), kLan, kLte, "drop:no_gateway"});
+  rows.push_back({"QinQ tags removed", lan().vlan(100, 0x88a8).vlan(200).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 63});
+  rows.push_back({"to a known LAN host", PacketBuilder().eth(kFiberMac, kFiberGw).ipv4("203.0.113.1", "192.168.10.20").udp(2, 1).build(), kFiber, kLan, "edge:tx", "02:00:00:00:0a:20", 63});
+  rows.push_back({"to an unknown LAN host", PacketBuilder().eth(kFiberMac, kFiberGw).ipv4("203.0.113.1", "192.168.10.30").udp(2, 1).build(), kFiber, kLan, "drop:neighbor_unresolved"});
+  rows.push_back({"egress port unknown", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, kUnknownPort, "drop:bad_egress"});
+  for (auto& r : rows) {
+    rte_mbuf* m = parsed(r.frame, r.in_port);
+    meta(m).out_port = r.out_port;
+    const uint32_t len_before = rte_pktmbuf_pkt_len(m);
+    const uint16_t l2_before = meta(m).l2_len;
+    testing::StageHarness h(fwd);
+    auto v = h.run({m});
+    ASSERT_EQ(v.size(), 1u) << r.what;
+    EXPECT_EQ(v[0].where, r.expect) << r.what;
+    if (r.expect != "edge:tx") continue;
+    auto bytes = testing::from_mbuf(v[0].pkt);
+    EXPECT_EQ(bytes.size(), len_before - (l2_before - 14)) << r.what << ": VLAN tags removed";
+    rte_ether_addr dst, src;
+    std::memcpy(&dst, bytes.data(), 6);
+    std::memcpy(&src, bytes.data() + 6, 6);
+    const rte_ether_addr want = testing::mac(r.dst_mac);
+    EXPECT_TRUE(rte_is_same_ether_addr(&dst, &want)) << r.what;
+    EXPECT_TRUE(rte_is_same_ether_addr(&src, &s.site.iface(r.out_port)->mac)) << r.what;
+    if (meta(v[0].pkt).l3 == L3Kind::kIpv4) {
+      EXPECT_EQ(bytes[12], 0x08);
+      EXPECT_EQ(bytes[14 + 8], r.ttl) << r.what;
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(bytes.data() + 14);
+      const uint16_t got = ip->hdr_checksum;
+      ip->hdr_checksum = 0;
+      EXPECT_EQ(got, rte_ipv4_cksum(ip)) << r.what << ": header checksum still valid";
+    } else {
+      EXPECT_EQ(bytes[14 + 7], r.ttl) << r.what;
+    }
+  }
+  // The unknown LAN host is now being resolved (the resolver will ARP for it).
+  rte_ether_addr unused;
+  EXPECT_FALSE(s.site.lan->neighbors->lookup(*IpAddr::parse("192.168.10.30"), &unused));
+  bool wanted = false;
+  for (auto& n : s.site.lan->neighbors->dump()) wanted |= n.ip == *IpAddr::parse("192.168.10.30") && n.state == NeighState::kIncomplete;
+  EXPECT_TRUE(wanted);
+}
+
+TEST(ForwardTable, IncrementalChecksumMatchesAFullRecompute) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  ForwardStage fwd(s.site, flows);
+  for (unsigned ttl = 2; ttl <= 255; ttl += 3)
+    for (uint16_t id : {0, 1, 0x1234, 0xfffe, 0xffff}) {
+      Frame f = PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = static_cast<uint8_t>(ttl), .id = id}).udp(1, 2).build();
+      rte_mbuf* m = parsed(f, kLan);
+      meta(m).out_port = kFiber;
+      testing::StageHarness h(fwd);
+      auto v = h.run({m});
+      ASSERT_EQ(v[0].where, "edge:tx");
+      auto bytes = testing::from_mbuf(v[0].pkt);
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(bytes.data() + 14);
+      uint16_t got = ip->hdr_checksum;
+      ip->hdr_checksum = 0;
+      EXPECT_EQ(got, rte_ipv4_cksum(ip)) << "ttl " << ttl << " id " << id;
+    }
+}
+
+TEST(TxStage, SendsOnReadyPortsAndNamesTheRest) {
+  testing::TestSite ts("tx");
+  std::array<bool, kMaxPorts> ready{};
+  ready[ts.lan_port] = ready[ts.up_port] = true;
+  TxStage tx(0, ready);
+  testing::StageHarness h(tx);
+  std::vector<rte_mbuf*> pkts;
+  for (uint16_t port : {ts.lan_port, ts.up_port, ts.up_port, uint16_t{kMaxPorts + 3}, kNoPort, uint16_t{20}}) {
+    rte_mbuf* m = testing::to_mbuf(testing::test_pool(), PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build());
+    meta(m).out_port = port;
+    pkts.push_back(m);
+  }
+  auto v = h.run(pkts);
+  EXPECT_EQ(h.drop_count("bad_port"), 3u);
+  EXPECT_EQ(ts.drain_lan(), 1u);
+  EXPECT_EQ(ts.drain_uplink(), 2u);
+  EXPECT_THROW(TxStage(7, ready), std::invalid_argument) << "a queue the ports do not have";
+}
+
+}  // namespace
+}  // namespace traboule::dp
