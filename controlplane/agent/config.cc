@@ -1,5 +1,6 @@
 #include "controlplane/agent/config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -287,9 +288,19 @@ AgentConfig parse_config(const std::string& text) {
     }
   }
 
+  // AF_PACKET fans frames out over every queue pair it opened: each must have a worker.
+  auto check_qpairs = [&](const std::string& device, const std::string& ptr) {
+    auto pos = device.find("qpairs=");
+    if (device.rfind("net_af_packet", 0) != 0 || pos == std::string::npos) return;
+    if (std::strtoul(device.c_str() + pos + 7, nullptr, 10) != c.dataplane.workers)
+      throw ConfigError(ptr, "qpairs must equal dataplane.workers (" + std::to_string(c.dataplane.workers) +
+                                 "): AF_PACKET spreads frames over every queue pair (got \"" + device + "\")");
+  };
+
   Obj lan(root.need("lan"), "/lan");
   lan.only({"device", "mac", "ipv4", "ipv6", "prefixes"});
   c.lan.port = port(lan);
+  check_qpairs(c.lan.port.device, "/lan/device");
   if (lan.has("prefixes")) c.lan.prefixes = prefixes(lan.raw("prefixes"), "/lan/prefixes");
   if (c.lan.prefixes.empty()) {  // default: the LAN's own subnets
     for (auto* a : {&c.lan.port.ipv4, &c.lan.port.ipv6})
@@ -318,6 +329,7 @@ AgentConfig parse_config(const std::string& text) {
                                             {"4g", UplinkKind::k4g}, {"5g", UplinkKind::k5g},
                                             {"satellite", UplinkKind::kSatellite}});
     uc.port = port(u);
+    check_qpairs(uc.port.device, u.at("device"));
     if (!devices.insert(device_name(uc.port.device)).second)
       throw ConfigError(u.at("device"), "is already used by another port (got \"" + uc.port.device + "\")");
     if (u.has("gateway4")) uc.gateway4 = ip(u, "gateway4", false);

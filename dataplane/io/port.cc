@@ -48,7 +48,10 @@ PortInfo start_port(const PortSetup& s, rte_mempool* pool) {
     if (dev.hash_key_size != 0 && dev.hash_key_size != sizeof kSymmetricRssKey)
       conf.rx_adv_conf.rss_conf.rss_key = nullptr;  // driver default key; dispatch still pins flows
   }
-  info.rx_queues = info.rss ? s.workers : 1;
+  // One RX queue per worker whenever the device has them, RSS or not: some drivers spread
+  // frames over every queue they were given (AF_PACKET's fanout), and a queue nobody polls
+  // loses them. The dispatch stage pins flows to workers whatever queue they arrive on.
+  info.rx_queues = dev.max_rx_queues >= s.workers ? s.workers : 1;
   info.tx_queues = s.workers;
   if (int rc = rte_eth_dev_configure(info.port_id, info.rx_queues, info.tx_queues, &conf); rc != 0)
     fail(s, "configure", rc);

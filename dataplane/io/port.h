@@ -1,6 +1,6 @@
 // Ethernet ports: configure, start and stop a DPDK port with one RX queue per worker where the
-// device has RSS (symmetric key, so both directions of a flow hash alike) and one TX queue per
-// worker, so workers never share a queue.
+// device has enough (RSS with a symmetric key where it has RSS) and one TX queue per worker,
+// so workers never share a queue.
 #pragma once
 
 #include <rte_ether.h>
@@ -23,7 +23,7 @@ struct PortSetup {
 
 struct PortInfo {
   uint16_t port_id = 0;
-  uint16_t rx_queues = 1;  // > 1 only when RSS spreads the port over workers
+  uint16_t rx_queues = 1;  // one per worker when the device has enough, else 1
   uint16_t tx_queues = 1;
   bool rss = false;
   rte_ether_addr mac{};

@@ -14,11 +14,14 @@ namespace traboule::dp {
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   if (d.to_worker.empty()) d.to_worker.push_back(nullptr);
   const bool resolver = d.worker == 0;
+  // One worker owns every flow: no dispatch stage (the flow stage hashes the key itself).
+  const bool dispatch = d.to_worker.size() > 1;
   std::vector<NodeSpec> t;
   t.push_back({std::make_unique<ParseStage>(), {{"ipv4", "local"}, {"ipv6", "local"}, {"arp", "local"}}});
   t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
-               {{"forward", "dispatch"}, {"tx", "tx"}, {"consumed", "consumed"}}});
-  t.push_back({std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
+               {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});
+  if (dispatch)
+    t.push_back({std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
   t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
   t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows), {{"uplink", "forward"}, {"lan", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});

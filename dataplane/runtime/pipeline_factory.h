@@ -25,6 +25,7 @@ struct WorkerDeps {
 };
 
 // parse → local → dispatch → flow → route → forward → tx (local's replies → tx, consumed → sink).
+// With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 
 }  // namespace traboule::dp

@@ -111,6 +111,7 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"bad poll", "/dataplane", json{{"poll", "spin"}}, "/dataplane/poll: must be one of adaptive, busy"},
       {"tiny flow table", "/flows", json{{"capacity", 10}}, "/flows/capacity: must be an integer in [1024"},
       {"bad timeout", "/flows", json{{"timeouts", {{"udp", 0}}}}, "/flows/timeouts/udp: must be an integer in [1"},
+      {"af_packet qpairs vs workers", "/lan/device", "net_af_packet0,iface=x,qpairs=2", "/lan/device: qpairs must equal dataplane.workers (1)"},
       {"eal vdev", "/eal", json::array({"--vdev", "net_null0"}), "/eal/0: devices come from"},
       {"eal in-memory", "/eal", json::array({"--in-memory"}), "/eal/0: --in-memory is refused"},
       {"eal not strings", "/eal", json::array({1}), "/eal/0: must be a string"},
