@@ -315,6 +315,22 @@ void LocalStage::ipv4(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
   out.to(kForward, m);
 }
 
+// The part of an echo reply both families share: MACs swapped to answer the requester, the
+// metadata made true to the rewritten packet, out the port it came in on.
+void LocalStage::echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi, uint8_t type,
+                                 uint16_t ip_len, uint16_t icmp_len, Output& out) noexcept {
+  std::memcpy(eth, eth + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
+  std::memcpy(eth + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  std::swap(md.src, md.dst);
+  md.ttl = kEchoTtl;
+  md.icmp_type = type;
+  md.l3_len = ip_len;
+  md.l3_total = static_cast<uint16_t>(ip_len + icmp_len);
+  md.flags &= static_cast<uint16_t>(~meta_flag::kIpOptions);
+  md.out_port = md.in_port;
+  out.to(kTx, m);
+}
+
 void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {
   if (md.l3_len < kIpv4Len || md.l3_total < uint32_t{md.l3_len} + 8)
     return out.drop(kEchoMalformed, m);
@@ -351,17 +367,7 @@ void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   icmp[0] = kIcmpEchoReply;
   wr16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp4_cksum(icmp, icmp_len));
-  std::memcpy(p, p + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
-  std::memcpy(p + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-
-  std::swap(md.src, md.dst);
-  md.ttl = kEchoTtl;
-  md.icmp_type = kIcmpEchoReply;
-  md.l3_len = kIpv4Len;
-  md.l3_total = static_cast<uint16_t>(kIpv4Len + icmp_len);
-  md.flags &= static_cast<uint16_t>(~meta_flag::kIpOptions);
-  md.out_port = md.in_port;
-  out.to(kTx, m);
+  echo_reply_done(m, p, md, pi, kIcmpEchoReply, kIpv4Len, icmp_len, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,17 +423,7 @@ void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   icmp[0] = kIcmp6EchoReply;
   wr16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp6_cksum(ip + 8, ip + 24, icmp, icmp_len));
-  std::memcpy(p, p + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
-  std::memcpy(p + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-
-  std::swap(md.src, md.dst);
-  md.ttl = kEchoTtl;
-  md.icmp_type = kIcmp6EchoReply;
-  md.l3_len = kIpv6Len;
-  md.l3_total = static_cast<uint16_t>(kIpv6Len + icmp_len);
-  md.flags &= static_cast<uint16_t>(~meta_flag::kIpOptions);
-  md.out_port = md.in_port;
-  out.to(kTx, m);
+  echo_reply_done(m, p, md, pi, kIcmp6EchoReply, kIpv6Len, icmp_len, out);
 }
 
 // Neighbour discovery (RFC 4861 §7.1 validity checks; RFC 6980: no fragmented ND).
