@@ -2,6 +2,7 @@
 
 #include <rte_eth_ring.h>
 #include <rte_errno.h>
+#include <rte_bus_vdev.h>
 #include <rte_ethdev.h>
 
 #include <cstdio>
@@ -55,8 +56,10 @@ TestSite::TestSite(const std::string& tag) {
     std::fprintf(stderr, "test site: cannot create rings for %s\n", tag.c_str());
     std::abort();
   }
-  lan_port = ring_port(lan_ring_, "tsl" + tag);
-  up_port = ring_port(up_ring_, "tsu" + tag);
+  lan_name_ = "net_ring_l" + tag;
+  up_name_ = "net_ring_u" + tag;
+  lan_port = ring_port(lan_ring_, lan_name_);
+  up_port = ring_port(up_ring_, up_name_);
 
   auto lan = std::make_unique<dp::Interface>();
   lan->name = "lan";
@@ -101,6 +104,9 @@ TestSite::~TestSite() {
     rte_eth_dev_stop(p);
     rte_eth_dev_close(p);
   }
+  // Remove the vdevs too, so a later fixture may reuse the tag (benchmarks rerun fixtures).
+  rte_vdev_uninit(("net_ring_" + lan_name_).c_str());
+  rte_vdev_uninit(("net_ring_" + up_name_).c_str());
   drain(lan_ring_);
   drain(up_ring_);
   rte_ring_free(lan_ring_);

@@ -32,6 +32,7 @@ class TestSite {
   unsigned drain_uplink();
 
  private:
+  std::string lan_name_, up_name_;
   rte_ring* lan_ring_ = nullptr;
   rte_ring* up_ring_ = nullptr;
 };
