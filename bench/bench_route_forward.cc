@@ -49,7 +49,8 @@ std::vector<rte_mbuf*> lan_burst(uint16_t lan_port) {
   Sink s;
   for (uint16_t i = 0; i < kBurst; ++i) {
     PacketBuilder b;
-    b.eth(testing::kSiteLanMac, testing::kSiteHostMac).ipv4("192.168.10.10", "203.0.113." + std::to_string(i + 1));
+    b.eth(testing::kSiteLanMac, testing::kSiteHostMac)
+        .ipv4("192.168.10.10", "203.0.113." + std::to_string(i + 1));
     if (i % 2)
       b.tcp(static_cast<uint16_t>(40000 + i), 443, testing::tcpf::kAck).payload(6);
     else
@@ -75,7 +76,8 @@ void timed(benchmark::State& state, std::vector<rte_mbuf*>& pkts, Stage& stage, 
     state.SetIterationTime(double(dt) / double(rte_get_tsc_hz()));
     s.reset();
   }
-  std::nth_element(samples.begin(), samples.begin() + static_cast<long>(samples.size() / 2), samples.end());
+  std::nth_element(samples.begin(), samples.begin() + static_cast<long>(samples.size() / 2),
+                   samples.end());
   state.counters["cycles_per_pkt"] = double(samples[samples.size() / 2]) / double(pkts.size());
   state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(pkts.size()));
   rte_pktmbuf_free_bulk(pkts.data(), static_cast<unsigned>(pkts.size()));

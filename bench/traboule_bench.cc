@@ -5,8 +5,8 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
-#include <rte_ethdev.h>
 #include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_memcpy.h>
@@ -15,8 +15,8 @@
 #include <rte_udp.h>
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -75,7 +75,9 @@ struct Result {
   }
   double cycles_per_packet() const { return median_burst / burst; }
   double p90_cycles_per_packet() const { return p90_burst / burst; }
-  double mpps(uint64_t hz) const { return median_burst ? double(burst) * double(hz) / median_burst / 1e6 : 0; }
+  double mpps(uint64_t hz) const {
+    return median_burst ? double(burst) * double(hz) / median_burst / 1e6 : 0;
+  }
 };
 
 const rte_ether_addr kLanMac = {{0x02, 0x00, 0x00, 0x00, 0x0a, 0x01}};
@@ -102,7 +104,7 @@ Templates make_templates() {
     ip->total_length = rte_cpu_to_be_16(60 - 14);
     ip->time_to_live = 64;
     ip->next_proto_id = k == 0 ? IPPROTO_UDP : IPPROTO_TCP;
-    ip->src_addr = rte_cpu_to_be_32(0xc0a80000);  // 192.168.x.y: patched per flow
+    ip->src_addr = rte_cpu_to_be_32(0xc0a80000);       // 192.168.x.y: patched per flow
     ip->dst_addr = rte_cpu_to_be_32(0xcb007100 | 10);  // 203.0.113.10
     if (k == 0) {
       auto* udp = reinterpret_cast<rte_udp_hdr*>(f + 34);
@@ -120,7 +122,8 @@ Templates make_templates() {
 }
 
 // Fills `n` fresh mbufs with flow `idx[i]`'s frame: source address and port say which flow.
-uint16_t generate(rte_mempool* pool, const Templates& t, const uint32_t* idx, uint16_t n, rte_mbuf** out) {
+uint16_t generate(rte_mempool* pool, const Templates& t, const uint32_t* idx, uint16_t n,
+                  rte_mbuf** out) {
   if (rte_pktmbuf_alloc_bulk(pool, out, n) != 0) return 0;
   for (uint16_t i = 0; i < n; ++i) {
     uint32_t flow = idx[i];
@@ -131,7 +134,8 @@ uint16_t generate(rte_mempool* pool, const Templates& t, const uint32_t* idx, ui
     // 192.168.0.0/16 hosts × 16 source ports: up to 1 M distinct flows.
     ip->src_addr = rte_cpu_to_be_32(0xc0a80000 | ((flow >> 4) & 0xffff));
     ip->hdr_checksum = rte_ipv4_cksum(ip);
-    *reinterpret_cast<uint16_t*>(p + 34) = rte_cpu_to_be_16(static_cast<uint16_t>(10000 + (flow & 15)));
+    *reinterpret_cast<uint16_t*>(p + 34) =
+        rte_cpu_to_be_16(static_cast<uint16_t>(10000 + (flow & 15)));
     out[i]->data_len = out[i]->pkt_len = 60;
   }
   return n;
@@ -141,8 +145,8 @@ struct Bench {
   Options opt;
   rte_mempool* pool = nullptr;
   rte_ring* rx_ring = nullptr;
-  uint16_t rx_port = 0;   // ring-backed: the generator fills it, the loop polls it
-  uint16_t tx_port = 0;   // net_null: frees what it is given, like a NIC's TX completion
+  uint16_t rx_port = 0;  // ring-backed: the generator fills it, the loop polls it
+  uint16_t tx_port = 0;  // net_null: frees what it is given, like a NIC's TX completion
   Templates tpl = make_templates();
   std::vector<uint32_t> sequence;  // flow index of each generated packet (random order)
 
@@ -167,7 +171,8 @@ struct Bench {
       const uint64_t dt = rte_rdtsc_precise() - t0;
       r.cycles += dt;
       r.packets += nb;
-      if (nb == opt.burst) r.per_burst.push_back(static_cast<uint32_t>(std::min<uint64_t>(dt, UINT32_MAX)));
+      if (nb == opt.burst)
+        r.per_burst.push_back(static_cast<uint32_t>(std::min<uint64_t>(dt, UINT32_MAX)));
     }
     r.finish();
     return r;
@@ -180,17 +185,22 @@ int main(int argc, char** argv) {
   Options opt;
   po::options_description desc(
       "traboule-bench - whole-pipeline throughput against an io-forward baseline, on one core\n\n"
-      "Usage: traboule-bench [--flows N] [--packets M] [--burst B] [--hugepages] [--json]\n\nOptions");
+      "Usage: traboule-bench [--flows N] [--packets M] [--burst B] [--hugepages] "
+      "[--json]\n\nOptions");
   desc.add_options()("help,h", "print this help")(
-      "flows", po::value<uint32_t>(&opt.flows)->default_value(1000), "distinct flows (1 .. 1048576)")(
-      "packets", po::value<uint64_t>(&opt.packets)->default_value(20'000'000), "packets per measurement")(
+      "flows", po::value<uint32_t>(&opt.flows)->default_value(1000),
+      "distinct flows (1 .. 1048576)")("packets",
+                                       po::value<uint64_t>(&opt.packets)->default_value(20'000'000),
+                                       "packets per measurement")(
       "runs", po::value<unsigned>(&opt.runs)->default_value(3),
       "measurements of each loop, alternated; the median run is reported, with min and max")(
       "burst", po::value<uint16_t>(&opt.burst)->default_value(32), "RX/TX burst size (1 .. 64)")(
-      "hugepages", po::bool_switch(&opt.huge), "run EAL on hugepages (they must be reserved); default --no-huge")(
+      "hugepages", po::bool_switch(&opt.huge),
+      "run EAL on hugepages (they must be reserved); default --no-huge")(
       "json", po::bool_switch(&opt.json), "print one JSON object instead of text")(
       "per-stage", po::bool_switch(&opt.per_stage),
-      "after the measurement, a third run with per-stage cycle accounting (adds a TSC read per stage per burst)");
+      "after the measurement, a third run with per-stage cycle accounting (adds a TSC read per "
+      "stage per burst)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -203,7 +213,8 @@ int main(int argc, char** argv) {
     std::cout << desc << "\n";
     return 0;
   }
-  if (opt.flows < 1 || opt.flows > (1u << 20) || opt.burst < 1 || opt.burst > kBurstMax || opt.packets < 1000) {
+  if (opt.flows < 1 || opt.flows > (1u << 20) || opt.burst < 1 || opt.burst > kBurstMax ||
+      opt.packets < 1000) {
     std::cerr << "traboule-bench: --flows must be 1..1048576, --burst 1..64, --packets >= 1000\n";
     return 2;
   }
@@ -212,8 +223,17 @@ int main(int argc, char** argv) {
   const uint32_t capacity = std::max<uint32_t>(1024, opt.flows + opt.flows / 4);
   std::string prefix = "tbbench_" + std::to_string(getpid());
   uint64_t mem_mb = 256 + uint64_t{capacity} * 256 / (1 << 20);
-  std::vector<std::string> eal = {"traboule-bench", "-l", "0", "--no-pci", "--file-prefix", prefix,
-                                  "--log-level", "*:warning", "--vdev", "net_null0,no-rx=1", "-m",
+  std::vector<std::string> eal = {"traboule-bench",
+                                  "-l",
+                                  "0",
+                                  "--no-pci",
+                                  "--file-prefix",
+                                  prefix,
+                                  "--log-level",
+                                  "*:warning",
+                                  "--vdev",
+                                  "net_null0,no-rx=1",
+                                  "-m",
                                   std::to_string(mem_mb)};
   if (!opt.huge) {
     eal.push_back("--no-huge");
@@ -246,7 +266,8 @@ int main(int argc, char** argv) {
     b.rx_port = static_cast<uint16_t>(ring_port);
     for (uint16_t port : {b.rx_port, b.tx_port}) {
       rte_eth_conf conf{};
-      if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 || rte_eth_rx_queue_setup(port, 0, 1024, 0, nullptr, b.pool) != 0 ||
+      if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
+          rte_eth_rx_queue_setup(port, 0, 1024, 0, nullptr, b.pool) != 0 ||
           rte_eth_tx_queue_setup(port, 0, 1024, 0, nullptr) != 0 || rte_eth_dev_start(port) != 0) {
         std::cerr << "traboule-bench: cannot start port " << port << "\n";
         return 1;
@@ -334,7 +355,8 @@ int main(int argc, char** argv) {
     std::sort(pipes.begin(), pipes.end(), by_cost);
     const Result& base = bases[bases.size() / 2];
     const Result& pipe = pipes[pipes.size() / 2];
-    const double pipe_min = pipes.front().cycles_per_packet(), pipe_max = pipes.back().cycles_per_packet();
+    const double pipe_min = pipes.front().cycles_per_packet(),
+                 pipe_max = pipes.back().cycles_per_packet();
 
     std::vector<dp::Pipeline::StageProfile> stages;
     if (opt.per_stage) {
@@ -353,45 +375,61 @@ int main(int argc, char** argv) {
           "{\"flows\": %u, \"flow_capacity\": %u, \"active_flows\": %zu, \"packets\": %" PRIu64
           ", \"burst\": %u, \"hugepages\": %s, \"tsc_hz\": %" PRIu64
           ", \"io_forward\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f}, "
-          "\"pipeline\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"p90_cycles_per_packet\": %.1f, "
-          "\"min_run_cycles_per_packet\": %.1f, \"max_run_cycles_per_packet\": %.1f}, \"runs\": %u, \"ratio\": %.3f, "
+          "\"pipeline\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"p90_cycles_per_packet\": "
+          "%.1f, "
+          "\"min_run_cycles_per_packet\": %.1f, \"max_run_cycles_per_packet\": %.1f}, \"runs\": "
+          "%u, \"ratio\": %.3f, "
           "\"pipeline_only_cycles_per_packet\": %.1f, \"memory_per_flow_bytes\": %.1f, "
           "\"heap_bytes_for_flows\": %" PRIu64 ", \"pipeline_drops\": %" PRIu64
           ", \"slow_bursts_share\": %.4f",
-          opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets, opt.burst, opt.huge ? "true" : "false", hz,
-          base.mpps(hz), base.cycles_per_packet(), pipe.mpps(hz), pipe.cycles_per_packet(),
-          pipe.p90_cycles_per_packet(), pipe_min, pipe_max, opt.runs, pipe.cycles_per_packet() / base.cycles_per_packet(), pipe.cycles_per_packet() - base.cycles_per_packet(),
-          per_flow, heap_after - heap_before, drops, std::max(base.slow_share, pipe.slow_share));
+          opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets, opt.burst,
+          opt.huge ? "true" : "false", hz, base.mpps(hz), base.cycles_per_packet(), pipe.mpps(hz),
+          pipe.cycles_per_packet(), pipe.p90_cycles_per_packet(), pipe_min, pipe_max, opt.runs,
+          pipe.cycles_per_packet() / base.cycles_per_packet(),
+          pipe.cycles_per_packet() - base.cycles_per_packet(), per_flow, heap_after - heap_before,
+          drops, std::max(base.slow_share, pipe.slow_share));
       if (!stages.empty()) {
         std::printf(", \"stages\": {");
         for (size_t i = 0; i < stages.size(); ++i)
-          std::printf("%s\"%s\": %.1f", i ? ", " : "", stages[i].name.c_str(),
-                      stages[i].packets ? double(stages[i].cycles) / double(stages[i].packets) : 0.0);
+          std::printf(
+              "%s\"%s\": %.1f", i ? ", " : "", stages[i].name.c_str(),
+              stages[i].packets ? double(stages[i].cycles) / double(stages[i].packets) : 0.0);
         std::printf("}");
       }
       std::printf("}\n");
     } else {
-      std::printf("traboule-bench: %u flows (table %u), %u x %" PRIu64 " packets per loop, burst %u, %s, TSC %.2f GHz\n",
-                  opt.flows, capacity, opt.runs, opt.packets, opt.burst, opt.huge ? "hugepages" : "no hugepages",
-                  double(hz) / 1e9);
-      std::printf("  io-forward  %8.3f Mpps  %7.1f cycles/packet\n", base.mpps(hz), base.cycles_per_packet());
-      std::printf("  pipeline    %8.3f Mpps  %7.1f cycles/packet (p90 burst %.1f; runs %.1f .. %.1f)\n",
-                  pipe.mpps(hz), pipe.cycles_per_packet(), pipe.p90_cycles_per_packet(), pipe_min, pipe_max);
+      std::printf("traboule-bench: %u flows (table %u), %u x %" PRIu64
+                  " packets per loop, burst %u, %s, TSC %.2f GHz\n",
+                  opt.flows, capacity, opt.runs, opt.packets, opt.burst,
+                  opt.huge ? "hugepages" : "no hugepages", double(hz) / 1e9);
+      std::printf("  io-forward  %8.3f Mpps  %7.1f cycles/packet\n", base.mpps(hz),
+                  base.cycles_per_packet());
+      std::printf(
+          "  pipeline    %8.3f Mpps  %7.1f cycles/packet (p90 burst %.1f; runs %.1f .. %.1f)\n",
+          pipe.mpps(hz), pipe.cycles_per_packet(), pipe.p90_cycles_per_packet(), pipe_min,
+          pipe_max);
       std::printf("  ratio pipeline/io-forward %.2f; pipeline alone %.1f cycles/packet\n",
                   pipe.cycles_per_packet() / base.cycles_per_packet(),
                   pipe.cycles_per_packet() - base.cycles_per_packet());
-      std::printf("  memory per flow %.1f bytes (flow table %.1f MiB); pipeline drops %" PRIu64 "\n", per_flow,
-                  double(flows.memory_bytes()) / (1 << 20), drops);
-      std::printf("  (median burst; %.2f%% of bursts were >10x slower: preemption on a shared machine)\n",
-                  100 * std::max(base.slow_share, pipe.slow_share));
+      std::printf("  memory per flow %.1f bytes (flow table %.1f MiB); pipeline drops %" PRIu64
+                  "\n",
+                  per_flow, double(flows.memory_bytes()) / (1 << 20), drops);
+      std::printf(
+          "  (median burst; %.2f%% of bursts were >10x slower: preemption on a shared machine)\n",
+          100 * std::max(base.slow_share, pipe.slow_share));
       if (!stages.empty()) {
-        std::printf("  per stage (mean cycles per packet that reached it, includes preempted bursts):\n");
+        std::printf(
+            "  per stage (mean cycles per packet that reached it, includes preempted bursts):\n");
         for (auto& st : stages)
-          std::printf("    %-10s %7.1f\n", st.name.c_str(), st.packets ? double(st.cycles) / double(st.packets) : 0.0);
+          std::printf("    %-10s %7.1f\n", st.name.c_str(),
+                      st.packets ? double(st.cycles) / double(st.packets) : 0.0);
       }
     }
     if (drops != 0) {
-      std::fprintf(stderr, "traboule-bench: the pipeline dropped %" PRIu64 " packets: the figures are not valid\n", drops);
+      std::fprintf(stderr,
+                   "traboule-bench: the pipeline dropped %" PRIu64
+                   " packets: the figures are not valid\n",
+                   drops);
       for (auto& c : counters)
         if (c.value != 0) std::fprintf(stderr, "  %s %" PRIu64 "\n", c.name.c_str(), c.value);
       rc = 1;

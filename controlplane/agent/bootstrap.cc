@@ -64,7 +64,8 @@ std::vector<std::string> eal_arguments(const AgentConfig& c, const std::vector<u
     for (size_t i = 0; i < cpus.size(); ++i) cpuset += (i ? "," : "") + std::to_string(cpus[i]);
     cpuset += ")";
     std::string map;
-    for (unsigned w = 0; w < c.dataplane.workers; ++w) map += (w ? "," : "") + std::to_string(w) + "@" + cpuset;
+    for (unsigned w = 0; w < c.dataplane.workers; ++w)
+      map += (w ? "," : "") + std::to_string(w) + "@" + cpuset;
     a.push_back("--lcores");
     a.push_back(map);
   }

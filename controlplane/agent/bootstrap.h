@@ -13,7 +13,8 @@
 namespace traboule::cp {
 
 // argv for rte_eal_init (argv[0] included). `online_cpus` is the CPU list the process may use.
-std::vector<std::string> eal_arguments(const AgentConfig& c, const std::vector<unsigned>& online_cpus);
+std::vector<std::string> eal_arguments(const AgentConfig& c,
+                                       const std::vector<unsigned>& online_cpus);
 std::unique_ptr<dp::Site> build_site(const AgentConfig& c);
 std::vector<dp::PortSetup> port_setups(const AgentConfig& c);
 std::vector<unsigned> allowed_cpus();

@@ -21,7 +21,8 @@ std::string shown(const json& v) {
 class Obj {
  public:
   Obj(const json& j, std::string ptr) : j_(j), ptr_(std::move(ptr)) {
-    if (!j_.is_object()) throw ConfigError(ptr_.empty() ? "/" : ptr_, "must be an object (got " + shown(j_) + ")");
+    if (!j_.is_object())
+      throw ConfigError(ptr_.empty() ? "/" : ptr_, "must be an object (got " + shown(j_) + ")");
   }
   // Every key must be one we know: typos fail loudly instead of being ignored.
   void only(std::initializer_list<const char*> keys) const {
@@ -31,7 +32,8 @@ class Obj {
   }
   std::string at(const std::string& key) const {
     std::string k;  // RFC 6901 escaping
-    for (char ch : key) k += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
+    for (char ch : key)
+      k += ch == '~' ? std::string("~0") : ch == '/' ? std::string("~1") : std::string(1, ch);
     return ptr_ + "/" + k;
   }
   bool has(const char* key) const { return j_.contains(key); }
@@ -49,10 +51,11 @@ class Obj {
   }
   uint64_t uint(const char* key, uint64_t min, uint64_t max) const {
     const json& v = need(key);
-    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0) ||
+    if (!v.is_number_integer() ||
+        (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0) ||
         v.get<uint64_t>() < min || v.get<uint64_t>() > max)
-      throw ConfigError(at(key), "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
-                                     "] (got " + shown(v) + ")");
+      throw ConfigError(at(key), "must be an integer in [" + std::to_string(min) + ", " +
+                                     std::to_string(max) + "] (got " + shown(v) + ")");
     return v.get<uint64_t>();
   }
   uint64_t uint_or(const char* key, uint64_t dflt, uint64_t min, uint64_t max) const {
@@ -91,7 +94,8 @@ dp::IfAddr if_addr(const Obj& o, const char* key, bool v6) {
   if (!p || p->addr.is_v4() == v6 || s.find('/') == std::string::npos)
     throw ConfigError(o.at(key), std::string("must be an ") + (v6 ? "IPv6" : "IPv4") +
                                      " address with prefix length, like " +
-                                     (v6 ? "\"2001:db8::2/64\"" : "\"192.0.2.2/24\"") + " (got \"" + s + "\")");
+                                     (v6 ? "\"2001:db8::2/64\"" : "\"192.0.2.2/24\"") + " (got \"" +
+                                     s + "\")");
   // Keep the host address, not the masked prefix.
   auto a = dp::IpAddr::parse(s.substr(0, s.find('/')));
   return dp::IfAddr{*a, static_cast<uint8_t>(v6 ? p->len : p->len - 96)};
@@ -101,7 +105,8 @@ dp::IpAddr ip(const Obj& o, const char* key, bool v6) {
   std::string s = o.str(key);
   auto a = dp::IpAddr::parse(s);
   if (!a || a->is_v4() == v6)
-    throw ConfigError(o.at(key), std::string("must be an ") + (v6 ? "IPv6" : "IPv4") + " address (got \"" + s + "\")");
+    throw ConfigError(o.at(key), std::string("must be an ") + (v6 ? "IPv6" : "IPv4") +
+                                     " address (got \"" + s + "\")");
   return *a;
 }
 
@@ -110,7 +115,9 @@ std::string mac_text(const Obj& o, const char* key) {
   bool ok = s.size() == 17;
   for (size_t i = 0; ok && i < s.size(); ++i)
     ok = (i % 3 == 2) ? s[i] == ':' : std::isxdigit(static_cast<unsigned char>(s[i])) != 0;
-  if (!ok) throw ConfigError(o.at(key), "must be a MAC address like \"02:00:00:00:00:01\" (got \"" + s + "\")");
+  if (!ok)
+    throw ConfigError(o.at(key),
+                      "must be a MAC address like \"02:00:00:00:00:01\" (got \"" + s + "\")");
   return s;
 }
 
@@ -118,8 +125,10 @@ std::string mac_text(const Obj& o, const char* key) {
 std::string name(const Obj& o, const char* key) {
   std::string s = o.str(key);
   bool ok = s.size() <= 32;
-  for (char ch : s) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
-  if (!ok) throw ConfigError(o.at(key), "must be 1-32 letters, digits, '-' or '_' (got \"" + s + "\")");
+  for (char ch : s)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_');
+  if (!ok)
+    throw ConfigError(o.at(key), "must be 1-32 letters, digits, '-' or '_' (got \"" + s + "\")");
   return s;
 }
 
@@ -131,16 +140,19 @@ PortConfig port(const Obj& o) {
   if (o.has("mac")) p.mac = mac_text(o, "mac");
   if (o.has("ipv4")) p.ipv4 = if_addr(o, "ipv4", false);
   if (o.has("ipv6")) p.ipv6 = if_addr(o, "ipv6", true);
-  if (!p.ipv4 && !p.ipv6) throw ConfigError(o.at("ipv4"), "an address is required (ipv4, ipv6 or both)");
+  if (!p.ipv4 && !p.ipv6)
+    throw ConfigError(o.at("ipv4"), "an address is required (ipv4, ipv6 or both)");
   return p;
 }
 
 std::vector<dp::IpPrefix> prefixes(const json& arr, const std::string& ptr) {
-  if (!arr.is_array()) throw ConfigError(ptr, "must be an array of prefixes (got " + shown(arr) + ")");
+  if (!arr.is_array())
+    throw ConfigError(ptr, "must be an array of prefixes (got " + shown(arr) + ")");
   std::vector<dp::IpPrefix> out;
   for (size_t i = 0; i < arr.size(); ++i) {
     std::string p = ptr + "/" + std::to_string(i);
-    if (!arr[i].is_string()) throw ConfigError(p, "must be a prefix string (got " + shown(arr[i]) + ")");
+    if (!arr[i].is_string())
+      throw ConfigError(p, "must be a prefix string (got " + shown(arr[i]) + ")");
     auto pf = dp::IpPrefix::parse(arr[i].get<std::string>());
     if (!pf) throw ConfigError(p, "is not an IPv4 or IPv6 prefix (got " + shown(arr[i]) + ")");
     out.push_back(*pf);
@@ -196,15 +208,18 @@ dp::Rule rule(const Obj& o, const std::vector<UplinkConfig>& uplinks) {
   }
   const json& ul = o.need("uplinks");
   if (!ul.is_array() || ul.empty())
-    throw ConfigError(o.at("uplinks"), "must be a non-empty array of uplink names (got " + shown(ul) + ")");
+    throw ConfigError(o.at("uplinks"),
+                      "must be a non-empty array of uplink names (got " + shown(ul) + ")");
   for (size_t i = 0; i < ul.size(); ++i) {
     std::string p = o.at("uplinks") + "/" + std::to_string(i);
     size_t idx = uplinks.size();
     for (size_t u = 0; u < uplinks.size() && ul[i].is_string(); ++u)
       if (uplinks[u].name == ul[i].get<std::string>()) idx = u;
-    if (idx == uplinks.size()) throw ConfigError(p, "is not the name of an uplink (got " + shown(ul[i]) + ")");
+    if (idx == uplinks.size())
+      throw ConfigError(p, "is not the name of an uplink (got " + shown(ul[i]) + ")");
     for (uint8_t seen : r.uplinks)
-      if (seen == idx) throw ConfigError(p, "names the same uplink twice (got " + shown(ul[i]) + ")");
+      if (seen == idx)
+        throw ConfigError(p, "names the same uplink twice (got " + shown(ul[i]) + ")");
     r.uplinks.push_back(static_cast<uint8_t>(idx));
   }
   return r;
@@ -217,22 +232,35 @@ bool matches_everything(const dp::Rule& r) {
 
 }  // namespace
 
-const char* to_string(Role r) { return r == Role::kEdge ? "edge" : "hub"; }
+const char* to_string(Role r) {
+  return r == Role::kEdge ? "edge" : "hub";
+}
 const char* to_string(UplinkKind k) {
   switch (k) {
-    case UplinkKind::kFiber: return "fiber";
-    case UplinkKind::kVdsl: return "vdsl";
-    case UplinkKind::kAdsl: return "adsl";
-    case UplinkKind::kSdsl: return "sdsl";
-    case UplinkKind::k4g: return "4g";
-    case UplinkKind::k5g: return "5g";
-    case UplinkKind::kSatellite: return "satellite";
+    case UplinkKind::kFiber:
+      return "fiber";
+    case UplinkKind::kVdsl:
+      return "vdsl";
+    case UplinkKind::kAdsl:
+      return "adsl";
+    case UplinkKind::kSdsl:
+      return "sdsl";
+    case UplinkKind::k4g:
+      return "4g";
+    case UplinkKind::k5g:
+      return "5g";
+    case UplinkKind::kSatellite:
+      return "satellite";
   }
   return "?";
 }
 
-std::string device_name(const std::string& device) { return device.substr(0, device.find(',')); }
-bool is_vdev(const std::string& device) { return device.rfind("net_", 0) == 0; }
+std::string device_name(const std::string& device) {
+  return device.substr(0, device.find(','));
+}
+bool is_vdev(const std::string& device) {
+  return device.rfind("net_", 0) == 0;
+}
 
 AgentConfig parse_config(const std::string& text) {
   json j;
@@ -244,18 +272,25 @@ AgentConfig parse_config(const std::string& text) {
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "rules", "comment"});
   AgentConfig c;
-  if (root.has("role")) c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
+  if (root.has("role"))
+    c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
 
   if (root.has("eal")) {
     const json& e = root.raw("eal");
-    if (!e.is_array()) throw ConfigError("/eal", "must be an array of EAL arguments (got " + shown(e) + ")");
+    if (!e.is_array())
+      throw ConfigError("/eal", "must be an array of EAL arguments (got " + shown(e) + ")");
     for (size_t i = 0; i < e.size(); ++i) {
-      if (!e[i].is_string()) throw ConfigError("/eal/" + std::to_string(i), "must be a string (got " + shown(e[i]) + ")");
+      if (!e[i].is_string())
+        throw ConfigError("/eal/" + std::to_string(i),
+                          "must be a string (got " + shown(e[i]) + ")");
       std::string a = e[i].get<std::string>();
       if (a == "--vdev" || a == "-a" || a == "--allow" || a == "--in-memory")
-        throw ConfigError("/eal/" + std::to_string(i),
-                          a == "--in-memory" ? "--in-memory is refused with --no-huge; use --no-shconf"
-                                             : "devices come from lan.device and uplinks[].device, not from eal (got \"" + a + "\")");
+        throw ConfigError(
+            "/eal/" + std::to_string(i),
+            a == "--in-memory"
+                ? "--in-memory is refused with --no-huge; use --no-shconf"
+                : "devices come from lan.device and uplinks[].device, not from eal (got \"" + a +
+                      "\")");
       c.eal.push_back(a);
     }
   }
@@ -265,21 +300,26 @@ AgentConfig parse_config(const std::string& text) {
     d.only({"workers", "poll", "mbufs", "neighbors"});
     c.dataplane.workers = static_cast<unsigned>(d.uint_or("workers", 1, 1, 16));
     if (d.has("poll"))
-      c.dataplane.poll = d.choice<PollMode>("poll", {{"adaptive", PollMode::kAdaptive}, {"busy", PollMode::kBusy}});
-    c.dataplane.mbufs = static_cast<uint32_t>(d.uint_or("mbufs", c.dataplane.mbufs, 1023, 1u << 24));
-    c.dataplane.neighbors = static_cast<uint32_t>(d.uint_or("neighbors", c.dataplane.neighbors, 16, 1u << 20));
+      c.dataplane.poll = d.choice<PollMode>(
+          "poll", {{"adaptive", PollMode::kAdaptive}, {"busy", PollMode::kBusy}});
+    c.dataplane.mbufs =
+        static_cast<uint32_t>(d.uint_or("mbufs", c.dataplane.mbufs, 1023, 1u << 24));
+    c.dataplane.neighbors =
+        static_cast<uint32_t>(d.uint_or("neighbors", c.dataplane.neighbors, 16, 1u << 20));
   }
 
   if (root.has("flows")) {
     Obj f(root.raw("flows"), "/flows");
     f.only({"capacity", "timeouts"});
-    c.flows.capacity = static_cast<uint32_t>(f.uint_or("capacity", c.flows.capacity, 1024, 1u << 24));
+    c.flows.capacity =
+        static_cast<uint32_t>(f.uint_or("capacity", c.flows.capacity, 1024, 1u << 24));
     if (f.has("timeouts")) {
       Obj t(f.raw("timeouts"), "/flows/timeouts");
       t.only({"tcp_syn", "tcp_established", "tcp_closing", "tcp_closed", "udp", "icmp", "other"});
       auto& to = c.flows.timeouts;
       to.tcp_syn = static_cast<uint32_t>(t.uint_or("tcp_syn", to.tcp_syn, 1, 86400));
-      to.tcp_established = static_cast<uint32_t>(t.uint_or("tcp_established", to.tcp_established, 1, 864000));
+      to.tcp_established =
+          static_cast<uint32_t>(t.uint_or("tcp_established", to.tcp_established, 1, 864000));
       to.tcp_closing = static_cast<uint32_t>(t.uint_or("tcp_closing", to.tcp_closing, 1, 86400));
       to.tcp_closed = static_cast<uint32_t>(t.uint_or("tcp_closed", to.tcp_closed, 1, 86400));
       to.udp = static_cast<uint32_t>(t.uint_or("udp", to.udp, 1, 86400));
@@ -293,8 +333,9 @@ AgentConfig parse_config(const std::string& text) {
     auto pos = device.find("qpairs=");
     if (device.rfind("net_af_packet", 0) != 0 || pos == std::string::npos) return;
     if (std::strtoul(device.c_str() + pos + 7, nullptr, 10) != c.dataplane.workers)
-      throw ConfigError(ptr, "qpairs must equal dataplane.workers (" + std::to_string(c.dataplane.workers) +
-                                 "): AF_PACKET spreads frames over every queue pair (got \"" + device + "\")");
+      throw ConfigError(
+          ptr, "qpairs must equal dataplane.workers (" + std::to_string(c.dataplane.workers) +
+                   "): AF_PACKET spreads frames over every queue pair (got \"" + device + "\")");
   };
 
   Obj lan(root.need("lan"), "/lan");
@@ -312,8 +353,10 @@ AgentConfig parse_config(const std::string& text) {
 
   const json& ups = root.need("uplinks");
   if (!ups.is_array() || ups.empty() || ups.size() > dp::kMaxUplinks)
-    throw ConfigError("/uplinks", "must be an array of 1 to " + std::to_string(dp::kMaxUplinks) +
-                                      " uplinks (got " + (ups.is_array() ? std::to_string(ups.size()) + " uplinks" : shown(ups)) + ")");
+    throw ConfigError(
+        "/uplinks",
+        "must be an array of 1 to " + std::to_string(dp::kMaxUplinks) + " uplinks (got " +
+            (ups.is_array() ? std::to_string(ups.size()) + " uplinks" : shown(ups)) + ")");
   std::set<std::string> devices = {c.lan.port.device};
   for (size_t i = 0; i < ups.size(); ++i) {
     Obj u(ups[i], "/uplinks/" + std::to_string(i));
@@ -322,21 +365,29 @@ AgentConfig parse_config(const std::string& text) {
     UplinkConfig uc;
     uc.name = name(u, "name");
     for (auto& prev : c.uplinks)
-      if (prev.name == uc.name) throw ConfigError(u.at("name"), "is used by another uplink (got \"" + uc.name + "\")");
+      if (prev.name == uc.name)
+        throw ConfigError(u.at("name"), "is used by another uplink (got \"" + uc.name + "\")");
     if (uc.name == "lan") throw ConfigError(u.at("name"), "\"lan\" is reserved for the LAN port");
-    uc.kind = u.choice<UplinkKind>("kind", {{"fiber", UplinkKind::kFiber}, {"vdsl", UplinkKind::kVdsl},
-                                            {"adsl", UplinkKind::kAdsl}, {"sdsl", UplinkKind::kSdsl},
-                                            {"4g", UplinkKind::k4g}, {"5g", UplinkKind::k5g},
+    uc.kind = u.choice<UplinkKind>("kind", {{"fiber", UplinkKind::kFiber},
+                                            {"vdsl", UplinkKind::kVdsl},
+                                            {"adsl", UplinkKind::kAdsl},
+                                            {"sdsl", UplinkKind::kSdsl},
+                                            {"4g", UplinkKind::k4g},
+                                            {"5g", UplinkKind::k5g},
                                             {"satellite", UplinkKind::kSatellite}});
     uc.port = port(u);
     check_qpairs(uc.port.device, u.at("device"));
     if (!devices.insert(device_name(uc.port.device)).second)
-      throw ConfigError(u.at("device"), "is already used by another port (got \"" + uc.port.device + "\")");
+      throw ConfigError(u.at("device"),
+                        "is already used by another port (got \"" + uc.port.device + "\")");
     if (u.has("gateway4")) uc.gateway4 = ip(u, "gateway4", false);
     if (u.has("gateway6")) uc.gateway6 = ip(u, "gateway6", true);
-    if (uc.port.ipv4 && !uc.gateway4) throw ConfigError(u.at("gateway4"), "is required when ipv4 is set");
-    if (uc.gateway4 && !uc.port.ipv4) throw ConfigError(u.at("ipv4"), "is required when gateway4 is set");
-    if (uc.gateway6 && !uc.port.ipv6) throw ConfigError(u.at("ipv6"), "is required when gateway6 is set");
+    if (uc.port.ipv4 && !uc.gateway4)
+      throw ConfigError(u.at("gateway4"), "is required when ipv4 is set");
+    if (uc.gateway4 && !uc.port.ipv4)
+      throw ConfigError(u.at("ipv4"), "is required when gateway4 is set");
+    if (uc.gateway6 && !uc.port.ipv6)
+      throw ConfigError(u.at("ipv6"), "is required when gateway6 is set");
     if (u.has("gateway_mac")) uc.gateway_mac = mac_text(u, "gateway_mac");
     uc.up_kbps = u.uint("up_kbps", 8, 400'000'000);
     uc.down_kbps = u.uint("down_kbps", 8, 400'000'000);
@@ -346,7 +397,8 @@ AgentConfig parse_config(const std::string& text) {
 
   const json& rules = root.need("rules");
   if (!rules.is_array() || rules.empty())
-    throw ConfigError("/rules", "must be a non-empty array ending with a default rule (got " + shown(rules) + ")");
+    throw ConfigError("/rules", "must be a non-empty array ending with a default rule (got " +
+                                    shown(rules) + ")");
   for (size_t i = 0; i < rules.size(); ++i) {
     Obj r(rules[i], "/rules/" + std::to_string(i));
     c.rules.rules.push_back(rule(r, c.uplinks));

@@ -34,7 +34,7 @@ const char* to_string(Role r);
 const char* to_string(UplinkKind k);
 
 struct PortConfig {
-  std::string device;  // PCI address or vdev string ("net_af_packet0,iface=veth1")
+  std::string device;              // PCI address or vdev string ("net_af_packet0,iface=veth1")
   std::optional<std::string> mac;  // override the port's MAC (required for net_ring/net_null)
   std::optional<dp::IfAddr> ipv4;
   std::optional<dp::IfAddr> ipv6;

@@ -31,12 +31,14 @@ void on_signal(int) {
 void print_summary(dp::Dataplane& d) {
   std::printf("trabouled: final counters\n");
   for (auto& u : d.uplinks())
-    std::printf("  uplink %-10s link %-4s tx %llu pkts %llu bytes, rx %llu pkts %llu bytes\n", u.name.c_str(),
-                u.link_up ? "up" : "down", static_cast<unsigned long long>(u.tx_packets),
-                static_cast<unsigned long long>(u.tx_bytes), static_cast<unsigned long long>(u.rx_packets),
-                static_cast<unsigned long long>(u.rx_bytes));
+    std::printf(
+        "  uplink %-10s link %-4s tx %llu pkts %llu bytes, rx %llu pkts %llu bytes\n",
+        u.name.c_str(), u.link_up ? "up" : "down", static_cast<unsigned long long>(u.tx_packets),
+        static_cast<unsigned long long>(u.tx_bytes), static_cast<unsigned long long>(u.rx_packets),
+        static_cast<unsigned long long>(u.rx_bytes));
   for (auto& c : d.counters())
-    if (c.value != 0) std::printf("  %-44s %llu\n", c.name.c_str(), static_cast<unsigned long long>(c.value));
+    if (c.value != 0)
+      std::printf("  %-44s %llu\n", c.name.c_str(), static_cast<unsigned long long>(c.value));
   std::fflush(stdout);
 }
 
@@ -48,7 +50,8 @@ void control_loop(dp::Dataplane& d) {
     for (size_t i = 0; i < d.site().ifaces.size(); ++i) {
       bool up = d.site().ifaces[i]->link_up.load();
       if (up != last[i]) {
-        std::printf("trabouled: %s link %s\n", d.site().ifaces[i]->name.c_str(), up ? "up" : "down");
+        std::printf("trabouled: %s link %s\n", d.site().ifaces[i]->name.c_str(),
+                    up ? "up" : "down");
         std::fflush(stdout);
         last[i] = up;
       }
@@ -67,11 +70,12 @@ int main(int argc, char** argv) {
       "gateways, bandwidth, cost), the EAL options, workers and flow table size, and the rules.\n"
       "See config/examples/ and docs/config.md. Live counters: DPDK telemetry, commands\n"
       "/traboule/counters, /traboule/uplinks, /traboule/flows, /traboule/trace,on|off.\n\nOptions");
-  opts.add_options()("help,h", "print this help and exit")(
-      "config,c", po::value<std::string>(), "JSON config file (required)")(
+  opts.add_options()("help,h", "print this help and exit")("config,c", po::value<std::string>(),
+                                                           "JSON config file (required)")(
       "role,r", po::value<std::string>(), "edge or hub; overrides the config's \"role\"")(
       "check", "check the config file, print the EAL arguments it implies, and exit")(
-      "trace", "start with the per-packet trace on (read it with the /traboule/trace telemetry command)");
+      "trace",
+      "start with the per-packet trace on (read it with the /traboule/trace telemetry command)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, opts), vm);
@@ -92,7 +96,8 @@ int main(int argc, char** argv) {
   try {
     cfg = cp::load_config_file(vm["config"].as<std::string>());
   } catch (const cp::ConfigError& e) {
-    std::cerr << "trabouled: bad config " << vm["config"].as<std::string>() << ": " << e.what() << "\n";
+    std::cerr << "trabouled: bad config " << vm["config"].as<std::string>() << ": " << e.what()
+              << "\n";
     return 2;
   }
   if (vm.count("role")) {
@@ -105,8 +110,8 @@ int main(int argc, char** argv) {
   }
   auto eal = cp::eal_arguments(cfg, cp::allowed_cpus());
   if (vm.count("check")) {
-    std::cout << "config OK: role " << cp::to_string(cfg.role) << ", " << cfg.uplinks.size() << " uplink(s), "
-              << cfg.rules.rules.size() << " rule(s)\nEAL:";
+    std::cout << "config OK: role " << cp::to_string(cfg.role) << ", " << cfg.uplinks.size()
+              << " uplink(s), " << cfg.rules.rules.size() << " rule(s)\nEAL:";
     for (auto& a : eal) std::cout << " " << a;
     std::cout << "\n";
     return 0;
@@ -123,7 +128,8 @@ int main(int argc, char** argv) {
     auto site = cp::build_site(cfg);
     dp::DataplaneSettings settings;
     settings.workers = cfg.dataplane.workers;
-    settings.polling = cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
+    settings.polling =
+        cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
     settings.mbufs = cfg.dataplane.mbufs;
     dp::Dataplane d(*site, cp::port_setups(cfg), settings);
     g_dp.store(&d);
@@ -132,8 +138,8 @@ int main(int argc, char** argv) {
     if (g_signalled) d.stop();
     if (vm.count("trace")) d.set_trace(true);
     cp::register_telemetry(d);
-    std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n", cp::to_string(cfg.role),
-                d.workers(), cfg.uplinks.size());
+    std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n",
+                cp::to_string(cfg.role), d.workers(), cfg.uplinks.size());
     std::fflush(stdout);
     std::thread control([&d] { control_loop(d); });
     d.run();

@@ -96,13 +96,19 @@ int trace_cb(const char*, const char* params, rte_tel_data* d) {
 void register_telemetry(dp::Dataplane& dp) {
   g_dp.store(&dp);
   rte_telemetry_register_cmd("/traboule/counters", counters_cb,
-                             "Data-plane counters summed over workers, keys with '/' for '.'; param: name prefix. Zeros are left out without one.");
-  rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb, "Per uplink: link, gateway, packets and bytes.");
-  rte_telemetry_register_cmd("/traboule/flows", flows_cb, "Flow table use: active, capacity, created, expired.");
-  rte_telemetry_register_cmd("/traboule/trace", trace_cb,
-                             "Per-packet trace: param on|off; without one (or show), the latest 200 records.");
+                             "Data-plane counters summed over workers, keys with '/' for '.'; "
+                             "param: name prefix. Zeros are left out without one.");
+  rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb,
+                             "Per uplink: link, gateway, packets and bytes.");
+  rte_telemetry_register_cmd("/traboule/flows", flows_cb,
+                             "Flow table use: active, capacity, created, expired.");
+  rte_telemetry_register_cmd(
+      "/traboule/trace", trace_cb,
+      "Per-packet trace: param on|off; without one (or show), the latest 200 records.");
 }
 
-void unregister_telemetry() { g_dp.store(nullptr); }
+void unregister_telemetry() {
+  g_dp.store(nullptr);
+}
 
 }  // namespace traboule::cp

@@ -38,6 +38,8 @@ inline uint8_t make_flow_key(const PacketMeta& m, FlowKey& k) noexcept {
   return src_lo ? 0 : 1;
 }
 
-inline uint32_t flow_hash(const FlowKey& k) noexcept { return rte_hash_crc(&k, sizeof k, 0x7ab0u); }
+inline uint32_t flow_hash(const FlowKey& k) noexcept {
+  return rte_hash_crc(&k, sizeof k, 0x7ab0u);
+}
 
 }  // namespace traboule::dp

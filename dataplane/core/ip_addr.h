@@ -74,7 +74,7 @@ struct IpAddr {
 
 // A prefix on the 128-bit form; an IPv4 /n is stored as /(96+n).
 struct IpPrefix {
-  IpAddr addr;  // host bits cleared
+  IpAddr addr;      // host bits cleared
   uint8_t len = 0;  // on the 128-bit form
 
   bool contains(const IpAddr& a) const noexcept {

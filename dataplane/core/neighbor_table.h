@@ -55,7 +55,8 @@ class NeighborTable {
   };
   uint32_t home(const IpAddr& ip) const noexcept;
   Slot* find_or_claim(const IpAddr& ip) noexcept;  // writer lock held
-  void write(Slot& s, const IpAddr& ip, const rte_ether_addr& mac, NeighState st, uint64_t now) noexcept;
+  void write(Slot& s, const IpAddr& ip, const rte_ether_addr& mac, NeighState st,
+             uint64_t now) noexcept;
 
   std::vector<Slot> slots_;
   uint32_t mask_;
@@ -64,7 +65,8 @@ class NeighborTable {
 };
 
 template <class Fn>
-void NeighborTable::due_requests(uint64_t now, uint64_t retry_tsc, uint64_t refresh_tsc, Fn&& fn) noexcept {
+void NeighborTable::due_requests(uint64_t now, uint64_t retry_tsc, uint64_t refresh_tsc,
+                                 Fn&& fn) noexcept {
   rte_spinlock_lock(&lock_);
   for (auto& s : slots_) {
     bool due = false;

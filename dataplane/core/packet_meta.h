@@ -31,8 +31,8 @@ struct PacketMeta {
   uint16_t in_port = kNoPort;   // DPDK port id the packet came in on
   uint16_t out_port = kNoPort;  // set by the stage that picks the egress
   uint16_t flags = 0;
-  uint16_t l2_len = 0;  // Ethernet + VLAN tags: offset of the L3 header
-  uint16_t l3_len = 0;  // IPv4 header with options, or IPv6 header with extension headers
+  uint16_t l2_len = 0;    // Ethernet + VLAN tags: offset of the L3 header
+  uint16_t l3_len = 0;    // IPv4 header with options, or IPv6 header with extension headers
   uint16_t l3_total = 0;  // IPv4 total length / IPv6 40 + payload length (bytes of the datagram)
   uint16_t src_port = 0;  // host order; ICMP/ICMPv6 echo: the identifier in both (one flow)
   uint16_t dst_port = 0;
@@ -44,8 +44,8 @@ struct PacketMeta {
   uint8_t tcp_flags = 0;
   uint8_t icmp_type = 0;  // ICMP or ICMPv6 type/code when l4_proto is 1 or 58
   uint8_t icmp_code = 0;
-  uint8_t ttl = 0;   // TTL or hop limit as received
-  uint8_t dscp = 0;  // 6-bit DSCP
+  uint8_t ttl = 0;             // TTL or hop limit as received
+  uint8_t dscp = 0;            // 6-bit DSCP
   uint8_t uplink = kNoUplink;  // uplink index chosen for this packet
   uint8_t flow_dir = 0;        // 0: flow's original direction, 1: reply direction
   uint32_t flow_id = kNoFlow;  // index in the worker's flow table
@@ -54,11 +54,13 @@ struct PacketMeta {
   uint16_t trace_id = 0;
 };
 
-inline constexpr uint16_t kMetaPrivSize =
-    static_cast<uint16_t>((sizeof(PacketMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
+inline constexpr uint16_t kMetaPrivSize = static_cast<uint16_t>(
+    (sizeof(PacketMeta) + RTE_MBUF_PRIV_ALIGN - 1) & ~(RTE_MBUF_PRIV_ALIGN - 1));
 
 // Every mempool of ours is created with priv_size >= kMetaPrivSize (see io/mempool.h).
-inline PacketMeta& meta(rte_mbuf* m) { return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m)); }
+inline PacketMeta& meta(rte_mbuf* m) {
+  return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m));
+}
 inline const PacketMeta& meta(const rte_mbuf* m) {
   return *static_cast<const PacketMeta*>(rte_mbuf_to_priv(const_cast<rte_mbuf*>(m)));
 }

@@ -11,9 +11,11 @@ Pipeline::Pipeline(std::vector<NodeSpec> specs) {
   // Index the nodes by name.
   std::map<std::string, size_t, std::less<>> by_name;
   for (size_t i = 0; i < specs.size(); ++i) {
-    if (!specs[i].stage) throw std::invalid_argument("pipeline: node " + std::to_string(i) + " has no stage");
+    if (!specs[i].stage)
+      throw std::invalid_argument("pipeline: node " + std::to_string(i) + " has no stage");
     std::string name(specs[i].stage->name());
-    if (!by_name.emplace(name, i).second) throw std::invalid_argument("pipeline: duplicate node '" + name + "'");
+    if (!by_name.emplace(name, i).second)
+      throw std::invalid_argument("pipeline: duplicate node '" + name + "'");
     if (specs[i].stage->edge_names().size() > kMaxEdges)
       throw std::invalid_argument("pipeline: node '" + name + "' has too many edges");
   }
@@ -27,12 +29,15 @@ Pipeline::Pipeline(std::vector<NodeSpec> specs) {
       size_t e = 0;
       while (e < edge_names.size() && edge_names[e] != edge) ++e;
       if (e == edge_names.size())
-        throw std::invalid_argument("pipeline: node '" + std::string(st.name()) + "' has no edge '" + edge + "'");
+        throw std::invalid_argument("pipeline: node '" + std::string(st.name()) +
+                                    "' has no edge '" + edge + "'");
       auto it = by_name.find(target);
       if (it == by_name.end())
         throw std::invalid_argument("pipeline: edge '" + std::string(st.name()) + "." + edge +
                                     "' goes to unknown node '" + target + "'");
-      if (it->second == i) throw std::invalid_argument("pipeline: edge '" + std::string(st.name()) + "." + edge + "' loops");
+      if (it->second == i)
+        throw std::invalid_argument("pipeline: edge '" + std::string(st.name()) + "." + edge +
+                                    "' loops");
       succ[i][e] = it->second;
     }
     for (size_t e = 0; e < edge_names.size(); ++e)
@@ -69,8 +74,8 @@ Pipeline::Pipeline(std::vector<NodeSpec> specs) {
     Node& n = nodes_[k];
     auto& s = succ[order[k]];
     for (size_t e = 0; e < s.size(); ++e) n.next[e] = &nodes_[pos[s[e]]].input;
-    n.out.wire(static_cast<uint16_t>(k), n.next, n.edge_counts.data(), &drops_, n.drop_counts.data(),
-               &overflow_, &trace_);
+    n.out.wire(static_cast<uint16_t>(k), n.next, n.edge_counts.data(), &drops_,
+               n.drop_counts.data(), &overflow_, &trace_);
   }
 }
 
@@ -120,7 +125,8 @@ void Pipeline::idle(uint64_t now_tsc) noexcept {
 std::vector<Pipeline::StageProfile> Pipeline::profile() const {
   std::vector<StageProfile> out;
   for (auto& n : nodes_)
-    out.push_back({std::string(n.stage->name()), read_counter(n.prof_cycles), read_counter(n.prof_packets)});
+    out.push_back(
+        {std::string(n.stage->name()), read_counter(n.prof_cycles), read_counter(n.prof_packets)});
   return out;
 }
 

@@ -59,7 +59,9 @@ class Pipeline {
   };
   void set_profiling(bool on) noexcept { profiling_ = on; }
   std::vector<StageProfile> profile() const;
-  std::string stage_name(uint16_t stage_id) const { return std::string(nodes_[stage_id].stage->name()); }
+  std::string stage_name(uint16_t stage_id) const {
+    return std::string(nodes_[stage_id].stage->name());
+  }
 
  private:
   struct Node {

@@ -24,8 +24,8 @@ struct Rule {
   std::vector<IpPrefix> dst;  // empty: any
   PortRange src_ports;
   PortRange dst_ports;
-  uint8_t proto = 0;  // 0: any
-  int16_t dscp = -1;  // -1: any
+  uint8_t proto = 0;             // 0: any
+  int16_t dscp = -1;             // -1: any
   std::vector<uint8_t> uplinks;  // uplink indexes, most preferred first
 
   bool matches(const PacketMeta& m) const noexcept;

@@ -64,14 +64,16 @@ struct FlowSettings {
 
 struct Site {
   std::vector<std::unique_ptr<Interface>> ifaces;  // LAN first, then uplinks in order
-  std::array<Interface*, kMaxPorts> by_port{};       // port id → interface
+  std::array<Interface*, kMaxPorts> by_port{};     // port id → interface
   Interface* lan = nullptr;
   std::vector<Interface*> uplinks;  // by uplink index
   std::vector<IpPrefix> lan_prefixes;
   RuleTable rules;
   FlowSettings flows;
 
-  Interface* iface(uint16_t port) const noexcept { return port < kMaxPorts ? by_port[port] : nullptr; }
+  Interface* iface(uint16_t port) const noexcept {
+    return port < kMaxPorts ? by_port[port] : nullptr;
+  }
   bool uplink_usable(uint8_t u) const noexcept {
     if (u >= uplinks.size()) return false;
     return uplinks[u]->link_up.load(std::memory_order_relaxed);

@@ -39,7 +39,8 @@ class Output {
   void to(unsigned edge, rte_mbuf* m) noexcept {
     Burst* b = edges_[edge];
     bump(edge_counts_[edge]);
-    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace)) trace_->record(m, stage_id_, edge, false);
+    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
+      trace_->record(m, stage_id_, edge, false);
     if (b->n < kNodeInputMax) [[likely]] {
       b->pkts[b->n++] = m;
     } else {
@@ -49,7 +50,8 @@ class Output {
   // Drop packet with reason `reason` (the stage's own drop enum value); counted and freed.
   void drop(unsigned reason, rte_mbuf* m) noexcept {
     bump(drop_counts_[reason]);
-    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace)) trace_->record(m, stage_id_, reason, true);
+    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
+      trace_->record(m, stage_id_, reason, true);
     if (drops_->n < kNodeInputMax) [[likely]] {
       drops_->pkts[drops_->n++] = m;
     } else {

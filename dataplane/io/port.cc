@@ -29,13 +29,15 @@ PortInfo start_port(const PortSetup& s, rte_mempool* pool) {
     throw std::runtime_error("port " + s.label + ": no DPDK device named '" + s.device_name +
                              "' (was the device string probed? check its arguments)");
   rte_eth_dev_info dev{};
-  if (int rc = rte_eth_dev_info_get(info.port_id, &dev); rc != 0) fail(s, "cannot read device info", rc);
+  if (int rc = rte_eth_dev_info_get(info.port_id, &dev); rc != 0)
+    fail(s, "cannot read device info", rc);
   info.driver = dev.driver_name ? dev.driver_name : "?";
   if (dev.max_tx_queues < s.workers)
-    throw std::runtime_error("port " + s.label + " (" + s.device_name + "): driver " + info.driver + " offers " +
-                             std::to_string(dev.max_tx_queues) + " TX queue(s) but " + std::to_string(s.workers) +
-                             " workers each need one (for net_af_packet add qpairs=" + std::to_string(s.workers) +
-                             " to the device string)");
+    throw std::runtime_error(
+        "port " + s.label + " (" + s.device_name + "): driver " + info.driver + " offers " +
+        std::to_string(dev.max_tx_queues) + " TX queue(s) but " + std::to_string(s.workers) +
+        " workers each need one (for net_af_packet add qpairs=" + std::to_string(s.workers) +
+        " to the device string)");
 
   rte_eth_conf conf{};
   info.rss = s.workers > 1 && dev.max_rx_queues >= s.workers && dev.flow_type_rss_offloads != 0;
@@ -56,7 +58,8 @@ PortInfo start_port(const PortSetup& s, rte_mempool* pool) {
   if (int rc = rte_eth_dev_configure(info.port_id, info.rx_queues, info.tx_queues, &conf); rc != 0)
     fail(s, "configure", rc);
   uint16_t rxd = s.rx_desc, txd = s.tx_desc;
-  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(info.port_id, &rxd, &txd); rc != 0) fail(s, "descriptor counts", rc);
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(info.port_id, &rxd, &txd); rc != 0)
+    fail(s, "descriptor counts", rc);
   int socket = rte_eth_dev_socket_id(info.port_id);
   if (socket < 0) socket = SOCKET_ID_ANY;
   for (uint16_t q = 0; q < info.rx_queues; ++q)

@@ -13,8 +13,8 @@
 namespace traboule::dp {
 
 struct PortSetup {
-  std::string label;        // "lan", "fiber": for error messages
-  std::string device_name;  // "net_af_packet0" or "0000:01:00.0"
+  std::string label;                  // "lan", "fiber": for error messages
+  std::string device_name;            // "net_af_packet0" or "0000:01:00.0"
   std::optional<rte_ether_addr> mac;  // set this MAC on the port (net_ring/net_null have none)
   uint16_t workers = 1;
   uint16_t rx_desc = 1024;

@@ -19,9 +19,11 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
   const unsigned n = settings.workers;
   if (n == 0) throw std::runtime_error("dataplane: at least one worker is needed");
   if (rte_lcore_count() < n)
-    throw std::runtime_error("dataplane: " + std::to_string(n) + " workers need " + std::to_string(n) +
-                             " EAL lcores, EAL has " + std::to_string(rte_lcore_count()));
-  if (ports.size() != site.ifaces.size()) throw std::runtime_error("dataplane: one port setup per interface");
+    throw std::runtime_error("dataplane: " + std::to_string(n) + " workers need " +
+                             std::to_string(n) + " EAL lcores, EAL has " +
+                             std::to_string(rte_lcore_count()));
+  if (ports.size() != site.ifaces.size())
+    throw std::runtime_error("dataplane: one port setup per interface");
   pool_ = make_packet_pool("tb_pkts", settings.mbufs, static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr)
     throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
@@ -33,7 +35,8 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
   for (size_t i = 0; i < ports.size(); ++i) {
     ports[i].workers = static_cast<uint16_t>(n);
     PortInfo info = start_port(ports[i], pool_);
-    if (info.port_id >= kMaxPorts) throw std::runtime_error("port " + ports[i].label + ": port id too large");
+    if (info.port_id >= kMaxPorts)
+      throw std::runtime_error("port " + ports[i].label + ": port id too large");
     Interface& itf = *site.ifaces[i];
     itf.port_id = info.port_id;
     itf.mac = info.mac;
@@ -65,7 +68,8 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
   workers_.resize(n);
   for (unsigned w = 0; w < n; ++w) {
     auto& pw = workers_[w];
-    pw.flows = std::make_unique<FlowTable>(site.flows.capacity, site.flows.timeouts, static_cast<int>(rte_socket_id()));
+    pw.flows = std::make_unique<FlowTable>(site.flows.capacity, site.flows.timeouts,
+                                           static_cast<int>(rte_socket_id()));
     std::vector<rte_ring*> to_worker(n, nullptr), inbound;
     for (unsigned o = 0; o < n; ++o)
       if (o != w) {
@@ -82,7 +86,8 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
       else if (i % n == w)
         rx.push_back({infos[i].port_id, 0, lan});
     }
-    pw.worker = std::make_unique<Worker>(w, *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_);
+    pw.worker = std::make_unique<Worker>(w, *pw.pipeline, std::move(rx), std::move(inbound),
+                                         settings.polling, stop_);
   }
 }
 
@@ -106,7 +111,8 @@ void Dataplane::run() {
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (w >= workers_.size()) break;
     Worker* worker = workers_[w++].worker.get();
-    rte_eal_remote_launch([](void* arg) { return static_cast<Worker*>(arg)->run(); }, worker, lcore);
+    rte_eal_remote_launch([](void* arg) { return static_cast<Worker*>(arg)->run(); }, worker,
+                          lcore);
   }
   workers_[0].worker->run();
   rte_eal_mp_wait_lcore();
@@ -186,16 +192,18 @@ std::vector<std::string> Dataplane::trace_lines(size_t max) const {
       Stage& st = p.stage(r.stage_id);
       auto names = r.is_drop ? st.drop_names() : st.edge_names();
       std::string what = r.code < names.size() ? std::string(names[r.code]) : "?";
-      all.push_back({first[r.trace_id], r.tsc, "w" + std::to_string(w) + " #" + std::to_string(r.trace_id) + " " +
-                                std::string(st.name()) + (r.is_drop ? " DROP " : " -> ") + what + " (" +
-                                std::to_string(r.pkt_len) + " B)"});
+      all.push_back({first[r.trace_id], r.tsc,
+                     "w" + std::to_string(w) + " #" + std::to_string(r.trace_id) + " " +
+                         std::string(st.name()) + (r.is_drop ? " DROP " : " -> ") + what + " (" +
+                         std::to_string(r.pkt_len) + " B)"});
     }
   }
   std::sort(all.begin(), all.end(), [](const Line& a, const Line& b) {
     return a.first_tsc != b.first_tsc ? a.first_tsc < b.first_tsc : a.tsc < b.tsc;
   });
   std::vector<std::string> out;
-  for (size_t i = all.size() > max ? all.size() - max : 0; i < all.size(); ++i) out.push_back(all[i].text);
+  for (size_t i = all.size() > max ? all.size() - max : 0; i < all.size(); ++i)
+    out.push_back(all[i].text);
   return out;
 }
 

@@ -49,7 +49,7 @@ class Dataplane {
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   // Control-thread side.
-  void poll_links();  // refreshes Interface::link_up from the drivers
+  void poll_links();                           // refreshes Interface::link_up from the drivers
   std::vector<CounterValue> counters() const;  // summed over workers, sorted by name
   std::vector<UplinkStatus> uplinks() const;
   struct FlowSummary {

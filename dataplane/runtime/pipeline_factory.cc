@@ -17,13 +17,17 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   // One worker owns every flow: no dispatch stage (the flow stage hashes the key itself).
   const bool dispatch = d.to_worker.size() > 1;
   std::vector<NodeSpec> t;
-  t.push_back({std::make_unique<ParseStage>(), {{"ipv4", "local"}, {"ipv6", "local"}, {"arp", "local"}}});
-  t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
-               {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});
+  t.push_back(
+      {std::make_unique<ParseStage>(), {{"ipv4", "local"}, {"ipv6", "local"}, {"arp", "local"}}});
+  t.push_back(
+      {std::make_unique<LocalStage>(*d.site, d.pool, resolver),
+       {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});
   if (dispatch)
-    t.push_back({std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
+    t.push_back(
+        {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
   t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
-  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows), {{"uplink", "forward"}, {"lan", "forward"}}});
+  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows),
+               {{"uplink", "forward"}, {"lan", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
   t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});

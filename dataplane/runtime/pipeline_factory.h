@@ -19,8 +19,9 @@ struct WorkerDeps {
   unsigned worker = 0;
   Site* site = nullptr;
   FlowTable* flows = nullptr;
-  rte_mempool* pool = nullptr;        // for packets the box originates (ARP/ND requests)
-  std::vector<rte_ring*> to_worker;   // hand-off ring per worker (nullptr for itself); size = workers
+  rte_mempool* pool = nullptr;  // for packets the box originates (ARP/ND requests)
+  std::vector<rte_ring*>
+      to_worker;  // hand-off ring per worker (nullptr for itself); size = workers
   std::array<bool, kMaxPorts> ports_ready{};
 };
 

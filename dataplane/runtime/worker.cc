@@ -14,8 +14,8 @@ constexpr unsigned kMinSleepUs = 10;
 constexpr unsigned kMaxSleepUs = 200;
 }  // namespace
 
-Worker::Worker(unsigned id, Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
-               Polling polling, const std::atomic<bool>& stop)
+Worker::Worker(unsigned id, Pipeline& pipeline, std::vector<RxQueue> rx,
+               std::vector<rte_ring*> inbound, Polling polling, const std::atomic<bool>& stop)
     : id_(id),
       pipeline_(pipeline),
       rx_(std::move(rx)),
@@ -89,8 +89,8 @@ int Worker::run() noexcept {
 }
 
 WorkerStats Worker::stats() const noexcept {
-  return {read_counter(stats_.loops), read_counter(stats_.busy_loops), read_counter(stats_.rx_packets),
-          read_counter(stats_.sleeps)};
+  return {read_counter(stats_.loops), read_counter(stats_.busy_loops),
+          read_counter(stats_.rx_packets), read_counter(stats_.sleeps)};
 }
 
 }  // namespace traboule::dp

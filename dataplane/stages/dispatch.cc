@@ -32,7 +32,8 @@ void DispatchStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     for (uint16_t i = 0; i < n_away; ++i)
       if (away_to[i] == w) batch[cnt++] = away[i];
     if (cnt == 0) continue;
-    unsigned sent = rte_ring_enqueue_burst(to_worker_[w], reinterpret_cast<void**>(batch), cnt, nullptr);
+    unsigned sent =
+        rte_ring_enqueue_burst(to_worker_[w], reinterpret_cast<void**>(batch), cnt, nullptr);
     bump(handed_off_[w], sent);
     for (unsigned i = sent; i < cnt; ++i) out.drop(kRingFull, batch[i]);
   }
@@ -40,7 +41,8 @@ void DispatchStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
 
 void DispatchStage::collect_extra(std::vector<CounterValue>& out) const {
   for (size_t w = 0; w < handed_off_.size(); ++w)
-    if (w != self_) out.push_back({"dispatch.to_worker" + std::to_string(w), read_counter(handed_off_[w])});
+    if (w != self_)
+      out.push_back({"dispatch.to_worker" + std::to_string(w), read_counter(handed_off_[w])});
 }
 
 }  // namespace traboule::dp

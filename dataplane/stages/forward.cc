@@ -77,7 +77,8 @@ void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     else
       reinterpret_cast<rte_ipv6_hdr*>(l3)->hop_limits--;
     // Drop the ingress VLAN tags: the new Ethernet header sits right before L3.
-    if (md.l2_len > sizeof(rte_ether_hdr)) rte_pktmbuf_adj(m, static_cast<uint16_t>(md.l2_len - sizeof(rte_ether_hdr)));
+    if (md.l2_len > sizeof(rte_ether_hdr))
+      rte_pktmbuf_adj(m, static_cast<uint16_t>(md.l2_len - sizeof(rte_ether_hdr)));
     auto* eth = rte_pktmbuf_mtod(m, rte_ether_hdr*);
     eth->dst_addr = next_hop;
     eth->src_addr = egress->mac;

@@ -14,10 +14,16 @@ namespace traboule::dp {
 class ForwardStage final : public Stage {
  public:
   enum Edge : unsigned { kTx };
-  enum Drop : unsigned { kTtlExceeded, kNoGateway, kGatewayUnresolved, kNeighborUnresolved, kBadEgress };
+  enum Drop : unsigned {
+    kTtlExceeded,
+    kNoGateway,
+    kGatewayUnresolved,
+    kNeighborUnresolved,
+    kBadEgress
+  };
   static constexpr std::array<std::string_view, 1> kEdges{"tx"};
-  static constexpr std::array<std::string_view, 5> kDrops{"ttl_exceeded", "no_gateway", "gateway_unresolved",
-                                                          "neighbor_unresolved", "bad_egress"};
+  static constexpr std::array<std::string_view, 5> kDrops{
+      "ttl_exceeded", "no_gateway", "gateway_unresolved", "neighbor_unresolved", "bad_egress"};
 
   ForwardStage(Site& site, FlowTable& flows);
 

@@ -317,8 +317,9 @@ void LocalStage::ipv4(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
 
 // The part of an echo reply both families share: MACs swapped to answer the requester, the
 // metadata made true to the rewritten packet, out the port it came in on.
-void LocalStage::echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi, uint8_t type,
-                                 uint16_t ip_len, uint16_t icmp_len, Output& out) noexcept {
+void LocalStage::echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi,
+                                 uint8_t type, uint16_t ip_len, uint16_t icmp_len,
+                                 Output& out) noexcept {
   std::memcpy(eth, eth + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
   std::memcpy(eth + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
   std::swap(md.src, md.dst);

@@ -144,8 +144,8 @@ class LocalStage final : public Stage {
           Output& out) noexcept;
   void echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept;
   void echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept;
-  void echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi, uint8_t type, uint16_t ip_len,
-                       uint16_t icmp_len, Output& out) noexcept;
+  void echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi, uint8_t type,
+                       uint16_t ip_len, uint16_t icmp_len, Output& out) noexcept;
 
   rte_mbuf* make_arp_request(const Interface& ifc, const IpAddr& ip) noexcept;
   rte_mbuf* make_ns(const Interface& ifc, const IpAddr& src, const IpAddr& target) noexcept;

@@ -73,7 +73,8 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
 
 void RouteStage::collect_extra(std::vector<CounterValue>& out) const {
   for (size_t r = 0; r < site_.rules.rules.size(); ++r)
-    out.push_back({"route.rule." + site_.rules.rules[r].name + ".flows", read_counter(rule_flows_[r])});
+    out.push_back(
+        {"route.rule." + site_.rules.rules[r].name + ".flows", read_counter(rule_flows_[r])});
 }
 
 }  // namespace traboule::dp

@@ -17,8 +17,8 @@ class RouteStage final : public Stage {
   enum Edge : unsigned { kUplink, kLan };
   enum Drop : unsigned { kNotOurMac, kUnknownPort, kLanToLan, kNoRoute, kNoUsableUplink };
   static constexpr std::array<std::string_view, 2> kEdges{"uplink", "lan"};
-  static constexpr std::array<std::string_view, 5> kDrops{"not_our_mac", "unknown_port", "lan_to_lan",
-                                                          "no_route", "no_uplink"};
+  static constexpr std::array<std::string_view, 5> kDrops{"not_our_mac", "unknown_port",
+                                                          "lan_to_lan", "no_route", "no_uplink"};
 
   RouteStage(const Site& site, FlowTable& flows);
 

@@ -7,13 +7,15 @@
 
 namespace traboule::dp {
 
-TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready) : queue_(queue), ready_(ports_ready) {
+TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready)
+    : queue_(queue), ready_(ports_ready) {
   for (uint16_t p = 0; p < kMaxPorts; ++p) {
     if (!ready_[p]) continue;
     rte_eth_dev_info info{};
     if (rte_eth_dev_info_get(p, &info) != 0 || info.nb_tx_queues <= queue)
-      throw std::invalid_argument("tx: port " + std::to_string(p) + " has " + std::to_string(info.nb_tx_queues) +
-                                  " TX queue(s); worker queue " + std::to_string(queue) + " does not exist");
+      throw std::invalid_argument(
+          "tx: port " + std::to_string(p) + " has " + std::to_string(info.nb_tx_queues) +
+          " TX queue(s); worker queue " + std::to_string(queue) + " does not exist");
   }
 }
 

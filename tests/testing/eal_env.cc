@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,9 +22,10 @@ rte_mempool* g_pool = nullptr;
 void init_test_eal() {
   {
     std::string prefix = "tbtest_" + std::to_string(getpid());
-    std::vector<std::string> args = {"traboule-test", "--no-huge", "--no-shconf", "-m", "512",
-                                     "--no-pci", "-l", "0", "--file-prefix", prefix,
-                                     "--log-level", "*:error", "--no-telemetry"};
+    std::vector<std::string> args = {"traboule-test", "--no-huge", "--no-shconf", "-m",
+                                     "512",           "--no-pci",  "-l",          "0",
+                                     "--file-prefix", prefix,      "--log-level", "*:error",
+                                     "--no-telemetry"};
     if (const char* extra = std::getenv("TRABOULE_TEST_EAL"); extra != nullptr) {
       std::string s(extra);
       size_t pos = 0;
@@ -58,8 +59,11 @@ void cleanup_test_eal() {
   std::filesystem::remove_all("/var/run/dpdk/tbtest_" + std::to_string(getpid()), ec);
 }
 
-rte_mempool* test_pool() { return g_pool; }
-unsigned pool_in_use() { return rte_mempool_in_use_count(g_pool); }
+rte_mempool* test_pool() {
+  return g_pool;
+}
+unsigned pool_in_use() {
+  return rte_mempool_in_use_count(g_pool);
+}
 
 }  // namespace traboule::testing
-

@@ -26,7 +26,9 @@ void app32(std::vector<uint8_t>& v, uint32_t x) {
   app16(v, static_cast<uint16_t>(x >> 16));
   app16(v, static_cast<uint16_t>(x));
 }
-void app_bytes(std::vector<uint8_t>& v, const uint8_t* p, size_t n) { v.insert(v.end(), p, p + n); }
+void app_bytes(std::vector<uint8_t>& v, const uint8_t* p, size_t n) {
+  v.insert(v.end(), p, p + n);
+}
 
 std::vector<uint8_t> addr_bytes(std::string_view text, int af) {
   std::string s(text);
@@ -113,7 +115,8 @@ PacketBuilder& PacketBuilder::ipv4(std::string_view src, std::string_view dst, I
   l.hdr.push_back(o.tos);
   app16(l.hdr, 0);  // total length
   app16(l.hdr, o.id);
-  app16(l.hdr, static_cast<uint16_t>((o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) | (o.frag_offset & 0x1fff)));
+  app16(l.hdr, static_cast<uint16_t>((o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) |
+                                     (o.frag_offset & 0x1fff)));
   l.hdr.push_back(o.ttl);
   l.hdr.push_back(0);  // protocol
   app16(l.hdr, 0);     // checksum
@@ -226,7 +229,8 @@ PacketBuilder& PacketBuilder::nd_solicit(std::string_view target, std::string_vi
   return icmpv6(135, 0, body);
 }
 
-PacketBuilder& PacketBuilder::nd_advert(std::string_view target, std::string_view target_mac, bool solicited) {
+PacketBuilder& PacketBuilder::nd_advert(std::string_view target, std::string_view target_mac,
+                                        bool solicited) {
   std::vector<uint8_t> body(4, 0);
   body[0] = static_cast<uint8_t>((solicited ? 0x40 : 0) | 0x20);  // S, O
   auto t = addr_bytes(target, AF_INET6);
@@ -260,16 +264,35 @@ Frame PacketBuilder::build() const {
     uint16_t ethertype = 0;
     uint8_t ipproto = 0;
     switch (nxt.kind) {
-      case Kind::kVlan: ethertype = static_cast<uint16_t>(nxt.hdr[4] << 8 | nxt.hdr[5]); break;
-      case Kind::kArp: ethertype = RTE_ETHER_TYPE_ARP; break;
-      case Kind::kIpv4: ethertype = RTE_ETHER_TYPE_IPV4; break;
-      case Kind::kIpv6: ethertype = RTE_ETHER_TYPE_IPV6; break;
-      case Kind::kExt: ipproto = nxt.proto; break;
-      case Kind::kTcp: ipproto = IPPROTO_TCP; break;
-      case Kind::kUdp: ipproto = IPPROTO_UDP; break;
-      case Kind::kIcmp: ipproto = IPPROTO_ICMP; break;
-      case Kind::kIcmpv6: ipproto = IPPROTO_ICMPV6; break;
-      default: break;
+      case Kind::kVlan:
+        ethertype = static_cast<uint16_t>(nxt.hdr[4] << 8 | nxt.hdr[5]);
+        break;
+      case Kind::kArp:
+        ethertype = RTE_ETHER_TYPE_ARP;
+        break;
+      case Kind::kIpv4:
+        ethertype = RTE_ETHER_TYPE_IPV4;
+        break;
+      case Kind::kIpv6:
+        ethertype = RTE_ETHER_TYPE_IPV6;
+        break;
+      case Kind::kExt:
+        ipproto = nxt.proto;
+        break;
+      case Kind::kTcp:
+        ipproto = IPPROTO_TCP;
+        break;
+      case Kind::kUdp:
+        ipproto = IPPROTO_UDP;
+        break;
+      case Kind::kIcmp:
+        ipproto = IPPROTO_ICMP;
+        break;
+      case Kind::kIcmpv6:
+        ipproto = IPPROTO_ICMPV6;
+        break;
+      default:
+        break;
     }
     if (cur.kind == Kind::kEth && ethertype) put16(cur.hdr, 12, ethertype);
     if (cur.kind == Kind::kVlan && ethertype) put16(cur.hdr, 2, ethertype);
@@ -284,8 +307,10 @@ Frame PacketBuilder::build() const {
     off[i] = f.bytes.size();
     f.bytes.insert(f.bytes.end(), layers[i].hdr.begin(), layers[i].hdr.end());
     Kind k = layers[i].kind;
-    if ((k == Kind::kIpv4 || k == Kind::kIpv6 || k == Kind::kArp) && f.l3_off == 0) f.l3_off = off[i];
-    if ((k == Kind::kTcp || k == Kind::kUdp || k == Kind::kIcmp || k == Kind::kIcmpv6) && f.l4_off == 0)
+    if ((k == Kind::kIpv4 || k == Kind::kIpv6 || k == Kind::kArp) && f.l3_off == 0)
+      f.l3_off = off[i];
+    if ((k == Kind::kTcp || k == Kind::kUdp || k == Kind::kIcmp || k == Kind::kIcmpv6) &&
+        f.l4_off == 0)
       f.l4_off = off[i];
   }
   auto& b = f.bytes;
@@ -300,7 +325,9 @@ Frame PacketBuilder::build() const {
   for (size_t i = layers.size(); i-- > 0;) {
     size_t o = off[i];
     switch (layers[i].kind) {
-      case Kind::kUdp: put16(b, o + 4, static_cast<uint16_t>(end - o)); [[fallthrough]];
+      case Kind::kUdp:
+        put16(b, o + 4, static_cast<uint16_t>(end - o));
+        [[fallthrough]];
       case Kind::kTcp:
       case Kind::kIcmpv6: {
         if (ip_i == layers.size()) break;
@@ -335,8 +362,11 @@ Frame PacketBuilder::build() const {
         put16(b, o + 10, fold(sum16(&b[o], ihl)));
         break;
       }
-      case Kind::kIpv6: put16(b, o + 4, static_cast<uint16_t>(end - o - 40)); break;
-      default: break;
+      case Kind::kIpv6:
+        put16(b, o + 4, static_cast<uint16_t>(end - o - 40));
+        break;
+      default:
+        break;
     }
   }
   return f;

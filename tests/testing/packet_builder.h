@@ -25,7 +25,9 @@ struct Frame {
     bytes.at(off + 1) = static_cast<uint8_t>(v);
   }
   uint8_t get8(size_t off) const { return bytes.at(off); }
-  uint16_t get16(size_t off) const { return static_cast<uint16_t>(bytes.at(off) << 8 | bytes.at(off + 1)); }
+  uint16_t get16(size_t off) const {
+    return static_cast<uint16_t>(bytes.at(off) << 8 | bytes.at(off + 1));
+  }
   // Recomputes the IPv4 header checksum after a test edited the header.
   void fix_ipv4_checksum();
 };
@@ -52,7 +54,8 @@ inline constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kPsh = 0x08, kAc
 
 class PacketBuilder {
  public:
-  PacketBuilder& eth(std::string_view dst = "02:00:00:00:00:02", std::string_view src = "02:00:00:00:00:01");
+  PacketBuilder& eth(std::string_view dst = "02:00:00:00:00:02",
+                     std::string_view src = "02:00:00:00:00:01");
   PacketBuilder& vlan(uint16_t vid, uint16_t tpid = RTE_ETHER_TYPE_VLAN, uint8_t pcp = 0);
   PacketBuilder& arp(uint16_t op, std::string_view sha, std::string_view spa, std::string_view tha,
                      std::string_view tpa);
@@ -71,7 +74,8 @@ class PacketBuilder {
   // ND neighbour solicitation for `target` with a source link-layer option (type 135).
   PacketBuilder& nd_solicit(std::string_view target, std::string_view src_mac);
   // ND neighbour advertisement for `target` with a target link-layer option (type 136).
-  PacketBuilder& nd_advert(std::string_view target, std::string_view target_mac, bool solicited = true);
+  PacketBuilder& nd_advert(std::string_view target, std::string_view target_mac,
+                           bool solicited = true);
   PacketBuilder& payload(size_t n, uint8_t fill = 0xab);
   PacketBuilder& payload(const std::vector<uint8_t>& data);
 

@@ -10,7 +10,8 @@ StageHarness::StageHarness(dp::Stage& stage)
       edge_counts_(stage.edge_names().size(), 0),
       drop_counts_(stage.drop_names().size(), 0) {
   for (auto& b : edge_bufs_) edge_ptrs_.push_back(&b);
-  out_.wire(0, edge_ptrs_.data(), edge_counts_.data(), &drops_, drop_counts_.data(), &overflow_, &trace_);
+  out_.wire(0, edge_ptrs_.data(), edge_counts_.data(), &drops_, drop_counts_.data(), &overflow_,
+            &trace_);
 }
 
 StageHarness::~StageHarness() {

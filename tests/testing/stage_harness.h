@@ -13,7 +13,7 @@
 namespace traboule::testing {
 
 struct Verdict {
-  std::string where;  // "edge:<name>" or "drop:<reason>"
+  std::string where;        // "edge:<name>" or "drop:<reason>"
   rte_mbuf* pkt = nullptr;  // still owned by the harness for edges (freed by it); null for drops
 };
 

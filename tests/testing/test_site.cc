@@ -1,8 +1,8 @@
 #include "tests/testing/test_site.h"
 
-#include <rte_eth_ring.h>
-#include <rte_errno.h>
 #include <rte_bus_vdev.h>
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 
 #include <cstdio>
@@ -22,14 +22,16 @@ uint16_t ring_port(rte_ring* r, const std::string& name) {
   rte_ring* tx[kTxQueues] = {r, r};
   int p = rte_eth_from_rings(name.c_str(), rx, 1, tx, kTxQueues, 0);
   if (p < 0) {
-    std::fprintf(stderr, "test site: cannot create ring port %s: %s\n", name.c_str(), rte_strerror(rte_errno));
+    std::fprintf(stderr, "test site: cannot create ring port %s: %s\n", name.c_str(),
+                 rte_strerror(rte_errno));
     std::abort();
   }
   auto port = static_cast<uint16_t>(p);
   rte_eth_conf conf{};
   bool ok = rte_eth_dev_configure(port, 1, kTxQueues, &conf) == 0 &&
             rte_eth_rx_queue_setup(port, 0, 512, 0, nullptr, test_pool()) == 0;
-  for (uint16_t q = 0; q < kTxQueues; ++q) ok = ok && rte_eth_tx_queue_setup(port, q, 512, 0, nullptr) == 0;
+  for (uint16_t q = 0; q < kTxQueues; ++q)
+    ok = ok && rte_eth_tx_queue_setup(port, q, 512, 0, nullptr) == 0;
   if (!ok || rte_eth_dev_start(port) != 0) {
     std::fprintf(stderr, "test site: cannot start ring port %u\n", port);
     std::abort();
@@ -89,7 +91,8 @@ TestSite::TestSite(const std::string& tag) {
   site.by_port[up_port] = up.get();
   site.lan = lan.get();
   site.uplinks.push_back(up.get());
-  site.lan_prefixes = {*dp::IpPrefix::parse("192.168.10.0/24"), *dp::IpPrefix::parse("fd00:10::/64")};
+  site.lan_prefixes = {*dp::IpPrefix::parse("192.168.10.0/24"),
+                       *dp::IpPrefix::parse("fd00:10::/64")};
   dp::Rule def;
   def.name = "default";
   def.uplinks = {0};
@@ -113,7 +116,11 @@ TestSite::~TestSite() {
   rte_ring_free(up_ring_);
 }
 
-unsigned TestSite::drain_lan() { return drain(lan_ring_); }
-unsigned TestSite::drain_uplink() { return drain(up_ring_); }
+unsigned TestSite::drain_lan() {
+  return drain(lan_ring_);
+}
+unsigned TestSite::drain_uplink() {
+  return drain(up_ring_);
+}
 
 }  // namespace traboule::testing

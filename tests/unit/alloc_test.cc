@@ -81,16 +81,58 @@ constexpr const char* kGwMac = kSiteGatewayMac;
 std::vector<Frame> lan_frames(unsigned round) {
   std::vector<Frame> v;
   const uint16_t port = static_cast<uint16_t>(1024 + round % 512);  // new flows each round
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "203.0.113.10").udp(port, 53).payload(20).build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "203.0.113.10").tcp(port, 443, tcpf::kSyn).build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "203.0.113.10").udp(5000, 5060).payload(100).build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).vlan(10).ipv4("192.168.10.10", "203.0.113.11").udp(5000, 5060).build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv6("fd00:10::10", "2001:db8::1").udp(port, 443).build());
-  v.push_back(PacketBuilder().eth("ff:ff:ff:ff:ff:ff", kHostMac).arp(1, kHostMac, "192.168.10.10", "00:00:00:00:00:00", "192.168.10.1").build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "192.168.10.1").icmp(8, 0, 1, static_cast<uint16_t>(round)).build());
-  v.push_back(PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "203.0.113.10", Ipv4Opts{.ttl = 1}).udp(1, 2).build());
-  v.push_back(PacketBuilder().eth("02:00:00:00:0a:99", kHostMac).ipv4("192.168.10.10", "203.0.113.10").udp(1, 2).build());
-  Frame bad = PacketBuilder().eth(kLanMac, kHostMac).ipv4("192.168.10.10", "203.0.113.10").udp(1, 2).build();
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10")
+                  .udp(port, 53)
+                  .payload(20)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10")
+                  .tcp(port, 443, tcpf::kSyn)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10")
+                  .udp(5000, 5060)
+                  .payload(100)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .vlan(10)
+                  .ipv4("192.168.10.10", "203.0.113.11")
+                  .udp(5000, 5060)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv6("fd00:10::10", "2001:db8::1")
+                  .udp(port, 443)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth("ff:ff:ff:ff:ff:ff", kHostMac)
+                  .arp(1, kHostMac, "192.168.10.10", "00:00:00:00:00:00", "192.168.10.1")
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "192.168.10.1")
+                  .icmp(8, 0, 1, static_cast<uint16_t>(round))
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10", Ipv4Opts{.ttl = 1})
+                  .udp(1, 2)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth("02:00:00:00:0a:99", kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10")
+                  .udp(1, 2)
+                  .build());
+  Frame bad = PacketBuilder()
+                  .eth(kLanMac, kHostMac)
+                  .ipv4("192.168.10.10", "203.0.113.10")
+                  .udp(1, 2)
+                  .build();
   bad.truncate(bad.l3_off + 10);
   v.push_back(bad);
   return v;
@@ -99,9 +141,22 @@ std::vector<Frame> lan_frames(unsigned round) {
 std::vector<Frame> wan_frames(unsigned round) {
   std::vector<Frame> v;
   const uint16_t port = static_cast<uint16_t>(1024 + round % 512);
-  v.push_back(PacketBuilder().eth(kUpMac, kGwMac).ipv4("203.0.113.10", "192.168.10.10").udp(53, port).payload(60).build());
-  v.push_back(PacketBuilder().eth(kUpMac, kGwMac).ipv4("198.51.100.1", "192.168.10.77").udp(1, 2).build());  // unknown host
-  v.push_back(PacketBuilder().eth(kUpMac, kGwMac).ipv4("198.51.100.1", "10.0.0.1").udp(1, 2).build());      // no route
+  v.push_back(PacketBuilder()
+                  .eth(kUpMac, kGwMac)
+                  .ipv4("203.0.113.10", "192.168.10.10")
+                  .udp(53, port)
+                  .payload(60)
+                  .build());
+  v.push_back(PacketBuilder()
+                  .eth(kUpMac, kGwMac)
+                  .ipv4("198.51.100.1", "192.168.10.77")
+                  .udp(1, 2)
+                  .build());  // unknown host
+  v.push_back(PacketBuilder()
+                  .eth(kUpMac, kGwMac)
+                  .ipv4("198.51.100.1", "10.0.0.1")
+                  .udp(1, 2)
+                  .build());  // no route
   return v;
 }
 
@@ -111,7 +166,8 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   FlowTable flows(fx.site.flows.capacity, fx.site.flows.timeouts, 0);
   std::array<bool, kMaxPorts> ready{};
   ready[fx.lan_port] = ready[fx.up_port] = true;
-  auto pipeline = make_worker_pipeline({0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready});
+  auto pipeline =
+      make_worker_pipeline({0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready});
   const uint16_t parse = pipeline->node_index("parse");
 
   const uint64_t hz = rte_get_tsc_hz();
@@ -120,8 +176,10 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   for (unsigned round = 0; round < 3000; ++round) {
     // Build the burst outside the counted region (the builder uses std::vector).
     std::vector<rte_mbuf*> lan, wan;
-    for (auto& f : lan_frames(round)) lan.push_back(testing::to_mbuf(testing::test_pool(), f, fx.lan_port));
-    for (auto& f : wan_frames(round)) wan.push_back(testing::to_mbuf(testing::test_pool(), f, fx.up_port));
+    for (auto& f : lan_frames(round))
+      lan.push_back(testing::to_mbuf(testing::test_pool(), f, fx.lan_port));
+    for (auto& f : wan_frames(round))
+      wan.push_back(testing::to_mbuf(testing::test_pool(), f, fx.up_port));
     fake_now += hz / 100;  // 10 ms per round: timers fire, flows age out
     t_counting = true;
     mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
@@ -134,7 +192,8 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
     fx.drain_lan();
     fx.drain_uplink();
   }
-  EXPECT_EQ(g_allocations.load(), 0u) << "allocations on the per-packet path over " << processed << " packets";
+  EXPECT_EQ(g_allocations.load(), 0u)
+      << "allocations on the per-packet path over " << processed << " packets";
 
   // The run really exercised the stages: check a few counters moved.
   std::vector<CounterValue> cs;

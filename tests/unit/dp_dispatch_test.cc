@@ -55,7 +55,8 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
     for (unsigned x = 0; x < 2; ++x) {
       rte_mbuf* m[kBurstMax];
       unsigned n;
-      while ((n = rte_ring_dequeue_burst(inbound[x], reinterpret_cast<void**>(m), kBurstMax, nullptr)) != 0)
+      while ((n = rte_ring_dequeue_burst(inbound[x], reinterpret_cast<void**>(m), kBurstMax,
+                                         nullptr)) != 0)
         pipes[x]->run(pipes[x]->node_index("flow"), m, static_cast<uint16_t>(n));
     }
   };
@@ -64,10 +65,16 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
   std::vector<testing::Frame> out, back;
   for (unsigned f = 0; f < kFlows; ++f) {
     auto sport = static_cast<uint16_t>(20000 + f);
-    out.push_back(PacketBuilder().eth(testing::kSiteLanMac, testing::kSiteHostMac)
-                      .ipv4("192.168.10.10", "203.0.113.10").udp(sport, 443).build());
-    back.push_back(PacketBuilder().eth(testing::kSiteUplinkMac, testing::kSiteGatewayMac)
-                       .ipv4("203.0.113.10", "192.168.10.10").udp(443, sport).build());
+    out.push_back(PacketBuilder()
+                      .eth(testing::kSiteLanMac, testing::kSiteHostMac)
+                      .ipv4("192.168.10.10", "203.0.113.10")
+                      .udp(sport, 443)
+                      .build());
+    back.push_back(PacketBuilder()
+                       .eth(testing::kSiteUplinkMac, testing::kSiteGatewayMac)
+                       .ipv4("203.0.113.10", "192.168.10.10")
+                       .udp(443, sport)
+                       .build());
   }
   // Requests arrive on worker 0 (the LAN port's poller), replies on worker 1 (the uplink's).
   deliver(0, out, ts.lan_port, true);
@@ -102,7 +109,9 @@ TEST(Dispatch, FullRingIsANamedDrop) {
   std::vector<rte_mbuf*> pkts;
   unsigned to_other = 0;
   for (uint16_t f = 0; f < 64; ++f) {
-    rte_mbuf* m = testing::to_mbuf(testing::test_pool(), PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(f, 80).build());
+    rte_mbuf* m =
+        testing::to_mbuf(testing::test_pool(),
+                         PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(f, 80).build());
     PacketMeta& md = meta(m);
     md.src = *IpAddr::parse("10.0.0.1");
     md.dst = *IpAddr::parse("10.0.0.2");

@@ -92,7 +92,9 @@ TEST(Pipeline, RejectsBadWiring) {
   };
   std::vector<Row> rows = {
       {"unwired edge", {{"even", "evens"}}, "edge 'split.odd' is not wired"},
-      {"unknown edge", {{"even", "evens"}, {"odd", "odds"}, {"blue", "odds"}}, "has no edge 'blue'"},
+      {"unknown edge",
+       {{"even", "evens"}, {"odd", "odds"}, {"blue", "odds"}},
+       "has no edge 'blue'"},
       {"unknown node", {{"even", "evens"}, {"odd", "nowhere"}}, "unknown node 'nowhere'"},
       {"self loop", {{"even", "split"}, {"odd", "odds"}}, "loops"},
   };
@@ -105,7 +107,8 @@ TEST(Pipeline, RejectsBadWiring) {
       Pipeline p(std::move(t));
       ADD_FAILURE() << r.what << ": accepted";
     } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos) << r.what << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos)
+          << r.what << ": " << e.what();
     }
   }
   std::vector<NodeSpec> dup;

@@ -114,20 +114,56 @@ TEST(RouteTable, PicksUplinkOrDrops) {
   auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
   auto wan = [] { return PacketBuilder().eth(kFiberMac, kFiberGw); };
   std::vector<RouteRow> rows;
-  rows.push_back({"default rule → fiber", lan().ipv4("192.168.10.10", "203.0.113.1").tcp(40000, 443).build(), kLan, "edge:uplink", 0});
-  rows.push_back({"voice port → lte first", lan().ipv4("192.168.10.10", "203.0.113.1").udp(5000, 5061).build(), kLan, "edge:uplink", 1});
-  rows.push_back({"voice port but tcp → default", lan().ipv4("192.168.10.10", "203.0.113.1").tcp(5000, 5060).build(), kLan, "edge:uplink", 0});
-  rows.push_back({"dscp EF → lte", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.tos = 46 << 2}).udp(1, 2).build(), kLan, "edge:uplink", 1});
-  rows.push_back({"dst prefix 10/8 → fiber", lan().ipv4("192.168.10.10", "10.1.2.3", Ipv4Opts{.tos = 0}).udp(1, 2).build(), kLan, "edge:uplink", 0});
-  rows.push_back({"IPv6 voice: lte has no v6 gateway → fiber", lan().ipv6("fd00:10::10", "2001:db8::1").udp(5000, 5060).build(), kLan, "edge:uplink", 0});
-  rows.push_back({"fragment (no ports) skips the voice rule", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.mf = true}).udp(5000, 5060).build(), kLan, "edge:uplink", 0});
-  rows.push_back({"not our MAC (promiscuous)", PacketBuilder().eth("02:00:00:00:0a:99", kHost).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, "drop:not_our_mac"});
-  rows.push_back({"broadcast MAC", PacketBuilder().eth("ff:ff:ff:ff:ff:ff", kHost).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, "drop:not_our_mac"});
-  rows.push_back({"LAN to LAN", lan().ipv4("192.168.10.10", "192.168.10.11").udp(1, 2).build(), kLan, "drop:lan_to_lan"});
-  rows.push_back({"WAN to a LAN host", wan().ipv4("203.0.113.1", "192.168.10.10").udp(443, 40000).build(), kFiber, "edge:lan"});
-  rows.push_back({"WAN to a LAN host, IPv6", wan().ipv6("2001:db8::1", "fd00:10::10").udp(443, 40000).build(), kFiber, "edge:lan"});
-  rows.push_back({"WAN to elsewhere", wan().ipv4("203.0.113.1", "198.51.100.1").udp(1, 2).build(), kFiber, "drop:no_route"});
-  rows.push_back({"unknown ingress port", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kUnknownPort, "drop:unknown_port"});
+  rows.push_back({"default rule → fiber",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").tcp(40000, 443).build(), kLan,
+                  "edge:uplink", 0});
+  rows.push_back({"voice port → lte first",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").udp(5000, 5061).build(), kLan,
+                  "edge:uplink", 1});
+  rows.push_back({"voice port but tcp → default",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").tcp(5000, 5060).build(), kLan,
+                  "edge:uplink", 0});
+  rows.push_back(
+      {"dscp EF → lte",
+       lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.tos = 46 << 2}).udp(1, 2).build(), kLan,
+       "edge:uplink", 1});
+  rows.push_back({"dst prefix 10/8 → fiber",
+                  lan().ipv4("192.168.10.10", "10.1.2.3", Ipv4Opts{.tos = 0}).udp(1, 2).build(),
+                  kLan, "edge:uplink", 0});
+  rows.push_back({"IPv6 voice: lte has no v6 gateway → fiber",
+                  lan().ipv6("fd00:10::10", "2001:db8::1").udp(5000, 5060).build(), kLan,
+                  "edge:uplink", 0});
+  rows.push_back(
+      {"fragment (no ports) skips the voice rule",
+       lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.mf = true}).udp(5000, 5060).build(),
+       kLan, "edge:uplink", 0});
+  rows.push_back({"not our MAC (promiscuous)",
+                  PacketBuilder()
+                      .eth("02:00:00:00:0a:99", kHost)
+                      .ipv4("192.168.10.10", "203.0.113.1")
+                      .udp(1, 2)
+                      .build(),
+                  kLan, "drop:not_our_mac"});
+  rows.push_back({"broadcast MAC",
+                  PacketBuilder()
+                      .eth("ff:ff:ff:ff:ff:ff", kHost)
+                      .ipv4("192.168.10.10", "203.0.113.1")
+                      .udp(1, 2)
+                      .build(),
+                  kLan, "drop:not_our_mac"});
+  rows.push_back({"LAN to LAN", lan().ipv4("192.168.10.10", "192.168.10.11").udp(1, 2).build(),
+                  kLan, "drop:lan_to_lan"});
+  rows.push_back({"WAN to a LAN host",
+                  wan().ipv4("203.0.113.1", "192.168.10.10").udp(443, 40000).build(), kFiber,
+                  "edge:lan"});
+  rows.push_back({"WAN to a LAN host, IPv6",
+                  wan().ipv6("2001:db8::1", "fd00:10::10").udp(443, 40000).build(), kFiber,
+                  "edge:lan"});
+  rows.push_back({"WAN to elsewhere", wan().ipv4("203.0.113.1", "198.51.100.1").udp(1, 2).build(),
+                  kFiber, "drop:no_route"});
+  rows.push_back({"unknown ingress port",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kUnknownPort,
+                  "drop:unknown_port"});
 
   for (auto& r : rows) {
     rte_mbuf* m = parsed(r.frame, r.port == kUnknownPort ? kLan : r.port);
@@ -150,7 +186,11 @@ TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
   RouteStage route(s.site, flows);
-  Frame f = PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").udp(5000, 5060).build();
+  Frame f = PacketBuilder()
+                .eth(kLanMac, kHost)
+                .ipv4("192.168.10.10", "203.0.113.1")
+                .udp(5000, 5060)
+                .build();
   FlowKey key;
   auto run = [&] {
     rte_mbuf* m = parsed(f, kLan);
@@ -189,18 +229,52 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
   ForwardStage fwd(s.site, flows);
   auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
   std::vector<FwdRow> rows;
-  rows.push_back({"v4 to fiber", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).payload(10).build(), kLan, kFiber, "edge:tx", kFiberGw, 63});
-  rows.push_back({"TTL 255", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 255}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 254});
-  rows.push_back({"TTL 2 is the last hop we give", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 2}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 1});
-  rows.push_back({"TTL 1", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 1}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
-  rows.push_back({"TTL 0", lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 0}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
-  rows.push_back({"v6 to fiber", lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 9}).udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 8});
-  rows.push_back({"v6 hop limit 1", lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 1}).udp(1, 2).build(), kLan, kFiber, "drop:ttl_exceeded"});
-  rows.push_back({"v6 to lte: no v6 gateway", lan().ipv6("fd00:10::10", "2001:db8::1").udp(1, 2).build(), kLan, kLte, "drop:no_gateway"});
-  rows.push_back({"QinQ tags removed", lan().vlan(100, 0x88a8).vlan(200).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, kFiber, "edge:tx", kFiberGw, 63});
-  rows.push_back({"to a known LAN host", PacketBuilder().eth(kFiberMac, kFiberGw).ipv4("203.0.113.1", "192.168.10.20").udp(2, 1).build(), kFiber, kLan, "edge:tx", "02:00:00:00:0a:20", 63});
-  rows.push_back({"to an unknown LAN host", PacketBuilder().eth(kFiberMac, kFiberGw).ipv4("203.0.113.1", "192.168.10.30").udp(2, 1).build(), kFiber, kLan, "drop:neighbor_unresolved"});
-  rows.push_back({"egress port unknown", lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, kUnknownPort, "drop:bad_egress"});
+  rows.push_back({"v4 to fiber",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).payload(10).build(), kLan,
+                  kFiber, "edge:tx", kFiberGw, 63});
+  rows.push_back(
+      {"TTL 255",
+       lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 255}).udp(1, 2).build(), kLan,
+       kFiber, "edge:tx", kFiberGw, 254});
+  rows.push_back({"TTL 2 is the last hop we give",
+                  lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 2}).udp(1, 2).build(),
+                  kLan, kFiber, "edge:tx", kFiberGw, 1});
+  rows.push_back({"TTL 1",
+                  lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 1}).udp(1, 2).build(),
+                  kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"TTL 0",
+                  lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 0}).udp(1, 2).build(),
+                  kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"v6 to fiber",
+                  lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 9}).udp(1, 2).build(),
+                  kLan, kFiber, "edge:tx", kFiberGw, 8});
+  rows.push_back({"v6 hop limit 1",
+                  lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 1}).udp(1, 2).build(),
+                  kLan, kFiber, "drop:ttl_exceeded"});
+  rows.push_back({"v6 to lte: no v6 gateway",
+                  lan().ipv6("fd00:10::10", "2001:db8::1").udp(1, 2).build(), kLan, kLte,
+                  "drop:no_gateway"});
+  rows.push_back(
+      {"QinQ tags removed",
+       lan().vlan(100, 0x88a8).vlan(200).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(),
+       kLan, kFiber, "edge:tx", kFiberGw, 63});
+  rows.push_back({"to a known LAN host",
+                  PacketBuilder()
+                      .eth(kFiberMac, kFiberGw)
+                      .ipv4("203.0.113.1", "192.168.10.20")
+                      .udp(2, 1)
+                      .build(),
+                  kFiber, kLan, "edge:tx", "02:00:00:00:0a:20", 63});
+  rows.push_back({"to an unknown LAN host",
+                  PacketBuilder()
+                      .eth(kFiberMac, kFiberGw)
+                      .ipv4("203.0.113.1", "192.168.10.30")
+                      .udp(2, 1)
+                      .build(),
+                  kFiber, kLan, "drop:neighbor_unresolved"});
+  rows.push_back({"egress port unknown",
+                  lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kLan, kUnknownPort,
+                  "drop:bad_egress"});
   for (auto& r : rows) {
     rte_mbuf* m = parsed(r.frame, r.in_port);
     meta(m).out_port = r.out_port;
@@ -234,7 +308,8 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
   rte_ether_addr unused;
   EXPECT_FALSE(s.site.lan->neighbors->lookup(*IpAddr::parse("192.168.10.30"), &unused));
   bool wanted = false;
-  for (auto& n : s.site.lan->neighbors->dump()) wanted |= n.ip == *IpAddr::parse("192.168.10.30") && n.state == NeighState::kIncomplete;
+  for (auto& n : s.site.lan->neighbors->dump())
+    wanted |= n.ip == *IpAddr::parse("192.168.10.30") && n.state == NeighState::kIncomplete;
   EXPECT_TRUE(wanted);
 }
 
@@ -244,7 +319,12 @@ TEST(ForwardTable, IncrementalChecksumMatchesAFullRecompute) {
   ForwardStage fwd(s.site, flows);
   for (unsigned ttl = 2; ttl <= 255; ttl += 3)
     for (uint16_t id : {0, 1, 0x1234, 0xfffe, 0xffff}) {
-      Frame f = PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = static_cast<uint8_t>(ttl), .id = id}).udp(1, 2).build();
+      Frame f = PacketBuilder()
+                    .eth(kLanMac, kHost)
+                    .ipv4("192.168.10.10", "203.0.113.1",
+                          Ipv4Opts{.ttl = static_cast<uint8_t>(ttl), .id = id})
+                    .udp(1, 2)
+                    .build();
       rte_mbuf* m = parsed(f, kLan);
       meta(m).out_port = kFiber;
       testing::StageHarness h(fwd);
@@ -265,8 +345,10 @@ TEST(TxStage, SendsOnReadyPortsAndNamesTheRest) {
   TxStage tx(0, ready);
   testing::StageHarness h(tx);
   std::vector<rte_mbuf*> pkts;
-  for (uint16_t port : {ts.lan_port, ts.up_port, ts.up_port, uint16_t{kMaxPorts + 3}, kNoPort, uint16_t{20}}) {
-    rte_mbuf* m = testing::to_mbuf(testing::test_pool(), PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build());
+  for (uint16_t port :
+       {ts.lan_port, ts.up_port, ts.up_port, uint16_t{kMaxPorts + 3}, kNoPort, uint16_t{20}}) {
+    rte_mbuf* m = testing::to_mbuf(
+        testing::test_pool(), PacketBuilder().eth().ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).build());
     meta(m).out_port = port;
     pkts.push_back(m);
   }
