@@ -57,7 +57,7 @@ struct IpAddr {
   // Two 64-bit words: compared and hashed without a memcmp call on the hot path.
   uint64_t word(unsigned i) const noexcept {
     uint64_t w;
-    std::memcpy(&w, b.data() + 8 * i, 8);
+    std::memcpy(&w, b.data() + size_t{8} * i, 8);
     return w;
   }
   friend bool operator==(const IpAddr& x, const IpAddr& y) noexcept {
