@@ -357,7 +357,7 @@ AgentConfig parse_config(const std::string& text) {
         "/uplinks",
         "must be an array of 1 to " + std::to_string(dp::kMaxUplinks) + " uplinks (got " +
             (ups.is_array() ? std::to_string(ups.size()) + " uplinks" : shown(ups)) + ")");
-  std::set<std::string> devices = {c.lan.port.device};
+  std::set<std::string> devices = {device_name(c.lan.port.device)};
   for (size_t i = 0; i < ups.size(); ++i) {
     Obj u(ups[i], "/uplinks/" + std::to_string(i));
     u.only({"name", "kind", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac",
