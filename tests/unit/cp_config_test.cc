@@ -93,7 +93,7 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"device with space", "/uplinks/0/device", "net_ring1 x",
        "/uplinks/0/device: must not contain spaces"},
       {"duplicate device", "/uplinks/0/device", "net_ring0", "/uplinks/0/device: is already used"},
-      {"same vdev name, other args", "/uplinks/0/device", "net_ring0,nodeaction=x", "/uplinks/0/device: is already used"},
+      {"same vdev name, other args", "/lan/device", "net_ring1,nodeaction=x", "/uplinks/0/device: is already used"},
       {"bad ipv4", "/uplinks/0/ipv4", "100.64.0.300/30",
        "/uplinks/0/ipv4: must be an IPv4 address"},
       {"ipv4 without length", "/uplinks/0/ipv4", "100.64.0.2",
