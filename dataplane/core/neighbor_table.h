@@ -13,7 +13,11 @@
 
 namespace traboule::dp {
 
-enum class NeighState : uint8_t { kFree = 0, kIncomplete, kReachable, kStatic };
+// kDeleted is a tombstone: the slot is reusable, but probe chains run on past it.
+enum class NeighState : uint8_t { kFree = 0, kIncomplete, kReachable, kStatic, kDeleted };
+
+// Unanswered requests before an incomplete entry is dropped, or a reachable one is demoted.
+inline constexpr uint8_t kNeighMaxTries = 3;
 
 struct NeighborView {
   IpAddr ip;
@@ -33,12 +37,18 @@ class NeighborTable {
   bool learn(const IpAddr& ip, const rte_ether_addr& mac, uint64_t now_tsc) noexcept;
   bool set_static(const IpAddr& ip, const rte_ether_addr& mac) noexcept;
   // Ask for resolution: creates an incomplete entry the resolver will send requests for.
-  // Cheap when the entry already exists. False when full.
+  // Lock-free when the address is already known or being resolved (the hot path calls it for
+  // every packet to an unresolved next hop). Incomplete entries are capped at a quarter of the
+  // table, and dropped after kNeighMaxTries unanswered requests, so traffic towards unused
+  // addresses cannot fill the table. False when refused.
   bool want(const IpAddr& ip) noexcept;
   // Resolver (worker 0 timer): entries needing a request now (incomplete, or reachable but
-  // older than refresh_tsc), at most one request per retry_tsc each. Marks them requested.
+  // older than refresh_tsc), at most one request per retry_tsc each. `fn(ip)` returns true when
+  // it sent the request; only then is the entry marked requested and its try counted. An
+  // incomplete entry past kNeighMaxTries is dropped; a reachable one is demoted to incomplete.
   template <class Fn>
   void due_requests(uint64_t now_tsc, uint64_t retry_tsc, uint64_t refresh_tsc, Fn&& fn) noexcept;
+  uint32_t incomplete() const noexcept { return incomplete_.load(std::memory_order_relaxed); }
   std::vector<NeighborView> dump() const;
   // Changes whenever an entry is written: readers may cache a lookup while it stays the same.
   uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
@@ -50,17 +60,22 @@ class NeighborTable {
     IpAddr ip;
     rte_ether_addr mac{};
     NeighState state = NeighState::kFree;
+    uint8_t tries = 0;  // requests sent without an answer (writer lock held)
     uint64_t updated_tsc = 0;
     uint64_t requested_tsc = 0;
   };
   uint32_t home(const IpAddr& ip) const noexcept;
-  Slot* find_or_claim(const IpAddr& ip) noexcept;  // writer lock held
+  NeighState state_of(const IpAddr& ip) const noexcept;  // lock-free; kFree when absent
+  Slot* find_or_claim(const IpAddr& ip) noexcept;        // writer lock held
   void write(Slot& s, const IpAddr& ip, const rte_ether_addr& mac, NeighState st,
              uint64_t now) noexcept;
+
+  void set_state(Slot& s, NeighState st) noexcept;  // writer lock held
 
   std::vector<Slot> slots_;
   uint32_t mask_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<uint32_t> incomplete_{0};
   rte_spinlock_t lock_ = RTE_SPINLOCK_INITIALIZER;
 };
 
@@ -75,8 +90,17 @@ void NeighborTable::due_requests(uint64_t now, uint64_t retry_tsc, uint64_t refr
     else if (s.state == NeighState::kReachable)
       due = now - s.updated_tsc >= refresh_tsc && now - s.requested_tsc >= retry_tsc;
     if (!due) continue;
+    if (s.tries >= kNeighMaxTries) {
+      // No answer to the last requests: forget an unresolved address; a reachable one is
+      // asked again as incomplete (its MAC may have changed), with a fresh try count.
+      set_state(
+          s, s.state == NeighState::kIncomplete ? NeighState::kDeleted : NeighState::kIncomplete);
+      s.tries = 0;
+      if (s.state == NeighState::kDeleted) continue;
+    }
+    if (!fn(s.ip)) continue;  // not sent (budget, pool): due again on the next round
     s.requested_tsc = now;
-    fn(s.ip);
+    ++s.tries;
   }
   rte_spinlock_unlock(&lock_);
 }

@@ -624,25 +624,39 @@ rte_mbuf* LocalStage::make_ns(const Interface& ifc, const IpAddr& src,
 void LocalStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
   if (!resolver_ || now_tsc - last_resolve_tsc_ < period_tsc_) return;
   last_resolve_tsc_ = now_tsc;
-  unsigned budget = kResolveBudget;
-  for (auto& up : site_.ifaces) {
-    Interface& ifc = *up;
-    if (ifc.neighbors == nullptr || ifc.port_id == kNoPort) continue;
-    ifc.neighbors->due_requests(now_tsc, retry_tsc_, refresh_tsc_, [&](const IpAddr& ip) noexcept {
-      bool v4 = ip.is_v4();
-      // A link-local target is asked from our link-local address, anything else from the
-      // global one when there is one.
-      bool use_ll = v4 || v6_link_local(ip.b.data()) || !ifc.v6 || ifc.v6->addr.is_zero();
-      const IpAddr& src6 = use_ll ? ifc.v6_link_local : ifc.v6->addr;
-      if (v4 ? !ifc.v4 || !ifc.v4->addr.is_v4() : src6.is_zero())
-        return bump(stats_.resolver_no_source);
-      if (budget == 0) return bump(stats_.resolver_deferred);
-      rte_mbuf* m = v4 ? make_arp_request(ifc, ip) : make_ns(ifc, src6, ip);
-      if (m == nullptr) return bump(stats_.resolver_no_mbuf);
-      bump(v4 ? stats_.arp_requests_sent : stats_.ns_sent);
-      --budget;
-      out.to(kTx, m);
-    });
+  // Uplinks first (their gateways carry everything), each interface with its own budget, so
+  // a LAN full of unanswered addresses cannot starve gateway resolution.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto& up : site_.ifaces) {
+      Interface& ifc = *up;
+      if (ifc.neighbors == nullptr || ifc.port_id == kNoPort || ifc.is_lan != (pass == 1)) continue;
+      unsigned budget = kResolveBudget;
+      ifc.neighbors->due_requests(
+          now_tsc, retry_tsc_, refresh_tsc_, [&](const IpAddr& ip) noexcept {
+            bool v4 = ip.is_v4();
+            // A link-local target is asked from our link-local address, anything else from the
+            // global one when there is one.
+            bool use_ll = v4 || v6_link_local(ip.b.data()) || !ifc.v6 || ifc.v6->addr.is_zero();
+            const IpAddr& src6 = use_ll ? ifc.v6_link_local : ifc.v6->addr;
+            if (v4 ? !ifc.v4 || !ifc.v4->addr.is_v4() : src6.is_zero()) {
+              bump(stats_.resolver_no_source);
+              return true;  // counts as a try: with no source address it can never resolve
+            }
+            if (budget == 0) {
+              bump(stats_.resolver_deferred);
+              return false;
+            }
+            rte_mbuf* m = v4 ? make_arp_request(ifc, ip) : make_ns(ifc, src6, ip);
+            if (m == nullptr) {
+              bump(stats_.resolver_no_mbuf);
+              return false;
+            }
+            bump(v4 ? stats_.arp_requests_sent : stats_.ns_sent);
+            --budget;
+            out.to(kTx, m);
+            return true;
+          });
+    }
   }
 }
 

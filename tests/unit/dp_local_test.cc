@@ -1213,8 +1213,9 @@ TEST(LocalResolver, EmptyPoolIsCountedAndRetriedLater) {
     EXPECT_TRUE(h.idle(now).empty());
     EXPECT_EQ(stage.stats().resolver_no_mbuf, 2u);
     rte_pktmbuf_free_bulk(hog.data(), static_cast<unsigned>(hog.size()));
-    EXPECT_TRUE(h.idle(now + hz() / 2).empty()) << "waits for the retry period";
-    EXPECT_EQ(h.idle(now + 2 * hz()).size(), 2u);
+    // A request that could not be sent was not counted as asked: due again at the next round.
+    EXPECT_EQ(h.idle(now + hz() / 2).size(), 2u);
+    EXPECT_TRUE(h.idle(now + hz()).empty()) << "sent: now it waits for the retry period";
   }
   EXPECT_EQ(rte_mempool_in_use_count(tiny), 0u);
   rte_mempool_free(tiny);
@@ -1223,7 +1224,7 @@ TEST(LocalResolver, EmptyPoolIsCountedAndRetriedLater) {
 TEST(LocalResolver, BoundedPerCallAndNothingForAnInterfaceWithoutAddress) {
   unsigned before = traboule::testing::pool_in_use();
   {
-    auto site = make_site(256);
+    auto site = make_site(1024);  // incomplete entries are capped at a quarter of the table
     for (unsigned i = 0; i < LocalStage::kResolveBudget + 10; ++i)
       ASSERT_TRUE(site->lan->neighbors->want(IpAddr::v4(0xc0a80100u + 2 + i)));
     site->uplinks[0]->v4.reset();  // no IPv4 source to ask from
