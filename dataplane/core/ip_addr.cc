@@ -24,6 +24,8 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
   auto slash = text.find('/');
   auto addr = IpAddr::parse(text.substr(0, slash));
   if (!addr) return std::nullopt;
+  if (addr->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos)
+    return std::nullopt;
   unsigned max = addr->is_v4() ? 32 : 128;
   unsigned len = max;
   if (slash != std::string_view::npos) {
@@ -33,6 +35,7 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
       return std::nullopt;
   }
   IpPrefix pfx;
+  pfx.v4 = addr->is_v4();
   pfx.len = static_cast<uint8_t>(addr->is_v4() ? len + 96 : len);
   pfx.addr = *addr;
   // Clear host bits so equal prefixes compare equal.
@@ -50,7 +53,6 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
 }
 
 std::string IpPrefix::str() const {
-  bool v4 = addr.is_v4() && len >= 96;
   return addr.str() + "/" + std::to_string(v4 ? len - 96 : len);
 }
 

@@ -76,8 +76,10 @@ struct IpAddr {
 struct IpPrefix {
   IpAddr addr;      // host bits cleared
   uint8_t len = 0;  // on the 128-bit form
+  bool v4 = false;  // an IPv4 prefix matches only IPv4 addresses, an IPv6 one only IPv6
 
   bool contains(const IpAddr& a) const noexcept {
+    if (a.is_v4() != v4) return false;  // ::/0 is "all IPv6", not "everything"
     // Masks on the two words in memory order (the words are loaded little-endian).
     const uint64_t m0 = mask_word(len), m1 = mask_word(len > 64 ? len - 64 : 0);
     return (((a.word(0) ^ addr.word(0)) & m0) | ((a.word(1) ^ addr.word(1)) & m1)) == 0;
@@ -88,7 +90,8 @@ struct IpPrefix {
     uint64_t be = bits == 0 ? 0 : ~uint64_t{0} << (64 - bits);
     return __builtin_bswap64(be);
   }
-  // "10.0.0.0/8", "2001:db8::/32", or a bare address (host prefix). nullopt on bad text.
+  // "10.0.0.0/8", "2001:db8::/32", or a bare address (host prefix). nullopt on bad text,
+  // including IPv4-mapped IPv6 text ("::ffff:10.0.0.0/8"): write IPv4 prefixes as IPv4.
   static std::optional<IpPrefix> parse(std::string_view text);
   std::string str() const;
 };

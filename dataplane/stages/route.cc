@@ -3,6 +3,15 @@
 #include <rte_ether.h>
 
 namespace traboule::dp {
+namespace {
+
+// Link-local addresses (169.254/16, fe80::/10) never leave their link (RFC 3927, RFC 4291).
+inline bool link_local(const IpAddr& a) noexcept {
+  return a.is_v4() ? (a.b[12] == 169 && a.b[13] == 254)
+                   : (a.b[0] == 0xfe && (a.b[1] & 0xc0) == 0x80);
+}
+
+}  // namespace
 
 RouteStage::RouteStage(const Site& site, FlowTable& flows)
     : site_(site), flows_(flows), rule_flows_(site.rules.rules.size() + 1, 0) {}
@@ -13,7 +22,9 @@ uint8_t RouteStage::pick_uplink(uint16_t rule, bool v4) const noexcept {
     if (!site_.uplink_usable(u)) continue;
     const Interface& up = *site_.uplinks[u];
     const auto& gw = v4 ? up.gw4 : up.gw6;
-    if (gw) return u;
+    // A new flow only goes where the gateway answers: an unresolved one would drop it all.
+    rte_ether_addr mac;
+    if (gw && up.neighbors->lookup(*gw, &mac)) return u;
   }
   return kNoUplink;
 }
@@ -31,6 +42,10 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
     if (!rte_is_same_ether_addr(&eth->dst_addr, &in->mac)) [[unlikely]] {
       out.drop(kNotOurMac, m);
+      continue;
+    }
+    if (link_local(md.src) || link_local(md.dst)) [[unlikely]] {
+      out.drop(kNotRoutable, m);
       continue;
     }
     if (md.flags & meta_flag::kFromLan) {
@@ -63,6 +78,12 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       if (!site_.is_lan_dst(md.dst)) {
         out.drop(kNoRoute, m);
         continue;
+      }
+      // A flow opened from the WAN answers on the uplink it came in by: upstream anti-spoofing
+      // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
+      if (md.flow_id != kNoFlow) {
+        FlowEntry& e = flows_.entry(md.flow_id);
+        if (e.uplink == kNoUplink) e.uplink = in->uplink;
       }
       md.uplink = in->uplink;
       md.out_port = site_.lan->port_id;

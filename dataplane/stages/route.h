@@ -15,10 +15,17 @@ namespace traboule::dp {
 class RouteStage final : public Stage {
  public:
   enum Edge : unsigned { kUplink, kLan };
-  enum Drop : unsigned { kNotOurMac, kUnknownPort, kLanToLan, kNoRoute, kNoUsableUplink };
+  enum Drop : unsigned {
+    kNotOurMac,
+    kUnknownPort,
+    kLanToLan,
+    kNoRoute,
+    kNoUsableUplink,
+    kNotRoutable
+  };
   static constexpr std::array<std::string_view, 2> kEdges{"uplink", "lan"};
-  static constexpr std::array<std::string_view, 5> kDrops{"not_our_mac", "unknown_port",
-                                                          "lan_to_lan", "no_route", "no_uplink"};
+  static constexpr std::array<std::string_view, 6> kDrops{
+      "not_our_mac", "unknown_port", "lan_to_lan", "no_route", "no_uplink", "not_routable"};
 
   RouteStage(const Site& site, FlowTable& flows);
 

@@ -26,7 +26,7 @@ TEST(IpPrefix, ContainsTable) {
       {"192.168.10.5/32", "192.168.10.4", false},
       {"192.168.10.128/25", "192.168.10.127", false},
       {"::/0", "2001:db8::1", true},
-      {"::/0", "10.0.0.1", true},  // ::/0 holds the mapped range
+      {"::/0", "10.0.0.1", false},  // families never mix
       {"2001:db8::/32", "2001:db8:ffff::1", true},
       {"2001:db8::/32", "2001:db9::1", false},
       {"2001:db8:0:1::/64", "2001:db8:0:1:ffff::1", true},
@@ -49,7 +49,8 @@ TEST(IpPrefix, ParsesAndPrints) {
   EXPECT_EQ(IpPrefix::parse("2001:db8::1/32")->str(), "2001:db8::/32");
   EXPECT_EQ(IpPrefix::parse("10.1.2.3")->str(), "10.1.2.3/32");
   for (const char* bad : {"", "/", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/8x",
-                          "::/129", "10.0.0/8", "300.1.1.1/8", "fe80::1%eth0/64", "10.0.0.0/ 8"})
+                          "::/129", "10.0.0/8", "300.1.1.1/8", "fe80::1%eth0/64", "10.0.0.0/ 8",
+                          "::ffff:10.0.0.0/8", "::ffff:10.0.0.0/104"})
     EXPECT_FALSE(IpPrefix::parse(bad)) << bad;
 }
 

@@ -161,6 +161,12 @@ TEST(RouteTable, PicksUplinkOrDrops) {
                   "edge:lan"});
   rows.push_back({"WAN to elsewhere", wan().ipv4("203.0.113.1", "198.51.100.1").udp(1, 2).build(),
                   kFiber, "drop:no_route"});
+  rows.push_back({"link-local destination",
+                  lan().ipv4("192.168.10.10", "169.254.1.1").udp(1, 2).build(), kLan,
+                  "drop:not_routable"});
+  rows.push_back({"link-local source, IPv6",
+                  lan().ipv6("fe80::10", "2001:db8::1").udp(1, 2).build(), kLan,
+                  "drop:not_routable"});
   rows.push_back({"unknown ingress port",
                   lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(), kUnknownPort,
                   "drop:unknown_port"});
@@ -211,6 +217,51 @@ TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
   s.site.uplinks[0]->link_up = false;
   s.site.uplinks[1]->link_up = false;
   EXPECT_EQ(run(), kNoUplink) << "nothing up: drop:no_uplink";
+}
+
+TEST(RouteTable, RepliesLeaveByTheUplinkAWanFlowCameInOn) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows);
+  auto with_flow = [&](rte_mbuf* m) {
+    FlowRequest req;
+    flow_request(meta(m), req);
+    uint32_t id;
+    flows.lookup_or_create(&req, 1, 1, &id);
+    meta(m).flow_id = id;
+    return m;
+  };
+  // A connection opened from the internet arrives on lte (uplink 1)...
+  Frame in = PacketBuilder()
+                 .eth(kLteMac, "02:00:00:00:0c:fe")
+                 .ipv4("198.51.100.9", "192.168.10.10")
+                 .tcp(50000, 22, testing::tcpf::kSyn)
+                 .build();
+  testing::StageHarness h1(route);
+  EXPECT_EQ(h1.run({with_flow(parsed(in, kLte))})[0].where, "edge:lan");
+  // ...so the LAN host's reply goes back on lte, although the default rule prefers fiber.
+  Frame reply = PacketBuilder()
+                    .eth(kLanMac, kHost)
+                    .ipv4("192.168.10.10", "198.51.100.9")
+                    .tcp(22, 50000, testing::tcpf::kSyn | testing::tcpf::kAck)
+                    .build();
+  testing::StageHarness h2(route);
+  auto v = h2.run({with_flow(parsed(reply, kLan))});
+  ASSERT_EQ(v[0].where, "edge:uplink");
+  EXPECT_EQ(meta(v[0].pkt).uplink, 1);
+}
+
+TEST(RouteTable, NewFlowsSkipAnUplinkWhoseGatewayDoesNotAnswer) {
+  Sites s;
+  s.site.uplinks[0]->neighbors = std::make_unique<NeighborTable>(64);  // fiber's gateway unknown
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows);
+  testing::StageHarness h(route);
+  auto v = h.run({parsed(
+      PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(1, 443).build(),
+      kLan)});
+  ASSERT_EQ(v[0].where, "edge:uplink");
+  EXPECT_EQ(meta(v[0].pkt).uplink, 1) << "default prefers fiber, but fiber cannot deliver";
 }
 
 struct FwdRow {
