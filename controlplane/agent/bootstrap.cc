@@ -8,10 +8,13 @@
 namespace traboule::cp {
 namespace {
 
+// "--lcores", "--lcores=..."; short options also attached: "-l0-1".
 bool has_any(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
   for (auto& a : args)
-    for (const char* n : names)
-      if (a == n || a.rfind(std::string(n) + "=", 0) == 0) return true;
+    for (const char* n : names) {
+      std::string o(n);
+      if (a == o || a.rfind(o + (o.size() == 2 ? "" : "="), 0) == 0) return true;
+    }
   return false;
 }
 

@@ -1,5 +1,6 @@
 #include "controlplane/agent/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -284,7 +285,12 @@ AgentConfig parse_config(const std::string& text) {
         throw ConfigError("/eal/" + std::to_string(i),
                           "must be a string (got " + shown(e[i]) + ")");
       std::string a = e[i].get<std::string>();
-      if (a == "--vdev" || a == "-a" || a == "--allow" || a == "--in-memory")
+      auto is = [&](const char* opt) {  // "--vdev", "--vdev=x"; "-a", "-a0000:01:00.0"
+        std::string o(opt);
+        return a == o || a.rfind(o + (o.size() == 2 ? "" : "="), 0) == 0;
+      };
+      if (is("--vdev") || is("-a") || is("--allow") || is("-b") || is("--block") ||
+          is("--in-memory"))
         throw ConfigError(
             "/eal/" + std::to_string(i),
             a == "--in-memory"
@@ -368,6 +374,15 @@ AgentConfig parse_config(const std::string& text) {
       if (prev.name == uc.name)
         throw ConfigError(u.at("name"), "is used by another uplink (got \"" + uc.name + "\")");
     if (uc.name == "lan") throw ConfigError(u.at("name"), "\"lan\" is reserved for the LAN port");
+    for (auto& prev : c.uplinks) {  // telemetry spells '-' as '_': keep the keys distinct
+      std::string a = prev.name, b = uc.name;
+      std::replace(a.begin(), a.end(), '-', '_');
+      std::replace(b.begin(), b.end(), '-', '_');
+      if (a == b)
+        throw ConfigError(u.at("name"), "is too close to uplink \"" + prev.name +
+                                            "\" ('-' and '_' read alike) (got \"" + uc.name +
+                                            "\")");
+    }
     uc.kind = u.choice<UplinkKind>("kind", {{"fiber", UplinkKind::kFiber},
                                             {"vdsl", UplinkKind::kVdsl},
                                             {"adsl", UplinkKind::kAdsl},
@@ -402,6 +417,10 @@ AgentConfig parse_config(const std::string& text) {
   for (size_t i = 0; i < rules.size(); ++i) {
     Obj r(rules[i], "/rules/" + std::to_string(i));
     c.rules.rules.push_back(rule(r, c.uplinks));
+    for (size_t k = 0; k < i; ++k)
+      if (c.rules.rules[k].name == c.rules.rules[i].name)
+        throw ConfigError(r.at("name"), "is used by rule " + std::to_string(k) + " (got \"" +
+                                            c.rules.rules[i].name + "\")");
   }
   if (!matches_everything(c.rules.rules.back()))
     throw ConfigError("/rules/" + std::to_string(rules.size() - 1),

@@ -141,6 +141,13 @@ int main(int argc, char** argv) {
     std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n",
                 cp::to_string(cfg.role), d.workers(), cfg.uplinks.size());
     std::fflush(stdout);
+    // Whatever happens below, nothing may keep a pointer to `d` past its scope.
+    struct Unpublish {
+      ~Unpublish() {
+        cp::unregister_telemetry();
+        g_dp.store(nullptr);
+      }
+    } unpublish;
     std::thread control([&d] { control_loop(d); });
     d.run();
     control.join();

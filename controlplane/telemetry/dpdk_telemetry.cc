@@ -2,9 +2,10 @@
 
 #include <rte_telemetry.h>
 
-#include <atomic>
 #include <cctype>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "dataplane/runtime/dataplane.h"
@@ -12,7 +13,11 @@
 namespace traboule::cp {
 namespace {
 
-std::atomic<dp::Dataplane*> g_dp{nullptr};
+// Callbacks run on DPDK's telemetry thread and may take milliseconds: they hold the lock for
+// their whole run, so unregister_telemetry() (which takes it exclusively) returns only once no
+// callback still uses the data plane it is about to be destroyed.
+std::shared_mutex g_mutex;
+dp::Dataplane* g_dp = nullptr;
 
 // DPDK telemetry accepts only letters, digits, '_' and '/' in dict keys: counter names use
 // '/' for '.' ("parse/ipv4_bad_checksum") and '_' for anything else.
@@ -27,7 +32,8 @@ std::string key(const std::string& name) {
 }
 
 int counters_cb(const char*, const char* params, rte_tel_data* d) {
-  dp::Dataplane* p = g_dp.load();
+  std::shared_lock lock(g_mutex);
+  dp::Dataplane* p = g_dp;
   if (p == nullptr) return -1;
   rte_tel_data_start_dict(d);
   // The dict holds at most RTE_TEL_MAX_DICT_ENTRIES: a prefix parameter narrows the list
@@ -43,7 +49,8 @@ int counters_cb(const char*, const char* params, rte_tel_data* d) {
 }
 
 int uplinks_cb(const char*, const char*, rte_tel_data* d) {
-  dp::Dataplane* p = g_dp.load();
+  std::shared_lock lock(g_mutex);
+  dp::Dataplane* p = g_dp;
   if (p == nullptr) return -1;
   rte_tel_data_start_dict(d);
   for (auto& u : p->uplinks()) {
@@ -57,13 +64,17 @@ int uplinks_cb(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(one, "tx_bytes", u.tx_bytes);
     rte_tel_data_add_dict_u64(one, "rx_packets", u.rx_packets);
     rte_tel_data_add_dict_u64(one, "rx_bytes", u.rx_bytes);
-    rte_tel_data_add_dict_container(d, key(u.name).c_str(), one, 0);
+    if (rte_tel_data_add_dict_container(d, key(u.name).c_str(), one, 0) != 0) {
+      rte_tel_data_free(one);
+      return -ENOSPC;
+    }
   }
   return 0;
 }
 
 int flows_cb(const char*, const char*, rte_tel_data* d) {
-  dp::Dataplane* p = g_dp.load();
+  std::shared_lock lock(g_mutex);
+  dp::Dataplane* p = g_dp;
   if (p == nullptr) return -1;
   auto f = p->flows();
   rte_tel_data_start_dict(d);
@@ -77,7 +88,8 @@ int flows_cb(const char*, const char*, rte_tel_data* d) {
 }
 
 int trace_cb(const char*, const char* params, rte_tel_data* d) {
-  dp::Dataplane* p = g_dp.load();
+  std::shared_lock lock(g_mutex);
+  dp::Dataplane* p = g_dp;
   if (p == nullptr) return -EINVAL;
   if (params == nullptr || std::strcmp(params, "show") == 0) {
     rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
@@ -94,7 +106,10 @@ int trace_cb(const char*, const char* params, rte_tel_data* d) {
 }  // namespace
 
 void register_telemetry(dp::Dataplane& dp) {
-  g_dp.store(&dp);
+  {
+    std::unique_lock lock(g_mutex);
+    g_dp = &dp;
+  }
   rte_telemetry_register_cmd("/traboule/counters", counters_cb,
                              "Data-plane counters summed over workers, keys with '/' for '.'; "
                              "param: name prefix. Zeros are left out without one.");
@@ -108,7 +123,8 @@ void register_telemetry(dp::Dataplane& dp) {
 }
 
 void unregister_telemetry() {
-  g_dp.store(nullptr);
+  std::unique_lock lock(g_mutex);
+  g_dp = nullptr;
 }
 
 }  // namespace traboule::cp

@@ -59,6 +59,10 @@ TEST(ConfigLoad, EalArgumentsCarryDevicesMemoryAndLcores) {
   EXPECT_TRUE(has("--vdev", "net_ring1"));
   EXPECT_TRUE(has("-a", "0000:03:00.0"));
   EXPECT_TRUE(has("--lcores", "0@(0,1)"));
+  json pinned = valid();
+  pinned["eal"] = json::array({"--no-huge", "-l0-1"});
+  auto p = eal_arguments(parse_config(pinned.dump()), {0, 1});
+  EXPECT_EQ(std::find(p.begin(), p.end(), "--lcores"), p.end()) << "an attached -l counts as -l";
   EXPECT_NE(std::find(a.begin(), a.end(), "-m"), a.end()) << "--no-huge gets a memory size";
 
   // AF_PACKET devices get a bigger ring and one queue pair per worker unless they say otherwise.
@@ -93,7 +97,8 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"device with space", "/uplinks/0/device", "net_ring1 x",
        "/uplinks/0/device: must not contain spaces"},
       {"duplicate device", "/uplinks/0/device", "net_ring0", "/uplinks/0/device: is already used"},
-      {"same vdev name, other args", "/lan/device", "net_ring1,nodeaction=x", "/uplinks/0/device: is already used"},
+      {"same vdev name, other args", "/lan/device", "net_ring1,nodeaction=x",
+       "/uplinks/0/device: is already used"},
       {"bad ipv4", "/uplinks/0/ipv4", "100.64.0.300/30",
        "/uplinks/0/ipv4: must be an IPv4 address"},
       {"ipv4 without length", "/uplinks/0/ipv4", "100.64.0.2",
@@ -131,6 +136,9 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"af_packet qpairs vs workers", "/lan/device", "net_af_packet0,iface=x,qpairs=2",
        "/lan/device: qpairs must equal dataplane.workers (1)"},
       {"eal vdev", "/eal", json::array({"--vdev", "net_null0"}), "/eal/0: devices come from"},
+      {"eal vdev attached", "/eal", json::array({"--vdev=net_tap0"}), "/eal/0: devices come from"},
+      {"eal allow attached", "/eal", json::array({"-a0000:01:00.0"}), "/eal/0: devices come from"},
+      {"duplicate rule name", "/rules/1/name", "voice", "/rules/1/name: is used by rule 0"},
       {"eal in-memory", "/eal", json::array({"--in-memory"}), "/eal/0: --in-memory is refused"},
       {"eal not strings", "/eal", json::array({1}), "/eal/0: must be a string"},
       {"bad role", "/role", "spoke", "/role: must be one of edge, hub (got \"spoke\")"},
@@ -176,6 +184,20 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos)
           << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
     }
+  }
+}
+
+TEST(ConfigLoad, RejectsUplinkNamesThatReadAlike) {
+  json j = valid();
+  j["uplinks"][0]["name"] = "dsl-1";
+  j["uplinks"][1]["name"] = "dsl_1";
+  try {
+    parse_config(j.dump());
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("/uplinks/1/name: is too close to uplink \"dsl-1\""),
+              std::string::npos)
+        << e.what();
   }
 }
 
