@@ -5,6 +5,7 @@
 #include <rte_lcore.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 
@@ -46,6 +47,19 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
     port_ids_.push_back(info.port_id);
     infos.push_back(info);
   }
+  // Buffers the drivers may hold at once: full RX and TX rings plus the per-lcore caches. A
+  // pool smaller than that can stall RX silently, so say so at start (some drivers, AF_PACKET
+  // and pcap among them, hold fewer: a warning, not a refusal).
+  uint64_t held = uint64_t{n} * (256 + 2 * kBurstMax);
+  for (size_t i = 0; i < ports.size(); ++i)
+    held += uint64_t{infos[i].rx_queues} * ports[i].rx_desc +
+            uint64_t{infos[i].tx_queues} * ports[i].tx_desc;
+  if (settings.mbufs < held)
+    std::fprintf(
+        stderr,
+        "trabouled: warning: dataplane.mbufs = %u, but the ports' rings and caches can hold %llu "
+        "buffers; raise dataplane.mbufs if RX stalls\n",
+        settings.mbufs, static_cast<unsigned long long>(held));
   // Resolution of every uplink's gateways starts now.
   for (Interface* up : site.uplinks) {
     if (up->gw4) up->neighbors->want(*up->gw4);

@@ -22,7 +22,7 @@ trap cleanup EXIT
 cat > "$work/edge.json" <<JSON
 {
   "eal": ["--no-huge", "--file-prefix", "$prefix", "--log-level", "*:warning", "-l", "0"],
-  "dataplane": { "workers": 1, "mbufs": 4095 },
+  "dataplane": { "workers": 1, "mbufs": 8191 },
   "flows": { "capacity": 4096 },
   "lan": {
     "device": "net_pcap0,rx_pcap=$work/lan_in.pcap,tx_pcap=$work/lan_out.pcap",
