@@ -78,8 +78,10 @@ struct IpPrefix {
   uint8_t len = 0;  // on the 128-bit form
   bool v4 = false;  // an IPv4 prefix matches only IPv4 addresses, an IPv6 one only IPv6
 
-  bool contains(const IpAddr& a) const noexcept {
-    if (a.is_v4() != v4) return false;  // ::/0 is "all IPv6", not "everything"
+  bool contains(const IpAddr& a) const noexcept { return contains(a, a.is_v4()); }
+  // The same, with the address' family already known (the hot path has it from parse).
+  bool contains(const IpAddr& a, bool a_is_v4) const noexcept {
+    if (a_is_v4 != v4) return false;  // ::/0 is "all IPv6", not "everything"
     // Masks on the two words in memory order (the words are loaded little-endian).
     const uint64_t m0 = mask_word(len), m1 = mask_word(len > 64 ? len - 64 : 0);
     return (((a.word(0) ^ addr.word(0)) & m0) | ((a.word(1) ^ addr.word(1)) & m1)) == 0;

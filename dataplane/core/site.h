@@ -78,9 +78,10 @@ struct Site {
     if (u >= uplinks.size()) return false;
     return uplinks[u]->link_up.load(std::memory_order_relaxed);
   }
-  bool is_lan_dst(const IpAddr& a) const noexcept {
+  bool is_lan_dst(const IpAddr& a) const noexcept { return is_lan_dst(a, a.is_v4()); }
+  bool is_lan_dst(const IpAddr& a, bool v4) const noexcept {
     for (auto& p : lan_prefixes)
-      if (p.contains(a)) return true;
+      if (p.contains(a, v4)) return true;
     return false;
   }
 };

@@ -6,9 +6,8 @@ namespace traboule::dp {
 namespace {
 
 // Link-local addresses (169.254/16, fe80::/10) never leave their link (RFC 3927, RFC 4291).
-inline bool link_local(const IpAddr& a) noexcept {
-  return a.is_v4() ? (a.b[12] == 169 && a.b[13] == 254)
-                   : (a.b[0] == 0xfe && (a.b[1] & 0xc0) == 0x80);
+inline bool link_local(const IpAddr& a, bool v4) noexcept {
+  return v4 ? (a.b[12] == 169 && a.b[13] == 254) : (a.b[0] == 0xfe && (a.b[1] & 0xc0) == 0x80);
 }
 
 }  // namespace
@@ -44,12 +43,13 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.drop(kNotOurMac, m);
       continue;
     }
-    if (link_local(md.src) || link_local(md.dst)) [[unlikely]] {
+    const bool v4 = md.l3 == L3Kind::kIpv4;
+    if (link_local(md.src, v4) || link_local(md.dst, v4)) [[unlikely]] {
       out.drop(kNotRoutable, m);
       continue;
     }
     if (md.flags & meta_flag::kFromLan) {
-      if (site_.is_lan_dst(md.dst)) [[unlikely]] {
+      if (site_.is_lan_dst(md.dst, v4)) [[unlikely]] {
         out.drop(kLanToLan, m);
         continue;
       }
@@ -59,7 +59,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       // Sticky: a flow keeps its uplink while that uplink is up.
       if (u == kNoUplink || !site_.uplink_usable(u)) {
         rule = site_.rules.match(md);
-        u = pick_uplink(rule, md.l3 == L3Kind::kIpv4);
+        u = pick_uplink(rule, v4);
         if (u != kNoUplink && rule < rule_flows_.size()) bump(rule_flows_[rule]);
         if (e != nullptr) {
           e->uplink = u;
@@ -75,7 +75,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       md.out_port = site_.uplinks[u]->port_id;
       out.to(kUplink, m);
     } else {
-      if (!site_.is_lan_dst(md.dst)) {
+      if (!site_.is_lan_dst(md.dst, v4)) {
         out.drop(kNoRoute, m);
         continue;
       }
