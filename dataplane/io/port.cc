@@ -39,6 +39,17 @@ PortInfo start_port(const PortSetup& s, rte_mempool* pool) {
         " workers each need one (for net_af_packet add qpairs=" + std::to_string(s.workers) +
         " to the device string)");
 
+  // From here on a failure closes the port again: a half-configured port must not stay open.
+  struct CloseOnThrow {
+    uint16_t port;
+    bool armed = true;
+    ~CloseOnThrow() {
+      if (armed) {
+        rte_eth_dev_stop(port);
+        rte_eth_dev_close(port);
+      }
+    }
+  } guard{info.port_id};
   rte_eth_conf conf{};
   info.rss = s.workers > 1 && dev.max_rx_queues >= s.workers && dev.flow_type_rss_offloads != 0;
   if (info.rss) {
@@ -83,6 +94,7 @@ PortInfo start_port(const PortSetup& s, rte_mempool* pool) {
     info.mac = *s.mac;
   else if (int rc = rte_eth_macaddr_get(info.port_id, &info.mac); rc != 0)
     fail(s, "read MAC address", rc);
+  guard.armed = false;
   return info;
 }
 

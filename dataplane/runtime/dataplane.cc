@@ -25,6 +25,19 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
                              std::to_string(rte_lcore_count()));
   if (ports.size() != site.ifaces.size())
     throw std::runtime_error("dataplane: one port setup per interface");
+  // A failure half-way (a port, a flow table, a ring) must not leave started ports behind.
+  try {
+    start(std::move(ports));
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+void Dataplane::start(std::vector<PortSetup> ports) {
+  Site& site = site_;
+  const DataplaneSettings& settings = settings_;
+  const unsigned n = settings.workers;
   pool_ = make_packet_pool("tb_pkts", settings.mbufs, static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr)
     throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
@@ -106,9 +119,14 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
 }
 
 Dataplane::~Dataplane() {
+  release();
+}
+
+void Dataplane::release() noexcept {
   stop();
   rte_eal_mp_wait_lcore();
   for (uint16_t p : port_ids_) stop_port(p);
+  port_ids_.clear();
   workers_.clear();  // pipelines free what they still hold
   for (rte_ring* r : rings_)
     if (r != nullptr) {
@@ -116,7 +134,9 @@ Dataplane::~Dataplane() {
       while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
       rte_ring_free(r);
     }
+  rings_.clear();
   rte_mempool_free(pool_);
+  pool_ = nullptr;
 }
 
 void Dataplane::run() {

@@ -69,6 +69,9 @@ class Dataplane {
     std::unique_ptr<Pipeline> pipeline;
     std::unique_ptr<Worker> worker;
   };
+  void start(std::vector<PortSetup> ports);  // the constructor's work, undone by release()
+  void release() noexcept;
+
   Site& site_;
   DataplaneSettings settings_;
   rte_mempool* pool_ = nullptr;
