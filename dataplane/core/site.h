@@ -40,10 +40,6 @@ struct Interface {
   std::optional<IpAddr> gw6;
   std::unique_ptr<NeighborTable> neighbors;
   std::atomic<bool> link_up{false};
-
-  bool owns(const IpAddr& a) const noexcept {
-    return (v4 && v4->addr == a) || (v6 && v6->addr == a) || v6_link_local == a;
-  }
 };
 
 // Idle timeouts, seconds.

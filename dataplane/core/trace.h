@@ -27,7 +27,6 @@ class Trace {
   void record(const rte_mbuf* m, uint16_t stage_id, unsigned code, bool is_drop) noexcept;
   // Copies the records written so far, oldest first (control thread; racy reads tolerated).
   std::vector<TraceRecord> snapshot() const;
-  uint64_t written() const noexcept { return head_.load(std::memory_order_acquire); }
 
  private:
   std::vector<TraceRecord> ring_;

@@ -104,7 +104,8 @@ void Dataplane::start(std::vector<PortSetup> ports) {
         inbound.push_back(rings_[o * n + w]);
       }
     pw.pipeline = make_worker_pipeline({w, &site, pw.flows.get(), pool_, to_worker, ready});
-    // RX: RSS queues are spread one per worker; single-queue ports go round-robin.
+    // RX: a port with a queue per worker gives each worker its own; single-queue ports are
+    // shared out round-robin.
     std::vector<RxQueue> rx;
     for (size_t i = 0; i < infos.size(); ++i) {
       const bool lan = site.ifaces[i]->is_lan;
@@ -113,7 +114,7 @@ void Dataplane::start(std::vector<PortSetup> ports) {
       else if (i % n == w)
         rx.push_back({infos[i].port_id, 0, lan});
     }
-    pw.worker = std::make_unique<Worker>(w, *pw.pipeline, std::move(rx), std::move(inbound),
+    pw.worker = std::make_unique<Worker>(*pw.pipeline, std::move(rx), std::move(inbound),
                                          settings.polling, stop_);
   }
 }
@@ -167,6 +168,13 @@ std::vector<CounterValue> Dataplane::counters() const {
     one.clear();
     pw.pipeline->collect(one);
     for (auto& c : one) sum[c.name] += c.value;
+    // Real data-plane load: a polling worker always looks 100 % busy to the OS.
+    const WorkerStats ws = pw.worker->stats();
+    const std::string w = "worker" + std::to_string(&pw - workers_.data());
+    sum[w + ".loops"] = ws.loops;
+    sum[w + ".busy_loops"] = ws.busy_loops;
+    sum[w + ".rx_packets"] = ws.rx_packets;
+    sum[w + ".sleeps"] = ws.sleeps;
   }
   std::vector<CounterValue> out;
   for (auto& [k, v] : sum) out.push_back({k, v});

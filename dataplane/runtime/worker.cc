@@ -14,10 +14,9 @@ constexpr unsigned kMinSleepUs = 10;
 constexpr unsigned kMaxSleepUs = 200;
 }  // namespace
 
-Worker::Worker(unsigned id, Pipeline& pipeline, std::vector<RxQueue> rx,
-               std::vector<rte_ring*> inbound, Polling polling, const std::atomic<bool>& stop)
-    : id_(id),
-      pipeline_(pipeline),
+Worker::Worker(Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
+               Polling polling, const std::atomic<bool>& stop)
+    : pipeline_(pipeline),
       rx_(std::move(rx)),
       inbound_(std::move(inbound)),
       polling_(polling),

@@ -40,19 +40,17 @@ struct WorkerStats {
 
 class Worker {
  public:
-  Worker(unsigned id, Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
+  Worker(Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
          Polling polling, const std::atomic<bool>& stop);
 
   // The lcore entry point; returns when `stop` becomes true.
   int run() noexcept;
-  unsigned id() const noexcept { return id_; }
   WorkerStats stats() const noexcept;
   void set_trace(bool on) noexcept { trace_.store(on, std::memory_order_relaxed); }
 
  private:
   void mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept;
 
-  unsigned id_;
   Pipeline& pipeline_;
   std::vector<RxQueue> rx_;
   std::vector<rte_ring*> inbound_;
