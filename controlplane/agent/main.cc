@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n",
                 cp::to_string(cfg.role), d.workers(), cfg.uplinks.size());
     std::fflush(stdout);
-    // Whatever happens below, nothing may keep a pointer to `d` past its scope.
+    // Nothing may keep a pointer to `d` past its scope, however the scope is left.
     struct Unpublish {
       ~Unpublish() {
         cp::unregister_telemetry();
@@ -151,8 +151,6 @@ int main(int argc, char** argv) {
     std::thread control([&d] { control_loop(d); });
     d.run();
     control.join();
-    cp::unregister_telemetry();
-    g_dp.store(nullptr);
     print_summary(d);
   } catch (const std::exception& e) {
     std::cerr << "trabouled: " << e.what() << "\n";
