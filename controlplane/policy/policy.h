@@ -1,0 +1,95 @@
+// The policy pipeline of the control plane: parse → validate (JSON Schema, then semantic
+// checks) → compile into the data plane's immutable snapshot. Pure functions: the daemon, the
+// API and `traboulectl policy validate` (offline) all call these same entry points.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/policy_snapshot.h"
+
+namespace traboule::cp {
+
+// One problem in a policy: where (JSON pointer, "" for the document), the offending value
+// (JSON text, possibly shortened) and what is wrong.
+struct PolicyError {
+  std::string pointer;
+  std::string value;
+  std::string message;
+  bool operator==(const PolicyError&) const = default;
+};
+std::string to_string(const PolicyError& e);  // "/rules/2/action/uplinks/0: \"fibre\": unknown uplink"
+nlohmann::json to_json(const std::vector<PolicyError>& errors);
+
+// What the box knows that the policy refers to: its uplinks, by config name and index.
+struct SiteFacts {
+  std::vector<std::string> uplink_names;  // Site::uplinks order
+  std::string role = "edge";              // "edge" or "hub"
+};
+
+struct ProbeSettings {
+  uint32_t interval_ms = 100;
+  uint8_t dscp = 0;
+  uint16_t port = 862;      // STAMP reflector port
+  uint32_t timeout_ms = 1000;  // a probe not back by then counts as lost
+  uint16_t down_after = 3;  // consecutive misses
+  uint16_t up_after = 5;    // consecutive successes
+  uint32_t window = 100;    // probes in the sliding statistics window
+};
+
+struct OverlayPeer {
+  std::string name;
+  std::vector<dp::IpAddr> endpoints;  // the hub's public addresses
+  uint16_t port = 0;
+};
+
+// An internet target probed over breakout uplinks (breakout traffic never reaches the hub).
+struct BreakoutTarget {
+  std::string name;
+  std::string method;  // "icmp", "tcp", "http-head"
+  std::string host;    // address or name
+  uint16_t port = 0;
+};
+
+// Everything a validated policy turns into. `snapshot` goes to the data plane; the rest is read
+// by control threads (probes, overlay).
+struct CompiledPolicy {
+  std::shared_ptr<const dp::PolicySnapshot> snapshot;
+  ProbeSettings probes;
+  std::vector<OverlayPeer> peers;
+  std::vector<BreakoutTarget> breakout_targets;
+  nlohmann::json source;  // the policy document as validated
+  std::string hash;       // sha256 hex of canonical_text(source)
+};
+
+// The canonical text of a document (sorted keys, no insignificant whitespace): what is hashed
+// and stored.
+std::string canonical_text(const nlohmann::json& doc);
+std::string sha256_hex(const std::string& data);
+
+// Parses policy text. On a syntax error returns false and fills `errors` with one entry whose
+// message gives the byte offset.
+bool parse_policy_text(const std::string& text, nlohmann::json& doc,
+                       std::vector<PolicyError>& errors);
+
+// Schema (policies/schema/policy.v1.json, embedded at build time) then semantic checks against
+// the site. Returns every error found; empty means valid.
+std::vector<PolicyError> validate_policy(const nlohmann::json& doc, const SiteFacts& site);
+
+// Validates then compiles. On any error returns nullptr and fills `errors`.
+std::shared_ptr<const CompiledPolicy> compile_policy(const nlohmann::json& doc,
+                                                     const SiteFacts& site, uint64_t version,
+                                                     std::vector<PolicyError>& errors);
+
+// The policy compiled in when nothing else is available: every uplink (priority in config
+// order) through the default rule. Used on first boot and in the lab demo.
+nlohmann::json default_policy(const SiteFacts& site);
+
+// Structural difference between two documents as an RFC 6902 JSON Patch (nlohmann's diff).
+nlohmann::json policy_diff(const nlohmann::json& from, const nlohmann::json& to);
+
+}  // namespace traboule::cp
