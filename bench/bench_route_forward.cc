@@ -86,7 +86,7 @@ void timed(benchmark::State& state, std::vector<rte_mbuf*>& pkts, Stage& stage, 
 void BM_RouteCachedFlow(benchmark::State& state) {
   testing::TestSite ts("brc");
   dp::FlowTable flows(4096, ts.site.flows.timeouts, 0);
-  dp::RouteStage route(ts.site, flows);
+  dp::RouteStage route(ts.site, flows, ts.view, 0);
   auto pkts = lan_burst(ts.lan_port);
   // Give every packet a flow whose uplink is already chosen: the steady state.
   for (auto* m : pkts) {
@@ -95,6 +95,7 @@ void BM_RouteCachedFlow(benchmark::State& state) {
     uint32_t id;
     flows.lookup_or_create(&r, 1, 1, &id);
     flows.entry(id).uplink = 0;
+    flows.entry(id).policy_gen = ts.view.policy_gen;
     dp::meta(m).flow_id = id;
   }
   timed(state, pkts, route, [] {});
@@ -104,15 +105,17 @@ BENCHMARK(BM_RouteCachedFlow)->UseManualTime();
 void BM_RouteRuleLookup(benchmark::State& state) {
   testing::TestSite ts("brl");
   // Ten rules that do not match before the default: the first packet of a flow pays this.
+  auto p = std::make_shared<dp::PolicySnapshot>(*ts.policy);
   for (int i = 0; i < 10; ++i) {
-    dp::Rule r;
+    dp::CompiledRule r;
     r.name = "r" + std::to_string(i);
-    r.dst = {*dp::IpPrefix::parse("10." + std::to_string(i) + ".0.0/16")};
-    r.uplinks = {0};
-    ts.site.rules.rules.insert(ts.site.rules.rules.begin(), r);
+    r.match.dst = {*dp::IpPrefix::parse("10." + std::to_string(i) + ".0.0/16")};
+    r.action.uplinks = {0};
+    p->rules.insert(p->rules.begin(), r);
   }
+  ts.set_policy(p);
   dp::FlowTable flows(4096, ts.site.flows.timeouts, 0);
-  dp::RouteStage route(ts.site, flows);
+  dp::RouteStage route(ts.site, flows, ts.view, 0);
   auto pkts = lan_burst(ts.lan_port);
   timed(state, pkts, route, [] {});
 }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
 #include "dataplane/io/mempool.h"
 #include "dataplane/runtime/pipeline_factory.h"
@@ -299,10 +300,6 @@ int main(int argc, char** argv) {
     site.lan = lan.get();
     site.uplinks.push_back(up.get());
     site.lan_prefixes.push_back(*dp::IpPrefix::parse("192.168.0.0/16"));
-    dp::Rule def;
-    def.name = "default";
-    def.uplinks = {0};
-    site.rules.rules.push_back(def);
     site.ifaces.push_back(std::move(lan));
     site.ifaces.push_back(std::move(up));
     site.flows.capacity = capacity;
@@ -315,7 +312,13 @@ int main(int argc, char** argv) {
     dp::FlowTable flows(capacity, site.flows.timeouts, 0);
     std::array<bool, dp::kMaxPorts> ready{};
     ready[b.rx_port] = ready[b.tx_port] = true;
-    auto pipeline = dp::make_worker_pipeline({0, &site, &flows, b.pool, {nullptr}, ready});
+    // One default rule to the uplink, as the daemon's built-in default policy would have it.
+    auto policy = std::make_shared<dp::PolicySnapshot>();
+    policy->uplinks = {{.name = "wan"}};
+    policy->rules.push_back({.name = "default", .match = {}, .action = {.uplinks = {0}}});
+    policy->prepare_hits();
+    dp::WorkerView view{policy.get(), 1};
+    auto pipeline = dp::make_worker_pipeline({0, &site, &flows, b.pool, {nullptr}, ready, &view});
     const uint16_t parse = pipeline->node_index("parse");
 
     // Warm-up sequence: every flow once (creates them), then a random order over the flows.

@@ -22,7 +22,8 @@ struct PolicyError {
   std::string message;
   bool operator==(const PolicyError&) const = default;
 };
-std::string to_string(const PolicyError& e);  // "/rules/2/action/uplinks/0: \"fibre\": unknown uplink"
+std::string to_string(
+    const PolicyError& e);  // "/rules/2/action/uplinks/0: \"fibre\": unknown uplink"
 nlohmann::json to_json(const std::vector<PolicyError>& errors);
 
 // What the box knows that the policy refers to: its uplinks, by config name and index.
@@ -34,11 +35,11 @@ struct SiteFacts {
 struct ProbeSettings {
   uint32_t interval_ms = 100;
   uint8_t dscp = 0;
-  uint16_t port = 862;      // STAMP reflector port
+  uint16_t port = 862;         // STAMP reflector port
   uint32_t timeout_ms = 1000;  // a probe not back by then counts as lost
-  uint16_t down_after = 3;  // consecutive misses
-  uint16_t up_after = 5;    // consecutive successes
-  uint32_t window = 100;    // probes in the sliding statistics window
+  uint16_t down_after = 3;     // consecutive misses
+  uint16_t up_after = 5;       // consecutive successes
+  uint32_t window = 100;       // probes in the sliding statistics window
 };
 
 struct OverlayPeer {

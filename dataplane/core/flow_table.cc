@@ -175,7 +175,7 @@ void FlowTable::init_entry(uint32_t id, const FlowRequest& r, uint64_t now_tsc) 
   FlowEntry& e = entries_[id];
   set_flags(e, 0);  // listing skips it while it is rewritten
   keys_[id] = r.key;
-  store_relaxed(e.created_tsc, now_tsc);
+  store_relaxed(e.created_coarse, coarse_tsc(now_tsc));
   store_relaxed(e.last_seen_tsc, now_tsc);
   for (int d = 0; d < 2; ++d) {
     store_relaxed(e.packets[d], uint64_t{0});
@@ -183,6 +183,8 @@ void FlowTable::init_entry(uint32_t id, const FlowRequest& r, uint64_t now_tsc) 
   }
   e.lan_mac = rte_ether_addr{};
   e.rule = 0;
+  e.policy_gen = 0;
+  e.app = 0;
   e.hash = r.hash;
   e.proto = r.key.proto;
   e.uplink = kNoUplink;

@@ -4,18 +4,24 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/packet_meta.h"
-#include "dataplane/core/rules.h"
 
 namespace traboule::dp {
 
 enum class UplinkRole : uint8_t { kPrimary, kBackup };
-enum class PathStrategy : uint8_t { kPriority, kBestQuality, kLowestCost, kLoadBalance, kDuplicate };
+enum class PathStrategy : uint8_t {
+  kPriority,
+  kBestQuality,
+  kLowestCost,
+  kLoadBalance,
+  kDuplicate
+};
 // Where matched traffic goes: through the overlay to a hub, straight out with source NAT, or
 // nowhere.
 enum class Egress : uint8_t { kOverlay, kBreakout, kDrop };
@@ -23,6 +29,30 @@ enum class Egress : uint8_t { kOverlay, kBreakout, kDrop };
 enum class SlaFallback : uint8_t { kBestAvailable, kDrop };
 
 inline constexpr uint8_t kNoClass = 0xff;
+inline constexpr unsigned kMaxWorkers = 16;
+
+inline void bump_relaxed(uint64_t& c, uint64_t by) noexcept {
+  std::atomic_ref<uint64_t> r(c);
+  r.store(r.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+inline uint64_t read_relaxed(const uint64_t& c) noexcept {
+  return std::atomic_ref<const uint64_t>(c).load(std::memory_order_relaxed);
+}
+
+struct PortRange {
+  uint16_t lo = 0;
+  uint16_t hi = 65535;
+  bool contains(uint16_t p) const noexcept { return p >= lo && p <= hi; }
+  bool any() const noexcept { return lo == 0 && hi == 65535; }
+  bool operator==(const PortRange&) const = default;
+};
+
+// Per rule and worker: written by that worker only (plain relaxed stores), summed by readers.
+struct alignas(64) RuleHits {
+  uint64_t flows = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
 inline constexpr uint16_t kAppUnknown = 0;
 inline constexpr uint16_t kCategoryUnknown = 0;
 
@@ -47,12 +77,12 @@ struct SlaClass {
 
 struct QosClass {
   std::string name;
-  uint8_t priority = 0;      // 0 = highest; strict priority between levels
-  uint16_t weight = 1;       // share among classes of the same priority
-  uint64_t min_rate_bps = 0; // guaranteed, 0: none
-  uint64_t max_rate_bps = 0; // cap (shaping/policing), 0: none
-  int16_t dscp = -1;         // DSCP to set on egress, -1: keep
-  bool critical = false;     // may use a backup uplink whose monthly cap is reached
+  uint8_t priority = 0;       // 0 = highest; strict priority between levels
+  uint16_t weight = 1;        // share among classes of the same priority
+  uint64_t min_rate_bps = 0;  // guaranteed, 0: none
+  uint64_t max_rate_bps = 0;  // cap (shaping/policing), 0: none
+  int16_t dscp = -1;          // DSCP to set on egress, -1: keep
+  bool critical = false;      // may use a backup uplink whose monthly cap is reached
 };
 
 struct AppDef {
@@ -73,9 +103,9 @@ struct RuleMatch {
   std::vector<IpPrefix> dst;
   std::vector<PortRange> src_ports;  // empty: any
   std::vector<PortRange> dst_ports;
-  uint8_t proto = 0;       // 0: any
-  uint64_t dscp_mask = 0;  // bit d set: DSCP d matches; 0: any
-  int32_t vlan = -1;       // LAN VLAN id (outer tag), -1: any
+  uint8_t proto = 0;                 // 0: any
+  uint64_t dscp_mask = 0;            // bit d set: DSCP d matches; 0: any
+  int32_t vlan = -1;                 // LAN VLAN id (outer tag), -1: any
   std::vector<uint16_t> apps;        // application ids, empty: any
   std::vector<uint16_t> categories;  // category ids, empty: any
 
@@ -106,6 +136,32 @@ struct PolicySnapshot {
   std::vector<QosClass> qos_classes;
   std::vector<AppDef> apps;
   std::vector<CompiledRule> rules;  // evaluated in order; the last one is the default rule
+
+  // Hit counters, rules.size() * kMaxWorkers (worker-major), sized by prepare_hits() when the
+  // snapshot is published: counters belong to the policy version they were counted under.
+  mutable std::vector<RuleHits> hits;
+  void prepare_hits() const { hits.assign(rules.size() * kMaxWorkers, RuleHits{}); }
+  void count_flow(uint16_t rule, unsigned worker) const noexcept {
+    size_t i = size_t{worker} * rules.size() + rule;
+    if (rule < rules.size() && i < hits.size()) bump_relaxed(hits[i].flows, 1);
+  }
+  void count_packet(uint16_t rule, unsigned worker, uint32_t bytes) const noexcept {
+    size_t i = size_t{worker} * rules.size() + rule;
+    if (rule >= rules.size() || i >= hits.size()) return;
+    bump_relaxed(hits[i].packets, 1);
+    bump_relaxed(hits[i].bytes, bytes);
+  }
+  RuleHits total_hits(size_t rule) const noexcept {
+    RuleHits t;
+    for (unsigned w = 0; w < kMaxWorkers; ++w) {
+      size_t i = size_t{w} * rules.size() + rule;
+      if (rule >= rules.size() || i >= hits.size()) break;
+      t.flows += read_relaxed(hits[i].flows);
+      t.packets += read_relaxed(hits[i].packets);
+      t.bytes += read_relaxed(hits[i].bytes);
+    }
+    return t;
+  }
 
   // Index of the first matching rule (the default rule matches everything).
   uint16_t match(const PacketMeta& m, uint16_t app, uint16_t category) const noexcept {

@@ -1,5 +1,5 @@
 // What the data plane knows about the box: its interfaces (LAN and uplinks) with addresses,
-// gateways and neighbour tables, the LAN prefixes, the rules and flow settings. Built once at
+// gateways and neighbour tables, the LAN prefixes and flow settings. Built once at
 // start-up by the agent; afterwards only the atomics and neighbour tables change.
 #pragma once
 
@@ -15,7 +15,7 @@
 
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/neighbor_table.h"
-#include "dataplane/core/rules.h"
+#include "dataplane/core/packet_meta.h"
 
 namespace traboule::dp {
 
@@ -64,7 +64,6 @@ struct Site {
   Interface* lan = nullptr;
   std::vector<Interface*> uplinks;  // by uplink index
   std::vector<IpPrefix> lan_prefixes;
-  RuleTable rules;
   FlowSettings flows;
 
   Interface* iface(uint16_t port) const noexcept {

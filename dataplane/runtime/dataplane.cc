@@ -15,10 +15,17 @@
 
 namespace traboule::dp {
 
-Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings)
+Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings,
+                     std::shared_ptr<const PolicySnapshot> policy)
     : site_(site), settings_(settings) {
   const unsigned n = settings.workers;
   if (n == 0) throw std::runtime_error("dataplane: at least one worker is needed");
+  if (n > kMaxWorkers)
+    throw std::runtime_error("dataplane: at most " + std::to_string(kMaxWorkers) +
+                             " workers (got " + std::to_string(n) + ")");
+  if (policy == nullptr) throw std::runtime_error("dataplane: no policy to start with");
+  if (std::string why = check_policy(*policy); !why.empty())
+    throw std::runtime_error("dataplane: the policy does not fit this site: " + why);
   if (rte_lcore_count() < n)
     throw std::runtime_error("dataplane: " + std::to_string(n) + " workers need " +
                              std::to_string(n) + " EAL lcores, EAL has " +
@@ -27,17 +34,41 @@ Dataplane::Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings
     throw std::runtime_error("dataplane: one port setup per interface");
   // A failure half-way (a port, a flow table, a ring) must not leave started ports behind.
   try {
-    start(std::move(ports));
+    start(std::move(ports), std::move(policy));
   } catch (...) {
     release();
     throw;
   }
 }
 
-void Dataplane::start(std::vector<PortSetup> ports) {
+std::string Dataplane::check_policy(const PolicySnapshot& p) const {
+  if (p.rules.empty()) return "it has no rules";
+  if (p.rules.size() >= 0xffff) return "too many rules (" + std::to_string(p.rules.size()) + ")";
+  if (p.uplinks.size() != site_.uplinks.size())
+    return "it describes " + std::to_string(p.uplinks.size()) + " uplinks, the site has " +
+           std::to_string(site_.uplinks.size());
+  for (size_t r = 0; r < p.rules.size(); ++r)
+    for (uint8_t u : p.rules[r].action.uplinks)
+      if (u >= site_.uplinks.size())
+        return "rule " + p.rules[r].name + " names uplink index " + std::to_string(u);
+  return "";
+}
+
+void Dataplane::publish_policy(std::shared_ptr<const PolicySnapshot> p) {
+  if (p == nullptr) throw std::invalid_argument("publish_policy: null policy");
+  if (std::string why = check_policy(*p); !why.empty())
+    throw std::invalid_argument("the policy does not fit this site: " + why);
+  p->prepare_hits();
+  policy_->publish(std::move(p));
+}
+
+void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy) {
   Site& site = site_;
   const DataplaneSettings& settings = settings_;
   const unsigned n = settings.workers;
+  rcu_ = std::make_unique<Rcu>(n);
+  policy->prepare_hits();
+  policy_ = std::make_unique<SnapshotSlot<PolicySnapshot>>(*rcu_, std::move(policy));
   pool_ = make_packet_pool("tb_pkts", settings.mbufs, static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr)
     throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
@@ -103,7 +134,9 @@ void Dataplane::start(std::vector<PortSetup> ports) {
         to_worker[o] = rings_[w * n + o];
         inbound.push_back(rings_[o * n + w]);
       }
-    pw.pipeline = make_worker_pipeline({w, &site, pw.flows.get(), pool_, to_worker, ready});
+    pw.view = std::make_unique<WorkerView>();
+    pw.pipeline =
+        make_worker_pipeline({w, &site, pw.flows.get(), pool_, to_worker, ready, pw.view.get()});
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
     std::vector<RxQueue> rx;
@@ -114,8 +147,9 @@ void Dataplane::start(std::vector<PortSetup> ports) {
       else if (i % n == w)
         rx.push_back({infos[i].port_id, 0, lan});
     }
-    pw.worker = std::make_unique<Worker>(*pw.pipeline, std::move(rx), std::move(inbound),
-                                         settings.polling, stop_);
+    pw.worker =
+        std::make_unique<Worker>(*pw.pipeline, std::move(rx), std::move(inbound), settings.polling,
+                                 stop_, WorkerSync{rcu_.get(), w, policy_.get(), pw.view.get()});
   }
 }
 

@@ -13,8 +13,11 @@
 
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/pipeline.h"
+#include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
+#include "dataplane/core/worker_view.h"
 #include "dataplane/io/port.h"
+#include "dataplane/runtime/rcu.h"
 #include "dataplane/runtime/worker.h"
 
 namespace traboule::dp {
@@ -36,8 +39,10 @@ struct UplinkStatus {
 class Dataplane {
  public:
   // `ports[i]` configures site.ifaces[i] (LAN first, then uplinks). Fills in port ids and MACs
-  // in the Site. Throws std::runtime_error with a clear message on failure.
-  Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings);
+  // in the Site. `policy` is the first active policy. Throws std::runtime_error with a clear
+  // message on failure.
+  Dataplane(Site& site, std::vector<PortSetup> ports, DataplaneSettings settings,
+            std::shared_ptr<const PolicySnapshot> policy);
   ~Dataplane();
   Dataplane(const Dataplane&) = delete;
   Dataplane& operator=(const Dataplane&) = delete;
@@ -49,6 +54,12 @@ class Dataplane {
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   // Control-thread side.
+  // Makes `p` the active policy without pausing the workers; returns once no worker can still
+  // see the previous one. Throws std::invalid_argument if `p` does not fit this site.
+  void publish_policy(std::shared_ptr<const PolicySnapshot> p);
+  std::shared_ptr<const PolicySnapshot> policy() const { return policy_->current(); }
+  // Why `p` cannot run on this site, or "" when it can.
+  std::string check_policy(const PolicySnapshot& p) const;
   void poll_links();                           // refreshes Interface::link_up from the drivers
   std::vector<CounterValue> counters() const;  // summed over workers, sorted by name
   std::vector<UplinkStatus> uplinks() const;
@@ -68,8 +79,10 @@ class Dataplane {
     std::unique_ptr<FlowTable> flows;
     std::unique_ptr<Pipeline> pipeline;
     std::unique_ptr<Worker> worker;
+    std::unique_ptr<WorkerView> view;
   };
-  void start(std::vector<PortSetup> ports);  // the constructor's work, undone by release()
+  void start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy);
+  // (start: the constructor's work, undone by release())
   void release() noexcept;
 
   Site& site_;
@@ -78,6 +91,8 @@ class Dataplane {
   std::vector<uint16_t> port_ids_;
   std::vector<rte_ring*> rings_;  // rings_[from * n + to]
   std::vector<PerWorker> workers_;
+  std::unique_ptr<Rcu> rcu_;
+  std::unique_ptr<SnapshotSlot<PolicySnapshot>> policy_;
   std::atomic<bool> stop_{false};
 };
 

@@ -1,5 +1,7 @@
 #include "dataplane/runtime/pipeline_factory.h"
 
+#include <stdexcept>
+
 #include "dataplane/stages/dispatch.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
@@ -12,6 +14,7 @@
 namespace traboule::dp {
 
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
+  if (d.view == nullptr) throw std::invalid_argument("make_worker_pipeline: no worker view");
   if (d.to_worker.empty()) d.to_worker.push_back(nullptr);
   const bool resolver = d.worker == 0;
   // One worker owns every flow: no dispatch stage (the flow stage hashes the key itself).
@@ -26,7 +29,7 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
     t.push_back(
         {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
   t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
-  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows),
+  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, *d.view, d.worker),
                {{"uplink", "forward"}, {"lan", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
   t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});

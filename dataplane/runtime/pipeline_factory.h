@@ -12,6 +12,7 @@
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/site.h"
+#include "dataplane/core/worker_view.h"
 
 namespace traboule::dp {
 
@@ -23,6 +24,7 @@ struct WorkerDeps {
   std::vector<rte_ring*>
       to_worker;  // hand-off ring per worker (nullptr for itself); size = workers
   std::array<bool, kMaxPorts> ports_ready{};
+  const WorkerView* view = nullptr;  // the worker's snapshot view (required)
 };
 
 // parse → local → dispatch → flow → route → forward → tx (local's replies → tx, consumed → sink).

@@ -15,12 +15,13 @@ constexpr unsigned kMaxSleepUs = 200;
 }  // namespace
 
 Worker::Worker(Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
-               Polling polling, const std::atomic<bool>& stop)
+               Polling polling, const std::atomic<bool>& stop, WorkerSync sync)
     : pipeline_(pipeline),
       rx_(std::move(rx)),
       inbound_(std::move(inbound)),
       polling_(polling),
       stop_(stop),
+      sync_(sync),
       parse_node_(pipeline.node_index("parse")),
       flow_node_(pipeline.node_index("flow")) {}
 
@@ -34,6 +35,13 @@ void Worker::mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept {
   }
 }
 
+void Worker::refresh_view() noexcept {
+  if (sync_.policy == nullptr || sync_.view == nullptr) return;
+  const Published<PolicySnapshot>* p = sync_.policy->load();
+  sync_.view->policy = p->object.get();
+  sync_.view->policy_gen = p->generation;
+}
+
 int Worker::run() noexcept {
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t timer_period = hz / 1000;  // stage timers every millisecond
@@ -43,7 +51,9 @@ int Worker::run() noexcept {
   rte_mbuf* pkts[kBurstMax];
   // Short idle sleeps are only short with a small timer slack (the default adds 50 us).
   if (polling_ == Polling::kAdaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  if (sync_.rcu != nullptr) sync_.rcu->online(sync_.id);
   while (!stop_.load(std::memory_order_relaxed)) {
+    refresh_view();
     uint32_t got = 0;
     for (const RxQueue& q : rx_) {
       uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurstMax);
@@ -65,6 +75,8 @@ int Worker::run() noexcept {
       next_timer = now + timer_period;
     }
     bump(stats_.loops);
+    // Nothing from a snapshot is held past this point: the control thread may free old ones.
+    if (sync_.rcu != nullptr) sync_.rcu->quiescent(sync_.id);
     if (got != 0) {
       bump(stats_.busy_loops);
       bump(stats_.rx_packets, got);
@@ -84,6 +96,7 @@ int Worker::run() noexcept {
     bump(stats_.sleeps);
     if (sleep_us < kMaxSleepUs) sleep_us *= 2;
   }
+  if (sync_.rcu != nullptr) sync_.rcu->offline(sync_.id);
   return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "dataplane/core/pipeline.h"
+#include "dataplane/core/worker_view.h"
+#include "dataplane/runtime/rcu.h"
 
 namespace traboule::dp {
 
@@ -38,10 +40,19 @@ struct WorkerStats {
   uint64_t sleeps = 0;
 };
 
+// How a worker sees published snapshots: it refreshes `view` from `policy` at the top of each
+// loop iteration and reports a quiescent state to `rcu` (as reader `id`) at the bottom.
+struct WorkerSync {
+  Rcu* rcu = nullptr;
+  unsigned id = 0;
+  const SnapshotSlot<PolicySnapshot>* policy = nullptr;
+  WorkerView* view = nullptr;
+};
+
 class Worker {
  public:
   Worker(Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring*> inbound,
-         Polling polling, const std::atomic<bool>& stop);
+         Polling polling, const std::atomic<bool>& stop, WorkerSync sync);
 
   // The lcore entry point; returns when `stop` becomes true.
   int run() noexcept;
@@ -50,12 +61,14 @@ class Worker {
 
  private:
   void mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept;
+  void refresh_view() noexcept;
 
   Pipeline& pipeline_;
   std::vector<RxQueue> rx_;
   std::vector<rte_ring*> inbound_;
   Polling polling_;
   const std::atomic<bool>& stop_;
+  WorkerSync sync_;
   uint16_t parse_node_;
   uint16_t flow_node_;
   std::atomic<bool> trace_{false};

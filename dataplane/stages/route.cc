@@ -12,23 +12,38 @@ inline bool link_local(const IpAddr& a, bool v4) noexcept {
 
 }  // namespace
 
-RouteStage::RouteStage(const Site& site, FlowTable& flows)
-    : site_(site), flows_(flows), rule_flows_(site.rules.rules.size() + 1, 0) {}
+RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker)
+    : site_(site), flows_(flows), view_(view), worker_(worker) {}
 
-uint8_t RouteStage::pick_uplink(uint16_t rule, bool v4) const noexcept {
-  if (rule >= site_.rules.rules.size()) return kNoUplink;
-  for (uint8_t u : site_.rules.rules[rule].uplinks) {
-    if (!site_.uplink_usable(u)) continue;
-    const Interface& up = *site_.uplinks[u];
-    const auto& gw = v4 ? up.gw4 : up.gw6;
-    // A new flow only goes where the gateway answers: an unresolved one would drop it all.
-    rte_ether_addr mac;
-    if (gw && up.neighbors->lookup(*gw, &mac)) return u;
+bool RouteStage::usable(uint8_t u, bool v4) const noexcept {
+  if (!site_.uplink_usable(u)) return false;
+  const Interface& up = *site_.uplinks[u];
+  const auto& gw = v4 ? up.gw4 : up.gw6;
+  // A new flow only goes where the gateway answers: an unresolved one would drop it all.
+  rte_ether_addr mac;
+  return gw && up.neighbors->lookup(*gw, &mac);
+}
+
+uint8_t RouteStage::pick_uplink(const PolicySnapshot& p, uint16_t rule, bool v4,
+                                uint8_t current) const noexcept {
+  if (rule >= p.rules.size()) return kNoUplink;
+  const RuleAction& a = p.rules[rule].action;
+  if (current < site_.uplinks.size()) {
+    for (uint8_t u : a.uplinks)
+      if (u == current && usable(u, v4)) return u;
   }
+  auto role = [&p](uint8_t u) {
+    return u < p.uplinks.size() ? p.uplinks[u].role : UplinkRole::kPrimary;
+  };
+  for (UplinkRole want : {UplinkRole::kPrimary, UplinkRole::kBackup})
+    for (uint8_t u : a.uplinks)
+      if (role(u) == want && usable(u, v4)) return u;
   return kNoUplink;
 }
 
 void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  const PolicySnapshot* p = view_.policy;
+  const uint16_t gen = view_.policy_gen;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -56,20 +71,47 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
       uint8_t u = e != nullptr ? e->uplink : kNoUplink;
       uint16_t rule = e != nullptr ? e->rule : 0;
-      // Sticky: a flow keeps its uplink while that uplink is up.
-      if (u == kNoUplink || !site_.uplink_usable(u)) {
-        rule = site_.rules.match(md);
-        u = pick_uplink(rule, v4);
-        if (u != kNoUplink && rule < rule_flows_.size()) bump(rule_flows_[rule]);
+      const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
+      bool fresh = fgen == gen || (fgen == kGenWanOpened && u != kNoUplink);
+      if (fresh && u == kUplinkPolicyDrop) {
+        if (p != nullptr) p->count_packet(rule, worker_, md.l3_total);
+        out.drop(kPolicyDrop, m);
+        continue;
+      }
+      // Sticky: a flow keeps its uplink while that uplink is up and the policy is unchanged.
+      if (!fresh || !site_.uplink_usable(u)) {
+        if (p == nullptr || p->rules.empty()) [[unlikely]] {
+          out.drop(kNoPolicy, m);
+          continue;
+        }
+        const uint16_t app = e != nullptr ? e->app : kAppUnknown;
+        const uint16_t cat = app < p->apps.size() ? p->apps[app].category_id : kCategoryUnknown;
+        if (fgen != kGenWanOpened) rule = p->match(md, app, cat);
+        const bool dropped = fgen != kGenWanOpened && p->rules[rule].action.egress == Egress::kDrop;
+        if (dropped) {
+          u = kUplinkPolicyDrop;
+        } else if (fgen == kGenWanOpened) {
+          u = site_.uplink_usable(u) ? u : kNoUplink;
+        } else {
+          u = pick_uplink(*p, rule, v4, u);
+          if (u != kNoUplink) p->count_flow(rule, worker_);
+        }
         if (e != nullptr) {
           e->uplink = u;
           e->rule = rule;
+          if (fgen != kGenWanOpened) e->policy_gen = gen;
+        }
+        if (dropped) {
+          p->count_packet(rule, worker_, md.l3_total);
+          out.drop(kPolicyDrop, m);
+          continue;
         }
       }
       if (u == kNoUplink) {
         out.drop(kNoUsableUplink, m);
         continue;
       }
+      if (fgen != kGenWanOpened && p != nullptr) p->count_packet(rule, worker_, md.l3_total);
       md.uplink = u;
       md.rule = rule;
       md.out_port = site_.uplinks[u]->port_id;
@@ -83,19 +125,16 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
       if (md.flow_id != kNoFlow) {
         FlowEntry& e = flows_.entry(md.flow_id);
-        if (e.uplink == kNoUplink) e.uplink = in->uplink;
+        if (e.uplink == kNoUplink) {
+          e.uplink = in->uplink;
+          e.policy_gen = kGenWanOpened;
+        }
       }
       md.uplink = in->uplink;
       md.out_port = site_.lan->port_id;
       out.to(kLan, m);
     }
   }
-}
-
-void RouteStage::collect_extra(std::vector<CounterValue>& out) const {
-  for (size_t r = 0; r < site_.rules.rules.size(); ++r)
-    out.push_back(
-        {"route.rule." + site_.rules.rules[r].name + ".flows", read_counter(rule_flows_[r])});
 }
 
 }  // namespace traboule::dp

@@ -93,13 +93,28 @@ TestSite::TestSite(const std::string& tag) {
   site.uplinks.push_back(up.get());
   site.lan_prefixes = {*dp::IpPrefix::parse("192.168.10.0/24"),
                        *dp::IpPrefix::parse("fd00:10::/64")};
-  dp::Rule def;
-  def.name = "default";
-  def.uplinks = {0};
-  site.rules.rules.push_back(def);
   site.ifaces.push_back(std::move(lan));
   site.ifaces.push_back(std::move(up));
   site.flows.capacity = 4096;
+  set_policy(default_policy(site, {0}));
+}
+
+std::shared_ptr<dp::PolicySnapshot> TestSite::default_policy(const dp::Site& s,
+                                                             std::vector<uint8_t> uplinks) {
+  auto p = std::make_shared<dp::PolicySnapshot>();
+  for (const dp::Interface* u : s.uplinks) p->uplinks.push_back({.name = u->name});
+  dp::CompiledRule def;
+  def.name = "default";
+  def.action.uplinks = std::move(uplinks);
+  p->rules.push_back(def);
+  return p;
+}
+
+void TestSite::set_policy(std::shared_ptr<dp::PolicySnapshot> p) {
+  policy = std::move(p);
+  policy->prepare_hits();
+  view.policy = policy.get();
+  view.policy_gen = static_cast<uint16_t>(view.policy_gen % 1000 + 1);
 }
 
 TestSite::~TestSite() {

@@ -6,7 +6,11 @@
 
 #include <string>
 
+#include <memory>
+
+#include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
+#include "dataplane/core/worker_view.h"
 
 namespace traboule::testing {
 
@@ -25,6 +29,14 @@ class TestSite {
   TestSite& operator=(const TestSite&) = delete;
 
   dp::Site site;
+  // The active policy as the stages see it: `view` points at `policy` (generation 1). Tests that
+  // change rules edit `policy` and call set_policy() so flows re-evaluate.
+  std::shared_ptr<dp::PolicySnapshot> policy;
+  dp::WorkerView view;
+  void set_policy(std::shared_ptr<dp::PolicySnapshot> p);
+  // A snapshot with one default rule sending everything to the given uplinks (priority).
+  static std::shared_ptr<dp::PolicySnapshot> default_policy(const dp::Site& site,
+                                                            std::vector<uint8_t> uplinks);
   uint16_t lan_port = 0;
   uint16_t up_port = 0;
   // Frees whatever the pipeline transmitted; returns how many packets that was per port.

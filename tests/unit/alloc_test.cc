@@ -167,7 +167,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   std::array<bool, kMaxPorts> ready{};
   ready[fx.lan_port] = ready[fx.up_port] = true;
   auto pipeline =
-      make_worker_pipeline({0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready});
+      make_worker_pipeline({0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view});
   const uint16_t parse = pipeline->node_index("parse");
 
   const uint64_t hz = rte_get_tsc_hz();

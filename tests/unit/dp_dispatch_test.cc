@@ -38,8 +38,10 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
   FlowTable t0(4096, ts.site.flows.timeouts, 0), t1(4096, ts.site.flows.timeouts, 0);
   std::array<bool, kMaxPorts> ready{};
   ready[ts.lan_port] = ready[ts.up_port] = true;
-  auto p0 = make_worker_pipeline({0, &ts.site, &t0, testing::test_pool(), {nullptr, r01}, ready});
-  auto p1 = make_worker_pipeline({1, &ts.site, &t1, testing::test_pool(), {r10, nullptr}, ready});
+  auto p0 = make_worker_pipeline(
+      {0, &ts.site, &t0, testing::test_pool(), {nullptr, r01}, ready, &ts.view});
+  auto p1 = make_worker_pipeline(
+      {1, &ts.site, &t1, testing::test_pool(), {r10, nullptr}, ready, &ts.view});
   Pipeline* pipes[2] = {p0.get(), p1.get()};
   rte_ring* inbound[2] = {r10, r01};
 

@@ -112,8 +112,8 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
   const unsigned before = testing::pool_in_use();
   uint64_t sent = 0, fed = 0;
   {
-    auto pipeline =
-        make_worker_pipeline({0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready});
+    auto pipeline = make_worker_pipeline(
+        {0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view});
     const uint16_t parse = pipeline->node_index("parse");
     std::mt19937 rng(20261128);
     auto frames = seeds();

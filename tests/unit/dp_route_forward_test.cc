@@ -31,6 +31,14 @@ constexpr const char* kFiberGw = "02:00:00:00:0b:fe";
 // labels here: route and forward never touch a port.
 struct Sites {
   Site site;
+  std::shared_ptr<PolicySnapshot> policy;
+  WorkerView view;
+  void set_policy(std::shared_ptr<PolicySnapshot> p) {
+    policy = std::move(p);
+    policy->prepare_hits();
+    view.policy = policy.get();
+    ++view.policy_gen;
+  }
   Sites() {
     auto mk = [&](const char* name, uint16_t port, bool lan, const char* mac, uint8_t uplink) {
       auto i = std::make_unique<Interface>();
@@ -58,23 +66,25 @@ struct Sites {
     site.lan = lan.get();
     site.uplinks = {fiber.get(), lte.get()};
     site.lan_prefixes = {*IpPrefix::parse("192.168.10.0/24"), *IpPrefix::parse("fd00:10::/64")};
-    Rule voice;
-    voice.name = "voice";
-    voice.proto = 17;
-    voice.dst_ports = {5060, 5061};
-    voice.uplinks = {1, 0};
-    Rule ef;
-    ef.name = "ef";
-    ef.dscp = 46;
-    ef.uplinks = {1};
-    Rule dc;
-    dc.name = "dc";
-    dc.dst = {*IpPrefix::parse("10.0.0.0/8")};
-    dc.uplinks = {0};
-    Rule def;
-    def.name = "default";
-    def.uplinks = {0, 1};
-    site.rules.rules = {voice, ef, dc, def};
+    policy = std::make_shared<PolicySnapshot>();
+    policy->uplinks = {{.name = "fiber"}, {.name = "lte"}};
+    auto rule = [&](const char* name, std::vector<uint8_t> ups) -> CompiledRule& {
+      CompiledRule r;
+      r.name = name;
+      r.action.uplinks = std::move(ups);
+      policy->rules.push_back(r);
+      return policy->rules.back();
+    };
+    auto& voice = rule("voice", {1, 0});
+    voice.match.proto = 17;
+    voice.match.dst_ports = {{5060, 5061}};
+    rule("ef", {1}).match.dscp_mask = uint64_t{1} << 46;
+    rule("dc", {0}).match.dst = {*IpPrefix::parse("10.0.0.0/8")};
+    auto& blocked = rule("blocked", {});
+    blocked.match.dst = {*IpPrefix::parse("198.51.100.0/24")};
+    blocked.action.egress = Egress::kDrop;
+    rule("default", {0, 1});
+    set_policy(policy);
     site.ifaces.push_back(std::move(lan));
     site.ifaces.push_back(std::move(fiber));
     site.ifaces.push_back(std::move(lte));
@@ -110,7 +120,7 @@ struct RouteRow {
 TEST(RouteTable, PicksUplinkOrDrops) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows);
+  RouteStage route(s.site, flows, s.view, 0);
   auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
   auto wan = [] { return PacketBuilder().eth(kFiberMac, kFiberGw); };
   std::vector<RouteRow> rows;
@@ -137,6 +147,12 @@ TEST(RouteTable, PicksUplinkOrDrops) {
       {"fragment (no ports) skips the voice rule",
        lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.mf = true}).udp(5000, 5060).build(),
        kLan, "edge:uplink", 0});
+  rows.push_back({"policy egress drop",
+                  lan().ipv4("192.168.10.10", "198.51.100.7").tcp(40000, 443).build(), kLan,
+                  "drop:policy_drop"});
+  rows.push_back({"WAN reply to a dropped destination still reaches the LAN",
+                  wan().ipv4("198.51.100.7", "192.168.10.10").tcp(443, 40000).build(), kFiber,
+                  "edge:lan"});
   rows.push_back({"not our MAC (promiscuous)",
                   PacketBuilder()
                       .eth("02:00:00:00:0a:99", kHost)
@@ -191,7 +207,7 @@ TEST(RouteTable, PicksUplinkOrDrops) {
 TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows);
+  RouteStage route(s.site, flows, s.view, 0);
   Frame f = PacketBuilder()
                 .eth(kLanMac, kHost)
                 .ipv4("192.168.10.10", "203.0.113.1")
@@ -222,7 +238,7 @@ TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
 TEST(RouteTable, RepliesLeaveByTheUplinkAWanFlowCameInOn) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows);
+  RouteStage route(s.site, flows, s.view, 0);
   auto with_flow = [&](rte_mbuf* m) {
     FlowRequest req;
     flow_request(meta(m), req);
@@ -255,13 +271,125 @@ TEST(RouteTable, NewFlowsSkipAnUplinkWhoseGatewayDoesNotAnswer) {
   Sites s;
   s.site.uplinks[0]->neighbors = std::make_unique<NeighborTable>(64);  // fiber's gateway unknown
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows);
+  RouteStage route(s.site, flows, s.view, 0);
   testing::StageHarness h(route);
   auto v = h.run({parsed(
       PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(1, 443).build(),
       kLan)});
   ASSERT_EQ(v[0].where, "edge:uplink");
   EXPECT_EQ(meta(v[0].pkt).uplink, 1) << "default prefers fiber, but fiber cannot deliver";
+}
+
+// One UDP flow from the LAN host through `route`, with a flow entry kept across calls.
+struct FlowRunner {
+  Sites& s;
+  FlowTable& flows;
+  RouteStage& route;
+  std::string where;
+  uint8_t run(const Frame& f) {
+    rte_mbuf* m = parsed(f, kLan);
+    FlowRequest req;
+    flow_request(meta(m), req);
+    uint32_t id;
+    flows.lookup_or_create(&req, 1, 1, &id);
+    meta(m).flow_id = id;
+    testing::StageHarness h(route);
+    auto v = h.run({m});
+    where = v[0].where;
+    return where == "edge:uplink" ? meta(v[0].pkt).uplink : kNoUplink;
+  }
+};
+
+TEST(RoutePolicy, ANewPolicyReevaluatesExistingFlowsOnTheirNextPacket) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows, s.view, 0);
+  FlowRunner fr{s, flows, route, {}};
+  Frame web = PacketBuilder()
+                  .eth(kLanMac, kHost)
+                  .ipv4("192.168.10.10", "203.0.113.1")
+                  .tcp(40000, 443)
+                  .build();
+  EXPECT_EQ(fr.run(web), 0) << "default rule: fiber first";
+  // New policy: the default rule prefers lte. The flow's uplink (fiber) is still allowed by the
+  // new rule: it stays (stickiness survives a policy change).
+  auto p2 = std::make_shared<PolicySnapshot>(*s.policy);
+  p2->rules.back().action.uplinks = {1, 0};
+  s.set_policy(p2);
+  EXPECT_EQ(fr.run(web), 0) << "still allowed: sticky";
+  // Next policy: fiber no longer allowed for the default rule → the flow moves on its next packet.
+  auto p3 = std::make_shared<PolicySnapshot>(*s.policy);
+  p3->rules.back().action.uplinks = {1};
+  s.set_policy(p3);
+  EXPECT_EQ(fr.run(web), 1) << "fiber not allowed any more: moved to lte";
+  // Then a policy that drops this destination: the established flow is cut on its next packet.
+  auto p4 = std::make_shared<PolicySnapshot>(*s.policy);
+  CompiledRule block;
+  block.name = "block-web";
+  block.match.dst_ports = {{443, 443}};
+  block.match.proto = 6;
+  block.action.egress = Egress::kDrop;
+  p4->rules.insert(p4->rules.begin(), block);
+  s.set_policy(p4);
+  EXPECT_EQ(fr.run(web), kNoUplink);
+  EXPECT_EQ(fr.where, "drop:policy_drop");
+  EXPECT_EQ(fr.run(web), kNoUplink);
+  EXPECT_EQ(fr.where, "drop:policy_drop") << "cached: later packets are dropped too";
+  EXPECT_EQ(s.policy->total_hits(0).packets, 2u);
+  // Back to a permissive policy: the flow flows again.
+  s.set_policy(std::make_shared<PolicySnapshot>(*p3));
+  EXPECT_EQ(fr.run(web), 1);
+}
+
+TEST(RoutePolicy, BackupUplinksCarryTrafficOnlyWhenNoPrimaryCan) {
+  Sites s;
+  auto p = std::make_shared<PolicySnapshot>(*s.policy);
+  p->uplinks[0].role = UplinkRole::kBackup;  // fiber as backup, although listed first
+  s.set_policy(p);
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows, s.view, 0);
+  FlowRunner fr{s, flows, route, {}};
+  Frame web = PacketBuilder()
+                  .eth(kLanMac, kHost)
+                  .ipv4("192.168.10.10", "203.0.113.1")
+                  .tcp(40000, 443)
+                  .build();
+  EXPECT_EQ(fr.run(web), 1) << "lte is the only primary";
+  s.site.uplinks[1]->link_up = false;
+  EXPECT_EQ(fr.run(web), 0) << "no primary left: the backup";
+  s.site.uplinks[0]->link_up = false;
+  EXPECT_EQ(fr.run(web), kNoUplink);
+  EXPECT_EQ(fr.where, "drop:no_uplink");
+}
+
+TEST(RoutePolicy, RuleHitsCountFlowsPacketsAndBytesPerRule) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows, s.view, 3);  // worker 3: its own counter row
+  FlowRunner fr{s, flows, route, {}};
+  Frame voice = PacketBuilder()
+                    .eth(kLanMac, kHost)
+                    .ipv4("192.168.10.10", "203.0.113.1")
+                    .udp(5000, 5060)
+                    .build();
+  for (int i = 0; i < 3; ++i) fr.run(voice);
+  RuleHits h = s.policy->total_hits(0);
+  EXPECT_EQ(h.flows, 1u);
+  EXPECT_EQ(h.packets, 3u);
+  EXPECT_EQ(h.bytes, 3u * (voice.bytes.size() - voice.l3_off));
+  EXPECT_EQ(s.policy->total_hits(4).packets, 0u) << "default rule untouched";
+}
+
+TEST(RoutePolicy, NoPolicyOrEmptyPolicyDropsByName) {
+  Sites s;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  WorkerView empty;
+  RouteStage route(s.site, flows, empty, 0);
+  testing::StageHarness h(route);
+  auto v = h.run({parsed(
+      PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(1, 443).build(),
+      kLan)});
+  EXPECT_EQ(v[0].where, "drop:no_policy");
 }
 
 struct FwdRow {

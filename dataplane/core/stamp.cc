@@ -1,0 +1,353 @@
+#include "dataplane/core/stamp.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace traboule::dp {
+namespace {
+
+constexpr uint64_t kNsPerS = 1'000'000'000ULL;
+constexpr uint64_t kFracOne = 1ULL << 32;
+constexpr double kMaxSlewPpm = 500.0;
+
+uint16_t rd16(const uint8_t* p) noexcept {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+uint32_t rd32(const uint8_t* p) noexcept {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+uint64_t rd64(const uint8_t* p) noexcept {
+  return uint64_t{rd32(p)} << 32 | rd32(p + 4);
+}
+void wr16(uint8_t* p, uint16_t v) noexcept {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void wr32(uint8_t* p, uint32_t v) noexcept {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+void wr64(uint8_t* p, uint64_t v) noexcept {
+  wr32(p, static_cast<uint32_t>(v >> 32));
+  wr32(p + 4, static_cast<uint32_t>(v));
+}
+
+// floor(rem × 2^32 / hz) for rem < hz < 2^48, without a 128-bit type: two 16-bit steps.
+uint64_t frac_of(uint64_t rem, uint64_t hz) noexcept {
+  const uint64_t a = rem << 16;
+  const uint64_t q1 = a / hz;
+  const uint64_t b = (a % hz) << 16;
+  return (q1 << 16) + b / hz;
+}
+uint64_t ticks_to_ntp(uint64_t ticks, uint64_t hz) noexcept {
+  return ((ticks / hz) << 32) + frac_of(ticks % hz, hz);
+}
+uint64_t ns_to_frac(uint64_t ns) noexcept {  // ns < 1e9
+  return (ns << 32) / kNsPerS;
+}
+uint64_t frac_to_ns(uint64_t frac) noexcept {  // rounded
+  return (frac * kNsPerS + (kFracOne >> 1)) >> 32;
+}
+
+bool v4_bad_remote(const IpAddr& a) noexcept {
+  const uint8_t b0 = a.b[12];
+  return a.v4_host() == 0 || b0 == 127 || b0 >= 224;
+}
+bool v6_bad_remote(const IpAddr& a) noexcept {
+  static const IpAddr kLoopback = *IpAddr::parse("::1");
+  return a.is_zero() || a.b[0] == 0xff || a == kLoopback;
+}
+
+}  // namespace
+
+double ErrorEstimate::seconds() const noexcept {
+  return std::ldexp(static_cast<double>(multiplier), static_cast<int>(scale) - 32);
+}
+
+ErrorEstimate ErrorEstimate::from_seconds(double seconds, bool synced) noexcept {
+  ErrorEstimate e;
+  e.synced = synced;
+  if (!(seconds > 0)) return e;  // multiplier 1, scale 0: 2^-32 s, the finest there is
+  for (unsigned scale = 0; scale < 64; ++scale) {
+    double m = std::ceil(std::ldexp(seconds, 32 - static_cast<int>(scale)));
+    if (m <= 255) {
+      e.scale = static_cast<uint8_t>(scale);
+      e.multiplier = static_cast<uint8_t>(m < 1 ? 1 : m);
+      return e;
+    }
+  }
+  e.scale = 63;
+  e.multiplier = 255;
+  return e;
+}
+
+uint64_t ntp_from_unix_ns(uint64_t unix_ns) noexcept {
+  const uint64_t secs = (unix_ns / kNsPerS + kNtpUnixOffsetS) & 0xffffffffULL;
+  return secs << 32 | ns_to_frac(unix_ns % kNsPerS);
+}
+
+uint64_t unix_ns_from_ntp(uint64_t ntp, uint64_t near_unix_ns) noexcept {
+  const int64_t d = ntp_diff_ns(ntp, ntp_from_unix_ns(near_unix_ns));
+  if (d < 0 && static_cast<uint64_t>(-d) > near_unix_ns) return 0;
+  return near_unix_ns + static_cast<uint64_t>(d);
+}
+
+uint64_t ntp_from_ptp(uint64_t ptp) noexcept {
+  uint64_t ns = ptp & 0xffffffffULL;
+  if (ns >= kNsPerS) ns = kNsPerS - 1;
+  const uint64_t secs = ((ptp >> 32) - kTaiUtcOffsetS + kNtpUnixOffsetS) & 0xffffffffULL;
+  return secs << 32 | ns_to_frac(ns);
+}
+
+uint64_t ptp_from_ntp(uint64_t ntp) noexcept {
+  uint64_t ns = frac_to_ns(ntp & 0xffffffffULL);
+  uint64_t secs = (ntp >> 32) - kNtpUnixOffsetS + kTaiUtcOffsetS;
+  if (ns >= kNsPerS) {  // rounding reached the next second
+    ns -= kNsPerS;
+    ++secs;
+  }
+  return (secs & 0xffffffffULL) << 32 | ns;
+}
+
+int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept {
+  const uint64_t d = a - b;
+  const bool neg = static_cast<int64_t>(d) < 0;
+  const uint64_t mag = neg ? ~d + 1 : d;
+  const int64_t ns =
+      static_cast<int64_t>((mag >> 32) * kNsPerS + frac_to_ns(mag & 0xffffffffULL));
+  return neg ? -ns : ns;
+}
+
+uint64_t TscClock::ntp(uint64_t tsc) const noexcept {
+  if (hz == 0) return 0;
+  return tsc >= tsc0 ? ntp0 + ticks_to_ntp(tsc - tsc0, hz) : ntp0 - ticks_to_ntp(tsc0 - tsc, hz);
+}
+
+TscClock TscClock::anchor(uint64_t tsc, uint64_t unix_ns, uint64_t hz, ErrorEstimate e) {
+  return TscClock{tsc, ntp_from_unix_ns(unix_ns), hz, e};
+}
+
+TscClock TscClock::slewed(uint64_t now_tsc, uint64_t now_unix_ns, uint64_t nominal_hz,
+                          uint32_t window_s, uint64_t step_ns, ErrorEstimate e) const noexcept {
+  if (!set() || window_s == 0 || nominal_hz == 0) return anchor(now_tsc, now_unix_ns, nominal_hz, e);
+  const uint64_t mapped = ntp(now_tsc);
+  const int64_t off_ns = ntp_diff_ns(ntp_from_unix_ns(now_unix_ns), mapped);
+  const uint64_t mag = off_ns < 0 ? static_cast<uint64_t>(-off_ns) : static_cast<uint64_t>(off_ns);
+  if (mag > step_ns) return anchor(now_tsc, now_unix_ns, nominal_hz, e);
+  // Ahead of the system clock (off < 0): more ticks per second, so the mapping runs slower.
+  const double window_ns = static_cast<double>(window_s) * 1e9;
+  double ratio = window_ns / (window_ns + static_cast<double>(off_ns));
+  const double lim = kMaxSlewPpm * 1e-6;
+  if (ratio > 1 + lim) ratio = 1 + lim;
+  if (ratio < 1 - lim) ratio = 1 - lim;
+  const auto new_hz = static_cast<uint64_t>(std::llround(static_cast<double>(nominal_hz) * ratio));
+  return TscClock{now_tsc, mapped, new_hz, e};
+}
+
+void SharedTscClock::store(const TscClock& c) noexcept {
+  const uint32_t s = seq_.load(std::memory_order_relaxed);
+  seq_.store(s + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  tsc0_.store(c.tsc0, std::memory_order_relaxed);
+  ntp0_.store(c.ntp0, std::memory_order_relaxed);
+  hz_.store(c.hz, std::memory_order_relaxed);
+  error_.store(c.error.encode(), std::memory_order_relaxed);
+  seq_.store(s + 2, std::memory_order_release);
+}
+
+TscClock SharedTscClock::load() const noexcept {
+  TscClock c;
+  for (;;) {
+    const uint32_t s1 = seq_.load(std::memory_order_acquire);
+    if (s1 & 1) continue;
+    c.tsc0 = tsc0_.load(std::memory_order_relaxed);
+    c.ntp0 = ntp0_.load(std::memory_order_relaxed);
+    c.hz = hz_.load(std::memory_order_relaxed);
+    c.error = ErrorEstimate::decode(error_.load(std::memory_order_relaxed));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq_.load(std::memory_order_relaxed) == s1) return c;
+  }
+}
+
+const char* to_string(StampStatus s) noexcept {
+  switch (s) {
+    case StampStatus::kOk:
+      return "ok";
+    case StampStatus::kTooShort:
+      return "shorter than the 44-byte STAMP packet";
+    case StampStatus::kTooLong:
+      return "longer than a STAMP packet may be";
+  }
+  return "?";
+}
+
+const char* to_string(StampSendFailure f) noexcept {
+  switch (f) {
+    case StampSendFailure::kNone:
+      return "none";
+    case StampSendFailure::kNoSession:
+      return "no_session";
+    case StampSendFailure::kLinkDown:
+      return "link_down";
+    case StampSendFailure::kNoSource:
+      return "no_source_address";
+    case StampSendFailure::kNoRoute:
+      return "no_route";
+    case StampSendFailure::kNoNeighbor:
+      return "next_hop_unresolved";
+    case StampSendFailure::kNoMbuf:
+      return "no_mbuf";
+    case StampSendFailure::kBadLength:
+      return "bad_length";
+    case StampSendFailure::kClockUnset:
+      return "clock_unset";
+  }
+  return "?";
+}
+
+StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept {
+  if (in.size() < kStampPacketLen) return StampStatus::kTooShort;
+  const uint8_t* p = in.data();
+  out->seq = rd32(p + stamp_off::kSeq);
+  out->timestamp = rd64(p + stamp_off::kTimestamp);
+  out->error = ErrorEstimate::decode(rd16(p + stamp_off::kError));
+  out->ssid = rd16(p + stamp_off::kSsid);
+  return StampStatus::kOk;
+}
+
+StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* out) noexcept {
+  if (in.size() < kStampPacketLen) return StampStatus::kTooShort;
+  const uint8_t* p = in.data();
+  out->seq = rd32(p + stamp_off::kSeq);
+  out->timestamp = rd64(p + stamp_off::kTimestamp);
+  out->error = ErrorEstimate::decode(rd16(p + stamp_off::kError));
+  out->ssid = rd16(p + stamp_off::kSsid);
+  out->receive_ts = rd64(p + stamp_off::kReceiveTs);
+  out->sender_seq = rd32(p + stamp_off::kSenderSeq);
+  out->sender_ts = rd64(p + stamp_off::kSenderTs);
+  out->sender_error = ErrorEstimate::decode(rd16(p + stamp_off::kSenderError));
+  out->sender_ttl = p[stamp_off::kSenderTtl];
+  return StampStatus::kOk;
+}
+
+StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out) noexcept {
+  if (out.size() < kStampPacketLen) return StampStatus::kTooShort;
+  if (out.size() > kStampMaxPacketLen) return StampStatus::kTooLong;
+  uint8_t* p = out.data();
+  std::fill(out.begin(), out.end(), uint8_t{0});
+  wr32(p + stamp_off::kSeq, s.seq);
+  wr64(p + stamp_off::kTimestamp, s.timestamp);
+  wr16(p + stamp_off::kError, s.error.encode());
+  wr16(p + stamp_off::kSsid, s.ssid);
+  return StampStatus::kOk;
+}
+
+StampStatus encode_reflector(const StampReflectorPacket& r, std::span<uint8_t> out) noexcept {
+  if (out.size() < kStampPacketLen) return StampStatus::kTooShort;
+  if (out.size() > kStampMaxPacketLen) return StampStatus::kTooLong;
+  uint8_t* p = out.data();
+  std::fill(out.begin(), out.end(), uint8_t{0});
+  wr32(p + stamp_off::kSeq, r.seq);
+  wr64(p + stamp_off::kTimestamp, r.timestamp);
+  wr16(p + stamp_off::kError, r.error.encode());
+  wr16(p + stamp_off::kSsid, r.ssid);
+  wr64(p + stamp_off::kReceiveTs, r.receive_ts);
+  wr32(p + stamp_off::kSenderSeq, r.sender_seq);
+  wr64(p + stamp_off::kSenderTs, r.sender_ts);
+  wr16(p + stamp_off::kSenderError, r.sender_error.encode());
+  p[stamp_off::kSenderTtl] = r.sender_ttl;
+  return StampStatus::kOk;
+}
+
+StampStatus reflect_in_place(std::span<uint8_t> pkt, uint32_t reflector_seq, uint64_t receive_ntp,
+                             ErrorEstimate ours, uint8_t sender_ttl,
+                             StampSenderPacket* seen) noexcept {
+  StampSenderPacket s;
+  if (StampStatus st = decode_sender(pkt, &s); st != StampStatus::kOk) return st;
+  uint8_t* p = pkt.data();
+  const uint16_t raw_sender_error = rd16(p + stamp_off::kError);
+  wr32(p + stamp_off::kSeq, reflector_seq);
+  wr64(p + stamp_off::kTimestamp, 0);
+  wr16(p + stamp_off::kError, ours.encode());
+  // kSsid: the sender's SSID stays where it is (RFC 8972 §3: copied into the reflected packet).
+  wr64(p + stamp_off::kReceiveTs, receive_ntp);
+  wr32(p + stamp_off::kSenderSeq, s.seq);
+  wr64(p + stamp_off::kSenderTs, s.timestamp);
+  wr16(p + stamp_off::kSenderError, raw_sender_error);
+  wr16(p + stamp_off::kSenderError + 2, 0);
+  p[stamp_off::kSenderTtl] = sender_ttl;
+  p[stamp_off::kSenderTtl + 1] = p[stamp_off::kSenderTtl + 2] = p[stamp_off::kSenderTtl + 3] = 0;
+  if (seen != nullptr) *seen = s;
+  return StampStatus::kOk;
+}
+
+void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept {
+  wr64(pkt + stamp_off::kTimestamp, ntp);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+StampSessionTable::StampSessionTable(uint16_t local_port_base) : base_(local_port_base) {
+  if (base_ != 0 && uint32_t{base_} + kMaxStampSessions > 65536)
+    throw std::invalid_argument("STAMP sender port base " + std::to_string(base_) +
+                                ": the " + std::to_string(kMaxStampSessions) +
+                                " session ports would pass 65535");
+}
+
+std::optional<std::string> StampSessionTable::set(uint16_t id, const StampSession& s) {
+  const std::string who = "STAMP session " + std::to_string(id);
+  if (base_ == 0) return who + ": no sender port range configured (port base 0)";
+  if (id >= kMaxStampSessions)
+    return who + ": id out of range (0.." + std::to_string(kMaxStampSessions - 1) + ")";
+  if (s.uplink == 0xff) return who + ": uplink not set";
+  if (s.remote.is_v4() ? v4_bad_remote(s.remote) : v6_bad_remote(s.remote))
+    return who + ": remote " + s.remote.str() +
+           " is not a unicast address (zero, loopback, multicast or broadcast)";
+  if (s.remote_port == 0) return who + ": remote port 0";
+  Slot& sl = slots_[id];
+  const uint32_t q = sl.seq.load(std::memory_order_relaxed);
+  sl.seq.store(q + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  sl.uplink.store(s.uplink, std::memory_order_relaxed);
+  sl.remote_port.store(s.remote_port, std::memory_order_relaxed);
+  sl.remote_w0.store(s.remote.word(0), std::memory_order_relaxed);
+  sl.remote_w1.store(s.remote.word(1), std::memory_order_relaxed);
+  sl.active.store(true, std::memory_order_relaxed);
+  sl.seq.store(q + 2, std::memory_order_release);
+  return std::nullopt;
+}
+
+void StampSessionTable::clear(uint16_t id) noexcept {
+  if (id >= kMaxStampSessions) return;
+  Slot& sl = slots_[id];
+  const uint32_t q = sl.seq.load(std::memory_order_relaxed);
+  sl.seq.store(q + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  sl.active.store(false, std::memory_order_relaxed);
+  sl.seq.store(q + 2, std::memory_order_release);
+}
+
+bool StampSessionTable::get(uint16_t id, StampSession* out) const noexcept {
+  if (id >= kMaxStampSessions) return false;
+  const Slot& sl = slots_[id];
+  for (;;) {
+    const uint32_t q = sl.seq.load(std::memory_order_acquire);
+    if (q & 1) continue;
+    const bool active = sl.active.load(std::memory_order_relaxed);
+    out->uplink = sl.uplink.load(std::memory_order_relaxed);
+    out->remote_port = sl.remote_port.load(std::memory_order_relaxed);
+    const uint64_t w0 = sl.remote_w0.load(std::memory_order_relaxed);
+    const uint64_t w1 = sl.remote_w1.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (sl.seq.load(std::memory_order_relaxed) != q) continue;
+    std::memcpy(out->remote.b.data(), &w0, 8);
+    std::memcpy(out->remote.b.data() + 8, &w1, 8);
+    return active;
+  }
+}
+
+}  // namespace traboule::dp

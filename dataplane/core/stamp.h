@@ -1,0 +1,264 @@
+// STAMP (RFC 8762, unauthenticated mode) as both planes share it: the test packet formats, NTP
+// and PTP timestamps, the error estimate, the TSC → NTP clock, the records the data plane hands
+// the control plane, and the session table the control plane fills for the data plane.
+// Pure C++ (no DPDK types): the probe stage, the link monitor and the tests all use this one
+// encoding, and every decode checks the length it is given before reading.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "dataplane/core/ip_addr.h"
+
+namespace traboule::dp {
+
+inline constexpr uint16_t kStampPort = 862;  // RFC 8762 §4: default Session-Reflector port
+inline constexpr size_t kStampPacketLen = 44;
+// Room a probe may ask for (padding included): a 1500-byte IPv6 packet less IP and UDP headers.
+inline constexpr size_t kStampMaxPacketLen = 1500 - 40 - 8;
+// TTL / hop limit of every STAMP packet we send (sender and reflector), so the far end's
+// Session-Sender TTL field counts the hops (RFC 5357 §4.2, which STAMP implementations follow).
+inline constexpr uint8_t kStampTtl = 255;
+
+inline constexpr uint64_t kNtpUnixOffsetS = 2208988800ULL;  // 1900-01-01 → 1970-01-01
+// TAI − UTC since 2017-01-01. PTP timestamps count TAI; converting them to NTP (UTC) subtracts
+// this. A future leap second makes one-way delays between PTP and NTP clocks off by 1 s.
+inline constexpr uint32_t kTaiUtcOffsetS = 37;
+
+// Byte offsets inside the STAMP payload (after the UDP header).
+namespace stamp_off {
+inline constexpr size_t kSeq = 0;
+inline constexpr size_t kTimestamp = 4;
+inline constexpr size_t kError = 12;
+inline constexpr size_t kSsid = 14;  // MBZ in RFC 8762, SSID in RFC 8972
+inline constexpr size_t kReceiveTs = 16;
+inline constexpr size_t kSenderSeq = 24;
+inline constexpr size_t kSenderTs = 28;
+inline constexpr size_t kSenderError = 36;
+inline constexpr size_t kSenderTtl = 40;
+}  // namespace stamp_off
+
+// RFC 4656 §4.1.2 (+ RFC 8186 Z bit): S (synchronised to UTC), Z (0 NTP, 1 PTP timestamps),
+// Scale (6 bits), Multiplier; error = Multiplier × 2^(Scale − 32) seconds.
+struct ErrorEstimate {
+  bool synced = false;
+  bool ptp = false;
+  uint8_t scale = 0;  // 0..63
+  uint8_t multiplier = 1;
+
+  uint16_t encode() const noexcept {
+    return static_cast<uint16_t>((synced ? 0x8000 : 0) | (ptp ? 0x4000 : 0) | (scale & 0x3f) << 8 |
+                                 multiplier);
+  }
+  static ErrorEstimate decode(uint16_t v) noexcept {
+    return {(v & 0x8000) != 0, (v & 0x4000) != 0, static_cast<uint8_t>(v >> 8 & 0x3f),
+            static_cast<uint8_t>(v)};
+  }
+  // RFC 4656: a zero multiplier is not a valid estimate; the timestamps it qualifies are not
+  // trusted for one-way figures.
+  bool valid() const noexcept { return multiplier != 0; }
+  double seconds() const noexcept;
+  // The smallest estimate not below `seconds` (multiplier 1..255); saturates at the largest.
+  static ErrorEstimate from_seconds(double seconds, bool synced) noexcept;
+  friend bool operator==(const ErrorEstimate&, const ErrorEstimate&) = default;
+};
+
+// Timestamps are carried as NTP 64-bit values (seconds since 1900 << 32 | fraction) everywhere
+// inside the box; differences use modular arithmetic, so the 2036 NTP era rollover is harmless.
+uint64_t ntp_from_unix_ns(uint64_t unix_ns) noexcept;
+// The Unix time of an NTP value, taking the era nearest to `near_unix_ns` (display only).
+uint64_t unix_ns_from_ntp(uint64_t ntp, uint64_t near_unix_ns) noexcept;
+// PTPv2 truncated format (RFC 8186): 32-bit TAI seconds since 1970 << 32 | nanoseconds.
+// A nanoseconds field above 999999999 is clamped (it is not a valid PTP value).
+uint64_t ntp_from_ptp(uint64_t ptp) noexcept;
+uint64_t ptp_from_ntp(uint64_t ntp) noexcept;
+// The field as sent in a packet → NTP, reading the format from the Z bit of its estimate.
+inline uint64_t stamp_ts_to_ntp(uint64_t raw, const ErrorEstimate& e) noexcept {
+  return e.ptp ? ntp_from_ptp(raw) : raw;
+}
+// a − b in nanoseconds (rounded), for a and b less than 2^31 s apart in either direction.
+int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept;
+
+// TSC ticks → NTP: time = ntp0 + (tsc − tsc0) / hz. Exact integer arithmetic (no float), and
+// a TSC before tsc0 maps to an earlier time.
+struct TscClock {
+  uint64_t tsc0 = 0;
+  uint64_t ntp0 = 0;
+  uint64_t hz = 0;  // TSC ticks per second of this mapping; 0: not set
+  ErrorEstimate error;  // what our timestamps carry (S bit, accuracy)
+
+  bool set() const noexcept { return hz != 0; }
+  uint64_t ntp(uint64_t tsc) const noexcept;
+  static TscClock anchor(uint64_t tsc, uint64_t unix_ns, uint64_t hz, ErrorEstimate e = {});
+  // A new mapping equal to this one at now_tsc (no step for probes in flight) whose rate makes
+  // it meet the system clock (`now_unix_ns`) after `window_s` seconds. The rate correction is
+  // limited to ±500 ppm; an offset above `step_ns` (or no mapping yet) re-anchors instead.
+  TscClock slewed(uint64_t now_tsc, uint64_t now_unix_ns, uint64_t nominal_hz, uint32_t window_s,
+                  uint64_t step_ns, ErrorEstimate e) const noexcept;
+};
+
+// Published by a control thread, read by every worker: a seqlock over the clock's fields.
+class SharedTscClock {
+ public:
+  void store(const TscClock& c) noexcept;  // one writer
+  TscClock load() const noexcept;          // lock-free readers (retry while a store runs)
+
+ private:
+  std::atomic<uint32_t> seq_{0};
+  std::atomic<uint64_t> tsc0_{0}, ntp0_{0}, hz_{0};
+  std::atomic<uint16_t> error_{0};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Packets
+
+struct StampSenderPacket {
+  uint32_t seq = 0;
+  uint64_t timestamp = 0;  // raw field (NTP, or PTP when error.ptp)
+  ErrorEstimate error;
+  uint16_t ssid = 0;
+};
+
+struct StampReflectorPacket {
+  uint32_t seq = 0;
+  uint64_t timestamp = 0;   // T3, raw
+  ErrorEstimate error;      // qualifies timestamp and receive_ts
+  uint16_t ssid = 0;
+  uint64_t receive_ts = 0;  // T2, raw
+  uint32_t sender_seq = 0;
+  uint64_t sender_ts = 0;   // T1 as the sender wrote it, raw
+  ErrorEstimate sender_error;
+  uint8_t sender_ttl = 0;
+};
+
+enum class StampStatus : uint8_t { kOk = 0, kTooShort, kTooLong };
+const char* to_string(StampStatus s) noexcept;
+
+// Decoders read only the first 44 bytes and only when `in` holds at least that many; what
+// follows (padding, RFC 8972 TLVs) is the caller's business. MBZ fields are not checked
+// (RFC 8762 receivers ignore them).
+StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept;
+StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* out) noexcept;
+// Encoders write the 44-byte packet (MBZ zeroed) and zero the rest of `out` (padding): kTooShort
+// when `out` is smaller than 44 bytes, kTooLong above kStampMaxPacketLen. Nothing is written
+// unless kOk.
+StampStatus encode_sender(const StampSenderPacket& p, std::span<uint8_t> out) noexcept;
+StampStatus encode_reflector(const StampReflectorPacket& p, std::span<uint8_t> out) noexcept;
+// The reflector's in-place rewrite: turns the sender packet at `pkt` (at least 44 bytes, checked)
+// into the reflected packet, reading the sender fields before they are overwritten. Bytes past
+// 44 stay as received (symmetric size, RFC 8762 §4.3). T3 is left zero: the caller writes it
+// last, as late as it can, with stamp_put_timestamp().
+StampStatus reflect_in_place(std::span<uint8_t> pkt, uint32_t reflector_seq, uint64_t receive_ntp,
+                             ErrorEstimate ours, uint8_t sender_ttl,
+                             StampSenderPacket* seen) noexcept;
+// Writes T3 (NTP) into a reflected packet (at least 44 bytes, the caller checked).
+void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Data plane → control plane: one record per probe event, through a multi-producer rte_ring
+// (elements of sizeof(StampRecord) bytes) that a control thread drains.
+
+enum class StampRecordKind : uint8_t {
+  kSent = 1,    // worker 0 sent probe `seq` of `session`, stamped t1
+  kSendFailed,  // worker 0 could not send it: `failure` says why
+  kReply,       // a reflected packet for one of our sessions arrived, stamped t4
+};
+
+enum class StampSendFailure : uint8_t {
+  kNone = 0,
+  kNoSession,   // the session slot is not active
+  kLinkDown,    // the uplink's port is down
+  kNoSource,    // no address of the remote's family on the uplink
+  kNoRoute,     // remote not on-link and no gateway of its family
+  kNoNeighbor,  // next hop's MAC not resolved yet (resolution was asked for)
+  kNoMbuf,      // packet pool empty
+  kBadLength,   // asked payload length outside 44..kStampMaxPacketLen
+  kClockUnset,  // no TSC → NTP mapping published yet
+};
+const char* to_string(StampSendFailure f) noexcept;
+
+struct StampRecord {
+  StampRecordKind kind = StampRecordKind::kReply;
+  StampSendFailure failure = StampSendFailure::kNone;
+  uint8_t sender_ttl = 0;  // kReply: the TTL the reflector saw on our probe
+  uint8_t reply_ttl = 0;   // kReply: the TTL of the reply as it reached us
+  uint16_t session = 0;
+  uint16_t length = 0;  // kReply: STAMP payload bytes; kSent: bytes sent
+  uint32_t seq = 0;     // our (Session-Sender) sequence number
+  uint32_t reflector_seq = 0;
+  uint16_t sender_error = 0;     // raw error estimate of t1 (ours, as the reflector echoed it)
+  uint16_t reflector_error = 0;  // raw error estimate of t2 and t3
+  uint16_t ssid = 0;
+  uint16_t reserved = 0;
+  uint64_t t1 = 0;  // NTP: we sent (kSent: as stamped; kReply: as echoed)
+  uint64_t t2 = 0;  // NTP: reflector received (converted from PTP when its Z bit is set)
+  uint64_t t3 = 0;  // NTP: reflector sent
+  uint64_t t4 = 0;  // NTP: we received
+};
+static_assert(std::is_trivially_copyable_v<StampRecord>);
+static_assert(sizeof(StampRecord) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+// Control plane → worker 0: send one probe now (rte_ring of sizeof(StampRequest) elements).
+struct StampRequest {
+  uint16_t session = 0;
+  uint16_t length = kStampPacketLen;  // STAMP payload bytes (44 + zero padding)
+  uint32_t seq = 0;
+  uint16_t ssid = 0;
+  uint8_t dscp = 0;
+  uint8_t reserved = 0;
+};
+static_assert(std::is_trivially_copyable_v<StampRequest>);
+static_assert(sizeof(StampRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");
+
+// ---------------------------------------------------------------------------------------------
+// Our Session-Sender sessions. Session i uses local UDP port base + i, so a reply is matched
+// with two compares; the slot says which uplink and remote it belongs to. Written by a control
+// thread, read lock-free by every worker (a seqlock per slot).
+
+inline constexpr uint16_t kMaxStampSessions = 256;
+
+struct StampSession {
+  uint8_t uplink = 0xff;  // uplink index in Site::uplinks
+  IpAddr remote;          // reflector address (IPv4 mapped or IPv6)
+  uint16_t remote_port = kStampPort;
+};
+
+class StampSessionTable {
+ public:
+  // Local ports [base, base + kMaxStampSessions) belong to the sessions; base 0 means none.
+  explicit StampSessionTable(uint16_t local_port_base);
+  StampSessionTable(const StampSessionTable&) = delete;
+  StampSessionTable& operator=(const StampSessionTable&) = delete;
+
+  // Control thread. An error text naming the bad field and value, or nullopt when accepted.
+  std::optional<std::string> set(uint16_t id, const StampSession& s);
+  void clear(uint16_t id) noexcept;
+
+  uint16_t port_base() const noexcept { return base_; }
+  uint16_t local_port(uint16_t id) const noexcept { return static_cast<uint16_t>(base_ + id); }
+  // The session id owning local port `port`, or -1.
+  int session_of_port(uint16_t port) const noexcept {
+    unsigned d = static_cast<uint16_t>(port - base_);
+    return base_ != 0 && d < kMaxStampSessions ? static_cast<int>(d) : -1;
+  }
+  // Hot path: false when the slot is not active.
+  bool get(uint16_t id, StampSession* out) const noexcept;
+
+ private:
+  struct Slot {
+    std::atomic<uint32_t> seq{0};  // odd while written
+    std::atomic<bool> active{false};
+    std::atomic<uint8_t> uplink{0xff};
+    std::atomic<uint16_t> remote_port{0};
+    std::atomic<uint64_t> remote_w0{0}, remote_w1{0};
+  };
+  uint16_t base_;
+  Slot slots_[kMaxStampSessions];
+};
+
+}  // namespace traboule::dp

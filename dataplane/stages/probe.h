@@ -1,0 +1,161 @@
+// The probe stage: STAMP (RFC 8762) for the box's own addresses, between parse and local. As
+// Session-Reflector it rewrites a test packet into its reply in place (stateful: a sequence
+// counter per session) and sends it back out of its ingress port; as Session-Sender it stamps
+// replies to our sessions and hands them to the control thread through a ring, and on worker 0
+// it builds and sends the probes the control thread asks for, stamping T1 last.
+#pragma once
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/core/ip_addr.h"
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+#include "dataplane/core/stamp.h"
+
+namespace traboule::dp {
+
+struct ProbeConfig {
+  uint16_t reflector_port = kStampPort;  // 0: no reflector
+  bool stateful = true;  // false: reflected Sequence Number = the sender's (RFC 8762 §4.2)
+  uint32_t reflector_sessions = 1024;  // per worker; rounded up to a power of two
+  uint32_t reflector_idle_ms = 60000;  // a session idle this long restarts its counter at 0
+};
+
+// Shared objects, owned by whoever builds the pipelines (one of each per box).
+struct ProbeDeps {
+  const SharedTscClock* clock = nullptr;        // required
+  const StampSessionTable* sessions = nullptr;  // nullptr: no Session-Sender on this box
+  rte_ring* results = nullptr;   // StampRecord elements, multi-producer; required with sessions
+  rte_ring* requests = nullptr;  // StampRequest elements; on the worker that sends (worker 0)
+  rte_mempool* pool = nullptr;   // for the probes; required with requests
+};
+
+class ProbeStage final : public Stage {
+ public:
+  enum Edge : unsigned {
+    kNext,      // not STAMP for us: on to local
+    kReply,     // a reflected test packet; meta.out_port = meta.in_port
+    kProbe,     // a Session-Sender packet built here (on_idle); meta.out_port set
+    kConsumed,  // a reply to our session, recorded in the result ring: free it
+  };
+  static constexpr std::array<std::string_view, 4> kEdges{"next", "reply", "probe", "consumed"};
+
+  enum Drop : unsigned {
+    kTruncated,        // UDP payload shorter than the 44-byte STAMP packet
+    kChainedMbuf,      // the datagram does not sit in the first segment
+    kBadChecksum,      // wrong UDP checksum (or none over IPv6)
+    kBadSource,        // reflector: a source never answered (see docs/links.md)
+    kNotOnPort,        // to one of our addresses, but not one of the ingress interface's
+    kReflectorFull,    // no slot for a new reflector session (per worker table)
+    kUnknownSession,   // to a Session-Sender port whose session is not active
+    kSessionMismatch,  // to an active session's port, from elsewhere than its reflector
+    kResultRingFull,   // the control thread is not draining: the reply is lost to it
+    kClockUnset,       // no TSC → NTP mapping published yet: no timestamp to give
+  };
+  static constexpr std::array<std::string_view, 10> kDrops{
+      "stamp_truncated", "chained_mbuf",     "bad_udp_checksum", "bad_source",
+      "not_on_port",     "reflector_full",   "unknown_session",  "session_mismatch",
+      "result_ring_full", "clock_unset",
+  };
+
+  struct Stats {
+    uint64_t reflector_sessions_new = 0;      // counters started (new sender, or idle restart)
+    uint64_t probes_sent = 0;                 // Session-Sender packets built
+    uint64_t records_lost = 0;                // kSent/kSendFailed records the ring refused
+    std::array<uint64_t, 10> send_failed{};   // by StampSendFailure value
+  };
+
+  // Throws std::invalid_argument naming the missing dependency (start-up only).
+  ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps);
+
+  std::string_view name() const noexcept override { return "probe"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  // With a request ring: sends up to kSendBudget requested probes per call.
+  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+  const Stats& stats() const noexcept { return stats_; }
+
+  static constexpr unsigned kSendBudget = 32;
+  static constexpr unsigned kReflectorProbeLimit = 16;  // slots tried per lookup
+
+ private:
+  struct PortInfo {
+    Interface* iface = nullptr;
+    bool has_v4 = false;
+    bool has_v6 = false;
+    bool has_ll = false;
+    uint32_t v4 = 0;      // network order
+    uint32_t bcast4 = 0;  // network order; 0 when none
+    IpAddr v6;
+    IpAddr ll;
+  };
+  struct ReflSlot {
+    IpAddr peer;     // sender address
+    IpAddr local;    // our address it was sent to
+    uint16_t peer_port = 0;
+    uint16_t ssid = 0;
+    bool used = false;
+    uint32_t next_seq = 0;
+    uint64_t last_tsc = 0;
+  };
+
+  bool own4(uint32_t a) const noexcept;
+  bool own6(const IpAddr& a) const noexcept;
+  void handle(rte_mbuf* m, PacketMeta& md, bool reflect, int session, Output& out) noexcept;
+  void reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp, uint32_t udp_len,
+               Output& out) noexcept;
+  void record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp,
+                    uint32_t udp_len, Output& out) noexcept;
+  bool reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept;
+  void send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept;
+  void push_failure(const StampRequest& rq, StampSendFailure f) noexcept;
+  void burst_time() noexcept;
+
+  Site& site_;
+  ProbeConfig cfg_;
+  ProbeDeps deps_;
+  uint64_t idle_tsc_;
+  std::array<PortInfo, kMaxPorts> ports_{};
+  std::array<uint32_t, kMaxPorts> own4_{};
+  std::array<IpAddr, 2 * kMaxPorts> own6_{};
+  unsigned n_own4_ = 0;
+  unsigned n_own6_ = 0;
+  std::vector<ReflSlot> refl_;
+  uint32_t refl_mask_ = 0;
+  // Per burst: read once, at the first STAMP packet.
+  bool have_time_ = false;
+  uint64_t rx_tsc_ = 0;
+  TscClock clock_;
+  Stats stats_;
+};
+
+// Builds a STAMP Session-Sender packet (Ethernet, IPv4 or IPv6 by `dst`'s family, UDP, the
+// 44-byte packet then zero padding up to rq.length) into the empty mbuf `m`, from `uplink`'s MAC
+// and address to `next_hop_mac` / dst:dst_port, from src_port, with rq.seq, rq.ssid and rq.dscp;
+// TTL 255, DF. T1 is read from rte_rdtsc() after everything else is written and stamped just
+// before the UDP checksum; *t1 gets it. Sets PacketMeta (out_port = uplink.port_id). kNone on
+// success; kNoSource (no address of that family), kBadLength, kNoMbuf (no room), kClockUnset.
+StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
+                                   const rte_ether_addr& next_hop_mac, const IpAddr& dst,
+                                   uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
+                                   const TscClock& clock, uint64_t* t1) noexcept;
+
+// The rings, sized for `count` elements (rounded up to a power of two): results are
+// multi-producer / single-consumer, requests single-producer / single-consumer.
+// nullptr + rte_errno on failure.
+rte_ring* make_stamp_result_ring(const char* name, unsigned count, int socket_id);
+rte_ring* make_stamp_request_ring(const char* name, unsigned count, int socket_id);
+
+}  // namespace traboule::dp
