@@ -109,7 +109,6 @@ std::unique_ptr<dp::Site> build_site(const AgentConfig& c) {
     site->ifaces.push_back(std::move(itf));
   }
   site->lan_prefixes = c.lan.prefixes;
-  site->rules = c.rules;
   site->flows = c.flows;
   return site;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -161,99 +162,10 @@ std::vector<dp::IpPrefix> prefixes(const json& arr, const std::string& ptr) {
   return out;
 }
 
-dp::PortRange port_range(const json& v, const std::string& ptr) {
-  auto bad = [&] {
-    return ConfigError(ptr, "must be a port (0-65535) or a range \"lo-hi\" (got " + shown(v) + ")");
-  };
-  if (v.is_number_unsigned()) {
-    if (v.get<uint64_t>() > 65535) throw bad();
-    auto p = static_cast<uint16_t>(v.get<uint64_t>());
-    return {p, p};
-  }
-  if (!v.is_string()) throw bad();
-  std::string s = v.get<std::string>();
-  auto dash = s.find('-');
-  try {
-    size_t used = 0;
-    unsigned long lo = std::stoul(s.substr(0, dash), &used);
-    if (used != (dash == std::string::npos ? s.size() : dash)) throw bad();
-    unsigned long hi = lo;
-    if (dash != std::string::npos) {
-      hi = std::stoul(s.substr(dash + 1), &used);
-      if (used != s.size() - dash - 1) throw bad();
-    }
-    if (lo > hi || hi > 65535) throw bad();
-    return {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
-  } catch (const std::logic_error&) {
-    throw bad();
-  }
-}
-
-dp::Rule rule(const Obj& o, const std::vector<UplinkConfig>& uplinks) {
-  o.only({"name", "match", "uplinks"});
-  dp::Rule r;
-  r.name = name(o, "name");
-  if (o.has("match")) {
-    Obj m(o.raw("match"), o.at("match"));
-    m.only({"src", "dst", "src_ports", "dst_ports", "proto", "dscp"});
-    if (m.has("src")) r.src = prefixes(m.raw("src"), m.at("src"));
-    if (m.has("dst")) r.dst = prefixes(m.raw("dst"), m.at("dst"));
-    if (m.has("src_ports")) r.src_ports = port_range(m.raw("src_ports"), m.at("src_ports"));
-    if (m.has("dst_ports")) r.dst_ports = port_range(m.raw("dst_ports"), m.at("dst_ports"));
-    if (m.has("proto"))
-      r.proto = m.choice<uint8_t>("proto", {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmpv6", 58}});
-    if (m.has("dscp")) r.dscp = static_cast<int16_t>(m.uint("dscp", 0, 63));
-    if ((!r.src_ports.any() || !r.dst_ports.any()) && r.proto != 6 && r.proto != 17)
-      throw ConfigError(m.at(m.has("src_ports") ? "src_ports" : "dst_ports"),
-                        "port match needs \"proto\": \"tcp\" or \"udp\"");
-  }
-  const json& ul = o.need("uplinks");
-  if (!ul.is_array() || ul.empty())
-    throw ConfigError(o.at("uplinks"),
-                      "must be a non-empty array of uplink names (got " + shown(ul) + ")");
-  for (size_t i = 0; i < ul.size(); ++i) {
-    std::string p = o.at("uplinks") + "/" + std::to_string(i);
-    size_t idx = uplinks.size();
-    for (size_t u = 0; u < uplinks.size() && ul[i].is_string(); ++u)
-      if (uplinks[u].name == ul[i].get<std::string>()) idx = u;
-    if (idx == uplinks.size())
-      throw ConfigError(p, "is not the name of an uplink (got " + shown(ul[i]) + ")");
-    for (uint8_t seen : r.uplinks)
-      if (seen == idx)
-        throw ConfigError(p, "names the same uplink twice (got " + shown(ul[i]) + ")");
-    r.uplinks.push_back(static_cast<uint8_t>(idx));
-  }
-  return r;
-}
-
-bool matches_everything(const dp::Rule& r) {
-  return r.src.empty() && r.dst.empty() && r.src_ports.any() && r.dst_ports.any() && r.proto == 0 &&
-         r.dscp < 0;
-}
-
 }  // namespace
 
 const char* to_string(Role r) {
   return r == Role::kEdge ? "edge" : "hub";
-}
-const char* to_string(UplinkKind k) {
-  switch (k) {
-    case UplinkKind::kFiber:
-      return "fiber";
-    case UplinkKind::kVdsl:
-      return "vdsl";
-    case UplinkKind::kAdsl:
-      return "adsl";
-    case UplinkKind::kSdsl:
-      return "sdsl";
-    case UplinkKind::k4g:
-      return "4g";
-    case UplinkKind::k5g:
-      return "5g";
-    case UplinkKind::kSatellite:
-      return "satellite";
-  }
-  return "?";
 }
 
 std::string device_name(const std::string& device) {
@@ -271,7 +183,8 @@ AgentConfig parse_config(const std::string& text) {
     throw ConfigError("/", std::string("not valid JSON: ") + e.what());
   }
   Obj root(j, "");
-  root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "rules", "comment"});
+  root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
+             "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -366,8 +279,7 @@ AgentConfig parse_config(const std::string& text) {
   std::set<std::string> devices = {device_name(c.lan.port.device)};
   for (size_t i = 0; i < ups.size(); ++i) {
     Obj u(ups[i], "/uplinks/" + std::to_string(i));
-    u.only({"name", "kind", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac",
-            "up_kbps", "down_kbps", "cost"});
+    u.only({"name", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac"});
     UplinkConfig uc;
     uc.name = name(u, "name");
     for (auto& prev : c.uplinks)
@@ -383,13 +295,6 @@ AgentConfig parse_config(const std::string& text) {
                                             "\" ('-' and '_' read alike) (got \"" + uc.name +
                                             "\")");
     }
-    uc.kind = u.choice<UplinkKind>("kind", {{"fiber", UplinkKind::kFiber},
-                                            {"vdsl", UplinkKind::kVdsl},
-                                            {"adsl", UplinkKind::kAdsl},
-                                            {"sdsl", UplinkKind::kSdsl},
-                                            {"4g", UplinkKind::k4g},
-                                            {"5g", UplinkKind::k5g},
-                                            {"satellite", UplinkKind::kSatellite}});
     uc.port = port(u);
     check_qpairs(uc.port.device, u.at("device"));
     if (!devices.insert(device_name(uc.port.device)).second)
@@ -404,31 +309,52 @@ AgentConfig parse_config(const std::string& text) {
     if (uc.gateway6 && !uc.port.ipv6)
       throw ConfigError(u.at("ipv6"), "is required when gateway6 is set");
     if (u.has("gateway_mac")) uc.gateway_mac = mac_text(u, "gateway_mac");
-    uc.up_kbps = u.uint("up_kbps", 8, 400'000'000);
-    uc.down_kbps = u.uint("down_kbps", 8, 400'000'000);
-    uc.cost = static_cast<uint32_t>(u.uint_or("cost", 0, 0, 1'000'000));
     c.uplinks.push_back(uc);
   }
 
-  const json& rules = root.need("rules");
-  if (!rules.is_array() || rules.empty())
-    throw ConfigError("/rules", "must be a non-empty array ending with a default rule (got " +
-                                    shown(rules) + ")");
-  for (size_t i = 0; i < rules.size(); ++i) {
-    Obj r(rules[i], "/rules/" + std::to_string(i));
-    c.rules.rules.push_back(rule(r, c.uplinks));
-    for (size_t k = 0; k < i; ++k)
-      if (c.rules.rules[k].name == c.rules.rules[i].name)
-        throw ConfigError(r.at("name"), "is used by rule " + std::to_string(k) + " (got \"" +
-                                            c.rules.rules[i].name + "\")");
+  if (root.has("policy")) c.policy_file = root.str("policy");
+  if (root.has("state_dir")) c.state_dir = root.str("state_dir");
+  if (c.state_dir.empty()) throw ConfigError("/state_dir", "must not be empty");
+
+  if (root.has("api")) {
+    Obj a(root.raw("api"), "/api");
+    a.only({"listen", "port", "cert", "key", "tokens", "rate_per_s", "burst"});
+    c.api.enabled = true;
+    if (a.has("listen")) {
+      std::string l = a.str("listen");
+      if (!dp::IpAddr::parse(l))
+        throw ConfigError(a.at("listen"), "must be an IPv4 or IPv6 address (got \"" + l + "\")");
+      c.api.listen = l;
+    }
+    c.api.port = static_cast<uint16_t>(a.uint_or("port", c.api.port, 0, 65535));
+    c.api.cert = a.str("cert");
+    c.api.key = a.str("key");
+    c.api.rate_per_s = static_cast<unsigned>(a.uint_or("rate_per_s", c.api.rate_per_s, 1, 100000));
+    c.api.burst = static_cast<unsigned>(a.uint_or("burst", c.api.burst, 1, 100000));
+    const json& toks = a.need("tokens");
+    if (!toks.is_array() || toks.empty())
+      throw ConfigError(a.at("tokens"), "must be a non-empty array of {name, role, sha256} (got " +
+                                            shown(toks) + ")");
+    for (size_t i = 0; i < toks.size(); ++i) {
+      Obj t(toks[i], a.at("tokens") + "/" + std::to_string(i));
+      t.only({"name", "role", "sha256"});
+      TokenConfig tc;
+      tc.name = name(t, "name");
+      tc.role = t.choice<std::string>("role", {{"viewer", "viewer"}, {"operator", "operator"}});
+      tc.sha256 = t.str("sha256");
+      bool hex = tc.sha256.size() == 64;
+      for (char ch : tc.sha256) hex = hex && std::isxdigit(static_cast<unsigned char>(ch));
+      if (!hex)
+        throw ConfigError(t.at("sha256"),
+                          "must be the 64 hex digits of the token's SHA-256 (printf %s TOKEN | "
+                          "sha256sum) (got \"" +
+                              tc.sha256 + "\")");
+      for (auto& prev : c.api.tokens)
+        if (prev.name == tc.name)
+          throw ConfigError(t.at("name"), "is used by another token (got \"" + tc.name + "\")");
+      c.api.tokens.push_back(tc);
+    }
   }
-  if (!matches_everything(c.rules.rules.back()))
-    throw ConfigError("/rules/" + std::to_string(rules.size() - 1),
-                      "the last rule must be the default: no \"match\", or an empty one");
-  for (size_t i = 0; i + 1 < c.rules.rules.size(); ++i)
-    if (matches_everything(c.rules.rules[i]))
-      throw ConfigError("/rules/" + std::to_string(i) + "/match",
-                        "matches everything, so the rules after it are unreachable");
   return c;
 }
 
@@ -437,7 +363,19 @@ AgentConfig load_config_file(const std::string& path) {
   if (!in) throw ConfigError("/", "cannot read config file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_config(ss.str());
+  AgentConfig c = parse_config(ss.str());
+  // Relative paths in the file are relative to the file, not to the daemon's working directory.
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  auto rebase = [&dir](std::string& p) {
+    if (!p.empty() && std::filesystem::path(p).is_relative()) p = (dir / p).lexically_normal();
+  };
+  if (c.policy_file) rebase(*c.policy_file);
+  rebase(c.state_dir);
+  if (c.api.enabled) {
+    rebase(c.api.cert);
+    rebase(c.api.key);
+  }
+  return c;
 }
 
 }  // namespace traboule::cp

@@ -1,6 +1,6 @@
 // trabouled's config file: what belongs to the box (ports, device strings, addresses,
-// gateways, EAL options, workers, flow table) plus, until the policy language lands, the
-// minimal rule table. Loading checks everything and names the first bad field.
+// gateways, EAL options, workers, flow table, API listener and credentials, where policies are
+// kept). Behaviour is in the policy (policies/schema). Loading names the first bad field.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
-#include "dataplane/core/rules.h"
 #include "dataplane/core/site.h"
 
 namespace traboule::cp {
@@ -27,11 +26,9 @@ class ConfigError : public std::runtime_error {
 };
 
 enum class Role { kEdge, kHub };
-enum class UplinkKind { kFiber, kVdsl, kAdsl, kSdsl, k4g, k5g, kSatellite };
 enum class PollMode { kAdaptive, kBusy };
 
 const char* to_string(Role r);
-const char* to_string(UplinkKind k);
 
 struct PortConfig {
   std::string device;              // PCI address or vdev string ("net_af_packet0,iface=veth1")
@@ -42,14 +39,27 @@ struct PortConfig {
 
 struct UplinkConfig {
   std::string name;
-  UplinkKind kind = UplinkKind::kFiber;
   PortConfig port;
   std::optional<dp::IpAddr> gateway4;
   std::optional<dp::IpAddr> gateway6;
   std::optional<std::string> gateway_mac;  // static neighbour entry (labs, captures)
-  uint64_t up_kbps = 0;
-  uint64_t down_kbps = 0;
-  uint32_t cost = 0;
+};
+
+struct TokenConfig {
+  std::string name;    // recorded as the author of policy changes
+  std::string role;    // "viewer" or "operator"
+  std::string sha256;  // hex SHA-256 of the bearer token (the token itself is never stored)
+};
+
+struct ApiConfig {
+  bool enabled = false;  // the "api" section is present
+  std::string listen = "127.0.0.1";
+  uint16_t port = 8443;  // 0: any free port (tests)
+  std::string cert;      // PEM files
+  std::string key;
+  std::vector<TokenConfig> tokens;
+  unsigned rate_per_s = 20;  // per client address
+  unsigned burst = 40;
 };
 
 struct LanConfig {
@@ -71,7 +81,11 @@ struct AgentConfig {
   dp::FlowSettings flows;
   LanConfig lan;
   std::vector<UplinkConfig> uplinks;
-  dp::RuleTable rules;
+  // Policy used when the store holds no committed version yet (first boot); without it, the
+  // built-in default policy (every uplink, in config order).
+  std::optional<std::string> policy_file;
+  std::string state_dir = "/var/lib/traboule";  // policy versions live in <state_dir>/policies
+  ApiConfig api;
 };
 
 // Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).

@@ -1,5 +1,6 @@
-// trabouled: the Traboule daemon (edge or hub). Loads the config, starts EAL and the data
-// plane, serves live counters over DPDK telemetry, and stops cleanly on SIGINT/SIGTERM.
+// trabouled: the Traboule daemon (edge or hub). Loads the config, restores the last committed
+// policy, starts EAL and the data plane, serves the HTTPS API and DPDK telemetry, and stops
+// cleanly on SIGINT/SIGTERM.
 #include <rte_eal.h>
 #include <rte_errno.h>
 
@@ -7,11 +8,19 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "controlplane/agent/bootstrap.h"
 #include "controlplane/agent/config.h"
+#include "controlplane/agent/daemon_state.h"
+#include "controlplane/api/api_server.h"
+#include "controlplane/store/policy_manager.h"
+#include "controlplane/store/policy_store.h"
 #include "controlplane/telemetry/dpdk_telemetry.h"
 #include "dataplane/runtime/dataplane.h"
 
@@ -60,6 +69,51 @@ void control_loop(dp::Dataplane& d) {
   }
 }
 
+void log_msg(bool error, const std::string& msg) {
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::FILE* f = error ? stderr : stdout;
+  std::fprintf(f, "trabouled: %s%s\n", error ? "ERROR: " : "", msg.c_str());
+  std::fflush(f);
+}
+
+cp::SiteFacts site_facts(const cp::AgentConfig& cfg) {
+  cp::SiteFacts f;
+  for (auto& u : cfg.uplinks) f.uplink_names.push_back(u.name);
+  f.role = cp::to_string(cfg.role);
+  return f;
+}
+
+// The policy used on first boot: the config's policy file, or the built-in default.
+std::optional<nlohmann::json> bootstrap_policy(const cp::AgentConfig& cfg) {
+  if (!cfg.policy_file) return std::nullopt;
+  std::ifstream in(*cfg.policy_file);
+  if (!in) throw std::runtime_error("cannot read the policy file " + *cfg.policy_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json doc;
+  std::vector<cp::PolicyError> errors;
+  if (!cp::parse_policy_text(ss.str(), doc, errors)) {
+    std::string all;
+    for (auto& e : errors) all += "\n  " + cp::to_string(e);
+    throw std::runtime_error("policy file " + *cfg.policy_file + " is not valid JSON:" + all);
+  }
+  return doc;
+}
+
+cp::ApiSettings api_settings(const cp::AgentConfig& cfg) {
+  cp::ApiSettings s;
+  s.listen_address = cfg.api.listen;
+  s.port = cfg.api.port;
+  s.cert_file = cfg.api.cert;
+  s.key_file = cfg.api.key;
+  s.rate_per_s = cfg.api.rate_per_s;
+  s.burst = cfg.api.burst;
+  for (auto& t : cfg.api.tokens)
+    s.tokens.push_back({t.name, *cp::parse_api_role(t.role), t.sha256});
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,13 +121,19 @@ int main(int argc, char** argv) {
       "trabouled - Traboule SD-WAN data plane (edge or hub)\n\n"
       "Usage: trabouled --config FILE [--role edge|hub] [--check] [--trace]\n\n"
       "The config file (JSON) names the LAN port and 1-4 uplinks (DPDK device strings, addresses,\n"
-      "gateways, bandwidth, cost), the EAL options, workers and flow table size, and the rules.\n"
-      "See config/examples/ and docs/config.md. Live counters: DPDK telemetry, commands\n"
-      "/traboule/counters, /traboule/uplinks, /traboule/flows, /traboule/trace,on|off.\n\nOptions");
+      "gateways), the EAL options, workers and flow table size, where policy versions are kept\n"
+      "(state_dir), the first-boot policy file and the HTTPS API (listener, certificate, tokens).\n"
+      "Behaviour (rules, classes, uplink roles) is in the policy: the last committed version in\n"
+      "state_dir is restored at start. See config/examples/, docs/config.md, docs/policy.md and\n"
+      "docs/api.md. Live counters also over DPDK telemetry: /traboule/counters, "
+      "/traboule/uplinks,\n"
+      "/traboule/flows, /traboule/trace,on|off.\n\nOptions");
   opts.add_options()("help,h", "print this help and exit")("config,c", po::value<std::string>(),
                                                            "JSON config file (required)")(
       "role,r", po::value<std::string>(), "edge or hub; overrides the config's \"role\"")(
-      "check", "check the config file, print the EAL arguments it implies, and exit")(
+      "check",
+      "check the config file (and the first-boot policy file, if any, against it), print the EAL "
+      "arguments it implies, and exit")(
       "trace",
       "start with the per-packet trace on (read it with the /traboule/trace telemetry command)");
   po::variables_map vm;
@@ -110,8 +170,25 @@ int main(int argc, char** argv) {
   }
   auto eal = cp::eal_arguments(cfg, cp::allowed_cpus());
   if (vm.count("check")) {
+    std::string policy_note = "built-in default policy";
+    try {
+      if (auto doc = bootstrap_policy(cfg)) {
+        std::vector<cp::PolicyError> errors;
+        auto compiled = cp::compile_policy(*doc, site_facts(cfg), 0, errors);
+        if (!compiled) {
+          std::cerr << "trabouled: bad policy " << *cfg.policy_file << ":\n";
+          for (auto& e : errors) std::cerr << "  " << cp::to_string(e) << "\n";
+          return 2;
+        }
+        policy_note = "policy " + *cfg.policy_file + " OK (" +
+                      std::to_string(compiled->snapshot->rules.size()) + " rules)";
+      }
+    } catch (const std::exception& e) {
+      std::cerr << "trabouled: " << e.what() << "\n";
+      return 2;
+    }
     std::cout << "config OK: role " << cp::to_string(cfg.role) << ", " << cfg.uplinks.size()
-              << " uplink(s), " << cfg.rules.rules.size() << " rule(s)\nEAL:";
+              << " uplink(s); first boot: " << policy_note << "\nEAL:";
     for (auto& a : eal) std::cout << " " << a;
     std::cout << "\n";
     return 0;
@@ -131,7 +208,30 @@ int main(int argc, char** argv) {
     settings.polling =
         cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
     settings.mbufs = cfg.dataplane.mbufs;
-    dp::Dataplane d(*site, cp::port_setups(cfg), settings);
+
+    // The policy first: the data plane starts with the last committed version.
+    std::atomic<dp::Dataplane*> live{nullptr};
+    std::shared_ptr<const dp::PolicySnapshot> initial;
+    cp::PolicyStore store(cfg.state_dir);
+    cp::PolicyManager policies(store, site_facts(cfg),
+                               [&](std::shared_ptr<const cp::CompiledPolicy> p) {
+                                 if (dp::Dataplane* dpl = live.load())
+                                   dpl->publish_policy(p->snapshot);
+                                 else
+                                   initial = p->snapshot;
+                               });
+    policies.set_log([](cp::PolicyManager::LogLevel level, const std::string& msg) {
+      log_msg(level != cp::PolicyManager::LogLevel::kInfo, msg);
+    });
+    for (auto& w : policies.start(bootstrap_policy(cfg))) log_msg(true, w);
+    {
+      auto v = policies.running_version();
+      log_msg(false, "policy version " + std::to_string(v.version) + " (" + v.hash.substr(0, 12) +
+                         ") by " + v.author + " active");
+    }
+
+    dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial);
+    live.store(&d);
     g_dp.store(&d);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -148,9 +248,19 @@ int main(int argc, char** argv) {
         g_dp.store(nullptr);
       }
     } unpublish;
+    cp::DaemonState state(cfg, d, policies);
+    std::unique_ptr<cp::ApiServer> api;
+    if (cfg.api.enabled) {
+      api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
+      api->start();
+      log_msg(false,
+              "API on https://" + cfg.api.listen + ":" + std::to_string(api->port()) + "/api/v1");
+    }
     std::thread control([&d] { control_loop(d); });
     d.run();
     control.join();
+    if (api) api->stop();
+    live.store(nullptr);
     print_summary(d);
   } catch (const std::exception& e) {
     std::cerr << "trabouled: " << e.what() << "\n";

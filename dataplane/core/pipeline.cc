@@ -137,6 +137,15 @@ uint64_t Pipeline::total_drops() const {
   return sum;
 }
 
+void Pipeline::collect_drops(std::vector<CounterValue>& out) const {
+  for (auto& n : nodes_) {
+    std::string base(n.stage->name());
+    auto drops = n.stage->drop_names();
+    for (size_t i = 0; i < drops.size(); ++i)
+      out.push_back({base + "." + std::string(drops[i]), read_counter(n.drop_counts[i])});
+  }
+}
+
 void Pipeline::collect(std::vector<CounterValue>& out) const {
   for (auto& n : nodes_) {
     std::string base(n.stage->name());

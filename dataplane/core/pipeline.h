@@ -49,6 +49,8 @@ class Pipeline {
   void collect(std::vector<CounterValue>& out) const;
   // Sum of every drop counter (and overflow): packets that did not reach a sink or a port.
   uint64_t total_drops() const;
+  // Only the drop counters ("<stage>.<reason>"), zeros included.
+  void collect_drops(std::vector<CounterValue>& out) const;
   Trace& trace() noexcept { return trace_; }
 
   // Per-stage cycle accounting (off by default: one branch per stage per burst when off).

@@ -250,6 +250,41 @@ Dataplane::FlowSummary Dataplane::flows() const {
   return s;
 }
 
+std::vector<CounterValue> Dataplane::drops() const {
+  std::map<std::string, uint64_t> sum;
+  std::vector<CounterValue> one;
+  for (auto& pw : workers_) {
+    one.clear();
+    pw.pipeline->collect_drops(one);
+    for (auto& c : one) sum[c.name] += c.value;
+  }
+  std::vector<CounterValue> out;
+  for (auto& [k, v] : sum)
+    if (v != 0) out.push_back({k, v});
+  return out;
+}
+
+std::vector<Dataplane::FlowRecord> Dataplane::top_flows(size_t n) const {
+  std::vector<FlowRecord> top;
+  if (n == 0) return top;
+  auto bytes = [](const FlowRecord& r) { return r.view.entry.bytes[0] + r.view.entry.bytes[1]; };
+  auto larger = [&](const FlowRecord& a, const FlowRecord& b) { return bytes(a) > bytes(b); };
+  for (size_t w = 0; w < workers_.size(); ++w)
+    workers_[w].flows->for_each([&](const FlowView& v) {
+      FlowRecord r{static_cast<unsigned>(w), v};
+      if (top.size() < n) {
+        top.push_back(r);
+        std::push_heap(top.begin(), top.end(), larger);  // min-heap on bytes
+      } else if (bytes(r) > bytes(top.front())) {
+        std::pop_heap(top.begin(), top.end(), larger);
+        top.back() = r;
+        std::push_heap(top.begin(), top.end(), larger);
+      }
+    });
+  std::sort(top.begin(), top.end(), larger);
+  return top;
+}
+
 std::vector<std::string> Dataplane::trace_lines(size_t max) const {
   // Packet by packet: a packet's records stay together, packets in the order they arrived.
   struct Line {

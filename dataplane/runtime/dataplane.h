@@ -67,6 +67,15 @@ class Dataplane {
     uint64_t active = 0, capacity = 0, created = 0, expired = 0, memory_bytes = 0;
   };
   FlowSummary flows() const;
+  // Drop counters summed over workers, non-zero ones only, sorted by name.
+  std::vector<CounterValue> drops() const;
+  struct FlowRecord {
+    unsigned worker = 0;
+    FlowView view;
+  };
+  // The `n` flows with the most bytes (both directions), largest first. Walks every table: for
+  // the API, not for anything periodic.
+  std::vector<FlowRecord> top_flows(size_t n) const;
   void set_trace(bool on);
   // The latest trace records of every worker, oldest first, as text:
   // "w0 #17 parse -> ipv4 (60 B)" or "w0 #18 forward DROP ttl_exceeded (60 B)".

@@ -85,7 +85,9 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
           continue;
         }
         const uint16_t app = e != nullptr ? e->app : kAppUnknown;
-        const uint16_t cat = app < p->apps.size() ? p->apps[app].category_id : kCategoryUnknown;
+        const uint16_t cat = app < p->apps.size() && p->apps[app].id == app
+                                 ? p->apps[app].category_id
+                                 : kCategoryUnknown;
         if (fgen != kGenWanOpened) rule = p->match(md, app, cat);
         const bool dropped = fgen != kGenWanOpened && p->rules[rule].action.egress == Egress::kDrop;
         if (dropped) {

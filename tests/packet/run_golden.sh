@@ -29,20 +29,32 @@ cat > "$work/edge.json" <<JSON
     "mac": "02:00:00:00:0a:01", "ipv4": "192.168.10.1/24", "ipv6": "fd00:10::1/64"
   },
   "uplinks": [
-    { "name": "fiber", "kind": "fiber",
+    { "name": "fiber",
       "device": "net_pcap1,rx_pcap=$work/fiber_in.pcap,tx_pcap=$work/fiber_out.pcap",
       "mac": "02:00:00:00:0b:01", "ipv4": "100.64.1.2/24", "gateway4": "100.64.1.1",
-      "ipv6": "fd00:64:1::2/64", "gateway6": "fd00:64:1::1", "gateway_mac": "02:00:00:00:0b:fe",
-      "up_kbps": 100000, "down_kbps": 1000000 },
-    { "name": "vdsl", "kind": "vdsl",
+      "ipv6": "fd00:64:1::2/64", "gateway6": "fd00:64:1::1", "gateway_mac": "02:00:00:00:0b:fe" },
+    { "name": "vdsl",
       "device": "net_pcap2,rx_pcap=$work/vdsl_in.pcap,tx_pcap=$work/vdsl_out.pcap",
       "mac": "02:00:00:00:0c:01", "ipv4": "100.64.2.2/24", "gateway4": "100.64.2.1",
-      "gateway_mac": "02:00:00:00:0c:fe", "up_kbps": 20000, "down_kbps": 80000 }
+      "gateway_mac": "02:00:00:00:0c:fe" }
+  ],
+  "policy": "$work/policy.json",
+  "state_dir": "$work/state"
+}
+JSON
+cat > "$work/policy.json" <<JSON
+{
+  "version": 1,
+  "uplinks": [
+    { "name": "fiber", "kind": "fiber", "up_kbps": 100000, "down_kbps": 1000000 },
+    { "name": "vdsl", "kind": "vdsl", "up_kbps": 20000, "down_kbps": 80000 }
   ],
   "rules": [
-    { "name": "voice", "match": { "proto": "udp", "dst_ports": 5060 }, "uplinks": ["fiber", "vdsl"] },
-    { "name": "bulk", "match": { "proto": "tcp", "dst_ports": 5201 }, "uplinks": ["vdsl", "fiber"] },
-    { "name": "default", "uplinks": ["fiber", "vdsl"] }
+    { "name": "voice", "match": { "proto": "udp", "dst_ports": [5060] },
+      "action": { "egress": "overlay", "uplinks": ["fiber", "vdsl"] } },
+    { "name": "bulk", "match": { "proto": "tcp", "dst_ports": [5201] },
+      "action": { "egress": "overlay", "uplinks": ["vdsl", "fiber"] } },
+    { "name": "default", "action": { "egress": "overlay", "uplinks": ["fiber", "vdsl"] } }
   ]
 }
 JSON

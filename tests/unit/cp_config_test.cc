@@ -19,15 +19,18 @@ json valid() {
     "eal": ["--no-huge"],
     "lan": {"device": "net_ring0", "mac": "02:00:00:00:00:01", "ipv4": "192.168.1.1/24"},
     "uplinks": [
-      {"name": "fiber", "kind": "fiber", "device": "net_ring1", "ipv4": "100.64.0.2/30",
-       "gateway4": "100.64.0.1", "up_kbps": 100000, "down_kbps": 1000000, "cost": 10},
-      {"name": "lte", "kind": "4g", "device": "0000:03:00.0", "ipv6": "2001:db8::2/64",
-       "gateway6": "2001:db8::1", "up_kbps": 50000, "down_kbps": 150000}
+      {"name": "fiber", "device": "net_ring1", "ipv4": "100.64.0.2/30",
+       "gateway4": "100.64.0.1"},
+      {"name": "lte", "device": "0000:03:00.0", "ipv6": "2001:db8::2/64",
+       "gateway6": "2001:db8::1"}
     ],
-    "rules": [
-      {"name": "voice", "match": {"proto": "udp", "dst_ports": "10000-20000", "dscp": 46}, "uplinks": ["fiber", "lte"]},
-      {"name": "default", "uplinks": ["lte"]}
-    ]
+    "state_dir": "/var/lib/traboule-test",
+    "api": {"listen": "127.0.0.1", "port": 8443, "cert": "/etc/traboule/api.pem",
+            "key": "/etc/traboule/api.key",
+            "tokens": [{"name": "noc", "role": "operator",
+                        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+                       {"name": "mairie", "role": "viewer",
+                        "sha256": "60303AE22B998861BCE3B28F33EEC1BE758A213C86C93C076DBE9F558C11C752"}]}
   })");
 }
 
@@ -35,14 +38,14 @@ TEST(ConfigLoad, ValidFileLoads) {
   AgentConfig c = parse_config(valid().dump());
   EXPECT_EQ(c.role, Role::kEdge);
   ASSERT_EQ(c.uplinks.size(), 2u);
-  EXPECT_EQ(c.uplinks[1].kind, UplinkKind::k4g);
   EXPECT_EQ(c.uplinks[0].gateway4->str(), "100.64.0.1");
   EXPECT_EQ(c.uplinks[0].port.ipv4->plen, 30);
-  ASSERT_EQ(c.rules.rules.size(), 2u);
-  EXPECT_EQ(c.rules.rules[0].dst_ports.lo, 10000);
-  EXPECT_EQ(c.rules.rules[0].dst_ports.hi, 20000);
-  EXPECT_EQ(c.rules.rules[0].dscp, 46);
-  EXPECT_EQ(c.rules.rules[0].uplinks, (std::vector<uint8_t>{0, 1}));
+  EXPECT_EQ(c.state_dir, "/var/lib/traboule-test");
+  EXPECT_FALSE(c.policy_file.has_value());
+  ASSERT_TRUE(c.api.enabled);
+  ASSERT_EQ(c.api.tokens.size(), 2u);
+  EXPECT_EQ(c.api.tokens[0].role, "operator");
+  EXPECT_EQ(c.api.tokens[1].name, "mairie");
   ASSERT_EQ(c.lan.prefixes.size(), 1u);
   EXPECT_EQ(c.lan.prefixes[0].str(), "192.168.1.0/24");
 }
@@ -89,9 +92,6 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
   std::vector<BadRow> rows = {
       {"unknown top field", "/uplink", json::array(), "/uplink: unknown field"},
       {"typo in uplink", "/uplinks/0/gatway4", "1.2.3.4", "/uplinks/0/gatway4: unknown field"},
-      {"bad kind", "/uplinks/0/kind", "fibre", "/uplinks/0/kind: must be one of fiber, vdsl"},
-      {"kind not a string", "/uplinks/0/kind", 3,
-       "/uplinks/0/kind: must be a non-empty string (got 3)"},
       {"missing device", "/uplinks/0/device", nullptr, "/uplinks/0/device: is required", true},
       {"empty device", "/uplinks/0/device", "", "/uplinks/0/device: must be a non-empty string"},
       {"device with space", "/uplinks/0/device", "net_ring1 x",
@@ -110,16 +110,10 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
        "/uplinks/0/gateway4: is required when ipv4 is set", true},
       {"gateway6 without ipv6", "/uplinks/0/gateway6", "2001:db8::1",
        "/uplinks/0/ipv6: is required when gateway6"},
-      {"negative bandwidth", "/uplinks/0/up_kbps", -5, "/uplinks/0/up_kbps: must be an integer in"},
-      {"zero bandwidth", "/uplinks/0/down_kbps", 0,
-       "/uplinks/0/down_kbps: must be an integer in [8,"},
-      {"float bandwidth", "/uplinks/0/down_kbps", 1.5, "/uplinks/0/down_kbps: must be an integer"},
-      {"missing bandwidth", "/uplinks/0/up_kbps", nullptr, "/uplinks/0/up_kbps: is required", true},
       {"duplicate name", "/uplinks/1/name", "fiber", "/uplinks/1/name: is used by another uplink"},
       {"reserved name", "/uplinks/0/name", "lan", "/uplinks/0/name: \"lan\" is reserved"},
       {"name with dot", "/uplinks/0/name", "fiber.1",
        "/uplinks/0/name: must be 1-32 letters, digits"},
-      {"rule name with space", "/rules/0/name", "my rule", "/rules/0/name: must be 1-32 letters"},
       {"bad mac", "/lan/mac", "02:00:00:00:00", "/lan/mac: must be a MAC address"},
       {"lan without address", "/lan/ipv4", nullptr, "/lan/ipv4: an address is required", true},
       {"no uplinks", "/uplinks", json::array(),
@@ -133,42 +127,34 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
        "/flows/capacity: must be an integer in [1024"},
       {"bad timeout", "/flows", json{{"timeouts", {{"udp", 0}}}},
        "/flows/timeouts/udp: must be an integer in [1"},
+      {"behaviour in the config", "/uplinks/0/cost", 10, "/uplinks/0/cost: unknown field"},
+      {"rules in the config", "/rules", json::array(), "/rules: unknown field"},
+      {"empty state dir", "/state_dir", "", "/state_dir: must be a non-empty string"},
+      {"policy not a string", "/policy", 3, "/policy: must be a non-empty string (got 3)"},
+      {"api bad listen", "/api/listen", "localhost",
+       "/api/listen: must be an IPv4 or IPv6 address (got \"localhost\")"},
+      {"api port too big", "/api/port", 70000, "/api/port: must be an integer in [0, 65535]"},
+      {"api without cert", "/api/cert", nullptr, "/api/cert: is required", true},
+      {"api no tokens", "/api/tokens", json::array(), "/api/tokens: must be a non-empty array"},
+      {"api token bad role", "/api/tokens/0/role", "admin",
+       "/api/tokens/0/role: must be one of viewer, operator (got \"admin\")"},
+      {"api token short hash", "/api/tokens/0/sha256", "abc",
+       "/api/tokens/0/sha256: must be the 64 hex digits"},
+      {"api token plain secret", "/api/tokens/0/sha256",
+       "secret-token-secret-token-secret-token-secret-token-secret-tokenx",
+       "/api/tokens/0/sha256: must be the 64 hex digits"},
+      {"api duplicate token name", "/api/tokens/1/name", "noc",
+       "/api/tokens/1/name: is used by another token"},
+      {"api unknown field", "/api/password", "x", "/api/password: unknown field"},
+      {"api zero rate", "/api/rate_per_s", 0, "/api/rate_per_s: must be an integer in [1"},
       {"af_packet qpairs vs workers", "/lan/device", "net_af_packet0,iface=x,qpairs=2",
        "/lan/device: qpairs must equal dataplane.workers (1)"},
       {"eal vdev", "/eal", json::array({"--vdev", "net_null0"}), "/eal/0: devices come from"},
       {"eal vdev attached", "/eal", json::array({"--vdev=net_tap0"}), "/eal/0: devices come from"},
       {"eal allow attached", "/eal", json::array({"-a0000:01:00.0"}), "/eal/0: devices come from"},
-      {"duplicate rule name", "/rules/1/name", "voice", "/rules/1/name: is used by rule 0"},
       {"eal in-memory", "/eal", json::array({"--in-memory"}), "/eal/0: --in-memory is refused"},
       {"eal not strings", "/eal", json::array({1}), "/eal/0: must be a string"},
       {"bad role", "/role", "spoke", "/role: must be one of edge, hub (got \"spoke\")"},
-      {"rule unknown uplink", "/rules/0/uplinks/1", "dsl",
-       "/rules/0/uplinks/1: is not the name of an uplink (got \"dsl\")"},
-      {"rule same uplink twice", "/rules/0/uplinks/1", "fiber",
-       "/rules/0/uplinks/1: names the same uplink twice"},
-      {"rule empty uplinks", "/rules/0/uplinks", json::array(),
-       "/rules/0/uplinks: must be a non-empty array"},
-      {"rule bad port range", "/rules/0/match/dst_ports", "20000-10000",
-       "/rules/0/match/dst_ports: must be a port"},
-      {"rule port too big", "/rules/0/match/dst_ports", 70000,
-       "/rules/0/match/dst_ports: must be a port"},
-      {"rule port garbage", "/rules/0/match/dst_ports", "80x",
-       "/rules/0/match/dst_ports: must be a port"},
-      {"rule ports without proto", "/rules/0/match/proto", nullptr,
-       "/rules/0/match/dst_ports: port match needs", true},
-      {"rule bad proto", "/rules/0/match/proto", "sctp",
-       "/rules/0/match/proto: must be one of tcp, udp"},
-      {"rule bad dscp", "/rules/0/match/dscp", 64,
-       "/rules/0/match/dscp: must be an integer in [0, 63]"},
-      {"rule bad prefix", "/rules/0/match/dst", json::array({"10.0.0.0/33"}),
-       "/rules/0/match/dst/0: is not an IPv4 or IPv6 prefix"},
-      {"rule unknown match key", "/rules/0/match/app", "teams",
-       "/rules/0/match/app: unknown field"},
-      {"last rule not default", "/rules/1/match", json{{"proto", "tcp"}},
-       "/rules/1: the last rule must be the default"},
-      {"no rules", "/rules", json::array(), "/rules: must be a non-empty array"},
-      {"catch-all first", "/rules/0/match", json::object(),
-       "/rules/0/match: matches everything, so the rules after it are unreachable"},
   };
   for (auto& r : rows) {
     json j = valid();

@@ -205,7 +205,8 @@ EOF
 }
 
 # Writes the run's trabouled config: the lab example (config/examples/edge-lab.json) with this
-# run's DPDK file-prefix, so parallel runs have separate runtime dirs and telemetry sockets.
+# run's DPDK file-prefix and policy store (under $TB_DIR), so parallel runs have separate runtime
+# dirs, telemetry sockets and policy versions. The first-boot policy is the example's.
 # TB_AF_PACKET_OPTS (e.g. ",framecnt=4096") is appended to every af_packet device string, to
 # try PMD ring sizes without editing anything; empty by default, so the lab runs the example.
 # TB_WORKERS (default 1) sets dataplane.workers: with 2, flows are handed between workers.
@@ -227,22 +228,17 @@ tb_write_config() {
   },
   "uplinks": [
     {
-      "name": "fiber", "kind": "fiber", "device": "net_af_packet1,iface=tb-fiber$o",
+      "name": "fiber", "device": "net_af_packet1,iface=tb-fiber$o",
       "ipv4": "100.64.1.2/24", "gateway4": "$TB_FIBER_GW4",
-      "ipv6": "fd00:64:1::2/64", "gateway6": "$TB_FIBER_GW6",
-      "up_kbps": 500000, "down_kbps": 1000000, "cost": 10
+      "ipv6": "fd00:64:1::2/64", "gateway6": "$TB_FIBER_GW6"
     },
     {
-      "name": "vdsl", "kind": "vdsl", "device": "net_af_packet2,iface=tb-vdsl$o",
-      "ipv4": "100.64.2.2/24", "gateway4": "$TB_VDSL_GW4",
-      "up_kbps": 20000, "down_kbps": 80000, "cost": 5
+      "name": "vdsl", "device": "net_af_packet2,iface=tb-vdsl$o",
+      "ipv4": "100.64.2.2/24", "gateway4": "$TB_VDSL_GW4"
     }
   ],
-  "rules": [
-    { "name": "voice", "match": { "proto": "udp", "dst_ports": "5060-5061" }, "uplinks": ["fiber", "vdsl"] },
-    { "name": "bulk-to-vdsl", "match": { "proto": "tcp", "dst_ports": 5201 }, "uplinks": ["vdsl", "fiber"] },
-    { "name": "default", "uplinks": ["fiber", "vdsl"] }
-  ]
+  "policy": "$TB_ROOT/config/examples/edge-lab.policy.json",
+  "state_dir": "$TB_DIR/state"
 }
 EOF
 }

@@ -1,0 +1,235 @@
+#include "controlplane/agent/daemon_state.h"
+
+#include <rte_cycles.h>
+
+#include <algorithm>
+
+namespace traboule::cp {
+namespace {
+
+using nlohmann::json;
+
+const char* role_name(dp::UplinkRole r) {
+  return r == dp::UplinkRole::kPrimary ? "primary" : "backup";
+}
+const char* tcp_state_name(dp::TcpState s) {
+  switch (s) {
+    case dp::TcpState::kNone:
+      return "-";
+    case dp::TcpState::kSynSent:
+      return "syn-sent";
+    case dp::TcpState::kEstablished:
+      return "established";
+    case dp::TcpState::kClosing:
+      return "closing";
+    case dp::TcpState::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+const char* proto_name(uint8_t p) {
+  switch (p) {
+    case 1:
+      return "icmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 58:
+      return "icmpv6";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+DaemonState::DaemonState(const AgentConfig& cfg, dp::Dataplane& dp, const PolicyManager& policies)
+    : cfg_(cfg), dp_(dp), policies_(policies), started_(std::chrono::steady_clock::now()) {}
+
+json DaemonState::status() {
+  auto f = dp_.flows();
+  const auto up = std::chrono::steady_clock::now() - started_;
+  json uplinks = json::array();
+  for (auto& u : dp_.uplinks()) uplinks.push_back({{"name", u.name}, {"link_up", u.link_up}});
+  return {{"role", to_string(cfg_.role)},
+          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(up).count()},
+          {"workers", dp_.workers()},
+          {"uplinks", uplinks},
+          {"flows",
+           {{"active", f.active},
+            {"capacity", f.capacity},
+            {"created", f.created},
+            {"expired", f.expired},
+            {"memory_bytes", f.memory_bytes}}}};
+}
+
+json DaemonState::uplinks() {
+  auto policy = dp_.policy();
+  json out = json::array();
+  size_t i = 0;
+  for (auto& u : dp_.uplinks()) {
+    json j = {{"name", u.name},
+              {"port", u.port_id},
+              {"link_up", u.link_up},
+              {"gateway_resolved", u.gateway_resolved},
+              {"tx_packets", u.tx_packets},
+              {"tx_bytes", u.tx_bytes},
+              {"rx_packets", u.rx_packets},
+              {"rx_bytes", u.rx_bytes}};
+    if (policy && i < policy->uplinks.size()) {
+      const auto& p = policy->uplinks[i];
+      j["kind"] = p.kind;
+      j["role"] = role_name(p.role);
+      j["cost"] = p.cost;
+      j["up_bps"] = p.up_bps;
+      j["down_bps"] = p.down_bps;
+      j["monthly_cap_bytes"] = p.monthly_cap_bytes;
+      j["breakout"] = p.breakout;
+    }
+    if (link_details_) j["paths"] = link_details_(u.name);
+    out.push_back(j);
+    ++i;
+  }
+  return out;
+}
+
+json DaemonState::rules() {
+  auto policy = dp_.policy();
+  auto running = policies_.running();
+  json out = {{"policy_version", policy ? policy->version : 0}, {"rules", json::array()}};
+  if (!policy) return out;
+  const json* source_rules = nullptr;
+  if (running && running->source.contains("rules") && running->source["rules"].is_array())
+    source_rules = &running->source["rules"];
+  for (size_t r = 0; r < policy->rules.size(); ++r) {
+    const auto& cr = policy->rules[r];
+    dp::RuleHits h = policy->total_hits(r);
+    json j = {{"index", r},
+              {"name", cr.name},
+              {"hits", {{"flows", h.flows}, {"packets", h.packets}, {"bytes", h.bytes}}}};
+    json ups = json::array();
+    for (uint8_t u : cr.action.uplinks)
+      ups.push_back(u < policy->uplinks.size() ? policy->uplinks[u].name : std::to_string(u));
+    j["uplinks"] = ups;
+    if (source_rules != nullptr)
+      for (const json& s : *source_rules)
+        if (s.is_object() && s.value("name", "") == cr.name) {
+          if (s.contains("match")) j["match"] = s["match"];
+          if (s.contains("action")) j["action"] = s["action"];
+        }
+    out["rules"].push_back(j);
+  }
+  return out;
+}
+
+json DaemonState::qos() {
+  auto policy = dp_.policy();
+  json out = json::array();
+  if (!policy) return out;
+  for (auto& q : policy->qos_classes)
+    out.push_back({{"name", q.name},
+                   {"priority", q.priority},
+                   {"weight", q.weight},
+                   {"min_rate_bps", q.min_rate_bps},
+                   {"max_rate_bps", q.max_rate_bps},
+                   {"dscp", q.dscp},
+                   {"critical", q.critical},
+                   {"enforced", false}});  // per-uplink shaping lands with the QoS scheduler
+  return out;
+}
+
+json DaemonState::routes() {
+  json out = json::array();
+  auto policy = dp_.policy();
+  for (auto& p : dp_.site().lan_prefixes)
+    out.push_back({{"prefix", p.str()}, {"via", "lan"}, {"source", "config"}});
+  for (size_t i = 0; i < dp_.site().uplinks.size(); ++i) {
+    const dp::Interface& u = *dp_.site().uplinks[i];
+    const bool up = u.link_up.load(std::memory_order_relaxed);
+    if (u.gw4)
+      out.push_back({{"prefix", "0.0.0.0/0"},
+                     {"via", u.name},
+                     {"gateway", u.gw4->str()},
+                     {"usable", up},
+                     {"source", "config"}});
+    if (u.gw6)
+      out.push_back({{"prefix", "::/0"},
+                     {"via", u.name},
+                     {"gateway", u.gw6->str()},
+                     {"usable", up},
+                     {"source", "config"}});
+  }
+  return out;
+}
+
+json DaemonState::flows(size_t top) {
+  auto policy = dp_.policy();
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t now = rte_rdtsc();
+  json out = json::array();
+  for (auto& r : dp_.top_flows(top)) {
+    const dp::FlowKey& k = r.view.key;
+    const dp::FlowEntry& e = r.view.entry;
+    // Show the originator first.
+    const bool orig_hi = (e.flags & dp::flow_flag::kOrigHi) != 0;
+    const dp::IpAddr& src = orig_hi ? k.hi : k.lo;
+    const dp::IpAddr& dst = orig_hi ? k.lo : k.hi;
+    const uint16_t sport = orig_hi ? k.hi_port : k.lo_port;
+    const uint16_t dport = orig_hi ? k.lo_port : k.hi_port;
+    const char* pn = proto_name(k.proto);
+    json j = {{"worker", r.worker},
+              {"proto", pn != nullptr ? json(pn) : json(k.proto)},
+              {"src", src.str()},
+              {"src_port", sport},
+              {"dst", dst.str()},
+              {"dst_port", dport},
+              {"from_lan", (e.flags & dp::flow_flag::kOrigFromLan) != 0},
+              {"packets_out", e.packets[0]},
+              {"bytes_out", e.bytes[0]},
+              {"packets_in", e.packets[1]},
+              {"bytes_in", e.bytes[1]},
+              {"tcp_state", tcp_state_name(e.tcp_state)},
+              {"idle_ms", hz ? (now - std::min(now, e.last_seen_tsc)) * 1000 / hz : 0},
+              {"age_s", hz ? static_cast<uint32_t>(dp::coarse_tsc(now) - e.created_coarse) *
+                                 (uint64_t{1} << dp::kCoarseShift) / hz
+                           : 0}};
+    if (e.uplink < dp_.site().uplinks.size())
+      j["uplink"] = dp_.site().uplinks[e.uplink]->name;
+    else
+      j["uplink"] = nullptr;
+    if (policy && e.rule < policy->rules.size()) j["rule"] = policy->rules[e.rule].name;
+    if (policy && e.app < policy->apps.size()) j["app"] = policy->apps[e.app].name;
+    out.push_back(j);
+  }
+  return out;
+}
+
+json DaemonState::apps() {
+  auto policy = dp_.policy();
+  json out = json::array();
+  if (!policy) return out;
+  for (auto& a : policy->apps) {
+    if (a.id == dp::kAppUnknown && a.name.empty()) continue;
+    out.push_back({{"id", a.id}, {"name", a.name}, {"category", a.category}, {"custom", a.custom}});
+  }
+  return out;
+}
+
+json DaemonState::counters(std::string_view prefix) {
+  json out = json::object();
+  for (auto& c : dp_.counters())
+    if (c.name.compare(0, prefix.size(), prefix) == 0) out[c.name] = c.value;
+  return out;
+}
+
+json DaemonState::drops() {
+  json counters = json::object();
+  uint64_t total = 0;
+  for (auto& c : dp_.drops()) {
+    counters[c.name] = c.value;
+    total += c.value;
+  }
+  return {{"total", total}, {"counters", counters}};
+}
+
+}  // namespace traboule::cp
