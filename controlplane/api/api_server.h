@@ -1,0 +1,143 @@
+// The daemon's HTTPS/JSON API (base path /api/v1): policy changes and read-only state, behind
+// bearer tokens with viewer/operator roles, a per-client rate limit and a body size limit.
+// TLS 1.2 minimum (1.3 preferred) on a bounded pool of worker threads. The route table is
+// public so a test can hold controlplane/api/openapi.yaml to it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "controlplane/api/api_settings.h"
+#include "controlplane/api/state_source.h"
+#include "controlplane/store/policy_manager.h"
+
+namespace httplib {
+class SSLServer;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace traboule::cp {
+
+// Start-up failure: bad settings, unreadable certificate or key, address not bindable.
+class ApiError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ApiServer {
+ public:
+  static constexpr std::string_view kBasePath = "/api/v1";
+
+  struct Route {
+    std::string_view method;  // "GET" | "POST"
+    std::string_view path;    // below kBasePath, OpenAPI style: "/policy/versions/{n}"
+    ApiRole role;             // the least role allowed
+  };
+  // Every route served, in OpenAPI notation.
+  static const std::vector<Route>& routes();
+
+  // Counters since start, for telemetry.
+  struct Stats {
+    uint64_t requests = 0;
+    uint64_t unauthorized = 0;   // 401
+    uint64_t forbidden = 0;      // 403
+    uint64_t rate_limited = 0;   // 429
+    uint64_t client_errors = 0;  // other 4xx
+    uint64_t server_errors = 0;  // 5xx
+  };
+
+  // Checks the settings (throws ApiError naming every bad field). Nothing listens yet.
+  ApiServer(ApiSettings settings, PolicyManager& policies, StateSource& state);
+  ~ApiServer();  // stop()
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Loads the certificate and key, binds, and serves on a thread of its own. Throws ApiError.
+  void start();
+  // Stops accepting, finishes the requests in flight, joins the threads. Idempotent.
+  void stop();
+  uint16_t port() const { return port_; }  // the bound port (after start)
+  Stats stats() const;
+  // One line per request ("127.0.0.1 GET /api/v1/status 200 1.2ms"), for the daemon's log.
+  void set_access_log(std::function<void(const std::string&)> log);
+
+ private:
+  struct Caller {
+    std::string name;
+    ApiRole role = ApiRole::kViewer;
+  };
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last{};
+  };
+  struct HashedToken {
+    std::string name;
+    ApiRole role;
+    unsigned char digest[32];
+  };
+  using Handler = void (ApiServer::*)(const httplib::Request&, httplib::Response&, const Caller&);
+  struct Bound {
+    Route route;
+    Handler handler;
+  };
+
+  static const std::vector<Bound>& table();
+  // Rate limit, authentication, routing, role: answers the request itself (returns true) when
+  // any fails, before the body is read.
+  bool gate(const httplib::Request& req, httplib::Response& res);
+  void dispatch(const httplib::Request& req, httplib::Response& res);
+  // nullopt: no or unknown token (the response is filled with 401).
+  std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res);
+  bool admit(const std::string& client, double& retry_after_s);
+  void count(int status);
+
+  void get_status(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_policy(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_history(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_version(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_diff(const httplib::Request&, httplib::Response&, const Caller&);
+  void post_validate(const httplib::Request&, httplib::Response&, const Caller&);
+  void post_apply(const httplib::Request&, httplib::Response&, const Caller&);
+  void post_confirm(const httplib::Request&, httplib::Response&, const Caller&);
+  void post_rollback(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_uplinks(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_rules(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_qos(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_routes(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_flows(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_apps(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_counters(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_drops(const httplib::Request&, httplib::Response&, const Caller&);
+
+  ApiSettings settings_;
+  PolicyManager& policies_;
+  StateSource& state_;
+  std::vector<HashedToken> tokens_;
+  const std::chrono::steady_clock::time_point started_;
+
+  std::unique_ptr<httplib::SSLServer> server_;
+  std::thread listener_;
+  uint16_t port_ = 0;
+
+  std::mutex buckets_mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+
+  std::mutex log_mu_;
+  std::function<void(const std::string&)> access_log_;
+
+  std::atomic<uint64_t> requests_{0}, unauthorized_{0}, forbidden_{0}, rate_limited_{0},
+      client_errors_{0}, server_errors_{0};
+};
+
+}  // namespace traboule::cp

@@ -1,0 +1,28 @@
+// The daemon's read-only state as the API serves it (uplinks, rules, QoS, routes, flows,
+// applications, counters, drops). The daemon implements it; the API only serialises what it
+// returns. Called concurrently from the API's worker threads: implementations must be
+// thread-safe and must not block on the data plane.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string_view>
+
+namespace traboule::cp {
+
+class StateSource {
+ public:
+  virtual ~StateSource() = default;
+  virtual nlohmann::json status() = 0;           // merged into GET /status as "daemon"
+  virtual nlohmann::json uplinks() = 0;          // GET /uplinks
+  virtual nlohmann::json rules() = 0;            // GET /rules
+  virtual nlohmann::json qos() = 0;              // GET /qos
+  virtual nlohmann::json routes() = 0;           // GET /routes
+  virtual nlohmann::json flows(size_t top) = 0;  // GET /flows?top=N: the N largest flows
+  virtual nlohmann::json apps() = 0;             // GET /apps
+  virtual nlohmann::json counters(std::string_view prefix) = 0;  // GET /counters?prefix=P
+  virtual nlohmann::json drops() = 0;                            // GET /drops
+};
+
+}  // namespace traboule::cp
