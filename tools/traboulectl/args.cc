@@ -83,7 +83,7 @@ po::options_description global_options() {
       ("token-file", po::value<std::string>()->value_name("FILE"),
        "read the API token from this file")  //
       ("ca", po::value<std::string>()->value_name("FILE"),
-       "PEM file of the CA that signed the server's certificate")(
+       "PEM file of the CA that signed the server's certificate (env TRABOULE_CA)")(
           "insecure", po::bool_switch(), "do not verify the server's certificate (labs only)")(
           "timeout", po::value<std::string>()->value_name("S"),
           "seconds to wait for the server (default 10)")("json", po::bool_switch(),

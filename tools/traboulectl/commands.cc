@@ -456,7 +456,10 @@ std::optional<ConnectionSettings> resolve_connection(const GlobalOptions& option
     error = "no API token: give --token, --token-file or set TRABOULE_TOKEN";
     return std::nullopt;
   }
-  if (options.ca_file) settings.ca_file = *options.ca_file;
+  if (options.ca_file)
+    settings.ca_file = *options.ca_file;
+  else if (env.ca && !env.ca->empty() && !options.insecure)
+    settings.ca_file = *env.ca;
   settings.insecure = options.insecure;
   settings.timeout_s = options.timeout_s;
   return settings;

@@ -17,6 +17,7 @@ namespace traboule::ctl {
 struct Environment {
   std::optional<std::string> server;  // TRABOULE_SERVER
   std::optional<std::string> token;   // TRABOULE_TOKEN
+  std::optional<std::string> ca;      // TRABOULE_CA
 };
 
 inline constexpr const char* kDefaultServer = "https://127.0.0.1:8443";

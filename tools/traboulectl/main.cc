@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   Environment env;
   if (const char* s = std::getenv("TRABOULE_SERVER")) env.server = s;
   if (const char* t = std::getenv("TRABOULE_TOKEN")) env.token = t;
+  if (const char* c = std::getenv("TRABOULE_CA")) env.ca = c;
   CliDeps deps;
   deps.make_transport = make_https_transport;
   deps.sleep = [](double seconds) {
