@@ -117,8 +117,7 @@ int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept {
   const uint64_t d = a - b;
   const bool neg = static_cast<int64_t>(d) < 0;
   const uint64_t mag = neg ? ~d + 1 : d;
-  const int64_t ns =
-      static_cast<int64_t>((mag >> 32) * kNsPerS + frac_to_ns(mag & 0xffffffffULL));
+  const int64_t ns = static_cast<int64_t>((mag >> 32) * kNsPerS + frac_to_ns(mag & 0xffffffffULL));
   return neg ? -ns : ns;
 }
 
@@ -133,7 +132,8 @@ TscClock TscClock::anchor(uint64_t tsc, uint64_t unix_ns, uint64_t hz, ErrorEsti
 
 TscClock TscClock::slewed(uint64_t now_tsc, uint64_t now_unix_ns, uint64_t nominal_hz,
                           uint32_t window_s, uint64_t step_ns, ErrorEstimate e) const noexcept {
-  if (!set() || window_s == 0 || nominal_hz == 0) return anchor(now_tsc, now_unix_ns, nominal_hz, e);
+  if (!set() || window_s == 0 || nominal_hz == 0)
+    return anchor(now_tsc, now_unix_ns, nominal_hz, e);
   const uint64_t mapped = ntp(now_tsc);
   const int64_t off_ns = ntp_diff_ns(ntp_from_unix_ns(now_unix_ns), mapped);
   const uint64_t mag = off_ns < 0 ? static_cast<uint64_t>(-off_ns) : static_cast<uint64_t>(off_ns);
@@ -205,6 +205,8 @@ const char* to_string(StampSendFailure f) noexcept {
       return "bad_length";
     case StampSendFailure::kClockUnset:
       return "clock_unset";
+    case StampSendFailure::kQueueFull:
+      return "request_queue_full";
   }
   return "?";
 }
@@ -243,6 +245,11 @@ StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out) no
   wr64(p + stamp_off::kTimestamp, s.timestamp);
   wr16(p + stamp_off::kError, s.error.encode());
   wr16(p + stamp_off::kSsid, s.ssid);
+  if (out.size() >= kStampPacketLen + kStampTlvHeaderLen) {
+    p[kStampPacketLen + 1] = kStampTlvExtraPadding;
+    wr16(p + kStampPacketLen + 2,
+         static_cast<uint16_t>(out.size() - kStampPacketLen - kStampTlvHeaderLen));
+  }
   return StampStatus::kOk;
 }
 
@@ -293,8 +300,8 @@ void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept {
 
 StampSessionTable::StampSessionTable(uint16_t local_port_base) : base_(local_port_base) {
   if (base_ != 0 && uint32_t{base_} + kMaxStampSessions > 65536)
-    throw std::invalid_argument("STAMP sender port base " + std::to_string(base_) +
-                                ": the " + std::to_string(kMaxStampSessions) +
+    throw std::invalid_argument("STAMP sender port base " + std::to_string(base_) + ": the " +
+                                std::to_string(kMaxStampSessions) +
                                 " session ports would pass 65535");
 }
 

@@ -24,6 +24,8 @@ inline constexpr size_t kStampMaxPacketLen = 1500 - 40 - 8;
 // TTL / hop limit of every STAMP packet we send (sender and reflector), so the far end's
 // Session-Sender TTL field counts the hops (RFC 5357 §4.2, which STAMP implementations follow).
 inline constexpr uint8_t kStampTtl = 255;
+inline constexpr uint8_t kStampTlvExtraPadding = 1;  // RFC 8972 §4.1
+inline constexpr size_t kStampTlvHeaderLen = 4;      // flags, type, length (16 bits)
 
 inline constexpr uint64_t kNtpUnixOffsetS = 2208988800ULL;  // 1900-01-01 → 1970-01-01
 // TAI − UTC since 2017-01-01. PTP timestamps count TAI; converting them to NTP (UTC) subtracts
@@ -89,7 +91,7 @@ int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept;
 struct TscClock {
   uint64_t tsc0 = 0;
   uint64_t ntp0 = 0;
-  uint64_t hz = 0;  // TSC ticks per second of this mapping; 0: not set
+  uint64_t hz = 0;      // TSC ticks per second of this mapping; 0: not set
   ErrorEstimate error;  // what our timestamps carry (S bit, accuracy)
 
   bool set() const noexcept { return hz != 0; }
@@ -126,12 +128,12 @@ struct StampSenderPacket {
 
 struct StampReflectorPacket {
   uint32_t seq = 0;
-  uint64_t timestamp = 0;   // T3, raw
-  ErrorEstimate error;      // qualifies timestamp and receive_ts
+  uint64_t timestamp = 0;  // T3, raw
+  ErrorEstimate error;     // qualifies timestamp and receive_ts
   uint16_t ssid = 0;
   uint64_t receive_ts = 0;  // T2, raw
   uint32_t sender_seq = 0;
-  uint64_t sender_ts = 0;   // T1 as the sender wrote it, raw
+  uint64_t sender_ts = 0;  // T1 as the sender wrote it, raw
   ErrorEstimate sender_error;
   uint8_t sender_ttl = 0;
 };
@@ -144,9 +146,11 @@ const char* to_string(StampStatus s) noexcept;
 // (RFC 8762 receivers ignore them).
 StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept;
 StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* out) noexcept;
-// Encoders write the 44-byte packet (MBZ zeroed) and zero the rest of `out` (padding): kTooShort
-// when `out` is smaller than 44 bytes, kTooLong above kStampMaxPacketLen. Nothing is written
-// unless kOk.
+// Encoders write the 44-byte packet (MBZ zeroed) and fill the rest of `out` with padding:
+// encode_sender makes it one RFC 8972 Extra Padding TLV (flags 0, type 1, zero value) when there
+// is room for its 4-byte header, so RFC 8972 reflectors see a well-formed TLV, and plain zeros
+// otherwise (45..47 bytes); encode_reflector zeroes it. kTooShort when `out` is smaller than 44
+// bytes, kTooLong above kStampMaxPacketLen. Nothing is written unless kOk.
 StampStatus encode_sender(const StampSenderPacket& p, std::span<uint8_t> out) noexcept;
 StampStatus encode_reflector(const StampReflectorPacket& p, std::span<uint8_t> out) noexcept;
 // The reflector's in-place rewrite: turns the sender packet at `pkt` (at least 44 bytes, checked)
@@ -179,6 +183,7 @@ enum class StampSendFailure : uint8_t {
   kNoMbuf,      // packet pool empty
   kBadLength,   // asked payload length outside 44..kStampMaxPacketLen
   kClockUnset,  // no TSC → NTP mapping published yet
+  kQueueFull,   // control plane side: the request ring to the sending worker was full
 };
 const char* to_string(StampSendFailure f) noexcept;
 
@@ -206,7 +211,7 @@ static_assert(sizeof(StampRecord) % 4 == 0, "rte_ring element sizes are multiple
 // Control plane → worker 0: send one probe now (rte_ring of sizeof(StampRequest) elements).
 struct StampRequest {
   uint16_t session = 0;
-  uint16_t length = kStampPacketLen;  // STAMP payload bytes (44 + zero padding)
+  uint16_t length = kStampPacketLen;  // STAMP payload bytes (44 + padding)
   uint32_t seq = 0;
   uint16_t ssid = 0;
   uint8_t dscp = 0;

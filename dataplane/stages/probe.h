@@ -62,16 +62,15 @@ class ProbeStage final : public Stage {
     kClockUnset,       // no TSC → NTP mapping published yet: no timestamp to give
   };
   static constexpr std::array<std::string_view, 10> kDrops{
-      "stamp_truncated", "chained_mbuf",     "bad_udp_checksum", "bad_source",
-      "not_on_port",     "reflector_full",   "unknown_session",  "session_mismatch",
-      "result_ring_full", "clock_unset",
+      "stamp_truncated", "chained_mbuf",    "bad_udp_checksum", "bad_source",       "not_on_port",
+      "reflector_full",  "unknown_session", "session_mismatch", "result_ring_full", "clock_unset",
   };
 
   struct Stats {
-    uint64_t reflector_sessions_new = 0;      // counters started (new sender, or idle restart)
-    uint64_t probes_sent = 0;                 // Session-Sender packets built
-    uint64_t records_lost = 0;                // kSent/kSendFailed records the ring refused
-    std::array<uint64_t, 10> send_failed{};   // by StampSendFailure value
+    uint64_t reflector_sessions_new = 0;     // counters started (new sender, or idle restart)
+    uint64_t probes_sent = 0;                // Session-Sender packets built
+    uint64_t records_lost = 0;               // kSent/kSendFailed records the ring refused
+    std::array<uint64_t, 10> send_failed{};  // by StampSendFailure value
   };
 
   // Throws std::invalid_argument naming the missing dependency (start-up only).
@@ -102,8 +101,8 @@ class ProbeStage final : public Stage {
     IpAddr ll;
   };
   struct ReflSlot {
-    IpAddr peer;     // sender address
-    IpAddr local;    // our address it was sent to
+    IpAddr peer;   // sender address
+    IpAddr local;  // our address it was sent to
     uint16_t peer_port = 0;
     uint16_t ssid = 0;
     bool used = false;
@@ -116,8 +115,8 @@ class ProbeStage final : public Stage {
   void handle(rte_mbuf* m, PacketMeta& md, bool reflect, int session, Output& out) noexcept;
   void reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp, uint32_t udp_len,
                Output& out) noexcept;
-  void record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp,
-                    uint32_t udp_len, Output& out) noexcept;
+  void record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp, uint32_t udp_len,
+                    Output& out) noexcept;
   bool reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept;
   void send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept;
   void push_failure(const StampRequest& rq, StampSendFailure f) noexcept;
@@ -142,11 +141,12 @@ class ProbeStage final : public Stage {
 };
 
 // Builds a STAMP Session-Sender packet (Ethernet, IPv4 or IPv6 by `dst`'s family, UDP, the
-// 44-byte packet then zero padding up to rq.length) into the empty mbuf `m`, from `uplink`'s MAC
-// and address to `next_hop_mac` / dst:dst_port, from src_port, with rq.seq, rq.ssid and rq.dscp;
-// TTL 255, DF. T1 is read from rte_rdtsc() after everything else is written and stamped just
-// before the UDP checksum; *t1 gets it. Sets PacketMeta (out_port = uplink.port_id). kNone on
-// success; kNoSource (no address of that family), kBadLength, kNoMbuf (no room), kClockUnset.
+// 44-byte packet then padding up to rq.length, see encode_sender) into the empty mbuf `m`, from
+// `uplink`'s MAC and address to `next_hop_mac` / dst:dst_port, from src_port, with rq.seq, rq.ssid
+// and rq.dscp; TTL 255, DF. T1 is read from rte_rdtsc() after everything else is written and
+// stamped just before the UDP checksum; *t1 gets it. Sets PacketMeta (out_port = uplink.port_id).
+// kNone on success; kNoSource (no address of that family), kBadLength, kNoMbuf (no room),
+// kClockUnset.
 StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    const rte_ether_addr& next_hop_mac, const IpAddr& dst,
                                    uint16_t dst_port, uint16_t src_port, const StampRequest& rq,

@@ -1,0 +1,169 @@
+// One measured path (an uplink towards one STAMP reflector): what happened to each probe, and
+// from that the path's figures over a sliding window (RTT percentiles, RFC 3550 jitter, IPDV,
+// loss split forward/backward, late, duplicates, reordering) and its BFD-like liveness.
+// Pure C++: fed with StampRecords and the caller's clock, so tests drive it with exact values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/core/stamp.h"
+
+namespace traboule::cp {
+
+enum class LinkStatus : uint8_t { kUnknown = 0, kUp, kDown };
+const char* to_string(LinkStatus s) noexcept;
+
+// A stateless reflector echoes our sequence number, so loss cannot be split by direction.
+enum class ReflectorMode : uint8_t { kStateful = 0, kStateless };
+
+struct PathConfig {
+  std::string name;            // unique, e.g. "fiber/hub1"
+  std::string uplink;          // display
+  std::string remote;          // display, e.g. "198.51.100.1:862"
+  uint32_t interval_ms = 200;  // between probes
+  uint32_t timeout_ms = 1000;  // a reply later than this is "late"; the probe counts as lost
+  uint32_t window = 100;       // probes the window figures are computed over
+  uint32_t down_after = 3;     // consecutive misses that take the path down
+  uint32_t up_after = 5;       // consecutive answers that bring it up
+  ReflectorMode reflector = ReflectorMode::kStateful;
+  uint32_t first_seq = 0;
+  uint16_t length = dp::kStampPacketLen;  // STAMP payload bytes per probe
+  uint8_t dscp = 0;
+  uint16_t ssid = 0;
+};
+// An error text naming the field and its bad value ("path \"x\": timeout_ms 0: ..."), or nullopt.
+std::optional<std::string> validate(const PathConfig& c);
+
+struct LinkEvent {
+  std::string path;
+  LinkStatus from = LinkStatus::kUnknown;
+  LinkStatus to = LinkStatus::kUnknown;
+  std::string reason;    // "3 consecutive probes lost", "5 consecutive probes answered"
+  uint64_t time_ns = 0;  // the caller's clock, as passed to the call that made the change
+};
+
+struct MinAvgMax {
+  double min_us = 0, avg_us = 0, max_us = 0;
+};
+
+struct PathMetrics {
+  // Window: the last `window` settled probes (answered, lost, late or not sent), oldest first.
+  uint32_t window_probes = 0;
+  uint32_t received = 0;  // answered before the timeout
+  uint32_t lost = 0;      // no answer before the timeout (and none since)
+  uint32_t late = 0;      // answered after the timeout: neither received nor lost
+  uint32_t not_sent = 0;  // the data plane could not send it (no neighbour, link down, ...)
+  uint32_t duplicates = 0;
+  uint32_t reordered = 0;  // arrived after a probe with a higher sequence number (RFC 4737)
+  std::optional<double> loss_ratio;  // lost / (received + lost + late)
+  uint32_t lost_forward = 0;         // stateful reflector: never reached it
+  uint32_t lost_backward = 0;        // reached it, reply lost
+  uint32_t lost_unknown_direction = 0;
+
+  std::optional<double> rtt_min_us, rtt_avg_us, rtt_max_us, rtt_p50_us, rtt_p90_us, rtt_p99_us;
+  // RFC 3550 §6.4.1 running estimators (not windowed) on round-trip, forward and backward
+  // transit times; a clock offset between the two ends cancels out in the differences.
+  std::optional<double> jitter_rtt_us, jitter_fwd_us, jitter_bwd_us;
+  // RFC 3393 IPDV of the RTT between probes with consecutive sequence numbers: mean |IPDV|.
+  std::optional<double> ipdv_mean_abs_us;
+  // RFC 5481 PDV: 99th percentile of the RTT minus its minimum.
+  std::optional<double> pdv_p99_us;
+  // One-way delays: only from probes whose timestamps both ends declared synchronised (S bit).
+  std::optional<MinAvgMax> forward_us, backward_us;
+  std::optional<double> one_way_error_us;       // largest sum of both error estimates in the window
+  std::optional<double> reflector_time_avg_us;  // T3 − T2
+  std::optional<uint8_t> sender_ttl;            // last reply: TTL our probe had at the reflector
+  std::optional<uint8_t> reply_ttl;             // last reply: TTL the reply had here
+
+  // Since the path was added.
+  uint64_t total_requested = 0, total_sent = 0, total_received = 0, total_lost = 0, total_late = 0,
+           total_not_sent = 0, total_duplicates = 0;
+  uint64_t unknown_replies = 0;  // for a sequence number we never sent (or long forgotten)
+  uint64_t t1_mismatch = 0;      // echoed T1 differs from the one we stamped: not our probe
+  uint64_t bad_timestamps = 0;   // T4 before T1: no delay sample taken
+  uint64_t bad_reflector_timestamps = 0;  // T3 before T2 or longer than the round trip
+};
+
+class PathMonitor {
+ public:
+  explicit PathMonitor(PathConfig cfg);  // cfg must pass validate()
+
+  const PathConfig& config() const noexcept { return cfg_; }
+  // The sequence number of a new probe, requested now (its timeout runs from now).
+  uint32_t begin_probe(uint64_t now_ns);
+  // The request never reached the data plane (ring full): settled as not sent.
+  void request_failed(uint32_t seq, uint64_t now_ns);
+  // A record for this path's session: kSent, kSendFailed or kReply.
+  void on_record(const dp::StampRecord& r, uint64_t now_ns);
+  // Times out probes older than timeout_ms (each a miss for liveness).
+  void tick(uint64_t now_ns);
+
+  PathMetrics metrics() const;
+  LinkStatus status() const noexcept { return status_; }
+  uint64_t status_since_ns() const noexcept { return since_ns_; }
+  uint32_t consecutive_answered() const noexcept { return ok_run_; }
+  uint32_t consecutive_missed() const noexcept { return miss_run_; }
+  // Events since the last call, oldest first.
+  std::vector<LinkEvent> take_events();
+
+ private:
+  enum class Fate : uint8_t { kFree, kRequested, kSent, kReceived, kLost, kLate, kNotSent };
+  struct Entry {
+    uint32_t seq = 0;
+    Fate fate = Fate::kFree;
+    bool has_t1 = false;
+    bool reordered = false;
+    bool rtt_valid = false;
+    bool owd_valid = false;
+    bool refl_valid = false;
+    dp::StampSendFailure failure = dp::StampSendFailure::kNone;
+    uint16_t dups = 0;
+    uint32_t reflector_seq = 0;
+    uint64_t requested_ns = 0;
+    uint64_t t1 = 0;
+    int64_t rtt_ns = 0;
+    int64_t fwd_ns = 0;  // T2 − T1 (clock offset included unless synchronised)
+    int64_t bwd_ns = 0;  // T4 − T3
+    int64_t refl_ns = 0;
+    double owd_error_s = 0;
+  };
+
+  Entry* find(uint32_t seq) noexcept;
+  void settle_lost(Entry& e, uint64_t now_ns);
+  void received(Entry& e, const dp::StampRecord& r, uint64_t now_ns);
+  void advance_liveness(uint64_t now_ns);
+  void outcome(bool answered, uint64_t now_ns, dp::StampSendFailure why);
+  void change(LinkStatus to, std::string reason, uint64_t now_ns);
+
+  PathConfig cfg_;
+  std::vector<Entry> ring_;  // by seq & mask_
+  uint32_t mask_;
+  uint32_t next_seq_;
+  uint64_t allocated_ = 0;  // probes begun: entries older than the ring are gone
+  uint32_t scan_from_;      // oldest sequence number that may still be in flight
+  uint32_t live_next_;      // next sequence number whose outcome liveness has not counted
+  bool have_max_rx_ = false;
+  uint32_t max_rx_seq_ = 0;
+  // RFC 3550 jitter state, in nanoseconds.
+  bool have_prev_ = false;
+  bool prev_one_way_ = false;
+  int64_t prev_rtt_ = 0, prev_fwd_ = 0, prev_bwd_ = 0;
+  double jit_rtt_ = 0, jit_fwd_ = 0, jit_bwd_ = 0;
+  bool have_jit_ = false, have_jit_ow_ = false;
+  std::optional<uint8_t> sender_ttl_, reply_ttl_;
+
+  LinkStatus status_ = LinkStatus::kUnknown;
+  uint64_t since_ns_ = 0;
+  uint32_t ok_run_ = 0, miss_run_ = 0;
+  dp::StampSendFailure last_miss_ = dp::StampSendFailure::kNone;
+  // BFD-style detection time: when the last in-time answer came, and when probing started.
+  uint64_t last_answer_ns_ = 0;
+  uint64_t first_request_ns_ = 0;
+  std::vector<LinkEvent> events_;
+  PathMetrics totals_;  // only the total_* and counter fields are kept here
+};
+
+}  // namespace traboule::cp

@@ -1,0 +1,578 @@
+#include "dataplane/stages/probe.h"
+
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_ip.h>
+#include <rte_ring_elem.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace traboule::dp {
+namespace {
+
+constexpr uint32_t kEthLen = RTE_ETHER_HDR_LEN;
+constexpr uint32_t kIpv4Len = 20;
+constexpr uint32_t kIpv6Len = 40;
+constexpr uint32_t kUdpLen = 8;
+constexpr uint16_t kIpv4Df = 0x4000;
+constexpr uint32_t kIpv6EcnMask = 0x00300000;  // the ECN bits of the traffic class, in word 0
+constexpr unsigned kMaxFailure = 10;
+
+uint16_t rd16(const uint8_t* p) noexcept {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+uint32_t rd32(const uint8_t* p) noexcept {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+void wr16(uint8_t* p, uint16_t v) noexcept {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void wr32(uint8_t* p, uint32_t v) noexcept {
+  wr16(p, static_cast<uint16_t>(v >> 16));
+  wr16(p + 2, static_cast<uint16_t>(v));
+}
+uint32_t ld32(const void* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint32_t raw4(const IpAddr& a) noexcept {
+  return ld32(a.v4_ptr());
+}
+uint8_t first_octet(uint32_t raw) noexcept {
+  uint8_t b[4];
+  std::memcpy(b, &raw, 4);
+  return b[0];
+}
+bool v6_link_local(const uint8_t* a) noexcept {
+  return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+// One's complement sum of the UDP pseudo-header and the datagram, in memory byte order (the
+// pseudo-header has an even length, so the datagram's 16-bit words stay aligned with it).
+uint32_t udp_sum(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* udp,
+                 uint32_t len) noexcept {
+  uint8_t ph[40] = {};
+  uint32_t ph_len;
+  if (v4) {
+    std::memcpy(ph, src, 4);
+    std::memcpy(ph + 4, dst, 4);
+    ph[9] = IPPROTO_UDP;
+    wr16(ph + 10, static_cast<uint16_t>(len));
+    ph_len = 12;
+  } else {
+    std::memcpy(ph, src, 16);
+    std::memcpy(ph + 16, dst, 16);
+    wr32(ph + 32, len);
+    ph[39] = IPPROTO_UDP;
+    ph_len = 40;
+  }
+  return __rte_raw_cksum(udp, len, __rte_raw_cksum(ph, ph_len, 0));
+}
+// RFC 768: zero means "no checksum" over IPv4; RFC 8200 §8.1: never valid over IPv6.
+bool udp_ok(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* udp,
+            uint32_t len) noexcept {
+  if (udp[6] == 0 && udp[7] == 0) return v4;
+  return __rte_raw_cksum_reduce(udp_sum(v4, src, dst, udp, len)) == 0xffff;
+}
+void udp_fill(bool v4, const uint8_t* src, const uint8_t* dst, uint8_t* udp,
+              uint32_t len) noexcept {
+  udp[6] = udp[7] = 0;
+  uint16_t c = static_cast<uint16_t>(~__rte_raw_cksum_reduce(udp_sum(v4, src, dst, udp, len)));
+  if (c == 0) c = 0xffff;  // a computed zero is sent as all ones (RFC 768)
+  std::memcpy(udp + 6, &c, 2);
+}
+
+// Removes `extra` bytes between L2 and L3 (IPv4 options, IPv6 extension headers) by sliding the
+// L2 header forward: the reply carries none of them (a source route would be wrong backwards).
+uint8_t* strip_between(rte_mbuf* m, uint16_t l2_len, uint16_t extra) noexcept {
+  uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
+  if (extra == 0) return p;
+  std::memmove(p + extra, p, l2_len);
+  return reinterpret_cast<uint8_t*>(rte_pktmbuf_adj(m, extra));
+}
+
+uint64_t mix(uint64_t x) noexcept {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
+    : site_(site), cfg_(cfg), deps_(deps) {
+  if (deps_.clock == nullptr) throw std::invalid_argument("probe stage: no shared TSC clock");
+  if (deps_.sessions != nullptr && deps_.results == nullptr)
+    throw std::invalid_argument("probe stage: STAMP sessions configured but no result ring");
+  if (deps_.requests != nullptr && (deps_.pool == nullptr || deps_.sessions == nullptr))
+    throw std::invalid_argument("probe stage: a request ring needs a packet pool and sessions");
+  if (deps_.sessions != nullptr && cfg_.reflector_port != 0 &&
+      deps_.sessions->session_of_port(cfg_.reflector_port) >= 0)
+    throw std::invalid_argument("probe stage: reflector port " +
+                                std::to_string(cfg_.reflector_port) +
+                                " lies in the Session-Sender port range");
+  uint32_t cap = 16;
+  while (cap < cfg_.reflector_sessions && cap < (1u << 24)) cap <<= 1;
+  refl_.resize(cap);
+  refl_mask_ = cap - 1;
+  idle_tsc_ = rte_get_tsc_hz() * uint64_t{cfg_.reflector_idle_ms} / 1000;
+
+  for (uint16_t port = 0; port < kMaxPorts; ++port) {
+    Interface* ifc = site.by_port[port];
+    if (ifc == nullptr) continue;
+    PortInfo& pi = ports_[port];
+    pi.iface = ifc;
+    if (ifc->v4 && ifc->v4->addr.is_v4()) {
+      pi.has_v4 = true;
+      pi.v4 = raw4(ifc->v4->addr);
+      const uint8_t plen = ifc->v4->plen > 32 ? 32 : ifc->v4->plen;
+      const uint32_t mask = rte_cpu_to_be_32(plen == 0 ? 0 : ~uint32_t{0} << (32 - plen));
+      pi.bcast4 = plen <= 30 ? (pi.v4 | ~mask) : 0;
+    }
+    if (ifc->v6 && !ifc->v6->addr.is_v4() && !ifc->v6->addr.is_zero()) {
+      pi.has_v6 = true;
+      pi.v6 = ifc->v6->addr;
+    }
+    if (!ifc->v6_link_local.is_zero()) {
+      pi.has_ll = true;
+      pi.ll = ifc->v6_link_local;
+    }
+  }
+  for (auto& up : site.ifaces) {
+    const Interface& ifc = *up;
+    if (ifc.v4 && ifc.v4->addr.is_v4() && n_own4_ < own4_.size())
+      own4_[n_own4_++] = raw4(ifc.v4->addr);
+    if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero() && n_own6_ < own6_.size())
+      own6_[n_own6_++] = ifc.v6->addr;
+    if (!ifc.v6_link_local.is_zero() && n_own6_ < own6_.size())
+      own6_[n_own6_++] = ifc.v6_link_local;
+  }
+}
+
+bool ProbeStage::own4(uint32_t a) const noexcept {
+  for (unsigned i = 0; i < n_own4_; ++i)
+    if (own4_[i] == a) return true;
+  return false;
+}
+
+bool ProbeStage::own6(const IpAddr& a) const noexcept {
+  for (unsigned i = 0; i < n_own6_; ++i)
+    if (own6_[i] == a) return true;
+  return false;
+}
+
+void ProbeStage::burst_time() noexcept {
+  if (have_time_) return;
+  rx_tsc_ = rte_rdtsc();
+  clock_ = deps_.clock->load();
+  have_time_ = true;
+}
+
+void ProbeStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  have_time_ = false;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    PacketMeta& md = meta(m);
+    if (!(md.flags & meta_flag::kHasL4) || md.l4_proto != IPPROTO_UDP) [[likely]] {
+      out.to(kNext, m);
+      continue;
+    }
+    const bool refl = cfg_.reflector_port != 0 && md.dst_port == cfg_.reflector_port;
+    const int session =
+        deps_.sessions != nullptr ? deps_.sessions->session_of_port(md.dst_port) : -1;
+    if (!refl && session < 0) [[likely]] {
+      out.to(kNext, m);
+      continue;
+    }
+    const bool own = md.l3 == L3Kind::kIpv4 ? own4(raw4(md.dst)) : own6(md.dst);
+    if (!own) {  // transit traffic that happens to use these ports
+      out.to(kNext, m);
+      continue;
+    }
+    handle(m, md, refl, session, out);
+  }
+}
+
+void ProbeStage::handle(rte_mbuf* m, PacketMeta& md, bool refl, int session, Output& out) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  const PortInfo* pi = md.in_port < kMaxPorts ? &ports_[md.in_port] : nullptr;
+  const bool on_port = pi != nullptr && pi->iface != nullptr &&
+                       (v4 ? pi->has_v4 && raw4(md.dst) == pi->v4
+                           : (pi->has_v6 && md.dst == pi->v6) || (pi->has_ll && md.dst == pi->ll));
+  if (!on_port) return out.drop(kNotOnPort, m);
+  const uint32_t end = uint32_t{md.l2_len} + md.l3_total;
+  if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < end || md.l2_len < kEthLen)
+    return out.drop(kChainedMbuf, m);
+  uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len);
+  uint8_t* udp = ip + md.l3_len;
+  // Parse checked the UDP length against the datagram; check again, this stage may be fed
+  // by a test or a future stage without that promise.
+  const uint32_t udp_len = rd16(udp + 4);
+  if (uint32_t{md.l3_len} + kUdpLen > md.l3_total || udp_len < kUdpLen ||
+      uint32_t{md.l3_len} + udp_len > md.l3_total)
+    return out.drop(kTruncated, m);
+  if (udp_len - kUdpLen < kStampPacketLen) return out.drop(kTruncated, m);
+  if (!udp_ok(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), udp, udp_len))
+    return out.drop(kBadChecksum, m);
+  burst_time();
+  if (!clock_.set()) return out.drop(kClockUnset, m);
+  if (refl) return reflect(m, md, *pi, udp, udp_len, out);
+  record_reply(m, md, session, udp, udp_len, out);
+}
+
+bool ProbeStage::reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept {
+  const uint64_t h = mix(md.src.word(0) ^ mix(md.src.word(1) ^ mix(md.dst.word(1))) ^
+                         (uint64_t{md.src_port} << 16 | ssid));
+  const uint64_t now = rx_tsc_;
+  ReflSlot* spare = nullptr;
+  for (unsigned i = 0; i < kReflectorProbeLimit; ++i) {
+    ReflSlot& s = refl_[(h + i) & refl_mask_];
+    const bool expired = !s.used || now - s.last_tsc > idle_tsc_;
+    if (s.used && s.peer == md.src && s.local == md.dst && s.peer_port == md.src_port &&
+        s.ssid == ssid) {
+      if (expired) {  // idle too long: a new session as far as counting goes
+        s.next_seq = 0;
+        bump(stats_.reflector_sessions_new);
+      }
+      *seq = s.next_seq++;
+      s.last_tsc = now;
+      return true;
+    }
+    if (expired && spare == nullptr) spare = &s;
+  }
+  if (spare == nullptr) return false;
+  spare->peer = md.src;
+  spare->local = md.dst;
+  spare->peer_port = md.src_port;
+  spare->ssid = ssid;
+  spare->used = true;
+  spare->next_seq = 1;
+  spare->last_tsc = now;
+  *seq = 0;
+  bump(stats_.reflector_sessions_new);
+  return true;
+}
+
+void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp,
+                         uint32_t udp_len, Output& out) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  uint8_t* ip = udp - md.l3_len;
+  // Never answer what cannot be a real sender, nor another reflector (two reflectors would
+  // answer each other forever).
+  if (v4) {
+    const uint32_t src = ld32(ip + 12);
+    const uint8_t s0 = first_octet(src);
+    if (s0 == 0 || s0 == 127 || s0 >= 224 || (pi.bcast4 != 0 && src == pi.bcast4) || own4(src))
+      return out.drop(kBadSource, m);
+  } else {
+    static constexpr uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const uint8_t* src = ip + 8;
+    if (src[0] == 0xff || md.src.is_zero() || std::memcmp(src, kLoopback, 16) == 0 || own6(md.src))
+      return out.drop(kBadSource, m);
+  }
+  if (md.src_port == 0 || md.src_port == cfg_.reflector_port) return out.drop(kBadSource, m);
+
+  uint8_t* payload = udp + kUdpLen;
+  const uint16_t ssid = rd16(payload + stamp_off::kSsid);
+  uint32_t seq;
+  if (cfg_.stateful) {
+    if (!reflector_seq(md, ssid, &seq)) return out.drop(kReflectorFull, m);
+  } else {
+    seq = rd32(payload + stamp_off::kSeq);
+  }
+
+  const uint32_t base = v4 ? kIpv4Len : kIpv6Len;
+  uint8_t hdr[kIpv6Len];
+  std::memcpy(hdr, ip, base);
+  uint8_t* p = strip_between(m, md.l2_len, static_cast<uint16_t>(md.l3_len - base));
+  const uint32_t len = uint32_t{md.l2_len} + base + udp_len;
+  if (rte_pktmbuf_data_len(m) > len)  // bytes after the UDP datagram are not echoed
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - len));
+  ip = p + md.l2_len;  // udp has not moved: only the L2 header slid forward
+  if (v4) {
+    ip[0] = 0x45;
+    ip[1] = hdr[1] & 0xfc;  // DSCP kept, ECN cleared
+    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
+    ip[4] = hdr[4];
+    ip[5] = hdr[5];
+    wr16(ip + 6, kIpv4Df);
+    ip[8] = kStampTtl;
+    ip[9] = IPPROTO_UDP;
+    wr16(ip + 10, 0);
+    std::memcpy(ip + 12, hdr + 16, 4);
+    std::memcpy(ip + 16, hdr + 12, 4);
+    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
+    std::memcpy(ip + 10, &c, 2);
+  } else {
+    wr32(ip, rd32(hdr) & ~kIpv6EcnMask);
+    wr16(ip + 4, static_cast<uint16_t>(udp_len));
+    ip[6] = IPPROTO_UDP;
+    ip[7] = kStampTtl;
+    std::memcpy(ip + 8, hdr + 24, 16);
+    std::memcpy(ip + 24, hdr + 8, 16);
+  }
+  const uint16_t sport = rd16(udp);
+  wr16(udp, rd16(udp + 2));
+  wr16(udp + 2, sport);
+  ErrorEstimate ours = clock_.error;
+  ours.ptp = false;
+  reflect_in_place({payload, udp_len - kUdpLen}, seq, clock_.ntp(rx_tsc_), ours, md.ttl, nullptr);
+  std::memcpy(p, p + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
+  std::memcpy(p + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+
+  std::swap(md.src, md.dst);
+  std::swap(md.src_port, md.dst_port);
+  md.ttl = kStampTtl;
+  md.l3_len = static_cast<uint16_t>(base);
+  md.l3_total = static_cast<uint16_t>(base + udp_len);
+  md.flags &= static_cast<uint16_t>(
+      ~(meta_flag::kIpOptions | meta_flag::kFragment | meta_flag::kLaterFragment));
+  md.out_port = md.in_port;
+
+  // T3 as late as this stage can: after every other byte, just before the checksum over it.
+  stamp_put_timestamp(payload, clock_.ntp(rte_rdtsc()));
+  udp_fill(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), udp, udp_len);
+  out.to(kReply, m);
+}
+
+void ProbeStage::record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp,
+                              uint32_t udp_len, Output& out) noexcept {
+  StampSession s;
+  const auto id = static_cast<uint16_t>(session);
+  if (!deps_.sessions->get(id, &s)) return out.drop(kUnknownSession, m);
+  if (md.src != s.remote || md.src_port != s.remote_port || s.uplink >= site_.uplinks.size() ||
+      site_.uplinks[s.uplink]->port_id != md.in_port)
+    return out.drop(kSessionMismatch, m);
+  StampReflectorPacket r;
+  decode_reflector({udp + kUdpLen, udp_len - kUdpLen}, &r);  // length checked by handle()
+  StampRecord rec;
+  rec.kind = StampRecordKind::kReply;
+  rec.session = id;
+  rec.sender_ttl = r.sender_ttl;
+  rec.reply_ttl = md.ttl;
+  rec.length = static_cast<uint16_t>(udp_len - kUdpLen);
+  rec.seq = r.sender_seq;
+  rec.reflector_seq = r.seq;
+  rec.sender_error = r.sender_error.encode();
+  rec.reflector_error = r.error.encode();
+  rec.ssid = r.ssid;
+  rec.t1 = stamp_ts_to_ntp(r.sender_ts, r.sender_error);
+  rec.t2 = stamp_ts_to_ntp(r.receive_ts, r.error);
+  rec.t3 = stamp_ts_to_ntp(r.timestamp, r.error);
+  rec.t4 = clock_.ntp(rx_tsc_);
+  if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0)
+    return out.drop(kResultRingFull, m);
+  out.to(kConsumed, m);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session-Sender
+
+StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
+                                   const rte_ether_addr& next_hop_mac, const IpAddr& dst,
+                                   uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
+                                   const TscClock& clock, uint64_t* t1) noexcept {
+  if (!clock.set()) return StampSendFailure::kClockUnset;
+  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
+    return StampSendFailure::kBadLength;
+  const bool v4 = dst.is_v4();
+  IpAddr src;
+  if (v4) {
+    if (!uplink.v4 || !uplink.v4->addr.is_v4()) return StampSendFailure::kNoSource;
+    src = uplink.v4->addr;
+  } else if (v6_link_local(dst.b.data())) {
+    if (uplink.v6_link_local.is_zero()) return StampSendFailure::kNoSource;
+    src = uplink.v6_link_local;
+  } else {
+    if (!uplink.v6 || uplink.v6->addr.is_v4() || uplink.v6->addr.is_zero())
+      return StampSendFailure::kNoSource;
+    src = uplink.v6->addr;
+  }
+  const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
+  const uint32_t udp_len = kUdpLen + rq.length;
+  const uint32_t total = kEthLen + l3 + udp_len;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
+  if (p == nullptr) return StampSendFailure::kNoMbuf;
+
+  std::memcpy(p, next_hop_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  std::memcpy(p + RTE_ETHER_ADDR_LEN, uplink.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  wr16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  uint8_t* ip = p + kEthLen;
+  const uint8_t tos = static_cast<uint8_t>((rq.dscp & 0x3f) << 2);
+  if (v4) {
+    ip[0] = 0x45;
+    ip[1] = tos;
+    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
+    wr16(ip + 4, 0);
+    wr16(ip + 6, kIpv4Df);
+    ip[8] = kStampTtl;
+    ip[9] = IPPROTO_UDP;
+    wr16(ip + 10, 0);
+    std::memcpy(ip + 12, src.v4_ptr(), 4);
+    std::memcpy(ip + 16, dst.v4_ptr(), 4);
+    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
+    std::memcpy(ip + 10, &c, 2);
+  } else {
+    wr32(ip, 6u << 28 | uint32_t{tos} << 20);
+    wr16(ip + 4, static_cast<uint16_t>(udp_len));
+    ip[6] = IPPROTO_UDP;
+    ip[7] = kStampTtl;
+    std::memcpy(ip + 8, src.b.data(), 16);
+    std::memcpy(ip + 24, dst.b.data(), 16);
+  }
+  uint8_t* udp = ip + l3;
+  wr16(udp, src_port);
+  wr16(udp + 2, dst_port);
+  wr16(udp + 4, static_cast<uint16_t>(udp_len));
+  wr16(udp + 6, 0);
+  uint8_t* payload = udp + kUdpLen;
+  StampSenderPacket s;
+  s.seq = rq.seq;
+  s.error = clock.error;
+  s.error.ptp = false;  // we write NTP timestamps
+  s.ssid = rq.ssid;
+  encode_sender(s, {payload, rq.length});
+
+  PacketMeta& md = meta(m);
+  md = PacketMeta{};
+  md.src = src;
+  md.dst = dst;
+  md.l2_len = kEthLen;
+  md.l3 = v4 ? L3Kind::kIpv4 : L3Kind::kIpv6;
+  md.l3_len = static_cast<uint16_t>(l3);
+  md.l3_total = static_cast<uint16_t>(l3 + udp_len);
+  md.l4_proto = IPPROTO_UDP;
+  md.src_port = src_port;
+  md.dst_port = dst_port;
+  md.flags = meta_flag::kHasL4;
+  md.ttl = kStampTtl;
+  md.dscp = static_cast<uint8_t>(rq.dscp & 0x3f);
+  md.uplink = uplink.uplink;
+  md.out_port = uplink.port_id;
+
+  const uint64_t t = clock.ntp(rte_rdtsc());
+  stamp_put_timestamp(payload, t);
+  udp_fill(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), udp, udp_len);
+  *t1 = t;
+  return StampSendFailure::kNone;
+}
+
+void ProbeStage::push_failure(const StampRequest& rq, StampSendFailure f) noexcept {
+  const auto i = static_cast<unsigned>(f);
+  if (i < kMaxFailure) bump(stats_.send_failed[i]);
+  StampRecord rec;
+  rec.kind = StampRecordKind::kSendFailed;
+  rec.failure = f;
+  rec.session = rq.session;
+  rec.seq = rq.seq;
+  rec.ssid = rq.ssid;
+  rec.length = rq.length;
+  if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) bump(stats_.records_lost);
+}
+
+void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept {
+  if (!clock.set()) return push_failure(rq, StampSendFailure::kClockUnset);
+  StampSession s;
+  if (!deps_.sessions->get(rq.session, &s) || s.uplink >= site_.uplinks.size())
+    return push_failure(rq, StampSendFailure::kNoSession);
+  Interface& ifc = *site_.uplinks[s.uplink];
+  if (!ifc.link_up.load(std::memory_order_relaxed))
+    return push_failure(rq, StampSendFailure::kLinkDown);
+  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
+    return push_failure(rq, StampSendFailure::kBadLength);
+
+  // Next hop: the remote itself when on-link, else the uplink's gateway of its family.
+  IpAddr nh;
+  if (s.remote.is_v4()) {
+    if (!ifc.v4 || !ifc.v4->addr.is_v4()) return push_failure(rq, StampSendFailure::kNoSource);
+    IpPrefix net{ifc.v4->addr, static_cast<uint8_t>(96 + (ifc.v4->plen > 32 ? 32 : ifc.v4->plen)),
+                 true};
+    if (net.contains(s.remote, true))
+      nh = s.remote;
+    else if (ifc.gw4 && ifc.gw4->is_v4())
+      nh = *ifc.gw4;
+    else
+      return push_failure(rq, StampSendFailure::kNoRoute);
+  } else {
+    const bool ll = v6_link_local(s.remote.b.data());
+    const bool has_v6 = ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero();
+    if (ll ? ifc.v6_link_local.is_zero() : !has_v6)
+      return push_failure(rq, StampSendFailure::kNoSource);
+    IpPrefix net{};
+    if (has_v6) net = IpPrefix{ifc.v6->addr, ifc.v6->plen > 128 ? uint8_t{128} : ifc.v6->plen};
+    if (ll || (has_v6 && net.contains(s.remote, false)))
+      nh = s.remote;
+    else if (ifc.gw6 && !ifc.gw6->is_v4() && !ifc.gw6->is_zero())
+      nh = *ifc.gw6;
+    else
+      return push_failure(rq, StampSendFailure::kNoRoute);
+  }
+  rte_ether_addr mac;
+  if (ifc.neighbors == nullptr) return push_failure(rq, StampSendFailure::kNoNeighbor);
+  if (!ifc.neighbors->lookup(nh, &mac)) {
+    ifc.neighbors->want(nh);  // the resolver on this worker asks for it
+    return push_failure(rq, StampSendFailure::kNoNeighbor);
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(deps_.pool);
+  if (m == nullptr) return push_failure(rq, StampSendFailure::kNoMbuf);
+  uint64_t t1 = 0;
+  const StampSendFailure f = build_stamp_probe(
+      m, ifc, mac, s.remote, s.remote_port, deps_.sessions->local_port(rq.session), rq, clock, &t1);
+  if (f != StampSendFailure::kNone) {
+    rte_pktmbuf_free(m);
+    return push_failure(rq, f);
+  }
+  StampRecord rec;
+  rec.kind = StampRecordKind::kSent;
+  rec.session = rq.session;
+  rec.seq = rq.seq;
+  rec.ssid = rq.ssid;
+  rec.length = rq.length;
+  ErrorEstimate e = clock.error;
+  e.ptp = false;
+  rec.sender_error = e.encode();
+  rec.t1 = t1;
+  // Before the packet leaves: the record of a probe precedes any record of its reply.
+  if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) bump(stats_.records_lost);
+  bump(stats_.probes_sent);
+  out.to(kProbe, m);
+}
+
+void ProbeStage::on_idle(uint64_t /*now_tsc*/, Output& out) noexcept {
+  if (deps_.requests == nullptr) return;
+  StampRequest rq[kSendBudget];
+  const unsigned n =
+      rte_ring_dequeue_burst_elem(deps_.requests, rq, sizeof(StampRequest), kSendBudget, nullptr);
+  if (n == 0) return;
+  const TscClock clock = deps_.clock->load();
+  for (unsigned i = 0; i < n; ++i) send_one(rq[i], clock, out);
+}
+
+void ProbeStage::collect_extra(std::vector<CounterValue>& out) const {
+  out.push_back({"probe.reflector_sessions_new", read_counter(stats_.reflector_sessions_new)});
+  out.push_back({"probe.probes_sent", read_counter(stats_.probes_sent)});
+  out.push_back({"probe.records_lost", read_counter(stats_.records_lost)});
+  for (unsigned i = 1; i < kMaxFailure; ++i)
+    out.push_back({std::string("probe.send_failed.") + to_string(static_cast<StampSendFailure>(i)),
+                   read_counter(stats_.send_failed[i])});
+}
+
+rte_ring* make_stamp_result_ring(const char* name, unsigned count, int socket_id) {
+  return rte_ring_create_elem(name, sizeof(StampRecord), rte_align32pow2(count), socket_id,
+                              RING_F_SC_DEQ);
+}
+
+rte_ring* make_stamp_request_ring(const char* name, unsigned count, int socket_id) {
+  return rte_ring_create_elem(name, sizeof(StampRequest), rte_align32pow2(count), socket_id,
+                              RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+}  // namespace traboule::dp

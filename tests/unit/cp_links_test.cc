@@ -1,0 +1,650 @@
+// Link measurement in the control plane: synthetic STAMP records with known timestamps go in,
+// and the figures that come out are compared with values computed by hand: RTT percentiles,
+// RFC 3550 jitter, IPDV, loss split forward/backward, late, duplicates, reordering, and the
+// BFD-like liveness transitions. Hostile rows: sequence wraparound, timestamps going
+// backwards, duplicate replies, replies for sequence numbers never sent.
+#include <gtest/gtest.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "controlplane/links/link_monitor.h"
+#include "controlplane/links/path_monitor.h"
+#include "dataplane/core/stamp.h"
+
+namespace traboule::cp {
+namespace {
+
+using dp::StampRecord;
+using dp::StampRecordKind;
+using dp::StampSendFailure;
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kUnix0 = 1'767'225'600ULL * 1'000'000'000ULL;
+
+uint64_t ntp_at(int64_t ns) {
+  return dp::ntp_from_unix_ns(static_cast<uint64_t>(static_cast<int64_t>(kUnix0) + ns));
+}
+
+PathConfig config(const char* name = "fiber/hub") {
+  PathConfig c;
+  c.name = name;
+  c.uplink = "fiber";
+  c.remote = "198.51.100.7:862";
+  return c;
+}
+
+// Plays the data plane and the far reflector for one path: each character of a pattern is
+// one probe, sent every interval_ms, with a fate:
+//   o answered (RTT 10 ms)   f lost on the way out      b lost on the way back
+//   l answered after the timeout   d answered twice   r answered after the next probe's reply
+//   n not sent by the data plane (next hop unresolved)
+class Sim {
+ public:
+  explicit Sim(PathConfig c, uint32_t reflector_seq0 = 1000, bool stateless = false)
+      : cfg_(c), mon(c), rseq_(reflector_seq0), stateless_(stateless) {}
+
+  void run(const std::string& pattern) {
+    for (char c : pattern) probe(c);
+  }
+  // Lets every reply arrive and every probe time out, ticking each interval.
+  void finish() {
+    const uint64_t end = now_ + uint64_t{cfg_.timeout_ms} * kMs * 3;
+    while (now_ < end) step(now_ + uint64_t{cfg_.interval_ms} * kMs);
+  }
+  void step(uint64_t t) {
+    while (!pending_.empty() && pending_.begin()->first <= t) {
+      auto it = pending_.begin();
+      mon.tick(it->first);
+      mon.on_record(it->second, it->first);
+      pending_.erase(it);
+    }
+    mon.tick(t);
+    now_ = t;
+  }
+  void probe(char what) {
+    step(now_);
+    const uint32_t seq = mon.begin_probe(now_);
+    const uint64_t t1 = ntp_at(static_cast<int64_t>(now_));
+    StampRecord sent;
+    sent.kind = StampRecordKind::kSent;
+    sent.seq = seq;
+    sent.t1 = t1;
+    if (what == 'n') {
+      sent.kind = StampRecordKind::kSendFailed;
+      sent.failure = StampSendFailure::kNoNeighbor;
+    }
+    pending_.emplace(now_, sent);
+    const uint64_t interval = uint64_t{cfg_.interval_ms} * kMs;
+    uint64_t arrive = now_ + 10 * kMs;
+    switch (what) {
+      case 'o':
+        reply(seq, t1, arrive);
+        break;
+      case 'b':
+        next_rseq(seq);
+        break;
+      case 'l':
+        reply(seq, t1, now_ + uint64_t{cfg_.timeout_ms} * kMs + 50 * kMs);
+        break;
+      case 'd': {
+        StampRecord r = reply(seq, t1, arrive);
+        pending_.emplace(arrive + kMs, r);
+        break;
+      }
+      case 'r':
+        reply(seq, t1, now_ + interval + 60 * kMs);
+        break;
+      default:  // 'f', 'n': the reflector never sees it
+        break;
+    }
+    now_ += interval;
+  }
+
+  PathConfig cfg_;
+  PathMonitor mon;
+
+ private:
+  uint32_t next_rseq(uint32_t seq) { return stateless_ ? seq : rseq_++; }
+  StampRecord reply(uint32_t seq, uint64_t t1, uint64_t arrive) {
+    StampRecord r;
+    r.kind = StampRecordKind::kReply;
+    r.seq = seq;
+    r.reflector_seq = next_rseq(seq);
+    r.t1 = t1;
+    // 10 ms round trip: 4 ms out, 0.1 ms in the reflector, 5.9 ms back.
+    r.t2 = t1 + (uint64_t{4} << 32) / 1000;
+    r.t3 = r.t2 + (uint64_t{1} << 32) / 10000;
+    r.t4 = ntp_at(static_cast<int64_t>(arrive));
+    r.sender_error = 0x0001;
+    r.reflector_error = 0x0001;
+    pending_.emplace(arrive, r);
+    return r;
+  }
+
+  uint64_t now_ = 0;
+  uint32_t rseq_;
+  bool stateless_;
+  std::multimap<uint64_t, StampRecord> pending_;
+};
+
+struct LossRow {
+  const char* name;
+  std::string pattern;
+  uint32_t received, lost, late, dups, reordered, not_sent, fwd, bwd, unknown;
+  uint32_t first_seq = 0;
+  uint32_t reflector_seq0 = 1000;
+  bool stateless = false;
+  uint32_t window = 100;
+};
+
+TEST(PathMonitor, LossLateDuplicatesReorderingAndDirection) {
+  const LossRow rows[] = {
+      {"all answered", "oooooooooo", 10, 0, 0, 0, 0, 0, 0, 0, 0},
+      {"one forward, one backward", "oofoobo", 5, 2, 0, 0, 0, 0, 1, 1, 0},
+      {"forward burst", "offfo", 2, 3, 0, 0, 0, 0, 3, 0, 0},
+      {"backward burst", "obbbo", 2, 3, 0, 0, 0, 0, 0, 3, 0},
+      {"both directions in one gap", "ofbfo", 2, 3, 0, 0, 0, 0, 2, 1, 0},
+      {"late is not lost", "oolooo", 5, 0, 1, 0, 0, 0, 0, 0, 0},
+      {"a late reply anchors the direction split", "olfo", 2, 1, 1, 0, 0, 0, 1, 0, 0},
+      {"a duplicate does not cancel a loss", "ofdo", 3, 1, 0, 1, 0, 0, 1, 0, 0},
+      {"reordered reply", "orooo", 5, 0, 0, 0, 1, 0, 0, 0, 0},
+      {"leading losses: no anchor, direction unknown", "ffooo", 3, 2, 0, 0, 0, 0, 0, 0, 2},
+      {"trailing losses: direction not known yet", "oooff", 3, 2, 0, 0, 0, 0, 0, 0, 2},
+      {"not sent is neither lost nor received", "onfo", 2, 1, 0, 0, 0, 1, 1, 0, 0},
+      {"not sent beside a backward loss", "onbo", 2, 1, 0, 0, 0, 1, 0, 1, 0},
+      {"our sequence numbers wrap", "oofobo", 4, 2, 0, 0, 0, 0, 1, 1, 0, 0xfffffffd},
+      {"the reflector's counter wraps", "oofobo", 4, 2, 0, 0, 0, 0, 1, 1, 0, 0, 0xfffffffe},
+      {"stateless reflector: no direction", "oofobo", 4, 2, 0, 0, 0, 0, 0, 0, 2, 0, 0, true},
+      {"window of 5 keeps the newest, no anchor before it", "fffoooo", 4, 1, 0, 0, 0, 0, 0, 0, 1, 0,
+       1000, false, 5},
+      {"window of 3, anchor found before it", "ofoo", 2, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1000, false, 3},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.name);
+    PathConfig c = config();
+    c.first_seq = r.first_seq;
+    c.window = r.window;
+    if (r.stateless) c.reflector = ReflectorMode::kStateless;
+    Sim sim(c, r.reflector_seq0, r.stateless);
+    sim.run(r.pattern);
+    sim.finish();
+    PathMetrics m = sim.mon.metrics();
+    EXPECT_EQ(m.received, r.received);
+    EXPECT_EQ(m.lost, r.lost);
+    EXPECT_EQ(m.late, r.late);
+    EXPECT_EQ(m.duplicates, r.dups);
+    EXPECT_EQ(m.reordered, r.reordered);
+    EXPECT_EQ(m.not_sent, r.not_sent);
+    EXPECT_EQ(m.lost_forward, r.fwd);
+    EXPECT_EQ(m.lost_backward, r.bwd);
+    EXPECT_EQ(m.lost_unknown_direction, r.unknown);
+    EXPECT_EQ(m.window_probes, r.received + r.lost + r.late + r.not_sent);
+    ASSERT_TRUE(m.loss_ratio);
+    EXPECT_DOUBLE_EQ(*m.loss_ratio, static_cast<double>(r.lost) / (r.received + r.lost + r.late));
+    if (r.window >= r.pattern.size()) {
+      EXPECT_EQ(m.total_requested, r.pattern.size());
+      EXPECT_EQ(m.total_lost, r.lost) << "lifetime counts agree when the window holds all";
+      EXPECT_EQ(m.total_late, r.late);
+      EXPECT_EQ(m.total_duplicates, r.dups);
+    }
+    EXPECT_EQ(m.unknown_replies, 0u);
+  }
+}
+
+TEST(PathMonitor, RttPercentilesJitterIpdvKnownAnswers) {
+  // RTTs of 10 probes (ms) and their forward parts; the reflector holds each 0.5 ms; the far
+  // clock is 2 s ahead and not synchronised, so no one-way delay is reported, but forward and
+  // backward jitter are (a constant offset cancels in the differences).
+  const int64_t rtt_ms[] = {10, 12, 11, 15, 10, 10, 30, 11, 12, 10};
+  const int64_t fwd_ms[] = {3, 5, 4, 8, 3, 4, 20, 5, 6, 4};
+  PathMonitor mon(config());
+  uint64_t now = 0;
+  for (int i = 0; i < 10; ++i) {
+    const uint32_t seq = mon.begin_probe(now);
+    const int64_t base = static_cast<int64_t>(now);
+    StampRecord r;
+    r.kind = StampRecordKind::kSent;
+    r.seq = seq;
+    r.t1 = ntp_at(base);
+    mon.on_record(r, now);
+    r.kind = StampRecordKind::kReply;
+    r.reflector_seq = static_cast<uint32_t>(i);
+    r.t2 = ntp_at(base + 2'000 * static_cast<int64_t>(kMs) + fwd_ms[i] * static_cast<int64_t>(kMs));
+    r.t3 = ntp_at(base + 2'000 * static_cast<int64_t>(kMs) + fwd_ms[i] * static_cast<int64_t>(kMs) +
+                  500'000);
+    r.t4 = ntp_at(base + rtt_ms[i] * static_cast<int64_t>(kMs) + 500'000);
+    r.sender_error = 0x8001;     // we are synchronised...
+    r.reflector_error = 0x0001;  // ...the reflector is not
+    mon.on_record(r, now + 31 * kMs);
+    now += 200 * kMs;
+  }
+  PathMetrics m = mon.metrics();
+  EXPECT_EQ(m.received, 10u);
+  EXPECT_NEAR(*m.rtt_min_us, 10000, 0.01);
+  EXPECT_NEAR(*m.rtt_max_us, 30000, 0.01);
+  EXPECT_NEAR(*m.rtt_avg_us, 13100, 0.01);
+  // Nearest rank on sorted {10,10,10,10,11,11,12,12,15,30}: ranks 5, 9, 10.
+  EXPECT_NEAR(*m.rtt_p50_us, 11000, 0.01);
+  EXPECT_NEAR(*m.rtt_p90_us, 15000, 0.01);
+  EXPECT_NEAR(*m.rtt_p99_us, 30000, 0.01);
+  EXPECT_NEAR(*m.pdv_p99_us, 20000, 0.01);
+  // |IPDV| between consecutive probes: 2,1,4,5,0,20,19,1,2 → 54 / 9.
+  EXPECT_NEAR(*m.ipdv_mean_abs_us, 6000, 0.01);
+  // J += (|D| − J) / 16 over the 9 differences, computed by hand.
+  EXPECT_NEAR(*m.jitter_rtt_us, 2767.6793409336824, 0.01);
+  EXPECT_NEAR(*m.jitter_fwd_us, 2390.238888357999, 0.01);
+  EXPECT_NEAR(*m.jitter_bwd_us, 473.9999771118164, 0.01);
+  EXPECT_NEAR(*m.reflector_time_avg_us, 500, 0.01);
+  EXPECT_FALSE(m.forward_us) << "the reflector's S bit is clear";
+  EXPECT_FALSE(m.one_way_error_us);
+}
+
+TEST(PathMonitor, OneWayDelaysOnlyWhenBothEndsAreSynchronised) {
+  struct Row {
+    const char* name;
+    uint16_t ours, theirs;
+    bool one_way;
+  };
+  const Row rows[] = {
+      {"both synchronised", 0x8001, 0xa001, true},
+      {"only us", 0x8001, 0x2001, false},
+      {"only them", 0x0001, 0xa001, false},
+      {"synchronised but zero multiplier (invalid)", 0x8000, 0xa001, false},
+      {"PTP reflector, synchronised", 0x8001, 0xe001, true},
+  };
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row.name);
+    PathMonitor mon(config());
+    const int64_t fwd[] = {4, 6, 5};
+    const int64_t bwd[] = {5, 5, 8};
+    for (int i = 0; i < 3; ++i) {
+      const uint64_t now = static_cast<uint64_t>(i) * 200 * kMs;
+      const auto base = static_cast<int64_t>(now);
+      StampRecord r;
+      r.kind = StampRecordKind::kReply;
+      r.seq = mon.begin_probe(now);
+      r.reflector_seq = static_cast<uint32_t>(i);
+      r.t1 = ntp_at(base);
+      r.t2 = ntp_at(base + fwd[i] * static_cast<int64_t>(kMs));
+      r.t3 = ntp_at(base + fwd[i] * static_cast<int64_t>(kMs) + 100'000);
+      r.t4 = ntp_at(base + (fwd[i] + bwd[i]) * static_cast<int64_t>(kMs) + 100'000);
+      r.sender_error = row.ours;
+      r.reflector_error = row.theirs;
+      mon.on_record(r, now + 20 * kMs);
+    }
+    PathMetrics m = mon.metrics();
+    ASSERT_EQ(m.forward_us.has_value(), row.one_way);
+    if (!row.one_way) continue;
+    EXPECT_NEAR(m.forward_us->min_us, 4000, 0.01);
+    EXPECT_NEAR(m.forward_us->avg_us, 5000, 0.01);
+    EXPECT_NEAR(m.forward_us->max_us, 6000, 0.01);
+    EXPECT_NEAR(m.backward_us->min_us, 5000, 0.01);
+    EXPECT_NEAR(m.backward_us->avg_us, 6000, 0.01);
+    EXPECT_NEAR(m.backward_us->max_us, 8000, 0.01);
+    // 2^-32 s + 2^-32 × 2^32 s (scale 32): just over one second of declared error.
+    EXPECT_NEAR(*m.one_way_error_us, 1e6 + 1e6 / 4294967296.0, 1e-3);
+  }
+}
+
+TEST(PathMonitor, HostileRecords) {
+  PathMonitor mon(config());
+  auto reply = [&](uint32_t seq, int64_t t1, int64_t t2, int64_t t3, int64_t t4) {
+    StampRecord r;
+    r.kind = StampRecordKind::kReply;
+    r.seq = seq;
+    r.t1 = ntp_at(t1);
+    r.t2 = ntp_at(t2);
+    r.t3 = ntp_at(t3);
+    r.t4 = ntp_at(t4);
+    r.sender_error = r.reflector_error = 0x0001;
+    return r;
+  };
+  auto sent = [&](uint32_t seq, int64_t t1) {
+    StampRecord r;
+    r.kind = StampRecordKind::kSent;
+    r.seq = seq;
+    r.t1 = ntp_at(t1);
+    return r;
+  };
+  const auto ms = static_cast<int64_t>(kMs);
+  // Nothing begun yet: any reply is unknown.
+  mon.on_record(reply(0, 0, 1, 2, 3), 0);
+  EXPECT_EQ(mon.metrics().unknown_replies, 1u);
+
+  uint32_t s0 = mon.begin_probe(0);  // T4 before T1: counted received, no delay sample
+  mon.on_record(sent(s0, 0), 0);
+  mon.on_record(reply(s0, 0, 2 * ms, 3 * ms, -5 * ms), 10 * kMs);
+  uint32_t s1 = mon.begin_probe(200 * kMs);  // T3 before T2: the reflector time is ignored
+  mon.on_record(sent(s1, 200 * ms), 200 * kMs);
+  mon.on_record(reply(s1, 200 * ms, 205 * ms, 204 * ms, 210 * ms), 210 * kMs);
+  uint32_t s2 = mon.begin_probe(400 * kMs);  // reflector time longer than the round trip
+  mon.on_record(sent(s2, 400 * ms), 400 * kMs);
+  mon.on_record(reply(s2, 400 * ms, 401 * ms, 420 * ms, 412 * ms), 412 * kMs);
+  uint32_t s3 = mon.begin_probe(600 * kMs);  // echoed T1 is not the one we sent: not ours
+  mon.on_record(sent(s3, 600 * ms), 600 * kMs);
+  mon.on_record(reply(s3, 601 * ms, 603 * ms, 604 * ms, 610 * ms), 610 * kMs);
+  uint32_t s4 = mon.begin_probe(800 * kMs);  // kSent record lost: the echoed T1 is used
+  mon.on_record(reply(s4, 800 * ms, 803 * ms, 804 * ms, 808 * ms), 808 * kMs);
+  mon.on_record(reply(s4, 800 * ms, 803 * ms, 804 * ms, 808 * ms), 809 * kMs);  // duplicate
+  uint32_t s5 = mon.begin_probe(1000 * kMs);  // not sent, then a "reply" for it
+  StampRecord failed;
+  failed.kind = StampRecordKind::kSendFailed;
+  failed.failure = StampSendFailure::kNoMbuf;
+  failed.seq = s5;
+  mon.on_record(failed, 1000 * kMs);
+  mon.on_record(reply(s5, 1000 * ms, 1001 * ms, 1002 * ms, 1003 * ms), 1003 * kMs);
+  mon.on_record(sent(12345, 0), 1003 * kMs);             // kSent for a seq never begun
+  mon.on_record(reply(s5 + 7, 0, 1, 2, 3), 1003 * kMs);  // reply for a seq never begun
+  mon.tick(5000 * kMs);
+
+  PathMetrics m = mon.metrics();
+  EXPECT_EQ(m.received, 4u) << "s0, s1, s2, s4";
+  EXPECT_EQ(m.lost, 1u) << "s3: its only reply was not ours";
+  EXPECT_EQ(m.not_sent, 1u);
+  EXPECT_EQ(m.duplicates, 1u);
+  EXPECT_EQ(m.unknown_replies, 3u);
+  EXPECT_EQ(m.t1_mismatch, 1u);
+  EXPECT_EQ(m.bad_timestamps, 1u);
+  EXPECT_EQ(m.bad_reflector_timestamps, 2u);
+  // Samples: s1 = 10 ms (T3 < T2: whole round trip), s2 = 12 ms, s4 = 8 − 1 = 7 ms.
+  EXPECT_NEAR(*m.rtt_min_us, 7000, 0.01);
+  EXPECT_NEAR(*m.rtt_max_us, 12000, 0.01);
+  EXPECT_NEAR(*m.rtt_avg_us, (10000 + 12000 + 7000) / 3.0, 0.01);
+  EXPECT_NEAR(*m.reflector_time_avg_us, 1000, 0.01) << "only s4's reflector time was sane";
+  EXPECT_EQ(m.total_sent, 4u);
+  EXPECT_EQ(m.total_requested, 6u);
+}
+
+TEST(PathMonitor, RepliesForForgottenSequenceNumbersAreUnknown) {
+  PathConfig c = config();
+  c.window = 10;
+  PathMonitor mon(c);
+  const uint32_t first = mon.begin_probe(0);
+  for (int i = 1; i < 5000; ++i) mon.begin_probe(static_cast<uint64_t>(i) * 200 * kMs);
+  StampRecord r;
+  r.kind = StampRecordKind::kReply;
+  r.seq = first;
+  mon.on_record(r, 5000 * 200 * kMs);
+  EXPECT_EQ(mon.metrics().unknown_replies, 1u);
+  EXPECT_EQ(mon.metrics().received, 0u);
+}
+
+struct LiveRow {
+  const char* name;
+  std::string pattern;
+  std::vector<std::string> events;  // "from>to: reason"
+  uint32_t down_after = 3, up_after = 5;
+  uint32_t timeout_ms = 1000;
+};
+
+TEST(PathMonitor, LivenessTransitions) {
+  const LiveRow rows[] = {
+      {"five answers bring it up", "ooooo", {"unknown>up: 5 consecutive probes answered"}},
+      {"four are not enough", "oooo", {}},
+      {"three losses take it down", "fff", {"unknown>down: 3 consecutive probes lost"}},
+      {"two are not enough", "ff", {}},
+      {"two losses while up", "oooooffoo", {"unknown>up: 5 consecutive probes answered"}},
+      {"up, down, up",
+       "ooooofffooooo",
+       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost",
+        "down>up: 5 consecutive probes answered"}},
+      {"four answers after going down",
+       "ooooofffoooo",
+       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost"}},
+      {"backward losses are misses too",
+       "ooooofbfooooo",
+       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost",
+        "down>up: 5 consecutive probes answered"}},
+      {"probes that cannot be sent",
+       "nnn",
+       {"unknown>down: 3 consecutive probes lost or not sent (last: next_hop_unresolved)"}},
+      {"late replies do not revive a path",
+       "ooooolll",
+       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost"}},
+      {"duplicates are not extra answers", "dddd", {}},
+      {"an answer breaks a run of losses",
+       "oooooffoff",
+       {"unknown>up: 5 consecutive probes answered"}},
+      // A 100 ms timeout, shorter than the interval: outcomes come in probe order.
+      {"one and one",
+       "ofo",
+       {"unknown>up: 1 consecutive probes answered", "up>down: 1 consecutive probes lost",
+        "down>up: 1 consecutive probes answered"},
+       1,
+       1,
+       100},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.name);
+    PathConfig c = config();
+    c.down_after = r.down_after;
+    c.up_after = r.up_after;
+    c.timeout_ms = r.timeout_ms;
+    Sim sim(c);
+    sim.run(r.pattern);
+    sim.finish();
+    std::vector<std::string> got;
+    for (const LinkEvent& e : sim.mon.take_events()) {
+      EXPECT_EQ(e.path, "fiber/hub");
+      got.push_back(std::string(to_string(e.from)) + ">" + to_string(e.to) + ": " + e.reason);
+    }
+    EXPECT_EQ(got, r.events);
+    EXPECT_TRUE(sim.mon.take_events().empty()) << "taken once";
+  }
+}
+
+TEST(PathMonitor, EventTimesAreWhenTheRunCompletes) {
+  Sim sim(config());
+  sim.run("ooooofff");
+  sim.finish();
+  auto ev = sim.mon.take_events();
+  ASSERT_EQ(ev.size(), 2u);
+  // Fifth answer: probe 4 (sent at 800 ms) answered 10 ms later.
+  EXPECT_EQ(ev[0].time_ns, 810 * kMs);
+  // Third loss: probe 7, sent at 1400 ms, times out 1000 ms later.
+  EXPECT_EQ(ev[1].time_ns, 2400 * kMs);
+  EXPECT_EQ(sim.mon.status(), LinkStatus::kDown);
+  EXPECT_EQ(sim.mon.status_since_ns(), 2400 * kMs);
+}
+
+TEST(PathConfigCheck, BadFieldsAreNamed) {
+  struct Row {
+    const char* error;
+    void (*edit)(PathConfig&);
+  };
+  const Row rows[] = {
+      {"path: name is empty", [](PathConfig& c) { c.name.clear(); }},
+      {"path \"fiber/hub\": interval_ms 5: must be at least 10",
+       [](PathConfig& c) { c.interval_ms = 5; }},
+      {"path \"fiber/hub\": timeout_ms 0: must be 1..60000",
+       [](PathConfig& c) { c.timeout_ms = 0; }},
+      {"path \"fiber/hub\": timeout_ms 60001: must be 1..60000",
+       [](PathConfig& c) { c.timeout_ms = 60001; }},
+      {"path \"fiber/hub\": window 0: must be 1..10000", [](PathConfig& c) { c.window = 0; }},
+      {"path \"fiber/hub\": down_after 0: must be 1..255", [](PathConfig& c) { c.down_after = 0; }},
+      {"path \"fiber/hub\": up_after 256: must be 1..255", [](PathConfig& c) { c.up_after = 256; }},
+      {"path \"fiber/hub\": length 43: must be 44..1452", [](PathConfig& c) { c.length = 43; }},
+      {"path \"fiber/hub\": dscp 64: must be 0..63", [](PathConfig& c) { c.dscp = 64; }},
+  };
+  for (const auto& r : rows) {
+    PathConfig c = config();
+    r.edit(c);
+    auto err = validate(c);
+    ASSERT_TRUE(err) << r.error;
+    EXPECT_EQ(*err, r.error);
+  }
+  EXPECT_FALSE(validate(config()));
+  LinkMonitor lm;
+  EXPECT_FALSE(lm.add_path(3, config()));
+  EXPECT_EQ(*lm.add_path(3, config("lte/hub")),
+            "path \"lte/hub\": session 3 already used by path \"fiber/hub\"");
+  EXPECT_EQ(*lm.add_path(4, config()), "path \"fiber/hub\": name already used (session 3)");
+  EXPECT_EQ(*lm.add_path(256, config("x")), "path \"x\": session 256 out of range (0..255)");
+  PathConfig bad = config("y");
+  bad.window = 0;
+  EXPECT_EQ(*lm.add_path(5, bad), "path \"y\": window 0: must be 1..10000");
+  EXPECT_TRUE(lm.remove_path(3));
+  EXPECT_FALSE(lm.remove_path(3));
+}
+
+TEST(LinkMonitor, SchedulesOneProbePerInterval) {
+  LinkMonitor lm;
+  PathConfig a = config("a");
+  a.interval_ms = 200;
+  a.first_seq = 50;
+  a.length = 100;
+  a.dscp = 46;
+  a.ssid = 9;
+  ASSERT_FALSE(lm.add_path(1, a));
+  struct Step {
+    uint64_t at_ms;
+    int want;  // requests due
+  };
+  const Step steps[] = {{0, 1},    {100, 0}, {199, 0},  {200, 1},
+                        {399, 0},  {400, 1}, {1000, 1},  // fell behind: one probe, not a burst
+                        {1100, 0}, {1200, 1}};
+  uint32_t expect_seq = 50;
+  for (const auto& s : steps) {
+    SCOPED_TRACE(s.at_ms);
+    auto due = lm.due(s.at_ms * kMs);
+    ASSERT_EQ(static_cast<int>(due.size()), s.want);
+    if (due.empty()) continue;
+    EXPECT_EQ(due[0].session, 1);
+    EXPECT_EQ(due[0].seq, expect_seq++);
+    EXPECT_EQ(due[0].length, 100);
+    EXPECT_EQ(due[0].dscp, 46);
+    EXPECT_EQ(due[0].ssid, 9);
+  }
+}
+
+// An rte_ring on plain memory: the control-plane tests run without EAL.
+struct Ring {
+  explicit Ring(unsigned esize, unsigned count) {
+    const ssize_t sz = rte_ring_get_memsize_elem(esize, count);
+    mem = std::aligned_alloc(
+        RTE_CACHE_LINE_SIZE,
+        (static_cast<size_t>(sz) + RTE_CACHE_LINE_SIZE - 1) & ~size_t{RTE_CACHE_LINE_SIZE - 1});
+    r = static_cast<rte_ring*>(mem);
+    EXPECT_EQ(rte_ring_init(r, "cp_test", count, 0), 0);
+  }
+  ~Ring() { std::free(mem); }
+  void* mem;
+  rte_ring* r;
+};
+
+TEST(LinkMonitor, PollDrivesRingsEndToEnd) {
+  LinkMonitor lm;
+  PathConfig a = config("fiber/hub");
+  a.up_after = 2;
+  ASSERT_FALSE(lm.add_path(3, a));
+  ASSERT_FALSE(lm.add_path(4, config("lte/hub")));
+  Ring results(sizeof(StampRecord), 64);
+  Ring requests(sizeof(dp::StampRequest), 2);  // one usable slot: the second path's fails
+
+  for (int round = 0; round < 2; ++round) {
+    const uint64_t now = static_cast<uint64_t>(round) * 200 * kMs;
+    lm.poll(now, results.r, requests.r);
+    dp::StampRequest rq;
+    ASSERT_EQ(rte_ring_dequeue_elem(requests.r, &rq, sizeof rq), 0);
+    EXPECT_EQ(rq.session, 3);
+    EXPECT_NE(rte_ring_dequeue_elem(requests.r, &rq, sizeof rq), 0) << "lte's did not fit";
+    // The data plane: sent, then the reply 12 ms later (plus one for a session nobody owns).
+    StampRecord s;
+    s.kind = StampRecordKind::kSent;
+    s.session = 3;
+    s.seq = static_cast<uint32_t>(round);
+    s.t1 = ntp_at(static_cast<int64_t>(now));
+    StampRecord r = s;
+    r.kind = StampRecordKind::kReply;
+    r.reflector_seq = static_cast<uint32_t>(round);
+    r.t2 = r.t3 = ntp_at(static_cast<int64_t>(now + 6 * kMs));
+    r.t4 = ntp_at(static_cast<int64_t>(now + 12 * kMs));
+    StampRecord stray = r;
+    stray.session = 99;
+    ASSERT_EQ(rte_ring_enqueue_elem(results.r, &s, sizeof s), 0);
+    ASSERT_EQ(rte_ring_enqueue_elem(results.r, &r, sizeof r), 0);
+    ASSERT_EQ(rte_ring_enqueue_elem(results.r, &stray, sizeof stray), 0);
+    EXPECT_EQ(lm.poll(now + 20 * kMs, results.r, requests.r), 3u);
+  }
+  LinkState st = lm.snapshot(500 * kMs);
+  ASSERT_EQ(st.paths.size(), 2u);
+  EXPECT_EQ(st.unknown_session_records, 2u);
+  const PathState& fiber = st.paths[0];
+  EXPECT_EQ(fiber.session, 3);
+  EXPECT_EQ(fiber.status, LinkStatus::kUp);
+  EXPECT_EQ(fiber.since_ns, 220 * kMs);
+  EXPECT_EQ(fiber.metrics.received, 2u);
+  EXPECT_NEAR(*fiber.metrics.rtt_avg_us, 12000, 0.01);
+  EXPECT_EQ(st.paths[1].metrics.not_sent, 2u) << "request ring full";
+  EXPECT_EQ(st.paths[1].status, LinkStatus::kUnknown) << "our queue is not the path's fault";
+
+  // The JSON that `traboulectl links --json` prints.
+  nlohmann::json j = to_json(st);
+  EXPECT_EQ(j["time_ns"], 500 * kMs);
+  EXPECT_EQ(j["unknown_session_records"], 2);
+  ASSERT_EQ(j["paths"].size(), 2u);
+  const auto& p = j["paths"][0];
+  EXPECT_EQ(p["name"], "fiber/hub");
+  EXPECT_EQ(p["uplink"], "fiber");
+  EXPECT_EQ(p["remote"], "198.51.100.7:862");
+  EXPECT_EQ(p["state"], "up");
+  EXPECT_EQ(p["session"], 3);
+  EXPECT_EQ(p["consecutive"]["answered"], 2);
+  EXPECT_EQ(p["window"]["received"], 2);
+  EXPECT_EQ(p["window"]["loss_ratio"], 0.0);
+  EXPECT_NEAR(p["rtt_us"]["p50"].get<double>(), 12000, 0.01);
+  EXPECT_TRUE(p["one_way_us"]["forward"].is_null());
+  EXPECT_TRUE(p["jitter_us"]["forward"].is_number());
+  EXPECT_EQ(p["totals"]["requested"], 2);
+  const auto& q = j["paths"][1];
+  EXPECT_EQ(q["state"], "unknown");
+  EXPECT_TRUE(q["rtt_us"]["min"].is_null());
+  EXPECT_TRUE(q["window"]["loss_ratio"].is_null()) << "nothing sent: no ratio, not 0";
+  EXPECT_EQ(q["window"]["not_sent"], 2);
+
+  auto ev = lm.take_events();
+  ASSERT_EQ(ev.size(), 1u);
+  nlohmann::json e = to_json(ev[0]);
+  EXPECT_EQ(e["path"], "fiber/hub");
+  EXPECT_EQ(e["from"], "unknown");
+  EXPECT_EQ(e["to"], "up");
+  EXPECT_EQ(e["reason"], "2 consecutive probes answered");
+  EXPECT_EQ(e["time_ns"], 220 * kMs);
+}
+
+TEST(LinkMonitor, EventsOfAllPathsInTimeOrder) {
+  LinkMonitor lm;
+  PathConfig a = config("a"), b = config("b");
+  a.down_after = b.down_after = 1;
+  a.up_after = b.up_after = 1;
+  ASSERT_FALSE(lm.add_path(1, a));
+  ASSERT_FALSE(lm.add_path(2, b));
+  auto due = lm.due(0);
+  ASSERT_EQ(due.size(), 2u);
+  // b (session 2) is answered at 10 ms; a (session 1) times out at 1000 ms: b's event first.
+  StampRecord r;
+  r.kind = StampRecordKind::kReply;
+  r.session = 2;
+  r.seq = due[1].seq;
+  r.t1 = ntp_at(0);
+  r.t2 = r.t3 = ntp_at(static_cast<int64_t>(5 * kMs));
+  r.t4 = ntp_at(static_cast<int64_t>(10 * kMs));
+  lm.feed(r, 10 * kMs);
+  lm.tick(1000 * kMs);
+  auto ev = lm.take_events();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].path, "b");
+  EXPECT_EQ(ev[0].to, LinkStatus::kUp);
+  EXPECT_EQ(ev[1].path, "a");
+  EXPECT_EQ(ev[1].to, LinkStatus::kDown);
+  EXPECT_TRUE(lm.take_events().empty());
+}
+
+}  // namespace
+}  // namespace traboule::cp
