@@ -18,6 +18,7 @@
 #include "controlplane/agent/bootstrap.h"
 #include "controlplane/agent/config.h"
 #include "controlplane/agent/daemon_state.h"
+#include "controlplane/agent/links_runner.h"
 #include "controlplane/api/api_server.h"
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/store/policy_store.h"
@@ -211,14 +212,15 @@ int main(int argc, char** argv) {
 
     // The policy first: the data plane starts with the last committed version.
     std::atomic<dp::Dataplane*> live{nullptr};
-    std::shared_ptr<const dp::PolicySnapshot> initial;
+    std::atomic<cp::LinksRunner*> links{nullptr};
+    std::shared_ptr<const cp::CompiledPolicy> initial;
     cp::PolicyStore store(cfg.state_dir);
     cp::PolicyManager policies(store, site_facts(cfg),
                                [&](std::shared_ptr<const cp::CompiledPolicy> p) {
                                  if (dp::Dataplane* dpl = live.load())
                                    dpl->publish_policy(p->snapshot);
-                                 else
-                                   initial = p->snapshot;
+                                 if (cp::LinksRunner* l = links.load()) l->set_policy(p);
+                                 initial = p;
                                });
     policies.set_log([](cp::PolicyManager::LogLevel level, const std::string& msg) {
       log_msg(level != cp::PolicyManager::LogLevel::kInfo, msg);
@@ -230,8 +232,17 @@ int main(int argc, char** argv) {
                          ") by " + v.author + " active");
     }
 
-    dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial);
+    // STAMP: the reflector on the policy's probe port; an edge also sends from local ports
+    // 40000-40255 (sessions), a hub only reflects.
+    settings.probe.reflector_port = initial->probes.port;
+    settings.stamp_port_base = cfg.role == cp::Role::kEdge ? 40000 : 0;
+    dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial->snapshot);
     live.store(&d);
+    cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
+                                [](bool error, const std::string& m) { log_msg(error, m); });
+    link_runner.set_policy(initial);
+    link_runner.start();
+    links.store(&link_runner);
     g_dp.store(&d);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -249,6 +260,8 @@ int main(int argc, char** argv) {
       }
     } unpublish;
     cp::DaemonState state(cfg, d, policies);
+    state.set_link_details(
+        [&link_runner](const std::string& u) { return link_runner.paths_json(u); });
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
@@ -260,6 +273,8 @@ int main(int argc, char** argv) {
     d.run();
     control.join();
     if (api) api->stop();
+    links.store(nullptr);
+    link_runner.stop();
     live.store(nullptr);
     print_summary(d);
   } catch (const std::exception& e) {

@@ -111,6 +111,7 @@ uint32_t PathMonitor::begin_probe(uint64_t now_ns) {
   e.fate = Fate::kRequested;
   e.requested_ns = now_ns;
   if (first_request_ns_ == 0) first_request_ns_ = now_ns;
+  ++requests_since_answer_;
   ++next_seq_;
   ++allocated_;
   ++totals_.total_requested;
@@ -157,14 +158,15 @@ void PathMonitor::tick(uint64_t now_ns) {
   // (plus a quarter interval, so that down_after - 1 losses followed by an answer with a little
   // jitter are not taken for down_after) takes the path down now; the per-probe loss timeout
   // (much longer, for a satellite RTT) only settles the loss figures later. A path that never
-  // answered is given its first probe's timeout before this applies.
+  // answered is given its first probe's timeout before this applies. Only while we keep
+  // probing: down_after probes must have been asked for since the last answer.
   const uint64_t detect_ns =
       (uint64_t{cfg_.down_after} * cfg_.interval_ms + cfg_.interval_ms / 4) * 1'000'000;
   const uint64_t quiet_from = last_answer_ns_ != 0
                                   ? last_answer_ns_
                                   : (first_request_ns_ != 0 ? first_request_ns_ + timeout_ns : 0);
   if (status_ != LinkStatus::kDown && quiet_from != 0 && now_ns > quiet_from &&
-      now_ns - quiet_from >= detect_ns) {
+      now_ns - quiet_from >= detect_ns && requests_since_answer_ >= cfg_.down_after) {
     ok_run_ = 0;
     miss_run_ = std::max(miss_run_, cfg_.down_after);
     change(LinkStatus::kDown,
@@ -247,6 +249,7 @@ void PathMonitor::on_record(const dp::StampRecord& r, uint64_t now_ns) {
 void PathMonitor::received(Entry& e, const dp::StampRecord& r, uint64_t now_ns) {
   e.fate = Fate::kReceived;
   last_answer_ns_ = now_ns;
+  requests_since_answer_ = 0;
   e.reflector_seq = r.reflector_seq;
   ++totals_.total_received;
   if (!e.has_t1) e.t1 = r.t1;  // the kSent record was lost: trust the echo

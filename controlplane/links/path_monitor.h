@@ -162,6 +162,7 @@ class PathMonitor {
   // BFD-style detection time: when the last in-time answer came, and when probing started.
   uint64_t last_answer_ns_ = 0;
   uint64_t first_request_ns_ = 0;
+  uint32_t requests_since_answer_ = 0;  // a silent path is only down if we kept asking
   std::vector<LinkEvent> events_;
   PathMetrics totals_;  // only the total_* and counter fields are kept here
 };

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "dataplane/core/link_snapshot.h"
 #include "dataplane/core/policy_snapshot.h"
 
 namespace traboule::dp {
@@ -12,6 +13,7 @@ namespace traboule::dp {
 struct WorkerView {
   const PolicySnapshot* policy = nullptr;
   uint16_t policy_gen = 0;  // changes with every publication (flows compare it lazily)
+  const LinkSnapshot* links = nullptr;  // nullptr: no measurements (every uplink usable)
 };
 
 }  // namespace traboule::dp

@@ -1,5 +1,6 @@
 #include "dataplane/runtime/dataplane.h"
 
+#include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -69,6 +70,16 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
   rcu_ = std::make_unique<Rcu>(n);
   policy->prepare_hits();
   policy_ = std::make_unique<SnapshotSlot<PolicySnapshot>>(*rcu_, std::move(policy));
+  links_ = std::make_unique<SnapshotSlot<LinkSnapshot>>(*rcu_, std::make_shared<LinkSnapshot>());
+  if (settings.stamp_port_base != 0) {
+    sessions_ = std::make_unique<StampSessionTable>(settings.stamp_port_base);
+    const int socket = static_cast<int>(rte_socket_id());
+    stamp_results_ = make_stamp_result_ring("tb_stamp_res", 4096, socket);
+    stamp_requests_ = make_stamp_request_ring("tb_stamp_req", 1024, socket);
+    if (stamp_results_ == nullptr || stamp_requests_ == nullptr)
+      throw std::runtime_error(std::string("dataplane: cannot create the STAMP rings: ") +
+                               rte_strerror(rte_errno));
+  }
   pool_ = make_packet_pool("tb_pkts", settings.mbufs, static_cast<int>(rte_socket_id()));
   if (pool_ == nullptr)
     throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
@@ -149,7 +160,7 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     }
     pw.worker =
         std::make_unique<Worker>(*pw.pipeline, std::move(rx), std::move(inbound), settings.polling,
-                                 stop_, WorkerSync{rcu_.get(), w, policy_.get(), pw.view.get()});
+                                 stop_, WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
   }
 }
 
@@ -170,6 +181,9 @@ void Dataplane::release() noexcept {
       rte_ring_free(r);
     }
   rings_.clear();
+  rte_ring_free(stamp_results_);
+  rte_ring_free(stamp_requests_);
+  stamp_results_ = stamp_requests_ = nullptr;
   rte_mempool_free(pool_);
   pool_ = nullptr;
 }

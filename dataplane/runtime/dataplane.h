@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/link_snapshot.h"
+#include "dataplane/core/stamp.h"
+#include "dataplane/stages/probe.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
@@ -26,6 +29,10 @@ struct DataplaneSettings {
   unsigned workers = 1;
   Polling polling = Polling::kAdaptive;
   uint32_t mbufs = 16383;
+  // STAMP: the reflector answers on probe.reflector_port (0: off); our Session-Sender sessions
+  // use local UDP ports [stamp_port_base, +kMaxStampSessions) (0: this box sends no probes).
+  ProbeConfig probe;
+  uint16_t stamp_port_base = 0;
 };
 
 struct UplinkStatus {
@@ -58,6 +65,16 @@ class Dataplane {
   // see the previous one. Throws std::invalid_argument if `p` does not fit this site.
   void publish_policy(std::shared_ptr<const PolicySnapshot> p);
   std::shared_ptr<const PolicySnapshot> policy() const { return policy_->current(); }
+  // Measured uplink health, published by the link monitor (same RCU rules as the policy).
+  void publish_links(std::shared_ptr<const LinkSnapshot> s) { links_->publish(std::move(s)); }
+  std::shared_ptr<const LinkSnapshot> links() const { return links_->current(); }
+  // STAMP plumbing for the link monitor: the TSC → NTP clock it keeps, the session table it
+  // fills, the rings it drains (results) and feeds (requests, to worker 0). Sessions and rings
+  // are null when stamp_port_base is 0.
+  SharedTscClock& stamp_clock() noexcept { return clock_; }
+  StampSessionTable* stamp_sessions() noexcept { return sessions_.get(); }
+  rte_ring* stamp_results() noexcept { return stamp_results_; }
+  rte_ring* stamp_requests() noexcept { return stamp_requests_; }
   // Why `p` cannot run on this site, or "" when it can.
   std::string check_policy(const PolicySnapshot& p) const;
   void poll_links();                           // refreshes Interface::link_up from the drivers
@@ -102,6 +119,11 @@ class Dataplane {
   std::vector<PerWorker> workers_;
   std::unique_ptr<Rcu> rcu_;
   std::unique_ptr<SnapshotSlot<PolicySnapshot>> policy_;
+  std::unique_ptr<SnapshotSlot<LinkSnapshot>> links_;
+  SharedTscClock clock_;
+  std::unique_ptr<StampSessionTable> sessions_;
+  rte_ring* stamp_results_ = nullptr;
+  rte_ring* stamp_requests_ = nullptr;
   std::atomic<bool> stop_{false};
 };
 

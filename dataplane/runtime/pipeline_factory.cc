@@ -19,9 +19,14 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   const bool resolver = d.worker == 0;
   // One worker owns every flow: no dispatch stage (the flow stage hashes the key itself).
   const bool dispatch = d.to_worker.size() > 1;
+  const bool probe = d.probe.clock != nullptr;
+  const char* ip_next = probe ? "probe" : "local";
   std::vector<NodeSpec> t;
   t.push_back(
-      {std::make_unique<ParseStage>(), {{"ipv4", "local"}, {"ipv6", "local"}, {"arp", "local"}}});
+      {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", "local"}}});
+  if (probe)
+    t.push_back({std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
+                 {{"next", "local"}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
   t.push_back(
       {std::make_unique<LocalStage>(*d.site, d.pool, resolver),
        {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});

@@ -13,6 +13,7 @@
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/worker_view.h"
+#include "dataplane/stages/probe.h"
 
 namespace traboule::dp {
 
@@ -25,9 +26,14 @@ struct WorkerDeps {
       to_worker;  // hand-off ring per worker (nullptr for itself); size = workers
   std::array<bool, kMaxPorts> ports_ready{};
   const WorkerView* view = nullptr;  // the worker's snapshot view (required)
+  // STAMP: with a clock, the probe stage (reflector, and sender when sessions are given) sits
+  // between parse and local; `probe.requests` only on the worker that sends (worker 0).
+  ProbeConfig probe_cfg;
+  ProbeDeps probe;
 };
 
-// parse → local → dispatch → flow → route → forward → tx (local's replies → tx, consumed → sink).
+// parse → [probe →] local → dispatch → flow → route → forward → tx (local's and probe's replies
+// → tx, consumed → sink).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

@@ -36,10 +36,13 @@ void Worker::mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept {
 }
 
 void Worker::refresh_view() noexcept {
-  if (sync_.policy == nullptr || sync_.view == nullptr) return;
-  const Published<PolicySnapshot>* p = sync_.policy->load();
-  sync_.view->policy = p->object.get();
-  sync_.view->policy_gen = p->generation;
+  if (sync_.view == nullptr) return;
+  if (sync_.policy != nullptr) {
+    const Published<PolicySnapshot>* p = sync_.policy->load();
+    sync_.view->policy = p->object.get();
+    sync_.view->policy_gen = p->generation;
+  }
+  if (sync_.links != nullptr) sync_.view->links = sync_.links->load()->object.get();
 }
 
 int Worker::run() noexcept {

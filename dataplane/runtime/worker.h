@@ -46,6 +46,7 @@ struct WorkerSync {
   Rcu* rcu = nullptr;
   unsigned id = 0;
   const SnapshotSlot<PolicySnapshot>* policy = nullptr;
+  const SnapshotSlot<LinkSnapshot>* links = nullptr;
   WorkerView* view = nullptr;
 };
 

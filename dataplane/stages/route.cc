@@ -16,7 +16,7 @@ RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& vie
     : site_(site), flows_(flows), view_(view), worker_(worker) {}
 
 bool RouteStage::usable(uint8_t u, bool v4) const noexcept {
-  if (!site_.uplink_usable(u)) return false;
+  if (!alive(u)) return false;
   const Interface& up = *site_.uplinks[u];
   const auto& gw = v4 ? up.gw4 : up.gw6;
   // A new flow only goes where the gateway answers: an unresolved one would drop it all.
@@ -79,7 +79,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         continue;
       }
       // Sticky: a flow keeps its uplink while that uplink is up and the policy is unchanged.
-      if (!fresh || !site_.uplink_usable(u)) {
+      if (!fresh || !alive(u)) {
         if (p == nullptr || p->rules.empty()) [[unlikely]] {
           out.drop(kNoPolicy, m);
           continue;
@@ -93,7 +93,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         if (dropped) {
           u = kUplinkPolicyDrop;
         } else if (fgen == kGenWanOpened) {
-          u = site_.uplink_usable(u) ? u : kNoUplink;
+          u = alive(u) ? u : kNoUplink;
         } else {
           u = pick_uplink(*p, rule, v4, u);
           if (u != kNoUplink) p->count_flow(rule, worker_);

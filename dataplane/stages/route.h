@@ -53,6 +53,10 @@ class RouteStage final : public Stage {
 
  private:
   bool usable(uint8_t u, bool v4) const noexcept;
+  // Link up at the driver and not measured down by the probes.
+  bool alive(uint8_t u) const noexcept {
+    return site_.uplink_usable(u) && (view_.links == nullptr || !view_.links->down(u));
+  }
 
   const Site& site_;
   FlowTable& flows_;

@@ -392,21 +392,25 @@ TEST(PathMonitor, LivenessTransitions) {
       {"two losses while up", "oooooffoo", {"unknown>up: 5 consecutive probes answered"}},
       {"up, down, up",
        "ooooofffooooo",
-       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost",
+       {"unknown>up: 5 consecutive probes answered",
+        "up>down: no answer for 790 ms (3 x 200 ms interval)",
         "down>up: 5 consecutive probes answered"}},
       {"four answers after going down",
        "ooooofffoooo",
-       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost"}},
+       {"unknown>up: 5 consecutive probes answered",
+        "up>down: no answer for 790 ms (3 x 200 ms interval)"}},
       {"backward losses are misses too",
        "ooooofbfooooo",
-       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost",
+       {"unknown>up: 5 consecutive probes answered",
+        "up>down: no answer for 790 ms (3 x 200 ms interval)",
         "down>up: 5 consecutive probes answered"}},
       {"probes that cannot be sent",
        "nnn",
        {"unknown>down: 3 consecutive probes lost or not sent (last: next_hop_unresolved)"}},
       {"late replies do not revive a path",
        "ooooolll",
-       {"unknown>up: 5 consecutive probes answered", "up>down: 3 consecutive probes lost"}},
+       {"unknown>up: 5 consecutive probes answered",
+        "up>down: no answer for 990 ms (3 x 200 ms interval)"}},
       {"duplicates are not extra answers", "dddd", {}},
       {"an answer breaks a run of losses",
        "oooooffoff",
@@ -414,7 +418,8 @@ TEST(PathMonitor, LivenessTransitions) {
       // A 100 ms timeout, shorter than the interval: outcomes come in probe order.
       {"one and one",
        "ofo",
-       {"unknown>up: 1 consecutive probes answered", "up>down: 1 consecutive probes lost",
+       {"unknown>up: 1 consecutive probes answered",
+        "up>down: no answer for 390 ms (1 x 200 ms interval)",
         "down>up: 1 consecutive probes answered"},
        1,
        1,
@@ -447,10 +452,75 @@ TEST(PathMonitor, EventTimesAreWhenTheRunCompletes) {
   ASSERT_EQ(ev.size(), 2u);
   // Fifth answer: probe 4 (sent at 800 ms) answered 10 ms later.
   EXPECT_EQ(ev[0].time_ns, 810 * kMs);
-  // Third loss: probe 7, sent at 1400 ms, times out 1000 ms later.
-  EXPECT_EQ(ev[1].time_ns, 2400 * kMs);
+  // Detection time: the last answer came at 810 ms and three more probes went unanswered; the
+  // first tick at or past 810 + 3.25 x 200 ms is the Sim's at 1800 ms (it ticks per interval).
+  EXPECT_EQ(ev[1].time_ns, 1800 * kMs);
   EXPECT_EQ(sim.mon.status(), LinkStatus::kDown);
-  EXPECT_EQ(sim.mon.status_since_ns(), 2400 * kMs);
+  EXPECT_EQ(sim.mon.status_since_ns(), 1800 * kMs);
+}
+
+// The lab's outage bound: at a 100 ms interval with down_after 3, a path that stops answering
+// is down 325 ms after its last answer (BFD-like detection time), not after the 1 s loss
+// timeout of each probe. Ticked every millisecond, as the daemon's loop does (every 2 ms).
+TEST(PathMonitor, DownWithinTheDetectionTimeOfTheLastAnswer) {
+  PathConfig c = config();
+  c.interval_ms = 100;
+  c.timeout_ms = 1000;
+  PathMonitor mon(c);
+  uint64_t last_answer = 0;
+  uint64_t down_at = 0;
+  for (uint64_t t = 0; t <= 3000 * kMs; t += kMs) {
+    mon.tick(t);
+    if (t % (100 * kMs) == 0) {
+      const uint32_t seq = mon.begin_probe(t);
+      StampRecord sent;
+      sent.kind = StampRecordKind::kSent;
+      sent.seq = seq;
+      sent.t1 = ntp_at(static_cast<int64_t>(t));
+      mon.on_record(sent, t);
+      if (t < 1000 * kMs) {  // the outage starts at 1 s: no answer after that
+        StampRecord r = sent;
+        r.kind = StampRecordKind::kReply;
+        r.reflector_seq = seq;
+        r.t2 = r.t1 + (uint64_t{4} << 32) / 1000;
+        r.t3 = r.t2;
+        r.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+        mon.tick(t + 10 * kMs);
+        mon.on_record(r, t + 10 * kMs);
+        last_answer = t + 10 * kMs;
+      }
+    }
+    for (const LinkEvent& e : mon.take_events())
+      if (e.to == LinkStatus::kDown && down_at == 0) down_at = e.time_ns;
+  }
+  ASSERT_NE(down_at, 0u);
+  EXPECT_EQ(last_answer, 910 * kMs);
+  EXPECT_EQ(down_at, last_answer + 325 * kMs) << "3 x 100 ms + a quarter interval";
+  EXPECT_LE(down_at - 1000 * kMs, 350 * kMs) << "the lab bound, from the start of the outage";
+}
+
+// Two losses, then an answer 20 ms later than usual: not three intervals of silence.
+TEST(PathMonitor, TwoLossesAndALateishAnswerKeepThePathUp) {
+  PathConfig c = config();
+  c.interval_ms = 100;
+  PathMonitor mon(c);
+  for (uint64_t i = 0; i < 20; ++i) {
+    const uint64_t t = i * 100 * kMs;
+    mon.tick(t);
+    const uint32_t seq = mon.begin_probe(t);
+    if (i == 10 || i == 11) continue;  // lost
+    StampRecord r;
+    r.kind = StampRecordKind::kReply;
+    r.seq = seq;
+    r.reflector_seq = seq;
+    r.t1 = ntp_at(static_cast<int64_t>(t));
+    r.t2 = r.t3 = r.t1;
+    const uint64_t arrive = t + (i == 12 ? 30 : 10) * kMs;
+    r.t4 = ntp_at(static_cast<int64_t>(arrive));
+    mon.tick(arrive);
+    mon.on_record(r, arrive);
+  }
+  for (const LinkEvent& e : mon.take_events()) EXPECT_NE(e.to, LinkStatus::kDown) << e.reason;
 }
 
 TEST(PathConfigCheck, BadFieldsAreNamed) {

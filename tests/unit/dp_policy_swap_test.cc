@@ -138,7 +138,7 @@ TEST(PolicySwap, ThousandsOfSwapsUnderTrafficLoseAndMisrouteNothing) {
         make_worker_pipeline({0, &site, &flows, testing::test_pool(), {nullptr}, ready, &view});
     std::atomic<bool> stop{false};
     Worker worker(*pipeline, {{lan.port, 0, true}, {up0.port, 0, false}, {up1.port, 0, false}}, {},
-                  Polling::kAdaptive, stop, WorkerSync{&rcu, 0, &slot, &view});
+                  Polling::kAdaptive, stop, WorkerSync{&rcu, 0, &slot, nullptr, &view});
     std::thread th([&] { worker.run(); });
 
     // 512 flows; odd ones go to the datacenter prefix (fiber), even ones elsewhere (vdsl).

@@ -1,0 +1,81 @@
+// The link-measurement control thread of the daemon: turns the running policy's peers and probe
+// settings into STAMP paths (uplink × hub endpoint), keeps the data plane's TSC clock mapped to
+// UTC, drives the LinkMonitor on the data plane's rings, logs every path state change, and
+// publishes per-uplink health to the data plane (RCU) and the paths' JSON to the API.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "controlplane/links/link_monitor.h"
+#include "controlplane/policy/policy.h"
+#include "dataplane/runtime/dataplane.h"
+
+namespace traboule::cp {
+
+class LinksRunner {
+ public:
+  using Log = std::function<void(bool error, const std::string&)>;
+  // The data plane must outlive the runner. Role "hub" only reflects (no paths of its own).
+  LinksRunner(dp::Dataplane& dp, std::string role, Log log);
+  ~LinksRunner();  // stop()
+  LinksRunner(const LinksRunner&) = delete;
+  LinksRunner& operator=(const LinksRunner&) = delete;
+
+  // Takes the running policy's probe settings and peers; the thread rebuilds its paths.
+  void set_policy(std::shared_ptr<const CompiledPolicy> p);
+  void start();
+  void stop();
+
+  // The paths through `uplink` as JSON (LinkState form), for GET /uplinks.
+  nlohmann::json paths_json(const std::string& uplink) const;
+  // Every path, and the last state changes (newest last), for logs and tests.
+  nlohmann::json state_json() const;
+
+ private:
+  struct PathPlan {
+    uint16_t session;
+    dp::StampSession where;
+    PathConfig cfg;
+    bool operator==(const PathPlan& o) const {
+      return session == o.session && where.uplink == o.where.uplink &&
+             where.remote == o.where.remote && where.remote_port == o.where.remote_port &&
+             cfg.name == o.cfg.name && cfg.interval_ms == o.cfg.interval_ms &&
+             cfg.timeout_ms == o.cfg.timeout_ms && cfg.window == o.cfg.window &&
+             cfg.down_after == o.cfg.down_after && cfg.up_after == o.cfg.up_after &&
+             cfg.dscp == o.cfg.dscp;
+    }
+  };
+  std::vector<PathPlan> plan(const CompiledPolicy& p) const;
+  void run();
+  void apply_plan(std::vector<PathPlan> plan);
+  void update_clock(bool first);
+  void publish(uint64_t now_ns, bool force);
+
+  dp::Dataplane& dp_;
+  std::string role_;
+  Log log_;
+  LinkMonitor monitor_;  // runner thread only
+  std::vector<PathPlan> active_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<const CompiledPolicy> wanted_;  // set_policy → runner
+  bool policy_changed_ = false;
+  bool stop_ = false;
+  nlohmann::json state_;  // last LinkState JSON, with events
+  nlohmann::json events_ = nlohmann::json::array();
+  std::thread thread_;
+
+  dp::TscClock clock_;
+  std::vector<dp::LinkHealth> last_health_;
+  uint64_t last_publish_ns_ = 0;
+};
+
+}  // namespace traboule::cp
