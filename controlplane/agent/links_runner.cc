@@ -236,7 +236,11 @@ json LinksRunner::paths_json(const std::string& uplink) const {
         json j = p;
         j["last_change"] = nullptr;  // the newest event of this path: when and why
         for (const json& e : events_)
-          if (e.value("path", "") == p.value("name", "")) j["last_change"] = e;
+          if (e.value("path", "") == p.value("name", "")) {
+            j["last_change"] = e;
+            const uint64_t t = e.value("time_ns", uint64_t{0}), now = mono_ns();
+            j["last_change"]["ago_s"] = now >= t ? double(now - t) / 1e9 : 0.0;
+          }
         out.push_back(std::move(j));
       }
   return out;

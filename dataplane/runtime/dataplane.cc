@@ -146,8 +146,14 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
         inbound.push_back(rings_[o * n + w]);
       }
     pw.view = std::make_unique<WorkerView>();
-    pw.pipeline =
-        make_worker_pipeline({w, &site, pw.flows.get(), pool_, to_worker, ready, pw.view.get()});
+    WorkerDeps deps{w, &site, pw.flows.get(), pool_, to_worker, ready, pw.view.get()};
+    deps.probe_cfg = settings.probe;
+    deps.probe.clock = &clock_;
+    deps.probe.sessions = sessions_.get();
+    deps.probe.results = stamp_results_;
+    deps.probe.requests = w == 0 ? stamp_requests_ : nullptr;
+    deps.probe.pool = pool_;
+    pw.pipeline = make_worker_pipeline(std::move(deps));
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
     std::vector<RxQueue> rx;

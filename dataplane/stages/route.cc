@@ -15,8 +15,8 @@ inline bool link_local(const IpAddr& a, bool v4) noexcept {
 RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker)
     : site_(site), flows_(flows), view_(view), worker_(worker) {}
 
-bool RouteStage::usable(uint8_t u, bool v4) const noexcept {
-  if (!alive(u)) return false;
+bool RouteStage::usable(uint8_t u, bool v4, bool measured) const noexcept {
+  if (measured ? !alive(u) : !site_.uplink_usable(u)) return false;
   const Interface& up = *site_.uplinks[u];
   const auto& gw = v4 ? up.gw4 : up.gw6;
   // A new flow only goes where the gateway answers: an unresolved one would drop it all.
@@ -28,16 +28,19 @@ uint8_t RouteStage::pick_uplink(const PolicySnapshot& p, uint16_t rule, bool v4,
                                 uint8_t current) const noexcept {
   if (rule >= p.rules.size()) return kNoUplink;
   const RuleAction& a = p.rules[rule].action;
-  if (current < site_.uplinks.size()) {
-    for (uint8_t u : a.uplinks)
-      if (u == current && usable(u, v4)) return u;
-  }
   auto role = [&p](uint8_t u) {
     return u < p.uplinks.size() ? p.uplinks[u].role : UplinkRole::kPrimary;
   };
-  for (UplinkRole want : {UplinkRole::kPrimary, UplinkRole::kBackup})
-    for (uint8_t u : a.uplinks)
-      if (role(u) == want && usable(u, v4)) return u;
+  // Measured-down uplinks are avoided; when every allowed uplink is measured down (a hub that
+  // stopped answering probes, say), traffic still goes out rather than nowhere.
+  for (bool measured : {true, false}) {
+    if (current < site_.uplinks.size())
+      for (uint8_t u : a.uplinks)
+        if (u == current && usable(u, v4, measured)) return u;
+    for (UplinkRole want : {UplinkRole::kPrimary, UplinkRole::kBackup})
+      for (uint8_t u : a.uplinks)
+        if (role(u) == want && usable(u, v4, measured)) return u;
+  }
   return kNoUplink;
 }
 

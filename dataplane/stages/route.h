@@ -47,12 +47,14 @@ class RouteStage final : public Stage {
 
   // The uplink for a flow of `rule` under `p`: `current` if it is still allowed and usable
   // (stickiness), else the first usable primary of the preference list with a resolved gateway
-  // for this family, else the first such backup; kNoUplink when none.
+  // for this family, else the first such backup; uplinks the probes measure down only when no
+  // other is left; kNoUplink when none.
   uint8_t pick_uplink(const PolicySnapshot& p, uint16_t rule, bool v4,
                       uint8_t current) const noexcept;
 
  private:
-  bool usable(uint8_t u, bool v4) const noexcept;
+  // Link up (and, with `measured`, not measured down) with a resolved gateway for the family.
+  bool usable(uint8_t u, bool v4, bool measured) const noexcept;
   // Link up at the driver and not measured down by the probes.
   bool alive(uint8_t u) const noexcept {
     return site_.uplink_usable(u) && (view_.links == nullptr || !view_.links->down(u));

@@ -362,6 +362,27 @@ TEST(RoutePolicy, BackupUplinksCarryTrafficOnlyWhenNoPrimaryCan) {
   EXPECT_EQ(fr.where, "drop:no_uplink");
 }
 
+TEST(RoutePolicy, UplinksMeasuredDownAreAvoidedUnlessNothingElseIsLeft) {
+  Sites s;
+  LinkSnapshot links;
+  s.view.links = &links;
+  FlowTable flows(1024, FlowTimeouts{}, 0);
+  RouteStage route(s.site, flows, s.view, 0);
+  FlowRunner fr{s, flows, route, {}};
+  Frame web =
+      PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(40000, 443).build();
+  EXPECT_EQ(fr.run(web), 0) << "fiber first";
+  links.uplinks[0].state = LinkHealth::kDown;  // the probes say fiber is down
+  EXPECT_EQ(fr.run(web), 1) << "the established flow leaves fiber at once";
+  links.uplinks[0].state = LinkHealth::kUp;
+  EXPECT_EQ(fr.run(web), 1) << "and stays on lte when fiber comes back (no flapping)";
+  links.uplinks[0].state = LinkHealth::kDown;
+  links.uplinks[1].state = LinkHealth::kDown;
+  EXPECT_EQ(fr.run(web), 1) << "everything measured down: best available rather than nothing";
+  links.uplinks[1].state = LinkHealth::kUnknown;
+  EXPECT_EQ(fr.run(web), 1) << "unknown counts as usable";
+}
+
 TEST(RoutePolicy, RuleHitsCountFlowsPacketsAndBytesPerRule) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);

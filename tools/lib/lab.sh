@@ -468,7 +468,7 @@ lab__write_edge_policy() {
     { "name": "internet",
       "action": { "egress": "breakout", "uplinks": ["fiber", "vdsl", "4g"], "qos_class": "best-effort" } }
   ],
-  "probes": { "interval_ms": 200, "timeout_ms": 1000, "down_after": 3, "up_after": 5, "window": 100 },
+  "probes": { "timeout_ms": 1000, "down_after": 3, "up_after": 5, "window": 100 },
   "breakout_targets": [ { "name": "inet-web", "method": "http-head", "host": "$LAB_INET4", "port": 80 } ]
 }
 EOF

@@ -53,9 +53,11 @@ class Runner {
     if (!connect()) return kExitUsage;
     if (name == "status") return show("/status", "", {});
     if (name == "links") {
-      return show("/uplinks", "uplinks",
-                  {"name", "kind", "role", "link_up", "gateway_resolved", "up_bps", "down_bps",
-                   "cost", "breakout", "tx_bytes", "rx_bytes", "tx_packets", "rx_packets"});
+      const ApiResult r = client_->get("/uplinks");
+      if (!r.ok) return fail(r.error);
+      if (inv_.global.json) return print_json(r.body);
+      out_ << render_rows(link_rows(r.body), kLinkColumns);
+      return kExitOk;
     }
     if (name == "flows") {
       return show(

@@ -216,4 +216,56 @@ std::string render_patch(const nlohmann::json& patch) {
   return out;
 }
 
+nlohmann::json link_rows(const nlohmann::json& doc) {
+  using nlohmann::json;
+  json rows = json::array();
+  const json uplinks = find_rows(doc, {"uplinks"});
+  if (!uplinks.is_array()) return rows;
+  auto at = [](const json& j, std::initializer_list<const char*> path) -> json {
+    const json* cur = &j;
+    for (const char* k : path) {
+      if (!cur->is_object()) return nullptr;
+      auto it = cur->find(k);
+      if (it == cur->end()) return nullptr;
+      cur = &*it;
+    }
+    return *cur;
+  };
+  for (const json& u : uplinks) {
+    if (!u.is_object()) continue;
+    json base = json::object();
+    base["uplink"] = at(u, {"name"});
+    base["kind"] = at(u, {"kind"});
+    base["role"] = at(u, {"role"});
+    const json up = at(u, {"link_up"});
+    base["link"] = up.is_boolean() ? json(up.get<bool>() ? "up" : "down") : json(nullptr);
+    const json paths = at(u, {"paths"});
+    if (!paths.is_array() || paths.empty()) {
+      json r = base;
+      r["path"] = nullptr;
+      r["state"] = "not measured";
+      rows.push_back(r);
+      continue;
+    }
+    for (const json& p : paths) {
+      if (!p.is_object()) continue;
+      json r = base;
+      r["path"] = at(p, {"remote"});
+      r["state"] = at(p, {"state"});
+      r["rtt_avg_us"] = at(p, {"rtt_us", "avg"});
+      r["rtt_p99_us"] = at(p, {"rtt_us", "p99"});
+      r["jitter_us"] = at(p, {"jitter_us", "rtt"});
+      r["loss_ratio"] = at(p, {"window", "loss_ratio"});
+      r["fwd_us"] = at(p, {"one_way_us", "forward"});
+      r["bwd_us"] = at(p, {"one_way_us", "backward"});
+      r["sent"] = at(p, {"totals", "sent"});
+      r["received"] = at(p, {"totals", "received"});
+      r["last_change"] = at(p, {"last_change", "reason"});
+      r["changed_ago_s"] = at(p, {"last_change", "ago_s"});
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
 }  // namespace traboule::ctl

@@ -29,6 +29,15 @@ std::string render_rows(const nlohmann::json& rows, const std::vector<std::strin
 std::string render_listing(const nlohmann::json& doc, const std::string& rows_key,
                            const std::vector<std::string>& preferred);
 
+// GET /uplinks as rows for `traboulectl links`: one per measured path (uplink × remote), with
+// its state, RTT, jitter, loss, one-way delays (when both clocks are synchronised), probes sent
+// and received and its last state change; one row for an uplink with no path.
+nlohmann::json link_rows(const nlohmann::json& doc);
+inline const std::vector<std::string> kLinkColumns = {
+    "uplink",     "kind",       "role",        "link",         "path",   "state",
+    "rtt_avg_us", "rtt_p99_us", "jitter_us",   "loss_ratio",   "fwd_us", "bwd_us",
+    "sent",       "received",   "last_change", "changed_ago_s"};
+
 // An RFC 6902 patch, one operation per line: "+ /path: value", "- /path", "~ /path: value",
 // "> /from → /path" (move), "= /from → /path" (copy), "? /path: value" (test).
 std::string render_patch(const nlohmann::json& patch);

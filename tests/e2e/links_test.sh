@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Link measurement end to end (issue 4): a tools/lab site with each uplink impaired differently
+# by traboule-wanem; the edge's STAMP probes to the hub must report
+#   - RTT within max(1 ms, 5 %) of twice the one-way delay and RFC 3550 jitter of the expected
+#     size, after 30 s at the default 100 ms interval;
+#   - round-trip loss within 1 percentage point of 1 - (1 - p)^2, over >= 4000 probes (the
+#     interval shortened to 10 ms by a policy push);
+#   - an outage detected (path down) within 350 ms, five times over, and the path back up after
+#     the configured hold once the link returns;
+#   - on clean links, an RTT that shows the daemons' idle back-off costs a fraction of a ms.
+# Usage: links_test.sh BUILD_DIR
+set -euo pipefail
+
+build=$(cd "$1" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lab="$here/../../tools/lab"
+py=/usr/bin/python3
+name="lk$$"
+work=$(mktemp -d /tmp/tb-links.XXXXXX)
+export TB_BUILD=$build TB_LAB=$name
+cleanup() {
+  "$lab" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  "$lab" exec edge traboulectl links 2>&1 | head -20 || true
+  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
+  exit 1
+}
+pass() { echo "ok: $*"; }
+links_json() { "$lab" exec edge traboulectl --json links >"$work/links.json" 2>"$work/links.err" ||
+  fail "traboulectl links: $(cat "$work/links.err")"; }
+# path FIELD-EXPR UPLINK: evaluates a python expression on the uplink's first path (p).
+path() {
+  "$py" - "$work/links.json" "$2" "$1" <<'EOF'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+ups = doc["uplinks"] if isinstance(doc, dict) else doc
+for u in ups:
+    if u["name"] == sys.argv[2]:
+        p = u["paths"][0]
+        print(eval(sys.argv[3]))
+        break
+else:
+    sys.exit("no uplink " + sys.argv[2])
+EOF
+}
+mono() { "$py" -c 'import time; print(time.monotonic_ns())'; }
+
+t0=$(date +%s)
+"$lab" up --clean >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
+pass "lab '$name' up in $(( $(date +%s) - t0 )) s"
+
+# --- 1. idle back-off: on clean links the RTT is the wire plus two daemons' wake-ups.
+sleep 5
+links_json
+for u in fiber vdsl 4g; do
+  p50=$(path "p['rtt_us']['p50']" "$u")
+  "$py" -c "import sys; sys.exit(0 if $p50 < 1000 else 1)" ||
+    fail "$u: clean-link RTT p50 ${p50} µs: the daemons add more than a fraction of a ms"
+  pass "$u: clean-link RTT p50 ${p50} µs (edge + hub + wanem, both ways)"
+done
+
+# --- 2. RTT and jitter after 30 s at the default interval, a different impairment per link.
+declare -A delay=([fiber]=5 [vdsl]=20 [4g]=35) jit=([fiber]=1 [vdsl]=3 [4g]=6) loss=([fiber]=1 [vdsl]=2 [4g]=3)
+for u in fiber vdsl 4g; do
+  "$lab" impair "$u" clear >/dev/null
+  "$lab" impair "$u" "delay=${delay[$u]}ms" "jitter=${jit[$u]}ms" jitter_dist=normal \
+    "loss=${loss[$u]}%" >/dev/null || fail "impair $u"
+done
+sleep 30
+links_json
+for u in fiber vdsl 4g; do
+  want=$(( 2 * delay[$u] * 1000 ))
+  avg=$(path "p['rtt_us']['avg']" "$u")
+  j=$(path "p['jitter_us']['rtt']" "$u")
+  # RTT: within max(1 ms, 5 %) of 2 x delay (the clean-link RTT above is inside that margin).
+  "$py" -c "import sys; w=$want; a=$avg; sys.exit(0 if abs(a-w) <= max(1000, 0.05*w) else 1)" ||
+    fail "$u: RTT avg $avg µs, want $want ± max(1 ms, 5 %)"
+  # Jitter: per-direction normal jitter s gives an RTT s.d. of s*sqrt(2), and RFC 3550's
+  # estimator converges to E|D| for the difference D of two RTTs: 2/sqrt(pi) * s*sqrt(2)
+  # = 1.596 s. Accept 0.6x to 1.5x of that (a 16-sample running estimator is noisy).
+  "$py" -c "import sys, math; e=1000*${jit[$u]}*2*math.sqrt(2)/math.sqrt(math.pi); sys.exit(0 if 0.6*e <= $j <= 1.5*e else 1)" ||
+    fail "$u: jitter $j µs is not of the size ${jit[$u]} ms per direction implies"
+  pass "$u: delay ${delay[$u]} ms each way → RTT avg $avg µs; jitter ${jit[$u]} ms → RFC 3550 $j µs"
+done
+
+# --- 3. outage detection at the default 100 ms interval, five times; recovery with the hold.
+for i in 1 2 3 4 5; do
+  links_json
+  [ "$(path "p['state']" fiber)" = up ] || { sleep 3; links_json; }
+  [ "$(path "p['state']" fiber)" = up ] || fail "fiber not up before outage $i"
+  t_cut=$(mono)
+  "$lab" impair fiber down >/dev/null
+  sleep 1
+  links_json
+  [ "$(path "p['state']" fiber)" = down ] || fail "fiber path not down 1 s after the cut"
+  t_down=$(path "p['last_change']['time_ns']" fiber)
+  ms=$(( (t_down - t_cut) / 1000000 ))
+  echo "outage $i: path down $ms ms after the cut"
+  echo "$ms" >>"$work/detect_ms"
+  [ "$ms" -le 350 ] || fail "outage $i detected after $ms ms (> 350 ms)"
+  t_up=$(mono)
+  "$lab" impair fiber up >/dev/null
+  back=""
+  for _ in $(seq 1 40); do
+    sleep 0.1
+    links_json
+    if [ "$(path "p['state']" fiber)" = up ]; then back=1; break; fi
+  done
+  [ -n "$back" ] || fail "fiber not back up 4 s after recovery"
+  reason=$(path "p['last_change']['reason']" fiber)
+  up_ms=$(( ($(path "p['last_change']['time_ns']" fiber) - t_up) / 1000000 ))
+  [ "$reason" = "5 consecutive probes answered" ] || fail "fiber came back for '$reason'"
+  [ "$up_ms" -ge 400 ] || fail "fiber came back after $up_ms ms: faster than the 5-answer hold"
+  echo "outage $i: back up $up_ms ms after recovery ($reason)"
+done
+pass "outage detection (ms): $(sort -n "$work/detect_ms" | tr '\n' ' ')"
+
+# --- 4. loss over >= 4000 probes: push a policy with a 10 ms interval, count the totals.
+"$lab" exec edge traboulectl policy show >"$work/policy.json" 2>/dev/null || fail "policy show"
+"$py" - "$work/policy.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p.setdefault("probes", {})["interval_ms"] = 10
+json.dump(p, open(sys.argv[1], "w"))
+EOF
+"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "links test: 10 ms probes" \
+  >/dev/null || fail "policy apply"
+sleep 3  # paths rebuilt; let the first probes settle
+links_json
+declare -A sent0 lost0
+for u in fiber vdsl 4g; do
+  sent0[$u]=$(path "p['totals']['sent']" "$u")
+  lost0[$u]=$(path "p['totals']['lost'] + p['totals']['late']" "$u")
+done
+sleep 45
+links_json
+for u in fiber vdsl 4g; do
+  sent=$(( $(path "p['totals']['sent']" "$u") - sent0[$u] ))
+  lost=$(( $(path "p['totals']['lost'] + p['totals']['late']" "$u") - lost0[$u] ))
+  [ "$sent" -ge 4000 ] || fail "$u: only $sent probes in 45 s at 10 ms"
+  "$py" -c "
+import sys
+p = ${loss[$u]} / 100; want = 100 * (1 - (1 - p) ** 2); got = 100 * $lost / $sent
+print(f'$u: {got:.2f} % lost of $sent probes, expected {want:.2f} %')
+sys.exit(0 if abs(got - want) <= 1.0 else 1)" || fail "$u: loss off by more than 1 point"
+done
+pass "round-trip loss within 1 point on every link"
+echo "PASS: links"
