@@ -15,7 +15,7 @@
 namespace traboule::cp {
 
 // One problem in a policy: where (JSON pointer, "" for the document), the offending value
-// (JSON text, possibly shortened) and what is wrong.
+// (JSON text, shortened to about 80 characters; "" when the field is missing) and what is wrong.
 struct PolicyError {
   std::string pointer;
   std::string value;
@@ -26,7 +26,8 @@ std::string to_string(
     const PolicyError& e);  // "/rules/2/action/uplinks/0: \"fibre\": unknown uplink"
 nlohmann::json to_json(const std::vector<PolicyError>& errors);
 
-// What the box knows that the policy refers to: its uplinks, by config name and index.
+// What the box knows that the policy refers to: its uplinks, by config name and index. A policy
+// must describe exactly these uplinks, and declare this role (its "role", default "edge").
 struct SiteFacts {
   std::vector<std::string> uplink_names;  // Site::uplinks order
   std::string role = "edge";              // "edge" or "hub"
@@ -73,21 +74,29 @@ std::string canonical_text(const nlohmann::json& doc);
 std::string sha256_hex(const std::string& data);
 
 // Parses policy text. On a syntax error returns false and fills `errors` with one entry whose
-// message gives the byte offset.
+// message gives the byte offset (and line, column). Also refused, with `doc` left null: a key
+// given twice in one object (one error per repeat, at its pointer) and nesting deeper than 32.
 bool parse_policy_text(const std::string& text, nlohmann::json& doc,
                        std::vector<PolicyError>& errors);
 
 // Schema (policies/schema/policy.v1.json, embedded at build time) then semantic checks against
-// the site. Returns every error found; empty means valid.
+// the site, on the parts that passed the schema. Returns every error found, schema errors
+// first, in document order within each layer (at most 200, then one saying how many more);
+// empty means valid. docs/policy.md lists the checks.
 std::vector<PolicyError> validate_policy(const nlohmann::json& doc, const SiteFacts& site);
 
-// Validates then compiles. On any error returns nullptr and fills `errors`.
+// Validates then compiles. On any error returns nullptr and appends to `errors` exactly what
+// validate_policy returns. The snapshot's uplinks follow `site.uplink_names`; actions name
+// uplinks by that index and classes by their index in their section; snapshot.apps[i].id == i
+// (0: unknown, then app_catalog.h's built-ins, then the policy's custom applications).
 std::shared_ptr<const CompiledPolicy> compile_policy(const nlohmann::json& doc,
                                                      const SiteFacts& site, uint64_t version,
                                                      std::vector<PolicyError>& errors);
 
-// The policy compiled in when nothing else is available: every uplink (priority in config
-// order) through the default rule. Used on first boot and in the lab demo.
+// The policy compiled in when nothing else is available: every uplink primary (kind "other"),
+// one default rule with egress overlay and strategy priority over the uplinks in config order
+// (overlay is forwarded natively until the overlay lands, so this forwards on any edge). Used
+// on first boot and in the lab demo. Invalid (an error at /uplinks) for a box without uplinks.
 nlohmann::json default_policy(const SiteFacts& site);
 
 // Structural difference between two documents as an RFC 6902 JSON Patch (nlohmann's diff).

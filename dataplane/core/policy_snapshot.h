@@ -134,7 +134,7 @@ struct PolicySnapshot {
   std::vector<UplinkPolicy> uplinks;  // size == Site::uplinks.size()
   std::vector<SlaClass> sla_classes;
   std::vector<QosClass> qos_classes;
-  std::vector<AppDef> apps;
+  std::vector<AppDef> apps;  // indexed by id: apps[i].id == i; apps[0] is "unknown"
   std::vector<CompiledRule> rules;  // evaluated in order; the last one is the default rule
 
   // Hit counters, rules.size() * kMaxWorkers (worker-major), sized by prepare_hits() when the
