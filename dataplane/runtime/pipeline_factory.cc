@@ -23,7 +23,7 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   const char* ip_next = probe ? "probe" : "local";
   std::vector<NodeSpec> t;
   t.push_back(
-      {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", "local"}}});
+      {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", ip_next}}});
   if (probe)
     t.push_back({std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
                  {{"next", "local"}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});

@@ -27,7 +27,8 @@ struct WorkerDeps {
   std::array<bool, kMaxPorts> ports_ready{};
   const WorkerView* view = nullptr;  // the worker's snapshot view (required)
   // STAMP: with a clock, the probe stage (reflector, and sender when sessions are given) sits
-  // between parse and local; `probe.requests` only on the worker that sends (worker 0).
+  // between parse and local (ARP goes through it too, so a burst keeps its order);
+  // `probe.requests` only on the worker that sends (worker 0).
   ProbeConfig probe_cfg;
   ProbeDeps probe;
 };

@@ -42,12 +42,21 @@ class TestState final : public traboule::cp::StateSource {
     json out = json::array();
     uint64_t i = 0;
     for (const auto& u : uplinks_) {
+      // The daemon's shape (DaemonState::uplinks with LinksRunner paths).
+      json path = {{"remote", "100.64.100.2:862"},
+                   {"state", i == 0 ? "up" : "down"},
+                   {"rtt_us", {{"avg", 12345 * (i + 1)}, {"p99", 20000 * (i + 1)}}},
+                   {"jitter_us", {{"rtt", 800}}},
+                   {"window", {{"loss_ratio", 0.005 * static_cast<double>(i)}}},
+                   {"totals", {{"sent", 100}, {"received", 100 - i}}},
+                   {"last_change", {{"reason", "5 consecutive probes answered"}, {"ago_s", 3}}}};
       out.push_back({{"name", u},
+                     {"kind", "fiber"},
+                     {"role", "primary"},
                      {"link_up", i == 0},
                      {"up_bps", 100000000 / (i + 1)},
-                     {"rtt_us", 12345 * (i + 1)},
-                     {"loss_pct", 0.5 * static_cast<double>(i)},
-                     {"tx_bytes", 1500000 * (i + 1)}});
+                     {"tx_bytes", 1500000 * (i + 1)},
+                     {"paths", json::array({path})}});
       ++i;
     }
     return out;

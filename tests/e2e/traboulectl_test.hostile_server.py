@@ -30,7 +30,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
         if path == "/api/v1/status":
             self.send(200, b"<html>not json</html>")
         elif path == "/api/v1/uplinks":
-            self.send(200, b'{"uplinks": [{"name": 5, "rtt_us": "slow", "up": {"x": [1]}}, 7, null]}')
+            self.send(200, b'{"uplinks": [{"name": 5, "paths": [{"state": "slow", "rtt_us": {"avg": "x"}}, 3]}, 7, null]}')
         elif path.startswith("/api/v1/flows"):
             self.send(429, b"", [("Retry-After", "7")])
         elif path == "/api/v1/apps":

@@ -189,8 +189,9 @@ for cmd in links flows apps counters rules qos routes drops; do
 done
 run "links table" 0 "${A[@]}" links
 out_has "links humanises rtt" "12.3 ms"
-out_has "links humanises rate" "100 Mbit/s"
+out_has "links humanises jitter" "800 µs"
 out_has "links humanises loss" "0.5 %"
+out_has "links shows the last change" "5 consecutive probes answered"
 run "flows --top 2" 0 "${A[@]}" flows --top 2
 json_rows=$(grep -c "198.51.100.7" "$TMP/out")
 if [ "$json_rows" = 2 ]; then ok "flows --top 2 shows two flows"; else bad "flows --top 2 shows $json_rows flows"; fi

@@ -157,6 +157,12 @@ std::vector<Frame> wan_frames(unsigned round) {
                   .ipv4("198.51.100.1", "10.0.0.1")
                   .udp(1, 2)
                   .build());  // no route
+  v.push_back(PacketBuilder()
+                  .eth(kUpMac, kGwMac)
+                  .ipv4("100.64.1.1", "100.64.1.2")
+                  .udp(45000, 862)
+                  .payload(44, 0)
+                  .build());  // a STAMP test packet: reflected by the probe stage
   return v;
 }
 
@@ -166,9 +172,27 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   FlowTable flows(fx.site.flows.capacity, fx.site.flows.timeouts, 0);
   std::array<bool, kMaxPorts> ready{};
   ready[fx.lan_port] = ready[fx.up_port] = true;
-  auto pipeline =
-      make_worker_pipeline({0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view});
+  // With the probe stage as the daemon wires it on worker 0: reflector, sessions, both rings.
+  SharedTscClock clock;
+  clock.store(TscClock::anchor(rte_rdtsc(), 1'700'000'000'000'000'000ull, rte_get_tsc_hz()));
+  StampSessionTable sessions(40000);
+  rte_ring* results = make_stamp_result_ring("alloc_stamp_res", 1024, 0);
+  rte_ring* requests = make_stamp_request_ring("alloc_stamp_req", 256, 0);
+  ASSERT_NE(results, nullptr);
+  ASSERT_NE(requests, nullptr);
+  struct RingGuard {
+    rte_ring* a;
+    rte_ring* b;
+    ~RingGuard() {
+      rte_ring_free(a);
+      rte_ring_free(b);
+    }
+  } ring_guard{results, requests};
+  WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view};
+  deps.probe = {&clock, &sessions, results, requests, testing::test_pool()};
+  auto pipeline = make_worker_pipeline(std::move(deps));
   const uint16_t parse = pipeline->node_index("parse");
+  ASSERT_NE(pipeline->find<ProbeStage>("probe"), nullptr);
 
   const uint64_t hz = rte_get_tsc_hz();
   uint64_t fake_now = rte_rdtsc();
@@ -207,6 +231,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   EXPECT_GT(get("local.out.tx"), 3000u);
   EXPECT_GT(get("forward.ttl_exceeded"), 0u);
   EXPECT_GT(get("route.no_route"), 0u);
+  EXPECT_EQ(get("probe.out.reply"), 3000u) << "every STAMP test packet reflected";
   EXPECT_GT(get("forward.neighbor_unresolved") + get("forward.gateway_unresolved"), 0u);
   EXPECT_GT(flows.expired(), 0u);
 
