@@ -18,7 +18,6 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-constexpr size_t kMaxJsonDepth = 64;
 constexpr size_t kMaxCommentBytes = 1024;
 constexpr size_t kMaxBuckets = 4096;
 constexpr size_t kDefaultTop = 20;
@@ -72,40 +71,12 @@ void send_bad_request(httplib::Response& res, const std::vector<PolicyError>& er
   send_error(res, 400, "bad_request", message, details_json(errors, prefix));
 }
 
-// Deepest nesting of arrays/objects, outside strings. nlohmann parses iteratively, but
-// dumping, comparing and validating recurse: a hostile "[[[[…" must not reach them.
-size_t json_depth(std::string_view s) {
-  size_t depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (char c : s) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 // Parses a JSON request body with parse_policy_text, the parser of traboulectl's offline
-// validation: it also refuses duplicate keys (JSON would keep the last one silently).
+// validation: it also refuses duplicate keys (JSON would keep the last one silently) and, before
+// parsing, nesting deep enough to make dumping or validation recurse dangerously.
 bool parse_body(const std::string& body, json& out, std::vector<PolicyError>& errors) {
   if (body.empty()) {
     errors.push_back({"", "", "the request body is empty; a JSON object is expected"});
-    return false;
-  }
-  if (json_depth(body) > kMaxJsonDepth) {
-    errors.push_back(
-        {"", "", "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"});
     return false;
   }
   return parse_policy_text(body, out, errors);

@@ -55,9 +55,6 @@ uint8_t first_octet(uint32_t raw) noexcept {
   std::memcpy(b, &raw, 4);
   return b[0];
 }
-uint32_t raw4(const IpAddr& a) noexcept {
-  return ld32(a.v4_ptr());
-}
 
 bool v6_multicast(const uint8_t* a) noexcept {
   return a[0] == 0xff;
@@ -143,7 +140,7 @@ bool mac_usable(const uint8_t* mac) noexcept {
 }  // namespace
 
 LocalStage::LocalStage(Site& site, rte_mempool* pool, bool resolver)
-    : site_(site), pool_(pool), resolver_(resolver) {
+    : site_(site), pool_(pool), resolver_(resolver), own_(site) {
   uint64_t hz = rte_get_tsc_hz();
   period_tsc_ = hz * kResolvePeriodMs / 1000;
   retry_tsc_ = hz * kRetryMs / 1000;
@@ -177,27 +174,6 @@ LocalStage::LocalStage(Site& site, rte_mempool* pool, bool resolver)
       pi.ll = ifc->v6_link_local;
     }
   }
-  for (auto& up : site.ifaces) {
-    const Interface& ifc = *up;
-    if (ifc.v4 && ifc.v4->addr.is_v4() && n_own4_ < own4_.size())
-      own4_[n_own4_++] = raw4(ifc.v4->addr);
-    if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero() && n_own6_ < own6_.size())
-      own6_[n_own6_++] = ifc.v6->addr;
-    if (!ifc.v6_link_local.is_zero() && n_own6_ < own6_.size())
-      own6_[n_own6_++] = ifc.v6_link_local;
-  }
-}
-
-bool LocalStage::own4(uint32_t a) const noexcept {
-  for (unsigned i = 0; i < n_own4_; ++i)
-    if (own4_[i] == a) return true;
-  return false;
-}
-
-bool LocalStage::own6(const IpAddr& a) const noexcept {
-  for (unsigned i = 0; i < n_own6_; ++i)
-    if (own6_[i] == a) return true;
-  return false;
 }
 
 bool LocalStage::on_link6(const PortInfo& pi, const IpAddr& a) const noexcept {

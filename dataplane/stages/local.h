@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
+#include "dataplane/core/own_addresses.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 
@@ -125,8 +126,8 @@ class LocalStage final : public Stage {
   const PortInfo* port_info(uint16_t port) const noexcept {
     return port < kMaxPorts && ports_[port].iface != nullptr ? &ports_[port] : nullptr;
   }
-  bool own4(uint32_t a) const noexcept;
-  bool own6(const IpAddr& a) const noexcept;
+  bool own4(uint32_t a) const noexcept { return own_.has4(a); }
+  bool own6(const IpAddr& a) const noexcept { return own_.has6(a); }
   bool on_link6(const PortInfo& pi, const IpAddr& a) const noexcept;
   // True when the first segment holds the L2 header and l3_need bytes after it; otherwise drops
   // the packet (chained_mbuf, or short_reason).
@@ -159,10 +160,7 @@ class LocalStage final : public Stage {
   uint64_t last_resolve_tsc_ = 0;
 
   std::array<PortInfo, kMaxPorts> ports_{};
-  std::array<uint32_t, kMaxPorts> own4_{};    // every interface's IPv4 address, network order
-  std::array<IpAddr, 2 * kMaxPorts> own6_{};  // every interface's global and link-local address
-  unsigned n_own4_ = 0;
-  unsigned n_own6_ = 0;
+  OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)
   Stats stats_;
 };
 

@@ -41,9 +41,6 @@ uint32_t ld32(const void* p) noexcept {
   std::memcpy(&v, p, 4);
   return v;
 }
-uint32_t raw4(const IpAddr& a) noexcept {
-  return ld32(a.v4_ptr());
-}
 uint8_t first_octet(uint32_t raw) noexcept {
   uint8_t b[4];
   std::memcpy(b, &raw, 4);
@@ -108,7 +105,7 @@ uint64_t mix(uint64_t x) noexcept {  // splitmix64 finaliser
 }  // namespace
 
 ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
-    : site_(site), cfg_(cfg), deps_(deps) {
+    : site_(site), cfg_(cfg), deps_(deps), own_(site) {
   if (deps_.clock == nullptr) throw std::invalid_argument("probe stage: no shared TSC clock");
   if (deps_.sessions != nullptr && deps_.results == nullptr)
     throw std::invalid_argument("probe stage: STAMP sessions configured but no result ring");
@@ -146,27 +143,6 @@ ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
       pi.ll = ifc->v6_link_local;
     }
   }
-  for (auto& up : site.ifaces) {
-    const Interface& ifc = *up;
-    if (ifc.v4 && ifc.v4->addr.is_v4() && n_own4_ < own4_.size())
-      own4_[n_own4_++] = raw4(ifc.v4->addr);
-    if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero() && n_own6_ < own6_.size())
-      own6_[n_own6_++] = ifc.v6->addr;
-    if (!ifc.v6_link_local.is_zero() && n_own6_ < own6_.size())
-      own6_[n_own6_++] = ifc.v6_link_local;
-  }
-}
-
-bool ProbeStage::own4(uint32_t a) const noexcept {
-  for (unsigned i = 0; i < n_own4_; ++i)
-    if (own4_[i] == a) return true;
-  return false;
-}
-
-bool ProbeStage::own6(const IpAddr& a) const noexcept {
-  for (unsigned i = 0; i < n_own6_; ++i)
-    if (own6_[i] == a) return true;
-  return false;
 }
 
 void ProbeStage::burst_time() noexcept {

