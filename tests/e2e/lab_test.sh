@@ -232,10 +232,13 @@ s0=$(tx_packets "$A" wanem-fiber site)
 got=$(ping_for "$A" 2)
 n1=$(tx_packets "$A" wanem-fiber net)
 s1=$(tx_packets "$A" wanem-fiber site)
-if [ "${got:-0}" -eq 0 ] && [ "$n1" -eq "$n0" ] && [ "$s1" -eq "$s0" ]; then
-  pass "fiber down: no reply, wanem-fiber's veths send nothing (tx net $n0, site $s0)"
+# The edge's probes mark fiber down within ~0.3 s and new flows take vdsl: the pings are
+# answered (a new ping is a new flow, and core returns it the way it came), and wanem-fiber's
+# veths carry nothing.
+if [ "${got:-0}" -ge 10 ] && [ "$n1" -eq "$n0" ] && [ "$s1" -eq "$s0" ]; then
+  pass "fiber down: wanem-fiber's veths send nothing, the edge fails over ($got replies via another uplink)"
 else
-  fail "fiber down: no reply, wanem-fiber's veths send nothing" "replies $got, tx net $n0 -> $n1, site $s0 -> $s1"
+  fail "fiber down: wanem-fiber's veths send nothing, the edge fails over" "replies $got, tx net $n0 -> $n1, site $s0 -> $s1"
 fi
 check "impair fiber up" lab --name "$A" impair fiber up
 got=$(ping_for "$A" 2)
