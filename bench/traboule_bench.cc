@@ -27,6 +27,7 @@
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
+#include "dataplane/core/stamp.h"
 #include "dataplane/io/mempool.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
@@ -318,7 +319,28 @@ int main(int argc, char** argv) {
     policy->rules.push_back({.name = "default", .match = {}, .action = {.uplinks = {0}}});
     policy->prepare_hits();
     dp::WorkerView view{policy.get(), 1};
-    auto pipeline = dp::make_worker_pipeline({0, &site, &flows, b.pool, {nullptr}, ready, &view});
+    // The probe stage as the daemon wires it on an edge's worker 0 (reflector, sessions, rings):
+    // every IP packet crosses it.
+    dp::SharedTscClock clock;
+    clock.store(dp::TscClock::anchor(rte_rdtsc(), 1'700'000'000'000'000'000ull, rte_get_tsc_hz()));
+    dp::StampSessionTable sessions(40000);
+    rte_ring* results = dp::make_stamp_result_ring("tbb_stamp_res", 1024, 0);
+    rte_ring* requests = dp::make_stamp_request_ring("tbb_stamp_req", 256, 0);
+    if (results == nullptr || requests == nullptr) {
+      std::fprintf(stderr, "traboule-bench: cannot create the STAMP rings\n");
+      return 1;
+    }
+    struct RingGuard {  // declared before the pipeline: freed after it
+      rte_ring* a;
+      rte_ring* b;
+      ~RingGuard() {
+        rte_ring_free(a);
+        rte_ring_free(b);
+      }
+    } ring_guard{results, requests};
+    dp::WorkerDeps deps{0, &site, &flows, b.pool, {nullptr}, ready, &view};
+    deps.probe = {&clock, &sessions, results, requests, b.pool};
+    auto pipeline = dp::make_worker_pipeline(std::move(deps));
     const uint16_t parse = pipeline->node_index("parse");
 
     // Warm-up sequence: every flow once (creates them), then a random order over the flows.
