@@ -155,13 +155,13 @@ void PathMonitor::advance_liveness(uint64_t now_ns) {
 void PathMonitor::tick(uint64_t now_ns) {
   const uint64_t timeout_ns = uint64_t{cfg_.timeout_ms} * 1'000'000;
   // Detection time like BFD (RFC 5880 §6.8.4): no in-time answer for down_after intervals
-  // (plus a quarter interval, so that down_after - 1 losses followed by an answer with a little
+  // (plus a tenth of one, so that down_after - 1 losses followed by an answer with a little
   // jitter are not taken for down_after) takes the path down now; the per-probe loss timeout
   // (much longer, for a satellite RTT) only settles the loss figures later. A path that never
   // answered is given its first probe's timeout before this applies. Only while we keep
   // probing: down_after probes must have been asked for since the last answer.
   const uint64_t detect_ns =
-      (uint64_t{cfg_.down_after} * cfg_.interval_ms + cfg_.interval_ms / 4) * 1'000'000;
+      (uint64_t{cfg_.down_after} * cfg_.interval_ms + cfg_.interval_ms / 10) * 1'000'000;
   const uint64_t quiet_from = last_answer_ns_ != 0
                                   ? last_answer_ns_
                                   : (first_request_ns_ != 0 ? first_request_ns_ + timeout_ns : 0);

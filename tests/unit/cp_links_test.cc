@@ -453,14 +453,15 @@ TEST(PathMonitor, EventTimesAreWhenTheRunCompletes) {
   // Fifth answer: probe 4 (sent at 800 ms) answered 10 ms later.
   EXPECT_EQ(ev[0].time_ns, 810 * kMs);
   // Detection time: the last answer came at 810 ms and three more probes went unanswered; the
-  // first tick at or past 810 + 3.25 x 200 ms is the Sim's at 1800 ms (it ticks per interval).
+  // detection time ends at 810 + 3.1 x 200 = 1430 ms; the Sim's next tick after the pattern
+  // (it ticks once per interval, from 1600 + 200 ms on) is at 1800 ms.
   EXPECT_EQ(ev[1].time_ns, 1800 * kMs);
   EXPECT_EQ(sim.mon.status(), LinkStatus::kDown);
   EXPECT_EQ(sim.mon.status_since_ns(), 1800 * kMs);
 }
 
 // The lab's outage bound: at a 100 ms interval with down_after 3, a path that stops answering
-// is down 325 ms after its last answer (BFD-like detection time), not after the 1 s loss
+// is down 310 ms after its last answer (BFD-like detection time), not after the 1 s loss
 // timeout of each probe. Ticked every millisecond, as the daemon's loop does (every 2 ms).
 TEST(PathMonitor, DownWithinTheDetectionTimeOfTheLastAnswer) {
   PathConfig c = config();
@@ -495,11 +496,11 @@ TEST(PathMonitor, DownWithinTheDetectionTimeOfTheLastAnswer) {
   }
   ASSERT_NE(down_at, 0u);
   EXPECT_EQ(last_answer, 910 * kMs);
-  EXPECT_EQ(down_at, last_answer + 325 * kMs) << "3 x 100 ms + a quarter interval";
+  EXPECT_EQ(down_at, last_answer + 310 * kMs) << "3 x 100 ms + a tenth of an interval";
   EXPECT_LE(down_at - 1000 * kMs, 350 * kMs) << "the lab bound, from the start of the outage";
 }
 
-// Two losses, then an answer 20 ms later than usual: not three intervals of silence.
+// Two losses, then an answer 8 ms later than usual: not three intervals of silence.
 TEST(PathMonitor, TwoLossesAndALateishAnswerKeepThePathUp) {
   PathConfig c = config();
   c.interval_ms = 100;
@@ -515,7 +516,7 @@ TEST(PathMonitor, TwoLossesAndALateishAnswerKeepThePathUp) {
     r.reflector_seq = seq;
     r.t1 = ntp_at(static_cast<int64_t>(t));
     r.t2 = r.t3 = r.t1;
-    const uint64_t arrive = t + (i == 12 ? 30 : 10) * kMs;
+    const uint64_t arrive = t + (i == 12 ? 18 : 10) * kMs;
     r.t4 = ntp_at(static_cast<int64_t>(arrive));
     mon.tick(arrive);
     mon.on_record(r, arrive);
