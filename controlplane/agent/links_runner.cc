@@ -34,9 +34,10 @@ dp::ErrorEstimate host_clock_estimate() {
   return dp::ErrorEstimate::from_seconds(err_s, synced);
 }
 
-constexpr uint64_t kPollNs = 2'000'000;            // ring drain / send period
-constexpr uint64_t kClockEveryNs = 1'000'000'000;  // TSC → UTC re-mapping
-constexpr uint64_t kPublishEveryNs = 1'000'000'000;
+constexpr uint64_t kPollNs = 2'000'000;              // ring drain / send period
+constexpr uint64_t kClockEveryNs = 1'000'000'000;    // TSC → UTC re-mapping
+constexpr uint64_t kPublishEveryNs = 1'000'000'000;  // figures to the data plane
+constexpr uint64_t kRefreshNs = 200'000'000;         // figures and JSON for the API
 constexpr size_t kEventsKept = 64;
 
 }  // namespace
@@ -140,46 +141,53 @@ void LinksRunner::update_clock(bool first) {
   dp_.stamp_clock().store(clock_);
 }
 
-void LinksRunner::publish(uint64_t now_ns, bool force) {
-  LinkState st = monitor_.snapshot(now_ns);
-  // Per uplink: down when every measured path through it is down; up when one is up.
-  auto health = std::make_shared<dp::LinkSnapshot>();
-  health->time_ns = now_ns;
+std::vector<dp::LinkHealth> LinksRunner::health_states() const {
+  // Per uplink: up when one of its paths is up, down when every one of them is down.
   const auto& uplinks = dp_.site().uplinks;
-  for (const PathState& p : st.paths) {
-    size_t u = 0;
-    while (u < uplinks.size() && uplinks[u]->name != p.uplink) ++u;
-    if (u >= dp::kMaxUplinks || u >= uplinks.size()) continue;
-    dp::UplinkHealth& h = health->uplinks[u];
-    ++h.paths;
-    if (p.status == LinkStatus::kUp) {
+  std::vector<dp::LinkHealth> out(std::min<size_t>(uplinks.size(), dp::kMaxUplinks),
+                                  dp::LinkHealth::kUnknown);
+  std::vector<unsigned> paths(out.size()), up(out.size()), down(out.size());
+  for (const PathPlan& p : active_) {
+    const PathMonitor* m = monitor_.path(p.session);
+    if (m == nullptr || p.where.uplink >= out.size()) continue;
+    ++paths[p.where.uplink];
+    if (m->status() == LinkStatus::kUp) ++up[p.where.uplink];
+    if (m->status() == LinkStatus::kDown) ++down[p.where.uplink];
+  }
+  for (size_t u = 0; u < out.size(); ++u)
+    out[u] = up[u] > 0                             ? dp::LinkHealth::kUp
+             : paths[u] > 0 && down[u] == paths[u] ? dp::LinkHealth::kDown
+                                                   : dp::LinkHealth::kUnknown;
+  return out;
+}
+
+void LinksRunner::publish(uint64_t now_ns, bool force) {
+  // Cheap every poll: the states, which is what fast failover needs. The figures (percentiles
+  // over the window) and the API's JSON are refreshed on a change and every kRefreshNs.
+  std::vector<dp::LinkHealth> states = health_states();
+  const bool changed = states != last_health_;
+  if (!changed && !force && now_ns - last_refresh_ns_ < kRefreshNs) return;
+  last_refresh_ns_ = now_ns;
+  LinkState st = monitor_.snapshot(now_ns);
+  if (changed || force || now_ns - last_publish_ns_ >= kPublishEveryNs) {
+    auto health = std::make_shared<dp::LinkSnapshot>();
+    health->time_ns = now_ns;
+    for (size_t u = 0; u < states.size(); ++u) health->uplinks[u].state = states[u];
+    for (const PathPlan& p : active_) {
+      if (p.where.uplink >= states.size()) continue;
+      dp::UplinkHealth& h = health->uplinks[p.where.uplink];
+      ++h.paths;
+      const PathMonitor* m = monitor_.path(p.session);
+      if (m == nullptr || m->status() != LinkStatus::kUp) continue;
       ++h.paths_up;
-      const uint32_t rtt = static_cast<uint32_t>(p.metrics.rtt_avg_us.value_or(0));
-      if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {
+      const PathMetrics pm = m->metrics();
+      const uint32_t rtt = static_cast<uint32_t>(pm.rtt_avg_us.value_or(0));
+      if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
         h.rtt_us = rtt;
-        h.jitter_us = static_cast<uint32_t>(p.metrics.jitter_rtt_us.value_or(0));
-        h.loss_ppm = static_cast<uint32_t>(p.metrics.loss_ratio.value_or(0) * 1e6);
+        h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
+        h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
       }
     }
-  }
-  std::vector<dp::LinkHealth> states;
-  for (size_t u = 0; u < uplinks.size() && u < dp::kMaxUplinks; ++u) {
-    dp::UplinkHealth& h = health->uplinks[u];
-    bool any_down = false;
-    for (const PathState& p : st.paths)
-      if (p.uplink == uplinks[u]->name && p.status == LinkStatus::kDown) any_down = true;
-    h.state = h.paths_up > 0 ? dp::LinkHealth::kUp
-              : (h.paths > 0 && any_down && h.paths_up == 0 &&
-                 std::all_of(st.paths.begin(), st.paths.end(),
-                             [&](const PathState& p) {
-                               return p.uplink != uplinks[u]->name || p.status == LinkStatus::kDown;
-                             }))
-                  ? dp::LinkHealth::kDown
-                  : dp::LinkHealth::kUnknown;
-    states.push_back(h.state);
-  }
-  const bool changed = states != last_health_;
-  if (changed || force || now_ns - last_publish_ns_ >= kPublishEveryNs) {
     dp_.publish_links(health);
     last_health_ = states;
     last_publish_ns_ = now_ns;

@@ -57,6 +57,7 @@ class LinksRunner {
   void apply_plan(std::vector<PathPlan> plan);
   void update_clock(bool first);
   void publish(uint64_t now_ns, bool force);
+  std::vector<dp::LinkHealth> health_states() const;
 
   dp::Dataplane& dp_;
   std::string role_;
@@ -76,6 +77,7 @@ class LinksRunner {
   dp::TscClock clock_;
   std::vector<dp::LinkHealth> last_health_;
   uint64_t last_publish_ns_ = 0;
+  uint64_t last_refresh_ns_ = 0;
 };
 
 }  // namespace traboule::cp
