@@ -8,7 +8,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -217,10 +216,13 @@ int main(int argc, char** argv) {
     cp::PolicyStore store(cfg.state_dir);
     cp::PolicyManager policies(store, site_facts(cfg),
                                [&](std::shared_ptr<const cp::CompiledPolicy> p) {
-                                 if (dp::Dataplane* dpl = live.load())
-                                   dpl->publish_policy(p->snapshot);
+                                 dp::Dataplane* dpl = live.load();
+                                 if (dpl == nullptr) {  // start(): what the data plane starts with
+                                   initial = p;
+                                   return;
+                                 }
+                                 dpl->publish_policy(p->snapshot);
                                  if (cp::LinksRunner* l = links.load()) l->set_policy(p);
-                                 initial = p;
                                });
     policies.set_log([](cp::PolicyManager::LogLevel level, const std::string& msg) {
       log_msg(level != cp::PolicyManager::LogLevel::kInfo, msg);
