@@ -184,7 +184,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
-             "comment"});
+             "overlay", "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -312,6 +312,17 @@ AgentConfig parse_config(const std::string& text) {
     c.uplinks.push_back(uc);
   }
 
+  if (root.has("overlay")) {
+    Obj o(root.raw("overlay"), "/overlay");
+    o.only({"port", "site_id", "mtu"});
+    c.overlay.port = static_cast<uint16_t>(o.uint_or("port", c.overlay.port, 0, 65535));
+    c.overlay.site_id =
+        static_cast<uint16_t>(o.uint_or("site_id", c.overlay.site_id, 0, dp::kMaxSiteId));
+    c.overlay.mtu = static_cast<uint16_t>(o.uint_or("mtu", c.overlay.mtu, 1280, 9000));
+    if (c.role == Role::kEdge && c.overlay.port != 0 && c.overlay.site_id == 0)
+      throw ConfigError("/overlay/site_id",
+                        "is required on an edge with an overlay port (1 to 4095; got 0)");
+  }
   if (root.has("policy")) c.policy_file = root.str("policy");
   if (root.has("state_dir")) c.state_dir = root.str("state_dir");
   if (c.state_dir.empty()) throw ConfigError("/state_dir", "must not be empty");

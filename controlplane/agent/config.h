@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
 
 namespace traboule::cp {
@@ -74,6 +75,14 @@ struct DataplaneConfig {
   uint32_t neighbors = 1024;  // neighbour table size per port
 };
 
+// The overlay endpoint of the box (docs/overlay.md): its UDP port (0: no overlay), an edge's
+// site id, the uplinks' IP MTU the tunnel must fit in.
+struct OverlaySettings {
+  uint16_t port = 4500;
+  uint16_t site_id = 0;
+  uint16_t mtu = 1500;
+};
+
 struct AgentConfig {
   Role role = Role::kEdge;
   std::vector<std::string> eal;  // extra EAL arguments (e.g. "--no-huge", "-l", "0-1")
@@ -86,6 +95,7 @@ struct AgentConfig {
   std::optional<std::string> policy_file;
   std::string state_dir = "/var/lib/traboule";  // policy versions live in <state_dir>/policies
   ApiConfig api;
+  OverlaySettings overlay;
 };
 
 // Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).

@@ -238,6 +238,16 @@ int main(int argc, char** argv) {
     // 40000-40255 (sessions), a hub only reflects.
     settings.probe.reflector_port = initial->probes.port;
     settings.stamp_port_base = cfg.role == cp::Role::kEdge ? 40000 : 0;
+    // The overlay: an edge needs its site id for it (without one it routes natively).
+    const bool overlay =
+        cfg.overlay.port != 0 && (cfg.role == cp::Role::kHub || cfg.overlay.site_id != 0);
+    settings.overlay.port = overlay ? cfg.overlay.port : 0;
+    settings.overlay.site_id = cfg.overlay.site_id;
+    settings.overlay.hub = cfg.role == cp::Role::kHub;
+    settings.overlay.mtu = cfg.overlay.mtu;
+    if (cfg.role == cp::Role::kEdge && !overlay)
+      log_msg(false,
+              "overlay: off (no /overlay/site_id in the config): overlay rules leave natively");
     dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial->snapshot);
     live.store(&d);
     cp::LinksRunner link_runner(d, cp::to_string(cfg.role),

@@ -270,6 +270,8 @@ std::shared_ptr<const CompiledPolicy> compile_policy(const nlohmann::json& doc,
   out->hash = sha256_hex(canonical_text(doc));
   built.snapshot->version = version;
   built.snapshot->hash = out->hash;
+  for (const OverlayPeer& peer : built.peers)
+    built.snapshot->peers.push_back({peer.name, peer.endpoints, peer.port});
   out->snapshot = std::move(built.snapshot);
   out->probes = built.probes;
   out->peers = std::move(built.peers);

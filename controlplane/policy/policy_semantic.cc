@@ -562,6 +562,8 @@ class Checker {
         }
         s.max_loss_ppm = static_cast<uint32_t>(std::llround(ppm));
       }
+      s.hold_ms = static_cast<uint32_t>(uint_at(c, "hold_s").value_or(10) * 1000);
+      s.margin_percent = static_cast<uint32_t>(uint_at(c, "margin_percent").value_or(20));
       // A probe slower than the timeout counts as lost: the SLA must fit inside it.
       if (lat && probes_ok_ && *lat * 2 > built_.probes.timeout_ms) {
         err(p + "/max_latency_ms", std::to_string(*lat),

@@ -126,21 +126,26 @@ FlowTable::FlowTable(uint32_t capacity, const FlowTimeouts& timeouts, int socket
 
   entries_bytes_ = size_t{capacity} * sizeof(FlowEntry);
   keys_bytes_ = size_t{capacity} * sizeof(FlowKey);
+  paths_bytes_ = size_t{capacity} * sizeof(FlowPath);
   entries_ = static_cast<FlowEntry*>(
       rte_zmalloc_socket("flow_entries", entries_bytes_, RTE_CACHE_LINE_SIZE, socket_id));
   keys_ = static_cast<FlowKey*>(
       rte_zmalloc_socket("flow_keys", keys_bytes_, RTE_CACHE_LINE_SIZE, socket_id));
-  if (entries_ == nullptr || keys_ == nullptr) {
+  paths_ = static_cast<FlowPath*>(
+      rte_zmalloc_socket("flow_paths", paths_bytes_, RTE_CACHE_LINE_SIZE, socket_id));
+  if (entries_ == nullptr || keys_ == nullptr || paths_ == nullptr) {
     rte_free(entries_);
     rte_free(keys_);
+    rte_free(paths_);
     rte_hash_free(hash_);
     throw std::runtime_error("flow table: cannot allocate " +
-                             std::to_string((entries_bytes_ + keys_bytes_) >> 20) +
+                             std::to_string((entries_bytes_ + keys_bytes_ + paths_bytes_) >> 20) +
                              " MiB of DPDK memory for " + std::to_string(capacity) +
                              " flows on socket " + std::to_string(socket_id));
   }
   std::uninitialized_value_construct_n(entries_, capacity);
   std::uninitialized_value_construct_n(keys_, capacity);
+  std::uninitialized_value_construct_n(paths_, capacity);
 
   FlowKey probe;
   probe.lo = IpAddr::v4(0x0a000001);
@@ -168,6 +173,7 @@ FlowTable::FlowTable(uint32_t capacity, const FlowTimeouts& timeouts, int socket
 FlowTable::~FlowTable() {
   rte_free(entries_);
   rte_free(keys_);
+  rte_free(paths_);
   rte_hash_free(hash_);
 }
 
@@ -189,6 +195,7 @@ void FlowTable::init_entry(uint32_t id, const FlowRequest& r, uint64_t now_tsc) 
   e.proto = r.key.proto;
   e.uplink = kNoUplink;
   e.tcp_state = TcpState::kNone;
+  paths_[id] = FlowPath{};
   set_flags(e, static_cast<uint8_t>(kInUse | (r.key_dir != 0 ? kOrigHi : 0) |
                                     (r.from_lan ? kOrigFromLan : 0)));
 }

@@ -55,6 +55,15 @@ struct alignas(64) FlowEntry {
   bool in_use() const noexcept { return (flags & flow_flag::kInUse) != 0; }
 };
 static_assert(sizeof(FlowEntry) == 64, "FlowEntry must stay one cache line");
+// Beside each entry (FlowEntry has no byte left): where an overlay flow's packets come from and
+// go to. On a hub, the site and the site's path the flow last arrived on, which is where its
+// replies go (the edge's choice, so both directions move together on a failover).
+struct FlowPath {
+  uint16_t site = 0;                // overlay site id (0: not an overlay flow)
+  uint8_t remote_path = kNoUplink;  // the site's uplink index (the overlay header's path)
+  uint8_t dup_uplink = kNoUplink;   // duplicate strategy: the second uplink chosen
+  uint32_t moves = 0;               // times the route stage moved the flow to another uplink
+};
 inline constexpr unsigned kCoarseShift = 16;
 inline uint32_t coarse_tsc(uint64_t tsc) noexcept {
   return static_cast<uint32_t>(tsc >> kCoarseShift);
@@ -114,6 +123,7 @@ struct FlowView {
   uint32_t id = 0;
   FlowKey key;
   FlowEntry entry;
+  FlowPath path;
 };
 
 class FlowTable {
@@ -152,6 +162,8 @@ class FlowTable {
   FlowEntry& entry(uint32_t id) noexcept { return entries_[id]; }
   const FlowEntry& entry(uint32_t id) const noexcept { return entries_[id]; }
   const FlowKey& key(uint32_t id) const noexcept { return keys_[id]; }
+  FlowPath& path(uint32_t id) noexcept { return paths_[id]; }
+  const FlowPath& path(uint32_t id) const noexcept { return paths_[id]; }
 
   // The idle timeout that applies to the entry now (per protocol and TCP state), in TSC ticks.
   uint64_t idle_timeout_tsc(const FlowEntry& e) const noexcept;
@@ -159,7 +171,9 @@ class FlowTable {
   uint32_t size() const noexcept { return read_counter32(size_); }
   uint32_t capacity() const noexcept { return capacity_; }
   // rte_hash (measured from the heap at creation) + entries + keys.
-  size_t memory_bytes() const noexcept { return hash_bytes_ + entries_bytes_ + keys_bytes_; }
+  size_t memory_bytes() const noexcept {
+    return hash_bytes_ + entries_bytes_ + keys_bytes_ + paths_bytes_;
+  }
   size_t hash_memory_bytes() const noexcept { return hash_bytes_; }
   uint64_t created() const noexcept { return read_counter(created_); }
   uint64_t expired() const noexcept { return read_counter(expired_); }
@@ -193,6 +207,7 @@ class FlowTable {
   rte_hash* hash_ = nullptr;
   FlowEntry* entries_ = nullptr;
   FlowKey* keys_ = nullptr;  // written at creation only; lets listing avoid the rte_hash
+  FlowPath* paths_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
   uint32_t cursor_ = 0;  // next slot expire() looks at
@@ -200,6 +215,7 @@ class FlowTable {
   size_t hash_bytes_ = 0;
   size_t entries_bytes_ = 0;
   size_t keys_bytes_ = 0;
+  size_t paths_bytes_ = 0;
   uint64_t created_ = 0;
   uint64_t expired_ = 0;
   uint64_t restarted_ = 0;
@@ -237,6 +253,7 @@ void FlowTable::for_each(Fn&& fn) const {
     v.id = i;
     v.key = keys_[i];
     v.entry = e;
+    v.path = paths_[i];
     v.entry.last_seen_tsc = read_counter(e.last_seen_tsc);
     for (int d = 0; d < 2; ++d) {
       v.entry.packets[d] = read_counter(e.packets[d]);

@@ -20,6 +20,10 @@ struct UplinkHealth {
   uint32_t rtt_us = 0;    // best path's average RTT over its window (0: unknown)
   uint32_t jitter_us = 0;
   uint32_t loss_ppm = 0;
+  // Bit c: meets SLA class c of the policy the monitor last applied, held down after a
+  // violation until it has met it again for the class' hold time (controlplane/links).
+  uint32_t sla_ok = 0xffffffffu;
+  bool cap_reached = false;  // monthly data cap reached: only critical QoS classes may use it
 };
 
 struct LinkSnapshot {
@@ -28,6 +32,9 @@ struct LinkSnapshot {
 
   bool down(uint8_t u) const noexcept {
     return u < kMaxUplinks && uplinks[u].state == LinkHealth::kDown;
+  }
+  bool meets(uint8_t u, uint8_t sla_class) const noexcept {
+    return u >= kMaxUplinks || sla_class >= 32 || ((uplinks[u].sla_ok >> sla_class) & 1) != 0;
   }
 };
 

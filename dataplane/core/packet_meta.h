@@ -19,6 +19,7 @@ inline constexpr uint16_t kIpOptions = 1 << 2;      // IPv4 options or IPv6 exte
 inline constexpr uint16_t kFromLan = 1 << 3;        // received on the LAN port
 inline constexpr uint16_t kTrace = 1 << 4;          // per-packet trace is on for this packet
 inline constexpr uint16_t kHasL4 = 1 << 5;          // src_port/dst_port/tcp_flags are valid
+inline constexpr uint16_t kFromOverlay = 1 << 6;    // decapsulated: overlay_site/path say whence
 }  // namespace meta_flag
 
 inline constexpr uint16_t kNoPort = 0xffff;
@@ -52,6 +53,11 @@ struct PacketMeta {
   uint32_t flow_hash = 0;      // symmetric hash of the 5-tuple (same both directions)
   uint16_t rule = 0;           // rule index that matched
   uint16_t trace_id = 0;
+  // Overlay: after decap, the sender's site id and path (its uplink index); before encap, the
+  // site and remote path to send to (a hub answering an edge). See core/overlay.h.
+  uint16_t overlay_site = 0;
+  uint8_t overlay_path = kNoUplink;
+  uint8_t dup_uplink = kNoUplink;  // duplicate strategy: the second uplink (encap copies)
 };
 
 inline constexpr uint16_t kMetaPrivSize = static_cast<uint16_t>(

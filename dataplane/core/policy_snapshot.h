@@ -70,9 +70,18 @@ struct UplinkPolicy {
 
 struct SlaClass {
   std::string name;
-  uint32_t max_latency_us = 0;  // one-way budget from RTT/2; 0: no bound
-  uint32_t max_jitter_us = 0;   // 0: no bound
-  uint32_t max_loss_ppm = 0;    // parts per million; 1'000'000: no bound
+  uint32_t max_latency_us = 0;   // one-way budget from RTT/2; 0: no bound
+  uint32_t max_jitter_us = 0;    // 0: no bound
+  uint32_t max_loss_ppm = 0;     // parts per million; 1'000'000: no bound
+  uint32_t hold_ms = 10000;      // a path that violated it must meet it this long to return
+  uint32_t margin_percent = 20;  // ... and meet it with this margin (no chasing the threshold)
+};
+
+// An overlay peer (a hub) as the encap stage reads it: where to send, by family.
+struct OverlayPeerDp {
+  std::string name;
+  std::vector<IpAddr> endpoints;  // in order of preference
+  uint16_t port = 0;
 };
 
 struct QosClass {
@@ -134,8 +143,9 @@ struct PolicySnapshot {
   std::vector<UplinkPolicy> uplinks;  // size == Site::uplinks.size()
   std::vector<SlaClass> sla_classes;
   std::vector<QosClass> qos_classes;
-  std::vector<AppDef> apps;  // indexed by id: apps[i].id == i; apps[0] is "unknown"
-  std::vector<CompiledRule> rules;  // evaluated in order; the last one is the default rule
+  std::vector<AppDef> apps;          // indexed by id: apps[i].id == i; apps[0] is "unknown"
+  std::vector<CompiledRule> rules;   // evaluated in order; the last one is the default rule
+  std::vector<OverlayPeerDp> peers;  // an edge's hubs (the first is used); empty on a hub
 
   // Hit counters, rules.size() * kMaxWorkers (worker-major), sized by prepare_hits() when the
   // snapshot is published: counters belong to the policy version they were counted under.

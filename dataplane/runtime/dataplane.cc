@@ -71,6 +71,7 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
   policy->prepare_hits();
   policy_ = std::make_unique<SnapshotSlot<PolicySnapshot>>(*rcu_, std::move(policy));
   links_ = std::make_unique<SnapshotSlot<LinkSnapshot>>(*rcu_, std::make_shared<LinkSnapshot>());
+  if (settings.overlay.port != 0) overlay_sites_ = std::make_unique<OverlaySites>();
   if (settings.stamp_port_base != 0) {
     sessions_ = std::make_unique<StampSessionTable>(settings.stamp_port_base);
     const int socket = static_cast<int>(rte_socket_id());
@@ -153,6 +154,8 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.probe.results = stamp_results_;
     deps.probe.requests = w == 0 ? stamp_requests_ : nullptr;
     deps.probe.pool = pool_;
+    deps.overlay = settings.overlay;
+    deps.sites = overlay_sites_.get();
     pw.pipeline = make_worker_pipeline(std::move(deps));
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
@@ -164,9 +167,9 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       else if (i % n == w)
         rx.push_back({infos[i].port_id, 0, lan});
     }
-    pw.worker =
-        std::make_unique<Worker>(*pw.pipeline, std::move(rx), std::move(inbound), settings.polling,
-                                 stop_, WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
+    pw.worker = std::make_unique<Worker>(
+        *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_,
+        WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
   }
 }
 

@@ -13,15 +13,16 @@
 
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/link_snapshot.h"
-#include "dataplane/core/stamp.h"
-#include "dataplane/stages/probe.h"
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
+#include "dataplane/core/stamp.h"
 #include "dataplane/core/worker_view.h"
 #include "dataplane/io/port.h"
 #include "dataplane/runtime/rcu.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/stages/probe.h"
 
 namespace traboule::dp {
 
@@ -33,6 +34,7 @@ struct DataplaneSettings {
   // use local UDP ports [stamp_port_base, +kMaxStampSessions) (0: this box sends no probes).
   ProbeConfig probe;
   uint16_t stamp_port_base = 0;
+  OverlayConfig overlay;  // port 0: no overlay
 };
 
 struct UplinkStatus {
@@ -75,6 +77,7 @@ class Dataplane {
   StampSessionTable* stamp_sessions() noexcept { return sessions_.get(); }
   rte_ring* stamp_results() noexcept { return stamp_results_; }
   rte_ring* stamp_requests() noexcept { return stamp_requests_; }
+  const OverlaySites* overlay_sites() const noexcept { return overlay_sites_.get(); }
   // Why `p` cannot run on this site, or "" when it can.
   std::string check_policy(const PolicySnapshot& p) const;
   void poll_links();                           // refreshes Interface::link_up from the drivers
@@ -122,6 +125,7 @@ class Dataplane {
   std::unique_ptr<SnapshotSlot<LinkSnapshot>> links_;
   SharedTscClock clock_;
   std::unique_ptr<StampSessionTable> sessions_;
+  std::unique_ptr<OverlaySites> overlay_sites_;
   rte_ring* stamp_results_ = nullptr;
   rte_ring* stamp_requests_ = nullptr;
   std::atomic<bool> stop_{false};

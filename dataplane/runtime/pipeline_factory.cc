@@ -2,7 +2,9 @@
 
 #include <stdexcept>
 
+#include "dataplane/stages/decap.h"
 #include "dataplane/stages/dispatch.h"
+#include "dataplane/stages/encap.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/local.h"
@@ -20,13 +22,21 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   // One worker owns every flow: no dispatch stage (the flow stage hashes the key itself).
   const bool dispatch = d.to_worker.size() > 1;
   const bool probe = d.probe.clock != nullptr;
-  const char* ip_next = probe ? "probe" : "local";
+  const bool overlay = d.overlay.port != 0;
+  if (overlay && d.sites == nullptr)
+    throw std::invalid_argument("make_worker_pipeline: overlay without a site table");
+  const char* after_probe = overlay ? "decap" : "local";
+  const char* ip_next = probe ? "probe" : after_probe;
   std::vector<NodeSpec> t;
   t.push_back(
       {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", ip_next}}});
   if (probe)
-    t.push_back({std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
-                 {{"next", "local"}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
+    t.push_back(
+        {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
+         {{"next", after_probe}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
+  if (overlay)
+    t.push_back(
+        {std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, *d.view), {{"next", "local"}}});
   t.push_back(
       {std::make_unique<LocalStage>(*d.site, d.pool, resolver),
        {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});
@@ -34,8 +44,14 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
     t.push_back(
         {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
   t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
-  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, *d.view, d.worker),
-               {{"uplink", "forward"}, {"lan", "forward"}}});
+  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, *d.view, d.worker, d.overlay),
+               {{"uplink", "forward"},
+                {"lan", "forward"},
+                {"overlay", overlay ? "encap" : "forward"},
+                {"breakout", "forward"}}});
+  if (overlay)
+    t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
+                 {{"next", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
   t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/worker_view.h"
@@ -31,10 +32,14 @@ struct WorkerDeps {
   // `probe.requests` only on the worker that sends (worker 0).
   ProbeConfig probe_cfg;
   ProbeDeps probe;
+  // Overlay: with a port, decap sits between probe (or parse) and local, and route's overlay
+  // edge goes through encap; `sites` is required then (one per box).
+  OverlayConfig overlay;
+  OverlaySites* sites = nullptr;
 };
 
-// parse → [probe →] local → dispatch → flow → route → forward → tx (local's and probe's replies
-// → tx, consumed → sink).
+// parse → [probe →] [decap →] local → dispatch → flow → route → [encap →] forward → tx (local's
+// and probe's replies → tx, consumed → sink).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

@@ -4,22 +4,9 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 
+#include "dataplane/core/checksum.h"
+
 namespace traboule::dp {
-namespace {
-
-// RFC 1624 incremental update of the IPv4 header checksum for a TTL decrement.
-inline void decrement_ipv4_ttl(rte_ipv4_hdr* ip) noexcept {
-  uint16_t old_word = static_cast<uint16_t>(ip->time_to_live << 8 | ip->next_proto_id);
-  ip->time_to_live--;
-  uint16_t new_word = static_cast<uint16_t>(ip->time_to_live << 8 | ip->next_proto_id);
-  uint32_t sum = static_cast<uint16_t>(~rte_be_to_cpu_16(ip->hdr_checksum)) +
-                 static_cast<uint16_t>(~old_word) + new_word;
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  ip->hdr_checksum = rte_cpu_to_be_16(static_cast<uint16_t>(~sum));
-}
-
-}  // namespace
 
 ForwardStage::ForwardStage(Site& site, FlowTable& flows) : site_(site), flows_(flows) {}
 

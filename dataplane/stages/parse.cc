@@ -17,7 +17,7 @@ using P = ParseStage;
 static_assert(P::kDrops.size() == P::kNotFirstSegment + 1, "one name per drop reason");
 
 // parse_one() returns an edge, or kDropBase + a drop reason: one small integer, no out-params.
-constexpr unsigned kDropBase = 64;
+constexpr unsigned kDropBase = P::kDropBase;
 constexpr unsigned drop(P::Drop d) {
   return kDropBase + d;
 }
@@ -391,6 +391,9 @@ inline void reset_meta(PacketMeta& md) {
   md.flow_id = kNoFlow;
   md.flow_hash = 0;
   md.rule = 0;
+  md.overlay_site = 0;
+  md.overlay_path = kNoUplink;
+  md.dup_uplink = kNoUplink;
 }
 
 inline unsigned parse_one(rte_mbuf* m) {
@@ -416,6 +419,10 @@ inline unsigned parse_one(rte_mbuf* m) {
 }
 
 }  // namespace
+
+unsigned ParseStage::parse(rte_mbuf* m) noexcept {
+  return parse_one(m);
+}
 
 void ParseStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   constexpr uint16_t kPrefetchAhead = 3;

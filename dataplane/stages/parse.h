@@ -28,7 +28,8 @@ namespace traboule::dp {
 //  - IPv4/IPv6 frames are trimmed to l2_len + l3_total; ARP frames keep their padding.
 //  - The IPv4 checksum is not recomputed when the NIC marked it good (or NONE: verified).
 // in_port, trace_id, kFromLan and kTrace are kept; out_port, uplink, flow_id, flow_hash,
-// flow_dir and rule are reset. TTL/hop limit are not checked (forward decides).
+// flow_dir, rule and the overlay fields are reset (kFromOverlay too). TTL/hop limit are not checked
+// (forward decides).
 class ParseStage final : public Stage {
  public:
   enum Edge : unsigned { kIpv4 = 0, kIpv6, kArp };
@@ -74,6 +75,11 @@ class ParseStage final : public Stage {
   static constexpr unsigned kMaxVlanTags = 2;
 
   ParseStage() = default;
+
+  // One frame as process() parses it (decap re-parses the inner packet with it): an edge, or
+  // kDropBase + a drop reason.
+  static constexpr unsigned kDropBase = 64;
+  static unsigned parse(rte_mbuf* m) noexcept;
 
   std::string_view name() const noexcept override { return "parse"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }

@@ -12,11 +12,12 @@ inline bool link_local(const IpAddr& a, bool v4) noexcept {
 
 }  // namespace
 
-RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker)
-    : site_(site), flows_(flows), view_(view), worker_(worker) {}
+RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker,
+                       const OverlayConfig& overlay)
+    : site_(site), flows_(flows), view_(view), worker_(worker), overlay_(overlay) {}
 
-bool RouteStage::usable(uint8_t u, bool v4, bool measured) const noexcept {
-  if (measured ? !alive(u) : !site_.uplink_usable(u)) return false;
+bool RouteStage::usable(uint8_t u, bool v4) const noexcept {
+  if (!site_.uplink_usable(u)) return false;
   const Interface& up = *site_.uplinks[u];
   const auto& gw = v4 ? up.gw4 : up.gw6;
   // A new flow only goes where the gateway answers: an unresolved one would drop it all.
@@ -24,29 +25,48 @@ bool RouteStage::usable(uint8_t u, bool v4, bool measured) const noexcept {
   return gw && up.neighbors->lookup(*gw, &mac);
 }
 
-uint8_t RouteStage::pick_uplink(const PolicySnapshot& p, uint16_t rule, bool v4,
-                                uint8_t current) const noexcept {
-  if (rule >= p.rules.size()) return kNoUplink;
+std::array<PathCandidate, kMaxUplinks> RouteStage::candidates(const PolicySnapshot& p,
+                                                              uint16_t rule,
+                                                              bool v4) const noexcept {
+  std::array<PathCandidate, kMaxUplinks> c{};
+  if (rule >= p.rules.size()) return c;
   const RuleAction& a = p.rules[rule].action;
-  auto role = [&p](uint8_t u) {
-    return u < p.uplinks.size() ? p.uplinks[u].role : UplinkRole::kPrimary;
-  };
-  // Measured-down uplinks are avoided; when every allowed uplink is measured down (a hub that
-  // stopped answering probes, say), traffic still goes out rather than nowhere.
-  for (bool measured : {true, false}) {
-    if (current < site_.uplinks.size())
-      for (uint8_t u : a.uplinks)
-        if (u == current && usable(u, v4, measured)) return u;
-    for (UplinkRole want : {UplinkRole::kPrimary, UplinkRole::kBackup})
-      for (uint8_t u : a.uplinks)
-        if (role(u) == want && usable(u, v4, measured)) return u;
+  const SlaClass* sla = a.sla_class < p.sla_classes.size() ? &p.sla_classes[a.sla_class] : nullptr;
+  const bool critical = a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical;
+  const LinkSnapshot* links = view_.links;
+  for (uint8_t u : a.uplinks) {
+    if (u >= kMaxUplinks || u >= site_.uplinks.size()) continue;
+    PathCandidate& k = c[u];
+    k.usable = usable(u, v4);
+    k.alive = alive(u);
+    if (u < p.uplinks.size()) {
+      k.role = p.uplinks[u].role;
+      k.cost = p.uplinks[u].cost;
+    }
+    if (links != nullptr) {
+      const UplinkHealth& h = links->uplinks[u];
+      k.sla = sla == nullptr || links->meets(u, a.sla_class);
+      k.cap_ok = !h.cap_reached || critical;
+      k.score = path_score(h.rtt_us, h.jitter_us, h.loss_ppm, sla);
+    }
   }
-  return kNoUplink;
+  return c;
+}
+
+bool RouteStage::keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) const noexcept {
+  if (u >= kMaxUplinks || !alive(u) || a.strategy == PathStrategy::kDuplicate) return false;
+  if (u < p.uplinks.size() && p.uplinks[u].role != UplinkRole::kPrimary) return false;
+  const LinkSnapshot* links = view_.links;
+  if (links == nullptr) return true;
+  if (a.sla_class < p.sla_classes.size() && !links->meets(u, a.sla_class)) return false;
+  if (links->uplinks[u].cap_reached) return false;
+  return true;
 }
 
 void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   const PolicySnapshot* p = view_.policy;
   const uint16_t gen = view_.policy_gen;
+  const bool overlay_on = overlay_.port != 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -72,55 +92,108 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         continue;
       }
       FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
+      FlowPath* fp = md.flow_id != kNoFlow ? &flows_.path(md.flow_id) : nullptr;
       uint8_t u = e != nullptr ? e->uplink : kNoUplink;
+      uint8_t u2 = fp != nullptr ? fp->dup_uplink : kNoUplink;
       uint16_t rule = e != nullptr ? e->rule : 0;
       const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
-      bool fresh = fgen == gen || (fgen == kGenWanOpened && u != kNoUplink);
+      const bool wan_opened = fgen == kGenWanOpened && u != kNoUplink;
+      const bool fresh = fgen == gen || wan_opened;
       if (fresh && u == kUplinkPolicyDrop) {
         if (p != nullptr) p->count_packet(rule, worker_, md.l3_total);
         out.drop(kPolicyDrop, m);
         continue;
       }
-      // Sticky: a flow keeps its uplink while that uplink is up and the policy is unchanged.
-      if (!fresh || !alive(u)) {
+      if (wan_opened) {
+        // Answers go back the way the flow came in (BCP 38 upstream); through the overlay if
+        // that is how it came.
+        if (!alive(u)) {
+          out.drop(kNoUsableUplink, m);
+          continue;
+        }
+      } else {
         if (p == nullptr || p->rules.empty()) [[unlikely]] {
           out.drop(kNoPolicy, m);
           continue;
         }
-        const uint16_t app = e != nullptr ? e->app : kAppUnknown;
-        const uint16_t cat = app < p->apps.size() && p->apps[app].id == app
-                                 ? p->apps[app].category_id
-                                 : kCategoryUnknown;
-        if (fgen != kGenWanOpened) rule = p->match(md, app, cat);
-        const bool dropped = fgen != kGenWanOpened && p->rules[rule].action.egress == Egress::kDrop;
-        if (dropped) {
-          u = kUplinkPolicyDrop;
-        } else if (fgen == kGenWanOpened) {
-          u = alive(u) ? u : kNoUplink;
-        } else {
-          u = pick_uplink(*p, rule, v4, u);
-          if (u != kNoUplink) p->count_flow(rule, worker_);
-        }
-        if (e != nullptr) {
-          e->uplink = u;
-          e->rule = rule;
-          if (fgen != kGenWanOpened) e->policy_gen = gen;
-        }
-        if (dropped) {
-          p->count_packet(rule, worker_, md.l3_total);
-          out.drop(kPolicyDrop, m);
-          continue;
+        if (!fresh || !keeps(*p, p->rules[rule < p->rules.size() ? rule : 0].action, u)) {
+          if (!fresh) {
+            const uint16_t app = e != nullptr ? e->app : kAppUnknown;
+            const uint16_t cat = app < p->apps.size() && p->apps[app].id == app
+                                     ? p->apps[app].category_id
+                                     : kCategoryUnknown;
+            rule = p->match(md, app, cat);
+          }
+          const RuleAction& a = p->rules[rule].action;
+          uint8_t chosen = kUplinkPolicyDrop;
+          if (a.egress != Egress::kDrop) {
+            // A new policy keeps the flow's uplink if the new rule still allows it.
+            const PathChoice pc = select_path(a, candidates(*p, rule, v4), u, md.flow_hash,
+                                              a.egress == Egress::kBreakout);
+            bump(reasons_[static_cast<unsigned>(pc.reason)]);
+            chosen = pc.uplink;
+            u2 = pc.second;
+            if (pc.reason == PathReason::kSlaDrop) chosen = kNoUplink;
+            if (chosen != kNoUplink && (u == kNoUplink || fgen != gen))
+              p->count_flow(rule, worker_);
+            if (fp != nullptr && u != kNoUplink && chosen != u && chosen != kNoUplink) ++fp->moves;
+            if (pc.reason == PathReason::kSlaDrop) {
+              if (e != nullptr) {
+                e->rule = rule;
+                e->policy_gen = gen;
+                e->uplink = kNoUplink;
+              }
+              p->count_packet(rule, worker_, md.l3_total);
+              out.drop(kSlaDrop, m);
+              continue;
+            }
+          }
+          u = chosen;
+          if (e != nullptr) {
+            e->uplink = u;
+            e->rule = rule;
+            e->policy_gen = gen;
+          }
+          if (fp != nullptr) fp->dup_uplink = u2;
+          if (u == kUplinkPolicyDrop) {
+            p->count_packet(rule, worker_, md.l3_total);
+            out.drop(kPolicyDrop, m);
+            continue;
+          }
         }
       }
       if (u == kNoUplink) {
         out.drop(kNoUsableUplink, m);
         continue;
       }
-      if (fgen != kGenWanOpened && p != nullptr) p->count_packet(rule, worker_, md.l3_total);
       md.uplink = u;
       md.rule = rule;
       md.out_port = site_.uplinks[u]->port_id;
-      out.to(kUplink, m);
+      unsigned edge = kUplink;
+      const bool from_site = fp != nullptr && fp->site != 0;
+      if (wan_opened) {
+        if (from_site && overlay_on) edge = kOverlay;
+      } else {
+        p->count_packet(rule, worker_, md.l3_total);
+        const RuleAction& a = p->rules[rule].action;
+        if (a.egress == Egress::kBreakout) {
+          edge = kBreakout;
+        } else if (overlay_on && overlay_.hub) {
+          if (!from_site) {
+            out.drop(kNoOverlaySite, m);
+            continue;
+          }
+          edge = kOverlay;
+        } else if (overlay_on && !p->peers.empty()) {
+          edge = kOverlay;
+          md.dup_uplink = u2;
+        }
+      }
+      if (edge == kOverlay && from_site) {
+        md.overlay_site = fp->site;
+        md.overlay_path = fp->remote_path;
+      }
+      out.to(edge, m);
     } else {
       if (!site_.is_lan_dst(md.dst, v4)) {
         out.drop(kNoRoute, m);
@@ -130,9 +203,16 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
       if (md.flow_id != kNoFlow) {
         FlowEntry& e = flows_.entry(md.flow_id);
-        if (e.uplink == kNoUplink) {
+        if (e.uplink == kNoUplink && e.policy_gen == kGenNone) {
           e.uplink = in->uplink;
           e.policy_gen = kGenWanOpened;
+        }
+        // Through the overlay: remember the site and its path, where answers go (a hub
+        // follows the edge's own choice, so a failover moves both directions at once).
+        if (md.flags & meta_flag::kFromOverlay) {
+          FlowPath& fp = flows_.path(md.flow_id);
+          fp.site = md.overlay_site;
+          fp.remote_path = md.overlay_path;
         }
       }
       md.uplink = in->uplink;
@@ -140,6 +220,11 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.to(kLan, m);
     }
   }
+}
+
+void RouteStage::collect_extra(std::vector<CounterValue>& out) const {
+  for (unsigned r = 0; r < kPathReasonCount; ++r)
+    out.push_back({std::string("route.path.") + kPathReasonNames[r], read_counter(reasons_[r])});
 }
 
 }  // namespace traboule::dp

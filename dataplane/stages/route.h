@@ -1,13 +1,17 @@
 // Decides where a packet goes. LAN → WAN: the active policy's first matching rule gives the
-// egress (drop, or an uplink from its preference list; primaries before backups), cached in the
-// flow with the policy generation, so later packets pay one check and a new policy re-evaluates
-// each flow lazily on its next packet. WAN → LAN goes to the LAN port if the destination is ours.
+// egress (overlay to the hub, breakout, or drop) and the path selector (core/path_select.h)
+// picks the uplink from the link snapshot and the rule's SLA class; the choice is cached in the
+// flow with the policy generation, so later packets pay a few checks and a new policy
+// re-evaluates each flow lazily on its next packet. WAN → LAN goes to the LAN port if the
+// destination is ours; a flow that came through the overlay answers through it.
 #pragma once
 
 #include <array>
 #include <vector>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/overlay.h"
+#include "dataplane/core/path_select.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 #include "dataplane/core/worker_view.h"
@@ -22,7 +26,9 @@ inline constexpr uint8_t kUplinkPolicyDrop = 0xfe;
 
 class RouteStage final : public Stage {
  public:
-  enum Edge : unsigned { kUplink, kLan };
+  // uplink: straight out (a flow opened from the WAN, or overlay egress on an edge without a
+  // peer); overlay: to the encap stage; breakout: out with source NAT.
+  enum Edge : unsigned { kUplink, kLan, kOverlay, kBreakout };
   enum Drop : unsigned {
     kNotOurMac,
     kUnknownPort,
@@ -31,39 +37,45 @@ class RouteStage final : public Stage {
     kNoUsableUplink,
     kNotRoutable,
     kPolicyDrop,
-    kNoPolicy
+    kNoPolicy,
+    kSlaDrop,        // nothing meets the rule's SLA class and its fallback is drop
+    kNoOverlaySite,  // a hub with overlay egress for a flow no site opened
   };
-  static constexpr std::array<std::string_view, 2> kEdges{"uplink", "lan"};
-  static constexpr std::array<std::string_view, 8> kDrops{
-      "not_our_mac", "unknown_port", "lan_to_lan",  "no_route",
-      "no_uplink",   "not_routable", "policy_drop", "no_policy"};
+  static constexpr std::array<std::string_view, 4> kEdges{"uplink", "lan", "overlay", "breakout"};
+  static constexpr std::array<std::string_view, 10> kDrops{
+      "not_our_mac",  "unknown_port", "lan_to_lan", "no_route", "no_uplink",
+      "not_routable", "policy_drop",  "no_policy",  "sla_drop", "no_overlay_site"};
 
-  RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker);
+  RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker,
+             const OverlayConfig& overlay = {});
 
   std::string_view name() const noexcept override { return "route"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
 
-  // The uplink for a flow of `rule` under `p`: `current` if it is still allowed and usable
-  // (stickiness), else the first usable primary of the preference list with a resolved gateway
-  // for this family, else the first such backup; uplinks the probes measure down only when no
-  // other is left; kNoUplink when none.
-  uint8_t pick_uplink(const PolicySnapshot& p, uint16_t rule, bool v4,
-                      uint8_t current) const noexcept;
+  // What each listed uplink looks like for a flow of `rule` and family v4 right now.
+  std::array<PathCandidate, kMaxUplinks> candidates(const PolicySnapshot& p, uint16_t rule,
+                                                    bool v4) const noexcept;
 
  private:
   // Link up (and, with `measured`, not measured down) with a resolved gateway for the family.
-  bool usable(uint8_t u, bool v4, bool measured) const noexcept;
+  bool usable(uint8_t u, bool v4) const noexcept;
   // Link up at the driver and not measured down by the probes.
   bool alive(uint8_t u) const noexcept {
     return site_.uplink_usable(u) && (view_.links == nullptr || !view_.links->down(u));
   }
+  // The flow's uplink can stay without asking the selector: alive, meeting the SLA, not over
+  // its cap, a primary, and not a duplicate-strategy rule (those re-check both paths).
+  bool keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) const noexcept;
 
   const Site& site_;
   FlowTable& flows_;
   const WorkerView& view_;
   unsigned worker_;
+  OverlayConfig overlay_;
+  std::array<uint64_t, kPathReasonCount> reasons_{};  // path decisions by reason
 };
 
 }  // namespace traboule::dp

@@ -72,6 +72,7 @@ def udp_recv(a):
     start = time.monotonic()
     first = last = None
     complete_at = None
+    max_gap = 0.0  # longest time without a new datagram between the first and the last
     while True:
         now = time.monotonic()
         if now - start > a.timeout:
@@ -95,6 +96,8 @@ def udp_recv(a):
         nonce = run
         peer = src
         first = first if first is not None else now
+        if last is not None:
+            max_gap = max(max_gap, now - last)
         last = now
         if seq >= a.count:
             out_of_range += 1
@@ -115,6 +118,7 @@ def udp_recv(a):
         "missing": len(missing), "first_missing": missing[:10],
         "peer": peer[0] if peer else None,
         "seconds": round((last - first) if first is not None else 0.0, 3),
+        "max_gap_ms": round(max_gap * 1000, 1),
     }
     return emit(res, unique == a.count and dups == 0 and out_of_range == 0)
 

@@ -24,6 +24,7 @@ LAB_HOSTS=(edge hub sw wanem-fiber wanem-vdsl wanem-4g core lan1 lan2 dc1 inet)
 LAB_UPLINKS=(fiber vdsl 4g)
 LAB_API_PORT=8443
 LAB_OVERLAY_PORT=4500
+LAB_SITE_ID=1 # the edge's overlay site id
 
 # The site's addresses. The generated configs, `status` and docs/lab.md use the same ones.
 LAB_LAN_NET4=192.168.10.0/24
@@ -400,6 +401,7 @@ EOF
   ],
   "policy": "policy.json",
   "state_dir": "state",
+  "overlay": { "port": $LAB_OVERLAY_PORT, "site_id": $LAB_SITE_ID },
 $(lab__api_json)
 }
 EOF
@@ -423,6 +425,7 @@ lab__write_hub_config() {
   ],
   "policy": "policy.json",
   "state_dir": "state",
+  "overlay": { "port": $LAB_OVERLAY_PORT },
 $(lab__api_json)
 }
 EOF
@@ -430,8 +433,7 @@ EOF
 
 # The lab's first-boot policies (docs/policy.md). The edge: fiber and vdsl primary, 4g a capped
 # backup; the datacenter over the overlay to the hub, voice protected, iperf3 (TCP 5201) on vdsl
-# so a test can load that uplink alone, everything else broken out. Until the overlay and NAT
-# land, "overlay" and "breakout" both leave natively by the chosen uplink.
+# so a test can load that uplink alone, everything else broken out (natively, until NAT lands).
 lab__write_edge_policy() {
   cat >"$LAB_DIR/edge/policy.json" <<EOF
 {

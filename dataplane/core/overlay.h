@@ -1,0 +1,244 @@
+// The overlay between edges and hubs: one UDP encapsulation per path (outer source = the
+// uplink's address), a header that lets the receiver measure loss, reordering and delay
+// variation on live traffic, the hub's table of where each site's paths are, and the receiver's
+// duplicate filter for the duplicate strategy. docs/overlay.md has the wire format.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "dataplane/core/counter.h"
+#include "dataplane/core/ip_addr.h"
+#include "dataplane/core/site.h"
+
+namespace traboule::dp {
+
+inline constexpr uint8_t kOverlayVersion = 1;
+inline constexpr unsigned kOverlayHdrLen = 24;
+inline constexpr uint16_t kMaxSiteId = 4095;  // site ids 1..4095 (0: none)
+
+namespace overlay_flag {
+inline constexpr uint8_t kDuplicate = 1 << 0;  // dup_seq is valid: the receiver keeps one copy
+inline constexpr uint8_t kEncrypted = 1 << 1;  // reserved for the encryption issue: refused now
+}  // namespace overlay_flag
+
+// The header after the outer UDP header, all fields in network order:
+//  0 version(4) flags(4) | 1 inner (4: IPv4, 6: IPv6) | 2 path (sender's uplink) | 3 reserved
+//  4 site (u16: the edge's id, both directions) | 6 key id (u16, 0: clear; for encryption)
+//  8 seq (u32, per path and direction) | 12 tx_us (u32, sender's microseconds, wraps)
+// 16 dup_seq (u32) | 20 reserved (u32: room for an encryption nonce/tag extension)
+struct OverlayHeader {
+  uint8_t flags = 0;
+  uint8_t inner = 4;
+  uint8_t path = 0;
+  uint16_t site = 0;
+  uint16_t key_id = 0;
+  uint32_t seq = 0;
+  uint32_t tx_us = 0;
+  uint32_t dup_seq = 0;
+};
+
+inline void put16(uint8_t* p, uint16_t v) noexcept {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void put32(uint8_t* p, uint32_t v) noexcept {
+  put16(p, static_cast<uint16_t>(v >> 16));
+  put16(p + 2, static_cast<uint16_t>(v));
+}
+inline uint16_t get16(const uint8_t* p) noexcept {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+inline uint32_t get32(const uint8_t* p) noexcept {
+  return uint32_t{get16(p)} << 16 | get16(p + 2);
+}
+
+inline void write_overlay_header(uint8_t* p, const OverlayHeader& h) noexcept {
+  p[0] = static_cast<uint8_t>(kOverlayVersion << 4 | (h.flags & 0x0f));
+  p[1] = h.inner;
+  p[2] = h.path;
+  p[3] = 0;
+  put16(p + 4, h.site);
+  put16(p + 6, h.key_id);
+  put32(p + 8, h.seq);
+  put32(p + 12, h.tx_us);
+  put32(p + 16, h.dup_seq);
+  put32(p + 20, 0);
+}
+
+enum class OverlayParse : uint8_t { kOk, kBadVersion, kBadInner, kEncrypted, kBadSite };
+inline OverlayParse read_overlay_header(const uint8_t* p, OverlayHeader& h) noexcept {
+  if ((p[0] >> 4) != kOverlayVersion) return OverlayParse::kBadVersion;
+  h.flags = p[0] & 0x0f;
+  h.inner = p[1];
+  h.path = p[2];
+  h.site = get16(p + 4);
+  h.key_id = get16(p + 6);
+  h.seq = get32(p + 8);
+  h.tx_us = get32(p + 12);
+  h.dup_seq = get32(p + 16);
+  if (h.inner != 4 && h.inner != 6) return OverlayParse::kBadInner;
+  if ((h.flags & overlay_flag::kEncrypted) != 0 || h.key_id != 0) return OverlayParse::kEncrypted;
+  if (h.site == 0 || h.site > kMaxSiteId || h.path >= kMaxUplinks) return OverlayParse::kBadSite;
+  return OverlayParse::kOk;
+}
+
+// The box's overlay settings (daemon config). port 0: no overlay (encap and decap off).
+struct OverlayConfig {
+  uint16_t port = 0;     // our UDP port: edges send from it, hubs listen on it
+  uint16_t site_id = 0;  // an edge's id (1..4095); a hub's own is unused
+  bool hub = false;      // learns sites from what it receives and answers on their paths
+  uint16_t mtu = 1500;   // uplink IP MTU: inner packets are clamped to mtu - overhead
+};
+
+// Outer IPv4 + UDP + overlay header; IPv6 outer adds 20.
+inline constexpr unsigned kOverlayOverhead4 = 20 + 8 + kOverlayHdrLen;
+inline constexpr unsigned kOverlayOverhead6 = 40 + 8 + kOverlayHdrLen;
+
+// A hub's view of where each site's paths end: written by whichever worker decapsulates a
+// packet of that path (only on a change, and the receive time at most once a millisecond),
+// read by every worker that encapsulates towards the site. Fields are independent relaxed
+// atomics: a reader racing an address change may send one packet to the old address.
+class OverlaySites {
+ public:
+  struct Path {
+    std::atomic<uint64_t> addr_hi{0}, addr_lo{0};  // IpAddr bytes 0-7, 8-15
+    std::atomic<uint16_t> port{0};                 // 0: never seen
+    std::atomic<uint64_t> last_rx_tsc{0};
+    std::atomic<uint64_t> packets{0};
+    // Sender side: our sequence towards this path ([0][uplink] on an edge, [site][path] on a
+    // hub), and ([site][0]) the duplicate-strategy sequence towards the site.
+    std::atomic<uint32_t> tx_seq{0};
+    std::atomic<uint32_t> dup_seq{0};
+  };
+
+  OverlaySites() : sites_(std::make_unique<std::array<Path, kMaxUplinks>[]>(kMaxSiteId + 1)) {}
+
+  void learn(uint16_t site, uint8_t path, const IpAddr& addr, uint16_t port, uint64_t tsc,
+             uint64_t tsc_hz) noexcept {
+    if (site == 0 || site > kMaxSiteId || path >= kMaxUplinks) return;
+    Path& p = sites_[site][path];
+    uint64_t hi, lo;
+    std::memcpy(&hi, addr.b.data(), 8);
+    std::memcpy(&lo, addr.b.data() + 8, 8);
+    if (p.addr_hi.load(std::memory_order_relaxed) != hi)
+      p.addr_hi.store(hi, std::memory_order_relaxed);
+    if (p.addr_lo.load(std::memory_order_relaxed) != lo)
+      p.addr_lo.store(lo, std::memory_order_relaxed);
+    if (p.port.load(std::memory_order_relaxed) != port)
+      p.port.store(port, std::memory_order_release);
+    if (tsc - p.last_rx_tsc.load(std::memory_order_relaxed) > tsc_hz / 1000)
+      p.last_rx_tsc.store(tsc, std::memory_order_relaxed);
+    p.packets.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Where to send to `site` on its path `path`; false when that path was never seen.
+  bool endpoint(uint16_t site, uint8_t path, IpAddr& addr, uint16_t& port) const noexcept {
+    if (site == 0 || site > kMaxSiteId || path >= kMaxUplinks) return false;
+    const Path& p = sites_[site][path];
+    port = p.port.load(std::memory_order_acquire);
+    if (port == 0) return false;
+    const uint64_t hi = p.addr_hi.load(std::memory_order_relaxed);
+    const uint64_t lo = p.addr_lo.load(std::memory_order_relaxed);
+    std::memcpy(addr.b.data(), &hi, 8);
+    std::memcpy(addr.b.data() + 8, &lo, 8);
+    return true;
+  }
+  const Path& path(uint16_t site, uint8_t p) const noexcept { return sites_[site][p]; }
+  Path& path(uint16_t site, uint8_t p) noexcept { return sites_[site][p]; }
+
+ private:
+  std::unique_ptr<std::array<Path, kMaxUplinks>[]> sites_;
+};
+
+// Passive measurement of one received path (one sender uplink towards us), per worker: the
+// sequence numbers and transmit times of live traffic. Written by the decap stage only,
+// read by control threads with read_counter().
+struct alignas(64) PassivePath {
+  uint64_t received = 0;
+  uint64_t lost = 0;         // sequence gaps (later filled by reordered packets are subtracted)
+  uint64_t reordered = 0;    // arrived with a sequence below the highest seen (RFC 4737)
+  uint64_t duplicates = 0;   // same sequence as the highest again
+  uint64_t jitter_us16 = 0;  // RFC 3550 interarrival jitter of tx_us vs arrival, µs × 16
+  uint32_t highest_seq = 0;
+  int64_t last_transit_us = 0;
+  bool started = false;
+
+  // RFC 3550 §6.4.1 with the sender's and our microseconds; their offset cancels out.
+  void on_packet(uint32_t seq, uint32_t tx_us, uint32_t rx_us) noexcept {
+    bump(received);
+    const int64_t transit = static_cast<int32_t>(rx_us - tx_us);
+    if (!started) {
+      started = true;
+      highest_seq = seq;
+      last_transit_us = transit;
+      return;
+    }
+    const int32_t ahead = static_cast<int32_t>(seq - highest_seq);
+    if (ahead > 0) {
+      if (ahead > 1) bump(lost, static_cast<uint64_t>(ahead - 1));
+      highest_seq = seq;
+    } else if (ahead == 0) {
+      bump(duplicates);
+    } else {
+      bump(reordered);
+      if (read_counter(lost) > 0)
+        std::atomic_ref<uint64_t>(lost).fetch_sub(1, std::memory_order_relaxed);
+    }
+    int64_t d = transit - last_transit_us;
+    if (d < 0) d = -d;
+    last_transit_us = transit;
+    // J += (|D| - J) / 16, kept as J × 16.
+    const int64_t j16 = static_cast<int64_t>(jitter_us16);
+    std::atomic_ref<uint64_t>(jitter_us16)
+        .store(static_cast<uint64_t>(j16 + d - (j16 >> 4)), std::memory_order_relaxed);
+  }
+};
+
+// The receiver side of the duplicate strategy: each packet sent on two paths carries one
+// dup_seq; the first copy passes, the second is dropped. A window of the last 1024 sequence
+// numbers per site, per worker; anything older than the window is dropped as a duplicate of
+// something we cannot tell apart any more (counted as too_old by the stage).
+class DupFilter {
+ public:
+  enum class Verdict : uint8_t { kFirst, kDuplicate, kTooOld };
+  Verdict check(uint32_t seq) noexcept {
+    if (!started_) {
+      started_ = true;
+      top_ = seq;
+      bits_.fill(0);
+      set(seq);
+      return Verdict::kFirst;
+    }
+    const int32_t ahead = static_cast<int32_t>(seq - top_);
+    if (ahead > 0) {
+      if (static_cast<uint32_t>(ahead) >= kWindow) {
+        bits_.fill(0);
+      } else {
+        for (uint32_t s = top_ + 1; s != seq; ++s) clear(s);
+      }
+      top_ = seq;
+      clear(seq);
+      set(seq);
+      return Verdict::kFirst;
+    }
+    if (static_cast<uint32_t>(-ahead) >= kWindow) return Verdict::kTooOld;
+    if (test(seq)) return Verdict::kDuplicate;
+    set(seq);
+    return Verdict::kFirst;
+  }
+
+ private:
+  static constexpr uint32_t kWindow = 1024;
+  void set(uint32_t s) noexcept { bits_[(s % kWindow) / 64] |= 1ull << (s % 64); }
+  void clear(uint32_t s) noexcept { bits_[(s % kWindow) / 64] &= ~(1ull << (s % 64)); }
+  bool test(uint32_t s) const noexcept { return (bits_[(s % kWindow) / 64] >> (s % 64)) & 1; }
+  std::array<uint64_t, kWindow / 64> bits_{};
+  uint32_t top_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace traboule::dp

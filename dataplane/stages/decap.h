@@ -1,0 +1,76 @@
+// The decap stage: overlay packets addressed to one of our uplinks (UDP to the overlay port)
+// are checked, measured (per path: loss, reordering, RFC 3550 jitter of live traffic), filtered
+// of duplicate-strategy copies, stripped of the outer headers and parsed again, so the rest of
+// the pipeline sees the inner packet (meta.kFromOverlay, overlay_site, overlay_path). A hub
+// also learns from them where each site's paths end (core/overlay.h).
+#pragma once
+
+#include <array>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/core/overlay.h"
+#include "dataplane/core/own_addresses.h"
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+#include "dataplane/core/worker_view.h"
+
+namespace traboule::dp {
+
+class DecapStage final : public Stage {
+ public:
+  enum Edge : unsigned { kNext };
+  static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  enum Drop : unsigned {
+    kTruncated,       // UDP payload shorter than the overlay header, or chained mbuf
+    kBadVersion,      // overlay version we do not speak
+    kBadInner,        // inner type neither IPv4 nor IPv6
+    kEncrypted,       // encrypted (key id set): not supported yet
+    kBadSite,         // site id 0 or > 4095, or path id >= 4
+    kWrongSite,       // an edge got a packet for another site
+    kUnknownPeer,     // an edge got overlay traffic from an address that is not its hub
+    kDuplicate,       // the second copy of a duplicate-strategy packet
+    kTooOld,          // a duplicate-strategy packet older than the filter's window
+    kInnerMalformed,  // the inner packet failed parsing (its reason is not split further)
+    kInnerNotIp,      // inner ARP or other non-IP
+  };
+  static constexpr std::array<std::string_view, 11> kDrops{
+      "truncated",    "bad_version", "bad_inner", "encrypted",       "bad_site",    "wrong_site",
+      "unknown_peer", "duplicate",   "too_old",   "inner_malformed", "inner_not_ip"};
+
+  // `sites`: a hub's learning table (nullptr on an edge). `view`: an edge checks the sender
+  // against its policy's peers.
+  DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
+             const WorkerView& view);
+
+  std::string_view name() const noexcept override { return "decap"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+  // Passive figures of the path `path` of `slot` (an edge: slot = our uplink index; a hub:
+  // slot = site id).
+  const PassivePath& passive(uint16_t slot, uint8_t path) const noexcept {
+    return passive_[size_t{slot} * kMaxUplinks + path];
+  }
+
+ private:
+  void handle(rte_mbuf* m, Output& out) noexcept;
+  bool from_peer(const IpAddr& src) const noexcept;
+
+  const Site& site_;
+  OverlayConfig cfg_;
+  OverlaySites* sites_;
+  const WorkerView& view_;
+  std::vector<PassivePath> passive_;  // slots × kMaxUplinks
+  std::vector<DupFilter> dup_;        // per slot
+  double us_per_tick_ = 0;
+  uint64_t tsc_hz_ = 0;
+  uint64_t now_tsc_ = 0;
+};
+
+}  // namespace traboule::dp

@@ -1,0 +1,239 @@
+#include "dataplane/stages/encap.h"
+
+#include <netinet/in.h>
+#include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+
+#include <cstring>
+
+#include "dataplane/core/checksum.h"
+
+namespace traboule::dp {
+namespace {
+
+constexpr unsigned kEthLen = sizeof(rte_ether_hdr);
+constexpr unsigned kUdpLen = 8;
+constexpr uint8_t kTcpSyn = 0x02;
+
+}  // namespace
+
+EncapStage::EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
+                       const WorkerView& view, rte_mempool* pool)
+    : site_(site), cfg_(cfg), sites_(sites), view_(view), pool_(pool) {
+  const uint64_t hz = rte_get_tsc_hz();
+  us_per_tick_ = hz != 0 ? 1e6 / static_cast<double>(hz) : 0;
+}
+
+bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, unsigned& why) const noexcept {
+  if (u >= site_.uplinks.size()) {
+    why = kNoAddress;
+    return false;
+  }
+  const Interface& up = *site_.uplinks[u];
+  if (cfg_.hub) {
+    if (!sites_.endpoint(md.overlay_site, md.overlay_path, t.dst, t.port)) {
+      why = kNoSitePath;
+      return false;
+    }
+    if (t.dst.is_v4() ? !up.v4 : !up.v6) {
+      why = kNoAddress;
+      return false;
+    }
+    return true;
+  }
+  const PolicySnapshot* p = view_.policy;
+  if (p == nullptr || p->peers.empty()) {
+    why = kNoPeer;
+    return false;
+  }
+  // The hub's first endpoint this uplink can reach (has an address and gateway of its family).
+  for (const IpAddr& a : p->peers.front().endpoints) {
+    const bool v4 = a.is_v4();
+    if (v4 ? (up.v4 && up.gw4) : (up.v6 && up.gw6)) {
+      t.dst = a;
+      t.port = p->peers.front().port;
+      return true;
+    }
+  }
+  why = kNoAddress;
+  return false;
+}
+
+bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq,
+                       unsigned& why) noexcept {
+  PacketMeta& md = meta(m);
+  const Interface& up = *site_.uplinks[u];
+  const bool v4out = t.dst.is_v4();
+  const IpAddr src = v4out ? up.v4->addr : up.v6->addr;
+  const bool v4in = md.l3 == L3Kind::kIpv4;
+  const uint16_t inner_len = md.l3_total;
+  const uint16_t ip_len = v4out ? 20 : 40;
+  const uint16_t hdr_len = static_cast<uint16_t>(kEthLen + ip_len + kUdpLen + kOverlayHdrLen);
+  rte_pktmbuf_adj(m, md.l2_len);
+  uint8_t* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, hdr_len));
+  if (p == nullptr) {
+    why = kNoHeadroom;
+    return false;
+  }
+  std::memset(p, 0, 12);  // MACs: the forward stage writes them
+  put16(p + 12, v4out ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  uint8_t* ip = p + kEthLen;
+  uint8_t* udp = ip + ip_len;
+  const uint16_t udp_len = static_cast<uint16_t>(kUdpLen + kOverlayHdrLen + inner_len);
+  // The outer header carries the inner DSCP, so operators' queues see the class (ECN not).
+  const uint8_t tos = static_cast<uint8_t>(md.dscp << 2);
+  if (v4out) {
+    ip[0] = 0x45;
+    ip[1] = tos;
+    put16(ip + 2, static_cast<uint16_t>(ip_len + udp_len));
+    put16(ip + 4, 0);
+    put16(ip + 6, 0x4000);  // DF: we fit packets to the MTU rather than fragment them
+    ip[8] = 64;
+    ip[9] = IPPROTO_UDP;
+    put16(ip + 10, 0);
+    std::memcpy(ip + 12, src.v4_ptr(), 4);
+    std::memcpy(ip + 16, t.dst.v4_ptr(), 4);
+    auto* h4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+    h4->hdr_checksum = rte_ipv4_cksum(h4);
+  } else {
+    put32(ip, 0x60000000u | uint32_t{tos} << 20 | (md.flow_hash & 0xfffff));
+    put16(ip + 4, udp_len);
+    ip[6] = IPPROTO_UDP;
+    ip[7] = 64;
+    std::memcpy(ip + 8, src.b.data(), 16);
+    std::memcpy(ip + 24, t.dst.b.data(), 16);
+  }
+  put16(udp, cfg_.port);
+  put16(udp + 2, t.port);
+  put16(udp + 4, udp_len);
+  put16(udp + 6, 0);  // IPv4: no checksum (RFC 768); IPv6 gets one below (RFC 8200 §8.1)
+
+  OverlayHeader h;
+  h.inner = v4in ? 4 : 6;
+  h.path = u;
+  std::atomic<uint32_t>* seq;
+  if (cfg_.hub) {
+    h.site = md.overlay_site;
+    seq = &sites_.path(md.overlay_site, md.overlay_path).tx_seq;
+  } else {
+    h.site = cfg_.site_id;
+    seq = &sites_.path(0, u).tx_seq;
+  }
+  h.seq = seq->fetch_add(1, std::memory_order_relaxed) + 1;
+  h.tx_us =
+      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * us_per_tick_));
+  if (dup_seq != 0) {
+    h.flags |= overlay_flag::kDuplicate;
+    h.dup_seq = dup_seq;
+  }
+  write_overlay_header(udp + kUdpLen, h);
+  if (!v4out) {
+    const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), udp);
+    std::memcpy(udp + 6, &c, 2);
+  }
+
+  md.l2_len = kEthLen;
+  md.vlan_count = 0;
+  md.l3 = v4out ? L3Kind::kIpv4 : L3Kind::kIpv6;
+  md.l3_len = ip_len;
+  md.l3_total = static_cast<uint16_t>(ip_len + udp_len);
+  md.src = src;
+  md.dst = t.dst;
+  md.src_port = cfg_.port;
+  md.dst_port = t.port;
+  md.l4_proto = IPPROTO_UDP;
+  md.ttl = 64;
+  md.flags = static_cast<uint16_t>((md.flags & (meta_flag::kFromLan | meta_flag::kTrace)) |
+                                   meta_flag::kHasL4);
+  md.out_port = up.port_id;
+  md.uplink = u;
+  PerUplink& c = per_uplink_[u];
+  bump(c.packets);
+  bump(c.bytes, rte_pktmbuf_pkt_len(m));
+  return true;
+}
+
+void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    PacketMeta& md = meta(m);
+    if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < uint32_t{md.l2_len} + md.l3_total) {
+      out.drop(kChainedMbuf, m);
+      continue;
+    }
+    if (md.ttl <= 1) {
+      out.drop(kTtlExceeded, m);
+      continue;
+    }
+    const uint8_t u = md.uplink;
+    Target t;
+    unsigned why = 0;
+    if (!target(md, u, t, why)) {
+      out.drop(why, m);
+      continue;
+    }
+    const unsigned overhead = t.dst.is_v4() ? kOverlayOverhead4 : kOverlayOverhead6;
+    const bool v4in = md.l3 == L3Kind::kIpv4;
+    if (md.l3_total + overhead > cfg_.mtu) {
+      out.drop(kTooBig, m);
+      continue;
+    }
+    uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len);
+    if (md.l4_proto == IPPROTO_TCP && (md.flags & meta_flag::kHasL4) && (md.tcp_flags & kTcpSyn)) {
+      const uint16_t max_mss = static_cast<uint16_t>(cfg_.mtu - overhead - (v4in ? 40 : 60));
+      if (clamp_tcp_mss(l3 + md.l3_len, md.l3_total - md.l3_len, max_mss))
+        bump(per_uplink_[u].mss_clamped);
+    }
+    if (v4in)
+      decrement_ipv4_ttl(reinterpret_cast<rte_ipv4_hdr*>(l3));
+    else
+      reinterpret_cast<rte_ipv6_hdr*>(l3)->hop_limits--;
+    --md.ttl;
+
+    rte_mbuf* copy = nullptr;
+    Target t2;
+    uint32_t dup_seq = 0;
+    const uint8_t u2 = md.dup_uplink;
+    unsigned why2 = 0;
+    if (u2 != kNoUplink && u2 != u && target(md, u2, t2, why2) && t2.dst.is_v4() == t.dst.is_v4()) {
+      copy = pool_ != nullptr ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
+      if (copy == nullptr) {
+        bump(per_uplink_[u2].copy_failed);
+      } else {
+        meta(copy) = md;
+        dup_seq = sites_.path(cfg_.hub ? md.overlay_site : 0, 0)
+                      .dup_seq.fetch_add(1, std::memory_order_relaxed) +
+                  1;
+        if (dup_seq == 0) dup_seq = 1;  // 0 means "not duplicated"
+      }
+    }
+    if (!encap(m, u, t, dup_seq, why)) {
+      out.drop(why, m);
+    } else {
+      out.to(kNext, m);
+    }
+    if (copy != nullptr) {
+      if (!encap(copy, u2, t2, dup_seq, why)) {
+        out.drop(why, copy);
+      } else {
+        bump(per_uplink_[u2].copies);
+        out.to(kNext, copy);
+      }
+    }
+  }
+}
+
+void EncapStage::collect_extra(std::vector<CounterValue>& out) const {
+  for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u) {
+    const PerUplink& c = per_uplink_[u];
+    const std::string base = "encap.uplink." + site_.uplinks[u]->name;
+    out.push_back({base + ".packets", read_counter(c.packets)});
+    out.push_back({base + ".bytes", read_counter(c.bytes)});
+    out.push_back({base + ".copies", read_counter(c.copies)});
+    out.push_back({base + ".copy_failed", read_counter(c.copy_failed)});
+    out.push_back({base + ".mss_clamped", read_counter(c.mss_clamped)});
+  }
+}
+
+}  // namespace traboule::dp

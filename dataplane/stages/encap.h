@@ -1,0 +1,70 @@
+// The encap stage: traffic the route stage sends to the overlay leaves in a UDP datagram from
+// the chosen uplink's address to the hub (an edge: its policy's first peer; a hub: the site's
+// path the flow last came in on), with the overlay header (core/overlay.h). It decrements the
+// inner TTL, clamps the TCP MSS of SYNs to what fits, refuses what does not fit (counted), and
+// for the duplicate strategy sends a copy on the second uplink with the same dup_seq.
+#pragma once
+
+#include <rte_mempool.h>
+
+#include <array>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/core/overlay.h"
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+#include "dataplane/core/worker_view.h"
+
+namespace traboule::dp {
+
+class EncapStage final : public Stage {
+ public:
+  enum Edge : unsigned { kNext };
+  static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  enum Drop : unsigned {
+    kNoPeer,       // an edge whose policy has no peer endpoint for the uplink's family
+    kNoSitePath,   // a hub that never heard from the site on that path
+    kNoAddress,    // the uplink has no address of the endpoint's family
+    kTooBig,       // inner packet + overhead exceeds the uplink MTU (docs/overlay.md)
+    kTtlExceeded,  // inner TTL/hop limit would reach 0
+    kNoHeadroom,   // not enough mbuf headroom for the outer headers
+    kChainedMbuf,  // the packet does not sit in one segment
+  };
+  // (No mbuf for a duplicate copy is not a drop: the original goes; encap.uplink.X.copy_failed.)
+  static constexpr std::array<std::string_view, 7> kDrops{
+      "no_peer",      "no_site_path", "no_address",  "too_big",
+      "ttl_exceeded", "no_headroom",  "chained_mbuf"};
+
+  EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
+             const WorkerView& view, rte_mempool* pool);
+
+  std::string_view name() const noexcept override { return "encap"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+ private:
+  struct Target {
+    IpAddr dst;
+    uint16_t port = 0;
+  };
+  // Encapsulates m for uplink u towards t; false (with the drop reason) on failure.
+  bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, unsigned& why) noexcept;
+  bool target(const PacketMeta& md, uint8_t u, Target& t, unsigned& why) const noexcept;
+
+  const Site& site_;
+  OverlayConfig cfg_;
+  OverlaySites& sites_;
+  const WorkerView& view_;
+  rte_mempool* pool_;
+  double us_per_tick_ = 0;
+  struct PerUplink {
+    uint64_t packets = 0, bytes = 0, copies = 0, copy_failed = 0, mss_clamped = 0;
+  };
+  std::array<PerUplink, kMaxUplinks> per_uplink_{};
+};
+
+}  // namespace traboule::dp
