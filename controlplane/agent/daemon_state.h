@@ -26,6 +26,8 @@ class DaemonState final : public StateSource {
   nlohmann::json apps() override;
   nlohmann::json counters(std::string_view prefix) override;
   nlohmann::json drops() override;
+  nlohmann::json paths() override { return paths_ ? paths_() : nlohmann::json::object(); }
+  void set_paths(std::function<nlohmann::json()> fn) { paths_ = std::move(fn); }
 
   // Extra per-uplink JSON merged into uplinks() (link metrics from the probes, when running).
   void set_link_details(std::function<nlohmann::json(const std::string& uplink)> fn) {
@@ -38,6 +40,7 @@ class DaemonState final : public StateSource {
   const PolicyManager& policies_;
   std::chrono::steady_clock::time_point started_;
   std::function<nlohmann::json(const std::string&)> link_details_;
+  std::function<nlohmann::json()> paths_;
 };
 
 }  // namespace traboule::cp

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "dataplane/core/path_select.h"
+
 namespace traboule::cp {
 namespace {
 
@@ -163,39 +165,182 @@ std::vector<dp::LinkHealth> LinksRunner::health_states() const {
 
 void LinksRunner::publish(uint64_t now_ns, bool force) {
   // Cheap every poll: the states, which is what fast failover needs. The figures (percentiles
-  // over the window) and the API's JSON are refreshed on a change and every kRefreshNs.
+  // over the window), the SLA classes and the API's JSON are refreshed on a change and every
+  // kRefreshNs.
   std::vector<dp::LinkHealth> states = health_states();
   const bool changed = states != last_health_;
   if (!changed && !force && now_ns - last_refresh_ns_ < kRefreshNs) return;
   last_refresh_ns_ = now_ns;
   LinkState st = monitor_.snapshot(now_ns);
-  if (changed || force || now_ns - last_publish_ns_ >= kPublishEveryNs) {
-    auto health = std::make_shared<dp::LinkSnapshot>();
-    health->time_ns = now_ns;
-    for (size_t u = 0; u < states.size(); ++u) health->uplinks[u].state = states[u];
-    for (const PathPlan& p : active_) {
-      if (p.where.uplink >= states.size()) continue;
-      dp::UplinkHealth& h = health->uplinks[p.where.uplink];
-      ++h.paths;
-      const PathMonitor* m = monitor_.path(p.session);
-      if (m == nullptr || m->status() != LinkStatus::kUp) continue;
-      ++h.paths_up;
-      const PathMetrics pm = m->metrics();
-      const uint32_t rtt = static_cast<uint32_t>(pm.rtt_avg_us.value_or(0));
-      if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
-        h.rtt_us = rtt;
-        h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
-        h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
-      }
+  auto health = std::make_shared<dp::LinkSnapshot>();
+  health->time_ns = now_ns;
+  std::array<SlaInputs, dp::kMaxUplinks> inputs{};
+  for (size_t u = 0; u < states.size(); ++u) {
+    health->uplinks[u].state = states[u];
+    inputs[u].alive = states[u] != dp::LinkHealth::kDown;
+  }
+  for (const PathPlan& p : active_) {
+    if (p.where.uplink >= states.size()) continue;
+    dp::UplinkHealth& h = health->uplinks[p.where.uplink];
+    ++h.paths;
+    const PathMonitor* m = monitor_.path(p.session);
+    if (m == nullptr || m->status() != LinkStatus::kUp) continue;
+    ++h.paths_up;
+    const PathMetrics pm = m->metrics();
+    const uint32_t rtt = static_cast<uint32_t>(pm.rtt_avg_us.value_or(0));
+    if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
+      h.rtt_us = rtt;
+      h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
+      h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
+      SlaInputs& in = inputs[p.where.uplink];
+      in.rtt_us = pm.rtt_avg_us;
+      in.jitter_us = pm.jitter_rtt_us;
+      in.loss_ratio = pm.loss_ratio;
     }
+  }
+  bool sla_changed = false;
+  for (size_t u = 0; u < states.size(); ++u) {
+    health->uplinks[u].sla_ok = evaluate_sla(static_cast<uint8_t>(u), inputs[u], now_ns);
+    if (health->uplinks[u].sla_ok != last_sla_bits_[u]) sla_changed = true;
+    last_sla_bits_[u] = health->uplinks[u].sla_ok;
+  }
+  if (changed || force || sla_changed || now_ns - last_publish_ns_ >= kPublishEveryNs) {
     dp_.publish_links(health);
     last_health_ = states;
     last_publish_ns_ = now_ns;
   }
+  evaluate_rules(*health, now_ns);
   json j = to_json(st);
   std::lock_guard lock(mu_);
   j["events"] = events_;
   state_ = std::move(j);
+}
+
+uint32_t LinksRunner::evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns) {
+  if (!policy_ || u >= dp::kMaxUplinks) return 0xffffffffu;
+  const auto& classes = policy_->snapshot->sla_classes;
+  const auto& ups = dp_.site().uplinks;
+  uint32_t bits = 0xffffffffu;
+  for (size_t c = 0; c < classes.size() && c < 32; ++c) {
+    SlaTracker& t = sla_[u][classes[c].name];
+    if (auto ch = t.update(classes[c], in, now_ns)) {
+      const std::string up = u < ups.size() ? ups[u]->name : std::to_string(u);
+      log_(!ch->ok, "links: uplink " + up + (ch->ok ? " meets" : " leaves") + " SLA class " +
+                        classes[c].name + " (" + ch->reason + ")");
+      add_event({{"time_ns", now_ns},
+                 {"kind", "sla"},
+                 {"uplink", up},
+                 {"sla_class", classes[c].name},
+                 {"ok", ch->ok},
+                 {"reason", ch->reason}});
+    }
+    if (!t.ok()) bits &= ~(1u << c);
+  }
+  return bits;
+}
+
+void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns) {
+  if (!policy_) return;
+  const dp::PolicySnapshot& p = *policy_->snapshot;
+  const auto& ups = dp_.site().uplinks;
+  auto up_name = [&](uint8_t u) {
+    return u < ups.size() ? ups[u]->name : std::string(u == dp::kNoUplink ? "none" : "?");
+  };
+  if (rule_choice_.size() != p.rules.size()) rule_choice_.assign(p.rules.size(), dp::kNoUplink);
+  json rules = json::array();
+  json sla = json::array();
+  for (size_t u = 0; u < ups.size() && u < dp::kMaxUplinks; ++u) {
+    json classes = json::object();
+    for (size_t c = 0; c < p.sla_classes.size() && c < 32; ++c) {
+      const auto it = sla_[u].find(p.sla_classes[c].name);
+      classes[p.sla_classes[c].name] = {
+          {"ok", links.meets(static_cast<uint8_t>(u), static_cast<uint8_t>(c))},
+          {"reason", it != sla_[u].end() ? it->second.last_reason() : ""}};
+    }
+    sla.push_back({{"uplink", ups[u]->name}, {"classes", classes}});
+  }
+  for (size_t r = 0; r < p.rules.size(); ++r) {
+    const dp::RuleAction& a = p.rules[r].action;
+    json row = {{"rule", p.rules[r].name},
+                {"egress", a.egress == dp::Egress::kOverlay    ? "overlay"
+                           : a.egress == dp::Egress::kBreakout ? "breakout"
+                                                               : "drop"}};
+    if (a.egress == dp::Egress::kDrop) {
+      rules.push_back(row);
+      continue;
+    }
+    std::array<dp::PathCandidate, dp::kMaxUplinks> c{};
+    const dp::SlaClass* sc =
+        a.sla_class < p.sla_classes.size() ? &p.sla_classes[a.sla_class] : nullptr;
+    for (uint8_t u : a.uplinks) {
+      if (u >= ups.size() || u >= dp::kMaxUplinks) continue;
+      c[u].usable = ups[u]->link_up.load(std::memory_order_relaxed);
+      c[u].alive = !links.down(u);
+      c[u].sla = sc == nullptr || links.meets(u, a.sla_class);
+      c[u].cap_ok = !links.uplinks[u].cap_reached ||
+                    (a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical);
+      if (u < p.uplinks.size()) {
+        c[u].role = p.uplinks[u].role;
+        c[u].cost = p.uplinks[u].cost;
+      }
+      const dp::UplinkHealth& h = links.uplinks[u];
+      c[u].score = dp::path_score(h.rtt_us, h.jitter_us, h.loss_ppm, sc);
+    }
+    const uint8_t before = rule_choice_[r];
+    // What a new flow of the rule gets now (established flows stay where they are while their
+    // uplink qualifies: the data plane's stickiness).
+    const dp::PathChoice pc =
+        dp::select_path(a, c, dp::kNoUplink, 0, a.egress == dp::Egress::kBreakout);
+    const uint8_t now_u = pc.reason == dp::PathReason::kSlaDrop ? dp::kNoUplink : pc.uplink;
+    row["uplink"] = up_name(now_u);
+    row["reason"] = dp::kPathReasonNames[static_cast<unsigned>(pc.reason)];
+    if (sc != nullptr) row["sla_class"] = sc->name;
+    if (pc.second != dp::kNoUplink) row["second"] = up_name(pc.second);
+    rules.push_back(row);
+    if (now_u == before) continue;
+    rule_choice_[r] = now_u;
+    if (before == dp::kNoUplink) continue;  // first look after start or a policy change
+    std::string why = pc.reason == dp::PathReason::kNew
+                          ? up_name(now_u) + " preferred again (it qualifies)"
+                          : dp::kPathReasonNames[static_cast<unsigned>(pc.reason)];
+    if (before < ups.size()) {
+      if (links.down(before) || !ups[before]->link_up.load(std::memory_order_relaxed)) {
+        why = up_name(before) + " down";
+      } else if (sc != nullptr) {
+        const auto it = sla_[before].find(sc->name);
+        if (it != sla_[before].end() && !it->second.ok())
+          why = up_name(before) + " " + it->second.last_reason();
+      }
+    }
+    log_(false, "paths: rule " + p.rules[r].name + ": " + up_name(before) + " → " + up_name(now_u) +
+                    " (" + why + ")");
+    add_event({{"time_ns", now_ns},
+               {"kind", "path"},
+               {"rule", p.rules[r].name},
+               {"from", up_name(before)},
+               {"to", up_name(now_u)},
+               {"reason", why}});
+  }
+  std::lock_guard lock(mu_);
+  rules_view_ = std::move(rules);
+  sla_view_ = std::move(sla);
+}
+
+void LinksRunner::add_event(json e) {
+  std::lock_guard lock(mu_);
+  path_events_.push_back(std::move(e));
+  if (path_events_.size() > kEventsKept) path_events_.erase(path_events_.begin());
+}
+
+json LinksRunner::paths_view() const {
+  std::lock_guard lock(mu_);
+  json events = path_events_;
+  const uint64_t now = mono_ns();
+  for (json& e : events) {
+    const uint64_t t = e.value("time_ns", uint64_t{0});
+    e["ago_s"] = now >= t ? double(now - t) / 1e9 : 0.0;
+  }
+  return {{"rules", rules_view_}, {"uplinks", sla_view_}, {"events", events}};
 }
 
 void LinksRunner::run() {
@@ -214,6 +359,8 @@ void LinksRunner::run() {
     }
     uint64_t now = mono_ns();
     if (wanted) {
+      policy_ = wanted;
+      rule_choice_.clear();
       apply_plan(plan(*wanted));
       publish(now, true);
     }

@@ -4,9 +4,11 @@
 // publishes per-uplink health to the data plane (RCU) and the paths' JSON to the API.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "controlplane/links/link_monitor.h"
+#include "controlplane/links/sla_tracker.h"
 #include "controlplane/policy/policy.h"
 #include "dataplane/runtime/dataplane.h"
 
@@ -37,6 +40,9 @@ class LinksRunner {
   nlohmann::json paths_json(const std::string& uplink) const;
   // Every path, and the last state changes (newest last), for logs and tests.
   nlohmann::json state_json() const;
+  // Per rule, the uplink a new flow gets now and why; per uplink and SLA class, whether it
+  // meets it; the last path changes (newest last). For GET /paths.
+  nlohmann::json paths_view() const;
 
  private:
   struct PathPlan {
@@ -58,6 +64,10 @@ class LinksRunner {
   void update_clock(bool first);
   void publish(uint64_t now_ns, bool force);
   std::vector<dp::LinkHealth> health_states() const;
+  // SLA trackers and per-rule choices, from the uplinks' figures (runner thread).
+  uint32_t evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns);
+  void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
+  void add_event(nlohmann::json e);
 
   dp::Dataplane& dp_;
   std::string role_;
@@ -76,6 +86,14 @@ class LinksRunner {
 
   dp::TscClock clock_;
   std::vector<dp::LinkHealth> last_health_;
+  std::shared_ptr<const CompiledPolicy> policy_;                        // runner thread
+  std::array<std::map<std::string, SlaTracker>, dp::kMaxUplinks> sla_;  // by class name
+  std::array<uint32_t, dp::kMaxUplinks> last_sla_bits_{};
+  std::array<bool, dp::kMaxUplinks> last_cap_{};
+  std::vector<uint8_t> rule_choice_;  // per rule of policy_: kNoUplink until first evaluated
+  nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_
+  nlohmann::json sla_view_ = nlohmann::json::array();     // under mu_
+  nlohmann::json path_events_ = nlohmann::json::array();  // under mu_
   uint64_t last_publish_ns_ = 0;
   uint64_t last_refresh_ns_ = 0;
 };

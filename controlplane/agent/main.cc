@@ -274,6 +274,7 @@ int main(int argc, char** argv) {
     cp::DaemonState state(cfg, d, policies);
     state.set_link_details(
         [&link_runner](const std::string& u) { return link_runner.paths_json(u); });
+    state.set_paths([&link_runner] { return link_runner.paths_view(); });
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);

@@ -244,6 +244,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"POST", "/policy/confirm", R::kOperator}, &ApiServer::post_confirm},
       {{"POST", "/policy/rollback", R::kOperator}, &ApiServer::post_rollback},
       {{"GET", "/uplinks", R::kViewer}, &ApiServer::get_uplinks},
+      {{"GET", "/paths", R::kViewer}, &ApiServer::get_paths},
       {{"GET", "/rules", R::kViewer}, &ApiServer::get_rules},
       {{"GET", "/qos", R::kViewer}, &ApiServer::get_qos},
       {{"GET", "/routes", R::kViewer}, &ApiServer::get_routes},
@@ -746,6 +747,11 @@ void ApiServer::post_rollback(const httplib::Request& req, httplib::Response& re
 void ApiServer::get_uplinks(const httplib::Request& req, httplib::Response& res, const Caller&) {
   if (refuse_unknown_params(req, {}, res)) return;
   send_json(res, 200, {{"uplinks", state_.uplinks()}});
+}
+
+void ApiServer::get_paths(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {}, res)) return;
+  send_json(res, 200, state_.paths());
 }
 
 void ApiServer::get_rules(const httplib::Request& req, httplib::Response& res, const Caller&) {

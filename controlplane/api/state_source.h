@@ -23,6 +23,8 @@ class StateSource {
   virtual nlohmann::json apps() = 0;             // GET /apps
   virtual nlohmann::json counters(std::string_view prefix) = 0;  // GET /counters?prefix=P
   virtual nlohmann::json drops() = 0;                            // GET /drops
+  // GET /paths: per rule the uplink new flows get and why, SLA state per uplink, path events.
+  virtual nlohmann::json paths() { return nlohmann::json::object(); }
 };
 
 }  // namespace traboule::cp

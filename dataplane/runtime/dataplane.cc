@@ -154,6 +154,15 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.probe.results = stamp_results_;
     deps.probe.requests = w == 0 ? stamp_requests_ : nullptr;
     deps.probe.pool = pool_;
+    if (settings.nat) {
+      NatConfig nc;
+      nc.capacity = settings.nat_mappings;
+      nc.port_base = settings.nat_port_base;
+      nc.port_range_size = settings.nat_ports / n;
+      nc.worker = w;
+      pw.nat = std::make_unique<NatTable>(nc);
+    }
+    deps.nat = pw.nat.get();
     deps.overlay = settings.overlay;
     deps.sites = overlay_sites_.get();
     pw.pipeline = make_worker_pipeline(std::move(deps));

@@ -13,6 +13,7 @@
 
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/link_snapshot.h"
+#include "dataplane/core/nat_table.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/policy_snapshot.h"
@@ -35,6 +36,12 @@ struct DataplaneSettings {
   ProbeConfig probe;
   uint16_t stamp_port_base = 0;
   OverlayConfig overlay;  // port 0: no overlay
+  // Breakout source NAT: each worker owns external ports [nat_port_base + w × size, ...) with
+  // size = nat_ports / workers; outside the box's own ports (STAMP 862 and 40000-40255, overlay).
+  bool nat = true;
+  uint16_t nat_port_base = 49152;
+  uint32_t nat_ports = 16384;
+  uint32_t nat_mappings = 1 << 14;  // per worker
 };
 
 struct UplinkStatus {
@@ -109,6 +116,7 @@ class Dataplane {
     std::unique_ptr<Pipeline> pipeline;
     std::unique_ptr<Worker> worker;
     std::unique_ptr<WorkerView> view;
+    std::unique_ptr<NatTable> nat;
   };
   void start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy);
   // (start: the constructor's work, undone by release())

@@ -8,6 +8,7 @@
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/local.h"
+#include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/route.h"
 #include "dataplane/stages/sink.h"
@@ -25,7 +26,10 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   const bool overlay = d.overlay.port != 0;
   if (overlay && d.sites == nullptr)
     throw std::invalid_argument("make_worker_pipeline: overlay without a site table");
-  const char* after_probe = overlay ? "decap" : "local";
+  const bool nat = d.nat != nullptr;
+  const char* before_local = nat ? "nat_in" : "local";
+  const char* after_probe = overlay ? "decap" : before_local;
+  const char* to_flows = dispatch ? "dispatch" : "flow";
   const char* ip_next = probe ? "probe" : after_probe;
   std::vector<NodeSpec> t;
   t.push_back(
@@ -35,11 +39,13 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
         {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
          {{"next", after_probe}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
   if (overlay)
-    t.push_back(
-        {std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, *d.view), {{"next", "local"}}});
-  t.push_back(
-      {std::make_unique<LocalStage>(*d.site, d.pool, resolver),
-       {{"forward", dispatch ? "dispatch" : "flow"}, {"tx", "tx"}, {"consumed", "consumed"}}});
+    t.push_back({std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, *d.view),
+                 {{"next", before_local}}});
+  if (nat)
+    t.push_back({std::make_unique<NatInStage>(*d.site, *d.nat),
+                 {{"next", "local"}, {"translated", to_flows}}});
+  t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
+               {{"forward", to_flows}, {"tx", "tx"}, {"consumed", "consumed"}}});
   if (dispatch)
     t.push_back(
         {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
@@ -48,7 +54,8 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
                {{"uplink", "forward"},
                 {"lan", "forward"},
                 {"overlay", overlay ? "encap" : "forward"},
-                {"breakout", "forward"}}});
+                {"breakout", nat ? "nat_out" : "forward"}}});
+  if (nat) t.push_back({std::make_unique<NatOutStage>(*d.site, *d.nat), {{"next", "forward"}}});
   if (overlay)
     t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
                  {{"next", "forward"}}});

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/nat_table.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/site.h"
@@ -36,10 +37,14 @@ struct WorkerDeps {
   // edge goes through encap; `sites` is required then (one per box).
   OverlayConfig overlay;
   OverlaySites* sites = nullptr;
+  // Breakout source NAT (the worker's own table): nat_in sits before local (replies to our
+  // mappings skip it), route's breakout edge goes through nat_out. nullptr: breakout leaves
+  // untranslated.
+  NatTable* nat = nullptr;
 };
 
-// parse → [probe →] [decap →] local → dispatch → flow → route → [encap →] forward → tx (local's
-// and probe's replies → tx, consumed → sink).
+// parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → route → [encap | nat_out →]
+// forward → tx (local's and probe's replies → tx, consumed → sink).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

@@ -27,6 +27,10 @@ const std::vector<CommandSpec>& command_specs() {
   static const std::vector<CommandSpec> kSpecs = {
       {{"status"}, "status", "daemon status: role, uptime, running policy version", ""},
       {{"links"}, "links", "uplinks with their state and live measurements (GET /uplinks)", ""},
+      {{"paths"},
+       "paths",
+       "per rule the uplink new flows get and why, and path events (GET /paths)",
+       ""},
       {{"flows"}, "flows [--top N]", "the busiest flows (GET /flows)", ""},
       {{"apps"}, "apps", "traffic per recognised application (GET /apps)", ""},
       {{"counters"}, "counters [PREFIX]", "data-plane counters, optionally under PREFIX", ""},

@@ -59,6 +59,18 @@ class Runner {
       out_ << render_rows(link_rows(r.body), kLinkColumns);
       return kExitOk;
     }
+    if (name == "paths") {
+      const ApiResult r = client_->get("/paths");
+      if (!r.ok) return fail(r.error);
+      if (inv_.global.json) return print_json(r.body);
+      out_ << render_listing(r.body, "rules",
+                             {"rule", "egress", "uplink", "second", "sla_class", "reason"});
+      out_ << "\n"
+           << render_listing(
+                  r.body, "events",
+                  {"kind", "rule", "uplink", "sla_class", "from", "to", "reason", "ago_s"});
+      return kExitOk;
+    }
     if (name == "flows") {
       return show(
           "/flows" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()), "flows",

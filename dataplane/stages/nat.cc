@@ -1,0 +1,413 @@
+#include "dataplane/stages/nat.h"
+
+#include <netinet/in.h>
+#include <rte_byteorder.h>
+#include <rte_ip.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace traboule::dp {
+namespace {
+
+static_assert(NatTable::kUplinkSlots >= kMaxUplinks, "the NAT table must cover every uplink");
+static_assert(NatOutStage::kDrops.size() == NatOutStage::kTableFull + 1, "one name per drop");
+static_assert(NatInStage::kDrops.size() == NatInStage::kEmbeddedMalformed + 1, "one name per drop");
+
+constexpr unsigned kDropBase = 64;
+constexpr uint32_t kTcpHdrLen = 20;
+constexpr uint32_t kUdpHdrLen = 8;
+constexpr uint32_t kIcmpHdrLen = 8;
+constexpr uint32_t kIpv4HdrLen = 20;
+constexpr uint32_t kIpv6HdrLen = 40;
+constexpr unsigned kMaxEmbeddedExt = 8;
+
+// All arithmetic below is on 16-bit words as they sit in memory (the one's complement sum is
+// byte-order independent, RFC 1071 §2(B)), so no swapping is needed anywhere.
+inline uint16_t raw16(const uint8_t* p) noexcept {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline void put_raw16(uint8_t* p, uint16_t v) noexcept {
+  std::memcpy(p, &v, 2);
+}
+inline uint16_t be16(const uint8_t* p) noexcept {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+
+// RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the ~m + m' terms of every changed word are summed
+// here, then applied to each checksum that covers them.
+struct Delta {
+  uint32_t acc = 0;
+  void add(const uint8_t* old_bytes, const uint8_t* new_bytes, uint32_t n) noexcept {
+    for (uint32_t i = 0; i < n; i += 2) {
+      acc += static_cast<uint16_t>(~raw16(old_bytes + i));
+      acc += raw16(new_bytes + i);
+    }
+  }
+  void add16(uint16_t old_raw, uint16_t new_raw) noexcept {
+    acc += static_cast<uint16_t>(~old_raw);
+    acc += new_raw;
+  }
+  void add(const Delta& d) noexcept { acc += (d.acc & 0xffff) + (d.acc >> 16); }
+};
+
+inline uint16_t fold(uint32_t s) noexcept {
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+
+// Applies `d` to the checksum at `field`; returns the old raw value (for an outer checksum
+// that covers this one). UDP's "0 means none" is kept by writing 0xffff instead of 0.
+inline uint16_t apply(uint8_t* field, const Delta& d, bool udp = false) noexcept {
+  const uint16_t old = raw16(field);
+  uint32_t s = static_cast<uint16_t>(~old);
+  s += (d.acc & 0xffff) + (d.acc >> 16);
+  uint16_t v = static_cast<uint16_t>(~fold(s));
+  if (udp && v == 0) v = 0xffff;
+  put_raw16(field, v);
+  return old;
+}
+
+struct L4Info {
+  uint32_t need = 0;      // header bytes that must be present
+  uint32_t port_off = 0;  // offset of the translated port / identifier within it
+  uint32_t csum_off = 0;
+};
+
+// Rewrites one side (source or destination) of a packet's address and port, with the IPv4
+// header, transport and ICMP checksums. The port field is at l4 + port_off.
+void rewrite(uint8_t* l3, bool v4, uint8_t* l4, uint8_t proto, uint32_t addr_off, uint32_t port_off,
+             const IpAddr& addr, uint16_t port) noexcept {
+  const uint8_t* new_addr = v4 ? addr.v4_ptr() : addr.b.data();
+  const uint32_t alen = v4 ? 4 : 16;
+  Delta da, dp;
+  da.add(l3 + addr_off, new_addr, alen);
+  const uint16_t new_port = rte_cpu_to_be_16(port);
+  dp.add16(raw16(l4 + port_off), new_port);
+  if (v4) apply(l3 + 10, da);
+  Delta both = da;
+  both.add(dp);
+  switch (proto) {
+    case IPPROTO_TCP:
+      apply(l4 + 16, both);
+      break;
+    case IPPROTO_UDP:
+      if (raw16(l4 + 6) != 0) apply(l4 + 6, both, true);  // 0: no checksum, stays 0
+      break;
+    case IPPROTO_ICMP:
+      apply(l4 + 2, dp);  // ICMPv4 has no pseudo-header
+      break;
+    default:  // ICMPv6: pseudo-header
+      apply(l4 + 2, both);
+      break;
+  }
+  std::memcpy(l3 + addr_off, new_addr, alen);
+  put_raw16(l4 + port_off, new_port);
+}
+
+inline uint8_t icmp_proto(bool v4) noexcept {
+  return v4 ? uint8_t{IPPROTO_ICMP} : uint8_t{IPPROTO_ICMPV6};
+}
+inline bool is_echo_request(uint8_t proto, uint8_t type) noexcept {
+  return proto == IPPROTO_ICMP ? type == 8 : type == 128;
+}
+inline bool is_echo_reply(uint8_t proto, uint8_t type) noexcept {
+  return proto == IPPROTO_ICMP ? type == 0 : type == 129;
+}
+inline bool is_icmp_error(bool v4, uint8_t type) noexcept {
+  return v4 ? (type == 3 || type == 11 || type == 12) : (type >= 1 && type <= 4);
+}
+
+// Header length and where the port sits for a translatable protocol; need == 0 otherwise.
+inline L4Info l4_info(uint8_t proto) noexcept {
+  switch (proto) {
+    case IPPROTO_TCP:
+      return {kTcpHdrLen, 0, 16};
+    case IPPROTO_UDP:
+      return {kUdpHdrLen, 0, 6};
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+      return {kIcmpHdrLen, 4, 2};
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// nat_out
+
+NatOutStage::NatOutStage(const Site& site, NatTable& table, NatClock clock)
+    : site_(site), table_(table), clock_(clock) {}
+
+void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  if (n == 0) return;
+  const uint32_t now_s = clock_();
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    PacketMeta& md = meta(m);
+    if (md.uplink >= site_.uplinks.size()) [[unlikely]] {
+      out.drop(kNoUplink, m);
+      continue;
+    }
+    const bool v4 = md.l3 == L3Kind::kIpv4;
+    if (!v4 && md.l3 != L3Kind::kIpv6) [[unlikely]] {
+      out.drop(kUnsupportedProto, m);
+      continue;
+    }
+    const Interface& up = *site_.uplinks[md.uplink];
+    const auto& ext = v4 ? up.v4 : up.v6;
+    if (!ext) [[unlikely]] {
+      out.drop(kNoUplinkAddress, m);
+      continue;
+    }
+    if (md.flags & meta_flag::kFragment) [[unlikely]] {
+      out.drop(kFragment, m);
+      continue;
+    }
+    const uint8_t proto = md.l4_proto;
+    const L4Info li = l4_info(proto);
+    const bool icmp = proto == icmp_proto(v4);
+    if (li.need == 0 || (li.port_off != 0 && !icmp) ||
+        (icmp && !is_echo_request(proto, md.icmp_type))) [[unlikely]] {
+      out.drop(kUnsupportedProto, m);
+      continue;
+    }
+    const uint32_t l3_off = md.l2_len, l4_off = l3_off + md.l3_len;
+    const uint32_t bound = std::min<uint32_t>(rte_pktmbuf_data_len(m), l3_off + md.l3_total);
+    if ((md.flags & meta_flag::kHasL4) == 0 || l4_off + li.need > bound) [[unlikely]] {
+      out.drop(kTruncated, m);
+      continue;
+    }
+    uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, l3_off);
+    uint8_t* l4 = l3 + md.l3_len;
+    const uint16_t int_port = be16(l4 + li.port_off);
+    NatFail fail;
+    const uint32_t id =
+        table_.out(md.uplink, proto, md.src, int_port, md.dst, md.tcp_flags, now_s, &fail);
+    if (id == kNoMapping) [[unlikely]] {
+      out.drop(fail == NatFail::kPortExhausted ? kPortExhausted
+               : fail == NatFail::kTableFull   ? kTableFull
+                                               : kUnsupportedProto,
+               m);
+      continue;
+    }
+    const uint16_t ext_port = table_.mapping(id).ext_port;
+    rewrite(l3, v4, l4, proto, v4 ? 12 : 8, li.port_off, ext->addr, ext_port);
+    md.src = ext->addr;
+    md.src_port = ext_port;
+    if (icmp) md.dst_port = ext_port;  // echo: both ports hold the identifier (parse)
+    out.to(kNext, m);
+  }
+}
+
+void NatOutStage::on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {
+  table_.expire(clock_(), kExpireBudget);
+}
+
+void NatOutStage::collect_extra(std::vector<CounterValue>& out) const {
+  out.push_back({"nat_out.mappings_created", table_.created()});
+  out.push_back({"nat_out.mappings_expired", table_.expired()});
+  out.push_back({"nat_out.mappings_active", table_.active()});
+  out.push_back({"nat_out.mappings_flushed", table_.flushed()});
+  out.push_back({"nat_out.port_exhausted", table_.exhausted()});
+  out.push_back({"nat_out.table_full", table_.table_full()});
+  out.push_back({"nat_out.permissions_active", table_.permissions_active()});
+  for (size_t u = 0; u < site_.uplinks.size(); ++u)
+    out.push_back({"nat_out.uplink." + site_.uplinks[u]->name + ".flushed",
+                   table_.flushed(static_cast<uint8_t>(u))});
+}
+
+// ---------------------------------------------------------------------------------------------
+// nat_in
+
+NatInStage::NatInStage(const Site& site, NatTable& table, NatClock clock)
+    : site_(site), table_(table), clock_(clock) {}
+
+void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  if (n == 0) return;
+  const uint32_t now_s = clock_();
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const unsigned r = handle(m, meta(m), now_s);
+    if (r >= kDropBase) [[unlikely]]
+      out.drop(r - kDropBase, m);
+    else
+      out.to(r, m);
+  }
+}
+
+unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcept {
+  if (md.flags & (meta_flag::kFromLan | meta_flag::kFragment)) return kNext;
+  const Interface* in = site_.iface(md.in_port);
+  if (in == nullptr || in->is_lan || in->uplink >= site_.uplinks.size()) return kNext;
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  if (!v4 && md.l3 != L3Kind::kIpv6) return kNext;
+  const auto& ours = v4 ? in->v4 : in->v6;
+  if (!ours || md.dst != ours->addr) return kNext;
+
+  const uint8_t proto = md.l4_proto;
+  const L4Info li = l4_info(proto);
+  const bool icmp = proto == icmp_proto(v4);
+  if (li.need == 0 || (li.port_off != 0 && !icmp)) return kNext;  // ICMPv6 in IPv4 and the like
+  const uint32_t l3_off = md.l2_len, l4_off = l3_off + md.l3_len;
+  const uint32_t bound = std::min<uint32_t>(rte_pktmbuf_data_len(m), l3_off + md.l3_total);
+  if ((md.flags & meta_flag::kHasL4) == 0 || l4_off + li.need > bound)
+    return kDropBase + kTruncated;
+  if (icmp && is_icmp_error(v4, md.icmp_type))
+    return icmp_error(m, md, in->uplink, ours->addr, l4_off, bound);
+  if (icmp && !is_echo_reply(proto, md.icmp_type)) return kNext;  // echo requests: the box's
+
+  uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, l3_off);
+  uint8_t* l4 = l3 + md.l3_len;
+  // TCP/UDP: the destination port; echo reply: the identifier.
+  const uint32_t port_off = icmp ? li.port_off : 2;
+  const uint32_t id = table_.in(in->uplink, proto, v4, be16(l4 + port_off));
+  if (id == kNoMapping) return kNext;
+  if (!table_.permitted(id, md.src)) return kDropBase + kFiltered;
+  const NatMapping& map = table_.mapping(id);
+  rewrite(l3, v4, l4, proto, v4 ? 16 : 24, port_off, map.int_addr, map.int_port);
+  md.dst = map.int_addr;
+  md.dst_port = map.int_port;
+  if (icmp) md.src_port = map.int_port;
+  table_.refresh_in(id, md.src, md.tcp_flags, now_s);
+  return kTranslated;
+}
+
+// An ICMP error about a packet we translated: the quoted packet left as uplink-address:ext-port
+// → remote. RFC 5508 REQ-4: revert the quoted source (address, port, the quoted checksums that
+// are present), set the outer destination to the LAN host, fix the outer checksums.
+unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, const IpAddr& ours,
+                                uint32_t l4_off, uint32_t bound) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* l3 = base + md.l2_len;
+  uint8_t* icmp = base + l4_off;
+  // RFC 5508 REQ-3: an error with a bad checksum is dropped (it may sit in a chained mbuf).
+  const uint32_t icmp_len = md.l2_len + uint32_t{md.l3_total} - l4_off;
+  uint16_t raw = 0;
+  if (rte_raw_cksum_mbuf(m, l4_off, icmp_len, &raw) != 0) return kDropBase + kTruncated;
+  uint32_t sum = raw;
+  if (!v4) {
+    uint8_t ph[40] = {};
+    std::memcpy(ph, l3 + 8, 32);
+    ph[34] = static_cast<uint8_t>(icmp_len >> 8);
+    ph[35] = static_cast<uint8_t>(icmp_len);
+    ph[39] = IPPROTO_ICMPV6;
+    sum += rte_raw_cksum(ph, sizeof ph);
+  }
+  if (fold(sum) != 0xffff) return kDropBase + kBadIcmpChecksum;
+
+  // The quoted IP header.
+  const uint32_t e_off = l4_off + kIcmpHdrLen;
+  uint8_t* e = base + e_off;
+  uint32_t e_hl;
+  uint8_t e_proto;
+  uint32_t src_off;  // of the quoted source address, within the quoted header
+  uint32_t dst_off;
+  if (v4) {
+    if (e_off + kIpv4HdrLen > bound) return kDropBase + kEmbeddedTruncated;
+    if ((e[0] >> 4) != 4) return kDropBase + kEmbeddedMalformed;
+    e_hl = (e[0] & 0x0f) * 4u;
+    if (e_hl < kIpv4HdrLen) return kDropBase + kEmbeddedMalformed;
+    if (e_off + e_hl > bound) return kDropBase + kEmbeddedTruncated;
+    if (rte_raw_cksum(e, e_hl) != 0xffff) return kDropBase + kEmbeddedMalformed;  // REQ-3a
+    if ((be16(e + 6) & 0x1fff) != 0) return kNext;  // a later fragment: no ports to match
+    e_proto = e[9];
+    src_off = 12;
+    dst_off = 16;
+  } else {
+    if (e_off + kIpv6HdrLen > bound) return kDropBase + kEmbeddedTruncated;
+    if ((e[0] >> 4) != 6) return kDropBase + kEmbeddedMalformed;
+    uint8_t nh = e[6];
+    uint32_t pos = kIpv6HdrLen;
+    for (unsigned k = 0;; ++k) {  // REQ-3b: step over the quoted extension headers
+      if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS &&
+          nh != IPPROTO_FRAGMENT)
+        break;
+      if (k == kMaxEmbeddedExt) return kDropBase + kEmbeddedMalformed;
+      if (e_off + pos + 8 > bound) return kDropBase + kEmbeddedTruncated;
+      const uint8_t* h = e + pos;
+      if (nh == IPPROTO_FRAGMENT && (be16(h + 2) & 0xfff8) != 0) return kNext;
+      const uint32_t len = nh == IPPROTO_FRAGMENT ? 8 : (h[1] + 1u) * 8;
+      nh = h[0];
+      pos += len;
+    }
+    e_hl = pos;
+    e_proto = nh;
+    src_off = 8;
+    dst_off = 24;
+  }
+  const L4Info li = l4_info(e_proto);
+  const bool e_icmp = e_proto == icmp_proto(v4);
+  if (li.need == 0 || (li.port_off != 0 && !e_icmp)) return kNext;
+  const uint32_t el4_off = e_off + e_hl;
+  // RFC 792 / 4443 quote at least 8 bytes of the transport header: the ports or echo id.
+  if (el4_off + 8 > bound) return kDropBase + kEmbeddedTruncated;
+  uint8_t* el4 = base + el4_off;
+  const uint8_t* e_src = e + src_off;
+  if (std::memcmp(e_src, v4 ? ours.v4_ptr() : ours.b.data(), v4 ? 4 : 16) != 0) return kNext;
+  if (e_icmp && !is_echo_request(e_proto, el4[0])) return kNext;
+  const uint32_t port_off = e_icmp ? li.port_off : 0;
+  const uint32_t id = table_.in(uplink, e_proto, v4, be16(el4 + port_off));
+  if (id == kNoMapping) return kNext;
+  // The quoted destination is the remote the host sent to: filtering applies to it (the error
+  // itself may come from any router on the path).
+  const IpAddr e_dst = v4 ? IpAddr::v4_bytes(e + dst_off) : IpAddr::v6_bytes(e + dst_off);
+  if (!table_.permitted(id, e_dst)) return kDropBase + kFiltered;
+  const NatMapping& map = table_.mapping(id);
+
+  const uint8_t* new_addr = v4 ? map.int_addr.v4_ptr() : map.int_addr.b.data();
+  const uint32_t alen = v4 ? 4 : 16;
+  const uint16_t new_port = rte_cpu_to_be_16(map.int_port);
+  Delta da, dp, outer;  // outer: every change inside the ICMP message
+  da.add(e + src_off, new_addr, alen);
+  dp.add16(raw16(el4 + port_off), new_port);
+  Delta both = da;
+  both.add(dp);
+  auto track = [&outer](uint8_t* field, uint16_t old) { outer.add16(old, raw16(field)); };
+  if (v4) track(e + 10, apply(e + 10, da));
+  switch (e_proto) {
+    case IPPROTO_TCP:
+      if (el4_off + 18 <= bound) track(el4 + 16, apply(el4 + 16, both));  // often not quoted
+      break;
+    case IPPROTO_UDP:
+      if (raw16(el4 + 6) != 0) track(el4 + 6, apply(el4 + 6, both, true));
+      break;
+    case IPPROTO_ICMP:
+      track(el4 + 2, apply(el4 + 2, dp));
+      break;
+    default:
+      track(el4 + 2, apply(el4 + 2, both));
+      break;
+  }
+  outer.add(da);
+  outer.add(dp);
+  std::memcpy(e + src_off, new_addr, alen);
+  put_raw16(el4 + port_off, new_port);
+
+  uint8_t* o_dst = l3 + (v4 ? 16 : 24);
+  Delta dd;
+  dd.add(o_dst, new_addr, alen);
+  if (v4) {
+    apply(l3 + 10, dd);
+  } else {
+    outer.add(dd);  // ICMPv6's pseudo-header holds the destination
+  }
+  apply(icmp + 2, outer);
+  std::memcpy(o_dst, new_addr, alen);
+  md.dst = map.int_addr;
+  bump(icmp_errors_);
+  return kTranslated;
+}
+
+void NatInStage::collect_extra(std::vector<CounterValue>& out) const {
+  out.push_back({"nat_in.icmp_errors_translated", read_counter(icmp_errors_)});
+}
+
+}  // namespace traboule::dp

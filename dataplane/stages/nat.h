@@ -1,0 +1,106 @@
+// Source NAT for local internet breakout, as two stages over one per-worker NatTable: nat_out
+// rewrites LAN → internet packets to the uplink's address and an external port; nat_in turns
+// replies (and ICMP errors about our translated packets) back to the LAN host. Checksums are
+// updated incrementally (RFC 1624); which packets get here is the pipeline's decision.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/core/nat_table.h"
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+
+namespace traboule::dp {
+
+// The stages' time source, monotonic seconds; nat_now_s() in production, a fake in tests.
+using NatClock = uint32_t (*)() noexcept;
+
+// Translates every packet it gets: meta.uplink names the breakout uplink (out_port already
+// set). TCP, UDP and ICMP/ICMPv6 echo requests only; the translated source is written back to
+// meta.src / meta.src_port. Fragments are dropped (`fragment`): later fragments carry no port
+// to translate, and reassembly is not done here (see docs/nat.md).
+class NatOutStage final : public Stage {
+ public:
+  enum Edge : unsigned { kNext };
+  enum Drop : unsigned {
+    kNoUplink,          // meta.uplink is not an uplink of the site
+    kNoUplinkAddress,   // the uplink has no address of the packet's family
+    kFragment,          // IPv4 or IPv6 fragment
+    kUnsupportedProto,  // not TCP, UDP or an ICMP/ICMPv6 echo request (GRE, ESP, ICMP errors...)
+    kTruncated,         // transport header not in the first segment / past the datagram
+    kPortExhausted,     // no free external port in this worker's range
+    kTableFull,         // no free mapping (or no room to remember the remote for filtering)
+  };
+  static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static constexpr std::array<std::string_view, 7> kDrops{
+      "no_uplink", "no_uplink_address", "fragment",  "unsupported_proto",
+      "truncated", "port_exhausted",    "table_full"};
+
+  // The table is shared with this worker's NatInStage; this stage runs its expiry (on_idle).
+  NatOutStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
+
+  std::string_view name() const noexcept override { return "nat_out"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  // Frees up to kExpireBudget idle mappings per call.
+  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  // nat_out.mappings_{created,expired,active,flushed}, nat_out.port_exhausted,
+  // nat_out.table_full, nat_out.permissions_active, nat_out.uplink.<name>.flushed.
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+  static constexpr uint32_t kExpireBudget = 64;
+
+ private:
+  const Site& site_;
+  NatTable& table_;
+  NatClock clock_;
+};
+
+// For packets received on an uplink (not from the LAN) and addressed to that uplink's own
+// address. A reply to a live mapping (TCP, UDP, ICMP/ICMPv6 echo reply) allowed by the
+// filtering goes out `translated` with destination, checksums and meta.dst / meta.dst_port
+// restored, and refreshes the mapping; an ICMP error quoting one of our translated packets is
+// translated too (quoted source, outer destination) without refreshing anything (RFC 5508
+// REQ-6). Everything else leaves on `next` untouched: it may be for the box itself.
+class NatInStage final : public Stage {
+ public:
+  enum Edge : unsigned { kNext, kTranslated };
+  enum Drop : unsigned {
+    kFiltered,           // a live mapping, but the remote is not one the host has sent to
+    kTruncated,          // transport / ICMP header not in the first segment or the datagram
+    kBadIcmpChecksum,    // ICMP error with a wrong checksum (RFC 5508 REQ-3)
+    kEmbeddedTruncated,  // ICMP error quoting less than the IP header + 8 bytes
+    kEmbeddedMalformed,  // quoted IP header: wrong version, bad length or checksum
+  };
+  static constexpr std::array<std::string_view, 2> kEdges{"next", "translated"};
+  static constexpr std::array<std::string_view, 5> kDrops{
+      "filtered", "truncated", "bad_icmp_checksum", "embedded_truncated", "embedded_malformed"};
+
+  NatInStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
+
+  std::string_view name() const noexcept override { return "nat_in"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  // nat_in.icmp_errors_translated.
+  void collect_extra(std::vector<CounterValue>& out) const override;
+  uint64_t icmp_errors_translated() const noexcept { return read_counter(icmp_errors_); }
+
+ private:
+  // Returns an edge, or kDropBase + a drop reason.
+  unsigned handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcept;
+  unsigned icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, const IpAddr& ours,
+                      uint32_t l4_off, uint32_t bound) noexcept;
+
+  const Site& site_;
+  NatTable& table_;
+  NatClock clock_;
+  uint64_t icmp_errors_ = 0;
+};
+
+}  // namespace traboule::dp

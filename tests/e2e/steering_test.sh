@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Steering end to end (issue 5) in a tools/lab site, the edge talking to the hub through the
+# overlay and breaking out to the internet with source NAT:
+#   1. breakout: the internet server sees the uplink's address, and no byte of it enters the
+#      overlay (encap counters unchanged, nat_out mappings made);
+#   2. the 4g backup carries no byte while a primary meets the SLA;
+#   3. a 1000 packets/s UDP stream lan1 → dc1 on fiber: an outage on fiber leaves at most
+#      500 ms without packets at dc1, and no packet arrives twice;
+#   4. duplicate strategy: a 50 packets/s stream on fiber + vdsl loses nothing when vdsl goes
+#      down, dc1 sees no duplicate, and the hub dropped the copies;
+#   5. 5 % upload loss on fiber moves a realtime rule (loss <= 1 %) off it within 3 s while a
+#      bulk rule (loss <= 10 %) stays.
+# Usage: steering_test.sh BUILD_DIR
+set -euo pipefail
+
+build=$(cd "$1" && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+lab="$here/../../tools/lab"
+traffic="$here/traffic.py"
+py=/usr/bin/python3
+wanem="$build/tools/wanem/traboule-wanem"
+name="st$$"
+work=$(mktemp -d /tmp/tb-steer.XXXXXX)
+export TB_BUILD=$build TB_LAB=$name
+cleanup() {
+  "$lab" down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  "$lab" exec edge traboulectl paths 2>&1 | head -30 || true
+  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
+  exit 1
+}
+pass() { echo "ok: $*"; }
+ns() { echo "tblab-$name-$1"; }
+# counter HOST NAME: one counter of edge or hub.
+counter() {
+  "$lab" exec "$1" traboulectl --json counters | "$py" -c \
+    'import json,sys; print(json.load(sys.stdin)["counters"].get(sys.argv[1], 0))' "$2"
+}
+ctl_of() {
+  "$lab" status --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["links"][sys.argv[1]]["ctl"])' "$1"
+}
+jget() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+"$lab" up >/dev/null || fail "lab up"
+fiber_ctl=$(ctl_of fiber)
+vdsl_ctl=$(ctl_of vdsl)
+
+# --- 1. breakout with source NAT, outside the overlay.
+enc_before=0
+for u in fiber vdsl 4g; do enc_before=$((enc_before + $(counter edge "encap.uplink.$u.packets"))); done
+for i in 1 2 3; do
+  "$lab" exec lan1 curl -s -m 5 -o /dev/null "http://198.51.100.10/?steer=$i" || fail "lan1 → inet HTTP"
+done
+enc_after=0
+for u in fiber vdsl 4g; do enc_after=$((enc_after + $(counter edge "encap.uplink.$u.packets"))); done
+[ "$enc_after" -eq "$enc_before" ] || fail "breakout traffic entered the overlay ($enc_before → $enc_after packets)"
+seen=$(grep -c 'steer=' "/run/traboule-lab/$name/logs/inet-http.log" || true)
+from_uplink=$(grep 'steer=' "/run/traboule-lab/$name/logs/inet-http.log" | grep -c '100\.64\.[123]\.2' || true)
+[ "$seen" -eq 3 ] && [ "$from_uplink" -eq 3 ] ||
+  fail "inet saw $seen requests, $from_uplink from an uplink address: $(grep steer= "/run/traboule-lab/$name/logs/inet-http.log" | head -3)"
+nat=$(counter edge nat_out.mappings_created)
+[ "$nat" -ge 1 ] || fail "no NAT mapping made"
+pass "breakout: inet saw the uplink's address for 3/3 requests, overlay packets unchanged ($enc_after), $nat NAT mappings"
+
+# --- 3. failover of a 1000 packets/s stream (phase 2 is checked after it, on the same traffic).
+ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 6000 --count 6000 \
+  --timeout 30 --idle 3 >"$work/recv.json" &
+rpid=$!
+sleep 0.5
+ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 6000 --count 6000 \
+  --rate 1000 >"$work/send.json" &
+spid=$!
+sleep 2
+fiber0=$(counter edge encap.uplink.fiber.packets)
+[ "$fiber0" -ge 1000 ] || fail "the stream does not ride fiber ($fiber0 packets)"
+backup=$(counter edge forward.uplink.4g.tx_bytes)
+[ "$backup" -eq 0 ] || fail "the 4g backup carried $backup bytes while fiber meets the SLA"
+pass "4g backup: 0 bytes while a primary meets the SLA"
+"$wanem" ctl --ctl "$fiber_ctl" down >/dev/null || fail "wanem ctl down"
+wait "$spid" || true
+wait "$rpid" || true
+"$wanem" ctl --ctl "$fiber_ctl" up >/dev/null || fail "wanem ctl up"
+cat "$work/recv.json"
+gap=$(jget "$work/recv.json" max_gap_ms)
+dups=$(jget "$work/recv.json" duplicates)
+vdsl=$(counter edge encap.uplink.vdsl.packets)
+[ "$dups" -eq 0 ] || fail "$dups packets delivered twice"
+"$py" -c "import sys; sys.exit(0 if $gap <= 500 else 1)" || fail "failover gap $gap ms > 500 ms"
+[ "$vdsl" -ge 1000 ] || fail "the stream did not move to vdsl ($vdsl packets)"
+pass "failover: longest gap $gap ms (bound 500), no duplicate, $vdsl packets moved to vdsl"
+
+# --- 4 and 5 need their own rules: push a policy (fast probes so 1 % of loss shows in 3 s).
+"$lab" exec edge traboulectl policy show >"$work/policy.json" || fail "policy show"
+"$py" - "$work/policy.json" <<'PYEOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p.pop("version_info", None)
+p["sla_classes"].append({"name": "bulk-sla", "max_loss_percent": 10})
+extra = [
+    {"name": "dup-voice", "match": {"proto": "udp", "dst_ports": [7000]},
+     "action": {"egress": "overlay", "strategy": "duplicate", "uplinks": ["fiber", "vdsl"],
+                "qos_class": "voice"}},
+    {"name": "rt", "match": {"proto": "udp", "dst_ports": [7100]},
+     "action": {"egress": "overlay", "uplinks": ["fiber", "vdsl", "4g"], "sla_class": "realtime"}},
+    {"name": "bulk", "match": {"proto": "udp", "dst_ports": [7200]},
+     "action": {"egress": "overlay", "uplinks": ["fiber", "vdsl", "4g"], "sla_class": "bulk-sla"}},
+]
+p["rules"] = extra + p["rules"]
+p["probes"] = {"interval_ms": 20, "timeout_ms": 400, "window": 150, "down_after": 3, "up_after": 5}
+json.dump(p, open(sys.argv[1], "w"), indent=1)
+PYEOF
+"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "steering test" >/dev/null ||
+  fail "policy apply: $("$lab" exec edge traboulectl policy validate "$work/policy.json" 2>&1 | head -5)"
+# fiber must be back (5 answers) and meet the SLA again (hold 10 s) before the next phases.
+for _ in $(seq 1 60); do
+  "$lab" exec edge traboulectl --json paths >"$work/paths.json" 2>/dev/null || true
+  ok=$("$py" - "$work/paths.json" <<'PYEOF' 2>/dev/null || echo no
+import json, sys
+v = json.load(open(sys.argv[1]))
+r = {x["rule"]: x for x in v["rules"]}
+print("yes" if r.get("rt", {}).get("uplink") == "fiber" and r.get("bulk", {}).get("uplink") == "fiber" else "no")
+PYEOF
+)
+  [ "$ok" = yes ] && break
+  sleep 0.5
+done
+[ "$ok" = yes ] || fail "fiber never came back for the rt and bulk rules"
+
+# --- 4. duplicate: zero loss when one of the two paths goes down.
+hub_dup0=$(counter hub decap.duplicate)
+ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7000 --count 400 \
+  --timeout 30 --idle 3 >"$work/dup.json" &
+rpid=$!
+sleep 0.5
+ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7000 --count 400 \
+  --rate 50 >/dev/null &
+spid=$!
+sleep 3
+"$wanem" ctl --ctl "$vdsl_ctl" down >/dev/null
+wait "$spid" || true
+wait "$rpid" || true
+"$wanem" ctl --ctl "$vdsl_ctl" up >/dev/null
+cat "$work/dup.json"
+missing=$(jget "$work/dup.json" missing)
+dups=$(jget "$work/dup.json" duplicates)
+hub_dup=$(($(counter hub decap.duplicate) - hub_dup0))
+[ "$missing" -eq 0 ] || fail "duplicate strategy lost $missing packets when vdsl went down"
+[ "$dups" -eq 0 ] || fail "dc1 saw $dups duplicates"
+[ "$hub_dup" -ge 100 ] || fail "the hub removed only $hub_dup copies"
+pass "duplicate: 0 lost of 400 with vdsl cut, 0 duplicates at dc1, hub dropped $hub_dup copies"
+
+# --- 5. 5 % upload loss on fiber: realtime moves within 3 s, bulk stays. vdsl was just cut: it
+# must meet the realtime class again (its 10 s hold) to be somewhere to move to.
+for _ in $(seq 1 60); do
+  ok=$("$lab" exec edge traboulectl --json paths | "$py" -c '
+import json, sys
+v = json.load(sys.stdin)
+u = {x["uplink"]: x["classes"] for x in v["uplinks"]}
+print("yes" if u["vdsl"]["realtime"]["ok"] and u["fiber"]["realtime"]["ok"] else "no")' 2>/dev/null || echo no)
+  [ "$ok" = yes ] && break
+  sleep 0.5
+done
+[ "$ok" = yes ] || fail "vdsl and fiber never met the realtime class again"
+
+ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 100000 \
+  --timeout 25 --idle 5 >/dev/null 2>&1 &
+r1=$!
+ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7200 --count 100000 \
+  --timeout 25 --idle 5 >/dev/null 2>&1 &
+r2=$!
+sleep 0.5
+ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100 --count 1500 --rate 100 >/dev/null &
+s1=$!
+ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7200 --count 1500 --rate 100 >/dev/null &
+s2=$!
+flow_uplink() {
+  "$lab" exec edge traboulectl --json flows | "$py" -c '
+import json, sys
+for f in json.load(sys.stdin)["flows"]:
+    if f.get("dst_port") == int(sys.argv[1]) and f.get("from_lan"):
+        print(f["uplink"]); break
+else:
+    print("none")' "$1"
+}
+sleep 2
+[ "$(flow_uplink 7100)" = fiber ] && [ "$(flow_uplink 7200)" = fiber ] || fail "rt/bulk streams not on fiber before the loss"
+"$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=5% >/dev/null
+t0=$(date +%s.%N)
+moved=""
+while :; do
+  now=$(date +%s.%N)
+  if [ "$(flow_uplink 7100)" != fiber ]; then moved=$("$py" -c "print(round($now - $t0, 2))"); break; fi
+  "$py" -c "import sys; sys.exit(0 if $now - $t0 < 6 else 1)" || break
+  sleep 0.1
+done
+sleep 2
+bulk_on=$(flow_uplink 7200)
+"$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=0% >/dev/null
+kill "$s1" "$s2" "$r1" "$r2" 2>/dev/null || true
+wait 2>/dev/null || true
+[ -n "$moved" ] || fail "the realtime flow did not leave fiber within 6 s"
+"$py" -c "import sys; sys.exit(0 if $moved <= 3.0 else 1)" || fail "realtime moved after $moved s (bound 3 s)"
+[ "$bulk_on" = fiber ] || fail "the bulk flow left fiber ($bulk_on)"
+pass "5 % loss on fiber: realtime moved in ${moved} s (bound 3 s), bulk stayed on fiber"
+"$lab" exec edge traboulectl paths | tail -n 12 || true
+echo "PASS: steering"
