@@ -61,6 +61,9 @@ void LinksRunner::set_policy(std::shared_ptr<const CompiledPolicy> p) {
 }
 
 void LinksRunner::start() {
+  if (!usage_file_.empty())
+    if (auto err = caps_.load(usage_file_))
+      log_(true, "links: monthly usage not restored (starting from 0): " + *err);
   update_clock(true);
   thread_ = std::thread([this] { run(); });
 }
@@ -71,7 +74,11 @@ void LinksRunner::stop() {
     stop_ = true;
     cv_.notify_all();
   }
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    if (!usage_file_.empty())
+      if (auto err = caps_.save(usage_file_)) log_(true, "links: " + *err);
+  }
 }
 
 std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) const {
@@ -198,11 +205,15 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
       in.loss_ratio = pm.loss_ratio;
     }
   }
+  meter_caps(*health, now_ns);
   bool sla_changed = false;
   for (size_t u = 0; u < states.size(); ++u) {
     health->uplinks[u].sla_ok = evaluate_sla(static_cast<uint8_t>(u), inputs[u], now_ns);
-    if (health->uplinks[u].sla_ok != last_sla_bits_[u]) sla_changed = true;
+    if (health->uplinks[u].sla_ok != last_sla_bits_[u] ||
+        health->uplinks[u].cap_reached != last_cap_[u])
+      sla_changed = true;
     last_sla_bits_[u] = health->uplinks[u].sla_ok;
+    last_cap_[u] = health->uplinks[u].cap_reached;
   }
   if (changed || force || sla_changed || now_ns - last_publish_ns_ >= kPublishEveryNs) {
     dp_.publish_links(health);
@@ -210,6 +221,7 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
     last_publish_ns_ = now_ns;
   }
   evaluate_rules(*health, now_ns);
+  collect_flow_events(now_ns);
   json j = to_json(st);
   std::lock_guard lock(mu_);
   j["events"] = events_;
@@ -326,6 +338,92 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
   sla_view_ = std::move(sla);
 }
 
+void LinksRunner::meter_caps(dp::LinkSnapshot& links, uint64_t now_ns) {
+  const auto status = dp_.uplinks();
+  const int64_t unix_s = static_cast<int64_t>(unix_ns() / 1'000'000'000);
+  json view = json::array();
+  for (size_t u = 0; u < status.size() && u < dp::kMaxUplinks; ++u) {
+    const uint64_t used = caps_.update(status[u].name, status[u].tx_bytes, unix_s);
+    uint64_t cap = 0;
+    if (policy_ && u < policy_->snapshot->uplinks.size())
+      cap = policy_->snapshot->uplinks[u].monthly_cap_bytes;
+    const bool reached = cap != 0 && used >= cap;
+    if (reached && !last_cap_[u]) {
+      log_(true, "links: uplink " + status[u].name + " reached its monthly cap (" +
+                     std::to_string(used) + " of " + std::to_string(cap) +
+                     " bytes): critical classes only");
+      add_event({{"time_ns", now_ns},
+                 {"kind", "cap"},
+                 {"uplink", status[u].name},
+                 {"reason", "monthly cap reached: " + std::to_string(used) + " bytes"}});
+    }
+    links.uplinks[u].cap_reached = reached;
+    view.push_back({{"uplink", status[u].name},
+                    {"month", caps_.month()},
+                    {"bytes", used},
+                    {"cap_bytes", cap},
+                    {"cap_reached", reached}});
+  }
+  if (!usage_file_.empty() && now_ns - last_usage_save_ns_ >= 60'000'000'000ull) {
+    if (auto err = caps_.save(usage_file_)) log_(true, "links: " + *err);
+    last_usage_save_ns_ = now_ns;
+  }
+  std::lock_guard lock(mu_);
+  usage_view_ = std::move(view);
+}
+
+void LinksRunner::collect_flow_events(uint64_t now_ns) {
+  const auto logs = dp_.path_events();
+  if (flow_event_pos_.size() != logs.size()) flow_event_pos_.assign(logs.size(), 0);
+  std::vector<dp::PathEvent> evs;
+  uint64_t lost = 0;
+  for (size_t w = 0; w < logs.size(); ++w)
+    flow_event_pos_[w] = logs[w]->read(flow_event_pos_[w], evs, lost);
+  if (evs.empty() && lost == 0) return;
+  const auto& ups = dp_.site().uplinks;
+  auto up_name = [&](uint8_t u) { return u < ups.size() ? ups[u]->name : std::to_string(u); };
+  const dp::PolicySnapshot* p = policy_ ? policy_->snapshot.get() : nullptr;
+  const uint64_t tsc_now = rte_rdtsc(), hz = rte_get_tsc_hz();
+  json out = json::array();
+  for (const dp::PathEvent& e : evs) {
+    const char* proto = e.proto == 6 ? "tcp" : e.proto == 17 ? "udp" : e.proto == 1 ? "icmp" : "ip";
+    auto ep = [&](const dp::IpAddr& a, uint16_t port) {
+      const std::string s = a.str();
+      return (a.is_v4() ? s : "[" + s + "]") + ":" + std::to_string(port);
+    };
+    std::string why = dp::kPathReasonNames[static_cast<unsigned>(e.reason)];
+    std::string rule = std::to_string(e.rule);
+    if (p != nullptr && e.rule < p->rules.size()) {
+      rule = p->rules[e.rule].name;
+      const dp::RuleAction& a = p->rules[e.rule].action;
+      if (e.reason == dp::PathReason::kCurrentDown) {
+        why = up_name(e.from) + " down";
+      } else if (e.reason == dp::PathReason::kCurrentSla && a.sla_class < p->sla_classes.size() &&
+                 e.from < dp::kMaxUplinks) {
+        const auto it = sla_[e.from].find(p->sla_classes[a.sla_class].name);
+        if (it != sla_[e.from].end())
+          why = up_name(e.from) + " " + it->second.last_reason() + " (" + it->first + ")";
+      } else if (e.reason == dp::PathReason::kPrimaryBack) {
+        why = up_name(e.to) + " (primary) qualifies again";
+      }
+    }
+    const uint64_t age_ns = tsc_now > e.tsc && hz != 0 ? (tsc_now - e.tsc) * 1'000'000'000 / hz : 0;
+    out.push_back(
+        {{"time_ns", now_ns > age_ns ? now_ns - age_ns : now_ns},
+         {"kind", "flow"},
+         {"flow", std::string(proto) + " " + ep(e.src, e.src_port) + " → " + ep(e.dst, e.dst_port)},
+         {"rule", rule},
+         {"from", up_name(e.from)},
+         {"to", up_name(e.to)},
+         {"reason", why}});
+  }
+  std::lock_guard lock(mu_);
+  flow_moves_ += evs.size();
+  flow_events_lost_ += lost;
+  for (json& e : out) flow_events_.push_back(std::move(e));
+  while (flow_events_.size() > kEventsKept) flow_events_.erase(flow_events_.begin());
+}
+
 void LinksRunner::add_event(json e) {
   std::lock_guard lock(mu_);
   path_events_.push_back(std::move(e));
@@ -340,7 +438,16 @@ json LinksRunner::paths_view() const {
     const uint64_t t = e.value("time_ns", uint64_t{0});
     e["ago_s"] = now >= t ? double(now - t) / 1e9 : 0.0;
   }
-  return {{"rules", rules_view_}, {"uplinks", sla_view_}, {"events", events}};
+  json flows = flow_events_;
+  for (json& e : flows) {
+    const uint64_t t = e.value("time_ns", uint64_t{0});
+    e["ago_s"] = now >= t ? double(now - t) / 1e9 : 0.0;
+  }
+  return {{"rules", rules_view_},
+          {"uplinks", sla_view_},
+          {"usage", usage_view_},
+          {"events", events},
+          {"flow_moves", {{"total", flow_moves_}, {"lost", flow_events_lost_}, {"last", flows}}}};
 }
 
 void LinksRunner::run() {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "controlplane/links/cap_meter.h"
 #include "controlplane/links/link_monitor.h"
 #include "controlplane/links/sla_tracker.h"
 #include "controlplane/policy/policy.h"
@@ -33,6 +34,8 @@ class LinksRunner {
 
   // Takes the running policy's probe settings and peers; the thread rebuilds its paths.
   void set_policy(std::shared_ptr<const CompiledPolicy> p);
+  // Where the monthly data use per uplink is kept (before start(); empty: not kept).
+  void set_usage_file(std::string path) { usage_file_ = std::move(path); }
   void start();
   void stop();
 
@@ -68,6 +71,9 @@ class LinksRunner {
   uint32_t evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns);
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
   void add_event(nlohmann::json e);
+  void collect_flow_events(uint64_t now_ns);
+  // Monthly use per uplink against the policy's caps; sets cap_reached in `links`.
+  void meter_caps(dp::LinkSnapshot& links, uint64_t now_ns);
 
   dp::Dataplane& dp_;
   std::string role_;
@@ -94,6 +100,13 @@ class LinksRunner {
   nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_
   nlohmann::json sla_view_ = nlohmann::json::array();     // under mu_
   nlohmann::json path_events_ = nlohmann::json::array();  // under mu_
+  nlohmann::json flow_events_ = nlohmann::json::array();  // under mu_: flows moved (newest last)
+  uint64_t flow_moves_ = 0, flow_events_lost_ = 0;        // under mu_
+  std::vector<uint64_t> flow_event_pos_;                  // per worker log, runner thread
+  CapMeter caps_;                                         // runner thread
+  std::string usage_file_;
+  uint64_t last_usage_save_ns_ = 0;
+  nlohmann::json usage_view_ = nlohmann::json::array();  // under mu_
   uint64_t last_publish_ns_ = 0;
   uint64_t last_refresh_ns_ = 0;
 };

@@ -253,6 +253,7 @@ int main(int argc, char** argv) {
     cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
                                 [](bool error, const std::string& m) { log_msg(error, m); });
     link_runner.set_policy(initial);
+    link_runner.set_usage_file(cfg.state_dir + "/usage.json");
     link_runner.start();
     links.store(&link_runner);
     g_dp.store(&d);

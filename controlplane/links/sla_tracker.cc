@@ -1,5 +1,6 @@
 #include "controlplane/links/sla_tracker.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace traboule::cp {
@@ -40,15 +41,17 @@ std::optional<SlaTracker::Change> SlaTracker::update(const dp::SlaClass& c, cons
     good_run_ = false;
     return std::nullopt;
   }
-  if (!good_run_) {
+  if (!good_run_ || now_ns < good_since_ns_) {  // a clock going back restarts the hold
     good_run_ = true;
     good_since_ns_ = now_ns;
   }
   if (now_ns - good_since_ns_ < uint64_t{c.hold_ms} * 1'000'000) return std::nullopt;
   ok_ = true;
   good_run_ = false;
-  reason_ = "met for " + std::to_string(c.hold_ms / 1000) + " s with " +
-            std::to_string(c.margin_percent) + " % margin";
+  char hold[32];
+  std::snprintf(hold, sizeof hold, "%g", c.hold_ms / 1000.0);
+  reason_ =
+      "met for " + std::string(hold) + " s with " + std::to_string(c.margin_percent) + " % margin";
   return Change{true, reason_};
 }
 

@@ -184,6 +184,8 @@ struct alignas(64) PassivePath {
     } else if (ahead == 0) {
       bump(duplicates);
     } else {
+      // Below the highest: a late packet filling a gap (or a late duplicate of one already
+      // counted, which this cannot tell apart and so undercounts loss by one).
       bump(reordered);
       if (read_counter(lost) > 0)
         std::atomic_ref<uint64_t>(lost).fetch_sub(1, std::memory_order_relaxed);
@@ -225,7 +227,7 @@ class DupFilter {
       set(seq);
       return Verdict::kFirst;
     }
-    if (static_cast<uint32_t>(-ahead) >= kWindow) return Verdict::kTooOld;
+    if (top_ - seq >= kWindow) return Verdict::kTooOld;  // unsigned: no overflow at 2^31
     if (test(seq)) return Verdict::kDuplicate;
     set(seq);
     return Verdict::kFirst;

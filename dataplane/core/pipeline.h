@@ -44,6 +44,12 @@ class Pipeline {
       if (n.stage->name() == name) return dynamic_cast<T*>(n.stage.get());
     return nullptr;
   }
+  template <class T>
+  const T* find(std::string_view name) const noexcept {
+    for (auto& n : nodes_)
+      if (n.stage->name() == name) return dynamic_cast<const T*>(n.stage.get());
+    return nullptr;
+  }
 
   // "<stage>.<drop>" and "<stage>.out.<edge>" counters, plus "pipeline.overflow".
   void collect(std::vector<CounterValue>& out) const;

@@ -13,6 +13,7 @@
 #include "dataplane/io/mempool.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/stages/forward.h"
+#include "dataplane/stages/route.h"
 
 namespace traboule::dp {
 
@@ -293,6 +294,14 @@ std::vector<CounterValue> Dataplane::drops() const {
   std::vector<CounterValue> out;
   for (auto& [k, v] : sum)
     if (v != 0) out.push_back({k, v});
+  return out;
+}
+
+std::vector<const PathEventLog*> Dataplane::path_events() const {
+  std::vector<const PathEventLog*> out;
+  for (const PerWorker& pw : workers_)
+    if (pw.pipeline)
+      if (const auto* r = pw.pipeline->find<RouteStage>("route")) out.push_back(&r->events());
   return out;
 }
 

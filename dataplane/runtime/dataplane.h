@@ -15,6 +15,7 @@
 #include "dataplane/core/link_snapshot.h"
 #include "dataplane/core/nat_table.h"
 #include "dataplane/core/overlay.h"
+#include "dataplane/core/path_events.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
@@ -103,6 +104,8 @@ class Dataplane {
   // The `n` flows with the most bytes (both directions), largest first. Walks every table: for
   // the API, not for anything periodic.
   std::vector<FlowRecord> top_flows(size_t n) const;
+  // Each worker's log of flows moved between uplinks (route stage), by worker.
+  std::vector<const PathEventLog*> path_events() const;
   void set_trace(bool on);
   // The latest trace records of every worker, oldest first, as text:
   // "w0 #17 parse -> ipv4 (60 B)" or "w0 #18 forward DROP ttl_exceeded (60 B)".

@@ -55,10 +55,14 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
                 {"lan", "forward"},
                 {"overlay", overlay ? "encap" : "forward"},
                 {"breakout", nat ? "nat_out" : "forward"}}});
-  if (nat) t.push_back({std::make_unique<NatOutStage>(*d.site, *d.nat), {{"next", "forward"}}});
+  if (nat) {
+    auto nat_out = std::make_unique<NatOutStage>(*d.site, *d.nat);
+    nat_out->watch_links(d.view);
+    t.push_back({std::move(nat_out), {{"next", "forward"}}});
+  }
   if (overlay)
     t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
-                 {{"next", "forward"}}});
+                 {{"next", "forward"}, {"icmp", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
   t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});

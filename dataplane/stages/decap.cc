@@ -117,6 +117,8 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
   put16(eth + 12, h.inner == 4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_end));
   rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off - kEthLen));
+  // The NIC's checksum verdicts were about the outer headers: the inner ones are checked anew.
+  m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
   const unsigned r = ParseStage::parse(m);
   if (r >= ParseStage::kDropBase) return out.drop(kInnerMalformed, m);
   if (r == ParseStage::kArp) return out.drop(kInnerNotIp, m);

@@ -5,6 +5,7 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/core/checksum.h"
@@ -154,6 +155,78 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   return true;
 }
 
+rte_mbuf* EncapStage::too_big(const rte_mbuf* m, uint16_t mtu) noexcept {
+  const PacketMeta& md = meta(m);
+  const Interface* lan = site_.lan;
+  if (pool_ == nullptr || lan == nullptr) return nullptr;
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  const uint8_t* l3 = rte_pktmbuf_mtod_offset(m, const uint8_t*, md.l2_len);
+  if (v4 && (get16(l3 + 6) & 0x4000) == 0) return nullptr;  // no DF
+  if (v4 ? !lan->v4 : !lan->v6) return nullptr;
+  // RFC 792/1812: the IPv4 header and at least 8 bytes; RFC 4443: as much as fits in 1280.
+  const uint32_t quote =
+      std::min<uint32_t>(md.l3_total, v4 ? uint32_t{md.l3_len} + 8 : 1280 - 40 - 8);
+  const uint32_t ip_len = v4 ? 20 : 40;
+  const uint32_t total = ip_len + 8 + quote;
+  rte_mbuf* r = rte_pktmbuf_alloc(pool_);
+  if (r == nullptr) return nullptr;
+  uint8_t* p =
+      reinterpret_cast<uint8_t*>(rte_pktmbuf_append(r, static_cast<uint16_t>(kEthLen + total)));
+  if (p == nullptr) {
+    rte_pktmbuf_free(r);
+    return nullptr;
+  }
+  std::memset(p, 0, kEthLen + ip_len + 8);
+  put16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  uint8_t* ip = p + kEthLen;
+  uint8_t* icmp = ip + ip_len;
+  std::memcpy(icmp + 8, l3, quote);
+  const IpAddr src = v4 ? lan->v4->addr : lan->v6->addr;
+  if (v4) {
+    ip[0] = 0x45;
+    put16(ip + 2, static_cast<uint16_t>(total));
+    ip[8] = 64;
+    ip[9] = IPPROTO_ICMP;
+    std::memcpy(ip + 12, src.v4_ptr(), 4);
+    std::memcpy(ip + 16, md.src.v4_ptr(), 4);
+    auto* h4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
+    h4->hdr_checksum = rte_ipv4_cksum(h4);
+    icmp[0] = 3;  // destination unreachable
+    icmp[1] = 4;  // fragmentation needed and DF set (RFC 1191: next-hop MTU in bytes 6-7)
+    put16(icmp + 6, mtu);
+    const uint16_t c = static_cast<uint16_t>(~rte_raw_cksum(icmp, 8 + quote));
+    std::memcpy(icmp + 2, &c, 2);
+  } else {
+    put32(ip, 0x60000000u);
+    put16(ip + 4, static_cast<uint16_t>(8 + quote));
+    ip[6] = IPPROTO_ICMPV6;
+    ip[7] = 64;
+    std::memcpy(ip + 8, src.b.data(), 16);
+    std::memcpy(ip + 24, md.src.b.data(), 16);
+    icmp[0] = 2;  // packet too big (RFC 4443 §3.2)
+    put32(icmp + 4, mtu);
+    const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), icmp);
+    std::memcpy(icmp + 2, &c, 2);
+  }
+  PacketMeta& rm = meta(r);
+  rm = PacketMeta{};
+  rm.in_port = md.in_port;
+  rm.out_port = lan->port_id;
+  rm.flow_id = md.flow_id;  // forward takes the LAN host's MAC from the flow
+  rm.l2_len = kEthLen;
+  rm.l3 = md.l3;
+  rm.l3_len = static_cast<uint16_t>(ip_len);
+  rm.l3_total = static_cast<uint16_t>(total);
+  rm.src = src;
+  rm.dst = md.src;
+  rm.l4_proto = static_cast<uint8_t>(v4 ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6});
+  rm.icmp_type = icmp[0];
+  rm.icmp_code = icmp[1];
+  rm.ttl = 65;  // forward decrements it
+  rm.flags = meta_flag::kHasL4;
+  return r;
+}
+
 void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -176,6 +249,10 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     const unsigned overhead = t.dst.is_v4() ? kOverlayOverhead4 : kOverlayOverhead6;
     const bool v4in = md.l3 == L3Kind::kIpv4;
     if (md.l3_total + overhead > cfg_.mtu) {
+      if (rte_mbuf* icmp = too_big(m, static_cast<uint16_t>(cfg_.mtu - overhead))) {
+        bump(per_uplink_[u < kMaxUplinks ? u : 0].too_big_sent);
+        out.to(kIcmp, icmp);
+      }
       out.drop(kTooBig, m);
       continue;
     }
@@ -233,6 +310,7 @@ void EncapStage::collect_extra(std::vector<CounterValue>& out) const {
     out.push_back({base + ".copies", read_counter(c.copies)});
     out.push_back({base + ".copy_failed", read_counter(c.copy_failed)});
     out.push_back({base + ".mss_clamped", read_counter(c.mss_clamped)});
+    out.push_back({base + ".too_big_sent", read_counter(c.too_big_sent)});
   }
 }
 

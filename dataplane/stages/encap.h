@@ -21,8 +21,10 @@ namespace traboule::dp {
 
 class EncapStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext };
-  static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  // icmp: an ICMP "fragmentation needed" / ICMPv6 "packet too big" for the LAN sender of a
+  // packet that does not fit (meta.out_port = the LAN port).
+  enum Edge : unsigned { kNext, kIcmp };
+  static constexpr std::array<std::string_view, 2> kEdges{"next", "icmp"};
   enum Drop : unsigned {
     kNoPeer,       // an edge whose policy has no peer endpoint for the uplink's family
     kNoSitePath,   // a hub that never heard from the site on that path
@@ -54,6 +56,9 @@ class EncapStage final : public Stage {
   // Encapsulates m for uplink u towards t; false (with the drop reason) on failure.
   bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, unsigned& why) noexcept;
   bool target(const PacketMeta& md, uint8_t u, Target& t, unsigned& why) const noexcept;
+  // The too-big message for `m` (left untouched), advertising `mtu` for the inner packet; nullptr
+  // when none is due (IPv4 without DF: RFC 1191 senders set it) or possible.
+  rte_mbuf* too_big(const rte_mbuf* m, uint16_t mtu) noexcept;
 
   const Site& site_;
   OverlayConfig cfg_;
@@ -62,7 +67,7 @@ class EncapStage final : public Stage {
   rte_mempool* pool_;
   double us_per_tick_ = 0;
   struct PerUplink {
-    uint64_t packets = 0, bytes = 0, copies = 0, copy_failed = 0, mss_clamped = 0;
+    uint64_t packets = 0, bytes = 0, copies = 0, copy_failed = 0, mss_clamped = 0, too_big_sent = 0;
   };
   std::array<PerUplink, kMaxUplinks> per_uplink_{};
 };

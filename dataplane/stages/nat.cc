@@ -208,6 +208,14 @@ void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
 
 void NatOutStage::on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {
   table_.expire(clock_(), kExpireBudget);
+  if (view_ == nullptr) return;
+  for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u) {
+    const auto ui = static_cast<uint8_t>(u);
+    const bool down =
+        !site_.uplink_usable(ui) || (view_->links != nullptr && view_->links->down(ui));
+    if (down && !was_down_[u]) table_.expire_uplink(ui);
+    was_down_[u] = down;
+  }
 }
 
 void NatOutStage::collect_extra(std::vector<CounterValue>& out) const {

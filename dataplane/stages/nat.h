@@ -13,6 +13,7 @@
 #include "dataplane/core/nat_table.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
+#include "dataplane/core/worker_view.h"
 
 namespace traboule::dp {
 
@@ -55,10 +56,18 @@ class NatOutStage final : public Stage {
 
   static constexpr uint32_t kExpireBudget = 64;
 
+  // With a view, on_idle also flushes every mapping of an uplink the moment it goes down (at
+  // the driver or measured by the probes): its public address is gone, so its flows cannot
+  // live on; they take a new mapping on the uplink the route stage moves them to. Counted in
+  // nat_out.uplink.<name>.flushed.
+  void watch_links(const WorkerView* view) noexcept { view_ = view; }
+
  private:
   const Site& site_;
   NatTable& table_;
   NatClock clock_;
+  const WorkerView* view_ = nullptr;
+  std::array<bool, kMaxUplinks> was_down_{};
 };
 
 // For packets received on an uplink (not from the LAN) and addressed to that uplink's own

@@ -1,5 +1,6 @@
 #include "dataplane/stages/route.h"
 
+#include <rte_cycles.h>
 #include <rte_ether.h>
 
 namespace traboule::dp {
@@ -136,7 +137,21 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
             if (pc.reason == PathReason::kSlaDrop) chosen = kNoUplink;
             if (chosen != kNoUplink && (u == kNoUplink || fgen != gen))
               p->count_flow(rule, worker_);
-            if (fp != nullptr && u != kNoUplink && chosen != u && chosen != kNoUplink) ++fp->moves;
+            if (fp != nullptr && u < kMaxUplinks && chosen != u && chosen < kMaxUplinks) {
+              ++fp->moves;
+              PathEvent ev;
+              ev.tsc = rte_rdtsc();
+              ev.src = md.src;
+              ev.dst = md.dst;
+              ev.src_port = md.src_port;
+              ev.dst_port = md.dst_port;
+              ev.proto = md.l4_proto;
+              ev.rule = rule;
+              ev.from = u;
+              ev.to = chosen;
+              ev.reason = pc.reason;
+              events_.push(ev);
+            }
             if (pc.reason == PathReason::kSlaDrop) {
               if (e != nullptr) {
                 e->rule = rule;

@@ -11,6 +11,7 @@
 
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/overlay.h"
+#include "dataplane/core/path_events.h"
 #include "dataplane/core/path_select.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
@@ -56,6 +57,9 @@ class RouteStage final : public Stage {
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // What each listed uplink looks like for a flow of `rule` and family v4 right now.
+  // Flows moved to another uplink, for the control thread (events with flow, rule, reason).
+  const PathEventLog& events() const noexcept { return events_; }
+
   std::array<PathCandidate, kMaxUplinks> candidates(const PolicySnapshot& p, uint16_t rule,
                                                     bool v4) const noexcept;
 
@@ -76,6 +80,7 @@ class RouteStage final : public Stage {
   unsigned worker_;
   OverlayConfig overlay_;
   std::array<uint64_t, kPathReasonCount> reasons_{};  // path decisions by reason
+  PathEventLog events_;
 };
 
 }  // namespace traboule::dp

@@ -69,6 +69,12 @@ class Runner {
            << render_listing(
                   r.body, "events",
                   {"kind", "rule", "uplink", "sla_class", "from", "to", "reason", "ago_s"});
+      if (r.body.contains("flow_moves") && r.body["flow_moves"].is_object()) {
+        const auto& fm = r.body["flow_moves"];
+        out_ << "\nflows moved: " << fm.value("total", uint64_t{0}) << " (last "
+             << (fm.contains("last") ? fm["last"].size() : 0) << " below)\n";
+        out_ << render_listing(fm, "last", {"flow", "rule", "from", "to", "reason", "ago_s"});
+      }
       return kExitOk;
     }
     if (name == "flows") {

@@ -1,0 +1,77 @@
+// A flight recorder of flow path changes: the route stage of each worker appends one record when
+// it moves a flow to another uplink (the old and new uplink and why), and the control thread
+// reads the records it has not seen yet. One writer, any number of readers, no locks: each slot
+// carries a sequence number written before and after the record (a seqlock per slot).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/core/ip_addr.h"
+#include "dataplane/core/path_select.h"
+
+namespace traboule::dp {
+
+struct PathEvent {
+  uint64_t tsc = 0;
+  IpAddr src, dst;
+  uint16_t src_port = 0, dst_port = 0;
+  uint16_t rule = 0;
+  uint8_t proto = 0;
+  uint8_t from = kNoUplink;
+  uint8_t to = kNoUplink;
+  PathReason reason = PathReason::kNone;
+};
+
+class PathEventLog {
+ public:
+  static constexpr uint32_t kSlots = 256;
+
+  // Worker only.
+  void push(const PathEvent& e) noexcept {
+    const uint64_t n = next_.load(std::memory_order_relaxed);
+    Slot& s = slots_[n % kSlots];
+    s.seq.store(2 * n + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    s.event = e;
+    s.seq.store(2 * n + 2, std::memory_order_release);
+    next_.store(n + 1, std::memory_order_release);
+  }
+
+  // Records numbered >= `from` still in the log, oldest first; returns the number to pass next
+  // time. Records overwritten before they were read are counted in `lost`.
+  uint64_t read(uint64_t from, std::vector<PathEvent>& out, uint64_t& lost) const {
+    const uint64_t end = next_.load(std::memory_order_acquire);
+    if (end > kSlots && from < end - kSlots) {
+      lost += end - kSlots - from;
+      from = end - kSlots;
+    }
+    for (uint64_t n = from; n < end; ++n) {
+      const Slot& s = slots_[n % kSlots];
+      if (s.seq.load(std::memory_order_acquire) != 2 * n + 2) {
+        ++lost;
+        continue;
+      }
+      PathEvent e = s.event;
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (s.seq.load(std::memory_order_relaxed) != 2 * n + 2) {
+        ++lost;
+        continue;
+      }
+      out.push_back(e);
+    }
+    return end;
+  }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> seq{0};
+    PathEvent event;
+  };
+  std::array<Slot, kSlots> slots_{};
+  std::atomic<uint64_t> next_{0};
+};
+
+}  // namespace traboule::dp
