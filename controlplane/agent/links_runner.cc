@@ -490,12 +490,29 @@ void LinksRunner::run() {
 }
 
 json LinksRunner::paths_json(const std::string& uplink) const {
+  // Passive figures: what the decap stage measured on the overlay traffic received through this
+  // uplink (the hub's sequence numbers and transmit times), since start.
+  json passive = {{"received", 0}, {"lost", 0}, {"reordered", 0}, {"duplicates", 0}};
+  uint64_t jitter = 0;
+  const std::string prefix = "decap.passive." + uplink + ".";
+  for (const dp::CounterValue& c : dp_.counters()) {
+    if (c.name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string what = c.name.substr(c.name.rfind('.') + 1);
+    if (what == "jitter_us")
+      jitter = std::max(jitter, c.value);
+    else if (passive.contains(what))
+      passive[what] = passive[what].get<uint64_t>() + c.value;
+  }
+  const uint64_t rx = passive["received"].get<uint64_t>(), lost = passive["lost"].get<uint64_t>();
+  passive["jitter_us"] = jitter;
+  passive["loss_ratio"] = rx + lost > 0 ? json(double(lost) / double(rx + lost)) : json(nullptr);
   std::lock_guard lock(mu_);
   json out = json::array();
   if (state_.contains("paths"))
     for (const json& p : state_["paths"])
       if (p.value("uplink", "") == uplink) {
         json j = p;
+        j["passive"] = passive;
         j["last_change"] = nullptr;  // the newest event of this path: when and why
         for (const json& e : events_)
           if (e.value("path", "") == p.value("name", "")) {
