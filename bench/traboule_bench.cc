@@ -47,6 +47,9 @@ struct Options {
   bool huge = false;
   bool per_stage = false;
   unsigned runs = 3;
+  // As the daemon's defaults (dataplane/runtime/dataplane.h): 0 turns a stage off.
+  uint32_t classify_slots = 4096;
+  uint32_t names_cache = 16384;
 };
 
 // Per-burst TSC cycles (rx + processing + tx, generation excluded). The figure is the median
@@ -200,6 +203,10 @@ int main(int argc, char** argv) {
       "hugepages", po::bool_switch(&opt.huge),
       "run EAL on hugepages (they must be reserved); default --no-huge")(
       "json", po::bool_switch(&opt.json), "print one JSON object instead of text")(
+      "classify", po::value(&opt.classify_slots)->default_value(opt.classify_slots),
+      "application recognition (nDPI): flows under classification at once, 0 = off")(
+      "names", po::value(&opt.names_cache)->default_value(opt.names_cache),
+      "first-packet recognition (DNS answers, SNI): name cache entries, 0 = off")(
       "per-stage", po::bool_switch(&opt.per_stage),
       "after the measurement, a third run with per-stage cycle accounting (adds a TSC read per "
       "stage per burst)");
@@ -340,6 +347,8 @@ int main(int argc, char** argv) {
     } ring_guard{results, requests};
     dp::WorkerDeps deps{0, &site, &flows, b.pool, {nullptr}, ready, &view};
     deps.probe = {&clock, &sessions, results, requests, b.pool};
+    deps.classify_slots = opt.classify_slots;
+    deps.names_cache = opt.names_cache;
     auto pipeline = dp::make_worker_pipeline(std::move(deps));
     const uint16_t parse = pipeline->node_index("parse");
 
@@ -439,6 +448,10 @@ int main(int argc, char** argv) {
       std::printf("  memory per flow %.1f bytes (flow table %.1f MiB); pipeline drops %" PRIu64
                   "\n",
                   per_flow, double(flows.memory_bytes()) / (1 << 20), drops);
+      for (auto& c : counters)
+        if (c.name.rfind("classify.", 0) == 0 && c.name.find("memory") == std::string::npos &&
+            c.value != 0)
+          std::printf("  %s %" PRIu64 "\n", c.name.c_str(), c.value);
       std::printf(
           "  (median burst; %.2f%% of bursts were >10x slower: preemption on a shared machine)\n",
           100 * std::max(base.slow_share, pipe.slow_share));

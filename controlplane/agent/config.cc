@@ -184,7 +184,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
-             "overlay", "comment"});
+             "overlay", "saas_dir", "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -324,6 +324,7 @@ AgentConfig parse_config(const std::string& text) {
                         "is required on an edge with an overlay port (1 to 4095; got 0)");
   }
   if (root.has("policy")) c.policy_file = root.str("policy");
+  if (root.has("saas_dir")) c.saas_dir = root.str("saas_dir");
   if (root.has("state_dir")) c.state_dir = root.str("state_dir");
   if (c.state_dir.empty()) throw ConfigError("/state_dir", "must not be empty");
 
@@ -381,6 +382,7 @@ AgentConfig load_config_file(const std::string& path) {
     if (!p.empty() && std::filesystem::path(p).is_relative()) p = (dir / p).lexically_normal();
   };
   if (c.policy_file) rebase(*c.policy_file);
+  if (c.saas_dir) rebase(*c.saas_dir);
   rebase(c.state_dir);
   if (c.api.enabled) {
     rebase(c.api.cert);

@@ -94,6 +94,8 @@ struct AgentConfig {
   // built-in default policy (every uplink, in config order).
   std::optional<std::string> policy_file;
   std::string state_dir = "/var/lib/traboule";  // policy versions live in <state_dir>/policies
+  // SaaS endpoint lists (traboule-saas format, data/saas/*.json) for first-packet recognition.
+  std::optional<std::string> saas_dir;
   ApiConfig api;
   OverlaySettings overlay;
 };

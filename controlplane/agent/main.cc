@@ -4,10 +4,12 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -19,6 +21,7 @@
 #include "controlplane/agent/daemon_state.h"
 #include "controlplane/agent/links_runner.h"
 #include "controlplane/api/api_server.h"
+#include "controlplane/policy/saas_lists.h"
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/store/policy_store.h"
 #include "controlplane/telemetry/dpdk_telemetry.h"
@@ -81,6 +84,30 @@ cp::SiteFacts site_facts(const cp::AgentConfig& cfg) {
   cp::SiteFacts f;
   for (auto& u : cfg.uplinks) f.uplink_names.push_back(u.name);
   f.role = cp::to_string(cfg.role);
+  if (cfg.saas_dir) {
+    // A bad list is left out (logged); the others still count.
+    std::error_code ec;
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(*cfg.saas_dir, ec))
+      if (entry.path().extension() == ".json") files.push_back(entry.path());
+    if (ec) log_msg(true, "saas: cannot read " + *cfg.saas_dir + ": " + ec.message());
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      try {
+        const traboule::saas::VendorList v = traboule::saas::read_normalised(file.string());
+        size_t n = 0;
+        for (const traboule::saas::Endpoint& e : v.endpoints)
+          for (const std::string& d : e.domains) {
+            f.saas_domains.emplace_back(d, e.app);
+            ++n;
+          }
+        log_msg(false, "saas: " + v.vendor + ": " + std::to_string(n) + " domain patterns (" +
+                           v.source.retrieved + ", " + v.source.url + ")");
+      } catch (const std::exception& e) {
+        log_msg(true, std::string("saas: list left out: ") + e.what());
+      }
+    }
+  }
   return f;
 }
 

@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "controlplane/policy/policy_internal.h"
@@ -272,6 +274,37 @@ std::shared_ptr<const CompiledPolicy> compile_policy(const nlohmann::json& doc,
   built.snapshot->hash = out->hash;
   for (const OverlayPeer& peer : built.peers)
     built.snapshot->peers.push_back({peer.name, peer.endpoints, peer.port});
+  // Domains → applications for first-packet recognition: the policy's custom applications
+  // first (they take precedence), then the box's SaaS lists for the built-in ones; a pattern
+  // already taken keeps its first application.
+  {
+    std::vector<dp::DomainPattern> patterns;
+    std::set<std::string> taken;
+    auto lower = [](std::string s) {
+      for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    for (const dp::AppDef& a : built.snapshot->apps)
+      if (a.custom)
+        for (const std::string& d : a.domains)
+          if (taken.insert(lower(d)).second) patterns.push_back({lower(d), a.id});
+    std::map<std::string, uint16_t> builtin;
+    for (const dp::AppDef& a : built.snapshot->apps)
+      if (!a.custom && a.id != dp::kAppUnknown) builtin[a.name] = a.id;
+    for (const auto& [pattern, app] : site.saas_domains) {
+      const auto it = builtin.find(app);
+      if (it != builtin.end() && dp::DomainMatcher::check_pattern(pattern).empty() &&
+          taken.insert(lower(pattern)).second)
+        patterns.push_back({lower(pattern), it->second});
+    }
+    std::string why;
+    auto matcher = dp::DomainMatcher::build(patterns, &why);
+    if (!matcher) {
+      errors.push_back({"/applications", "", "cannot compile the domain patterns: " + why});
+      return nullptr;
+    }
+    built.snapshot->domains = std::make_shared<const dp::DomainMatcher>(std::move(*matcher));
+  }
   out->snapshot = std::move(built.snapshot);
   out->probes = built.probes;
   out->peers = std::move(built.peers);

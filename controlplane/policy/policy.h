@@ -31,6 +31,9 @@ nlohmann::json to_json(const std::vector<PolicyError>& errors);
 struct SiteFacts {
   std::vector<std::string> uplink_names;  // Site::uplinks order
   std::string role = "edge";              // "edge" or "hub"
+  // The box's SaaS endpoint lists (data/saas, docs/classify.md): domain pattern → built-in
+  // application name, compiled with the policy's custom domains into the snapshot's matcher.
+  std::vector<std::pair<std::string, std::string>> saas_domains;
 };
 
 struct ProbeSettings {

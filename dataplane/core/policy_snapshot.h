@@ -6,9 +6,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "dataplane/core/dns_snoop.h"
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/packet_meta.h"
 
@@ -146,6 +148,9 @@ struct PolicySnapshot {
   std::vector<AppDef> apps;          // indexed by id: apps[i].id == i; apps[0] is "unknown"
   std::vector<CompiledRule> rules;   // evaluated in order; the last one is the default rule
   std::vector<OverlayPeerDp> peers;  // an edge's hubs (the first is used); empty on a hub
+  // Domain pattern → application (custom applications' domains, then the box's SaaS lists),
+  // for the names stage; null: no domain is known.
+  std::shared_ptr<const DomainMatcher> domains;
 
   // Hit counters, rules.size() * kMaxWorkers (worker-major), sized by prepare_hits() when the
   // snapshot is published: counters belong to the policy version they were counted under.

@@ -164,6 +164,8 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       pw.nat = std::make_unique<NatTable>(nc);
     }
     deps.nat = pw.nat.get();
+    deps.classify_slots = settings.classify_slots;
+    deps.names_cache = settings.names_cache;
     deps.overlay = settings.overlay;
     deps.sites = overlay_sites_.get();
     pw.pipeline = make_worker_pipeline(std::move(deps));

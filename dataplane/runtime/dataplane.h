@@ -43,6 +43,8 @@ struct DataplaneSettings {
   uint16_t nat_port_base = 49152;
   uint32_t nat_ports = 16384;
   uint32_t nat_mappings = 1 << 14;  // per worker
+  uint32_t classify_slots = 4096;   // flows under application recognition per worker; 0: off
+  uint32_t names_cache = 16384;     // addresses named by DNS answers, per worker; 0: off
 };
 
 struct UplinkStatus {

@@ -2,12 +2,14 @@
 
 #include <stdexcept>
 
+#include "dataplane/stages/classify.h"
 #include "dataplane/stages/decap.h"
 #include "dataplane/stages/dispatch.h"
 #include "dataplane/stages/encap.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/local.h"
+#include "dataplane/stages/names.h"
 #include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/route.h"
@@ -49,7 +51,16 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   if (dispatch)
     t.push_back(
         {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
-  t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", "route"}}});
+  const bool classify = d.classify_slots != 0;
+  const bool names = d.names_cache != 0;
+  const char* after_names = classify ? "classify" : "route";
+  t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", names ? "names" : after_names}}});
+  if (names)
+    t.push_back(
+        {std::make_unique<NamesStage>(*d.flows, *d.view, d.names_cache), {{"next", after_names}}});
+  if (classify)
+    t.push_back({std::make_unique<ClassifyStage>(*d.flows, *d.view, d.classify_slots),
+                 {{"next", "route"}}});
   t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, *d.view, d.worker, d.overlay),
                {{"uplink", "forward"},
                 {"lan", "forward"},

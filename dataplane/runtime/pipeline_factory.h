@@ -41,10 +41,15 @@ struct WorkerDeps {
   // mappings skip it), route's breakout edge goes through nat_out. nullptr: breakout leaves
   // untranslated.
   NatTable* nat = nullptr;
+  // Application recognition (nDPI): flows under classification at once per worker; 0: off.
+  uint32_t classify_slots = 0;
+  // First-packet recognition (DNS answers, SNI, custom applications): name cache entries per
+  // worker; 0: off.
+  uint32_t names_cache = 0;
 };
 
-// parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → route → [encap | nat_out →]
-// forward → tx (local's and probe's replies → tx, consumed → sink).
+// parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → [names →] [classify →] route →
+// [encap | nat_out →] forward → tx (local's and probe's replies → tx, consumed → sink).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

@@ -402,6 +402,7 @@ EOF
   "policy": "policy.json",
   "state_dir": "state",
   "overlay": { "port": $LAB_OVERLAY_PORT, "site_id": $LAB_SITE_ID },
+  "saas_dir": "$LAB_ROOT/data/saas",
 $(lab__api_json)
 }
 EOF
