@@ -215,6 +215,60 @@ json DaemonState::apps() {
   return out;
 }
 
+json DaemonState::app_traffic(size_t top) {
+  auto policy = dp_.policy();
+  const auto use = dp_.app_use();
+  const auto& ups = dp_.site().uplinks;
+  struct Row {
+    size_t app;
+    uint64_t bytes;
+  };
+  std::vector<Row> rows;
+  for (size_t a = 0; a < use.size(); ++a) {
+    uint64_t b = 0;
+    for (unsigned u = 0; u < dp::kMaxUplinks; ++u)
+      b += use[a].traffic.bytes[u][0] + use[a].traffic.bytes[u][1];
+    if (b != 0 || use[a].active_flows != 0) rows.push_back({a, b});
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.bytes > y.bytes; });
+  if (rows.size() > top) rows.resize(top);
+  json out = json::array();
+  for (const Row& r : rows) {
+    const auto& u = use[r.app];
+    json j;
+    const bool known = policy && r.app < policy->apps.size() && policy->apps[r.app].id == r.app;
+    const bool shared = r.app == dp::ForwardStage::kAppSlots - 1;
+    j["id"] = r.app;
+    j["name"] = r.app == dp::kAppUnknown ? "unknown"
+                : shared                 ? "other (ids from 255)"
+                : known                  ? policy->apps[r.app].name
+                                         : "app " + std::to_string(r.app);
+    j["category"] = known ? policy->apps[r.app].category : "";
+    j["active_flows"] = u.active_flows;
+    uint64_t tot[2][2] = {};
+    json per = json::object();
+    for (size_t k = 0; k < ups.size() && k < dp::kMaxUplinks; ++k) {
+      const auto& t = u.traffic;
+      if (t.packets[k][0] + t.packets[k][1] == 0) continue;
+      per[ups[k]->name] = {{"bytes_out", t.bytes[k][0]},
+                           {"bytes_in", t.bytes[k][1]},
+                           {"packets_out", t.packets[k][0]},
+                           {"packets_in", t.packets[k][1]}};
+      for (int d = 0; d < 2; ++d) {
+        tot[0][d] += t.bytes[k][d];
+        tot[1][d] += t.packets[k][d];
+      }
+    }
+    j["bytes_out"] = tot[0][0];
+    j["bytes_in"] = tot[0][1];
+    j["packets_out"] = tot[1][0];
+    j["packets_in"] = tot[1][1];
+    j["uplinks"] = per;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 json DaemonState::counters(std::string_view prefix) {
   json out = json::object();
   for (auto& c : dp_.counters())

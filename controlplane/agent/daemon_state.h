@@ -26,6 +26,7 @@ class DaemonState final : public StateSource {
   nlohmann::json apps() override;
   nlohmann::json counters(std::string_view prefix) override;
   nlohmann::json drops() override;
+  nlohmann::json app_traffic(size_t top) override;
   nlohmann::json paths() override { return paths_ ? paths_() : nlohmann::json::object(); }
   void set_paths(std::function<nlohmann::json()> fn) { paths_ = std::move(fn); }
 

@@ -250,6 +250,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"GET", "/routes", R::kViewer}, &ApiServer::get_routes},
       {{"GET", "/flows", R::kViewer}, &ApiServer::get_flows},
       {{"GET", "/apps", R::kViewer}, &ApiServer::get_apps},
+      {{"GET", "/apps/top", R::kViewer}, &ApiServer::get_apps_top},
       {{"GET", "/counters", R::kViewer}, &ApiServer::get_counters},
       {{"GET", "/drops", R::kViewer}, &ApiServer::get_drops},
   };
@@ -786,6 +787,20 @@ void ApiServer::get_flows(const httplib::Request& req, httplib::Response& res, c
 void ApiServer::get_apps(const httplib::Request& req, httplib::Response& res, const Caller&) {
   if (refuse_unknown_params(req, {}, res)) return;
   send_json(res, 200, {{"apps", state_.apps()}});
+}
+
+void ApiServer::get_apps_top(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {"top"}, res)) return;
+  size_t top = kDefaultTop;
+  if (req.has_param("top")) {
+    const std::string v = req.get_param_value("top");
+    const auto n = parse_u64(v);
+    if (!n || *n < 1 || *n > kMaxTop)
+      return send_bad_request(
+          res, {{"?top", shown_text(v), "an integer from 1 to " + std::to_string(kMaxTop)}});
+    top = static_cast<size_t>(*n);
+  }
+  send_json(res, 200, {{"top", top}, {"apps", state_.app_traffic(top)}});
 }
 
 void ApiServer::get_counters(const httplib::Request& req, httplib::Response& res, const Caller&) {

@@ -25,6 +25,8 @@ class StateSource {
   virtual nlohmann::json drops() = 0;                            // GET /drops
   // GET /paths: per rule the uplink new flows get and why, SLA state per uplink, path events.
   virtual nlohmann::json paths() { return nlohmann::json::object(); }
+  // GET /apps/top?top=N: the N applications with the most bytes (per uplink and direction).
+  virtual nlohmann::json app_traffic(size_t /*top*/) { return nlohmann::json::array(); }
 };
 
 }  // namespace traboule::cp

@@ -25,6 +25,25 @@ inline void decrement_ipv4_ttl(rte_ipv4_hdr* ip) noexcept {
   ip->hdr_checksum = csum_replace16(ip->hdr_checksum, old_word, new_word);
 }
 
+// Rewrites the DSCP (keeping ECN) of the IPv4 or IPv6 header at `l3`.
+inline void set_dscp(uint8_t* l3, bool v4, uint8_t dscp) noexcept {
+  if (v4) {
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(l3);
+    const uint8_t tos = static_cast<uint8_t>((dscp << 2) | (ip->type_of_service & 0x03));
+    if (tos == ip->type_of_service) return;
+    const uint16_t old_word = static_cast<uint16_t>(l3[0] << 8 | l3[1]);
+    ip->type_of_service = tos;
+    ip->hdr_checksum =
+        csum_replace16(ip->hdr_checksum, old_word, static_cast<uint16_t>(l3[0] << 8 | tos));
+  } else {
+    // Traffic class: the 4 bits after the version, then 4 in the next byte.
+    const uint8_t tc = static_cast<uint8_t>(((l3[0] & 0x0f) << 4 | l3[1] >> 4) & 0x03) |
+                       static_cast<uint8_t>(dscp << 2);
+    l3[0] = static_cast<uint8_t>((l3[0] & 0xf0) | tc >> 4);
+    l3[1] = static_cast<uint8_t>((l3[1] & 0x0f) | (tc & 0x0f) << 4);
+  }
+}
+
 // Lowers the MSS option of a TCP SYN at `tcp` (header of `tcp_len` readable bytes) to at most
 // `max_mss`. Returns true when it rewrote it. Malformed options end the walk untouched.
 inline bool clamp_tcp_mss(uint8_t* tcp, uint32_t tcp_len, uint16_t max_mss) noexcept {

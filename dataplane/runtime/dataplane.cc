@@ -166,6 +166,7 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.nat = pw.nat.get();
     deps.classify_slots = settings.classify_slots;
     deps.names_cache = settings.names_cache;
+    deps.qos = settings.qos;
     deps.overlay = settings.overlay;
     deps.sites = overlay_sites_.get();
     pw.pipeline = make_worker_pipeline(std::move(deps));
@@ -296,6 +297,27 @@ std::vector<CounterValue> Dataplane::drops() const {
   std::vector<CounterValue> out;
   for (auto& [k, v] : sum)
     if (v != 0) out.push_back({k, v});
+  return out;
+}
+
+std::vector<Dataplane::AppUse> Dataplane::app_use() const {
+  std::vector<AppUse> out(ForwardStage::kAppSlots);
+  for (const PerWorker& pw : workers_) {
+    if (!pw.pipeline) continue;
+    if (const auto* f = pw.pipeline->find<ForwardStage>("forward"))
+      for (uint16_t a = 0; a < ForwardStage::kAppSlots; ++a) {
+        const ForwardStage::AppTraffic t = f->app_traffic(a);
+        for (unsigned u = 0; u < kMaxUplinks; ++u)
+          for (unsigned d = 0; d < 2; ++d) {
+            out[a].traffic.packets[u][d] += t.packets[u][d];
+            out[a].traffic.bytes[u][d] += t.bytes[u][d];
+          }
+      }
+    pw.flows->for_each([&](const FlowView& v) {
+      const uint16_t a = v.entry.app;
+      ++out[a < ForwardStage::kAppSlots ? a : ForwardStage::kAppSlots - 1].active_flows;
+    });
+  }
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include "dataplane/io/port.h"
 #include "dataplane/runtime/rcu.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/stages/forward.h"
 #include "dataplane/stages/probe.h"
 
 namespace traboule::dp {
@@ -45,6 +46,7 @@ struct DataplaneSettings {
   uint32_t nat_mappings = 1 << 14;  // per worker
   uint32_t classify_slots = 4096;   // flows under application recognition per worker; 0: off
   uint32_t names_cache = 16384;     // addresses named by DNS answers, per worker; 0: off
+  bool qos = true;                  // per-uplink scheduling and shaping (policy's QoS classes)
 };
 
 struct UplinkStatus {
@@ -106,6 +108,13 @@ class Dataplane {
   // The `n` flows with the most bytes (both directions), largest first. Walks every table: for
   // the API, not for anything periodic.
   std::vector<FlowRecord> top_flows(size_t n) const;
+  // Per application id (forward stage's slots): traffic per uplink and direction summed over
+  // workers, and the flows of that application in the tables now.
+  struct AppUse {
+    ForwardStage::AppTraffic traffic;
+    uint64_t active_flows = 0;
+  };
+  std::vector<AppUse> app_use() const;
   // Each worker's log of flows moved between uplinks (route stage), by worker.
   std::vector<const PathEventLog*> path_events() const;
   void set_trace(bool on);

@@ -1,5 +1,6 @@
 #include "dataplane/runtime/pipeline_factory.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "dataplane/stages/classify.h"
@@ -12,6 +13,7 @@
 #include "dataplane/stages/names.h"
 #include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/stages/qos.h"
 #include "dataplane/stages/route.h"
 #include "dataplane/stages/sink.h"
 #include "dataplane/stages/tx.h"
@@ -74,7 +76,11 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   if (overlay)
     t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
                  {{"next", "forward"}, {"icmp", "forward"}}});
-  t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", "tx"}}});
+  t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", d.qos ? "qos" : "tx"}}});
+  if (d.qos)
+    t.push_back(
+        {std::make_unique<QosStage>(*d.site, *d.view, std::max<size_t>(1, d.to_worker.size())),
+         {{"tx", "tx"}}});
   t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});
   return std::make_unique<Pipeline>(std::move(t));

@@ -46,10 +46,12 @@ struct WorkerDeps {
   // First-packet recognition (DNS answers, SNI, custom applications): name cache entries per
   // worker; 0: off.
   uint32_t names_cache = 0;
+  // Per-uplink QoS scheduling and shaping (qos stage between forward and tx).
+  bool qos = false;
 };
 
 // parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → [names →] [classify →] route →
-// [encap | nat_out →] forward → tx (local's and probe's replies → tx, consumed → sink).
+// [encap | nat_out →] forward → [qos →] tx (local's and probe's replies → tx, consumed → sink).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

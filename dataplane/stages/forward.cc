@@ -74,14 +74,24 @@ void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     md.vlan_count = 0;
 
     const uint32_t len = rte_pktmbuf_pkt_len(m);
+    uint8_t wan = kNoUplink;
     if (!egress->is_lan) {
+      wan = egress->uplink;
       UplinkCounters& c = per_uplink_[egress->uplink];
       bump(c.tx_packets);
       bump(c.tx_bytes, len);
     } else if (const Interface* in = site_.iface(md.in_port); in != nullptr && !in->is_lan) {
+      wan = in->uplink;
       UplinkCounters& c = per_uplink_[in->uplink];
       bump(c.rx_packets);
       bump(c.rx_bytes, len);
+    }
+    if (wan < kMaxUplinks && md.flow_id != kNoFlow) {
+      const uint16_t app = flows_.entry(md.flow_id).app;
+      AppTraffic& t = per_app_[app < kAppSlots ? app : kAppSlots - 1];
+      const int dir = egress->is_lan ? 1 : 0;
+      bump(t.packets[wan][dir]);
+      bump(t.bytes[wan][dir], len);
     }
     out.to(kTx, m);
   }
@@ -91,6 +101,18 @@ ForwardStage::UplinkCounters ForwardStage::uplink_counters(uint8_t u) const noex
   const UplinkCounters& c = per_uplink_[u];
   return {read_counter(c.tx_packets), read_counter(c.tx_bytes), read_counter(c.rx_packets),
           read_counter(c.rx_bytes)};
+}
+
+ForwardStage::AppTraffic ForwardStage::app_traffic(uint16_t slot) const noexcept {
+  AppTraffic out;
+  if (slot >= kAppSlots) return out;
+  const AppTraffic& t = per_app_[slot];
+  for (unsigned u = 0; u < kMaxUplinks; ++u)
+    for (unsigned d = 0; d < 2; ++d) {
+      out.packets[u][d] = read_counter(t.packets[u][d]);
+      out.bytes[u][d] = read_counter(t.bytes[u][d]);
+    }
+  return out;
 }
 
 void ForwardStage::collect_extra(std::vector<CounterValue>& out) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <vector>
 
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/site.h"
@@ -39,6 +40,16 @@ class ForwardStage final : public Stage {
   };
   UplinkCounters uplink_counters(uint8_t u) const noexcept;
 
+  // Traffic per application (the flow's, 0: not recognised), uplink and direction (0: out of
+  // the uplink, 1: in from it): what `traboulectl apps` shows. Application ids from
+  // kAppSlots - 1 up share the last slot.
+  static constexpr uint16_t kAppSlots = 256;
+  struct AppTraffic {
+    uint64_t packets[kMaxUplinks][2] = {};
+    uint64_t bytes[kMaxUplinks][2] = {};
+  };
+  AppTraffic app_traffic(uint16_t slot) const noexcept;
+
  private:
   // The gateway's MAC per uplink and family, valid while the neighbour table's generation is
   // unchanged: a table lookup per packet costs more than the rest of this stage.
@@ -52,6 +63,7 @@ class ForwardStage final : public Stage {
   Site& site_;
   FlowTable& flows_;
   std::array<UplinkCounters, kMaxUplinks> per_uplink_{};
+  std::vector<AppTraffic> per_app_ = std::vector<AppTraffic>(kAppSlots);
   std::array<std::array<GatewayCache, 2>, kMaxUplinks> gw_cache_{};
 };
 

@@ -3,6 +3,8 @@
 #include <rte_cycles.h>
 #include <rte_ether.h>
 
+#include "dataplane/core/checksum.h"
+
 namespace traboule::dp {
 namespace {
 
@@ -202,6 +204,17 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         } else if (overlay_on && !p->peers.empty()) {
           edge = kOverlay;
           md.dup_uplink = u2;
+        }
+      }
+      // The rule's QoS class marks the packet (before encapsulation: the overlay's outer header
+      // copies the inner DSCP).
+      if (p != nullptr && md.rule < p->rules.size()) {
+        const uint8_t q = p->rules[md.rule].action.qos_class;
+        if (q < p->qos_classes.size() && p->qos_classes[q].dscp >= 0 &&
+            p->qos_classes[q].dscp != md.dscp) {
+          set_dscp(rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len), v4,
+                   static_cast<uint8_t>(p->qos_classes[q].dscp));
+          md.dscp = static_cast<uint8_t>(p->qos_classes[q].dscp);
         }
       }
       if (edge == kOverlay && from_site) {

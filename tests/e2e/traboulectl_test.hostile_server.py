@@ -33,7 +33,7 @@ class Hostile(http.server.BaseHTTPRequestHandler):
             self.send(200, b'{"uplinks": [{"name": 5, "paths": [{"state": "slow", "rtt_us": {"avg": "x"}}, 3]}, 7, null]}')
         elif path.startswith("/api/v1/flows"):
             self.send(429, b"", [("Retry-After", "7")])
-        elif path == "/api/v1/apps":
+        elif path == "/api/v1/apps/top":
             self.send(200, b'{"apps": [{"name": "\\u001b[2J\\u001b]0;owned\\u0007evil"}]}')
         elif path == "/api/v1/policy/history":
             self.connection.shutdown(socket.SHUT_RDWR)

@@ -36,6 +36,9 @@ import time
 
 UDP_MAGIC = b"TBUD"
 UDP_HEADER = struct.Struct("!4sIII")  # magic, run nonce, sequence number, total count
+# Right after the header when the payload has room: the send time (CLOCK_REALTIME, ns). The
+# lab's namespaces share one clock, so the receiver reads exact one-way delays.
+SEND_TIME = struct.Struct("!Q")
 TCP_HEADER = struct.Struct("!Q")  # payload length, so the receiver knows when it has it all
 
 
@@ -73,6 +76,7 @@ def udp_recv(a):
     first = last = None
     complete_at = None
     max_gap = 0.0  # longest time without a new datagram between the first and the last
+    owd_ms = []
     while True:
         now = time.monotonic()
         if now - start > a.timeout:
@@ -99,6 +103,10 @@ def udp_recv(a):
         if last is not None:
             max_gap = max(max_gap, now - last)
         last = now
+        if len(data) >= UDP_HEADER.size + SEND_TIME.size:
+            (sent_ns,) = SEND_TIME.unpack_from(data, UDP_HEADER.size)
+            if sent_ns:
+                owd_ms.append((time.time_ns() - sent_ns) / 1e6)
         if seq >= a.count:
             out_of_range += 1
         elif seen[seq]:
@@ -120,6 +128,11 @@ def udp_recv(a):
         "seconds": round((last - first) if first is not None else 0.0, 3),
         "max_gap_ms": round(max_gap * 1000, 1),
     }
+    if owd_ms:
+        owd_ms.sort()
+        pick = lambda q: round(owd_ms[min(len(owd_ms) - 1, int(q * len(owd_ms)))], 3)
+        res["owd_ms"] = {"n": len(owd_ms), "min": round(owd_ms[0], 3), "p50": pick(0.5),
+                         "p99": pick(0.99), "max": round(owd_ms[-1], 3)}
     return emit(res, unique == a.count and dups == 0 and out_of_range == 0)
 
 
@@ -131,7 +144,10 @@ def udp_send(a):
     s.connect((a.to, a.port))
     s.setblocking(False)
     nonce = random.getrandbits(32)
-    pad = bytes(max(0, a.size - UDP_HEADER.size))
+    stamp = a.size >= UDP_HEADER.size + SEND_TIME.size
+    pad = bytes(max(0, a.size - UDP_HEADER.size - (SEND_TIME.size if stamp else 0)))
+    if a.tos:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, a.tos)
     seen = bytearray(a.count)
     echo_unique = echo_dups = echo_foreign = send_errors = 0
     start = time.monotonic()
@@ -167,7 +183,10 @@ def udp_send(a):
             select.select([s], [], [], min(due - now, 0.01))
             drain()
         try:
-            s.send(UDP_HEADER.pack(UDP_MAGIC, nonce, seq, a.count) + pad)
+            head = UDP_HEADER.pack(UDP_MAGIC, nonce, seq, a.count)
+            if stamp:
+                head += SEND_TIME.pack(time.time_ns())
+            s.send(head + pad)
         except (BlockingIOError, ConnectionRefusedError, OSError):
             send_errors += 1
     sent_s = time.monotonic() - start
@@ -353,6 +372,7 @@ def main():
     s.add_argument("--echo-wait", type=float, default=3.0)
     s.add_argument("--grace", type=float, default=0.5)
     s.add_argument("--timeout", type=float, default=30.0)
+    s.add_argument("--tos", type=int, default=0, help="IPv4 TOS byte (184: DSCP EF)")
     s.set_defaults(fn=udp_send)
 
     r = sub.add_parser("tcp-recv")

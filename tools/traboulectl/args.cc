@@ -32,7 +32,11 @@ const std::vector<CommandSpec>& command_specs() {
        "per rule the uplink new flows get and why, and path events (GET /paths)",
        ""},
       {{"flows"}, "flows [--top N]", "the busiest flows (GET /flows)", ""},
-      {{"apps"}, "apps", "traffic per recognised application (GET /apps)", ""},
+      {{"apps"},
+       "apps [--top N]",
+       "the applications with the most traffic, per direction and uplink (GET /apps/top)",
+       ""},
+      {{"apps", "catalog"}, "apps catalog", "the applications the policy knows (GET /apps)", ""},
       {{"counters"}, "counters [PREFIX]", "data-plane counters, optionally under PREFIX", ""},
       {{"rules"}, "rules", "the compiled rules with their hit counts (GET /rules)", ""},
       {{"qos"}, "qos", "QoS classes per uplink (GET /qos)", ""},
@@ -103,9 +107,9 @@ const char* kExitCodes =
 po::options_description command_options(const std::vector<std::string>& words) {
   po::options_description desc("Options");
   const std::string name = words.size() == 1 ? words[0] : words[0] + " " + words[1];
-  if (name == "flows") {
+  if (name == "flows" || name == "apps") {
     desc.add_options()("top", po::value<std::string>()->value_name("N"),
-                       "show the N busiest flows");
+                       "show the N busiest flows (flows) or applications (apps)");
   } else if (name == "policy validate") {
     desc.add_options()  //
         ("uplinks", po::value<std::string>()->value_name("a,b,c"),
@@ -434,7 +438,7 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
   };
   bool good = true;
 
-  if (name == "flows") {
+  if (name == "flows" || name == "apps") {
     good = expect_args(0, 0, "");
     if (good && str("top")) {
       const auto v = parse_unsigned(*str("top"), 1, kMaxTop);

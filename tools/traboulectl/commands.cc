@@ -83,7 +83,13 @@ class Runner {
           {"proto", "src", "src_port", "dst", "dst_port", "uplink", "rule", "app", "bytes_out",
            "bytes_in", "packets_out", "packets_in", "tcp_state", "age_s", "idle_ms"});
     }
-    if (name == "apps") return show("/apps", "apps", {"id", "name", "category", "custom"});
+    if (name == "apps") {
+      return show("/apps/top" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()),
+                  "apps",
+                  {"name", "category", "active_flows", "bytes_out", "bytes_in", "packets_out",
+                   "packets_in"});
+    }
+    if (name == "apps catalog") return show("/apps", "apps", {"id", "name", "category", "custom"});
     if (name == "counters") {
       return show("/counters" + (inv_.prefix ? "?prefix=" + url_encode(*inv_.prefix) : ""),
                   "counters", {});

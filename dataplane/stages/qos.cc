@@ -1,0 +1,166 @@
+#include "dataplane/stages/qos.h"
+
+#include <rte_cycles.h>
+
+#include <algorithm>
+
+namespace traboule::dp {
+
+QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers)
+    : site_(site), view_(view), workers_(std::max(1u, workers)) {
+  const uint64_t hz = rte_get_tsc_hz();
+  ns_per_tick_ = hz != 0 ? 1e9 / static_cast<double>(hz) : 0;
+}
+
+QosStage::~QosStage() {
+  for (Uplink& u : up_)
+    if (u.sched) u.sched->drain([](rte_mbuf* m) { rte_pktmbuf_free(m); });
+}
+
+void QosStage::configure(Output& out) noexcept {
+  const PolicySnapshot* p = view_.policy;
+  gen_ = view_.policy_gen;
+  configured_ = true;
+  for (Uplink& u : up_) {
+    if (u.sched) u.sched->drain([&out](rte_mbuf* m) { out.to(kTx, m); });
+    u.sched.reset();
+    u.classes = 0;
+  }
+  on_ = p != nullptr && !p->qos_classes.empty();
+  if (!on_) return;
+  const size_t named = std::min(p->qos_classes.size(), kMaxClasses - 1);
+  uint8_t lowest = 0;
+  for (size_t c = 0; c < named; ++c) lowest = std::max(lowest, p->qos_classes[c].priority);
+  for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u) {
+    qos::SchedulerConfig cfg;
+    // Each worker shapes its share: with several workers the uplink's rate is split evenly.
+    cfg.port_rate_bps = u < p->uplinks.size() ? p->uplinks[u].up_bps / workers_ : 0;
+    const uint64_t queue_bytes =
+        std::max<uint64_t>(16 * 1024, cfg.port_rate_bps / 8 * kQueueMs / 1000);
+    for (size_t c = 0; c <= named; ++c) {
+      qos::SchedClassConfig k;
+      if (c < named) {
+        const QosClass& q = p->qos_classes[c];
+        k.priority = q.priority;
+        k.weight = static_cast<uint16_t>(std::clamp<uint32_t>(q.weight, 1, 1000));
+        k.min_rate_bps = q.min_rate_bps / workers_;
+        k.max_rate_bps = q.max_rate_bps / workers_;
+      } else {
+        k.priority = lowest;  // unclassified: with the lowest level, weight 1
+        k.weight = 1;
+      }
+      k.queue_packets = 256;
+      k.queue_bytes = queue_bytes;
+      cfg.classes.push_back(k);
+    }
+    try {
+      up_[u].sched = std::make_unique<Sched>(cfg, FrameSize{}, now_ns(rte_rdtsc()));
+      up_[u].classes = cfg.classes.size();
+    } catch (...) {
+      up_[u].sched.reset();  // a configuration the scheduler refuses: this uplink unscheduled
+    }
+  }
+}
+
+void QosStage::release(uint64_t now, Output& out) noexcept {
+  std::array<rte_mbuf*, kBurstMax> burst;
+  for (Uplink& u : up_) {
+    if (!u.sched || u.sched->depth_packets() == 0) continue;
+    const size_t n = u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data(), burst.size()));
+    for (size_t i = 0; i < n; ++i) out.to(kTx, burst[i]);
+  }
+}
+
+void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+  if (!configured_ || view_.policy_gen != gen_) configure(out);
+  if (!on_) {
+    for (uint16_t i = 0; i < n; ++i) out.to(kTx, pkts[i]);
+    return;
+  }
+  const PolicySnapshot* p = view_.policy;
+  const uint64_t now = now_ns(rte_rdtsc());
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const PacketMeta& md = meta(m);
+    const Interface* egress = site_.iface(md.out_port);
+    Uplink* u = egress != nullptr && !egress->is_lan && egress->uplink < kMaxUplinks
+                    ? &up_[egress->uplink]
+                    : nullptr;
+    if (u == nullptr || !u->sched || !(md.flags & meta_flag::kFromLan)) {
+      out.to(kTx, m);  // to the LAN, the box's own packets, or an uplink without a scheduler
+      continue;
+    }
+    size_t cls = u->classes - 1;  // unclassified
+    if (p != nullptr && md.rule < p->rules.size()) {
+      const uint8_t q = p->rules[md.rule].action.qos_class;
+      if (q < u->classes - 1) cls = q;
+    }
+    switch (u->sched->enqueue(cls, m, now)) {
+      case qos::EnqueueResult::kAccepted:
+        break;
+      case qos::EnqueueResult::kTooLarge:
+      case qos::EnqueueResult::kUnknownClass:
+        out.drop(kTooLarge, m);
+        break;
+      case qos::EnqueueResult::kQueueFullPackets:
+      case qos::EnqueueResult::kQueueFullBytes:
+        out.drop(kQueueFull, m);
+        break;
+      case qos::EnqueueResult::kOverCap:
+        out.drop(kOverCap, m);
+        break;
+    }
+  }
+  release(now, out);
+}
+
+void QosStage::publish_counters(uint64_t now) noexcept {
+  for (Uplink& u : up_) {
+    if (!u.sched) continue;
+    for (size_t c = 0; c < u.classes; ++c) {
+      const qos::ClassStats s = u.sched->class_stats(c, now);
+      ClassCounters& k = u.counters[c];
+      uint64_t dropped = 0;
+      for (uint64_t d : s.dropped_packets) dropped += d;
+      auto put = [](uint64_t& f, uint64_t v) {
+        std::atomic_ref<uint64_t>(f).store(v, std::memory_order_relaxed);
+      };
+      put(k.enqueued, s.enqueued_packets);
+      put(k.dequeued, s.dequeued_packets);
+      put(k.dequeued_bytes, s.dequeued_bytes);
+      put(k.dropped, dropped);
+      put(k.depth, s.depth_packets);
+      put(k.rate_bps, static_cast<uint64_t>(s.departure_rate_bps));
+    }
+  }
+}
+
+void QosStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
+  if (!configured_ || view_.policy_gen != gen_) configure(out);
+  if (!on_) return;
+  const uint64_t now = now_ns(now_tsc);
+  release(now, out);
+  if (now - last_publish_ns_ >= 100'000'000) {  // the counters' view, ten times a second
+    publish_counters(now);
+    last_publish_ns_ = now;
+  }
+}
+
+void QosStage::collect_extra(std::vector<CounterValue>& out) const {
+  // Class c of an uplink is the policy's QoS class c (qos_classes order); the last one is
+  // "unclassified" (GET /qos gives the names).
+  for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u)
+    for (size_t c = 0; c < kMaxClasses; ++c) {
+      const ClassCounters& k = up_[u].counters[c];
+      if (read_counter(k.enqueued) == 0 && read_counter(k.dropped) == 0) continue;
+      const std::string base = "qos." + site_.uplinks[u]->name + ".class" + std::to_string(c);
+      out.push_back({base + ".enqueued", read_counter(k.enqueued)});
+      out.push_back({base + ".dequeued", read_counter(k.dequeued)});
+      out.push_back({base + ".dequeued_bytes", read_counter(k.dequeued_bytes)});
+      out.push_back({base + ".dropped", read_counter(k.dropped)});
+      out.push_back({base + ".depth", read_counter(k.depth)});
+      out.push_back({base + ".rate_bps", read_counter(k.rate_bps)});
+    }
+}
+
+}  // namespace traboule::dp

@@ -1,0 +1,84 @@
+// The QoS stage: between forward and tx, what leaves by an uplink goes through that uplink's
+// scheduler (qos/scheduler.h): per-class queues served by strict priority between levels and
+// DRR by weight inside one, capped classes policed, and the whole released no faster than the
+// uplink's configured upstream rate, so queues build here and not in the modem. Classes and
+// rates come from the policy (qos_classes, uplinks[].up_kbps); a policy without QoS classes
+// turns it off (packets pass straight on). One scheduler per uplink per worker.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <array>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/core/site.h"
+#include "dataplane/core/stage.h"
+#include "dataplane/core/worker_view.h"
+#include "qos/scheduler.h"
+
+namespace traboule::dp {
+
+class QosStage final : public Stage {
+ public:
+  enum Edge : unsigned { kTx };
+  static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  // Scheduler refusals (qos::EnqueueResult), counted per class too (qos.<uplink>.<class>.*).
+  enum Drop : unsigned { kTooLarge, kQueueFull, kOverCap };
+  static constexpr std::array<std::string_view, 3> kDrops{"too_large", "queue_full", "over_cap"};
+  // Scheduler classes: the policy's first kMaxClasses - 1 QoS classes, then "unclassified"
+  // (rules without a class, and classes beyond), at the lowest level.
+  static constexpr size_t kMaxClasses = 8;
+  // Each class queues at most this long at the uplink's rate (and at least 16 kB): enough to
+  // keep the link busy, short enough that bulk does not bloat the queue.
+  static constexpr uint64_t kQueueMs = 50;
+
+  QosStage(const Site& site, const WorkerView& view, unsigned workers);
+  ~QosStage() override;
+
+  std::string_view name() const noexcept override { return "qos"; }
+  std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
+  std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
+  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void collect_extra(std::vector<CounterValue>& out) const override;
+
+ private:
+  struct FrameSize {
+    uint64_t operator()(rte_mbuf* const& m) const noexcept { return rte_pktmbuf_pkt_len(m); }
+  };
+  using Sched = qos::Scheduler<rte_mbuf*, FrameSize>;
+  struct ClassCounters {  // copied from the scheduler by the worker, read by control threads
+    uint64_t enqueued = 0, dequeued = 0, dropped = 0, dequeued_bytes = 0, depth = 0;
+    uint64_t rate_bps = 0;
+  };
+  struct Uplink {
+    std::unique_ptr<Sched> sched;
+    size_t classes = 0;
+    std::array<ClassCounters, kMaxClasses> counters{};
+  };
+
+  // Rebuilds the schedulers for a new policy (allocation: once per policy change). Packets
+  // queued under the old one are released at once rather than dropped.
+  void configure(Output& out) noexcept;
+  void release(uint64_t now_ns, Output& out) noexcept;
+  void publish_counters(uint64_t now_ns) noexcept;
+  uint64_t now_ns(uint64_t tsc) const noexcept {
+    return static_cast<uint64_t>(static_cast<double>(tsc) * ns_per_tick_);
+  }
+
+  const Site& site_;
+  const WorkerView& view_;
+  unsigned workers_;
+  double ns_per_tick_ = 0;
+  uint16_t gen_ = 0;
+  bool configured_ = false;
+  bool on_ = false;
+  std::array<Uplink, kMaxUplinks> up_{};
+  uint64_t last_publish_ns_ = 0;
+};
+
+}  // namespace traboule::dp
