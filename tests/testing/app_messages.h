@@ -1,7 +1,9 @@
-// Application-layer messages for tests: DNS queries/answers and TLS ClientHellos built byte by
-// byte (no library), so recognition tests (nDPI, DNS snooping, SNI) feed real wire formats.
+// Application-layer messages for tests: DNS, HTTP, TLS ClientHellos, QUIC v1 client Initials
+// (protected with the RFC 9001 initial keys, libgcrypt), SIP and RTP, built byte by byte so
+// recognition tests (nDPI, DNS snooping, SNI) and replayed captures feed real wire formats.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -25,5 +27,17 @@ Bytes dns_message(std::string_view name, bool answer, const Bytes& addr = {52, 1
 Bytes client_hello(std::string_view sni);
 // A TLS handshake record around `handshake`.
 Bytes tls_record(const Bytes& handshake);
+// One QUIC v1 client Initial carrying `hello` (a ClientHello) in a CRYPTO frame, padded to 1200
+// bytes and protected as RFC 9001 §5 says. Throws std::runtime_error if libgcrypt fails.
+Bytes quic_initial(const Bytes& hello);
+// A SIP INVITE from alice@192.168.10.10 to bob@voice.example.org (UDP, no body).
+Bytes sip_invite();
+// The server's "100 Trying" answer to sip_invite().
+Bytes sip_trying();
+// An RTP packet (v2, PCMU, 20 ms of audio) with sequence number `seq` from `ssrc`.
+Bytes rtp(uint16_t seq, uint32_t ssrc);
+// An HTTP/1.1 GET of `path` on `host`, and the head of a 200 answer with `content_length` bytes.
+Bytes http_get(std::string_view host, std::string_view path);
+Bytes http_ok_head(size_t content_length);
 
 }  // namespace traboule::testing

@@ -2,7 +2,6 @@
 // SIP, RTP) crafted with PacketBuilder and fed to the nDPI Classifier and the classify stage;
 // the nDPI → catalog table checked against nDPI 4.2 and app_catalog.cc; hostile rows
 // (truncated IP, empty payloads, slot exhaustion, release, give-up, id reuse).
-#include <gcrypt.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
@@ -34,119 +33,12 @@ using Bytes = std::vector<uint8_t>;
 using testing::append;
 using testing::client_hello;
 using testing::dns_message;
-using testing::put16;
-using testing::put24;
-using testing::put32;
+using testing::quic_initial;
+using testing::rtp;
+using testing::sip_invite;
 using testing::tls_record;
-using testing::with_len;
 
 constexpr const char* kClient = "192.168.10.10";
-
-// --- QUIC v1 Initial (RFC 9001 §5): keys from the client's destination connection id -------
-Bytes hmac_sha256(const Bytes& key, const Bytes& data) {
-  gcry_md_hd_t h;
-  EXPECT_EQ(gcry_md_open(&h, GCRY_MD_SHA256, GCRY_MD_FLAG_HMAC), 0u);
-  gcry_md_setkey(h, key.data(), key.size());
-  gcry_md_write(h, data.data(), data.size());
-  const uint8_t* d = gcry_md_read(h, GCRY_MD_SHA256);
-  Bytes out(d, d + 32);
-  gcry_md_close(h);
-  return out;
-}
-Bytes hkdf_expand_label(const Bytes& secret, std::string_view label, size_t len) {
-  Bytes info;
-  put16(info, static_cast<unsigned>(len));
-  Bytes full;
-  append(full, "tls13 ");
-  append(full, label);
-  append(info, with_len(full, 1));
-  info.push_back(0);
-  Bytes out, t;
-  for (uint8_t i = 1; out.size() < len; ++i) {
-    Bytes in = t;
-    append(in, info);
-    in.push_back(i);
-    t = hmac_sha256(secret, in);
-    append(out, t);
-  }
-  out.resize(len);
-  return out;
-}
-
-// One client Initial carrying `hello` in a CRYPTO frame, padded to 1200 bytes, protected.
-Bytes quic_initial(const Bytes& hello) {
-  const Bytes salt = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
-                      0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
-  const Bytes dcid = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
-  const Bytes initial = hmac_sha256(salt, dcid);
-  const Bytes client = hkdf_expand_label(initial, "client in", 32);
-  const Bytes key = hkdf_expand_label(client, "quic key", 16);
-  const Bytes iv = hkdf_expand_label(client, "quic iv", 12);
-  const Bytes hp = hkdf_expand_label(client, "quic hp", 16);
-
-  Bytes frames{0x06, 0x00};  // CRYPTO, offset 0
-  put16(frames, 0x4000 | static_cast<unsigned>(hello.size()));
-  append(frames, hello);
-  const size_t pn_len = 4;
-  Bytes hdr{0xc0 | (pn_len - 1), 0x00, 0x00, 0x00, 0x01};
-  append(hdr, with_len(dcid, 1));
-  hdr.push_back(0);  // empty source connection id
-  hdr.push_back(0);  // no token
-  const size_t fixed = hdr.size() + 2 + pn_len + 16;
-  if (fixed + frames.size() < 1200) frames.resize(1200 - fixed, 0);  // PADDING frames
-  put16(hdr, 0x4000 | static_cast<unsigned>(pn_len + frames.size() + 16));
-  const size_t pn_off = hdr.size();
-  put32(hdr, 0);  // packet number 0
-
-  gcry_cipher_hd_t c;
-  EXPECT_EQ(gcry_cipher_open(&c, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, 0), 0u);
-  gcry_cipher_setkey(c, key.data(), key.size());
-  gcry_cipher_setiv(c, iv.data(), iv.size());  // packet number 0: the nonce is the iv
-  gcry_cipher_authenticate(c, hdr.data(), hdr.size());
-  Bytes sealed(frames.size());
-  gcry_cipher_encrypt(c, sealed.data(), sealed.size(), frames.data(), frames.size());
-  Bytes tag(16);
-  gcry_cipher_gettag(c, tag.data(), tag.size());
-  gcry_cipher_close(c);
-
-  Bytes mask(16);
-  EXPECT_EQ(gcry_cipher_open(&c, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_ECB, 0), 0u);
-  gcry_cipher_setkey(c, hp.data(), hp.size());
-  // The sample starts 4 bytes after the packet number's first byte.
-  gcry_cipher_encrypt(c, mask.data(), 16, sealed.data() + (4 - pn_len), 16);
-  gcry_cipher_close(c);
-  Bytes pkt = hdr;
-  append(pkt, sealed);
-  append(pkt, tag);
-  pkt[0] ^= mask[0] & 0x0f;
-  for (size_t i = 0; i < pn_len; ++i) pkt[pn_off + i] ^= mask[1 + i];
-  return pkt;
-}
-
-Bytes sip_invite() {
-  Bytes b;
-  append(b,
-         "INVITE sip:bob@voice.example.org SIP/2.0\r\n"
-         "Via: SIP/2.0/UDP 192.168.10.10:5060;branch=z9hG4bK776asdhds\r\n"
-         "Max-Forwards: 70\r\n"
-         "To: Bob <sip:bob@voice.example.org>\r\n"
-         "From: Alice <sip:alice@voice.example.org>;tag=1928301774\r\n"
-         "Call-ID: a84b4c76e66710@192.168.10.10\r\n"
-         "CSeq: 314159 INVITE\r\n"
-         "Contact: <sip:alice@192.168.10.10:5060>\r\n"
-         "Content-Type: application/sdp\r\n"
-         "Content-Length: 0\r\n\r\n");
-  return b;
-}
-
-Bytes rtp(uint16_t seq, uint32_t ssrc) {
-  Bytes b{0x80, 0x00};  // v2, PCMU
-  put16(b, seq);
-  put32(b, 160u * seq);
-  put32(b, ssrc);
-  b.resize(12 + 160, 0xd5);
-  return b;
-}
 
 struct Pkt {
   Frame frame;
