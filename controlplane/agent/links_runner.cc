@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <map>
+#include <optional>
+#include <string>
 
 #include "dataplane/core/path_select.h"
 
@@ -41,6 +44,13 @@ constexpr uint64_t kClockEveryNs = 1'000'000'000;    // TSC → UTC re-mapping
 constexpr uint64_t kPublishEveryNs = 1'000'000'000;  // figures to the data plane
 constexpr uint64_t kRefreshNs = 200'000'000;         // figures and JSON for the API
 constexpr size_t kEventsKept = 64;
+// Breakout targets are other people's hosts (public resolvers, web sites) that may rate-limit
+// ICMP: they are pinged at most every 500 ms per uplink, whatever the hub probes' interval.
+constexpr uint32_t kInternetMinIntervalMs = 500;
+
+const char* health_name(dp::LinkHealth h) {
+  return h == dp::LinkHealth::kUp ? "up" : h == dp::LinkHealth::kDown ? "down" : "unknown";
+}
 
 }  // namespace
 
@@ -114,6 +124,42 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
         out.push_back(pp);
       }
   }
+  // Internet probes: each uplink that may carry breakout × each breakout target. Every method is
+  // probed with ICMP echo to the target's host (a TCP or HTTP probe needs a TCP stack in the data
+  // plane); host names are not resolved (run() says so in the log).
+  const auto& policy_uplinks = p.snapshot->uplinks;
+  for (size_t u = 0; u < uplinks.size(); ++u) {
+    if (u >= policy_uplinks.size() || !policy_uplinks[u].breakout) continue;
+    const dp::Interface& up = *uplinks[u];
+    for (const BreakoutTarget& t : p.breakout_targets) {
+      const std::optional<dp::IpAddr> remote = dp::IpAddr::parse(t.host);
+      if (!remote) continue;
+      const bool v4 = remote->is_v4();
+      if (v4 ? !up.v4 : !up.v6) continue;
+      if (next >= dp::kMaxStampSessions) return out;
+      PathPlan pp;
+      pp.session = next++;
+      pp.internet = true;
+      pp.target = t.name;
+      pp.where.uplink = static_cast<uint8_t>(u);
+      pp.where.remote = *remote;
+      pp.where.remote_port = 0;
+      pp.where.kind = dp::StampProbeKind::kIcmpEcho;
+      pp.cfg.name = up.name + "/inet-" + t.name;
+      pp.cfg.uplink = up.name;
+      pp.cfg.remote =
+          "icmp " + remote->str() + (t.method == "icmp" ? "" : " (for " + t.method + ")");
+      pp.cfg.interval_ms = std::max(p.probes.interval_ms, kInternetMinIntervalMs);
+      pp.cfg.timeout_ms = p.probes.timeout_ms;
+      pp.cfg.window = p.probes.window;
+      pp.cfg.down_after = p.probes.down_after;
+      pp.cfg.up_after = p.probes.up_after;
+      pp.cfg.dscp = p.probes.dscp;
+      pp.cfg.ssid = pp.session;
+      pp.cfg.reflector = ReflectorMode::kStateless;  // the target echoes our sequence number
+      out.push_back(pp);
+    }
+  }
   return out;
 }
 
@@ -150,7 +196,7 @@ void LinksRunner::update_clock(bool first) {
   dp_.stamp_clock().store(clock_);
 }
 
-std::vector<dp::LinkHealth> LinksRunner::health_states() const {
+std::vector<dp::LinkHealth> LinksRunner::health_states(bool internet) const {
   // Per uplink: up when one of its paths is up, down when every one of them is down.
   const auto& uplinks = dp_.site().uplinks;
   std::vector<dp::LinkHealth> out(std::min<size_t>(uplinks.size(), dp::kMaxUplinks),
@@ -158,7 +204,7 @@ std::vector<dp::LinkHealth> LinksRunner::health_states() const {
   std::vector<unsigned> paths(out.size()), up(out.size()), down(out.size());
   for (const PathPlan& p : active_) {
     const PathMonitor* m = monitor_.path(p.session);
-    if (m == nullptr || p.where.uplink >= out.size()) continue;
+    if (m == nullptr || p.where.uplink >= out.size() || p.internet != internet) continue;
     ++paths[p.where.uplink];
     if (m->status() == LinkStatus::kUp) ++up[p.where.uplink];
     if (m->status() == LinkStatus::kDown) ++down[p.where.uplink];
@@ -175,7 +221,9 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   // over the window), the SLA classes and the API's JSON are refreshed on a change and every
   // kRefreshNs.
   std::vector<dp::LinkHealth> states = health_states();
-  const bool changed = states != last_health_;
+  std::vector<dp::LinkHealth> internet = health_states(true);
+  log_internet(internet, now_ns);
+  const bool changed = states != last_health_ || internet != last_internet_;
   if (!changed && !force && now_ns - last_refresh_ns_ < kRefreshNs) return;
   last_refresh_ns_ = now_ns;
   LinkState st = monitor_.snapshot(now_ns);
@@ -184,10 +232,12 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   std::array<SlaInputs, dp::kMaxUplinks> inputs{};
   for (size_t u = 0; u < states.size(); ++u) {
     health->uplinks[u].state = states[u];
+    health->uplinks[u].internet = internet[u];
     inputs[u].alive = states[u] != dp::LinkHealth::kDown;
   }
   for (const PathPlan& p : active_) {
-    if (p.where.uplink >= states.size()) continue;
+    // The figures and SLA classes stay the hub paths' (internet paths only say up or down).
+    if (p.where.uplink >= states.size() || p.internet) continue;
     dp::UplinkHealth& h = health->uplinks[p.where.uplink];
     ++h.paths;
     const PathMonitor* m = monitor_.path(p.session);
@@ -218,14 +268,75 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   if (changed || force || sla_changed || now_ns - last_publish_ns_ >= kPublishEveryNs) {
     dp_.publish_links(health);
     last_health_ = states;
+    last_internet_ = internet;
     last_publish_ns_ = now_ns;
   }
   evaluate_rules(*health, now_ns);
   collect_flow_events(now_ns);
-  json j = to_json(st);
+  json j = state_to_json(st, states, internet);
   std::lock_guard lock(mu_);
   j["events"] = events_;
   state_ = std::move(j);
+}
+
+void LinksRunner::log_internet(const std::vector<dp::LinkHealth>& internet, uint64_t now_ns) {
+  const auto& ups = dp_.site().uplinks;
+  if (logged_internet_.size() != internet.size())
+    logged_internet_.assign(internet.size(), dp::LinkHealth::kUnknown);
+  for (size_t u = 0; u < internet.size() && u < ups.size(); ++u) {
+    if (internet[u] == logged_internet_[u]) continue;
+    unsigned targets = 0, up = 0;
+    for (const PathPlan& p : active_) {
+      if (!p.internet || p.where.uplink != u) continue;
+      ++targets;
+      const PathMonitor* m = monitor_.path(p.session);
+      if (m != nullptr && m->status() == LinkStatus::kUp) ++up;
+    }
+    std::string why = targets == 0
+                          ? "no breakout target probed"
+                          : std::to_string(up) + " of " + std::to_string(targets) +
+                                " breakout target" + (targets > 1 ? "s" : "") + " answering";
+    if (targets > 0 && internet[u] == dp::LinkHealth::kUnknown) why += ", the others not settled";
+    log_(internet[u] == dp::LinkHealth::kDown, "links: uplink " + ups[u]->name + " internet " +
+                                                   health_name(logged_internet_[u]) + " → " +
+                                                   health_name(internet[u]) + " (" + why + ")");
+    add_event({{"time_ns", now_ns},
+               {"kind", "internet"},
+               {"uplink", ups[u]->name},
+               {"from", health_name(logged_internet_[u])},
+               {"to", health_name(internet[u])},
+               {"reason", why}});
+    logged_internet_[u] = internet[u];
+  }
+}
+
+json LinksRunner::state_to_json(const LinkState& st, const std::vector<dp::LinkHealth>& hub,
+                                const std::vector<dp::LinkHealth>& internet) const {
+  json j = to_json(st);
+  std::map<uint16_t, const PathPlan*> by_session;
+  for (const PathPlan& p : active_) by_session[p.session] = &p;
+  for (json& path : j["paths"]) {
+    const auto it = by_session.find(path.value("session", uint16_t{0xffff}));
+    if (it == by_session.end()) continue;
+    const PathPlan& p = *it->second;
+    path["probe"] = dp::to_string(p.where.kind);
+    if (!p.internet) continue;
+    path["target"] = p.target;
+    // What an echo cannot tell: the target keeps no clock and no count for us.
+    path["jitter_us"]["forward"] = nullptr;
+    path["jitter_us"]["backward"] = nullptr;
+    path["one_way_us"] = {{"forward", nullptr}, {"backward", nullptr}, {"error_bound", nullptr}};
+    path["reflector_time_avg_us"] = nullptr;
+    path["ttl"]["at_reflector"] = nullptr;
+  }
+  const auto& ups = dp_.site().uplinks;
+  json uplinks = json::array();
+  for (size_t u = 0; u < ups.size() && u < hub.size() && u < internet.size(); ++u)
+    uplinks.push_back({{"name", ups[u]->name},
+                       {"state", health_name(hub[u])},
+                       {"internet", health_name(internet[u])}});
+  j["uplinks"] = std::move(uplinks);
+  return j;
 }
 
 uint32_t LinksRunner::evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns) {
@@ -287,7 +398,8 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
     for (uint8_t u : a.uplinks) {
       if (u >= ups.size() || u >= dp::kMaxUplinks) continue;
       c[u].usable = ups[u]->link_up.load(std::memory_order_relaxed);
-      c[u].alive = !links.down(u);
+      c[u].alive = !links.down(u) && !(a.egress == dp::Egress::kBreakout &&
+                                       links.uplinks[u].internet == dp::LinkHealth::kDown);
       c[u].sla = sc == nullptr || links.meets(u, a.sla_class);
       c[u].cap_ok = !links.uplinks[u].cap_reached ||
                     (a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical);
@@ -468,6 +580,10 @@ void LinksRunner::run() {
     if (wanted) {
       policy_ = wanted;
       rule_choice_.clear();
+      for (const BreakoutTarget& t : wanted->breakout_targets)
+        if (role_ == "edge" && !dp::IpAddr::parse(t.host))
+          log_(true, "links: breakout target " + t.name + " (" + t.host +
+                         ") not probed: host names are not resolved yet, give an address");
       apply_plan(plan(*wanted));
       publish(now, true);
     }

@@ -1,7 +1,8 @@
-// The link-measurement control thread of the daemon: turns the running policy's peers and probe
-// settings into STAMP paths (uplink × hub endpoint), keeps the data plane's TSC clock mapped to
-// UTC, drives the LinkMonitor on the data plane's rings, logs every path state change, and
-// publishes per-uplink health to the data plane (RCU) and the paths' JSON to the API.
+// The link-measurement control thread of the daemon: turns the running policy into paths (STAMP
+// to each hub endpoint per uplink, ICMP echo to each breakout target per breakout uplink), keeps
+// the data plane's TSC clock mapped to UTC, drives the LinkMonitor on the data plane's rings, logs
+// every path state change, and publishes per-uplink health (hub and internet) to the data plane
+// (RCU) and the paths' JSON to the API.
 #pragma once
 
 #include <array>
@@ -52,9 +53,12 @@ class LinksRunner {
     uint16_t session;
     dp::StampSession where;
     PathConfig cfg;
+    bool internet = false;  // an ICMP echo path to a breakout target (not to a hub)
+    std::string target;     // internet: the breakout target's name
     bool operator==(const PathPlan& o) const {
       return session == o.session && where.uplink == o.where.uplink &&
              where.remote == o.where.remote && where.remote_port == o.where.remote_port &&
+             where.kind == o.where.kind && internet == o.internet && target == o.target &&
              cfg.name == o.cfg.name && cfg.interval_ms == o.cfg.interval_ms &&
              cfg.timeout_ms == o.cfg.timeout_ms && cfg.window == o.cfg.window &&
              cfg.down_after == o.cfg.down_after && cfg.up_after == o.cfg.up_after &&
@@ -66,7 +70,14 @@ class LinksRunner {
   void apply_plan(std::vector<PathPlan> plan);
   void update_clock(bool first);
   void publish(uint64_t now_ns, bool force);
-  std::vector<dp::LinkHealth> health_states() const;
+  // Per uplink, from the hub paths (internet = false) or the breakout target paths (true).
+  std::vector<dp::LinkHealth> health_states(bool internet = false) const;
+  // The LinkState JSON with what kind of probe each path is; ICMP paths get null for what an
+  // echo cannot measure (one-way figures, reflector time, TTL at the far end).
+  nlohmann::json state_to_json(const LinkState& st, const std::vector<dp::LinkHealth>& hub,
+                               const std::vector<dp::LinkHealth>& internet) const;
+  // Logs and records (GET /paths events) each change of an uplink's internet state.
+  void log_internet(const std::vector<dp::LinkHealth>& internet, uint64_t now_ns);
   // SLA trackers and per-rule choices, from the uplinks' figures (runner thread).
   uint32_t evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns);
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
@@ -92,7 +103,9 @@ class LinksRunner {
 
   dp::TscClock clock_;
   std::vector<dp::LinkHealth> last_health_;
-  std::shared_ptr<const CompiledPolicy> policy_;                        // runner thread
+  std::vector<dp::LinkHealth> last_internet_;     // what the last published snapshot said
+  std::vector<dp::LinkHealth> logged_internet_;   // what the last log line said, per uplink
+  std::shared_ptr<const CompiledPolicy> policy_;  // runner thread
   std::array<std::map<std::string, SlaTracker>, dp::kMaxUplinks> sla_;  // by class name
   std::array<uint32_t, dp::kMaxUplinks> last_sla_bits_{};
   std::array<bool, dp::kMaxUplinks> last_cap_{};

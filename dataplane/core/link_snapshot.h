@@ -15,6 +15,11 @@ enum class LinkHealth : uint8_t { kUnknown, kUp, kDown };
 
 struct UplinkHealth {
   LinkHealth state = LinkHealth::kUnknown;
+  // Internet access through this uplink, from ICMP echo probes to the policy's breakout targets
+  // (breakout uplinks only): up when one target answers, down when every target is down,
+  // unknown without targets or before they settle. The hub can answer while the internet
+  // does not (or the reverse); breakout egress reads this one, overlay egress `state`.
+  LinkHealth internet = LinkHealth::kUnknown;
   uint16_t paths = 0;     // measured paths through this uplink
   uint16_t paths_up = 0;  // of which up
   uint32_t rtt_us = 0;    // best path's average RTT over its window (0: unknown)

@@ -185,6 +185,16 @@ const char* to_string(StampStatus s) noexcept {
   return "?";
 }
 
+const char* to_string(StampProbeKind k) noexcept {
+  switch (k) {
+    case StampProbeKind::kStamp:
+      return "stamp";
+    case StampProbeKind::kIcmpEcho:
+      return "icmp";
+  }
+  return "?";
+}
+
 const char* to_string(StampSendFailure f) noexcept {
   switch (f) {
     case StampSendFailure::kNone:
@@ -314,12 +324,18 @@ std::optional<std::string> StampSessionTable::set(uint16_t id, const StampSessio
   if (s.remote.is_v4() ? v4_bad_remote(s.remote) : v6_bad_remote(s.remote))
     return who + ": remote " + s.remote.str() +
            " is not a unicast address (zero, loopback, multicast or broadcast)";
-  if (s.remote_port == 0) return who + ": remote port 0";
+  if (s.kind == StampProbeKind::kStamp && s.remote_port == 0) return who + ": remote port 0";
+  if (s.kind == StampProbeKind::kIcmpEcho && s.remote_port != 0)
+    return who + ": remote port " + std::to_string(s.remote_port) +
+           " given for an ICMP echo session (echo has no port; use 0)";
+  if (s.kind != StampProbeKind::kStamp && s.kind != StampProbeKind::kIcmpEcho)
+    return who + ": kind " + std::to_string(static_cast<unsigned>(s.kind)) + " unknown";
   Slot& sl = slots_[id];
   const uint32_t q = sl.seq.load(std::memory_order_relaxed);
   sl.seq.store(q + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   sl.uplink.store(s.uplink, std::memory_order_relaxed);
+  sl.kind.store(static_cast<uint8_t>(s.kind), std::memory_order_relaxed);
   sl.remote_port.store(s.remote_port, std::memory_order_relaxed);
   sl.remote_w0.store(s.remote.word(0), std::memory_order_relaxed);
   sl.remote_w1.store(s.remote.word(1), std::memory_order_relaxed);
@@ -346,6 +362,7 @@ bool StampSessionTable::get(uint16_t id, StampSession* out) const noexcept {
     if (q & 1) continue;
     const bool active = sl.active.load(std::memory_order_relaxed);
     out->uplink = sl.uplink.load(std::memory_order_relaxed);
+    out->kind = static_cast<StampProbeKind>(sl.kind.load(std::memory_order_relaxed));
     out->remote_port = sl.remote_port.load(std::memory_order_relaxed);
     const uint64_t w0 = sl.remote_w0.load(std::memory_order_relaxed);
     const uint64_t w1 = sl.remote_w1.load(std::memory_order_relaxed);

@@ -170,7 +170,7 @@ void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept;
 enum class StampRecordKind : uint8_t {
   kSent = 1,    // worker 0 sent probe `seq` of `session`, stamped t1
   kSendFailed,  // worker 0 could not send it: `failure` says why
-  kReply,       // a reflected packet for one of our sessions arrived, stamped t4
+  kReply,       // a reflected packet (or an echo reply) for one of our sessions arrived, at t4
 };
 
 enum class StampSendFailure : uint8_t {
@@ -221,17 +221,38 @@ static_assert(std::is_trivially_copyable_v<StampRequest>);
 static_assert(sizeof(StampRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");
 
 // ---------------------------------------------------------------------------------------------
-// Our Session-Sender sessions. Session i uses local UDP port base + i, so a reply is matched
-// with two compares; the slot says which uplink and remote it belongs to. Written by a control
-// thread, read lock-free by every worker (a seqlock per slot).
+// Our Session-Sender sessions. Session i uses local UDP port base + i (or ICMP echo identifier
+// base + i), so a reply is matched with two compares; the slot says which uplink and remote it
+// belongs to. Written by a control thread, read lock-free by every worker (a seqlock per slot).
 
 inline constexpr uint16_t kMaxStampSessions = 256;
 
+// What a session's probes are: STAMP test packets to a reflector, or ICMP/ICMPv6 echo requests
+// to an internet host (breakout targets: any host answers ping, few run a reflector).
+enum class StampProbeKind : uint8_t { kStamp = 0, kIcmpEcho };
+const char* to_string(StampProbeKind k) noexcept;
+
 struct StampSession {
-  uint8_t uplink = 0xff;  // uplink index in Site::uplinks
-  IpAddr remote;          // reflector address (IPv4 mapped or IPv6)
-  uint16_t remote_port = kStampPort;
+  uint8_t uplink = 0xff;              // uplink index in Site::uplinks
+  IpAddr remote;                      // reflector or echo target address (IPv4 mapped or IPv6)
+  uint16_t remote_port = kStampPort;  // STAMP only; 0 for kIcmpEcho (echo has no port)
+  StampProbeKind kind = StampProbeKind::kStamp;
 };
+
+// Our ICMP echo probes. The identifier is the session's local port (base + id), outside every
+// NAT range, so a reply is matched as a STAMP reply is; the echo data starts with this header
+// (network order), which the target echoes back: a stateless reflector that keeps T1 for us.
+// The echo sequence number is the low 16 bits of `seq`, which must agree.
+namespace echo_off {
+inline constexpr size_t kMagic = 0;      // kEchoMagic
+inline constexpr size_t kSeq = 4;        // 32-bit sequence number of the path
+inline constexpr size_t kTimestamp = 8;  // T1, NTP
+inline constexpr size_t kSsid = 16;
+inline constexpr size_t kError = 18;  // our error estimate for T1
+}  // namespace echo_off
+inline constexpr size_t kEchoHeaderLen = 20;
+inline constexpr uint32_t kEchoMagic = 0x54524231;  // "TRB1"
+inline constexpr size_t kIcmpEchoHdrLen = 8;        // type, code, checksum, identifier, sequence
 
 class StampSessionTable {
  public:
@@ -259,6 +280,7 @@ class StampSessionTable {
     std::atomic<uint32_t> seq{0};  // odd while written
     std::atomic<bool> active{false};
     std::atomic<uint8_t> uplink{0xff};
+    std::atomic<uint8_t> kind{0};
     std::atomic<uint16_t> remote_port{0};
     std::atomic<uint64_t> remote_w0{0}, remote_w1{0};
   };

@@ -50,26 +50,40 @@ bool v6_link_local(const uint8_t* a) noexcept {
   return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
 }
 
-// One's complement sum of the UDP pseudo-header and the datagram, in memory byte order (the
-// pseudo-header has an even length, so the datagram's 16-bit words stay aligned with it).
-uint32_t udp_sum(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* udp,
-                 uint32_t len) noexcept {
+// One's complement sum of the pseudo-header and the transport datagram, in memory byte order
+// (the pseudo-header has an even length, so the datagram's 16-bit words stay aligned with it).
+uint32_t l4_sum(bool v4, const uint8_t* src, const uint8_t* dst, uint8_t proto, const uint8_t* l4,
+                uint32_t len) noexcept {
   uint8_t ph[40] = {};
   uint32_t ph_len;
   if (v4) {
     std::memcpy(ph, src, 4);
     std::memcpy(ph + 4, dst, 4);
-    ph[9] = IPPROTO_UDP;
+    ph[9] = proto;
     wr16(ph + 10, static_cast<uint16_t>(len));
     ph_len = 12;
   } else {
     std::memcpy(ph, src, 16);
     std::memcpy(ph + 16, dst, 16);
     wr32(ph + 32, len);
-    ph[39] = IPPROTO_UDP;
+    ph[39] = proto;
     ph_len = 40;
   }
-  return __rte_raw_cksum(udp, len, __rte_raw_cksum(ph, ph_len, 0));
+  return __rte_raw_cksum(l4, len, __rte_raw_cksum(ph, ph_len, 0));
+}
+uint32_t udp_sum(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* udp,
+                 uint32_t len) noexcept {
+  return l4_sum(v4, src, dst, IPPROTO_UDP, udp, len);
+}
+// ICMP (RFC 792) sums the message alone; ICMPv6 (RFC 4443 §2.3) adds the pseudo-header.
+uint32_t icmp_sum(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* icmp,
+                  uint32_t len) noexcept {
+  return v4 ? __rte_raw_cksum(icmp, len, 0) : l4_sum(v4, src, dst, IPPROTO_ICMPV6, icmp, len);
+}
+bool is_echo_reply(const PacketMeta& md) noexcept {
+  if (md.icmp_code != 0 || (md.flags & meta_flag::kFragment)) return false;
+  if (md.l3 == L3Kind::kIpv4) return md.l4_proto == IPPROTO_ICMP && md.icmp_type == 0;
+  return md.l3 == L3Kind::kIpv6 && md.l4_proto == IPPROTO_ICMPV6 && md.icmp_type == 129;
 }
 // RFC 768: zero means "no checksum" over IPv4; RFC 8200 §8.1: never valid over IPv6.
 bool udp_ok(bool v4, const uint8_t* src, const uint8_t* dst, const uint8_t* udp,
@@ -158,6 +172,13 @@ void ProbeStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
     if (!(md.flags & meta_flag::kHasL4) || md.l4_proto != IPPROTO_UDP) [[likely]] {
+      // Echo replies: ours only when the identifier is a session's port (NAT never hands out
+      // those), and then only if echo_reply() finds our probe in it.
+      if ((md.flags & meta_flag::kHasL4) && deps_.sessions != nullptr && is_echo_reply(md))
+          [[unlikely]] {
+        const int session = deps_.sessions->session_of_port(md.dst_port);
+        if (session >= 0 && echo_reply(m, md, session, out)) continue;
+      }
       out.to(kNext, m);
       continue;
     }
@@ -349,8 +370,145 @@ void ProbeStage::record_reply(rte_mbuf* m, PacketMeta& md, int session, const ui
   out.to(kConsumed, m);
 }
 
+bool ProbeStage::echo_reply(rte_mbuf* m, PacketMeta& md, int session, Output& out) noexcept {
+  StampSession s;
+  const auto id = static_cast<uint16_t>(session);
+  if (!deps_.sessions->get(id, &s) || s.kind != StampProbeKind::kIcmpEcho) return false;
+  // Ours only from the target, on the session's uplink, to that uplink's own address: anything
+  // else with this identifier (the kernel's own ping, a LAN host's) goes on untouched.
+  if (md.src != s.remote || s.uplink >= site_.uplinks.size() ||
+      site_.uplinks[s.uplink]->port_id != md.in_port || md.in_port >= kMaxPorts)
+    return false;
+  const PortInfo& pi = ports_[md.in_port];
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  const bool to_us = v4 ? pi.has_v4 && raw4(md.dst) == pi.v4
+                        : (pi.has_v6 && md.dst == pi.v6) || (pi.has_ll && md.dst == pi.ll);
+  if (!to_us) return false;
+  const uint32_t end = uint32_t{md.l2_len} + md.l3_total;
+  if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < end || md.l2_len < kEthLen ||
+      uint32_t{md.l3_len} + kIcmpEchoHdrLen + kEchoHeaderLen > md.l3_total)
+    return false;  // too short to hold our echo header: not one of our probes
+  const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, md.l2_len);
+  const uint8_t* icmp = ip + md.l3_len;
+  const uint32_t icmp_len = md.l3_total - uint32_t{md.l3_len};
+  const uint8_t* data = icmp + kIcmpEchoHdrLen;
+  const uint32_t seq = rd32(data + echo_off::kSeq);
+  if (rd32(data + echo_off::kMagic) != kEchoMagic || (seq & 0xffff) != rd16(icmp + 6)) return false;
+  // From here on it is our probe's answer: damaged or not, nobody else wants it.
+  if (__rte_raw_cksum_reduce(
+          icmp_sum(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), icmp, icmp_len)) != 0xffff) {
+    out.drop(kBadIcmpChecksum, m);
+    return true;
+  }
+  burst_time();
+  if (!clock_.set()) {
+    out.drop(kClockUnset, m);
+    return true;
+  }
+  // A stateless reflector with no clock: the target's sequence number is ours, T2 = T3 = 0 and
+  // its error estimate 0 (multiplier 0: invalid), so no one-way figure is ever taken from it.
+  StampRecord rec;
+  rec.kind = StampRecordKind::kReply;
+  rec.session = id;
+  rec.sender_ttl = 0;  // unknown: the target does not report it
+  rec.reply_ttl = md.ttl;
+  rec.length = static_cast<uint16_t>(icmp_len - kIcmpEchoHdrLen);
+  rec.seq = seq;
+  rec.reflector_seq = seq;
+  rec.sender_error = rd16(data + echo_off::kError);
+  rec.reflector_error = 0;
+  rec.ssid = rd16(data + echo_off::kSsid);
+  rec.t1 =
+      uint64_t{rd32(data + echo_off::kTimestamp)} << 32 | rd32(data + echo_off::kTimestamp + 4);
+  rec.t4 = clock_.ntp(rx_tsc_);
+  if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) {
+    out.drop(kResultRingFull, m);
+    return true;
+  }
+  bump(stats_.echo_replies);
+  out.to(kConsumed, m);
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Session-Sender
+
+namespace {
+
+// The uplink's address to send to `dst` from: IPv4, the link-local address towards a link-local
+// destination, else the global IPv6 address.
+StampSendFailure pick_source(const Interface& uplink, const IpAddr& dst, IpAddr* src) noexcept {
+  if (dst.is_v4()) {
+    if (!uplink.v4 || !uplink.v4->addr.is_v4()) return StampSendFailure::kNoSource;
+    *src = uplink.v4->addr;
+  } else if (v6_link_local(dst.b.data())) {
+    if (uplink.v6_link_local.is_zero()) return StampSendFailure::kNoSource;
+    *src = uplink.v6_link_local;
+  } else {
+    if (!uplink.v6 || uplink.v6->addr.is_v4() || uplink.v6->addr.is_zero())
+      return StampSendFailure::kNoSource;
+    *src = uplink.v6->addr;
+  }
+  return StampSendFailure::kNone;
+}
+
+// Ethernet + IPv4/IPv6 header of a probe (TTL 255, DF, DSCP), `l4_len` bytes of transport after.
+void write_headers(uint8_t* p, const Interface& uplink, const rte_ether_addr& next_hop_mac,
+                   const IpAddr& src, const IpAddr& dst, uint8_t proto, uint8_t dscp,
+                   uint32_t l4_len) noexcept {
+  const bool v4 = dst.is_v4();
+  std::memcpy(p, next_hop_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  std::memcpy(p + RTE_ETHER_ADDR_LEN, uplink.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
+  wr16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  uint8_t* ip = p + kEthLen;
+  const uint8_t tos = static_cast<uint8_t>((dscp & 0x3f) << 2);
+  if (v4) {
+    ip[0] = 0x45;
+    ip[1] = tos;
+    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + l4_len));
+    wr16(ip + 4, 0);
+    wr16(ip + 6, kIpv4Df);
+    ip[8] = kStampTtl;
+    ip[9] = proto;
+    wr16(ip + 10, 0);
+    std::memcpy(ip + 12, src.v4_ptr(), 4);
+    std::memcpy(ip + 16, dst.v4_ptr(), 4);
+    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
+    std::memcpy(ip + 10, &c, 2);
+  } else {
+    wr32(ip, 6u << 28 | uint32_t{tos} << 20);
+    wr16(ip + 4, static_cast<uint16_t>(l4_len));
+    ip[6] = proto;
+    ip[7] = kStampTtl;
+    std::memcpy(ip + 8, src.b.data(), 16);
+    std::memcpy(ip + 24, dst.b.data(), 16);
+  }
+}
+
+void set_probe_meta(rte_mbuf* m, const Interface& uplink, const IpAddr& src, const IpAddr& dst,
+                    uint8_t proto, uint16_t sport, uint16_t dport, uint8_t dscp,
+                    uint32_t l4_len) noexcept {
+  const bool v4 = dst.is_v4();
+  const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
+  PacketMeta& md = meta(m);
+  md = PacketMeta{};
+  md.src = src;
+  md.dst = dst;
+  md.l2_len = kEthLen;
+  md.l3 = v4 ? L3Kind::kIpv4 : L3Kind::kIpv6;
+  md.l3_len = static_cast<uint16_t>(l3);
+  md.l3_total = static_cast<uint16_t>(l3 + l4_len);
+  md.l4_proto = proto;
+  md.src_port = sport;
+  md.dst_port = dport;
+  md.flags = meta_flag::kHasL4;
+  md.ttl = kStampTtl;
+  md.dscp = static_cast<uint8_t>(dscp & 0x3f);
+  md.uplink = uplink.uplink;
+  md.out_port = uplink.port_id;
+}
+
+}  // namespace
 
 StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    const rte_ether_addr& next_hop_mac, const IpAddr& dst,
@@ -361,49 +519,16 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
     return StampSendFailure::kBadLength;
   const bool v4 = dst.is_v4();
   IpAddr src;
-  if (v4) {
-    if (!uplink.v4 || !uplink.v4->addr.is_v4()) return StampSendFailure::kNoSource;
-    src = uplink.v4->addr;
-  } else if (v6_link_local(dst.b.data())) {
-    if (uplink.v6_link_local.is_zero()) return StampSendFailure::kNoSource;
-    src = uplink.v6_link_local;
-  } else {
-    if (!uplink.v6 || uplink.v6->addr.is_v4() || uplink.v6->addr.is_zero())
-      return StampSendFailure::kNoSource;
-    src = uplink.v6->addr;
-  }
+  if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
+    return f;
   const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
   const uint32_t udp_len = kUdpLen + rq.length;
   const uint32_t total = kEthLen + l3 + udp_len;
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
   if (p == nullptr) return StampSendFailure::kNoMbuf;
 
-  std::memcpy(p, next_hop_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-  std::memcpy(p + RTE_ETHER_ADDR_LEN, uplink.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-  wr16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  write_headers(p, uplink, next_hop_mac, src, dst, IPPROTO_UDP, rq.dscp, udp_len);
   uint8_t* ip = p + kEthLen;
-  const uint8_t tos = static_cast<uint8_t>((rq.dscp & 0x3f) << 2);
-  if (v4) {
-    ip[0] = 0x45;
-    ip[1] = tos;
-    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
-    wr16(ip + 4, 0);
-    wr16(ip + 6, kIpv4Df);
-    ip[8] = kStampTtl;
-    ip[9] = IPPROTO_UDP;
-    wr16(ip + 10, 0);
-    std::memcpy(ip + 12, src.v4_ptr(), 4);
-    std::memcpy(ip + 16, dst.v4_ptr(), 4);
-    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
-    std::memcpy(ip + 10, &c, 2);
-  } else {
-    wr32(ip, 6u << 28 | uint32_t{tos} << 20);
-    wr16(ip + 4, static_cast<uint16_t>(udp_len));
-    ip[6] = IPPROTO_UDP;
-    ip[7] = kStampTtl;
-    std::memcpy(ip + 8, src.b.data(), 16);
-    std::memcpy(ip + 24, dst.b.data(), 16);
-  }
   uint8_t* udp = ip + l3;
   wr16(udp, src_port);
   wr16(udp + 2, dst_port);
@@ -416,27 +541,58 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
   s.error.ptp = false;  // we write NTP timestamps
   s.ssid = rq.ssid;
   encode_sender(s, {payload, rq.length});
-
-  PacketMeta& md = meta(m);
-  md = PacketMeta{};
-  md.src = src;
-  md.dst = dst;
-  md.l2_len = kEthLen;
-  md.l3 = v4 ? L3Kind::kIpv4 : L3Kind::kIpv6;
-  md.l3_len = static_cast<uint16_t>(l3);
-  md.l3_total = static_cast<uint16_t>(l3 + udp_len);
-  md.l4_proto = IPPROTO_UDP;
-  md.src_port = src_port;
-  md.dst_port = dst_port;
-  md.flags = meta_flag::kHasL4;
-  md.ttl = kStampTtl;
-  md.dscp = static_cast<uint8_t>(rq.dscp & 0x3f);
-  md.uplink = uplink.uplink;
-  md.out_port = uplink.port_id;
+  set_probe_meta(m, uplink, src, dst, IPPROTO_UDP, src_port, dst_port, rq.dscp, udp_len);
 
   const uint64_t t = clock.ntp(rte_rdtsc());
   stamp_put_timestamp(payload, t);
   udp_fill(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), udp, udp_len);
+  *t1 = t;
+  return StampSendFailure::kNone;
+}
+
+StampSendFailure build_icmp_echo_probe(rte_mbuf* m, const Interface& uplink,
+                                       const rte_ether_addr& next_hop_mac, const IpAddr& dst,
+                                       uint16_t ident, const StampRequest& rq,
+                                       const TscClock& clock, uint64_t* t1) noexcept {
+  if (!clock.set()) return StampSendFailure::kClockUnset;
+  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
+    return StampSendFailure::kBadLength;
+  const bool v4 = dst.is_v4();
+  IpAddr src;
+  if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
+    return f;
+  const uint8_t proto = v4 ? uint8_t{IPPROTO_ICMP} : uint8_t{IPPROTO_ICMPV6};
+  const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
+  const uint32_t icmp_len = kIcmpEchoHdrLen + rq.length;
+  const uint32_t total = kEthLen + l3 + icmp_len;
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
+  if (p == nullptr) return StampSendFailure::kNoMbuf;
+
+  write_headers(p, uplink, next_hop_mac, src, dst, proto, rq.dscp, icmp_len);
+  uint8_t* ip = p + kEthLen;
+  uint8_t* icmp = ip + l3;
+  icmp[0] = v4 ? 8 : 128;  // echo request
+  icmp[1] = 0;
+  wr16(icmp + 2, 0);
+  wr16(icmp + 4, ident);
+  wr16(icmp + 6, static_cast<uint16_t>(rq.seq));
+  uint8_t* data = icmp + kIcmpEchoHdrLen;
+  std::memset(data, 0, rq.length);
+  wr32(data + echo_off::kMagic, kEchoMagic);
+  wr32(data + echo_off::kSeq, rq.seq);
+  wr16(data + echo_off::kSsid, rq.ssid);
+  ErrorEstimate e = clock.error;
+  e.ptp = false;
+  wr16(data + echo_off::kError, e.encode());
+  set_probe_meta(m, uplink, src, dst, proto, ident, ident, rq.dscp, icmp_len);
+  meta(m).icmp_type = icmp[0];
+
+  const uint64_t t = clock.ntp(rte_rdtsc());
+  wr32(data + echo_off::kTimestamp, static_cast<uint32_t>(t >> 32));
+  wr32(data + echo_off::kTimestamp + 4, static_cast<uint32_t>(t));
+  const uint16_t c = static_cast<uint16_t>(~__rte_raw_cksum_reduce(
+      icmp_sum(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), icmp, icmp_len)));
+  std::memcpy(icmp + 2, &c, 2);
   *t1 = t;
   return StampSendFailure::kNone;
 }
@@ -500,8 +656,11 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   rte_mbuf* m = rte_pktmbuf_alloc(deps_.pool);
   if (m == nullptr) return push_failure(rq, StampSendFailure::kNoMbuf);
   uint64_t t1 = 0;
-  const StampSendFailure f = build_stamp_probe(
-      m, ifc, mac, s.remote, s.remote_port, deps_.sessions->local_port(rq.session), rq, clock, &t1);
+  const bool echo = s.kind == StampProbeKind::kIcmpEcho;
+  const uint16_t local = deps_.sessions->local_port(rq.session);
+  const StampSendFailure f =
+      echo ? build_icmp_echo_probe(m, ifc, mac, s.remote, local, rq, clock, &t1)
+           : build_stamp_probe(m, ifc, mac, s.remote, s.remote_port, local, rq, clock, &t1);
   if (f != StampSendFailure::kNone) {
     rte_pktmbuf_free(m);
     return push_failure(rq, f);
@@ -519,6 +678,7 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   // Before the packet leaves: the record of a probe precedes any record of its reply.
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) bump(stats_.records_lost);
   bump(stats_.probes_sent);
+  if (echo) bump(stats_.echo_sent);
   out.to(kProbe, m);
 }
 
@@ -536,6 +696,8 @@ void ProbeStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"probe.reflector_sessions_new", read_counter(stats_.reflector_sessions_new)});
   out.push_back({"probe.probes_sent", read_counter(stats_.probes_sent)});
   out.push_back({"probe.records_lost", read_counter(stats_.records_lost)});
+  out.push_back({"probe.echo_sent", read_counter(stats_.echo_sent)});
+  out.push_back({"probe.echo_replies", read_counter(stats_.echo_replies)});
   for (unsigned i = 1; i < kMaxFailure; ++i)
     out.push_back({std::string("probe.send_failed.") + to_string(static_cast<StampSendFailure>(i)),
                    read_counter(stats_.send_failed[i])});

@@ -1,8 +1,8 @@
 // The probe stage: STAMP (RFC 8762) for the box's own addresses, between parse and local. As
 // Session-Reflector it rewrites a test packet into its reply in place (stateful: a sequence
 // counter per session) and sends it back out of its ingress port; as Session-Sender it stamps
-// replies to our sessions and hands them to the control thread through a ring, and on worker 0
-// it builds and sends the probes the control thread asks for, stamping T1 last.
+// replies to our sessions (and ICMP echo replies to our echo sessions) and hands them to the
+// control thread through a ring, and on worker 0 it builds the probes the control thread asks for.
 #pragma once
 
 #include <rte_ether.h>
@@ -43,10 +43,10 @@ struct ProbeDeps {
 class ProbeStage final : public Stage {
  public:
   enum Edge : unsigned {
-    kNext,      // not STAMP for us: on to local
+    kNext,      // not STAMP for us, nor an echo reply to our probes: on to local
     kReply,     // a reflected test packet; meta.out_port = meta.in_port
-    kProbe,     // a Session-Sender packet built here (on_idle); meta.out_port set
-    kConsumed,  // a reply to our session, recorded in the result ring: free it
+    kProbe,     // a Session-Sender packet or echo request built here (on_idle); out_port set
+    kConsumed,  // a reply to our session (STAMP or echo), recorded in the result ring: free it
   };
   static constexpr std::array<std::string_view, 4> kEdges{"next", "reply", "probe", "consumed"};
 
@@ -61,15 +61,19 @@ class ProbeStage final : public Stage {
     kSessionMismatch,  // to an active session's port, from elsewhere than its reflector
     kResultRingFull,   // the control thread is not draining: the reply is lost to it
     kClockUnset,       // no TSC → NTP mapping published yet: no timestamp to give
+    kBadIcmpChecksum,  // an echo reply to one of our echo probes, with a wrong checksum
   };
-  static constexpr std::array<std::string_view, 10> kDrops{
-      "stamp_truncated", "chained_mbuf",    "bad_udp_checksum", "bad_source",       "not_on_port",
-      "reflector_full",  "unknown_session", "session_mismatch", "result_ring_full", "clock_unset",
+  static constexpr std::array<std::string_view, 11> kDrops{
+      "stamp_truncated",  "chained_mbuf",   "bad_udp_checksum",  "bad_source",
+      "not_on_port",      "reflector_full", "unknown_session",   "session_mismatch",
+      "result_ring_full", "clock_unset",    "bad_icmp_checksum",
   };
 
   struct Stats {
     uint64_t reflector_sessions_new = 0;     // counters started (new sender, or idle restart)
-    uint64_t probes_sent = 0;                // Session-Sender packets built
+    uint64_t probes_sent = 0;                // probes built (STAMP and ICMP echo)
+    uint64_t echo_sent = 0;                  // of which ICMP/ICMPv6 echo requests
+    uint64_t echo_replies = 0;               // echo replies recorded (also in the ring)
     uint64_t records_lost = 0;               // kSent/kSendFailed records the ring refused
     std::array<uint64_t, 10> send_failed{};  // by StampSendFailure value
   };
@@ -118,6 +122,9 @@ class ProbeStage final : public Stage {
                Output& out) noexcept;
   void record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp, uint32_t udp_len,
                     Output& out) noexcept;
+  // An echo reply whose identifier is a session port: true when it answered one of our echo
+  // probes (then it was recorded, or dropped with a reason); false leaves it to later stages.
+  bool echo_reply(rte_mbuf* m, PacketMeta& md, int session, Output& out) noexcept;
   bool reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept;
   void send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept;
   void push_failure(const StampRequest& rq, StampSendFailure f) noexcept;
@@ -149,6 +156,18 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    const rte_ether_addr& next_hop_mac, const IpAddr& dst,
                                    uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
                                    const TscClock& clock, uint64_t* t1) noexcept;
+
+// Builds an ICMP (IPv4) or ICMPv6 echo request into the empty mbuf `m`, from `uplink`'s MAC and
+// address (chosen as build_stamp_probe does) to `next_hop_mac` / dst, identifier `ident`,
+// sequence number the low 16 bits of rq.seq, and rq.length bytes of echo data that start with
+// the echo header of core/stamp.h (magic, rq.seq, T1, rq.ssid, our error estimate) followed by
+// zeros; TTL 255, DF, rq.dscp. T1 is read last, just before the ICMP checksum; *t1 gets it.
+// Sets PacketMeta (l4_proto ICMP/ICMPv6, src_port = dst_port = ident, out_port). Failures as
+// build_stamp_probe (rq.length has the same bounds).
+StampSendFailure build_icmp_echo_probe(rte_mbuf* m, const Interface& uplink,
+                                       const rte_ether_addr& next_hop_mac, const IpAddr& dst,
+                                       uint16_t ident, const StampRequest& rq,
+                                       const TscClock& clock, uint64_t* t1) noexcept;
 
 // The rings, sized for `count` elements (rounded up to a power of two): results are
 // multi-producer / single-consumer, requests single-producer / single-consumer.

@@ -48,6 +48,9 @@ std::array<PathCandidate, kMaxUplinks> RouteStage::candidates(const PolicySnapsh
     }
     if (links != nullptr) {
       const UplinkHealth& h = links->uplinks[u];
+      // Breakout goes to the internet, not to the hub: the internet probes (breakout targets)
+      // say whether it is reachable that way.
+      if (a.egress == Egress::kBreakout && h.internet == LinkHealth::kDown) k.alive = false;
       k.sla = sla == nullptr || links->meets(u, a.sla_class);
       k.cap_ok = !h.cap_reached || critical;
       k.score = path_score(h.rtt_us, h.jitter_us, h.loss_ppm, sla);
@@ -63,6 +66,8 @@ bool RouteStage::keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) 
   if (links == nullptr) return true;
   if (a.sla_class < p.sla_classes.size() && !links->meets(u, a.sla_class)) return false;
   if (links->uplinks[u].cap_reached) return false;
+  if (a.egress == Egress::kBreakout && links->uplinks[u].internet == LinkHealth::kDown)
+    return false;
   return true;
 }
 
@@ -95,9 +100,12 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         continue;
       }
       FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
+      // FlowPath lives in its own array: read it only when needed (one more cache miss per
+      // packet at a million flows otherwise). The duplicate strategy's second uplink is chosen
+      // anew for every packet (keeps() sends those flows to the selector).
       FlowPath* fp = md.flow_id != kNoFlow ? &flows_.path(md.flow_id) : nullptr;
       uint8_t u = e != nullptr ? e->uplink : kNoUplink;
-      uint8_t u2 = fp != nullptr ? fp->dup_uplink : kNoUplink;
+      uint8_t u2 = kNoUplink;
       uint16_t rule = e != nullptr ? e->rule : 0;
       const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
       const bool wan_opened = fgen == kGenWanOpened && u != kNoUplink;
@@ -171,7 +179,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
             e->rule = rule;
             e->policy_gen = gen;
           }
-          if (fp != nullptr) fp->dup_uplink = u2;
+          if (fp != nullptr && fp->dup_uplink != u2) fp->dup_uplink = u2;
           if (u == kUplinkPolicyDrop) {
             p->count_packet(rule, worker_, md.l3_total);
             out.drop(kPolicyDrop, m);
@@ -187,7 +195,8 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       md.rule = rule;
       md.out_port = site_.uplinks[u]->port_id;
       unsigned edge = kUplink;
-      const bool from_site = fp != nullptr && fp->site != 0;
+      const bool from_site =
+          fp != nullptr && (wan_opened || (overlay_on && overlay_.hub)) && fp->site != 0;
       if (wan_opened) {
         if (from_site && overlay_on) edge = kOverlay;
       } else {

@@ -1,7 +1,8 @@
 // STAMP in the data plane: the packet format and timestamp arithmetic of core/stamp.h (known
 // answers, short buffers), and the probe stage: reflected packets checked field by field with
-// checksums recomputed here, replies to our sessions turned into ring records, probes built on
-// the sending worker, and a drop reason for every hostile packet.
+// checksums recomputed here, replies to our sessions turned into ring records, probes (STAMP and
+// ICMP echo) built on the sending worker, foreign echo replies left alone, and a drop reason for
+// every hostile packet.
 #include "dataplane/stages/probe.h"
 
 #include <gtest/gtest.h>
@@ -9,10 +10,12 @@
 #include <rte_cycles.h>
 #include <rte_ring_elem.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/core/stamp.h"
@@ -1233,6 +1236,424 @@ TEST(ProbeStage, ProbeReflectedAndRecordedEndToEnd) {
     EXPECT_GE(ntp_diff_ns(r.t3, r.t2), 0);
     EXPECT_GE(ntp_diff_ns(r.t4, r.t1), 0);
     EXPECT_LT(ntp_diff_ns(r.t4, r.t1), 1'000'000'000);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ICMP echo probes (breakout targets): requests built on the sending worker, replies to our
+// probes recorded, every other echo reply left to the later stages (nat_in, local).
+
+constexpr const char* kTarget4 = "198.51.100.10";
+constexpr const char* kTarget6 = "2001:db8:99::10";
+
+// RFC 1071 over the ICMP message; ICMPv6 adds the pseudo-header (RFC 4443 §2.3).
+bool icmp_ok(const Bytes& b, size_t l3, size_t l4, bool v4) {
+  const size_t len = b.size() - l4;
+  uint32_t acc = 0;
+  if (!v4) {
+    acc = sum16(&b[l3 + 8], 32);
+    acc += static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff) + IPPROTO_ICMPV6;
+  }
+  return fold(sum16(&b[l4], len, acc)) == 0xffff;
+}
+
+// Our echo data, written here byte by byte: magic, 32-bit seq, T1, SSID, error estimate, zeros.
+Bytes echo_data(uint32_t seq, uint64_t t1, uint16_t ssid = 0x0101, size_t len = 44,
+                uint32_t magic = 0x54524231) {
+  Bytes b(std::max<size_t>(len, 20), 0);
+  put32(b, 0, magic);
+  put32(b, 4, seq);
+  put64(b, 8, t1);
+  put16(b, 16, ssid);
+  put16(b, 18, 0x8a01);
+  b.resize(len);
+  return b;
+}
+PacketBuilder echo_reply4(uint16_t id, uint16_t seq16, const char* src = kTarget4,
+                          const char* dst = kWan4, Ipv4Opts o = {}) {
+  if (o.ttl == 64) o.ttl = 57;
+  return PacketBuilder().eth(kWanMac, kGwMac).ipv4(src, dst, o).icmp(0, 0, id, seq16);
+}
+Frame echo_reply6(uint16_t id, uint16_t seq16, const Bytes& data, uint8_t type = 129) {
+  Bytes body(4, 0);
+  put16(body, 0, id);
+  put16(body, 2, seq16);
+  body.insert(body.end(), data.begin(), data.end());
+  Ipv6Opts o;
+  o.hop_limit = 50;
+  return PacketBuilder()
+      .eth(kWanMac, kGw6Mac)
+      .ipv6(kTarget6, kWan6, o)
+      .icmpv6(type, 0, body)
+      .build();
+}
+
+StampSession echo_session(uint8_t uplink, const char* remote) {
+  StampSession s;
+  s.uplink = uplink;
+  s.remote = ip(remote);
+  s.remote_port = 0;
+  s.kind = StampProbeKind::kIcmpEcho;
+  return s;
+}
+
+TEST(ProbeStage, EchoSessionsInTheTable) {
+  StampSessionTable t(kSenderBase);
+  struct TableRow {
+    const char* name;
+    StampSession s;
+    const char* error;  // substring, or nullptr when accepted
+  };
+  StampSession with_port = echo_session(0, kTarget4);
+  with_port.remote_port = 7;
+  StampSession bad_kind = echo_session(0, kTarget4);
+  bad_kind.kind = static_cast<StampProbeKind>(9);
+  StampSession loopback = echo_session(0, "127.0.0.1");
+  const TableRow rows[] = {
+      {"IPv4 echo, port 0", echo_session(0, kTarget4), nullptr},
+      {"IPv6 echo, port 0", echo_session(0, kTarget6), nullptr},
+      {"echo with a port", with_port, "remote port 7 given for an ICMP echo session"},
+      {"unknown kind", bad_kind, "kind 9 unknown"},
+      {"loopback target", loopback, "remote 127.0.0.1 is not a unicast"},
+  };
+  uint16_t id = 0;
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.name);
+    auto err = t.set(id, r.s);
+    if (r.error == nullptr) {
+      EXPECT_FALSE(err) << *err;
+      StampSession got;
+      ASSERT_TRUE(t.get(id, &got));
+      EXPECT_EQ(got.kind, StampProbeKind::kIcmpEcho);
+      EXPECT_EQ(got.remote, r.s.remote);
+      EXPECT_EQ(got.remote_port, 0);
+    } else {
+      ASSERT_TRUE(err);
+      EXPECT_NE(err->find(r.error), std::string::npos) << *err;
+      StampSession got;
+      EXPECT_FALSE(t.get(id, &got));
+    }
+    ++id;
+  }
+  // A STAMP session written over an echo slot reads back as STAMP.
+  ASSERT_FALSE(t.set(0, {0, ip(kPeer4), kStampPort}));
+  StampSession got;
+  ASSERT_TRUE(t.get(0, &got));
+  EXPECT_EQ(got.kind, StampProbeKind::kStamp);
+  EXPECT_STREQ(to_string(StampProbeKind::kIcmpEcho), "icmp");
+  EXPECT_STREQ(to_string(StampProbeKind::kStamp), "stamp");
+}
+
+TEST(ProbeStage, SenderBuildsEchoRequests) {
+  struct EchoRow {
+    const char* name;
+    uint16_t session;
+    uint8_t uplink;
+    const char* target;
+    uint16_t length;
+    std::string want;  // "edge:probe" or "failed:<reason>"
+    const char* dst_mac = nullptr;
+  };
+  const EchoRow rows[] = {
+      {"IPv4 via the gateway", 20, 0, kTarget4, 44, "edge:probe", kGwMac},
+      {"IPv4, 100 bytes of data", 21, 0, kTarget4, 100, "edge:probe", kGwMac},
+      {"IPv4 on-link target: its own MAC", 22, 0, "203.0.113.50", 44, "edge:probe", kPeerMac},
+      {"IPv6 via the link-local gateway", 23, 0, kTarget6, 44, "edge:probe", kGw6Mac},
+      {"no IPv6 on lte", 24, 1, kTarget6, 44, "failed:no_source_address"},
+      {"gateway of lte not resolved", 25, 1, kTarget4, 44, "failed:next_hop_unresolved"},
+      {"43 bytes asked", 26, 0, kTarget4, 43, "failed:bad_length"},
+      {"too long asked", 27, 0, kTarget4, kStampMaxPacketLen + 1, "failed:bad_length"},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.name);
+    Rig rig(ProbeConfig{}, true, 64, /*sender=*/true);
+    ASSERT_FALSE(rig.sessions.set(r.session, echo_session(r.uplink, r.target)));
+    StampRequest rq;
+    rq.session = r.session;
+    rq.seq = 0x0012abcd;  // the echo header carries the low 16 bits
+    rq.length = r.length;
+    rq.dscp = 46;
+    rq.ssid = 0x0101;
+    ASSERT_EQ(rte_ring_enqueue_elem(rig.requests, &rq, sizeof rq), 0);
+    const uint64_t before = rte_rdtsc();
+    auto v = rig.h->idle(rte_rdtsc());
+    auto recs = rig.drain();
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].session, r.session);
+    EXPECT_EQ(recs[0].seq, 0x0012abcdu);
+    if (r.want.rfind("failed:", 0) == 0) {
+      EXPECT_TRUE(v.empty());
+      EXPECT_EQ(recs[0].kind, StampRecordKind::kSendFailed);
+      EXPECT_EQ(std::string("failed:") + to_string(recs[0].failure), r.want);
+      EXPECT_EQ(rig.stage->stats().echo_sent, 0u);
+      continue;
+    }
+    ASSERT_EQ(v.size(), 1u);
+    EXPECT_EQ(v[0].where, r.want);
+    EXPECT_EQ(recs[0].kind, StampRecordKind::kSent);
+    const Bytes b = traboule::testing::from_mbuf(v[0].pkt);
+    const PacketMeta& md = meta(v[0].pkt);
+    const bool v4 = ip(r.target).is_v4();
+    const size_t l3 = 14, l4 = l3 + (v4 ? 20 : 40), data = l4 + 8;
+    ASSERT_EQ(b.size(), data + r.length);
+    EXPECT_EQ(slice(b, 0, 6), mac_bytes(r.dst_mac));
+    EXPECT_EQ(slice(b, 6, 6), mac_bytes(kWanMac));
+    if (v4) {
+      EXPECT_EQ(be16(b, 12), 0x0800);
+      EXPECT_EQ(b[l3 + 1], 46 << 2) << "DSCP";
+      EXPECT_EQ(be16(b, l3 + 2), 20 + 8 + r.length);
+      EXPECT_EQ(be16(b, l3 + 6), 0x4000) << "DF";
+      EXPECT_EQ(b[l3 + 8], 255);
+      EXPECT_EQ(b[l3 + 9], IPPROTO_ICMP);
+      EXPECT_TRUE(ipv4_header_ok(b, l3));
+      EXPECT_EQ(slice(b, l3 + 12, 4), ip_bytes(kWan4));
+      EXPECT_EQ(slice(b, l3 + 16, 4), ip_bytes(r.target));
+      EXPECT_EQ(b[l4], 8) << "echo request";
+    } else {
+      EXPECT_EQ(be16(b, 12), 0x86dd);
+      EXPECT_EQ(be32(b, l3), 0x6b800000u) << "version, DSCP 46";
+      EXPECT_EQ(be16(b, l3 + 4), 8 + r.length);
+      EXPECT_EQ(b[l3 + 6], IPPROTO_ICMPV6);
+      EXPECT_EQ(b[l3 + 7], 255);
+      EXPECT_EQ(slice(b, l3 + 8, 16), ip_bytes(kWan6));
+      EXPECT_EQ(slice(b, l3 + 24, 16), ip_bytes(r.target));
+      EXPECT_EQ(b[l4], 128) << "echo request";
+    }
+    EXPECT_EQ(b[l4 + 1], 0) << "code";
+    EXPECT_TRUE(icmp_ok(b, l3, l4, v4)) << "ICMP checksum";
+    EXPECT_EQ(be16(b, l4 + 4), kSenderBase + r.session) << "identifier = the session's port";
+    EXPECT_EQ(be16(b, l4 + 6), 0xabcd) << "sequence = low 16 bits";
+    EXPECT_EQ(be32(b, data), 0x54524231u) << "magic";
+    EXPECT_EQ(be32(b, data + 4), 0x0012abcdu) << "the full sequence number";
+    EXPECT_EQ(be64(b, data + 8), recs[0].t1) << "the record carries the T1 that was sent";
+    EXPECT_EQ(be16(b, data + 16), 0x0101) << "SSID";
+    EXPECT_EQ(be16(b, data + 18), 0x8a01) << "our error estimate";
+    EXPECT_EQ(slice(b, data + 20, r.length - 20u), Bytes(r.length - 20u, 0)) << "zeros";
+    TscClock c = rig.clock.load();
+    EXPECT_GE(ntp_diff_ns(recs[0].t1, c.ntp(before)), 0);
+    EXPECT_LE(ntp_diff_ns(recs[0].t1, c.ntp(rte_rdtsc())), 0);
+    EXPECT_EQ(md.l4_proto, v4 ? uint8_t{IPPROTO_ICMP} : uint8_t{IPPROTO_ICMPV6});
+    EXPECT_EQ(md.src_port, kSenderBase + r.session);
+    EXPECT_EQ(md.dst_port, kSenderBase + r.session);
+    EXPECT_EQ(md.out_port, kWanPort);
+    EXPECT_EQ(md.dst, ip(r.target));
+    EXPECT_EQ(md.l3_total, b.size() - 14);
+    EXPECT_EQ(rig.stage->stats().probes_sent, 1u);
+    EXPECT_EQ(rig.stage->stats().echo_sent, 1u);
+  }
+}
+
+TEST(ProbeStage, EchoRepliesToOurProbesBecomeRecords) {
+  Rig rig;
+  ASSERT_FALSE(rig.sessions.set(3, echo_session(0, kTarget4)));
+  ASSERT_FALSE(rig.sessions.set(4, echo_session(0, kTarget6)));
+  ASSERT_FALSE(rig.sessions.set(5, {0, ip(kTarget4), kStampPort}));  // a STAMP session
+  ASSERT_FALSE(rig.sessions.set(7, echo_session(1, kTarget4)));      // on "lte"
+  const uint16_t id3 = kSenderBase + 3;
+  const uint64_t t1 = ntp_from_unix_ns(kUnix0 + 1000);
+  const uint32_t seq = 0x00070042;
+  const Bytes data = echo_data(seq, t1);
+  std::vector<Row> rows = {
+      {"IPv4 reply to session 3",
+       [&] { return load(echo_reply4(id3, 0x0042).payload(data).build(), kWanPort); },
+       "edge:consumed"},
+      {"IPv6 reply to session 4",
+       [&] { return load(echo_reply6(kSenderBase + 4, 0x0042, data), kWanPort); }, "edge:consumed"},
+      {"IPv4 reply with 200 bytes of data",
+       [&] {
+         return load(echo_reply4(id3, 0x0043).payload(echo_data(seq + 1, t1, 0x0101, 200)).build(),
+                     kWanPort);
+       },
+       "edge:consumed"},
+      // Not ours: on to nat_in / local, untouched.
+      {"identifier in a NAT range (a LAN host's ping)",
+       [&] { return load(echo_reply4(49152, 0x0042).payload(data).build(), kWanPort); },
+       "edge:next"},
+      {"identifier of a STAMP session",
+       [&] { return load(echo_reply4(kSenderBase + 5, 0x0042).payload(data).build(), kWanPort); },
+       "edge:next"},
+      {"identifier of an inactive session",
+       [&] { return load(echo_reply4(kSenderBase + 6, 0x0042).payload(data).build(), kWanPort); },
+       "edge:next"},
+      {"from another address",
+       [&] {
+         return load(echo_reply4(id3, 0x0042, "198.51.100.99").payload(data).build(), kWanPort);
+       },
+       "edge:next"},
+      {"to another address (transit)",
+       [&] {
+         return load(echo_reply4(id3, 0x0042, kTarget4, "203.0.113.77").payload(data).build(),
+                     kWanPort);
+       },
+       "edge:next"},
+      {"to the LAN address, on the WAN port",
+       [&] {
+         return load(echo_reply4(id3, 0x0042, kTarget4, kLan4).payload(data).build(), kWanPort);
+       },
+       "edge:next"},
+      {"session 7 belongs to lte, reply came on fiber",
+       [&] { return load(echo_reply4(kSenderBase + 7, 0x0042).payload(data).build(), kWanPort); },
+       "edge:next"},
+      {"truncated: 12 bytes of data, no room for our header",
+       [&] { return load(echo_reply4(id3, 0x0042).payload(slice(data, 0, 12)).build(), kWanPort); },
+       "edge:next"},
+      {"no data at all", [&] { return load(echo_reply4(id3, 0x0042).build(), kWanPort); },
+       "edge:next"},
+      {"another program's data (no magic)",
+       [&] {
+         return load(
+             echo_reply4(id3, 0x0042).payload(echo_data(seq, t1, 1, 44, 0x01020304)).build(),
+             kWanPort);
+       },
+       "edge:next"},
+      {"echo sequence disagrees with ours",
+       [&] { return load(echo_reply4(id3, 0x0041).payload(data).build(), kWanPort); }, "edge:next"},
+      {"an echo request with our identifier",
+       [&] {
+         return load(PacketBuilder()
+                         .eth(kWanMac, kGwMac)
+                         .ipv4(kTarget4, kWan4)
+                         .icmp(8, 0, id3, 0x0042)
+                         .payload(data)
+                         .build(),
+                     kWanPort);
+       },
+       "edge:next"},
+      {"ICMPv6 echo request with our identifier",
+       [&] { return load(echo_reply6(kSenderBase + 4, 0x0042, data, 128), kWanPort); },
+       "edge:next"},
+      {"first fragment of a reply",
+       [&] {
+         Ipv4Opts o;
+         o.mf = true;
+         return load(echo_reply4(id3, 0x0042, kTarget4, kWan4, o).payload(data).build(), kWanPort);
+       },
+       "edge:next"},
+      // Ours, damaged.
+      {"bad ICMP checksum",
+       [&] {
+         Frame f = echo_reply4(id3, 0x0042).payload(data).build();
+         f.set16(f.l4_off + 2, static_cast<uint16_t>(f.get16(f.l4_off + 2) + 1));
+         return load(f, kWanPort);
+       },
+       "drop:bad_icmp_checksum"},
+      {"bad ICMPv6 checksum",
+       [&] {
+         Frame f = echo_reply6(kSenderBase + 4, 0x0042, data);
+         f.set16(f.l4_off + 2, static_cast<uint16_t>(f.get16(f.l4_off + 2) ^ 0x0100));
+         return load(f, kWanPort);
+       },
+       "drop:bad_icmp_checksum"},
+  };
+  run_rows(rig, rows);
+  auto recs = rig.drain();
+  ASSERT_EQ(recs.size(), 3u);
+  for (const StampRecord& r : recs) {
+    EXPECT_EQ(r.kind, StampRecordKind::kReply);
+    EXPECT_EQ(r.t1, t1) << "T1 as echoed";
+    EXPECT_EQ(r.t2, 0u) << "no reflector timestamps";
+    EXPECT_EQ(r.t3, 0u);
+    EXPECT_GE(ntp_diff_ns(r.t4, ntp_from_unix_ns(kUnix0)), 0);
+    EXPECT_EQ(r.reflector_error, 0) << "multiplier 0: never used for one-way figures";
+    EXPECT_EQ(r.sender_error, 0x8a01);
+    EXPECT_EQ(r.ssid, 0x0101);
+    EXPECT_EQ(r.sender_ttl, 0) << "unknown";
+    EXPECT_EQ(r.reflector_seq, r.seq) << "a stateless reflector";
+  }
+  EXPECT_EQ(recs[0].session, 3);
+  EXPECT_EQ(recs[0].seq, seq) << "the full 32-bit sequence number, from the data";
+  EXPECT_EQ(recs[0].reply_ttl, 57);
+  EXPECT_EQ(recs[0].length, 44);
+  EXPECT_EQ(recs[1].session, 4);
+  EXPECT_EQ(recs[1].reply_ttl, 50);
+  EXPECT_EQ(recs[2].seq, seq + 1);
+  EXPECT_EQ(recs[2].length, 200);
+  EXPECT_EQ(rig.stage->stats().echo_replies, 3u);
+}
+
+TEST(ProbeStage, EchoReplyWithoutClockOrRoom) {
+  Rig no_clock(ProbeConfig{}, /*clock_set=*/false);
+  ASSERT_FALSE(no_clock.sessions.set(3, echo_session(0, kTarget4)));
+  const Bytes data = echo_data(9, 1);
+  auto v = no_clock.h->run({load(echo_reply4(kSenderBase + 3, 9).payload(data).build(), kWanPort)});
+  EXPECT_EQ(v[0].where, "drop:clock_unset");
+
+  Rig full(ProbeConfig{}, true, /*ring_size=*/2);  // one usable slot
+  ASSERT_FALSE(full.sessions.set(3, echo_session(0, kTarget4)));
+  v = full.h->run({load(echo_reply4(kSenderBase + 3, 9).payload(data).build(), kWanPort),
+                   load(echo_reply4(kSenderBase + 3, 9).payload(data).build(), kWanPort)});
+  EXPECT_EQ(v[0].where, "edge:consumed");
+  EXPECT_EQ(v[1].where, "drop:result_ring_full");
+}
+
+// The target as a Linux host answers: addresses swapped, type 0 (or 129), checksum redone, the
+// rest (identifier, sequence, data) as it came.
+Frame answer_echo(const Bytes& req) {
+  Bytes b = req;
+  const bool v4 = be16(b, 12) == 0x0800;
+  const size_t l3 = 14, l4 = l3 + (v4 ? 20 : 40);
+  for (size_t i = 0; i < 6; ++i) std::swap(b[i], b[6 + i]);
+  if (v4) {
+    for (size_t i = 0; i < 4; ++i) std::swap(b[l3 + 12 + i], b[l3 + 16 + i]);
+    b[l3 + 8] = 61;
+  } else {
+    for (size_t i = 0; i < 16; ++i) std::swap(b[l3 + 8 + i], b[l3 + 24 + i]);
+    b[l3 + 7] = 61;
+  }
+  b[l4] = v4 ? 0 : 129;
+  put16(b, l4 + 2, 0);
+  uint32_t acc = 0;
+  const size_t len = b.size() - l4;
+  if (!v4) acc = sum16(&b[l3 + 8], 32) + static_cast<uint32_t>(len) + IPPROTO_ICMPV6;
+  put16(b, l4 + 2, static_cast<uint16_t>(~fold(sum16(&b[l4], len, acc))));
+  Frame f;
+  f.bytes = b;
+  f.l3_off = l3;
+  f.l4_off = l4;
+  if (v4) f.fix_ipv4_checksum();
+  return f;
+}
+
+TEST(ProbeStage, EchoProbeAnsweredEndToEnd) {
+  struct E2eRow {
+    const char* name;
+    const char* target;
+    uint32_t seq;
+  };
+  const E2eRow rows[] = {
+      {"IPv4", kTarget4, 5},
+      {"IPv6", kTarget6, 6},
+      {"sequence past 16 bits", kTarget4, 0x12345},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.name);
+    Rig us(ProbeConfig{}, true, 64, true);
+    ASSERT_FALSE(us.sessions.set(9, echo_session(0, r.target)));
+    StampRequest rq;
+    rq.session = 9;
+    rq.seq = r.seq;
+    rq.length = 56;
+    ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
+    auto sent = us.h->idle(rte_rdtsc());
+    ASSERT_EQ(sent.size(), 1u);
+    const Frame back = answer_echo(traboule::testing::from_mbuf(sent[0].pkt));
+    auto got = us.h->run({load(back, kWanPort)});
+    ASSERT_EQ(got[0].where, "edge:consumed");
+    auto recs = us.drain();
+    ASSERT_EQ(recs.size(), 2u);
+    EXPECT_EQ(recs[0].kind, StampRecordKind::kSent);
+    EXPECT_EQ(recs[1].kind, StampRecordKind::kReply);
+    EXPECT_EQ(recs[1].session, 9);
+    EXPECT_EQ(recs[1].seq, r.seq);
+    EXPECT_EQ(recs[1].t1, recs[0].t1) << "the T1 we stamped comes back";
+    EXPECT_GE(ntp_diff_ns(recs[1].t4, recs[1].t1), 0);
+    EXPECT_LT(ntp_diff_ns(recs[1].t4, recs[1].t1), 1'000'000'000);
+    EXPECT_EQ(recs[1].length, 56);
+    EXPECT_EQ(recs[1].reply_ttl, 61);
+    // The same answer once the session is gone is nobody's probe any more: it goes on.
+    us.sessions.clear(9);
+    auto late = us.h->run({load(back, kWanPort)});
+    EXPECT_EQ(late[0].where, "edge:next");
   }
 }
 
