@@ -92,6 +92,8 @@ class Classifier {
 
   // Control-thread safe (relaxed reads of worker-written counters).
   Stats stats() const noexcept;
+  // Every slot taken (a new flow would only get one by taking back an idle slot).
+  bool full() const noexcept { return free_.empty(); }
   Memory memory() const noexcept;
   uint32_t max_packets() const noexcept { return max_packets_; }
 

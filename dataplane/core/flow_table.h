@@ -30,6 +30,9 @@ inline constexpr uint8_t kSynAck0 = 1 << 3;
 inline constexpr uint8_t kSynAck1 = 1 << 4;
 inline constexpr uint8_t kFin0 = 1 << 5;
 inline constexpr uint8_t kFin1 = 1 << 6;
+// Application recognition is over for this flow (recognised, given up or abandoned): the
+// classify stage looks no further, without touching its own per-flow tables.
+inline constexpr uint8_t kAppSettled = 1 << 7;
 }  // namespace flow_flag
 
 // One cache line. Direction 0 is the direction of the packet that created (or restarted) the

@@ -47,7 +47,14 @@ void ClassifyStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       continue;
     }
     FlowEntry& e = flows_.entry(id);
-    if (e.app != kAppUnknown) {  // the steady state: recognised (or set by a custom match)
+    if (e.app != kAppUnknown || (e.flags & flow_flag::kAppSettled)) {  // the steady state
+      out.to(kNext, m);
+      continue;
+    }
+    // Every slot taken: a flow not yet under classification tries for one only on 1 packet in
+    // 64 (the try may take back an idle slot; trying on every packet of a flood of new flows
+    // cost ~500 cycles per packet at a million flows).
+    if (state_[id] == kIdle && classifier_.full() && (++full_skips_ & 63) != 0) {
       out.to(kNext, m);
       continue;
     }
@@ -75,11 +82,13 @@ void ClassifyStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       // WAN (0xffff) stay pinned to their ingress uplink.
       if (e.app != kAppUnknown && e.policy_gen != 0xffff) e.policy_gen = 0;
       state_[id] = kDone;
+      settle(e);
     } else if (v.state == AppVerdict::State::kPending) {
       state_[id] = kClassifying;
     } else if (e.packets[0] + e.packets[1] >= attempt_limit) {
       classifier_.release(id);  // no slot or unreadable packets for too long: stay unknown
       state_[id] = kDone;
+      settle(e);
       bump(abandoned_);
     }
     out.to(kNext, m);

@@ -56,6 +56,11 @@ class ClassifyStage final : public Stage {
   bool ids_ready_ = false;
   uint64_t tsc_per_ms_ = 1;
   std::vector<uint8_t> state_;
+  uint64_t full_skips_ = 0;
+  static void settle(FlowEntry& e) noexcept {
+    std::atomic_ref<uint8_t>(e.flags).store(e.flags | flow_flag::kAppSettled,
+                                            std::memory_order_release);
+  }
   std::vector<uint32_t> tag_;
   uint64_t unresolved_ = 0;  // verdicts whose application the policy does not name
   uint64_t abandoned_ = 0;   // flows left unknown after kAttemptPacketsFactor * max_packets
