@@ -198,10 +198,13 @@ class Scheduler {
   uint32_t depth_packets() const noexcept { return total_packets_; }
   uint64_t unknown_class_drops() const noexcept { return unknown_class_drops_; }
   // True if the class's cap is enforced by dropping at enqueue (see CapMode).
-  bool policed(size_t cls) const noexcept { return cls < n_classes_ && classes_[cls].police; }
+  // (The size test is also against the array: GCC 12 at -O2 warns of a constant index past it.)
+  bool policed(size_t cls) const noexcept {
+    return cls < n_classes_ && cls < classes_.size() && classes_[cls].police;
+  }
 
   EnqueueResult enqueue(size_t cls, Item item, uint64_t now_ns) noexcept {
-    if (cls >= n_classes_) {
+    if (cls >= n_classes_ || cls >= classes_.size()) {
       ++unknown_class_drops_;
       return EnqueueResult::kUnknownClass;
     }
@@ -267,7 +270,7 @@ class Scheduler {
 
   // Counters of class `cls` (zeros for an unknown index); rates over the last window at now_ns.
   ClassStats class_stats(size_t cls, uint64_t now_ns) const noexcept {
-    if (cls >= n_classes_) return {};
+    if (cls >= n_classes_ || cls >= classes_.size()) return {};
     const Class& k = classes_[cls];
     ClassStats s = k.stats;
     s.depth_packets = k.count;

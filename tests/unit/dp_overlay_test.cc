@@ -693,9 +693,10 @@ std::vector<uint8_t> inner_ipv4() {
   return {f.bytes.begin() + 14, f.bytes.end()};
 }
 Frame ov_frame(const OvFrame& o, const char* dst_mac = kFiberMac) {
-  std::vector<uint8_t> pl(kOverlayHdrLen);
+  std::vector<uint8_t> pl(kOverlayHdrLen + o.inner.size());
   write_overlay_header(pl.data(), o.h);
-  pl.insert(pl.end(), o.inner.begin(), o.inner.end());
+  // Copied by index, not vector::insert: GCC 12 at -O2 reports the insert as out of bounds.
+  for (size_t i = 0; i < o.inner.size(); ++i) pl[kOverlayHdrLen + i] = o.inner[i];
   if (o.edit_payload) o.edit_payload(pl);
   auto b = PacketBuilder().eth(dst_mac, kPeerMac).ipv4(o.src, o.dst);
   if (o.tcp)
