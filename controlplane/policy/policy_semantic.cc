@@ -601,6 +601,7 @@ class Checker {
       }
       q.min_rate_bps = lo.value_or(0) * 1000;
       q.max_rate_bps = hi.value_or(0) * 1000;
+      q.ingress_max_bps = uint_at(c, "ingress_max_kbps").value_or(0) * 1000;
       if (const json* d = find(c, "dscp")) q.dscp = dscp_value(*d).value_or(0);
       q.critical = bool_at(c, "critical", false);
       qos_index_[*name] = built_.snapshot->qos_classes.size();

@@ -88,12 +88,13 @@ struct OverlayPeerDp {
 
 struct QosClass {
   std::string name;
-  uint8_t priority = 0;       // 0 = highest; strict priority between levels
-  uint16_t weight = 1;        // share among classes of the same priority
-  uint64_t min_rate_bps = 0;  // guaranteed, 0: none
-  uint64_t max_rate_bps = 0;  // cap (shaping/policing), 0: none
-  int16_t dscp = -1;          // DSCP to set on egress, -1: keep
-  bool critical = false;      // may use a backup uplink whose monthly cap is reached
+  uint8_t priority = 0;          // 0 = highest; strict priority between levels
+  uint16_t weight = 1;           // share among classes of the same priority
+  uint64_t min_rate_bps = 0;     // guaranteed, 0: none
+  uint64_t max_rate_bps = 0;     // cap (shaping/policing), 0: none
+  uint64_t ingress_max_bps = 0;  // policing of what arrives from an uplink, 0: none
+  int16_t dscp = -1;             // DSCP to set on egress, -1: keep
+  bool critical = false;         // may use a backup uplink whose monthly cap is reached
 };
 
 struct AppDef {

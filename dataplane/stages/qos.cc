@@ -6,8 +6,12 @@
 
 namespace traboule::dp {
 
-QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers)
-    : site_(site), view_(view), workers_(std::max(1u, workers)) {
+uint64_t QosStage::tsc_now() noexcept {
+  return rte_rdtsc();
+}
+
+QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock)
+    : site_(site), view_(view), workers_(std::max(1u, workers)), clock_(clock) {
   const uint64_t hz = rte_get_tsc_hz();
   ns_per_tick_ = hz != 0 ? 1e9 / static_cast<double>(hz) : 0;
 }
@@ -25,6 +29,7 @@ void QosStage::configure(Output& out) noexcept {
     if (u.sched) u.sched->drain([&out](rte_mbuf* m) { out.to(kTx, m); });
     u.sched.reset();
     u.classes = 0;
+    u.policed.fill(false);
   }
   on_ = p != nullptr && !p->qos_classes.empty();
   if (!on_) return;
@@ -37,6 +42,17 @@ void QosStage::configure(Output& out) noexcept {
     cfg.port_rate_bps = u < p->uplinks.size() ? p->uplinks[u].up_bps / workers_ : 0;
     const uint64_t queue_bytes =
         std::max<uint64_t>(16 * 1024, cfg.port_rate_bps / 8 * kQueueMs / 1000);
+    const uint64_t now = now_ns(clock_());
+    for (size_t c = 0; c < named; ++c) {
+      const uint64_t rate = p->qos_classes[c].ingress_max_bps / workers_;
+      if (rate == 0) continue;
+      try {
+        up_[u].ingress[c] = qos::TokenBucket({rate, std::max<uint64_t>(3028, rate / 8 / 10)}, now);
+        up_[u].policed[c] = true;
+      } catch (...) {
+        up_[u].policed[c] = false;  // a rate the bucket refuses: not policed
+      }
+    }
     for (size_t c = 0; c <= named; ++c) {
       qos::SchedClassConfig k;
       if (c < named) {
@@ -54,7 +70,7 @@ void QosStage::configure(Output& out) noexcept {
       cfg.classes.push_back(k);
     }
     try {
-      up_[u].sched = std::make_unique<Sched>(cfg, FrameSize{}, now_ns(rte_rdtsc()));
+      up_[u].sched = std::make_unique<Sched>(cfg, FrameSize{}, now_ns(clock_()));
       up_[u].classes = cfg.classes.size();
     } catch (...) {
       up_[u].sched.reset();  // a configuration the scheduler refuses: this uplink unscheduled
@@ -78,11 +94,27 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     return;
   }
   const PolicySnapshot* p = view_.policy;
-  const uint64_t now = now_ns(rte_rdtsc());
+  const uint64_t now = now_ns(clock_());
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const PacketMeta& md = meta(m);
     const Interface* egress = site_.iface(md.out_port);
+    if (egress != nullptr && egress->is_lan && !(md.flags & meta_flag::kFromLan)) {
+      // From an uplink to the LAN: policed by class where the policy asks for it.
+      const Interface* in = site_.iface(md.in_port);
+      if (in != nullptr && !in->is_lan && in->uplink < kMaxUplinks && p != nullptr &&
+          md.rule < p->rules.size()) {
+        Uplink& iu = up_[in->uplink];
+        const uint8_t q = p->rules[md.rule].action.qos_class;
+        if (q < kMaxClasses && iu.policed[q] &&
+            !iu.ingress[q].try_consume(rte_pktmbuf_pkt_len(m), now)) {
+          out.drop(kIngressPoliced, m);
+          continue;
+        }
+      }
+      out.to(kTx, m);
+      continue;
+    }
     Uplink* u = egress != nullptr && !egress->is_lan && egress->uplink < kMaxUplinks
                     ? &up_[egress->uplink]
                     : nullptr;

@@ -19,6 +19,7 @@
 #include "dataplane/core/stage.h"
 #include "dataplane/core/worker_view.h"
 #include "qos/scheduler.h"
+#include "qos/token_bucket.h"
 
 namespace traboule::dp {
 
@@ -27,8 +28,9 @@ class QosStage final : public Stage {
   enum Edge : unsigned { kTx };
   static constexpr std::array<std::string_view, 1> kEdges{"tx"};
   // Scheduler refusals (qos::EnqueueResult), counted per class too (qos.<uplink>.<class>.*).
-  enum Drop : unsigned { kTooLarge, kQueueFull, kOverCap };
-  static constexpr std::array<std::string_view, 3> kDrops{"too_large", "queue_full", "over_cap"};
+  enum Drop : unsigned { kTooLarge, kQueueFull, kOverCap, kIngressPoliced };
+  static constexpr std::array<std::string_view, 4> kDrops{"too_large", "queue_full", "over_cap",
+                                                          "ingress_policed"};
   // Scheduler classes: the policy's first kMaxClasses - 1 QoS classes, then "unclassified"
   // (rules without a class, and classes beyond), at the lowest level.
   static constexpr size_t kMaxClasses = 8;
@@ -36,7 +38,10 @@ class QosStage final : public Stage {
   // keep the link busy, short enough that bulk does not bloat the queue.
   static constexpr uint64_t kQueueMs = 50;
 
-  QosStage(const Site& site, const WorkerView& view, unsigned workers);
+  // The clock (TSC) the stage stamps arrivals with; tests give their own.
+  using Clock = uint64_t (*)() noexcept;
+  static uint64_t tsc_now() noexcept;
+  QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock = tsc_now);
   ~QosStage() override;
 
   std::string_view name() const noexcept override { return "qos"; }
@@ -59,6 +64,9 @@ class QosStage final : public Stage {
     std::unique_ptr<Sched> sched;
     size_t classes = 0;
     std::array<ClassCounters, kMaxClasses> counters{};
+    // Ingress policing per class (traffic arriving from this uplink); rate 0: not policed.
+    std::array<qos::TokenBucket, kMaxClasses> ingress{};
+    std::array<bool, kMaxClasses> policed{};
   };
 
   // Rebuilds the schedulers for a new policy (allocation: once per policy change). Packets
@@ -73,6 +81,7 @@ class QosStage final : public Stage {
   const Site& site_;
   const WorkerView& view_;
   unsigned workers_;
+  Clock clock_;
   double ns_per_tick_ = 0;
   uint16_t gen_ = 0;
   bool configured_ = false;

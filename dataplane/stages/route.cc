@@ -244,6 +244,8 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
           e.uplink = in->uplink;
           e.policy_gen = kGenWanOpened;
         }
+        // Answers to a flow the LAN opened carry its rule (the qos stage polices by class).
+        if (e.policy_gen == gen) md.rule = e.rule;
         // Through the overlay: remember the site and its path, where answers go (a hub
         // follows the edge's own choice, so a failover moves both directions at once).
         if (md.flags & meta_flag::kFromOverlay) {

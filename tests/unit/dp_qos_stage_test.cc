@@ -19,6 +19,13 @@ namespace {
 
 using testing::PacketBuilder;
 
+// The stages' clock in these tests: set by the test, never the real TSC, so nothing depends on
+// how fast the machine runs them.
+uint64_t g_tsc = 1'000'000'000;
+uint64_t fake_tsc() noexcept {
+  return g_tsc;
+}
+
 // Classes: voice (0, priority 0), bulk (1, priority 1); rules 0 voice, 1 bulk, 2 unclassified.
 std::shared_ptr<PolicySnapshot> qos_policy(const Site& site, uint64_t up_bps) {
   auto p = testing::TestSite::default_policy(site, {0});
@@ -75,7 +82,7 @@ TEST(QosStage, TableOfPacketKinds) {
     auto p = qos_policy(ts.site, 10'000'000);
     if (!r.classes) p->qos_classes.clear();
     ts.set_policy(p);
-    QosStage stage(ts.site, ts.view, 1);
+    QosStage stage(ts.site, ts.view, 1, fake_tsc);
     testing::StageHarness h(stage);
     auto v = h.run({packet(ts, r.to_uplink, r.from_lan, r.rule)});
     ASSERT_EQ(v.size(), 1u);
@@ -86,7 +93,7 @@ TEST(QosStage, TableOfPacketKinds) {
 TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
   testing::TestSite ts("qos2");
   ts.set_policy(qos_policy(ts.site, 800'000));  // 100 kB/s: a 1042-byte frame every ~10 ms
-  QosStage stage(ts.site, ts.view, 1);
+  QosStage stage(ts.site, ts.view, 1, fake_tsc);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> bulk;
   for (int i = 0; i < 20; ++i) bulk.push_back(packet(ts, true, true, 1));
@@ -106,10 +113,11 @@ TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
   h.run({voice});
   std::vector<rte_mbuf*> order;
   const uint64_t hz = rte_get_tsc_hz();
-  uint64_t t = rte_rdtsc();
+  uint64_t t = g_tsc;
   int steps = 0;
   for (; steps < 400 && order.size() < held + 1; ++steps) {
     t += hz / 1000;  // 1 ms timer ticks
+    g_tsc = t;
     for (auto& x : h.idle(t))
       if (x.where == "edge:tx") order.push_back(x.pkt);
   }
@@ -124,7 +132,7 @@ TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
 TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   testing::TestSite ts("qos3");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: nothing more leaves during the test
-  QosStage stage(ts.site, ts.view, 1);
+  QosStage stage(ts.site, ts.view, 1, fake_tsc);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> flood;
   for (int i = 0; i < 100; ++i) flood.push_back(packet(ts, true, true, 1));
@@ -143,10 +151,53 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   auto p = qos_policy(ts.site, 8'000);
   p->qos_classes.clear();
   ts.set_policy(p);
-  auto after = h.idle(rte_rdtsc());
+  auto after = h.idle(g_tsc);
   size_t released = 0;
   for (auto& x : after) released += x.where == "edge:tx";
   EXPECT_EQ(released, held);
+}
+
+}  // namespace
+}  // namespace traboule::dp
+
+namespace traboule::dp {
+namespace {
+
+TEST(QosStage, IngressPolicingDropsWhatArrivesAboveTheClassRate) {
+  struct Row {
+    const char* what;
+    uint64_t ingress_bps;  // on the bulk class
+    uint16_t rule;
+    size_t want_passed;  // of 10 frames of ~1042 bytes arriving at once
+  };
+  const std::vector<Row> rows = {
+      {"bulk policed at 80 kbit/s: the 3028-byte burst lets 2 through", 80'000, 1, 2},
+      {"another class (voice) is not policed", 80'000, 0, 10},
+      {"no ingress rate: nothing policed", 0, 1, 10},
+      {"rule beyond the policy (hostile meta): not policed", 80'000, 999, 10},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.what);
+    testing::TestSite ts("qos4");
+    auto p = qos_policy(ts.site, 10'000'000);
+    p->qos_classes[1].ingress_max_bps = r.ingress_bps;
+    ts.set_policy(p);
+    QosStage stage(ts.site, ts.view, 1, fake_tsc);
+    testing::StageHarness h(stage);
+    std::vector<rte_mbuf*> in;
+    for (int i = 0; i < 10; ++i) {
+      rte_mbuf* m = packet(ts, false, false, r.rule);
+      meta(m).in_port = ts.up_port;  // arrived from the uplink, to the LAN
+      in.push_back(m);
+    }
+    size_t passed = 0, policed = 0;
+    for (auto& v : h.run(in)) {
+      passed += v.where == "edge:tx";
+      policed += v.where == "drop:ingress_policed";
+    }
+    EXPECT_EQ(passed, r.want_passed);
+    EXPECT_EQ(passed + policed, 10u);
+  }
 }
 
 }  // namespace
