@@ -313,7 +313,7 @@ lab__topology() {
   lab__core_return_path
 }
 
-# Until the overlay lands the LAN is routed natively, and the core's route to it is via fiber.
+# What leaves natively (no overlay, no NAT) needs the core to route the LAN: via fiber.
 # A connection the edge sent out by vdsl or 4g must get its replies back by the same uplink
 # (as an operator's NAT would do): new connections are marked by the uplink they arrived on
 # (ct mark 1 fiber, 2 vdsl, 3 4g), replies carry that mark as packet mark, and `ip rule fwmark`
