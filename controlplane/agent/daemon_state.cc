@@ -199,6 +199,14 @@ json DaemonState::flows(size_t top) {
       j["uplink"] = nullptr;
     if (policy && e.rule < policy->rules.size()) j["rule"] = policy->rules[e.rule].name;
     if (policy && e.app < policy->apps.size()) j["app"] = policy->apps[e.app].name;
+    // Path history: how often the route stage moved it; overlay site and path it came by.
+    j["moves"] = r.view.path.moves;
+    if (r.view.path.site != 0) {
+      j["overlay_site"] = r.view.path.site;
+      j["overlay_path"] = r.view.path.remote_path;
+    }
+    if (r.view.path.dup_uplink < dp_.site().uplinks.size())
+      j["second_uplink"] = dp_.site().uplinks[r.view.path.dup_uplink]->name;
     out.push_back(j);
   }
   return out;

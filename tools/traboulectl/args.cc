@@ -360,6 +360,9 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
     }
     inv.command.push_back(rest[1]);
     consumed = 2;
+  } else if (rest.size() >= 2 && find_spec({rest[0], rest[1]}) != nullptr) {
+    inv.command.push_back(rest[1]);  // a command with a sub-command of its own (apps catalog)
+    consumed = 2;
   }
   const CommandSpec* spec = find_spec(inv.command);
   if (spec == nullptr) {

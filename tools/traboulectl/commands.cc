@@ -80,8 +80,8 @@ class Runner {
     if (name == "flows") {
       return show(
           "/flows" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()), "flows",
-          {"proto", "src", "src_port", "dst", "dst_port", "uplink", "rule", "app", "bytes_out",
-           "bytes_in", "packets_out", "packets_in", "tcp_state", "age_s", "idle_ms"});
+          {"proto", "src", "src_port", "dst", "dst_port", "uplink", "rule", "app", "moves",
+           "bytes_out", "bytes_in", "packets_out", "packets_in", "tcp_state", "age_s", "idle_ms"});
     }
     if (name == "apps") {
       return show("/apps/top" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()),
