@@ -58,6 +58,7 @@ struct PacketMeta {
   uint16_t overlay_site = 0;
   uint8_t overlay_path = kNoUplink;
   uint8_t dup_uplink = kNoUplink;  // duplicate strategy: the second uplink (encap copies)
+  uint64_t qos_enqueued_ns = 0;    // when the qos stage queued it (its time in the queue)
 };
 
 inline constexpr uint16_t kMetaPrivSize = static_cast<uint16_t>(

@@ -80,10 +80,23 @@ void QosStage::configure(Output& out) noexcept {
 
 void QosStage::release(uint64_t now, Output& out) noexcept {
   std::array<rte_mbuf*, kBurstMax> burst;
+  const PolicySnapshot* p = view_.policy;
   for (Uplink& u : up_) {
     if (!u.sched || u.sched->depth_packets() == 0) continue;
     const size_t n = u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data(), burst.size()));
-    for (size_t i = 0; i < n; ++i) out.to(kTx, burst[i]);
+    for (size_t i = 0; i < n; ++i) {
+      const PacketMeta& md = meta(burst[i]);
+      size_t cls = u.classes - 1;
+      if (p != nullptr && md.rule < p->rules.size() &&
+          p->rules[md.rule].action.qos_class < u.classes - 1)
+        cls = p->rules[md.rule].action.qos_class;
+      const uint64_t us = now > md.qos_enqueued_ns ? (now - md.qos_enqueued_ns) / 1000 : 0;
+      Sojourn& s = u.sojourn[cls];
+      bump(s.buckets[std::min<uint64_t>(us / kSojournBucketUs, kSojournBuckets - 1)]);
+      if (us > read_counter(s.max_us))
+        std::atomic_ref<uint64_t>(s.max_us).store(us, std::memory_order_relaxed);
+      out.to(kTx, burst[i]);
+    }
   }
 }
 
@@ -127,6 +140,7 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       const uint8_t q = p->rules[md.rule].action.qos_class;
       if (q < u->classes - 1) cls = q;
     }
+    meta(m).qos_enqueued_ns = now;
     switch (u->sched->enqueue(cls, m, now)) {
       case qos::EnqueueResult::kAccepted:
         break;
@@ -192,6 +206,23 @@ void QosStage::collect_extra(std::vector<CounterValue>& out) const {
       out.push_back({base + ".dropped", read_counter(k.dropped)});
       out.push_back({base + ".depth", read_counter(k.depth)});
       out.push_back({base + ".rate_bps", read_counter(k.rate_bps)});
+      // Time in the queue: the delay the box adds by scheduling (what QoS controls).
+      const Sojourn& s = up_[u].sojourn[c];
+      uint64_t total = 0;
+      for (const uint64_t& b : s.buckets) total += read_counter(b);
+      if (total == 0) continue;
+      auto quantile_us = [&](double q) {
+        const uint64_t want = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+        uint64_t seen = 0;
+        for (unsigned i = 0; i < kSojournBuckets; ++i) {
+          seen += read_counter(s.buckets[i]);
+          if (seen >= want) return (i + 1) * kSojournBucketUs;  // the bucket's upper edge
+        }
+        return uint64_t{kSojournBuckets} * kSojournBucketUs;
+      };
+      out.push_back({base + ".queue_p50_us", quantile_us(0.50)});
+      out.push_back({base + ".queue_p99_us", quantile_us(0.99)});
+      out.push_back({base + ".queue_max_us", read_counter(s.max_us)});
     }
 }
 

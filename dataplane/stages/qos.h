@@ -60,10 +60,19 @@ class QosStage final : public Stage {
     uint64_t enqueued = 0, dequeued = 0, dropped = 0, dequeued_bytes = 0, depth = 0;
     uint64_t rate_bps = 0;
   };
+  // Time in the queue per class: buckets of kSojournBucketUs, the last one open-ended. Written
+  // by the worker as packets leave, read by control threads (p50/p99/max in the counters).
+  static constexpr unsigned kSojournBuckets = 512;
+  static constexpr uint64_t kSojournBucketUs = 100;
+  struct Sojourn {
+    std::array<uint64_t, kSojournBuckets> buckets{};
+    uint64_t max_us = 0;
+  };
   struct Uplink {
     std::unique_ptr<Sched> sched;
     size_t classes = 0;
     std::array<ClassCounters, kMaxClasses> counters{};
+    std::array<Sojourn, kMaxClasses> sojourn{};
     // Ingress policing per class (traffic arriving from this uplink); rate 0: not policed.
     std::array<qos::TokenBucket, kMaxClasses> ingress{};
     std::array<bool, kMaxClasses> policed{};
