@@ -109,7 +109,6 @@ class OverlaySites {
     std::atomic<uint64_t> addr_hi{0}, addr_lo{0};  // IpAddr bytes 0-7, 8-15
     std::atomic<uint16_t> port{0};                 // 0: never seen
     std::atomic<uint64_t> last_rx_tsc{0};
-    std::atomic<uint64_t> packets{0};
     // Sender side: our sequence towards this path ([0][uplink] on an edge, [site][path] on a
     // hub), and ([site][0]) the duplicate-strategy sequence towards the site.
     std::atomic<uint32_t> tx_seq{0};
@@ -133,7 +132,6 @@ class OverlaySites {
       p.port.store(port, std::memory_order_release);
     if (tsc - p.last_rx_tsc.load(std::memory_order_relaxed) > tsc_hz / 1000)
       p.last_rx_tsc.store(tsc, std::memory_order_relaxed);
-    p.packets.fetch_add(1, std::memory_order_relaxed);
   }
   // Where to send to `site` on its path `path`; false when that path was never seen.
   bool endpoint(uint16_t site, uint8_t path, IpAddr& addr, uint16_t& port) const noexcept {

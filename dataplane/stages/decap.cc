@@ -121,7 +121,6 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
   m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
   const unsigned r = ParseStage::parse(m);
   if (r >= ParseStage::kDropBase) return out.drop(kInnerMalformed, m);
-  if (r == ParseStage::kArp) return out.drop(kInnerNotIp, m);
   md.flags |= meta_flag::kFromOverlay;
   md.overlay_site = h.site;
   md.overlay_path = h.path;

@@ -35,11 +35,10 @@ class DecapStage final : public Stage {
     kDuplicate,       // the second copy of a duplicate-strategy packet
     kTooOld,          // a duplicate-strategy packet older than the filter's window
     kInnerMalformed,  // the inner packet failed parsing (its reason is not split further)
-    kInnerNotIp,      // inner ARP or other non-IP
   };
-  static constexpr std::array<std::string_view, 11> kDrops{
-      "truncated",    "bad_version", "bad_inner", "encrypted",       "bad_site",    "wrong_site",
-      "unknown_peer", "duplicate",   "too_old",   "inner_malformed", "inner_not_ip"};
+  static constexpr std::array<std::string_view, 10> kDrops{
+      "truncated",  "bad_version",  "bad_inner", "encrypted", "bad_site",
+      "wrong_site", "unknown_peer", "duplicate", "too_old",   "inner_malformed"};
 
   // `sites`: a hub's learning table (nullptr on an edge). `view`: an edge checks the sender
   // against its policy's peers.
