@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Application recognition costs: new flows classified per second by the nDPI Classifier (a
 // DNS query: decided on its one packet; an HTTP session: handshake + GET, decided on the GET),
 // and the classify stage on bursts of already-classified flows next to a pass-through stage,

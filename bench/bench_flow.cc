@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FlowStage on existing flows: 1 k, 100 k and 1 M flows in the table, packets in random order
 // over the flows (both directions), bursts of 32. Only process() is timed: the 32 mbufs are
 // reused and their PacketMeta is rewritten for the next flows outside the timed region.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // LocalStage cost: the transit check every data packet pays (IPv4 and IPv6, not for us →
 // "forward", packets untouched so the same mbufs are reused), and ARP request → reply in place
 // (learn + rewrite; each frame and its meta are restored from a template between bursts, outside

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ParseStage throughput on crafted frames: IPv4/UDP alone (the common case) and a mix of
 // IPv4/UDP, IPv4/TCP, IPv6/TCP and VLAN/QinQ frames. The stage only rewrites PacketMeta (no
 // padding here, so nothing is trimmed): the same mbufs are parsed again on every iteration.

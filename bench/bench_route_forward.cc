@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Route, forward, dispatch and tx stage costs on parsed IPv4/UDP and TCP frames from a LAN host,
 // timed around process() only (cycles_per_pkt: the median burst, robust to preemption).
 // Forward rewrites the frame (TTL, MACs), so frames are restored between bursts, untimed.

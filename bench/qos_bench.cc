@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // QoS scheduler cost per item (enqueue + dequeue) for 1, 4 and 8 classes, unshaped and behind a
 // 10 Gbit/s port shaper, next to a plain ring push/pop so results read as a ratio to the ring.
 // Bursts of 32 items, as a worker would hand them over; a simulated clock, no real time.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs traboule-bench over the flow counts and memory modes of bench/RESULTS.md, several
 # invocations each, and prints a markdown table: per invocation the median run of each loop;
 # across invocations the min / median / max, because this shared machine swings by ~1.5x.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // main() for the per-stage Google Benchmarks: EAL without hugepages, like the unit tests, so
 // each stage is timed on the same crafted packets its table test uses.
 #include <benchmark/benchmark.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboule-bench: whole-pipeline throughput on one core. Measures, in the same run, ports and
 // traffic, (a) a plain io-forward loop (the driver's limit) and (b) the full worker pipeline,
 // over N distinct flows of real Ethernet/IPv4 UDP and TCP frames. Generation is timed apart

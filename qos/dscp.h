@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DSCP code points by name (RFC 2474, 2597, 3246, 4594, 5865, 8622) and the per-class DSCP
 // rewrite map the egress applies. Parsing accepts what the policy schema accepts and a few
 // RFC aliases; formatting gives the canonical name so counters and the API read the same.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Three-colour markers: single-rate (RFC 2697 srTCM) and two-rate (RFC 2698 trTCM), both
 // colour-blind. Used for per-class ingress policing; the caller decides what each colour means
 // (drop red, re-mark yellow). Times are caller-supplied nanoseconds, as in token_bucket.h.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Egress scheduler for one uplink: up to 8 classes in strict-priority levels, deficit round robin
 // by weight inside a level, optional per-class cap (policed or shaped) and guaranteed minimum,
 // and a port shaper at the uplink rate so queues build here and not in the modem.

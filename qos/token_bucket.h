@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token bucket in bytes, the building block of policers, class caps and the port shaper.
 // The caller passes the time (nanoseconds, any monotonic origin): the bucket never reads a clock,
 // so tests drive it with a simulated clock. Credit is kept exactly in bit-nanoseconds (one byte is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/agent/bootstrap.h"
 
 #include <rte_ether.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // From a checked AgentConfig to what the data plane needs: the EAL argument list (devices as
 // --vdev/-a, memory and lcores defaulted sensibly), the Site, and the port setups.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trabouled's config file: what belongs to the box (ports, device strings, addresses,
 // gateways, EAL options, workers, flow table, API listener and credentials, where policies are
 // kept). Behaviour is in the policy (policies/schema). Loading names the first bad field.

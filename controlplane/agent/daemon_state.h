@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's read-only state for the API (StateSource): uplinks, the effective rules with
 // their hit counters, QoS classes, routes, top flows, applications, counters and drops, read
 // from the running data plane and the running policy without pausing either.

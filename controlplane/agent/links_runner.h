@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The link-measurement control thread of the daemon: turns the running policy into paths (STAMP
 // to each hub endpoint per uplink, ICMP echo to each breakout target per breakout uplink), keeps
 // the data plane's TSC clock mapped to UTC, drives the LinkMonitor on the data plane's rings, logs

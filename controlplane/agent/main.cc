@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trabouled: the Traboule daemon (edge or hub). Loads the config, restores the last committed
 // policy, starts EAL and the data plane, serves the HTTPS API and DPDK telemetry, and stops
 // cleanly on SIGINT/SIGTERM.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/api/api_server.h"
 
 #include <httplib.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's HTTPS/JSON API (base path /api/v1): policy changes and read-only state, behind
 // bearer tokens with viewer/operator roles, a per-client rate limit and a body size limit.
 // TLS 1.2 minimum (1.3 preferred) on a bounded pool of worker threads. The route table is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the daemon's HTTPS API listens on and who may use it. The lead parses this from the
 // daemon config; check_api_settings() names every bad field. Tokens are kept only as sha256
 // hashes (`printf %s TOKEN | sha256sum`), so the config file never holds a usable secret.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The daemon's read-only state as the API serves it (uplinks, rules, QoS, routes, flows,
 // applications, counters, drops). The daemon implements it; the API only serialises what it
 // returns. Called concurrently from the API's worker threads: implementations must be

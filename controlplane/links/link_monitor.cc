@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/links/link_monitor.h"
 
 #include <rte_ring_elem.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every measured path of the box, by STAMP session id: schedules the probes, reads the data
 // plane's records, times probes out, and publishes the LinkState snapshot (`traboulectl links
 // --json` prints its JSON) and the up/down events. Driven by one control thread; no locks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One measured path (an uplink towards one STAMP reflector): what happened to each probe, and
 // from that the path's figures over a sliding window (RTT percentiles, RFC 3550 jitter, IPDV,
 // loss split forward/backward, late, duplicates, reordering) and its BFD-like liveness.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/links/sla_tracker.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Whether an uplink meets an SLA class, with "fail fast, recover slowly": it leaves the class at
 // the first measurement that violates a bound (or when it goes down), and comes back only after
 // meeting every bound with the class' margin for its whole hold time, so a path hovering at the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The built-in applications and categories the product knows by name. Ids are part of the
 // contract with the data plane and with recognisers (nDPI names are mapped onto these later):
 // ids are 1..N without gaps, never reused or renumbered; new entries take N+1. Custom

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/policy/policy.h"
 
 #include <openssl/evp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy pipeline of the control plane: parse → validate (JSON Schema, then semantic
 // checks) → compile into the data plane's immutable snapshot. Pure functions: the daemon, the
 // API and `traboulectl policy validate` (offline) all call these same entry points.

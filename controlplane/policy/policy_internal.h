@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pieces shared by the policy sources (schema layer, semantic layer, entry points); not part of
 // the public API (policy.h is).
 #pragma once

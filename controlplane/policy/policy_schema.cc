@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer 1 of validation: valijson against the embedded schema, with valijson's generic
 // messages rewritten from the schema itself ("must be from 0 to 63") and its context paths
 // turned into JSON pointers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Layer 2 of validation: what a schema cannot say (references, duplicates, shadowed rules, the
 // box's own uplinks, impossible combinations), and the compiled snapshot built on the way.
 #include <algorithm>

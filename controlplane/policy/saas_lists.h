@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The SaaS endpoint lists (data/saas/*.json): reading the vendors' published formats (the
 // Microsoft 365 endpoints web service JSON, Google's goog.json/cloud.json, plain domain/CIDR
 // lists for Zoom and Webex), validating every entry, and writing our normalised files.

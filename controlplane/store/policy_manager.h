@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The running policy and every change to it: validate, apply (optionally commit-confirmed,
 // undone automatically when not confirmed in time), confirm, rollback, history, diff. Each
 // change is stored (PolicyStore) before it is activated; any error leaves the running policy as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/store/policy_store.h"
 
 #include <dirent.h>

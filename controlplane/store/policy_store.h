@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every committed policy kept as a numbered version file in <state_dir>/policies, plus the
 // record of which version is committed: what the daemon restores at restart. Each file is
 // written atomically (temp file, fsync, rename, fsync of the directory) and checked when read

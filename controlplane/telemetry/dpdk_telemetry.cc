@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "controlplane/telemetry/dpdk_telemetry.h"
 
 #include <rte_telemetry.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Live read-out over DPDK's telemetry socket (/var/run/dpdk/<file-prefix>/dpdk_telemetry.v2),
 // so counters, uplinks and flows can be read while the daemon runs, e.g. with
 // `echo /traboule/uplinks | dpdk-telemetry.py -f <file-prefix>`.

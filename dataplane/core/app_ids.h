@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // How nDPI's protocol names map onto the product's application catalog. The data plane may not
 // include the control plane's catalog, so the table lives here, keyed by the names nDPI 4.2's
 // ndpi_get_proto_name() returns; the policy's AppDef list (name → id) resolves it to ids once

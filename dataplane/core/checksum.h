@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Incremental Internet checksum updates (RFC 1624) for the rewrites stages make in place:
 // TTL decrement on forwarding, TCP MSS clamping before encapsulation.
 #pragma once

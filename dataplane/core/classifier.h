@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Application recognition with nDPI, one Classifier per worker (nDPI's module holds per-packet
 // scratch state: never shared between threads). Flows under classification borrow a slot from
 // a pool preallocated at construction; when nDPI decides, or gives up after kMaxPackets, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-lcore counters: written only by the owning worker, read by control threads while running.
 // Relaxed load/store (a plain add on x86) instead of an atomic read-modify-write: one writer.
 #pragma once

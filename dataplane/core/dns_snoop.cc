@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/core/dns_snoop.h"
 
 #include <algorithm>

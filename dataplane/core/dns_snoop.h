@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // First-packet SaaS recognition from DNS: a parser for DNS responses crossing the box, a
 // per-worker address → (application, expiry) cache filled from them, and the domain matcher
 // that maps names to applications. A SYN to an address a SaaS name resolved to is recognised

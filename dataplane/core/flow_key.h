@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The flow key: one key for both directions of a connection (endpoints in canonical order),
 // and the symmetric hash that pins a flow to one worker and indexes the flow table.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/core/flow_table.h"
 
 #include <netinet/in.h>

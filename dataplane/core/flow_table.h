@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The per-worker flow table: one entry per connection (both directions) found by FlowKey
 // through DPDK's cuckoo hash, with per-direction counters, a small TCP state machine and idle
 // expiry. Exactly one writer, the worker that owns it; route/forward stages of that worker read

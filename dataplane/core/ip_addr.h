@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IPv4 and IPv6 addresses in one 16-byte value (IPv4 as ::ffff:a.b.c.d), and prefixes.
 // One representation keeps flow keys, neighbour tables and rules free of per-family branches.
 #pragma once

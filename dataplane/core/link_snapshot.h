@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Measured health of each uplink as the data plane reads it: built by the control plane's link
 // monitor from the STAMP paths and published with RCU (runtime/rcu.h). An uplink whose every
 // measured path is down is not used for new or moved flows; unknown (no path, or not yet

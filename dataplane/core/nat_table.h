@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The per-worker source NAT table for local internet breakout (NAT44 and NAT66, one code path):
 // endpoint-independent mappings (uplink, proto, internal address:port) → external port on the
 // uplink's address, a port range per worker so replies can be steered by port, idle timeouts

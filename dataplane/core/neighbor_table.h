@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IP → MAC for one port (ARP for IPv4, ND for IPv6). Written rarely (ARP/ND replies, static
 // entries) under a writer spinlock; read on the hot path lock-free through a per-entry seqlock.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The overlay between edges and hubs: one UDP encapsulation per path (outer source = the
 // uplink's address), a header that lets the receiver measure loss, reordering and delay
 // variation on live traffic, the hub's table of where each site's paths are, and the receiver's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The box's own addresses (every interface's IPv4, IPv6 and link-local address), for the stages
 // that answer or consume what is sent to the box itself (local, probe). Built once from the
 // Site at start-up; lookups are a short linear scan (a few interfaces).

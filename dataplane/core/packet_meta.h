@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-packet metadata kept in the mbuf private area: what parse found, where the packet goes.
 // Stages read it instead of re-parsing headers; it is valid from the parse stage on.
 #pragma once

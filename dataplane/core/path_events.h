@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A flight recorder of flow path changes: the route stage of each worker appends one record when
 // it moves a flow to another uplink (the old and new uplink and why), and the control thread
 // reads the records it has not seen yet. One writer, any number of readers, no locks: each slot

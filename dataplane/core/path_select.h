@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Path selection for one flow of one rule: which uplink (and for the duplicate strategy, which
 // second one) from what the route stage knows of each uplink right now. Pure and allocation
 // free, so the strategies are tested row by row; the hold-down that keeps a path out until it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A pipeline of stages wired once from a table, then frozen. One instance per worker lcore,
 // so stage state (flow table, counters) is per worker and needs no locks.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compiled policy as the data plane reads it: an immutable snapshot built by the control
 // thread (controlplane/policy) and published with RCU (runtime/snapshot_slot.h). Workers load
 // the pointer once per burst; nothing here changes after publication.

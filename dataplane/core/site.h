@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What the data plane knows about the box: its interfaces (LAN and uplinks) with addresses,
 // gateways and neighbour tables, the LAN prefixes and flow settings. Built once at
 // start-up by the agent; afterwards only the atomics and neighbour tables change.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Stage: one step of the pipeline, with named output edges and named drop reasons.
 // A stage sees a burst, sends each packet to one edge or drops it with a reason (a counter).
 #pragma once

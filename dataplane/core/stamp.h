@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // STAMP (RFC 8762, unauthenticated mode) as both planes share it: the test packet formats, NTP
 // and PTP timestamps, the error estimate, the TSC → NTP clock, the records the data plane hands
 // the control plane, and the session table the control plane fills for the data plane.

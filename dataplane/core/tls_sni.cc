@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/core/tls_sni.h"
 
 #include <openssl/core_names.h>

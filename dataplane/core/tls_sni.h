@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The server name a client asks for in the first packet of a connection: the SNI of a TLS
 // ClientHello (first TCP payload) or of the ClientHello inside a QUIC v1 client Initial, after
 // removing header protection and decrypting it with the keys every observer can derive from the

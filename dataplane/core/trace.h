@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-packet trace: off by default; when on, each stage decision for a sampled packet is
 // recorded in a fixed ring (no allocation on the hot path) that the control thread reads.
 #pragma once

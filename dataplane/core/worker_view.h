@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a worker's stages read from the control plane during one loop iteration: the snapshot
 // pointers the worker loaded once at the top of the iteration. Stages hold a reference to their
 // worker's view; the pointed-to snapshots stay alive until the worker reports quiescence.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/io/mempool.h"
 
 #include <rte_mbuf.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Packet buffer pools: every pool of ours reserves the private area that holds PacketMeta.
 #pragma once
 

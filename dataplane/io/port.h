@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Ethernet ports: configure, start and stop a DPDK port with one RX queue per worker where the
 // device has enough (RSS with a symmetric key where it has RSS) and one TX queue per worker,
 // so workers never share a queue.

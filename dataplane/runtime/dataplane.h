@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The assembled data plane: packet pool, ports, per-worker flow tables and pipelines wired from
 // one table, hand-off rings between workers, and the read side for control threads (counters,
 // flows, link state). Built once at start-up; workers then run until stop() is called.

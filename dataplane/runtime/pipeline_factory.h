@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pipeline wiring table, in one place: the daemon, the allocation test and traboule-bench
 // all build exactly this pipeline for a worker.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Publication of immutable snapshots to the workers with DPDK's QSBR RCU: the control thread
 // swaps a pointer and frees the old snapshot only after every worker has passed a quiescent
 // point (the end of a loop iteration). Workers never wait and are never paused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A worker lcore's loop: poll its RX queues and its inbound hand-off rings, run the pipeline,
 // give the stages their timer slot, and back off when idle (pause, then short sleeps) unless
 // pinned busy polling was asked for.

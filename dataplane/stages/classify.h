@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Recognises each flow's application from its first packets (core/classifier.h, nDPI) and
 // caches the policy's application id in FlowEntry::app, so the route stage matches rules on it
 // and later packets pay one flow-entry read. Never drops: an unrecognised flow goes on as

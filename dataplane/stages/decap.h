@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decap stage: overlay packets addressed to one of our uplinks (UDP to the overlay port)
 // are checked, measured (per path: loss, reordering, RFC 3550 jitter of live traffic), filtered
 // of duplicate-strategy copies, stripped of the outer headers and parsed again, so the rest of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/stages/dispatch.h"
 
 #include "dataplane/core/flow_key.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pins every flow to one worker: a symmetric hash of the 5-tuple picks the worker, so both
 // directions of a flow meet in the same per-worker flow table whatever port or RSS queue they
 // arrived on. Packets for another worker go to it through a single-producer ring.

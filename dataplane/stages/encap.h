@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The encap stage: traffic the route stage sends to the overlay leaves in a UDP datagram from
 // the chosen uplink's address to the hub (an edge: its policy's first peer; a hub: the site's
 // path the flow last came in on), with the overlay header (core/overlay.h). It decrements the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FlowStage: finds or creates each packet's flow in the worker's FlowTable, stamps meta.flow_id
 // and meta.flow_dir, counts the packet per direction and tracks TCP state. Later stages of the
 // same worker (route, forward) read and annotate the entry through meta.flow_id, valid until

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/stages/forward.h"
 
 #include <rte_byteorder.h>

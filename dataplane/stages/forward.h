@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Uplink forwarding: TTL/hop limit check and decrement, then the L2 rewrite for the egress
 // port (our MAC as source; the uplink's gateway or the LAN host as destination; VLAN tags of
 // the ingress side removed). Unresolved next hops are asked for and the packet is dropped.

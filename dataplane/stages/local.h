@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The local stage: answers what is addressed to the box itself (ARP, IPv6 neighbour discovery,
 // ICMP echo) in place, learns neighbours from what it sees, and on the resolver worker sends the
 // ARP requests / neighbour solicitations the neighbour tables ask for. Everything that is not

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The names stage: recognises SaaS and custom applications from the first packet of a flow,
 // before nDPI has seen anything. DNS answers crossing the box are read (name → addresses, with
 // their TTL) and kept per worker when the name belongs to a known application; a new flow to

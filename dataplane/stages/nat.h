@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Source NAT for local internet breakout, as two stages over one per-worker NatTable: nat_out
 // rewrites LAN → internet packets to the uplink's address and an external port; nat_in turns
 // replies (and ICMP errors about our translated packets) back to the LAN host. Checksums are

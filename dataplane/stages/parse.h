@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ParseStage: the first stage after RX. Validates Ethernet/VLAN, ARP, IPv4, IPv6 (extension
 // chains) and TCP/UDP/ICMP/ICMPv6 headers, fills PacketMeta, and trims Ethernet padding so that
 // every later stage can trust meta() and never reads past a checked length. All fragments of a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The probe stage: STAMP (RFC 8762) for the box's own addresses, between parse and local. As
 // Session-Reflector it rewrites a test packet into its reply in place (stateful: a sequence
 // counter per session) and sends it back out of its ingress port; as Session-Sender it stamps

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The QoS stage: between forward and tx, what leaves by an uplink goes through that uplink's
 // scheduler (qos/scheduler.h): per-class queues served by strict priority between levels and
 // DRR by weight inside one, capped classes policed, and the whole released no faster than the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Decides where a packet goes. LAN → WAN: the active policy's first matching rule gives the
 // egress (overlay to the hub, breakout, or drop) and the path selector (core/path_select.h)
 // picks the uplink from the link snapshot and the rule's SLA class; the choice is cached in the

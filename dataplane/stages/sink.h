@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A terminal stage that frees what reaches it: the end of the "consumed" edge (packets the box
 // handled itself, like ARP replies it learned from). Not a drop: nothing went wrong.
 #pragma once

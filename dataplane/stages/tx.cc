@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "dataplane/stages/tx.h"
 
 #include <rte_ethdev.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The last stage: groups packets by meta.out_port and sends each group on this worker's TX
 // queue of that port. What the driver does not take is dropped and counted, never retried
 // (retrying would stall the worker behind a full queue).

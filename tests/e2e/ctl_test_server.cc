@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real ApiServer + PolicyManager + PolicyStore on 127.0.0.1 for traboulectl's end-to-end
 // test: the data-plane activation only records the version, and the read-only state is JSON
 // made up here. Prints the bound port (and writes it to --port-file), serves until SIGTERM.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end forwarding test: builds the lab site in network namespaces with names of its own
 # (tools/lib/netns.sh), runs the given trabouled between a LAN host and an "inet" server, and
 # asserts that real UDP and TCP cross it in both directions (IPv4 on both uplinks, IPv6 on

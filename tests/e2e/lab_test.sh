@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end test of tools/lab: brings a lab up with the built binaries, checks `status --json`
 # (every host and link), forwarding from the LAN to the datacenter and the internet (ping,
 # HTTP, HTTPS), `impair` (a cut link carries nothing, restored it carries again; degrading

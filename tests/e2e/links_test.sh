@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Link measurement end to end (issue 4): a tools/lab site with each uplink impaired differently
 # by traboule-wanem; the edge's STAMP probes to the hub must report
 #   - RTT (window median) within max(1 ms, 5 %) of twice the one-way delay plus the path's own

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The policy API of the real trabouled (net_null ports, HTTPS on loopback): authentication and
 # roles (401/403), validation errors (400), apply, commit-confirmed rolled back automatically
 # within 1 s of its deadline, restart restoring the last committed version, a corrupt version

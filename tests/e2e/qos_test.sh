@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # QoS end to end (issue 6) in a tools/lab site: vdsl's upstream limited to 2 Mbit/s by its
 # wanem (the "modem"), the policy shaping vdsl to 1.9 Mbit/s in the box. A bulk TCP upload
 # (iperf3, lan1 → dc1 over the overlay) saturates it while a voice-like stream (50 packets/s,

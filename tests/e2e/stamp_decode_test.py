@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """STAMP interoperability: our packets decoded by an independent decoder (scapy's RFC 8762
 layer), and RFC 8762 sender packets made by scapy answered correctly by our reflector.
 

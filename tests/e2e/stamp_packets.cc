@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // STAMP packets made by our own code, for tests/e2e/stamp_decode_test.py to decode with scapy's
 // STAMP layer (an independent decoder), and our reflector run over packets scapy made:
 //   stamp_packets write DIR       DIR/sender.pcap: probes built by the probe stage (IPv4, IPv6,

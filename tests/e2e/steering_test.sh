@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Steering end to end (issue 5) in a tools/lab site, the edge talking to the hub through the
 # overlay and breaking out to the internet with source NAT:
 #   1. breakout: the internet server sees the uplink's address, and no byte of it enters the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """A hostile HTTPS server on 127.0.0.1 for traboulectl's end-to-end test: answers that are
 not JSON, wrong types, terminal escapes, 429 with Retry-After, a dropped connection, an
 oversized answer, and a plain-HTTP port (no TLS). Writes "TLS_PORT PLAIN_PORT" to the given file; stops by itself

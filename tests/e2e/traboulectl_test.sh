@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # traboulectl against the real API (tests/e2e/ctl_test_server.cc: ApiServer, PolicyManager,
 # PolicyStore) on 127.0.0.1 with a self-signed certificate: one box (status, policy
 # validate/apply/confirm/history/diff/show/rollback, commit-confirmed expiry, 401/403, --json),

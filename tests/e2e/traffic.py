@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Counted UDP and checksummed TCP traffic for the Traboule lab (python3 standard library only).
 
 Each subcommand runs inside one network namespace (`ip netns exec NS traffic.py ...`) and prints

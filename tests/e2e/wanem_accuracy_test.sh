@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Accuracy of traboule-wanem measured through real interfaces: h1 --veth-- [wanem in its own
 # namespace, bridging wa and wb] --veth-- h2, namespaces named per run and removed on exit.
 # UDP probes (tools/wanem/wanem_probe.py) carry the sender's clock; the receiver's kernel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness: `policy_fuzz corpus/policy` (see tests/fuzz/CMakeLists.txt).
 #include <cstddef>
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replays a fuzz corpus through the same entry function as the libFuzzer harness, so every
 // build (gcc too) re-checks the inputs the fuzzer once found interesting.
 #include <algorithm>

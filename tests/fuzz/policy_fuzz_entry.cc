@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/fuzz/policy_fuzz_entry.h"
 
 #include <cstdio>

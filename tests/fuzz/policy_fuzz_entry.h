@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One fuzz input through the whole policy pipeline (parse, validate, compile, hash, diff), with
 // the invariants a compiled policy must hold checked on the way. Shared by the libFuzzer
 // harness (clang, TRABOULE_FUZZ=ON) and the corpus replay test every build runs.

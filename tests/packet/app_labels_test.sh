@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Application labels of replayed traffic: the real trabouled on net_pcap ports reads the captures
 # written by make_app_captures (a LAN host's DNS lookup, HTTP download, TLS and QUIC with SNI,
 # SIP and RTP, with the servers' answers on the fiber uplink), and the flows it lists on the API

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the captures of the application-label test (tests/packet/app_labels_test.sh): a LAN host
 // using real applications (DNS, an HTTP download, TLS with SNI, QUIC, SIP and RTP), the LAN side
 // in lan_in.pcap and the servers' answers in fiber_in.pcap, plus flows.txt listing each flow

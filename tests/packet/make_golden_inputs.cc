@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the input captures of the golden test: what a LAN host and the two uplinks send to
 // the edge. Each frame's comment says what the edge must do with it; expected/*.pcap hold what
 // it did when the captures were last reviewed (tests/packet/run_golden.sh --update).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Compares two pcap files packet by packet (bytes only, timestamps ignored).
 
 Exit 0 when equal; otherwise prints the first difference as hex and exits 1.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Golden test: the real trabouled on net_pcap ports reads the input captures written by
 # make_golden_inputs and writes one capture per port; each must equal the reviewed capture in
 # golden/, and the counters it prints on exit must include golden/expected_counters.txt.

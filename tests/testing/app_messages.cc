@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/testing/app_messages.h"
 
 #include <gcrypt.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Application-layer messages for tests: DNS, HTTP, TLS ClientHellos, QUIC v1 client Initials
 // (protected with the RFC 9001 initial keys, libgcrypt), SIP and RTP, built byte by byte so
 // recognition tests (nDPI, DNS snooping, SNI) and replayed captures feed real wire formats.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/testing/eal_env.h"
 
 #include <rte_eal.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // EAL for test binaries: initialised once per binary without hugepages (--no-huge --no-shconf,
 // a unique --file-prefix), plus a shared packet pool. Link tests with traboule_testing_main.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // main() for the GoogleTest binaries that need EAL: initialise it once, before any test.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // PacketBuilder: crafts Ethernet frames layer by layer (VLAN/QinQ, ARP, IPv4 with options and
 // fragments, IPv6 with extension headers, TCP/UDP/ICMP/ICMPv6) with correct lengths and
 // checksums; tests then break them on purpose with the Frame helpers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/testing/stage_harness.h"
 
 #include <algorithm>

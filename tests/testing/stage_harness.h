@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs one stage on a burst outside a pipeline and captures what it did with each packet:
 // which edge, or which drop reason. Stage tests compare that against their table.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tests/testing/test_site.h"
 
 #include <rte_bus_vdev.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small site for tests that run whole pipelines: a LAN port and one uplink ("fiber"), both
 // ring-backed DPDK ports (what the pipeline transmits lands in the rings), static gateway MAC.
 #pragma once

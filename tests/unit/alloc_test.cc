@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The per-packet path must not allocate: this binary replaces malloc and friends with counting
 // wrappers, runs the full worker pipeline (every stage, new and existing flows, replies, drops,
 // timers) on traffic, and fails if anything allocated while a burst was being processed.

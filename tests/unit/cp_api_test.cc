@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The HTTPS API against a real ApiServer on 127.0.0.1 (port picked by the system) with a
 // self-signed certificate made here: TLS versions, tokens and roles, every error status with
 // its JSON body, the policy operations, commit-confirmed timing, restart and corruption, and

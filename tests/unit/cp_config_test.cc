@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Config loading: a valid file loads with the right values, and every bad field is rejected
 // with one error naming its JSON pointer and the bad value.
 #include <gtest/gtest.h>

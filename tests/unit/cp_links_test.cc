@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Link measurement in the control plane: synthetic STAMP records with known timestamps go in,
 // and the figures that come out are compared with values computed by hand: RTT percentiles,
 // RFC 3550 jitter, IPDV, loss split forward/backward, late, duplicates, reordering, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The policy language: examples are valid, every case of policies/invalid/ gives exactly its
 // errors, each semantic check refuses its hostile rows naming the field, compiled snapshots
 // carry the right indexes/masks/ports/prefixes, hashes ignore key order and whitespace.

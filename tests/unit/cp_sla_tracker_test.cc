@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SLA tracking from tables: the violation texts, fail fast at the first violation, and the slow
 // return (every bound met with the class' margin for its whole hold time) that keeps a path
 // hovering at a threshold from flapping. Time is the caller's clock, simulated here.

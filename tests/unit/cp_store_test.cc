@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy store and manager: versions survive a restart, damaged files are found and never
 // loaded (the previous good version is restored, loudly), writes leave no temp files, and
 // apply / commit-confirmed / confirm / rollback keep the running policy consistent.

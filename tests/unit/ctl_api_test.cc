@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's API client logic: server URLs, the mapping of HTTP and transport failures to
 // messages and exit codes, and the parsing of answers (hostile rows: non-JSON, wrong types).
 #include <gtest/gtest.h>

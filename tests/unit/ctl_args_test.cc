@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's command line: every command's good forms, and hostile rows that must be
 // usage errors naming the option and the value.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl end to end inside the process: command lines run against scripted API answers.
 // Checks requests sent, output, exit codes, and that hostile answers (non-JSON, missing fields,
 // wrong types, control characters) give clear messages, never a crash.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A scripted stand-in for the daemon's API in traboulectl's unit tests: replies keyed by
 // "METHOD target" (or a transport failure), and a log of every request sent, per device.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's fleet push: the devices file (hostile rows), and the sequencing against
 // scripted boxes: offline validation first, canary first, apply → check → confirm, stop at the
 // first failure leaving that box unconfirmed, and the per-device report.

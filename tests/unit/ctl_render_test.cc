@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's renderings of API answers: generic documents and row lists, patches; hostile
 // answers (wrong types, odd nesting, control characters) must render without throwing.
 #include <gtest/gtest.h>

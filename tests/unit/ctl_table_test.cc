@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's table formatter: alignment, widths, and cells made safe for a terminal.
 #include <gtest/gtest.h>
 

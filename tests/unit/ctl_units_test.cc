@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's humanised units, chosen from the field name's unit suffix.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Application recognition: real protocol exchanges (DNS, HTTP, TLS with SNI, QUIC Initial,
 // SIP, RTP) crafted with PacketBuilder and fed to the nDPI Classifier and the classify stage;
 // the nDPI → catalog table checked against nDPI 4.2 and app_catalog.cc; hostile rows

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Flow pinning across workers: whatever worker receives a packet, both directions of a flow
 // end in the flow table of the one worker its symmetric hash names; hand-off rings that are
 // full give a named drop. Two pipelines run on this thread, as two workers would.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DNS response parsing (compression, CNAME chains, hostile messages), the per-worker
 // address → application cache, and the domain matcher.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // FlowTable and FlowStage: one entry for both directions, per-direction counters, the TCP state
 // machine and the timeout it selects, expiry at exactly the timeout, table-full drops and
 // recovery, lan_mac learning, hostile metadata, and a 1 M-flow table in the test EAL's memory.

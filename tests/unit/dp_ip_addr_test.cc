@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IpAddr / IpPrefix: parsing, text form, and prefix matching at every interesting length,
 // including the IPv4-mapped form and hostile text.
 #include <gtest/gtest.h>

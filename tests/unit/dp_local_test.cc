@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The local stage: ARP, neighbour discovery and ICMP echo for the box's own addresses, what it
 // drops and why, the neighbours it learns, and the resolver's requests. Replies are checked
 // field by field, with checksums recomputed here independently of the stage.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // First-packet recognition (names stage) in the daemon's pipeline: a DNS answer for a SaaS name
 // crossing the box, then a SYN to the returned address, which the route stage already sends
 // where the policy wants that application (breakout through NAT here). Plus custom

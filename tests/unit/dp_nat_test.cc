@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Source NAT: the per-worker NatTable (allocation, preservation, exhaustion, endpoint-independent
 // reuse, filtering, timeouts per protocol and TCP state, uplink flush, worker port ranges) and
 // the nat_out / nat_in stages, whose output is compared byte for byte with frames built from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Neighbour table: learning, static entries, and the defences against traffic towards unused
 // addresses (incomplete entries capped, dropped after unanswered requests, chains intact
 // across deleted slots), plus demotion of a neighbour that stopped answering.

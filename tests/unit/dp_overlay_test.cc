@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The overlay from tables: the header's wire format and the headers a receiver must refuse, the
 // duplicate filter's window (wrap-around, too old, far jumps), the passive path figures (gaps,
 // reordering, duplicates, RFC 3550 jitter computed by hand), and the encap and decap stages

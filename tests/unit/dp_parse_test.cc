@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ParseStage: a table of crafted frames (valid and hostile: truncated at every layer, bad
 // lengths, options, VLAN stacks, IPv6 extension chains, fragments) with the expected verdict and
 // metadata, chained mbufs, and a randomized truncate/flip robustness run.

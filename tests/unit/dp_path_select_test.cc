@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Path selection row by row: every strategy, stickiness, the reasons a flow moves, backups only
 // while no primary qualifies, the SLA fallbacks, and rules or flows naming uplinks that do not
 // exist. Also the quality score best-quality ranks by.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole worker pipeline against hostile traffic: valid frames of every kind, truncated at
 // every length and with random bytes flipped (fixed seed), from the LAN and from the uplink.
 // Nothing may crash, every packet must be accounted for exactly once (sent, consumed, or a named

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pipeline wiring and dispatch: edges, drops with named counters, topological order, and the
 // errors a wrong wiring table must produce.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Policy activation under traffic: a real worker loop forwards a stream of numbered packets while
 // the control side publishes a new policy snapshot (RCU) more than a thousand times. Every packet
 // must come out exactly once, on the uplink both policies agree on, with nothing dropped.

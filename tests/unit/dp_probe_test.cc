@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // STAMP in the data plane: the packet format and timestamp arithmetic of core/stamp.h (known
 // answers, short buffers), and the probe stage: reflected packets checked field by field with
 // checksums recomputed here, replies to our sessions turned into ring records, probes (STAMP and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The qos stage: what leaves by an uplink goes through that uplink's scheduler (classes from the
 // policy, shaped to up_kbps); everything else passes. Table rows per packet kind, then the
 // behaviours over time (priority under a backlog, queue limits, a policy change).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Route, forward and tx stages from tables: which uplink or LAN, which drop, and what the
 // frame looks like after the L2 rewrite and TTL decrement, hostile rows included.
 #include <gtest/gtest.h>

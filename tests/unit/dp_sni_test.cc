@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Server names from first packets: TLS ClientHello (hostile lengths, split records) and QUIC v1
 // client Initials (RFC 9001 Appendix A vectors, packets sealed here, tampering).
 #include <gtest/gtest.h>

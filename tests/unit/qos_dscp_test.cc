@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DSCP names: every name the policy schema accepts, RFC aliases, hostile text, round trips,
 // and the per-class rewrite map keeping ECN bits.
 #include "qos/dscp.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // RFC 2697 / 2698 markers against colour sequences worked out by hand (bucket contents noted
 // after each packet), plus hostile configurations.
 #include "qos/policer.h"

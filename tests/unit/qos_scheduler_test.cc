@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Egress scheduler on a simulated clock: hostile configs and enqueues, FIFO and strict
 // priority order, DRR weights, caps (policed and shaped), minimum rates, the port shaper's
 // long-run rate, release hints, statistics and drain.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token bucket: exact integer refills, hostile rates, bursts, clocks and item sizes.
 #include "qos/token_bucket.h"
 

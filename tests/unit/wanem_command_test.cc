@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `ctl` commands and the control protocol of traboule-wanem without sockets: words read left
 // to right (dir=, profile=, down/up/clear), atomic refusal of bad commands, and hostile
 // requests on the control socket's JSON.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The control socket of traboule-wanem on a unix socket in a temporary directory: one request
 // and reply, a second instance on the same path refused, a stale socket replaced, a path that
 // is not a socket refused, and hostile clients (oversized, silent, no newline).

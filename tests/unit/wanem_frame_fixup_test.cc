@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checksum completion of frames captured before their sender's checksum offload ran. The
 // reference frames were built with scapy, which computed their correct TCP/UDP checksums; the
 // test spoils the checksum and expects the exact original bytes back. Hostile rows: every

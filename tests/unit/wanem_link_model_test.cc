@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The impairment core on a simulated clock: delay, jitter moments, ordering with and without
 // reordering, random and Gilbert-Elliott loss against their statistical bounds, serialisation
 // at the rate, tail drop, duplication, outage, and the counters' bookkeeping. Statistical

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parameter syntax of traboule-wanem: every key with good and hostile values, the canonical
 // text round trip, and the profiles (each must parse, and be asymmetric as documented).
 #include <gtest/gtest.h>

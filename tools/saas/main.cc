@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboule-saas: refreshes data/saas/*.json from vendor files an operator downloaded, and shows
 // what a data directory holds. No network access: the operator fetches the lists.
 #include <boost/program_options.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's side of the daemon's HTTPS API (/api/v1): the server URL, a transport seam
 // (HTTPS with cpp-httplib in production, scripted replies in tests), and the mapping of every
 // failure, from a refused connection to a malformed answer, to a message and an exit code.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tools/traboulectl/args.h"
 
 #include <boost/program_options.hpp>

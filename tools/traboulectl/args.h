@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's command line: global options (anywhere on the line), then a command and its
 // own options, parsed with Boost.Program_options into one Invocation. Every bad input is a
 // usage error naming the option and the value; nothing here touches the network or files.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl's commands: parse the line, resolve the server and token, call the API (or the
 // offline validator), print tables or JSON, and return the documented exit code. main() only
 // wires the real environment, transport and clock in, so tests drive everything else.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pushing one policy to many boxes safely: validate offline first, then device by device,
 // canary first, apply commit-confirmed → check the box still answers and runs the new version
 // → confirm; stop at the first failure and leave that box unconfirmed so it rolls back by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JSON helpers shared by traboulectl's files.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboulectl: the operator's CLI for trabouled (docs/traboulectl.md).
 #include <chrono>
 #include <cstdlib>

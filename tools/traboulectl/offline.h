@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Offline policy validation: the daemon's own parse → validate → compile
 // (controlplane/policy) run on the operator's machine, against the uplinks given on the
 // command line, read from a trabouled config, or declared by the policy itself.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Human renderings of the API's answers. Everything here takes whatever the server sent:
 // missing fields print as "-", unexpected types print as compact JSON, and nothing throws on
 // any JSON input, so a hostile or newer server cannot crash traboulectl.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small text-table formatter for traboulectl's human output: aligned columns, numbers
 // right-aligned, and every cell made safe to print (server strings may hold control
 // characters or invalid UTF-8, which must not reach the operator's terminal).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Human-readable numbers for traboulectl tables: rates, durations, sizes and percentages,
 // chosen from the unit suffix of the field name (the codebase puts units in names: rate_bps,
 // rtt_us, loss_pct), so new server fields are shown right without a CLI change.

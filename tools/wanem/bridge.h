@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bridges two interfaces through the impairment core: one thread per direction reads its
 // ingress ring, feeds LinkDirection with kernel arrival times, and sends each departure when
 // due (timerfd at an absolute CLOCK_MONOTONIC time, woken a little early, then a spin shorter

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The words of a `traboule-wanem ctl` command (and the parameters of `run`), read left to
 // right against the current parameters: dir= picks the direction(s) the following words
 // change; profile=, key=value, down, up and clear change them; show and zero stand alone.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The run-time control channel: a unix stream socket at a path unique to the instance. One
 // request per connection, one JSON line each way: {"words":[...]} in, the handler's JSON out.
 // Clients are served one at a time with short timeouts, so a stuck client cannot wedge it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Completes the TCP/UDP checksum of a frame captured before its sender computed it (the
 // kernel flags such frames TP_STATUS_CSUMNOTREADY: checksum offload on veths and NICs leaves
 // only the pseudo-header sum). Forwarded as is, the receiver would drop them as corrupt.

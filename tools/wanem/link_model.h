@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The impairment core of one link direction, with no sockets and no clock of its own: it is
 // fed (frame, arrival time) and says when each surviving copy departs. Order of effects:
 // outage -> random loss -> Gilbert-Elliott loss -> duplication -> bottleneck queue at the

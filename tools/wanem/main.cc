@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // traboule-wanem: WAN link impairment emulator for the lab (kernels without netem). `run`
 // bridges two interfaces through the impairment core; `ctl` changes a running instance through
 // its control socket; `profiles` lists the named link profiles. Usage: docs/wanem.md.

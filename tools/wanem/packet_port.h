@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One interface seen through an AF_PACKET socket: a TPACKET_V2 RX ring (one slot per frame,
 // so poll() wakes per frame, unlike V3's block timer) in promiscuous mode, ignoring what the
 // host itself sends, and plain send() for TX. Linux only; needs CAP_NET_RAW.

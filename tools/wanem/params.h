@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Impairment parameters of one direction of an emulated WAN link, and their text syntax
 // ("delay=20ms loss=2% rate=2mbit ..."), shared by the command line, the control socket and
 // the profiles. Parsing never throws: bad input comes back as an error naming key and value.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Named link profiles (fiber, vdsl, adsl, 4g, 5g, satellite): typical one-way delay, jitter,
 // loss, rate and modem queue per direction, written in the parameter syntax. Upload is a2b
 // (site -> network), download is b2a. Sources and approximations: docs/wanem.md.

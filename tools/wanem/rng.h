@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Seeded pseudo-random numbers for the impairments (xoshiro256** seeded by splitmix64), so a
 // run with the same --seed and the same arrivals makes the same decisions. Not for crypto.
 #pragma once

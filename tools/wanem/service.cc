@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "tools/wanem/service.h"
 
 #include "tools/wanem/command.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Turns one control request ({"words":[...]}) into its JSON reply against a running link:
 // parameter changes, profile, down/up/clear, zero, show. Hostile requests get an error reply
 // naming what is wrong; nothing is applied unless the whole command is valid.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What `show` reports of one direction (parameters, the core's counters and those of the I/O
 // around it, copied out by the direction's thread so the control thread never touches the
 // core), and the interface through which the control side drives a running link.

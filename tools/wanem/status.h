@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The JSON of `show --json` (parameters and counters per direction) and the text `show`
 // prints from it. The control client formats only what the JSON says, so both views agree.
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """UDP timestamping probe for measuring a wanem link (delay, jitter, order, loss, rate).
 
   wanem_probe.py send --dst IP --port P --count N --pps R [--size BYTES]
