@@ -331,7 +331,10 @@ AgentConfig parse_config(const std::string& text) {
 
   if (root.has("api")) {
     Obj a(root.raw("api"), "/api");
-    a.only({"listen", "port", "cert", "key", "tokens", "rate_per_s", "burst"});
+    a.only({"listen", "port", "cert", "key", "tokens", "rate_per_s", "burst", "max_body_bytes",
+            "threads", "operator_threads", "max_connections", "max_connections_per_client",
+            "handshake_timeout_s", "idle_timeout_s", "request_timeout_s", "max_header_bytes",
+            "max_header_count", "log_lines_per_s"});
     c.api.enabled = true;
     if (a.has("listen")) {
       std::string l = a.str("listen");
@@ -344,6 +347,22 @@ AgentConfig parse_config(const std::string& text) {
     c.api.key = a.str("key");
     c.api.rate_per_s = static_cast<unsigned>(a.uint_or("rate_per_s", c.api.rate_per_s, 1, 100000));
     c.api.burst = static_cast<unsigned>(a.uint_or("burst", c.api.burst, 1, 100000));
+    auto& api = c.api;
+    auto limit = [&a](const char* key, auto& field, uint64_t min, uint64_t max) {
+      field =
+          static_cast<std::remove_reference_t<decltype(field)>>(a.uint_or(key, field, min, max));
+    };
+    limit("max_body_bytes", api.max_body_bytes, 1024, 64u << 20);
+    limit("threads", api.threads, 1, 64);
+    limit("operator_threads", api.operator_threads, 1, 16);
+    limit("max_connections", api.max_connections, 4, 4096);
+    limit("max_connections_per_client", api.max_connections_per_client, 1, api.max_connections);
+    limit("handshake_timeout_s", api.handshake_timeout_s, 1, 60);
+    limit("idle_timeout_s", api.idle_timeout_s, 1, 300);
+    limit("request_timeout_s", api.request_timeout_s, 1, 600);
+    limit("max_header_bytes", api.max_header_bytes, 1024, 1u << 20);
+    limit("max_header_count", api.max_header_count, 8, 1000);
+    limit("log_lines_per_s", api.log_lines_per_s, 1, 1000);
     const json& toks = a.need("tokens");
     if (!toks.is_array() || toks.empty())
       throw ConfigError(a.at("tokens"), "must be a non-empty array of {name, role, sha256} (got " +

@@ -62,6 +62,19 @@ struct ApiConfig {
   std::vector<TokenConfig> tokens;
   unsigned rate_per_s = 20;  // per client address
   unsigned burst = 40;
+  // Limits against slow, idle and oversized clients (docs/api.md "Limits"); the defaults are
+  // cp::ApiSettings' own.
+  size_t max_body_bytes = 1 << 20;
+  unsigned threads = 4;
+  unsigned operator_threads = 1;
+  unsigned max_connections = 64;
+  unsigned max_connections_per_client = 8;
+  unsigned handshake_timeout_s = 5;
+  unsigned idle_timeout_s = 5;
+  unsigned request_timeout_s = 10;
+  size_t max_header_bytes = 16384;
+  unsigned max_header_count = 64;
+  unsigned log_lines_per_s = 5;
 };
 
 struct LanConfig {

@@ -137,6 +137,17 @@ cp::ApiSettings api_settings(const cp::AgentConfig& cfg) {
   s.key_file = cfg.api.key;
   s.rate_per_s = cfg.api.rate_per_s;
   s.burst = cfg.api.burst;
+  s.max_body_bytes = cfg.api.max_body_bytes;
+  s.threads = cfg.api.threads;
+  s.operator_threads = cfg.api.operator_threads;
+  s.max_connections = cfg.api.max_connections;
+  s.max_connections_per_client = cfg.api.max_connections_per_client;
+  s.handshake_timeout_s = cfg.api.handshake_timeout_s;
+  s.idle_timeout_s = cfg.api.idle_timeout_s;
+  s.request_timeout_s = cfg.api.request_timeout_s;
+  s.max_header_bytes = cfg.api.max_header_bytes;
+  s.max_header_count = cfg.api.max_header_count;
+  s.log_lines_per_s = cfg.api.log_lines_per_s;
   for (auto& t : cfg.api.tokens)
     s.tokens.push_back({t.name, *cp::parse_api_role(t.role), t.sha256});
   return s;
@@ -307,6 +318,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
+      // Failed logins, refusals and cut-off clients: rate-limited lines in the daemon's log.
+      api->set_security_log([](const std::string& line) { log_msg(true, line); });
       api->start();
       log_msg(false,
               "API on https://" + cfg.api.listen + ":" + std::to_string(api->port()) + "/api/v1");

@@ -7,11 +7,24 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <deque>
 
 namespace traboule::cp {
 namespace {
@@ -230,6 +243,21 @@ bool hex_to_digest(const std::string& hex, unsigned char (&out)[32]) {
   return true;
 }
 
+// The token of an "Authorization: Bearer <token>" value ("" if it is not one).
+std::string bearer_token(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer ";
+  std::string_view token;
+  if (header.size() > kScheme.size()) {
+    bool scheme_ok = true;
+    for (size_t i = 0; i < kScheme.size(); ++i)
+      scheme_ok = scheme_ok && std::tolower(static_cast<unsigned char>(header[i])) == kScheme[i];
+    if (scheme_ok) token = header.substr(kScheme.size());
+  }
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return std::string(token);
+}
+
 }  // namespace
 
 const std::vector<ApiServer::Bound>& ApiServer::table() {
@@ -291,9 +319,28 @@ void ApiServer::set_access_log(std::function<void(const std::string&)> log) {
   access_log_ = std::move(log);
 }
 
+void ApiServer::set_security_log(std::function<void(const std::string&)> log) {
+  std::lock_guard lock(log_mu_);
+  security_log_ = std::move(log);
+}
+
 ApiServer::Stats ApiServer::stats() const {
-  return {requests_.load(),     unauthorized_.load(),  forbidden_.load(),
-          rate_limited_.load(), client_errors_.load(), server_errors_.load()};
+  Stats s;
+  s.requests = requests_.load();
+  s.unauthorized = unauthorized_.load();
+  s.forbidden = forbidden_.load();
+  s.rate_limited = rate_limited_.load();
+  s.client_errors = client_errors_.load();
+  s.server_errors = server_errors_.load();
+  s.connections_open = connections_open_.load();
+  s.connections_refused = connections_refused_.load();
+  s.connections_evicted = connections_evicted_.load();
+  s.handshake_timeouts = handshake_timeouts_.load();
+  s.request_timeouts = request_timeouts_.load();
+  s.headers_too_large = headers_too_large_.load();
+  s.bodies_too_large = bodies_too_large_.load();
+  s.log_suppressed = log_suppressed_.load();
+  return s;
 }
 
 void ApiServer::count(int status) {
@@ -310,8 +357,666 @@ void ApiServer::count(int status) {
     ++client_errors_;
 }
 
+// Caller holds log_mu_.
+void ApiServer::emit_security(const std::string& line) {
+  if (security_log_)
+    security_log_(line);
+  else
+    std::fprintf(stderr, "trabouled: %s\n", line.c_str());
+}
+
+// At most log_lines_per_s lines in each one-second window; the lines over it are only counted,
+// and the next window starts with one "suppressed K" line (written by the next event or by the
+// connection loop, which calls flush_security_log() at least once a second).
+void ApiServer::security_event(const std::string& line) {
+  std::lock_guard lock(log_mu_);
+  const auto now = Clock::now();
+  if (now - log_window_ >= std::chrono::seconds(1)) {
+    if (log_window_suppressed_ > 0)
+      emit_security("api: suppressed " + std::to_string(log_window_suppressed_) +
+                    " more security log lines in the last second");
+    log_window_ = now;
+    log_lines_ = 0;
+    log_window_suppressed_ = 0;
+  }
+  if (log_lines_ < settings_.log_lines_per_s) {
+    ++log_lines_;
+    emit_security(line);
+  } else {
+    ++log_window_suppressed_;
+    ++log_suppressed_;
+  }
+}
+
+void ApiServer::flush_security_log() {
+  std::lock_guard lock(log_mu_);
+  if (log_window_suppressed_ == 0 || Clock::now() - log_window_ < std::chrono::seconds(1)) return;
+  emit_security("api: suppressed " + std::to_string(log_window_suppressed_) +
+                " more security log lines in the last second");
+  log_window_ = Clock::now();
+  log_lines_ = 0;
+  log_window_suppressed_ = 0;
+}
+
+std::optional<ApiRole> ApiServer::role_of(std::string_view authorization) const {
+  const std::string token = bearer_token(authorization);
+  if (token.empty()) return std::nullopt;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
+  std::optional<ApiRole> role;
+  for (const auto& t : tokens_)
+    if (CRYPTO_memcmp(digest, t.digest, sizeof digest) == 0) role = t.role;
+  return role;
+}
+
+// --- connections ----------------------------------------------------------------------------
+//
+// Why not httplib's own listener: in cpp-httplib 0.11.4 (Debian's, compiled into
+// libcpp-httplib.so, so its CPPHTTPLIB_* limits cannot be changed by defining macros here) the
+// accept loop hands every accepted socket straight to a TaskQueue worker, which then blocks in
+// the TLS handshake and in reading the request, each recv bounded only by the read timeout: four
+// clients sending a byte every 4 s hold four workers for as long as they like, before any token
+// is seen. Its header reader keeps every header line (each up to 8 KB, no count limit) and its
+// line reader has no length limit at all. So:
+//
+//  - one event-loop thread (Net::run) accepts; refuses a source address (IPv6: a /64) that
+//    already has max_connections_per_client open; at max_connections closes the oldest
+//    connection still in the loop (never one in a worker); does each TLS handshake and reads
+//    each request head without blocking, within handshake_timeout_s (from accept),
+//    idle_timeout_s (before a request's first byte) and request_timeout_s (total from the first
+//    byte: a byte every few seconds does not extend it). A head over max_header_bytes or with
+//    more than max_header_count header lines is answered 431 there and the connection closed:
+//    at most max_header_bytes (+ one TLS read) is ever buffered per connection.
+//  - a complete head is queued: to the operator queue if its bearer token is an operator's,
+//    else to the general queue. `threads` general workers take operator work first, then
+//    general; `operator_threads` reserved workers take only operator work. Taking a worker
+//    needs a complete head, and each request is then bounded by request_timeout_s (body
+//    included), so strangers and viewers may delay each other but never an operator.
+//  - a worker runs httplib's request parser and router (Server::process_request) over
+//    TlsStream, which serves the buffered head and then reads the body from TLS before the
+//    request's deadline, and then gives the connection back to the loop for keep-alive.
+//  - bodies: POST/PUT/PATCH/DELETE handlers read the body through httplib's ContentReader,
+//    which hands over decoded bytes (after chunked transfer coding and gzip/brotli content
+//    coding), and stop at max_body_bytes with 413: httplib 0.11.4 applies
+//    payload_max_length only to Content-Length, never to a chunked or compressed body.
+
+namespace {
+
+constexpr size_t kMaxRequestsPerConnection = 100;
+constexpr size_t kLingerBytes = 16 << 20;
+constexpr auto kLinger = std::chrono::seconds(1);
+
+Clock::duration seconds_of(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  std::string ip;
+  int port = 0;
+  std::string source;  // the per-source key: the IPv4 address, or the IPv6 /64
+  Clock::time_point accepted;
+  Clock::time_point deadline;       // of the current phase, while in the loop
+  Clock::time_point request_start;  // the current request's first byte
+  bool handshaken = false;
+  bool started = false;  // the current request's first byte has arrived
+  bool want_write = false;
+  std::string in;  // read ahead (a request head), consumed from in_pos
+  size_t in_pos = 0;
+  size_t served = 0;
+
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    if (ssl) SSL_free(ssl);
+    if (fd >= 0) ::close(fd);
+  }
+  size_t buffered() const { return in.size() - in_pos; }
+  std::string_view pending() const { return std::string_view(in).substr(in_pos); }
+};
+
+bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    // Rounded up: false only once the deadline has passed.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (r > 0) return true;  // POLLERR and POLLHUP too: the next read or write says what
+    if (r < 0 && errno != EINTR) return false;
+  }
+}
+
+void endpoint(const sockaddr_storage& ss, std::string& ip, int& port) {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+    port = ntohs(a.sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr))
+      ::inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, sizeof buf);
+    else
+      ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+    port = ntohs(a.sin6_port);
+  }
+  ip = buf;
+}
+
+// One host has a whole IPv6 /64 to pick addresses from: count it as one source.
+std::string source_key(const sockaddr_storage& ss, const std::string& ip) {
+  if (ss.ss_family != AF_INET6) return ip;
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) return ip;
+  in6_addr net = a.sin6_addr;
+  std::memset(&net.s6_addr[8], 0, 8);
+  char buf[INET6_ADDRSTRLEN] = "";
+  ::inet_ntop(AF_INET6, &net, buf, sizeof buf);
+  return std::string(buf) + "/64";
+}
+
+// What a request's handlers tell the worker serving it about the connection.
+struct RequestFlags {
+  bool close = false;  // do not keep the connection alive
+  bool drain = false;  // the request's body was not read: discard it before closing
+};
+thread_local RequestFlags* tl_flags = nullptr;
+
+void close_after(httplib::Response& res, bool drain) {
+  if (tl_flags) {
+    tl_flags->close = true;
+    tl_flags->drain = tl_flags->drain || drain;
+  }
+  res.set_header("Connection", "close");
+}
+
+// httplib's Stream over a connection's TLS session: first the head the loop read ahead, then
+// TLS reads, all before the request's deadline; writes before their own deadline.
+class TlsStream final : public httplib::Stream {
+ public:
+  TlsStream(Conn& c, Clock::time_point read_deadline, Clock::duration write_budget)
+      : c_(c), read_deadline_(read_deadline), write_budget_(write_budget) {}
+
+  bool is_readable() const override {
+    return c_.buffered() > 0 || SSL_pending(c_.ssl) > 0 || wait_fd(c_.fd, POLLIN, read_deadline_);
+  }
+  bool is_writable() const override { return wait_fd(c_.fd, POLLOUT, write_deadline()); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (c_.buffered() > 0) {
+      const size_t n = std::min(size, c_.buffered());
+      std::memcpy(ptr, c_.in.data() + c_.in_pos, n);
+      c_.in_pos += n;
+      if (c_.in_pos == c_.in.size()) {
+        c_.in.clear();
+        c_.in_pos = 0;
+      }
+      return static_cast<ssize_t>(n);
+    }
+    if (size == 0) return 0;
+    return io(read_deadline_, [&] {
+      return SSL_read(c_.ssl, ptr, static_cast<int>(std::min<size_t>(size, 1 << 30)));
+    });
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (size == 0) return 0;
+    return io(write_deadline(), [&] {
+      return SSL_write(c_.ssl, ptr, static_cast<int>(std::min<size_t>(size, 1 << 30)));
+    });
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = c_.ip;
+    port = c_.port;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(c_.fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) endpoint(ss, ip, port);
+  }
+  int socket() const override { return c_.fd; }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  template <typename Op>
+  ssize_t io(Clock::time_point deadline, Op op) {
+    for (;;) {
+      if (Clock::now() >= deadline) {
+        timed_out_ = true;
+        return -1;
+      }
+      ERR_clear_error();
+      const int r = op();
+      if (r > 0) return r;
+      const int e = SSL_get_error(c_.ssl, r);
+      const short ev = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+      if (ev == 0) return -1;
+      if (!wait_fd(c_.fd, ev, deadline)) {
+        timed_out_ = Clock::now() >= deadline;
+        return -1;
+      }
+    }
+  }
+  Clock::time_point write_deadline() const {
+    if (!write_start_) write_start_ = Clock::now();
+    return *write_start_ + write_budget_;
+  }
+
+  Conn& c_;
+  const Clock::time_point read_deadline_;
+  const Clock::duration write_budget_;
+  mutable std::optional<Clock::time_point> write_start_;
+  bool timed_out_ = false;
+};
+
+// httplib's parser and router, driven by our own connection handling.
+class Engine : public httplib::Server {
+ public:
+  bool serve(httplib::Stream& strm, bool last, bool& closed, SSL* ssl) {
+    return process_request(strm, last, closed, [ssl](httplib::Request& req) { req.ssl = ssl; });
+  }
+};
+
+enum class Head { kIncomplete, kComplete, kTooLarge };
+
+Head check_head(std::string_view v, size_t max_bytes, unsigned max_lines) {
+  const size_t end = v.find("\r\n\r\n");
+  const size_t len = end == std::string_view::npos ? v.size() : end + 4;
+  if (len > max_bytes) return Head::kTooLarge;
+  // Lines after the request line, the blank line that ends the head not counted.
+  size_t lines = 0;
+  for (size_t i = 0; i < len; ++i) lines += v[i] == '\n';
+  const size_t headers = lines == 0 ? 0 : lines - 1 - (end == std::string_view::npos ? 0 : 1);
+  if (headers > max_lines) return Head::kTooLarge;
+  return end == std::string_view::npos ? Head::kIncomplete : Head::kComplete;
+}
+
+// The value of the head's Authorization header ("" when absent).
+std::string_view authorization_of(std::string_view head) {
+  constexpr std::string_view kName = "authorization:";
+  size_t i = head.find("\r\n");
+  while (i != std::string_view::npos && i + 2 < head.size()) {
+    const size_t start = i + 2;
+    const size_t end = head.find("\r\n", start);
+    const std::string_view line =
+        head.substr(start, (end == std::string_view::npos ? head.size() : end) - start);
+    if (line.size() > kName.size()) {
+      bool match = true;
+      for (size_t k = 0; k < kName.size() && match; ++k)
+        match = std::tolower(static_cast<unsigned char>(line[k])) == kName[k];
+      if (match) {
+        std::string_view value = line.substr(kName.size());
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+          value.remove_prefix(1);
+        return value;
+      }
+    }
+    i = end;
+  }
+  return {};
+}
+
+}  // namespace
+
+struct ApiServer::Net {
+  Net(ApiServer& a, SSL_CTX* c, int lfd) : api(a), s(a.settings_), ctx(c), listen_fd(lfd) {}
+  ~Net() {
+    if (listen_fd >= 0) ::close(listen_fd);
+    for (int fd : wake)
+      if (fd >= 0) ::close(fd);
+    SSL_CTX_free(ctx);
+  }
+
+  ApiServer& api;
+  const ApiSettings& s;
+  SSL_CTX* ctx;
+  int listen_fd;
+  int wake[2] = {-1, -1};
+  Engine engine;
+  std::thread loop;
+  std::vector<std::thread> workers;
+  std::atomic<bool> stopping{false};
+
+  std::vector<std::unique_ptr<Conn>> waiting;  // the loop's own
+
+  std::mutex back_mu;  // connections workers give back for keep-alive
+  std::vector<std::unique_ptr<Conn>> back;
+
+  std::mutex q_mu;
+  std::condition_variable q_cv;
+  std::deque<std::unique_ptr<Conn>> op_q, gen_q;
+  bool q_stop = false;
+
+  std::mutex src_mu;
+  std::unordered_map<std::string, unsigned> per_source;
+  size_t open = 0;
+
+  void start_threads() {
+    loop = std::thread([this] { run(); });
+    for (unsigned i = 0; i < s.threads; ++i) workers.emplace_back([this] { work(false); });
+    for (unsigned i = 0; i < s.operator_threads; ++i) workers.emplace_back([this] { work(true); });
+  }
+
+  void stop() {
+    stopping = true;
+    poke();
+    if (loop.joinable()) loop.join();
+    {
+      std::lock_guard lock(q_mu);
+      q_stop = true;
+    }
+    q_cv.notify_all();
+    for (auto& t : workers)
+      if (t.joinable()) t.join();
+    workers.clear();
+    for (auto& c : op_q) drop(std::move(c));
+    for (auto& c : gen_q) drop(std::move(c));
+    op_q.clear();
+    gen_q.clear();
+    std::lock_guard lock(back_mu);
+    for (auto& c : back) drop(std::move(c));
+    back.clear();
+  }
+
+  void poke() {
+    const char b = 1;
+    [[maybe_unused]] auto n = ::write(wake[1], &b, 1);
+  }
+
+  void security(const Conn& c, const std::string& what) {
+    api.security_event("api: " + c.ip + " " + what);
+  }
+
+  // Every connection ends here (it was counted at accept).
+  void drop(std::unique_ptr<Conn> c) {
+    if (!c) return;
+    {
+      std::lock_guard lock(src_mu);
+      auto it = per_source.find(c->source);
+      if (it != per_source.end() && --it->second == 0) per_source.erase(it);
+      --open;
+      api.connections_open_ = open;
+    }
+    if (c->handshaken) SSL_shutdown(c->ssl);  // close_notify, best effort (non-blocking)
+  }
+
+  // The peer may still be sending a body we did not read: closing now would reset the
+  // connection, and the client could lose the answer. Stop writing, discard what comes, for a
+  // bounded time and amount.
+  static void linger(Conn& c) {
+    SSL_shutdown(c.ssl);
+    ::shutdown(c.fd, SHUT_WR);
+    const auto until = Clock::now() + kLinger;
+    size_t total = 0;
+    char buf[16384];
+    while (total < kLingerBytes && wait_fd(c.fd, POLLIN, until)) {
+      const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      total += static_cast<size_t>(n);
+    }
+  }
+
+  // The 431 answer, written by the loop without blocking (best effort), before closing.
+  void refuse_head(Conn& c) {
+    ++api.headers_too_large_;
+    api.count(431);
+    const std::string body =
+        error_body("request_header_fields_too_large",
+                   "the request line and headers are over " + std::to_string(s.max_header_bytes) +
+                       " bytes or " + std::to_string(s.max_header_count) + " header lines")
+            .dump() +
+        "\n";
+    const std::string msg =
+        "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    ERR_clear_error();
+    SSL_write(c.ssl, msg.data(), static_cast<int>(msg.size()));
+    security(c, "request head over " + std::to_string(s.max_header_bytes) + " bytes or " +
+                    std::to_string(s.max_header_count) + " header lines: 431, closed");
+  }
+
+  void enqueue(std::unique_ptr<Conn> c) {
+    const auto role = api.role_of(authorization_of(c->pending()));
+    {
+      std::lock_guard lock(q_mu);
+      (role == ApiRole::kOperator ? op_q : gen_q).push_back(std::move(c));
+    }
+    q_cv.notify_all();
+  }
+
+  // Advances one connection in the loop: handshake, then the request head. Leaves `slot`
+  // empty when the connection went to a worker or was closed.
+  void step(std::unique_ptr<Conn>& slot) {
+    Conn& c = *slot;
+    if (!c.handshaken) {
+      ERR_clear_error();
+      const int r = SSL_accept(c.ssl);
+      if (r != 1) {
+        const int e = SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+          c.want_write = e == SSL_ERROR_WANT_WRITE;
+          return;
+        }
+        return drop(std::move(slot));  // not TLS, or a version or cipher we refuse
+      }
+      c.handshaken = true;
+      c.deadline = Clock::now() + seconds_of(s.idle_timeout_s);
+    }
+    for (;;) {
+      switch (check_head(c.pending(), s.max_header_bytes, s.max_header_count)) {
+        case Head::kComplete:
+          return enqueue(std::move(slot));
+        case Head::kTooLarge:
+          refuse_head(c);
+          return drop(std::move(slot));
+        case Head::kIncomplete:
+          break;
+      }
+      char buf[4096];
+      // Never more than one byte past the limit.
+      const size_t room = s.max_header_bytes + 1 - c.buffered();
+      ERR_clear_error();
+      const int r = SSL_read(c.ssl, buf, static_cast<int>(std::min(sizeof buf, room)));
+      if (r > 0) {
+        if (!c.started) {
+          c.started = true;
+          c.request_start = Clock::now();
+          c.deadline = c.request_start + seconds_of(s.request_timeout_s);
+        }
+        c.in.append(buf, static_cast<size_t>(r));
+        continue;
+      }
+      const int e = SSL_get_error(c.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c.want_write = e == SSL_ERROR_WANT_WRITE;
+        return;
+      }
+      return drop(std::move(slot));  // closed by the peer, or a TLS error
+    }
+  }
+
+  void accept_all() {
+    for (;;) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR) continue;
+        // Out of descriptors: make room by closing the oldest waiting connection.
+        if ((errno == EMFILE || errno == ENFILE) && !waiting.empty()) evict_oldest();
+        return;
+      }
+      auto c = std::make_unique<Conn>();
+      c->fd = fd;
+      endpoint(ss, c->ip, c->port);
+      c->source = source_key(ss, c->ip);
+      bool refused = false;
+      size_t now_open = 0;
+      {
+        std::lock_guard lock(src_mu);
+        unsigned& n = per_source[c->source];
+        if (n >= s.max_connections_per_client) {
+          refused = true;
+        } else {
+          ++n;
+          now_open = ++open;
+          api.connections_open_ = open;
+        }
+      }
+      if (refused) {
+        ++api.connections_refused_;
+        security(*c, "over " + std::to_string(s.max_connections_per_client) + " connections from " +
+                         c->source + ": refused");
+        continue;  // ~Conn closes it
+      }
+      if (now_open > s.max_connections) {
+        if (waiting.empty()) {  // all are being served: the newcomer waits its turn elsewhere
+          ++api.connections_refused_;
+          security(*c, "over " + std::to_string(s.max_connections) + " connections: refused");
+          drop(std::move(c));
+          continue;
+        }
+        evict_oldest();
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      c->ssl = SSL_new(ctx);
+      if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+        drop(std::move(c));
+        continue;
+      }
+      SSL_set_accept_state(c->ssl);
+      c->accepted = Clock::now();
+      c->deadline = c->accepted + seconds_of(s.handshake_timeout_s);
+      waiting.push_back(std::move(c));
+    }
+  }
+
+  void evict_oldest() {
+    auto oldest =
+        std::min_element(waiting.begin(), waiting.end(),
+                         [](const auto& a, const auto& b) { return a->accepted < b->accepted; });
+    ++api.connections_evicted_;
+    security(**oldest, "connection closed to make room (over " + std::to_string(s.max_connections) +
+                           " connections)");
+    drop(std::move(*oldest));
+    waiting.erase(oldest);
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    while (!stopping) {
+      {
+        std::vector<std::unique_ptr<Conn>> returned;
+        {
+          std::lock_guard lock(back_mu);
+          returned.swap(back);
+        }
+        // Data may already wait in TLS buffers, where poll() cannot see it.
+        for (auto& c : returned) {
+          step(c);
+          if (c) waiting.push_back(std::move(c));
+        }
+      }
+      fds.clear();
+      fds.push_back({listen_fd, POLLIN, 0});
+      fds.push_back({wake[0], POLLIN, 0});
+      auto next = Clock::now() + std::chrono::seconds(1);
+      for (const auto& c : waiting) {
+        fds.push_back({c->fd, static_cast<short>(c->want_write ? POLLOUT : POLLIN), 0});
+        next = std::min(next, c->deadline);
+      }
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now()).count() + 1;
+      const int r =
+          ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(ms, 0, 1000)));
+      if (r < 0 && errno != EINTR) break;
+      if (stopping) break;
+      api.flush_security_log();
+      if (r > 0 && (fds[1].revents & POLLIN)) {
+        char buf[64];
+        while (::read(wake[0], buf, sizeof buf) > 0) {
+        }
+      }
+      for (size_t i = 0; r > 0 && i < waiting.size(); ++i)
+        if (fds[i + 2].revents) step(waiting[i]);
+      const auto now = Clock::now();
+      for (auto& c : waiting) {
+        if (!c || now < c->deadline) continue;
+        if (!c->handshaken) {
+          ++api.handshake_timeouts_;
+          security(*c,
+                   "TLS handshake not done within " + shown(s.handshake_timeout_s) + " s: closed");
+        } else if (c->started) {
+          ++api.request_timeouts_;
+          security(*c,
+                   "request head not received within " + shown(s.request_timeout_s) + " s: closed");
+        }  // else idle between requests: an ordinary keep-alive end
+        drop(std::move(c));
+      }
+      std::erase_if(waiting, [](const auto& c) { return !c; });
+      if (r > 0 && (fds[0].revents & POLLIN)) accept_all();
+    }
+    for (auto& c : waiting) drop(std::move(c));
+    waiting.clear();
+  }
+
+  void work(bool reserved) {
+    for (;;) {
+      std::unique_ptr<Conn> c;
+      {
+        std::unique_lock lock(q_mu);
+        q_cv.wait(lock, [&] { return q_stop || !op_q.empty() || (!reserved && !gen_q.empty()); });
+        if (q_stop) return;
+        auto& q = !op_q.empty() ? op_q : gen_q;
+        c = std::move(q.front());
+        q.pop_front();
+      }
+      serve(std::move(c));
+    }
+  }
+
+  void serve(std::unique_ptr<Conn> c) {
+    RequestFlags flags;
+    tl_flags = &flags;
+    TlsStream strm(*c, c->request_start + seconds_of(s.request_timeout_s),
+                   seconds_of(s.request_timeout_s));
+    bool closed = false;
+    const bool last = c->served + 1 >= kMaxRequestsPerConnection || stopping;
+    const bool ok = engine.serve(strm, last, closed, c->ssl);
+    tl_flags = nullptr;
+    ++c->served;
+    if (strm.timed_out()) {
+      ++api.request_timeouts_;
+      security(*c, "request not received or answer not taken within " + shown(s.request_timeout_s) +
+                       " s: closed");
+    }
+    if (!ok || closed || last || flags.close || strm.timed_out() || stopping) {
+      if (flags.drain && !strm.timed_out()) linger(*c);
+      return drop(std::move(c));
+    }
+    c->started = false;
+    c->want_write = false;
+    c->deadline = Clock::now() + seconds_of(s.idle_timeout_s);
+    if (c->buffered() > 0) {  // a pipelined request
+      c->started = true;
+      c->request_start = Clock::now();
+      c->deadline = c->request_start + seconds_of(s.request_timeout_s);
+    }
+    {
+      std::lock_guard lock(back_mu);
+      back.push_back(std::move(c));
+    }
+    poke();
+  }
+};
+
 void ApiServer::start() {
-  if (server_) throw ApiError("api: already started");
+  if (net_) throw ApiError("api: already started");
   std::string tls_error;
   auto setup = [this, &tls_error](SSL_CTX& ctx) {
     ERR_clear_error();
@@ -325,6 +1030,8 @@ void ApiServer::start() {
       return false;
     }
     SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    // Idle connections keep no read/write buffers.
+    SSL_CTX_set_mode(&ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(&ctx, settings_.cert_file.c_str()) != 1) {
       tls_error = "cert_file " + settings_.cert_file + ": " + openssl_error();
       return false;
@@ -340,35 +1047,107 @@ void ApiServer::start() {
     }
     return true;
   };
-  auto server = std::make_unique<httplib::SSLServer>(setup);
-  if (!server->is_valid())
-    throw ApiError("api: " + (tls_error.empty() ? "TLS context: " + openssl_error() : tls_error));
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) throw ApiError("api: TLS context: " + openssl_error());
+  if (!setup(*ctx)) {
+    SSL_CTX_free(ctx);
+    throw ApiError("api: " + tls_error);
+  }
 
-  const unsigned threads = settings_.threads;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server->set_payload_max_length(settings_.max_body_bytes);
-  server->set_read_timeout(5, 0);
-  server->set_write_timeout(5, 0);
-  server->set_keep_alive_timeout(5);
-  server->set_keep_alive_max_count(100);
-  server->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    return gate(req, res) ? httplib::Server::HandlerResponse::Handled
-                          : httplib::Server::HandlerResponse::Unhandled;
+  // The listening socket (non-blocking: the loop accepts until EAGAIN).
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  addrinfo* ai = nullptr;
+  const std::string where = settings_.listen_address + " port " + std::to_string(settings_.port);
+  if (::getaddrinfo(settings_.listen_address.c_str(), std::to_string(settings_.port).c_str(),
+                    &hints, &ai) != 0 ||
+      !ai) {
+    SSL_CTX_free(ctx);
+    throw ApiError("api: cannot listen on " + where + ": not an IP address");
+  }
+  int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  int err = 0;
+  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 128) != 0)
+    err = errno;
+  ::freeaddrinfo(ai);
+  if (err != 0) {
+    if (fd >= 0) ::close(fd);
+    SSL_CTX_free(ctx);
+    throw ApiError("api: cannot listen on " + where + ": " + std::strerror(err));
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  std::string ip;
+  int port = 0;
+  endpoint(ss, ip, port);
+
+  auto net = std::make_unique<Net>(*this, ctx, fd);
+  if (::pipe2(net->wake, O_NONBLOCK | O_CLOEXEC) != 0)
+    throw ApiError(std::string("api: pipe: ") + std::strerror(errno));
+
+  Engine& server = net->engine;
+  server.set_payload_max_length(settings_.max_body_bytes);
+  server.set_keep_alive_timeout(static_cast<time_t>(std::ceil(settings_.idle_timeout_s)));
+  server.set_keep_alive_max_count(kMaxRequestsPerConnection);
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!gate(req, res)) return httplib::Server::HandlerResponse::Unhandled;
+    // Answered before its body was read: that body must not be parsed as the next request.
+    if (req.method != "GET" && req.method != "HEAD" &&
+        (req.has_header("Transfer-Encoding") ||
+         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0")))
+      close_after(res, true);
+    return httplib::Server::HandlerResponse::Handled;
   });
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     dispatch(req, res);
   };
-  server->Get(".*", handler);
-  server->Post(".*", handler);
-  server->Put(".*", handler);
-  server->Patch(".*", handler);
-  server->Delete(".*", handler);
-  server->Options(".*", handler);
-  // Errors httplib answers by itself (413 on a chunked body, 400 on a bad request line) get
-  // the same JSON error body as ours.
-  // httplib reads and discards an oversized body, then answers 413, so the client (which
-  // sends the whole body before reading) sees the answer rather than a reset connection.
-  server->set_error_handler(httplib::Server::HandlerWithResponse(
+  // Bodies are read here, decoded, and never past max_body_bytes (see the comment above Net).
+  auto with_body = [this](const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader) {
+    const size_t max = settings_.max_body_bytes;
+    if (req.is_multipart_form_data()) {
+      close_after(res, true);
+      return send_error(res, 415, "unsupported_media_type", "multipart bodies are not accepted");
+    }
+    std::string body;
+    bool too_large = false;
+    const bool ok = reader([&](const char* data, size_t n) {
+      if (n > max - body.size()) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, n);
+      return true;
+    });
+    if (too_large || res.status == 413) {
+      ++bodies_too_large_;
+      close_after(res, true);
+      return send_error(res, 413, "payload_too_large",
+                        "the request body is larger than " + std::to_string(max) + " bytes");
+    }
+    if (!ok) {
+      close_after(res, false);
+      return send_error(res, 400, "bad_request", "the request body could not be read");
+    }
+    httplib::Request with = req;
+    with.body = std::move(body);
+    dispatch(with, res);
+  };
+  server.Get(".*", handler);
+  server.Post(".*", httplib::Server::HandlerWithContentReader(with_body));
+  server.Put(".*", httplib::Server::HandlerWithContentReader(with_body));
+  server.Patch(".*", httplib::Server::HandlerWithContentReader(with_body));
+  server.Delete(".*", httplib::Server::HandlerWithContentReader(with_body));
+  server.Options(".*", handler);
+  // Errors httplib answers by itself (400 on a bad request line, 414) get the same JSON error
+  // body as ours.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max = settings_.max_body_bytes](const httplib::Request&, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         const int s = res.status;
@@ -384,7 +1163,7 @@ void ApiServer::start() {
                      "the request could not be parsed (HTTP " + std::to_string(s) + ")");
         return httplib::Server::HandlerResponse::Handled;
       }));
-  server->set_exception_handler(
+  server.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unexpected error";
         try {
@@ -395,35 +1174,37 @@ void ApiServer::start() {
         }
         send_error(res, 500, "internal", what);
       });
-  server->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     count(res.status);
+    const int s = res.status;
+    if (s == 401 || s == 403 || s == 429 || s == 413) {
+      // Never the token: only whether one was sent.
+      std::string path = req.path.substr(0, 100);
+      for (char& ch : path)
+        if (ch < 0x21 || ch > 0x7e) ch = '?';
+      const char* why =
+          s == 401   ? (req.has_header("Authorization") ? "unknown or malformed token" : "no token")
+          : s == 403 ? "token lacks the role"
+          : s == 429 ? "rate limited"
+                     : "body too large";
+      security_event("api: " + req.remote_addr + " " + req.method.substr(0, 10) + " " + path + " " +
+                     std::to_string(s) + " (" + why + ")");
+    }
     std::lock_guard lock(log_mu_);
     if (access_log_)
       access_log_("api: " + req.remote_addr + " " + req.method + " " + req.path + " " +
                   std::to_string(res.status));
   });
 
-  int port = 0;
-  errno = 0;
-  if (settings_.port == 0) {
-    port = server->bind_to_any_port(settings_.listen_address);
-  } else {
-    port = server->bind_to_port(settings_.listen_address, settings_.port) ? settings_.port : -1;
-  }
-  if (port <= 0)
-    throw ApiError("api: cannot listen on " + settings_.listen_address + " port " +
-                   std::to_string(settings_.port) +
-                   (errno ? std::string(": ") + std::strerror(errno) : std::string()));
   port_ = static_cast<uint16_t>(port);
-  server_ = std::move(server);
-  listener_ = std::thread([this] { server_->listen_after_bind(); });
+  net_ = std::move(net);
+  net_->start_threads();
 }
 
 void ApiServer::stop() {
-  if (!server_) return;
-  server_->stop();
-  if (listener_.joinable()) listener_.join();
-  server_.reset();
+  if (!net_) return;
+  net_->stop();
+  net_.reset();
 }
 
 bool ApiServer::admit(const std::string& client, double& retry_after_s) {
@@ -461,16 +1242,7 @@ bool ApiServer::admit(const std::string& client, double& retry_after_s) {
 std::optional<ApiServer::Caller> ApiServer::authenticate(const httplib::Request& req,
                                                          httplib::Response& res) {
   const std::string header = req.get_header_value("Authorization");
-  constexpr std::string_view kScheme = "bearer ";
-  std::string token;
-  if (header.size() > kScheme.size()) {
-    bool scheme_ok = true;
-    for (size_t i = 0; i < kScheme.size(); ++i)
-      scheme_ok = scheme_ok && std::tolower(static_cast<unsigned char>(header[i])) == kScheme[i];
-    if (scheme_ok) token = header.substr(kScheme.size());
-  }
-  while (!token.empty() && token.front() == ' ') token.erase(0, 1);
-  while (!token.empty() && token.back() == ' ') token.pop_back();
+  const std::string token = bearer_token(header);
   if (token.empty()) {
     res.set_header("WWW-Authenticate", kRealm);
     send_error(res, 401, "unauthorized",
@@ -569,6 +1341,21 @@ void ApiServer::get_status(const httplib::Request& req, httplib::Response& res,
   if (refuse_unknown_params(req, {}, res)) return;
   const PolicyStatus s = policies_.status();
   json daemon = state_.status();
+  const Stats st = stats();
+  const json api = {{"requests", st.requests},
+                    {"unauthorized", st.unauthorized},
+                    {"forbidden", st.forbidden},
+                    {"rate_limited", st.rate_limited},
+                    {"client_errors", st.client_errors},
+                    {"server_errors", st.server_errors},
+                    {"connections_open", st.connections_open},
+                    {"connections_refused", st.connections_refused},
+                    {"connections_evicted", st.connections_evicted},
+                    {"handshake_timeouts", st.handshake_timeouts},
+                    {"request_timeouts", st.request_timeouts},
+                    {"headers_too_large", st.headers_too_large},
+                    {"bodies_too_large", st.bodies_too_large},
+                    {"log_suppressed", st.log_suppressed}};
   send_json(res, 200,
             {{"caller", {{"name", caller.name}, {"role", to_string(caller.role)}}},
              {"uptime_s", std::chrono::duration<double>(Clock::now() - started_).count()},
@@ -580,6 +1367,7 @@ void ApiServer::get_status(const httplib::Request& req, httplib::Response& res,
                {"auto_rollbacks", s.auto_rollbacks},
                {"corrupt_files", s.corrupt_files},
                {"warnings", s.warnings}}},
+             {"api", api},
              {"daemon", std::move(daemon)}});
 }
 

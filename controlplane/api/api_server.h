@@ -3,6 +3,14 @@
 // bearer tokens with viewer/operator roles, a per-client rate limit and a body size limit.
 // TLS 1.2 minimum (1.3 preferred) on a bounded pool of worker threads. The route table is
 // public so a test can hold controlplane/api/openapi.yaml to it.
+//
+// Connections (see the comment above ApiServer::Net in api_server.cc): one event loop accepts,
+// caps connections per source address and in all, and reads each TLS handshake and request head
+// (request line and headers, bounded in bytes and lines) within total deadlines; only a complete
+// head reaches a worker thread, which parses it with cpp-httplib, checks the token, reads the
+// body (bounded in decoded bytes and in time) and answers. Requests whose token is an operator's
+// go first and may also use `operator_threads` workers that serve nobody else, so an operator can
+// always confirm or roll back a policy while viewers or strangers keep the other workers busy.
 #pragma once
 
 #include <atomic>
@@ -11,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,7 +32,6 @@
 #include "controlplane/store/policy_manager.h"
 
 namespace httplib {
-class SSLServer;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -56,6 +64,15 @@ class ApiServer {
     uint64_t rate_limited = 0;   // 429
     uint64_t client_errors = 0;  // other 4xx
     uint64_t server_errors = 0;  // 5xx
+    // Connection-level defences (no HTTP answer, or one sent before any parsing).
+    uint64_t connections_open = 0;     // now
+    uint64_t connections_refused = 0;  // over max_connections_per_client: closed at accept
+    uint64_t connections_evicted = 0;  // over max_connections: the oldest waiting one closed
+    uint64_t handshake_timeouts = 0;   // TLS handshake not done within handshake_timeout_s
+    uint64_t request_timeouts = 0;     // request not read within request_timeout_s
+    uint64_t headers_too_large = 0;    // 431: over max_header_bytes or max_header_count
+    uint64_t bodies_too_large = 0;     // 413: over max_body_bytes (decoded)
+    uint64_t log_suppressed = 0;       // security log lines over log_lines_per_s, not written
   };
 
   // Checks the settings (throws ApiError naming every bad field). Nothing listens yet.
@@ -72,6 +89,10 @@ class ApiServer {
   Stats stats() const;
   // One line per request ("127.0.0.1 GET /api/v1/status 200 1.2ms"), for the daemon's log.
   void set_access_log(std::function<void(const std::string&)> log);
+  // Failed logins (401), refused roles (403), 429s and the connection-level defences above, at
+  // most settings.log_lines_per_s lines a second, then one "suppressed K" line. Never the token.
+  // Unset: standard error.
+  void set_security_log(std::function<void(const std::string&)> log);
 
  private:
   struct Caller {
@@ -102,6 +123,13 @@ class ApiServer {
   std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res);
   bool admit(const std::string& client, double& retry_after_s);
   void count(int status);
+  // The role of a raw "Authorization" header value; nullopt if it is not a known token.
+  std::optional<ApiRole> role_of(std::string_view authorization) const;
+  // Rate-limited security log (see set_security_log); flush_security_log() writes the
+  // "suppressed" summary of a finished second even when no new event comes.
+  void security_event(const std::string& line);
+  void flush_security_log();
+  void emit_security(const std::string& line);
 
   void get_status(const httplib::Request&, httplib::Response&, const Caller&);
   void get_policy(const httplib::Request&, httplib::Response&, const Caller&);
@@ -129,8 +157,8 @@ class ApiServer {
   std::vector<HashedToken> tokens_;
   const std::chrono::steady_clock::time_point started_;
 
-  std::unique_ptr<httplib::SSLServer> server_;
-  std::thread listener_;
+  struct Net;  // event loop, queues, worker threads, TLS context (api_server.cc)
+  std::unique_ptr<Net> net_;
   uint16_t port_ = 0;
 
   std::mutex buckets_mu_;
@@ -138,9 +166,15 @@ class ApiServer {
 
   std::mutex log_mu_;
   std::function<void(const std::string&)> access_log_;
+  std::function<void(const std::string&)> security_log_;
+  std::chrono::steady_clock::time_point log_window_{};
+  unsigned log_lines_ = 0;
+  uint64_t log_window_suppressed_ = 0;
 
   std::atomic<uint64_t> requests_{0}, unauthorized_{0}, forbidden_{0}, rate_limited_{0},
-      client_errors_{0}, server_errors_{0};
+      client_errors_{0}, server_errors_{0}, connections_open_{0}, connections_refused_{0},
+      connections_evicted_{0}, handshake_timeouts_{0}, request_timeouts_{0}, headers_too_large_{0},
+      bodies_too_large_{0}, log_suppressed_{0};
 };
 
 }  // namespace traboule::cp

@@ -76,6 +76,33 @@ std::vector<std::string> check_api_settings(const ApiSettings& s) {
                      std::to_string(s.max_body_bytes) + ")");
   if (s.threads < 1 || s.threads > 64)
     errors.push_back("threads: must be 1-64 (got " + std::to_string(s.threads) + ")");
+  if (s.operator_threads < 1 || s.operator_threads > 16)
+    errors.push_back("operator_threads: must be 1-16 (got " + std::to_string(s.operator_threads) +
+                     ")");
+  if (s.max_connections < 4 || s.max_connections > 4096)
+    errors.push_back("max_connections: must be 4-4096 (got " + std::to_string(s.max_connections) +
+                     ")");
+  if (s.max_connections_per_client < 1 || s.max_connections_per_client > s.max_connections)
+    errors.push_back("max_connections_per_client: must be 1-max_connections (got " +
+                     std::to_string(s.max_connections_per_client) + ")");
+  auto seconds = [&errors](const char* field, double v, double lo, double hi) {
+    if (!std::isfinite(v) || v < lo || v > hi)
+      errors.push_back(std::string(field) + ": must be " + std::to_string(lo).substr(0, 4) + "-" +
+                       std::to_string(static_cast<int>(hi)) + " seconds (got " + std::to_string(v) +
+                       ")");
+  };
+  seconds("handshake_timeout_s", s.handshake_timeout_s, 0.1, 60);
+  seconds("idle_timeout_s", s.idle_timeout_s, 0.1, 300);
+  seconds("request_timeout_s", s.request_timeout_s, 0.1, 600);
+  if (s.max_header_bytes < 1024 || s.max_header_bytes > (1u << 20))
+    errors.push_back("max_header_bytes: must be 1024-1048576 (got " +
+                     std::to_string(s.max_header_bytes) + ")");
+  if (s.max_header_count < 8 || s.max_header_count > 1000)
+    errors.push_back("max_header_count: must be 8-1000 (got " + std::to_string(s.max_header_count) +
+                     ")");
+  if (s.log_lines_per_s < 1 || s.log_lines_per_s > 1000)
+    errors.push_back("log_lines_per_s: must be 1-1000 (got " + std::to_string(s.log_lines_per_s) +
+                     ")");
   return errors;
 }
 

@@ -34,6 +34,19 @@ struct ApiSettings {
   uint32_t burst = 20;       // requests a client may send at once
   size_t max_body_bytes = 1 << 20;
   unsigned threads = 4;  // HTTP worker threads (each serves one connection at a time)
+
+  // Hardening (docs/api.md "Limits"). A connection holds a worker thread only once its whole
+  // request head (request line and headers) has arrived: the TLS handshake and the head are read
+  // by one event loop, each within a total deadline, so slow or idle clients hold no thread.
+  unsigned operator_threads = 1;  // extra workers that serve only requests with an operator token
+  unsigned max_connections = 64;  // open at once; past it the oldest not yet in a worker goes
+  unsigned max_connections_per_client = 8;  // per source address (IPv6: per /64)
+  double handshake_timeout_s = 5;           // TLS handshake, from accept
+  double idle_timeout_s = 5;                // keep-alive: wait for the next request's first byte
+  double request_timeout_s = 10;    // one whole request (head and body), from its first byte
+  size_t max_header_bytes = 16384;  // request line and headers together
+  unsigned max_header_count = 64;   // header lines
+  unsigned log_lines_per_s = 5;     // security log lines (failed logins, 429...); then a summary
 };
 
 // Every problem, each naming its field relative to the api settings ("tokens/1/sha256: not 64

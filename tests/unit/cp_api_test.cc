@@ -27,6 +27,7 @@
 
 #include "controlplane/api/api_server.h"
 #include "controlplane/store/policy_manager.h"
+#include "tests/unit/cp_test_support.h"
 
 namespace traboule::cp {
 namespace {
@@ -43,58 +44,13 @@ std::string sha256_of(const std::string& s) {
   return sha256_hex(s);
 }
 
-class TempDir {
+// Each test's own directory, removed afterwards.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / ("traboule-api-" + std::to_string(::getpid()) + "-XXXXXX"))
-            .string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing::TempDir("traboule-api") {}
 };
 
-// A P-256 key and a self-signed certificate for 127.0.0.1 (subjectAltName IP), as PEM files.
-void make_certificate(const std::string& cert_path, const std::string& key_path) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  ASSERT_NE(key, nullptr);
-  X509* cert = X509_new();
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, key);
-  X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
-  X509_set_issuer_name(cert, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
-  ASSERT_NE(san, nullptr);
-  X509_add_ext(cert, san, -1);
-  X509_EXTENSION_free(san);
-  ASSERT_GT(X509_sign(cert, key, EVP_sha256()), 0);
-  FILE* f = std::fopen(cert_path.c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  PEM_write_X509(f, cert);
-  std::fclose(f);
-  f = std::fopen(key_path.c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
-  std::fclose(f);
-  X509_free(cert);
-  EVP_PKEY_free(key);
-}
+using testing::make_certificate;
 
 SiteFacts site() {
   return SiteFacts{{"fiber", "lte"}, "edge"};

@@ -17,6 +17,7 @@
 
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/store/policy_store.h"
+#include "tests/unit/cp_test_support.h"
 
 namespace traboule::cp {
 namespace {
@@ -26,24 +27,10 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // A directory of its own per test, removed afterwards.
-class TempDir {
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl =
-        (fs::temp_directory_path() / ("traboule-store-" + std::to_string(::getpid()) + "-XXXXXX"))
-            .string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string policies() const { return path_ + "/policies"; }
-
- private:
-  std::string path_;
+  TempDir() : testing::TempDir("traboule-store") {}
+  std::string policies() const { return path() + "/policies"; }
 };
 
 std::string slurp(const std::string& path) {
