@@ -161,8 +161,14 @@ void PathMonitor::tick(uint64_t now_ns) {
   // (much longer, for a satellite RTT) only settles the loss figures later. A path that never
   // answered is given its first probe's timeout before this applies. Only while we keep
   // probing: down_after probes must have been asked for since the last answer.
+  // Jitter-aware: answers on a jittery path (4G, satellite) come up to a few jitters apart
+  // without any loss, so twice the RFC 3550 round-trip jitter is added (capped at the probe
+  // timeout); on a clean wire that is a fraction of a millisecond.
+  const uint64_t jitter_allow_ns =
+      have_jit_ ? std::min<uint64_t>(static_cast<uint64_t>(2 * jit_rtt_), timeout_ns) : 0;
   const uint64_t detect_ns =
-      (uint64_t{cfg_.down_after} * cfg_.interval_ms + cfg_.interval_ms / 10) * 1'000'000;
+      (uint64_t{cfg_.down_after} * cfg_.interval_ms + cfg_.interval_ms / 10) * 1'000'000 +
+      jitter_allow_ns;
   const uint64_t quiet_from = last_answer_ns_ != 0
                                   ? last_answer_ns_
                                   : (first_request_ns_ != 0 ? first_request_ns_ + timeout_ns : 0);
@@ -188,6 +194,10 @@ void PathMonitor::tick(uint64_t now_ns) {
 }
 
 void PathMonitor::on_record(const dp::StampRecord& r, uint64_t now_ns) {
+  if (r.kind == dp::StampRecordKind::kSent || r.kind == dp::StampRecordKind::kReply) {
+    ++totals_.wire_packets;
+    totals_.wire_payload_bytes += r.length;
+  }
   Entry* e = find(r.seq);
   switch (r.kind) {
     case dp::StampRecordKind::kSent:
@@ -247,8 +257,33 @@ void PathMonitor::on_record(const dp::StampRecord& r, uint64_t now_ns) {
   }
 }
 
+// Direct loss measurement (RFC 8972 §4.5): the samples of the last data window. Counters are
+// 32-bit and wrap; one that moved backwards more than it could have (an end restarted, its
+// counters from zero) restarts the window rather than reading as a huge loss or gain.
+void PathMonitor::data_sample(const dp::StampRecord& r, uint64_t now_ns) {
+  const DataSample s{now_ns, r.dm_s_txc, r.dm_r_rxc, r.dm_r_txc, r.dm_s_rxc};
+  if (s.r_rxc != 0 || s.r_txc != 0) reflector_counts_ = true;
+  if (!data_.empty()) {
+    const DataSample& last = data_.back();
+    const uint32_t sent_f = s.s_txc - last.s_txc, recv_f = s.r_rxc - last.r_rxc;
+    const uint32_t sent_b = s.r_txc - last.r_txc, recv_b = s.s_rxc - last.s_rxc;
+    // More received than sent since the last probe beyond what reordering around a probe
+    // explains (a packet or a few overtaking it): not the same counters any more.
+    auto impossible = [](uint32_t sent, uint32_t recv) {
+      return recv > sent + 64 + sent / 8 || sent > (1u << 30) || recv > (1u << 30);
+    };
+    if (impossible(sent_f, recv_f) || impossible(sent_b, recv_b)) {
+      data_.clear();
+      ++data_resets_;
+    }
+  }
+  data_.push_back(s);
+  while (data_.size() > 2 && now_ns - data_[1].time_ns >= kDataWindowNs) data_.pop_front();
+}
+
 void PathMonitor::received(Entry& e, const dp::StampRecord& r, uint64_t now_ns) {
   e.fate = Fate::kReceived;
+  if (r.dm) data_sample(r, now_ns);
   last_answer_ns_ = now_ns;
   requests_since_answer_ = 0;
   e.reflector_seq = r.reflector_seq;
@@ -351,6 +386,20 @@ PathMetrics PathMonitor::metrics() const {
   }
   m.sender_ttl = sender_ttl_;
   m.reply_ttl = reply_ttl_;
+  m.data_windows_reset = data_resets_;
+  if (data_.size() >= 2 && reflector_counts_) {
+    const DataSample& a = data_.front();
+    const DataSample& b = data_.back();
+    auto loss = [](uint32_t sent, uint32_t recv) {
+      return sent > recv ? double(sent - recv) / double(sent) : 0.0;
+    };
+    m.data_sent_forward = uint32_t(b.s_txc - a.s_txc);
+    m.data_sent_backward = uint32_t(b.r_txc - a.r_txc);
+    if (m.data_sent_forward >= kMinDataPackets)
+      m.data_loss_forward = loss(b.s_txc - a.s_txc, b.r_rxc - a.r_rxc);
+    if (m.data_sent_backward >= kMinDataPackets)
+      m.data_loss_backward = loss(b.r_txc - a.r_txc, b.s_rxc - a.s_rxc);
+  }
 
   // The window: the newest `window` settled probes, oldest first. Probes still in flight are
   // not part of it yet.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,14 +80,30 @@ struct PathMetrics {
   std::optional<uint8_t> sender_ttl;            // last reply: TTL our probe had at the reflector
   std::optional<uint8_t> reply_ttl;             // last reply: TTL the reply had here
 
+  // The overlay's own traffic on this path over the last data window (RFC 8972 Direct
+  // Measurement: data packets counted by each end when a probe passed): each direction's loss
+  // once at least kMinDataPackets were sent in the window, else unset (too little traffic to
+  // say). Forward: edge → hub (the hub's count against ours); backward: hub → edge.
+  std::optional<double> data_loss_forward, data_loss_backward;
+  uint64_t data_sent_forward = 0, data_sent_backward = 0;  // packets in the window
+  uint64_t data_windows_reset = 0;  // counts that could not be true (a restarted end): restarted
+
   // Since the path was added.
   uint64_t total_requested = 0, total_sent = 0, total_received = 0, total_lost = 0, total_late = 0,
            total_not_sent = 0, total_duplicates = 0;
+  // What the probes cost on the wire (for metered uplinks): probes sent and replies received,
+  // late, duplicate and unknown ones included; payload bytes (STAMP or ICMP echo data).
+  uint64_t wire_packets = 0, wire_payload_bytes = 0;
   uint64_t unknown_replies = 0;  // for a sequence number we never sent (or long forgotten)
   uint64_t t1_mismatch = 0;      // echoed T1 differs from the one we stamped: not our probe
   uint64_t bad_timestamps = 0;   // T4 before T1: no delay sample taken
   uint64_t bad_reflector_timestamps = 0;  // T3 before T2 or longer than the round trip
 };
+
+// The data window of the direct loss measurement, and the traffic it needs to say anything:
+// 2 s of voice at 50 packets/s is 100 packets, enough to tell 5 % loss from a 1 % bound.
+inline constexpr uint64_t kDataWindowNs = 2'000'000'000;
+inline constexpr uint64_t kMinDataPackets = 100;
 
 class PathMonitor {
  public:
@@ -138,6 +155,19 @@ class PathMonitor {
   void advance_liveness(uint64_t now_ns);
   void outcome(bool answered, uint64_t now_ns, dp::StampSendFailure why);
   void change(LinkStatus to, std::string reason, uint64_t now_ns);
+  void data_sample(const dp::StampRecord& r, uint64_t now_ns);
+
+  // One Direct Measurement reading: the counters both ends had when the probe passed.
+  struct DataSample {
+    uint64_t time_ns;
+    uint32_t s_txc, r_rxc;  // edge sent, hub received (forward)
+    uint32_t r_txc, s_rxc;  // hub sent, edge received (backward)
+  };
+  std::deque<DataSample> data_;  // newest last, spanning at most kDataWindowNs
+  uint64_t data_resets_ = 0;
+  // A reflector that carries the TLV back without counting (another vendor's, or one that does
+  // not know our site yet) leaves the hub's counters at zero: not a 100 % loss.
+  bool reflector_counts_ = false;
 
   PathConfig cfg_;
   std::vector<Entry> ring_;  // by seq & mask_

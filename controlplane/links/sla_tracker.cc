@@ -24,6 +24,9 @@ std::optional<std::string> sla_violation(const dp::SlaClass& c, const SlaInputs&
     return over("jitter", *in.jitter_us / 1000.0, c.max_jitter_us * scale / 1000.0, "ms");
   if (c.max_loss_ppm < 1'000'000 && in.loss_ratio && *in.loss_ratio * 1e6 > c.max_loss_ppm * scale)
     return over("loss", *in.loss_ratio * 100.0, c.max_loss_ppm * scale / 1e4, "%");
+  if (c.max_loss_ppm < 1'000'000 && in.data_loss_ratio &&
+      *in.data_loss_ratio * 1e6 > c.max_loss_ppm * scale)
+    return over("traffic loss", *in.data_loss_ratio * 100.0, c.max_loss_ppm * scale / 1e4, "%");
   return std::nullopt;
 }
 

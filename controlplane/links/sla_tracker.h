@@ -18,7 +18,11 @@ struct SlaInputs {
   bool alive = true;
   std::optional<double> rtt_us;  // window average round trip; one-way latency is half
   std::optional<double> jitter_us;
-  std::optional<double> loss_ratio;  // 0..1 over the window
+  std::optional<double> loss_ratio;  // 0..1 over the probes' window
+  // 0..1: the worse direction of the overlay traffic's own loss over the last data window
+  // (unset when too little traffic flows to say). A brownout on a busy path shows here within
+  // about a second, long before enough probes are lost to show it.
+  std::optional<double> data_loss_ratio;
 };
 
 // Why `in` fails `c` with every bound scaled by `scale` (1: the bounds themselves), e.g.

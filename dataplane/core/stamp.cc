@@ -247,8 +247,10 @@ StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* 
   return StampStatus::kOk;
 }
 
-StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out) noexcept {
-  if (out.size() < kStampPacketLen) return StampStatus::kTooShort;
+StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out,
+                          const StampDm* dm) noexcept {
+  if (out.size() < (dm != nullptr ? kStampDmPacketLen : kStampPacketLen))
+    return StampStatus::kTooShort;
   if (out.size() > kStampMaxPacketLen) return StampStatus::kTooLong;
   uint8_t* p = out.data();
   std::fill(out.begin(), out.end(), uint8_t{0});
@@ -256,10 +258,18 @@ StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out) no
   wr64(p + stamp_off::kTimestamp, s.timestamp);
   wr16(p + stamp_off::kError, s.error.encode());
   wr16(p + stamp_off::kSsid, s.ssid);
-  if (out.size() >= kStampPacketLen + kStampTlvHeaderLen) {
-    p[kStampPacketLen + 1] = kStampTlvExtraPadding;
-    wr16(p + kStampPacketLen + 2,
-         static_cast<uint16_t>(out.size() - kStampPacketLen - kStampTlvHeaderLen));
+  size_t pad = kStampPacketLen;
+  if (dm != nullptr) {
+    // RFC 8972 §4: the sender sets U; §4.5: R_RxC and R_TxC are the reflector's to fill.
+    p[pad] = stamp_tlv_flag::kUnrecognized;
+    p[pad + 1] = kStampTlvDirectMeasurement;
+    wr16(p + pad + 2, kStampDmValueLen);
+    wr32(p + pad + 4, dm->s_txc);
+    pad += kStampDmTlvLen;
+  }
+  if (out.size() >= pad + kStampTlvHeaderLen) {
+    p[pad + 1] = kStampTlvExtraPadding;
+    wr16(p + pad + 2, static_cast<uint16_t>(out.size() - pad - kStampTlvHeaderLen));
   }
   return StampStatus::kOk;
 }
@@ -305,6 +315,68 @@ StampStatus reflect_in_place(std::span<uint8_t> pkt, uint32_t reflector_seq, uin
 
 void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept {
   wr64(pkt + stamp_off::kTimestamp, ntp);
+}
+
+const char* to_string(StampDmStatus s) noexcept {
+  switch (s) {
+    case StampDmStatus::kAbsent:
+      return "absent";
+    case StampDmStatus::kOk:
+      return "ok";
+    case StampDmStatus::kNotFilled:
+      return "not_filled";
+    case StampDmStatus::kMalformed:
+      return "malformed";
+  }
+  return "?";
+}
+
+StampDmStatus stamp_find_dm(std::span<const uint8_t> pkt, size_t* off) noexcept {
+  const uint8_t* p = pkt.data();
+  size_t at = kStampPacketLen;
+  while (at + kStampTlvHeaderLen <= pkt.size()) {
+    const size_t len = rd16(p + at + 2);
+    if (len > pkt.size() - at - kStampTlvHeaderLen) return StampDmStatus::kAbsent;  // overruns
+    if (p[at + 1] == kStampTlvDirectMeasurement) {
+      *off = at;
+      if (len != kStampDmValueLen || (p[at] & stamp_tlv_flag::kMalformed))
+        return StampDmStatus::kMalformed;
+      return (p[at] & stamp_tlv_flag::kUnrecognized) ? StampDmStatus::kNotFilled
+                                                     : StampDmStatus::kOk;
+    }
+    at += kStampTlvHeaderLen + len;
+  }
+  return StampDmStatus::kAbsent;
+}
+
+StampDmStatus decode_dm(std::span<const uint8_t> pkt, StampDm* out) noexcept {
+  size_t at = 0;
+  const StampDmStatus st = stamp_find_dm(pkt, &at);
+  if (st != StampDmStatus::kOk) return st;
+  const uint8_t* v = pkt.data() + at + kStampTlvHeaderLen;
+  out->s_txc = rd32(v);
+  out->r_rxc = rd32(v + 4);
+  out->r_txc = rd32(v + 8);
+  return st;
+}
+
+StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexcept {
+  size_t at = 0;
+  const StampDmStatus st = stamp_find_dm(pkt, &at);
+  if (st == StampDmStatus::kAbsent) return st;
+  uint8_t* t = pkt.data() + at;
+  if (rd16(t + 2) != kStampDmValueLen) {
+    t[0] |= stamp_tlv_flag::kMalformed;
+    return StampDmStatus::kMalformed;
+  }
+  if (counters == nullptr) {
+    t[0] |= stamp_tlv_flag::kUnrecognized;
+    return StampDmStatus::kNotFilled;
+  }
+  t[0] = static_cast<uint8_t>(t[0] & ~(stamp_tlv_flag::kUnrecognized | stamp_tlv_flag::kMalformed));
+  wr32(t + 8, counters->r_rxc);
+  wr32(t + 12, counters->r_txc);
+  return StampDmStatus::kOk;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -25,8 +25,20 @@ inline constexpr size_t kStampMaxPacketLen = 1500 - 40 - 8;
 // TTL / hop limit of every STAMP packet we send (sender and reflector), so the far end's
 // Session-Sender TTL field counts the hops (RFC 5357 §4.2, which STAMP implementations follow).
 inline constexpr uint8_t kStampTtl = 255;
-inline constexpr uint8_t kStampTlvExtraPadding = 1;  // RFC 8972 §4.1
-inline constexpr size_t kStampTlvHeaderLen = 4;      // flags, type, length (16 bits)
+inline constexpr uint8_t kStampTlvExtraPadding = 1;       // RFC 8972 §4.1
+inline constexpr uint8_t kStampTlvDirectMeasurement = 5;  // RFC 8972 §4.5 (IANA type 5)
+inline constexpr size_t kStampTlvHeaderLen = 4;           // flags, type, length (16 bits)
+inline constexpr size_t kStampDmValueLen = 12;            // S_TxC, R_RxC, R_TxC
+inline constexpr size_t kStampDmTlvLen = kStampTlvHeaderLen + kStampDmValueLen;
+// The shortest probe that carries a Direct Measurement TLV (44 + 16).
+inline constexpr size_t kStampDmPacketLen = kStampPacketLen + kStampDmTlvLen;
+// RFC 8972 §4 TLV flags: U (a sender sets it, a reflector that understood the TLV clears it),
+// M (the reflector found it malformed), I (integrity, HMAC mode only).
+namespace stamp_tlv_flag {
+inline constexpr uint8_t kUnrecognized = 0x80;
+inline constexpr uint8_t kMalformed = 0x40;
+inline constexpr uint8_t kIntegrity = 0x20;
+}  // namespace stamp_tlv_flag
 
 inline constexpr uint64_t kNtpUnixOffsetS = 2208988800ULL;  // 1900-01-01 → 1970-01-01
 // TAI − UTC since 2017-01-01. PTP timestamps count TAI; converting them to NTP (UTC) subtracts
@@ -147,12 +159,32 @@ const char* to_string(StampStatus s) noexcept;
 // (RFC 8762 receivers ignore them).
 StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept;
 StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* out) noexcept;
+// Direct Measurement (RFC 8972 §4.5): 32-bit packet counters of the measured traffic (here: the
+// overlay data packets of the path the probe measures), wrapping.
+struct StampDm {
+  uint32_t s_txc = 0;  // Session-Sender: data packets it sent on the path
+  uint32_t r_rxc = 0;  // Session-Reflector: data packets it received on the path
+  uint32_t r_txc = 0;  // Session-Reflector: data packets it sent on the path (return direction)
+  friend bool operator==(const StampDm&, const StampDm&) = default;
+};
+enum class StampDmStatus : uint8_t {
+  kAbsent = 0,  // no DM TLV before the end of the TLVs (or before one that overruns the packet)
+  kOk,          // a DM TLV of length 12 with U and M clear: the reflector filled it
+  kNotFilled,   // U set: the reflector did not understand it, or could not measure that path
+  kMalformed,   // length other than 12, or M set by the reflector
+};
+const char* to_string(StampDmStatus s) noexcept;
+
 // Encoders write the 44-byte packet (MBZ zeroed) and fill the rest of `out` with padding:
 // encode_sender makes it one RFC 8972 Extra Padding TLV (flags 0, type 1, zero value) when there
 // is room for its 4-byte header, so RFC 8972 reflectors see a well-formed TLV, and plain zeros
 // otherwise (45..47 bytes); encode_reflector zeroes it. kTooShort when `out` is smaller than 44
 // bytes, kTooLong above kStampMaxPacketLen. Nothing is written unless kOk.
-StampStatus encode_sender(const StampSenderPacket& p, std::span<uint8_t> out) noexcept;
+// With `dm`, encode_sender puts a Direct Measurement TLV right after the 44 bytes (U set, S_TxC =
+// dm->s_txc, R_RxC = R_TxC = 0, RFC 8972 §4.5) and the padding after it; `out` must then hold
+// kStampDmPacketLen bytes (kTooShort otherwise).
+StampStatus encode_sender(const StampSenderPacket& p, std::span<uint8_t> out,
+                          const StampDm* dm = nullptr) noexcept;
 StampStatus encode_reflector(const StampReflectorPacket& p, std::span<uint8_t> out) noexcept;
 // The reflector's in-place rewrite: turns the sender packet at `pkt` (at least 44 bytes, checked)
 // into the reflected packet, reading the sender fields before they are overwritten. Bytes past
@@ -163,6 +195,37 @@ StampStatus reflect_in_place(std::span<uint8_t> pkt, uint32_t reflector_seq, uin
                              StampSenderPacket* seen) noexcept;
 // Writes T3 (NTP) into a reflected packet (at least 44 bytes, the caller checked).
 void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept;
+
+// RFC 8972 TLVs of an unauthenticated packet (sender or reflector: they start at byte 44 in
+// both). The walk reads each 4-byte header and skips its value; it stops at fewer than 4 bytes
+// left (trailing padding) or at a TLV whose length passes the end of `pkt` (never read past it).
+// The first DM TLV found: *off = its offset (when not kAbsent), status as on the sender side.
+StampDmStatus stamp_find_dm(std::span<const uint8_t> pkt, size_t* off) noexcept;
+// Sender side, on a reflected packet: kOk and *out filled only for a well-formed DM TLV whose U
+// and M flags the reflector cleared.
+StampDmStatus decode_dm(std::span<const uint8_t> pkt, StampDm* out) noexcept;
+// Reflector side, on the packet being reflected (in place, same length): the first DM TLV gets
+// R_RxC and R_TxC from `counters` with U and M cleared (S_TxC stays as sent); with no counters
+// (a path the reflector cannot attribute) its U flag is set and the values stay as sent; one
+// whose length is not 12 gets M set and nothing else. Returns what it found (kOk: filled).
+// Every other byte past 44 is left as it came (other TLVs are echoed untouched).
+StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexcept;
+
+// The SSID our edges put on their probes to the hub (RFC 8972 §3): 0x8000 | path << 12 | site.
+// It tells the hub's reflector which overlay site and path (the edge's uplink index) a probe
+// measures; the hub believes it only when that path's learned outer address is the probe's
+// source (docs/links.md, "Direct measurement").
+inline constexpr uint16_t stamp_overlay_ssid(uint16_t site, uint8_t path) noexcept {
+  return static_cast<uint16_t>(0x8000u | (path & 3u) << 12 | (site & 0x0fffu));
+}
+// false when `ssid` is not of that form (another sender's SSID, or site 0).
+inline constexpr bool stamp_overlay_ssid_parse(uint16_t ssid, uint16_t* site,
+                                               uint8_t* path) noexcept {
+  if ((ssid & 0xc000u) != 0x8000u || (ssid & 0x0fffu) == 0) return false;
+  *site = static_cast<uint16_t>(ssid & 0x0fffu);
+  *path = static_cast<uint8_t>(ssid >> 12 & 3u);
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Data plane → control plane: one record per probe event, through a multi-producer rte_ring
@@ -205,6 +268,15 @@ struct StampRecord {
   uint64_t t2 = 0;  // NTP: reflector received (converted from PTP when its Z bit is set)
   uint64_t t3 = 0;  // NTP: reflector sent
   uint64_t t4 = 0;  // NTP: we received
+  // Direct measurement (RFC 8972 §4.5) of the overlay data packets on the probe's path, 32-bit
+  // wrapping counters (docs/links.md). kSent: dm = the probe carried a DM TLV, dm_s_txc what it
+  // said. kReply: dm = the reflector filled it (U and M clear, length 12), and then all four:
+  uint32_t dm_s_txc = 0;  // our encap's packets sent on this uplink to the hub, at T1
+  uint32_t dm_r_rxc = 0;  // the hub's decap's packets received from this site on this path, at T2
+  uint32_t dm_r_txc = 0;  // the hub's encap's packets sent to this site on this path, at T2
+  uint32_t dm_s_rxc = 0;  // our decap's packets received from the hub on this uplink, at T4
+  bool dm = false;
+  uint8_t dm_reserved[3] = {};
 };
 static_assert(std::is_trivially_copyable_v<StampRecord>);
 static_assert(sizeof(StampRecord) % 4 == 0, "rte_ring element sizes are multiples of 4");

@@ -39,6 +39,12 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   std::vector<NodeSpec> t;
   t.push_back(
       {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", ip_next}}});
+  if (probe && overlay && d.probe.overlay == nullptr) {
+    // Direct measurement and the hub's known-peer check read the overlay's site table.
+    d.probe.overlay = d.sites;
+    d.probe.overlay_hub = d.overlay.hub;
+    d.probe.overlay_site_id = d.overlay.hub ? 0 : d.overlay.site_id;
+  }
   if (probe)
     t.push_back(
         {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),

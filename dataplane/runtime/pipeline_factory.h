@@ -35,7 +35,8 @@ struct WorkerDeps {
   ProbeConfig probe_cfg;
   ProbeDeps probe;
   // Overlay: with a port, decap sits between probe (or parse) and local, and route's overlay
-  // edge goes through encap; `sites` is required then (one per box).
+  // edge goes through encap; `sites` is required then (one per box). The probe stage gets it
+  // too (ProbeDeps::overlay, unless already set): direct measurement, hub's known peers.
   OverlayConfig overlay;
   OverlaySites* sites = nullptr;
   // Breakout source NAT (the worker's own table): nat_in sits before local (replies to our

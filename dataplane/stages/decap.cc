@@ -26,6 +26,11 @@ DecapStage::DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites*
   dup_.resize(slots);
   tsc_hz_ = rte_get_tsc_hz();
   us_per_tick_ = tsc_hz_ != 0 ? 1e6 / static_cast<double>(tsc_hz_) : 0;
+  if (sites_ != nullptr) sites_->attach_rx(passive_.data(), slots);
+}
+
+DecapStage::~DecapStage() {
+  if (sites_ != nullptr) sites_->detach_rx(passive_.data());
 }
 
 bool DecapStage::from_peer(const IpAddr& src) const noexcept {
@@ -95,6 +100,12 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
     const Interface* in = site_.iface(md.in_port);
     slot = in->uplink < kMaxUplinks ? in->uplink : 0;
   }
+  // The path carried it, whether or not it is the second copy of a duplicate-strategy packet:
+  // measured before the filter (a dropped copy is no gap in its path's sequence, and the direct
+  // measurement's received count must match what the sender counted as sent on that path).
+  const uint32_t rx_us =
+      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(now_tsc_) * us_per_tick_));
+  passive_[size_t{slot} * kMaxUplinks + h.path].on_packet(h.seq, h.tx_us, rx_us);
   if (h.flags & overlay_flag::kDuplicate) {
     switch (dup_[slot].check(h.dup_seq)) {
       case DupFilter::Verdict::kFirst:
@@ -105,9 +116,6 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
         return out.drop(kTooOld, m);
     }
   }
-  const uint32_t rx_us =
-      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(now_tsc_) * us_per_tick_));
-  passive_[size_t{slot} * kMaxUplinks + h.path].on_packet(h.seq, h.tx_us, rx_us);
 
   // Keep the outer MACs (route checks the destination is ours), drop the outer VLAN tags, IP,
   // UDP and overlay header, and let parse read the inner packet as if it came in this port.
@@ -146,6 +154,8 @@ void DecapStage::collect_extra(std::vector<CounterValue>& out) const {
       out.push_back({base + ".reordered", read_counter(pp.reordered)});
       out.push_back({base + ".duplicates", read_counter(pp.duplicates)});
       out.push_back({base + ".jitter_us", read_counter(pp.jitter_us16) / 16});
+      out.push_back({base + ".seq_jumps", read_counter(pp.seq_jumps)});
+      out.push_back({base + ".resyncs", read_counter(pp.resyncs)});
     }
 }
 

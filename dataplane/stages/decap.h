@@ -41,10 +41,15 @@ class DecapStage final : public Stage {
       "truncated",  "bad_version",  "bad_inner", "encrypted", "bad_site",
       "wrong_site", "unknown_peer", "duplicate", "too_old",   "inner_malformed"};
 
-  // `sites`: a hub's learning table (nullptr on an edge). `view`: an edge checks the sender
-  // against its policy's peers.
+  // `sites`: the box's overlay table: a hub learns its sites' paths into it, and on both roles
+  // the stage registers its passive figures there for direct measurement (the probe stage reads
+  // the received counts); nullptr: neither. `view`: an edge checks the sender against its
+  // policy's peers.
   DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
              const WorkerView& view);
+  ~DecapStage() override;
+  DecapStage(const DecapStage&) = delete;
+  DecapStage& operator=(const DecapStage&) = delete;
 
   std::string_view name() const noexcept override { return "decap"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }

@@ -133,9 +133,17 @@ ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
                                 " lies in the Session-Sender port range");
   uint32_t cap = 16;
   while (cap < cfg_.reflector_sessions && cap < (1u << 24)) cap <<= 1;
+  if (cfg_.reflector_per_source == 0 || cfg_.reflector_per_source > kReflectorProbeLimit)
+    throw std::invalid_argument("probe stage: reflector_per_source " +
+                                std::to_string(cfg_.reflector_per_source) + ": must be 1.." +
+                                std::to_string(kReflectorProbeLimit));
   refl_.resize(cap);
   refl_mask_ = cap - 1;
   idle_tsc_ = rte_get_tsc_hz() * uint64_t{cfg_.reflector_idle_ms} / 1000;
+  evict_tsc_ = rte_get_tsc_hz() * uint64_t{cfg_.reflector_evict_idle_ms} / 1000;
+  hub_ = deps_.overlay != nullptr && deps_.overlay_hub;
+  edge_dm_ = deps_.overlay != nullptr && !deps_.overlay_hub && deps_.overlay_site_id != 0 &&
+             deps_.overlay_site_id <= kMaxSiteId;
 
   for (uint16_t port = 0; port < kMaxPorts; ++port) {
     Interface* ifc = site.by_port[port];
@@ -226,37 +234,79 @@ void ProbeStage::handle(rte_mbuf* m, PacketMeta& md, bool refl, int session, Out
   record_reply(m, md, session, udp, udp_len, out);
 }
 
-bool ProbeStage::reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept {
-  const uint64_t h = mix(md.src.word(0) ^ mix(md.src.word(1) ^ mix(md.dst.word(1))) ^
-                         (uint64_t{md.src_port} << 16 | ssid));
+// Sessions are placed by their source alone (IPv4 address, IPv6 /64), so all the sessions of
+// one source lie in the kReflectorProbeLimit slots this lookup walks: its quota is counted on
+// the way, and a flood from one source can only ever compete for that window.
+ProbeStage::ReflSeq ProbeStage::reflector_seq(const PacketMeta& md, uint16_t ssid,
+                                              uint32_t* seq) noexcept {
+  const bool v4 = md.src.is_v4();
+  const uint64_t h = mix(v4 ? md.src.word(1) : md.src.word(0) ^ 0x9e3779b97f4a7c15ULL);
+  auto same_source = [&](const IpAddr& a) {
+    return v4 ? a == md.src : !a.is_v4() && a.word(0) == md.src.word(0);
+  };
   const uint64_t now = rx_tsc_;
-  ReflSlot* spare = nullptr;
+  ReflSlot* spare = nullptr;      // free, or idle past reflector_idle_ms
+  ReflSlot* own_lru = nullptr;    // this source's least recently used live session
+  ReflSlot* other_lru = nullptr;  // the least recently used live session of another source
+  unsigned own = 0;
   for (unsigned i = 0; i < kReflectorProbeLimit; ++i) {
     ReflSlot& s = refl_[(h + i) & refl_mask_];
-    const bool expired = !s.used || now - s.last_tsc > idle_tsc_;
+    const bool live = s.used && now - s.last_tsc <= idle_tsc_;
     if (s.used && s.peer == md.src && s.local == md.dst && s.peer_port == md.src_port &&
         s.ssid == ssid) {
-      if (expired) {  // idle too long: a new session as far as counting goes
+      if (!live) {  // idle too long: a new session as far as counting goes
         s.next_seq = 0;
         bump(stats_.reflector_sessions_new);
       }
       *seq = s.next_seq++;
       s.last_tsc = now;
-      return true;
+      return ReflSeq::kOk;
     }
-    if (expired && spare == nullptr) spare = &s;
+    if (!live) {
+      if (spare == nullptr) spare = &s;
+    } else if (same_source(s.peer)) {
+      ++own;
+      if (own_lru == nullptr || s.last_tsc < own_lru->last_tsc) own_lru = &s;
+    } else if (other_lru == nullptr || s.last_tsc < other_lru->last_tsc) {
+      other_lru = &s;
+    }
   }
-  if (spare == nullptr) return false;
-  spare->peer = md.src;
-  spare->local = md.dst;
-  spare->peer_port = md.src_port;
-  spare->ssid = ssid;
-  spare->used = true;
-  spare->next_seq = 1;
-  spare->last_tsc = now;
+  ReflSlot* slot = spare;
+  if (own >= cfg_.reflector_per_source) {
+    // At its quota: only the source's own idle session makes room (a restarted sender's old
+    // ports), never another source's.
+    if (now - own_lru->last_tsc <= evict_tsc_) return ReflSeq::kSourceLimit;
+    slot = own_lru;
+    bump(stats_.reflector_evictions);
+  } else if (slot == nullptr) {
+    if (other_lru == nullptr || now - other_lru->last_tsc <= evict_tsc_) return ReflSeq::kFull;
+    slot = other_lru;
+    bump(stats_.reflector_evictions);
+  }
+  slot->peer = md.src;
+  slot->local = md.dst;
+  slot->peer_port = md.src_port;
+  slot->ssid = ssid;
+  slot->used = true;
+  slot->next_seq = 1;
+  slot->last_tsc = now;
   *seq = 0;
   bump(stats_.reflector_sessions_new);
-  return true;
+  return ReflSeq::kOk;
+}
+
+bool ProbeStage::known_peer(const PacketMeta& md, uint16_t ssid, uint16_t* site,
+                            uint8_t* path) const noexcept {
+  IpAddr at;
+  uint16_t port;
+  return stamp_overlay_ssid_parse(ssid, site, path) &&
+         deps_.overlay->endpoint(*site, *path, at, port) && at == md.src;
+}
+
+uint32_t ProbeStage::edge_rx(uint8_t uplink) const noexcept {
+  uint64_t n = 0;  // an edge's decap counts per (our uplink, the hub's path)
+  for (uint8_t p = 0; p < kMaxUplinks; ++p) n += deps_.overlay->rx_packets(uplink, p);
+  return static_cast<uint32_t>(n);
 }
 
 void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp,
@@ -280,9 +330,23 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
 
   uint8_t* payload = udp + kUdpLen;
   const uint16_t ssid = rd16(payload + stamp_off::kSsid);
+  uint16_t site = 0;
+  uint8_t path = 0;
+  const bool known = hub_ && known_peer(md, ssid, &site, &path);
   uint32_t seq;
-  if (cfg_.stateful) {
-    if (!reflector_seq(md, ssid, &seq)) return out.drop(kReflectorFull, m);
+  if (cfg_.stateful && hub_ && !known) {
+    if (!cfg_.unknown_peers_stateless) return out.drop(kUnknownPeer, m);
+    seq = rd32(payload + stamp_off::kSeq);
+    bump(stats_.reflector_stateless);
+  } else if (cfg_.stateful) {
+    switch (reflector_seq(md, ssid, &seq)) {
+      case ReflSeq::kOk:
+        break;
+      case ReflSeq::kFull:
+        return out.drop(kReflectorFull, m);
+      case ReflSeq::kSourceLimit:
+        return out.drop(kSourceLimit, m);
+    }
   } else {
     seq = rd32(payload + stamp_off::kSeq);
   }
@@ -323,6 +387,17 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
   ErrorEstimate ours = clock_.error;
   ours.ptp = false;
   reflect_in_place({payload, udp_len - kUdpLen}, seq, clock_.ntp(rx_tsc_), ours, md.ttl, nullptr);
+  if (udp_len - kUdpLen >= kStampPacketLen + kStampTlvHeaderLen) {
+    // Direct measurement: what this box received from, and sent to, the probe's site path.
+    StampDm c;
+    if (known) {
+      c.r_rxc = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path));
+      c.r_txc = deps_.overlay->path(site, path).tx_seq.load(std::memory_order_relaxed);
+    }
+    const StampDmStatus st = reflect_dm({payload, udp_len - kUdpLen}, known ? &c : nullptr);
+    if (st == StampDmStatus::kOk) bump(stats_.dm_filled);
+    if (st == StampDmStatus::kNotFilled) bump(stats_.dm_unattributed);
+  }
   std::memcpy(p, p + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
   std::memcpy(p + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
 
@@ -366,6 +441,15 @@ void ProbeStage::record_reply(rte_mbuf* m, PacketMeta& md, int session, const ui
   rec.t2 = stamp_ts_to_ntp(r.receive_ts, r.error);
   rec.t3 = stamp_ts_to_ntp(r.timestamp, r.error);
   rec.t4 = clock_.ntp(rx_tsc_);
+  StampDm dm;
+  if (decode_dm({udp + kUdpLen, udp_len - kUdpLen}, &dm) == StampDmStatus::kOk) {
+    rec.dm = true;
+    rec.dm_s_txc = dm.s_txc;
+    rec.dm_r_rxc = dm.r_rxc;
+    rec.dm_r_txc = dm.r_txc;
+    if (edge_dm_) rec.dm_s_rxc = edge_rx(s.uplink);
+    bump(stats_.dm_replies);
+  }
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0)
     return out.drop(kResultRingFull, m);
   out.to(kConsumed, m);
@@ -514,7 +598,8 @@ void set_probe_meta(rte_mbuf* m, const Interface& uplink, const IpAddr& src, con
 StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    const rte_ether_addr& next_hop_mac, const IpAddr& dst,
                                    uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
-                                   const TscClock& clock, uint64_t* t1) noexcept {
+                                   const TscClock& clock, uint64_t* t1,
+                                   const StampDm* dm) noexcept {
   if (!clock.set()) return StampSendFailure::kClockUnset;
   if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
     return StampSendFailure::kBadLength;
@@ -523,7 +608,9 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
   if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
     return f;
   const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
-  const uint32_t udp_len = kUdpLen + rq.length;
+  const uint32_t stamp_len =
+      dm != nullptr && rq.length < kStampDmPacketLen ? uint32_t{kStampDmPacketLen} : rq.length;
+  const uint32_t udp_len = kUdpLen + stamp_len;
   const uint32_t total = kEthLen + l3 + udp_len;
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
   if (p == nullptr) return StampSendFailure::kNoMbuf;
@@ -541,7 +628,7 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
   s.error = clock.error;
   s.error.ptp = false;  // we write NTP timestamps
   s.ssid = rq.ssid;
-  encode_sender(s, {payload, rq.length});
+  encode_sender(s, {payload, stamp_len}, dm);
   set_probe_meta(m, uplink, src, dst, IPPROTO_UDP, src_port, dst_port, rq.dscp, udp_len);
 
   const uint64_t t = clock.ntp(rte_rdtsc());
@@ -659,9 +746,20 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   uint64_t t1 = 0;
   const bool echo = s.kind == StampProbeKind::kIcmpEcho;
   const uint16_t local = deps_.sessions->local_port(rq.session);
+  // An edge's STAMP probes (all to its hub) say which site and path they measure, and carry
+  // what our encap sent on that uplink so far (direct measurement, docs/links.md).
+  StampRequest wire = rq;
+  StampDm dm;
+  const bool with_dm = edge_dm_ && !echo;
+  if (with_dm) {
+    wire.ssid = stamp_overlay_ssid(deps_.overlay_site_id, s.uplink);
+    if (wire.length < kStampDmPacketLen) wire.length = kStampDmPacketLen;
+    dm.s_txc = deps_.overlay->path(0, s.uplink).tx_seq.load(std::memory_order_relaxed);
+  }
   const StampSendFailure f =
       echo ? build_icmp_echo_probe(m, ifc, mac, s.remote, local, rq, clock, &t1)
-           : build_stamp_probe(m, ifc, mac, s.remote, s.remote_port, local, rq, clock, &t1);
+           : build_stamp_probe(m, ifc, mac, s.remote, s.remote_port, local, wire, clock, &t1,
+                               with_dm ? &dm : nullptr);
   if (f != StampSendFailure::kNone) {
     rte_pktmbuf_free(m);
     return push_failure(rq, f);
@@ -670,8 +768,10 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   rec.kind = StampRecordKind::kSent;
   rec.session = rq.session;
   rec.seq = rq.seq;
-  rec.ssid = rq.ssid;
-  rec.length = rq.length;
+  rec.ssid = wire.ssid;
+  rec.length = wire.length;
+  rec.dm = with_dm;
+  rec.dm_s_txc = dm.s_txc;
   ErrorEstimate e = clock.error;
   e.ptp = false;
   rec.sender_error = e.encode();
@@ -695,6 +795,11 @@ void ProbeStage::on_idle(uint64_t /*now_tsc*/, Output& out) noexcept {
 
 void ProbeStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"probe.reflector_sessions_new", read_counter(stats_.reflector_sessions_new)});
+  out.push_back({"probe.reflector_evictions", read_counter(stats_.reflector_evictions)});
+  out.push_back({"probe.reflector_stateless", read_counter(stats_.reflector_stateless)});
+  out.push_back({"probe.dm_filled", read_counter(stats_.dm_filled)});
+  out.push_back({"probe.dm_unattributed", read_counter(stats_.dm_unattributed)});
+  out.push_back({"probe.dm_replies", read_counter(stats_.dm_replies)});
   out.push_back({"probe.probes_sent", read_counter(stats_.probes_sent)});
   out.push_back({"probe.records_lost", read_counter(stats_.records_lost)});
   out.push_back({"probe.echo_sent", read_counter(stats_.echo_sent)});

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dataplane/core/ip_addr.h"
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/own_addresses.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
@@ -30,6 +31,18 @@ struct ProbeConfig {
   bool stateful = true;  // false: reflected Sequence Number = the sender's (RFC 8762 §4.2)
   uint32_t reflector_sessions = 1024;  // per worker; rounded up to a power of two
   uint32_t reflector_idle_ms = 60000;  // a session idle this long restarts its counter at 0
+  // Sessions one source (an IPv4 address, an IPv6 /64) may hold per worker: an edge has at most
+  // 4 uplinks (one address each) × one session per hub endpoint. 1..kReflectorProbeLimit.
+  uint32_t reflector_per_source = 8;
+  // When a new session finds no free slot, a session idle at least this long may give up its
+  // own (the source's own least recently used one first): longer than any probe interval, so
+  // a flood can only take slots nobody is using.
+  uint32_t reflector_evict_idle_ms = 2000;
+  // A hub with a site table gives sessions to known peers only (docs/links.md). Other sources
+  // are answered statelessly (their own sequence number, no slot taken), so a new or renumbered
+  // edge path is measured before its first overlay packet; false: refused
+  // (`reflector_unknown_peer`).
+  bool unknown_peers_stateless = true;
 };
 
 // Shared objects, owned by whoever builds the pipelines (one of each per box).
@@ -39,6 +52,13 @@ struct ProbeDeps {
   rte_ring* results = nullptr;   // StampRecord elements, multi-producer; required with sessions
   rte_ring* requests = nullptr;  // StampRequest elements; on the worker that sends (worker 0)
   rte_mempool* pool = nullptr;   // for the probes; required with requests
+  // Overlay (direct measurement, docs/links.md): the box's site table. An edge (site id set)
+  // puts the overlay SSID and a Direct Measurement TLV on its STAMP probes and reads its own
+  // counters into the records; a hub's reflector gives sessions to known peers only and fills
+  // the TLVs. nullptr: none of this (plain RFC 8762 probes, per-source limits only).
+  const OverlaySites* overlay = nullptr;
+  uint16_t overlay_site_id = 0;  // an edge's site id (0 on a hub)
+  bool overlay_hub = false;
 };
 
 class ProbeStage final : public Stage {
@@ -63,15 +83,32 @@ class ProbeStage final : public Stage {
     kResultRingFull,   // the control thread is not draining: the reply is lost to it
     kClockUnset,       // no TSC → NTP mapping published yet: no timestamp to give
     kBadIcmpChecksum,  // an echo reply to one of our echo probes, with a wrong checksum
+    kSourceLimit,      // reflector: the source holds its quota of active sessions
+    kUnknownPeer,      // reflector on a hub: not a known site path (unknown_peers_stateless off)
   };
-  static constexpr std::array<std::string_view, 11> kDrops{
-      "stamp_truncated",  "chained_mbuf",   "bad_udp_checksum",  "bad_source",
-      "not_on_port",      "reflector_full", "unknown_session",   "session_mismatch",
-      "result_ring_full", "clock_unset",    "bad_icmp_checksum",
+  static constexpr std::array<std::string_view, 13> kDrops{
+      "stamp_truncated",
+      "chained_mbuf",
+      "bad_udp_checksum",
+      "bad_source",
+      "not_on_port",
+      "reflector_full",
+      "unknown_session",
+      "session_mismatch",
+      "result_ring_full",
+      "clock_unset",
+      "bad_icmp_checksum",
+      "reflector_source_limit",
+      "reflector_unknown_peer",
   };
 
   struct Stats {
     uint64_t reflector_sessions_new = 0;     // counters started (new sender, or idle restart)
+    uint64_t reflector_evictions = 0;        // idle sessions that gave their slot to a new one
+    uint64_t reflector_stateless = 0;        // hub: unknown sources answered without a session
+    uint64_t dm_filled = 0;                  // reflector: DM TLVs filled with our counters
+    uint64_t dm_unattributed = 0;            // reflector: DM TLVs of no known path (U set)
+    uint64_t dm_replies = 0;                 // sender: replies whose DM TLV the far end filled
     uint64_t probes_sent = 0;                // probes built (STAMP and ICMP echo)
     uint64_t echo_sent = 0;                  // of which ICMP/ICMPv6 echo requests
     uint64_t echo_replies = 0;               // echo replies recorded (also in the ring)
@@ -126,7 +163,13 @@ class ProbeStage final : public Stage {
   // An echo reply whose identifier is a session port: true when it answered one of our echo
   // probes (then it was recorded, or dropped with a reason); false leaves it to later stages.
   bool echo_reply(rte_mbuf* m, PacketMeta& md, int session, Output& out) noexcept;
-  bool reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept;
+  enum class ReflSeq : uint8_t { kOk, kFull, kSourceLimit };
+  ReflSeq reflector_seq(const PacketMeta& md, uint16_t ssid, uint32_t* seq) noexcept;
+  // Hub: the overlay site and path a probe's SSID names, when that path's learned outer address
+  // is the probe's source.
+  bool known_peer(const PacketMeta& md, uint16_t ssid, uint16_t* site,
+                  uint8_t* path) const noexcept;
+  uint32_t edge_rx(uint8_t uplink) const noexcept;  // edge: overlay packets from the hub on it
   void send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept;
   void push_failure(const StampRequest& rq, StampSendFailure f) noexcept;
   void burst_time() noexcept;
@@ -135,6 +178,9 @@ class ProbeStage final : public Stage {
   ProbeConfig cfg_;
   ProbeDeps deps_;
   uint64_t idle_tsc_;
+  uint64_t evict_tsc_;
+  bool hub_ = false;      // a hub with a site table: known peers only, DM filled
+  bool edge_dm_ = false;  // an edge with a site id: our probes carry the SSID and DM TLV
   std::array<PortInfo, kMaxPorts> ports_{};
   OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)
   std::vector<ReflSlot> refl_;
@@ -147,7 +193,8 @@ class ProbeStage final : public Stage {
 };
 
 // Builds a STAMP Session-Sender packet (Ethernet, IPv4 or IPv6 by `dst`'s family, UDP, the
-// 44-byte packet then padding up to rq.length, see encode_sender) into the empty mbuf `m`, from
+// 44-byte packet then padding up to rq.length, see encode_sender; with `dm`, a Direct Measurement
+// TLV first and the packet at least kStampDmPacketLen long) into the empty mbuf `m`, from
 // `uplink`'s MAC and address to `next_hop_mac` / dst:dst_port, from src_port, with rq.seq, rq.ssid
 // and rq.dscp; TTL 255, DF. T1 is read from rte_rdtsc() after everything else is written and
 // stamped just before the UDP checksum; *t1 gets it. Sets PacketMeta (out_port = uplink.port_id).
@@ -156,7 +203,8 @@ class ProbeStage final : public Stage {
 StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    const rte_ether_addr& next_hop_mac, const IpAddr& dst,
                                    uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
-                                   const TscClock& clock, uint64_t* t1) noexcept;
+                                   const TscClock& clock, uint64_t* t1,
+                                   const StampDm* dm = nullptr) noexcept;
 
 // Builds an ICMP (IPv4) or ICMPv6 echo request into the empty mbuf `m`, from `uplink`'s MAC and
 // address (chosen as build_stamp_probe does) to `next_hop_mac` / dst, identifier `ident`,

@@ -14,7 +14,10 @@
 #   6. a TCP transfer (iperf3) across the overlay survives the fiber outage of phase 3;
 #   7. a packet too big for the overlay gets an ICMP "fragmentation needed" with the MTU left;
 #   8. fiber alternating 10 s clean / 10 s at the realtime loss bound for 60 s moves a realtime
-#      flow at most once.
+#      flow at most once;
+#   9. at 100 ms probes (too slow to see 5 % loss in 3 s by themselves), 5 % upload loss on fiber
+#      under 500 packets/s of voice moves the voice flow within 3 s: the overlay traffic's own
+#      loss (RFC 8972 direct measurement through the probes) is part of the SLA decision.
 # Usage: steering_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -50,6 +53,35 @@ ctl_of() {
   "$lab" status --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["links"][sys.argv[1]]["ctl"])' "$1"
 }
 jget() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# realtime_ok_on_both: waits (up to 40 s) until fiber and vdsl both meet the realtime class.
+realtime_ok_on_both() {
+  local ok=no
+  for _ in $(seq 1 80); do
+    ok=$("$lab" exec edge traboulectl --json paths | "$py" -c '
+import json, sys
+v = json.load(sys.stdin)
+u = {x["uplink"]: x["classes"] for x in v["uplinks"]}
+print("yes" if u["vdsl"]["realtime"]["ok"] and u["fiber"]["realtime"]["ok"] else "no")' 2>/dev/null || echo no)
+    [ "$ok" = yes ] && return 0
+    sleep 0.5
+  done
+  return 1
+}
+# seconds_until_off_fiber PORT LIMIT_S: how long until the flow to PORT leaves fiber ("" if it
+# did not within LIMIT_S), counted from now.
+seconds_until_off_fiber() {
+  local t0 now
+  t0=$(date +%s.%N)
+  while :; do
+    now=$(date +%s.%N)
+    if [ "$(flow_uplink "$1")" != fiber ]; then
+      "$py" -c "print(round($now - $t0, 2))"
+      return 0
+    fi
+    "$py" -c "import sys; sys.exit(0 if $now - $t0 < $2 else 1)" || return 0
+    sleep 0.1
+  done
+}
 
 "$lab" up >/dev/null || fail "lab up"
 fiber_ctl=$(ctl_of fiber)
@@ -190,16 +222,7 @@ pass "duplicate: 0 lost of 400 with vdsl cut, 0 duplicates at dc1, hub dropped $
 
 # --- 5. 5 % upload loss on fiber: realtime moves within 3 s, bulk stays. vdsl was just cut: it
 # must meet the realtime class again (its 10 s hold) to be somewhere to move to.
-for _ in $(seq 1 60); do
-  ok=$("$lab" exec edge traboulectl --json paths | "$py" -c '
-import json, sys
-v = json.load(sys.stdin)
-u = {x["uplink"]: x["classes"] for x in v["uplinks"]}
-print("yes" if u["vdsl"]["realtime"]["ok"] and u["fiber"]["realtime"]["ok"] else "no")' 2>/dev/null || echo no)
-  [ "$ok" = yes ] && break
-  sleep 0.5
-done
-[ "$ok" = yes ] || fail "vdsl and fiber never met the realtime class again"
+realtime_ok_on_both || fail "vdsl and fiber never met the realtime class again"
 
 ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 100000 \
   --timeout 25 --idle 5 >/dev/null 2>&1 &
@@ -224,14 +247,7 @@ else:
 sleep 2
 [ "$(flow_uplink 7100)" = fiber ] && [ "$(flow_uplink 7200)" = fiber ] || fail "rt/bulk streams not on fiber before the loss"
 "$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=5% >/dev/null
-t0=$(date +%s.%N)
-moved=""
-while :; do
-  now=$(date +%s.%N)
-  if [ "$(flow_uplink 7100)" != fiber ]; then moved=$("$py" -c "print(round($now - $t0, 2))"); break; fi
-  "$py" -c "import sys; sys.exit(0 if $now - $t0 < 6 else 1)" || break
-  sleep 0.1
-done
+moved=$(seconds_until_off_fiber 7100 6)
 sleep 2
 bulk_on=$(flow_uplink 7200)
 "$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=0% >/dev/null
@@ -271,5 +287,47 @@ kill "$s1" "$r1" 2>/dev/null || true
 wait 2>/dev/null || true
 [ "$moves" -le 1 ] || fail "the realtime flow moved $moves times in 60 s of a hovering fiber"
 pass "hovering fiber (10 s clean / 10 s at 1 % loss, 60 s): $moves move(s) (bound 1)"
+
+# --- 9. the traffic's own loss at 100 ms probes: 500 packets/s of voice, 5 % upload loss.
+"$py" - "$work/policy.json" <<'PYEOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["probes"] = {"interval_ms": 100, "timeout_ms": 1000}
+json.dump(p, open(sys.argv[1], "w"), indent=1)
+PYEOF
+"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "steering test: 100 ms probes" \
+  >/dev/null || fail "policy apply (100 ms probes)"
+realtime_ok_on_both || fail "fiber and vdsl never met the realtime class at 100 ms probes"
+ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 1000000 \
+  --timeout 40 --idle 5 >/dev/null 2>&1 &
+r1=$!
+sleep 0.5
+ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100 --count 7500 \
+  --rate 500 >/dev/null &
+s1=$!
+sleep 4
+[ "$(flow_uplink 7100)" = fiber ] || fail "the voice stream is not on fiber before the loss"
+"$lab" exec edge traboulectl --json links >"$work/links.json"
+"$py" - "$work/links.json" <<'PYEOF' || fail "no direct loss figure on fiber under 500 packets/s"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for u in doc["uplinks"] if isinstance(doc, dict) else doc:
+    if u["name"] == "fiber":
+        d = u["paths"][0]["data_loss"]
+        print("   fiber before the loss: traffic loss", d)
+        sys.exit(0 if d["forward"] is not None and d["forward"] < 0.01 else 1)
+PYEOF
+"$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=5% >/dev/null
+moved=$(seconds_until_off_fiber 7100 8)
+"$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=0% >/dev/null
+reason=$("$lab" exec edge traboulectl --json paths | "$py" -c '
+import json, sys
+v = json.load(sys.stdin)
+print({x["uplink"]: x["classes"] for x in v["uplinks"]}["fiber"]["realtime"]["reason"])' 2>/dev/null || true)
+kill "$s1" "$r1" 2>/dev/null || true
+wait 2>/dev/null || true
+[ -n "$moved" ] || fail "the voice flow did not leave fiber within 8 s at 100 ms probes"
+"$py" -c "import sys; sys.exit(0 if $moved <= 3.0 else 1)" || fail "voice moved after $moved s (bound 3 s; $reason)"
+pass "5 % loss under 500 packets/s at 100 ms probes: voice moved in ${moved} s (bound 3 s): $reason"
 "$lab" exec edge traboulectl paths | tail -n 12 || true
 echo "PASS: steering"

@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "controlplane/links/link_monitor.h"
 #include "controlplane/links/path_monitor.h"
+#include "controlplane/policy/policy.h"
 #include "dataplane/core/stamp.h"
 
 namespace traboule::cp {
@@ -499,6 +501,183 @@ TEST(PathMonitor, DownWithinTheDetectionTimeOfTheLastAnswer) {
   EXPECT_EQ(last_answer, 910 * kMs);
   EXPECT_EQ(down_at, last_answer + 310 * kMs) << "3 x 100 ms + a tenth of an interval";
   EXPECT_LE(down_at - 1000 * kMs, 350 * kMs) << "the lab bound, from the start of the outage";
+}
+
+// One probe round trip of a path driven by a random loss and a jittery RTT: the daemon's loop
+// ticks every 2 ms; `cut_ns` (0: none) is when the path stops carrying anything.
+struct RandomPath {
+  PathConfig cfg;
+  PathMonitor mon;
+  std::mt19937_64 rng;
+  double loss;  // round-trip probability that a probe gets no answer
+  uint64_t rtt_ns, jitter_ns;
+  uint64_t down_events = 0, first_down_ns = 0;
+  RandomPath(PathConfig c, uint64_t seed, double l, uint64_t rtt, uint64_t jit)
+      : cfg(c), mon(c), rng(seed), loss(l), rtt_ns(rtt), jitter_ns(jit) {}
+  double uniform() { return double(rng() >> 11) * 0x1.0p-53; }
+  void run(uint64_t until_ns, uint64_t cut_ns = 0) {
+    std::multimap<uint64_t, StampRecord> pending;
+    const uint64_t interval = uint64_t{cfg.interval_ms} * kMs;
+    uint64_t next_probe = 0;
+    for (uint64_t t = 0; t <= until_ns; t += 2 * kMs) {
+      while (!pending.empty() && pending.begin()->first <= t) {
+        mon.on_record(pending.begin()->second, pending.begin()->first);
+        pending.erase(pending.begin());
+      }
+      mon.tick(t);
+      for (const LinkEvent& e : mon.take_events())
+        if (e.to == LinkStatus::kDown) {
+          ++down_events;
+          if (first_down_ns == 0) first_down_ns = e.time_ns;
+        }
+      if (t < next_probe) continue;
+      next_probe += interval;
+      const uint32_t seq = mon.begin_probe(t);
+      StampRecord r;
+      r.kind = StampRecordKind::kSent;
+      r.seq = seq;
+      r.t1 = ntp_at(static_cast<int64_t>(t));
+      mon.on_record(r, t);
+      // The RTT varies uniformly over rtt ± jitter; past the cut nothing comes back.
+      const uint64_t rtt = rtt_ns - jitter_ns + static_cast<uint64_t>(uniform() * 2 * jitter_ns);
+      if (uniform() < loss || (cut_ns != 0 && t + rtt / 2 >= cut_ns)) continue;
+      r.kind = StampRecordKind::kReply;
+      r.reflector_seq = seq;
+      r.t2 = r.t3 = r.t1 + ((rtt / 2) << 32) / 1'000'000'000;
+      r.t4 = ntp_at(static_cast<int64_t>(t + rtt));
+      pending.emplace(t + rtt, r);
+    }
+  }
+};
+
+PathConfig default_probes() {
+  const ProbeSettings d;  // the policy's defaults
+  PathConfig c = config();
+  c.interval_ms = d.interval_ms;
+  c.timeout_ms = d.timeout_ms;
+  c.down_after = d.down_after;
+  c.up_after = d.up_after;
+  c.window = d.window;
+  return c;
+}
+
+// Issue 11: at the policy's default probes, an outage is down within 300 ms of the cut,
+// whatever the cut's phase against the probes, on a clean and on a jittery path (the
+// detection time grows by twice the measured jitter).
+TEST(PathMonitor, DefaultProbesSeeAnOutageWithin300Ms) {
+  struct Row {
+    const char* name;
+    uint64_t rtt_ms, jitter_ms, max_ms;
+  } rows[] = {{"fiber, 4 ms", 4, 0, 300},
+              {"vdsl, 20 ms ± 2", 20, 2, 300},
+              {"4g, 60 ms ± 8 (jitter allowance)", 60, 8, 330}};
+  for (const Row& r : rows) {
+    uint64_t worst = 0;
+    for (uint64_t phase = 0; phase < 50; phase += 7) {
+      RandomPath p(default_probes(), phase + 1, 0.0, r.rtt_ms * kMs, r.jitter_ms * kMs);
+      const uint64_t cut = (3000 + phase) * kMs;
+      p.run(4000 * kMs, cut);
+      ASSERT_EQ(p.down_events, 1u) << r.name << " phase " << phase;
+      worst = std::max(worst, p.first_down_ns - cut);
+    }
+    EXPECT_LE(worst, r.max_ms * kMs) << r.name << ": worst detection " << worst / kMs << " ms";
+  }
+}
+
+// Issue 11: what "loss" looks like at the defaults. A path at 3 % random loss each way (5.9 %
+// of round trips) for ten minutes, ten times over, is never taken down: that needs 5 losses in
+// a row (p = 7e-7 per probe, ~0.009 expected in 10 min), and its loss figure says ~6 %.
+TEST(PathMonitor, RandomLossIsLossNotAnOutage) {
+  const double kRoundTrip = 1 - 0.97 * 0.97;
+  uint64_t downs = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    RandomPath p(default_probes(), seed, kRoundTrip, 20 * kMs, 2 * kMs);
+    p.run(600'000 * kMs);
+    downs += p.down_events;
+    const PathMetrics m = p.mon.metrics();
+    ASSERT_TRUE(m.loss_ratio.has_value());
+    EXPECT_NEAR(*m.loss_ratio, kRoundTrip, 0.05) << "seed " << seed << ": window loss";
+    EXPECT_NEAR(double(m.total_lost) / double(m.total_sent), kRoundTrip, 0.005) << seed;
+  }
+  EXPECT_EQ(downs, 0u) << "false outages in 100 minutes at 3 % loss each way";
+}
+
+// Direct loss measurement (issue 11): a path answering every 100 ms whose replies carry the
+// data counters of both ends (RFC 8972 Direct Measurement TLV). `rate` data packets per
+// second each way; the forward and backward loss; what the hub's counters do.
+struct DataRow {
+  const char* name;
+  double rate;
+  double loss_fwd, loss_bwd;
+  std::optional<double> want_fwd, want_bwd;  // unset: too little traffic (or not counted)
+  uint32_t start = 0;       // counters' first value (wrap-around rows start near 2^32)
+  bool hub_counts = true;   // false: a reflector that echoes the TLV without counting
+  int hub_restart_at = -1;  // probe index at which the hub's counters restart from zero
+  uint64_t want_resets = 0;
+  bool dm = true;  // the replies carry the TLV at all
+};
+
+TEST(PathMonitor, DirectLossMeasurementOfTheTraffic) {
+  const std::vector<DataRow> rows = {
+      {"no TLV: no figure", 500, 0, 0, std::nullopt, std::nullopt, 0, true, -1, 0, false},
+      {"500 pps clean", 500, 0, 0, 0.0, 0.0},
+      {"500 pps, 5 % lost on the way up", 500, 0.05, 0, 0.05, 0.0},
+      {"500 pps, 5 % lost on the way down", 500, 0, 0.05, 0.0, 0.05},
+      {"20 pps: too little traffic to say", 20, 0.5, 0.5, std::nullopt, std::nullopt},
+      {"counters wrap at 2^32", 500, 0.05, 0, 0.05, 0.0, 0xffffff00u},
+      {"a reflector that does not count: not 100 % loss", 500, 0, 0, std::nullopt, std::nullopt, 0,
+       false},
+      {"the hub restarts: window restarted, no bogus figure", 500, 0, 0, 0.0, 0.0, 1000, true, 30,
+       1},
+  };
+  for (const DataRow& r : rows) {
+    PathConfig c = config();
+    c.interval_ms = 100;
+    PathMonitor mon(c);
+    double sent_f = 0, recv_f = 0, sent_b = 0, recv_b = 0;
+    uint32_t hub_base_rx = 0, hub_base_tx = 0;
+    for (int i = 0; i < 60; ++i) {
+      const uint64_t t = uint64_t(i) * 100 * kMs;
+      mon.tick(t);
+      const uint32_t seq = mon.begin_probe(t);
+      // Since the last probe: rate/10 packets each way, a share of them lost.
+      sent_f += r.rate / 10;
+      recv_f += r.rate / 10 * (1 - r.loss_fwd);
+      sent_b += r.rate / 10;
+      recv_b += r.rate / 10 * (1 - r.loss_bwd);
+      if (i == r.hub_restart_at) {  // the hub's counters start again from zero
+        hub_base_rx = r.start + static_cast<uint32_t>(recv_f);
+        hub_base_tx = r.start + static_cast<uint32_t>(sent_b);
+      }
+      StampRecord rep;
+      rep.kind = StampRecordKind::kReply;
+      rep.seq = seq;
+      rep.reflector_seq = seq;
+      rep.t1 = ntp_at(static_cast<int64_t>(t));
+      rep.t2 = rep.t3 = rep.t1;
+      rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+      rep.dm = r.dm;
+      rep.dm_s_txc = r.start + static_cast<uint32_t>(sent_f);
+      rep.dm_s_rxc = r.start + static_cast<uint32_t>(recv_b);
+      if (r.hub_counts) {
+        rep.dm_r_rxc = r.start + static_cast<uint32_t>(recv_f) - hub_base_rx;
+        rep.dm_r_txc = r.start + static_cast<uint32_t>(sent_b) - hub_base_tx;
+      }
+      mon.tick(t + 10 * kMs);
+      mon.on_record(rep, t + 10 * kMs);
+    }
+    const PathMetrics m = mon.metrics();
+    auto near = [&](const std::optional<double>& got, const std::optional<double>& want,
+                    const char* dir) {
+      ASSERT_EQ(got.has_value(), want.has_value()) << r.name << " (" << dir << ")";
+      if (want) {
+        EXPECT_NEAR(*got, *want, 0.005) << r.name << " (" << dir << ")";
+      }
+    };
+    near(m.data_loss_forward, r.want_fwd, "forward");
+    near(m.data_loss_backward, r.want_bwd, "backward");
+    EXPECT_EQ(m.data_windows_reset, r.want_resets) << r.name;
+  }
 }
 
 // Two losses, then an answer 8 ms later than usual: not three intervals of silence.

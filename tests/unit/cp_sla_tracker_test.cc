@@ -51,6 +51,11 @@ struct ViolationRow {
   std::optional<std::string> want;
 };
 
+SlaInputs with_data(SlaInputs i, double data_loss) {
+  i.data_loss_ratio = data_loss;
+  return i;
+}
+
 TEST(SlaViolation, Table) {
   const auto voice = cls(50000, 10000, 10000);  // 50 ms one-way, 10 ms jitter, 1 % loss
   const std::vector<ViolationRow> rows = {
@@ -81,6 +86,15 @@ TEST(SlaViolation, Table) {
       {"negative figures meet", voice, in(-5, -1, -0.5), 1.0, std::nullopt},
       {"infinite loss violates", voice, in(1000, 0, std::numeric_limits<double>::infinity()), 1.0,
        "loss inf % > 1.00 %"},
+      // The traffic's own loss (direct measurement) counts like the probes' (issue 11).
+      {"traffic loss over, probes clean", voice, with_data(in(60000, 2000, 0.0), 0.05), 1.0,
+       "traffic loss 5.00 % > 1.00 %"},
+      {"traffic loss within", voice, with_data(in(60000, 2000, 0.0), 0.004), 1.0, std::nullopt},
+      {"probe loss reported before traffic loss", voice, with_data(in(60000, 2000, 0.03), 0.05),
+       1.0, "loss 3.00 % > 1.00 %"},
+      {"traffic loss with margin", voice, with_data(in(60000, 2000, 0.0), 0.009), 0.8,
+       "traffic loss 0.90 % > 0.80 %"},
+      {"NaN traffic loss meets", voice, with_data(in(60000, 2000, 0.0), kNaN), 1.0, std::nullopt},
   };
   for (const auto& r : rows) {
     const auto got = sla_violation(r.c, r.in, r.scale);

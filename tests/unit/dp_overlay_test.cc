@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The overlay from tables: the header's wire format and the headers a receiver must refuse, the
 // duplicate filter's window (wrap-around, too old, far jumps), the passive path figures (gaps,
-// reordering, duplicates, RFC 3550 jitter computed by hand), and the encap and decap stages
+// reordering, duplicates, RFC 3550 jitter computed by hand, forged sequences and sender
+// restarts), the receive counters direct measurement reads, and the encap and decap stages
 // end to end: an edge encapsulates, a hub decapsulates, learns the site and answers.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -301,6 +302,117 @@ TEST(PassivePath, Table) {
   }
 }
 
+// Hostile and unusual sequences (issue 11, 6e): a forged packet far from the path's sequence
+// is an outlier, not loss; a restarted sender is followed after kPassiveResync agreeing packets.
+struct PassiveHostileRow {
+  const char* what;
+  std::vector<uint32_t> seqs;  // constant transit: jitter stays 0
+  uint64_t lost, reordered, duplicates, seq_jumps, resyncs;
+  uint32_t highest;
+};
+
+TEST(PassivePath, HostileSequences) {
+  const std::vector<PassiveHostileRow> rows = {
+      {"one forged far-ahead sequence", {1, 2, 3, 0x40000000u, 4, 5}, 0, 0, 0, 1, 0, 5},
+      {"a few forged sequences among real traffic",
+       {1, 2, 900000000u, 3, 1800000000u, 4, 2700000000u, 5},
+       0,
+       0,
+       0,
+       3,
+       0,
+       5},
+      {"a forged run that is not consecutive never moves the path",
+       {1, 2, 1000000u, 2000000u, 3000000u, 3},
+       0,
+       0,
+       0,
+       3,
+       0,
+       3},
+      {"a consecutive forged run interrupted by real traffic does not either",
+       {1, 2, 1000000u, 1000001u, 3, 1000002u, 4},
+       0,
+       0,
+       0,
+       3,
+       0,
+       4},
+      {"a gap of exactly the window is loss", {1, 1025}, 1023, 0, 0, 0, 0, 1025},
+      {"one more is an outlier", {1, 1026}, 0, 0, 0, 1, 0, 1},
+      {"far ahead across the 2^32 wrap", {0xfffffff0u, 0x500}, 0, 0, 0, 1, 0, 0xfffffff0u},
+      {"in-window gap across the 2^32 wrap", {0xfffffff0u, 0x10}, 31, 0, 0, 0, 0, 0x10},
+      {"sender restart at seq 0 is followed, the jump is not loss",
+       {100000, 100001, 0, 1, 2, 3, 5},
+       1,
+       0,
+       0,
+       3,
+       1,
+       5},
+      {"restart across the wrap", {0x80000000u, 1, 2, 3, 4}, 0, 0, 0, 3, 1, 4},
+      {"far behind does not decrement loss", {2000, 2010, 900, 901}, 9, 0, 0, 2, 0, 2010},
+      {"far behind the 2^32 wrap", {5, 10, 0xffff0000u}, 4, 0, 0, 1, 0, 10},
+      {"reorder within the window fills gaps", {1, 4, 2, 3}, 0, 2, 0, 0, 0, 4},
+      {"reorder 1000 back", {1, 1001, 2}, 998, 1, 0, 0, 0, 1001},
+      {"late duplicate is a duplicate, not a gap filler", {1, 2, 3, 2}, 0, 0, 1, 0, 0, 3},
+      {"duplicate of a gap filler", {1, 3, 2, 2}, 0, 1, 1, 0, 0, 3},
+      {"duplicate of the highest", {1, 2, 2}, 0, 0, 1, 0, 0, 2},
+      {"after a resync, gaps count again in the new space", {50000, 1, 2, 3, 6}, 2, 0, 0, 3, 1, 6},
+  };
+  for (const auto& r : rows) {
+    PassivePath p;
+    for (uint32_t s : r.seqs) p.on_packet(s, 1000, 1100);
+    EXPECT_EQ(p.received, r.seqs.size()) << r.what << ": every packet is received";
+    EXPECT_EQ(p.lost, r.lost) << r.what;
+    EXPECT_EQ(p.reordered, r.reordered) << r.what;
+    EXPECT_EQ(p.duplicates, r.duplicates) << r.what;
+    EXPECT_EQ(p.seq_jumps, r.seq_jumps) << r.what;
+    EXPECT_EQ(p.resyncs, r.resyncs) << r.what;
+    EXPECT_EQ(p.highest_seq, r.highest) << r.what;
+    EXPECT_EQ(p.jitter_us16, 0u) << r.what;
+  }
+}
+
+TEST(PassivePath, ForgedOutliersDoNotTouchJitter) {
+  PassivePath p;
+  p.on_packet(1, 1000, 1100);
+  p.on_packet(2, 2000, 2100);
+  p.on_packet(0x70000000u, 0, 0x7fffffffu);  // forged, with an absurd transmit time
+  p.on_packet(3, 3000, 3100);
+  EXPECT_EQ(p.jitter_us16, 0u);
+  EXPECT_EQ(p.lost, 0u);
+}
+
+TEST(OverlaySites, ReceiveCountersAddUpOverWorkers) {
+  OverlaySites sites;
+  std::vector<PassivePath> w0(8 * kMaxUplinks), w1(8 * kMaxUplinks), small(2 * kMaxUplinks);
+  w0[3 * kMaxUplinks + 1].received = 100;
+  w1[3 * kMaxUplinks + 1].received = 23;
+  small[1 * kMaxUplinks + 2].received = 5;
+  EXPECT_EQ(sites.rx_packets(3, 1), 0u) << "nothing registered";
+  ASSERT_TRUE(sites.attach_rx(w0.data(), 8));
+  ASSERT_TRUE(sites.attach_rx(w1.data(), 8));
+  ASSERT_TRUE(sites.attach_rx(small.data(), 2));
+  EXPECT_EQ(sites.rx_packets(3, 1), 123u);
+  EXPECT_EQ(sites.rx_packets(1, 2), 5u);
+  EXPECT_EQ(sites.rx_packets(7, 0), 0u);
+  EXPECT_EQ(sites.rx_packets(3, kMaxUplinks), 0u) << "path out of range";
+  EXPECT_EQ(sites.rx_packets(9, 0), 0u) << "slot beyond every table";
+  sites.detach_rx(w1.data());
+  EXPECT_EQ(sites.rx_packets(3, 1), 100u);
+  ASSERT_TRUE(sites.attach_rx(w1.data(), 8)) << "a freed entry is reused";
+  EXPECT_EQ(sites.rx_packets(3, 1), 123u);
+  std::vector<std::vector<PassivePath>> many(OverlaySites::kMaxRxTables);
+  unsigned attached = 0;
+  for (auto& t : many) {
+    t.resize(kMaxUplinks);
+    attached += sites.attach_rx(t.data(), 1) ? 1 : 0;
+  }
+  EXPECT_EQ(attached, OverlaySites::kMaxRxTables - 3) << "full: refused, not overwritten";
+  EXPECT_EQ(sites.rx_packets(3, 1), 123u);
+}
+
 TEST(PassivePath, JitterConvergesToTheFloatingPointFormula) {
   PassivePath p;
   double j = 0;
@@ -590,6 +702,11 @@ TEST(OverlayStages, EdgeToHubAndBack) {
     EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 2u);
     EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).lost, 0u);
     EXPECT_EQ(p.hub_decap.passive(kSiteId, 1).received, 1u);
+    // The decap registered its figures in the site table: what the hub's reflector reads for
+    // direct measurement (R_RxC).
+    EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 0), 2u);
+    EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 1), 1u);
+    EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 2), 0u);
 
     // Hub answers on the path the site came in on.
     const Frame reply = PacketBuilder()
@@ -1117,14 +1234,21 @@ TEST(OverlayStages, DuplicateStrategySendsTwoCopiesAndTheHubKeepsOne) {
       ASSERT_EQ(v.size(), 1u);
       EXPECT_EQ(v[0].where, want) << "copy " << i;
     }
-    // Both paths were seen (learning happens before the filter), passive figures only for
-    // what passed.
+    // Both paths were seen (learning happens before the filter), and the passive figures count
+    // every copy each path carried, the dropped second copies too (they are no gap in their
+    // path's sequence, and direct measurement compares them with what the edge sent): path 0
+    // got seq 1, 2 and a late duplicate of 1; path 1 got 1 and 2.
     IpAddr a;
     uint16_t port;
     EXPECT_TRUE(p.hub_sites.endpoint(kSiteId, 0, a, port));
     EXPECT_TRUE(p.hub_sites.endpoint(kSiteId, 1, a, port));
-    EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 1u);
-    EXPECT_EQ(p.hub_decap.passive(kSiteId, 1).received, 1u);
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 3u);
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).duplicates, 1u);
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).lost, 0u);
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 1).received, 2u);
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 1).lost, 0u);
+    EXPECT_EQ(p.edge_sites.path(0, 0).tx_seq.load(), 2u) << "the edge's S_TxC for uplink 0";
+    EXPECT_EQ(p.edge_sites.path(0, 1).tx_seq.load(), 2u) << "copies count on their uplink";
   }
   EXPECT_EQ(testing::pool_in_use(), in_use) << "no mbuf leaked";
 }

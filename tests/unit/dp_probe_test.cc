@@ -511,13 +511,17 @@ struct Rig {
   std::unique_ptr<StageHarness> h;
 
   explicit Rig(ProbeConfig cfg = {}, bool clock_set = true, unsigned ring_size = 64,
-               bool sender = false) {
+               bool sender = false, const OverlaySites* overlay = nullptr, bool hub = false,
+               uint16_t site_id = 0) {
     if (clock_set)
       clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz(),
                                    ErrorEstimate{true, false, 10, 1}));
     results = make_stamp_result_ring(unique("res").c_str(), ring_size, 0);
     if (sender) requests = make_stamp_request_ring(unique("req").c_str(), 64, 0);
     ProbeDeps d{&clock, &sessions, results, requests, sender ? test_pool() : nullptr};
+    d.overlay = overlay;
+    d.overlay_hub = hub;
+    d.overlay_site_id = site_id;
     stage = std::make_unique<ProbeStage>(*site, cfg, d);
     h = std::make_unique<StageHarness>(*stage);
   }
@@ -863,19 +867,21 @@ TEST(ProbeStage, StatefulReflectorCountsPerSession) {
   EXPECT_EQ(rig.stage->stats().reflector_sessions_new, 4u);
 }
 
+std::string peer4(unsigned i) {  // 198.18.0.0/15 (RFC 2544): many distinct senders
+  return "198.18." + std::to_string(i >> 8 & 0xff) + "." + std::to_string(i & 0xff);
+}
+
 TEST(ProbeStage, ReflectorTableFullAndIdleRestart) {
   ProbeConfig cfg;
   cfg.reflector_sessions = 16;  // a 16-slot table: the 17th sender finds no room
   Rig rig(cfg);
   std::vector<rte_mbuf*> pkts;
-  for (int i = 0; i < 17; ++i)
-    pkts.push_back(
-        load(to_reflector4(kPeer4, static_cast<uint16_t>(50000 + i)).payload(kSender).build(),
-             kWanPort));
+  for (unsigned i = 0; i < 17; ++i)
+    pkts.push_back(load(to_reflector4(peer4(i + 1).c_str()).payload(kSender).build(), kWanPort));
   auto v = rig.h->run(pkts);
   ASSERT_EQ(v.size(), 17u);
   for (int i = 0; i < 16; ++i) EXPECT_EQ(v[i].where, "edge:reply") << i;
-  EXPECT_EQ(v[16].where, "drop:reflector_full");
+  EXPECT_EQ(v[16].where, "drop:reflector_full") << "every session active: nothing evicted";
 
   // Idle 0 ms: every new burst finds the session expired and starts it again at 0.
   ProbeConfig idle;
@@ -1238,6 +1244,585 @@ TEST(ProbeStage, ProbeReflectedAndRecordedEndToEnd) {
     EXPECT_GE(ntp_diff_ns(r.t4, r.t1), 0);
     EXPECT_LT(ntp_diff_ns(r.t4, r.t1), 1'000'000'000);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reflector table under attack (issue 11, 6d): per-source quotas, eviction of idle sessions only,
+// and on a hub sessions for known site paths only.
+
+// Runs `pkts` in bursts of 32; the verdicts in order.
+std::vector<std::string> run_all(Rig& rig, const std::vector<Frame>& frames) {
+  std::vector<std::string> where;
+  for (size_t i = 0; i < frames.size(); i += 32) {
+    std::vector<rte_mbuf*> pkts;
+    for (size_t j = i; j < frames.size() && j < i + 32; ++j)
+      pkts.push_back(load(frames[j], kWanPort));
+    for (const auto& v : rig.h->run(pkts)) where.push_back(v.where);
+  }
+  return where;
+}
+size_t count(const std::vector<std::string>& v, const std::string& what) {
+  return static_cast<size_t>(std::count(v.begin(), v.end(), what));
+}
+// The reflected sequence number of a single probe run alone.
+uint32_t reflect_seq(Rig& rig, const Frame& f, std::string* where = nullptr) {
+  auto v = rig.h->run({load(f, kWanPort)});
+  if (where != nullptr) *where = v[0].where;
+  if (v[0].pkt == nullptr) return 0xffffffffu;
+  return be32(traboule::testing::from_mbuf(v[0].pkt), 14 + (f.bytes[12] == 0x86 ? 40 : 20) + 8);
+}
+Frame probe4(const std::string& src, uint16_t sport, const Bytes& stamp = kSender) {
+  return to_reflector4(src.c_str(), sport).payload(stamp).build();
+}
+Frame probe6(const char* src, uint16_t sport) {
+  Ipv6Opts o;
+  o.hop_limit = 60;
+  return PacketBuilder()
+      .eth(kWanMac, kPeerMac)
+      .ipv6(src, kWan6, o)
+      .udp(sport, kStampPort)
+      .payload(kSender)
+      .build();
+}
+
+TEST(ProbeStage, FloodFromOneSourceTakesItsQuotaOnly) {
+  struct QuotaRow {
+    const char* what;
+    std::function<Frame(unsigned)> flood;  // the i-th packet of the flood
+    std::function<Frame()> other;          // another sender, served during the flood
+  };
+  const QuotaRow rows[] = {
+      {"IPv4: one address, 40 source ports",
+       [](unsigned i) { return probe4(kPeer4, static_cast<uint16_t>(50000 + i)); },
+       [] { return probe4("198.51.100.8", 50000); }},
+      {"IPv6: 40 addresses of one /64 count as one source",
+       [](unsigned i) {
+         const std::string a = "2001:db8:99::" + std::to_string(1000 + i);
+         return probe6(a.c_str(), 50000);
+       },
+       [] { return probe6("2001:db8:98::7", 50000); }},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.what);
+    Rig rig;  // 1024 slots, 8 per source
+    std::vector<Frame> flood;
+    for (unsigned i = 0; i < 40; ++i) flood.push_back(r.flood(i));
+    const auto v = run_all(rig, flood);
+    EXPECT_EQ(count(v, "edge:reply"), 8u) << "the source's quota";
+    EXPECT_EQ(count(v, "drop:reflector_source_limit"), 32u);
+    EXPECT_EQ(rig.h->drop_count("reflector_source_limit"), 32u);
+    std::string where;
+    EXPECT_EQ(reflect_seq(rig, r.other(), &where), 0u) << "another sender still gets a session";
+    EXPECT_EQ(where, "edge:reply");
+    EXPECT_EQ(reflect_seq(rig, r.flood(0)), 1u) << "the flooder's own sessions keep counting";
+    EXPECT_EQ(rig.stage->stats().reflector_evictions, 0u);
+  }
+}
+
+TEST(ProbeStage, SourceAtItsQuotaReplacesItsOwnIdleSession) {
+  ProbeConfig cfg;
+  cfg.reflector_evict_idle_ms = 0;  // any session idle since an earlier burst may be replaced
+  Rig rig(cfg);
+  std::vector<Frame> first;
+  for (unsigned i = 0; i < 9; ++i)
+    first.push_back(probe4(kPeer4, static_cast<uint16_t>(40000 + i)));
+  first.push_back(probe4("198.51.100.8", 50000));
+  auto v = run_all(rig, first);
+  EXPECT_EQ(count(v, "edge:reply"), 9u);
+  EXPECT_EQ(v[8], "drop:reflector_source_limit") << "nothing idle yet in the same burst";
+  rte_delay_us_block(2);
+  // A restarted sender (new ports): its old sessions give their slots, one by one.
+  EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 41000)), 0u);
+  EXPECT_EQ(rig.stage->stats().reflector_evictions, 1u);
+  EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 41000)), 1u);
+  EXPECT_EQ(reflect_seq(rig, probe4("198.51.100.8", 50000)), 1u)
+      << "another source's session is never the one replaced at a quota";
+}
+
+TEST(ProbeStage, FloodOfManySourcesCannotEvictActiveSessions) {
+  ProbeConfig cfg;
+  cfg.reflector_sessions = 64;
+  Rig rig(cfg);  // no site table: any source may hold sessions, within its quota
+  EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40000)), 0u);
+  std::vector<Frame> flood;
+  for (unsigned i = 0; i < 600; ++i) flood.push_back(probe4(peer4(i + 1), 50000));
+  const auto v = run_all(rig, flood);
+  EXPECT_EQ(count(v, "edge:reply") + count(v, "drop:reflector_full"), 600u);
+  EXPECT_LE(count(v, "edge:reply"), 63u) << "the flood took at most the free slots";
+  EXPECT_EQ(rig.stage->stats().reflector_evictions, 0u) << "every session was active";
+  EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40000)), 1u) << "the edge's session kept its count";
+
+  // Once the flood's sessions are idle past the bound, a new sender takes one of their slots.
+  ProbeConfig quick = cfg;
+  quick.reflector_evict_idle_ms = 0;
+  Rig rig2(quick);
+  run_all(rig2, flood);  // (its later bursts already replace its earlier, idle, sessions)
+  const uint64_t before = rig2.stage->stats().reflector_evictions;
+  rte_delay_us_block(2);
+  std::string where;
+  EXPECT_EQ(reflect_seq(rig2, probe4(kPeer4, 40000), &where), 0u);
+  EXPECT_EQ(where, "edge:reply");
+  EXPECT_EQ(rig2.stage->stats().reflector_evictions, before + 1);
+}
+
+constexpr uint16_t kEdgeSite = 7;
+
+// A hub that learned site 7's path 0 at kPeer4 and path 1 at 198.51.100.9.
+struct HubSites {
+  OverlaySites sites;
+  HubSites() {
+    sites.learn(kEdgeSite, 0, ip(kPeer4), 4500, rte_rdtsc(), rte_get_tsc_hz());
+    sites.learn(kEdgeSite, 1, ip("198.51.100.9"), 4500, rte_rdtsc(), rte_get_tsc_hz());
+  }
+};
+
+Bytes edge_probe(uint32_t seq, uint8_t path, uint16_t site = kEdgeSite) {
+  return sender_bytes(seq, 0xe1e2e3e4e5e6e7e8ULL, 0x8001, stamp_overlay_ssid(site, path));
+}
+
+TEST(ProbeStage, HubGivesSessionsToKnownPeersOnly) {
+  for (const bool stateless : {true, false}) {
+    SCOPED_TRACE(stateless ? "unknown peers answered statelessly" : "unknown peers refused");
+    HubSites hs;
+    ProbeConfig cfg;
+    cfg.unknown_peers_stateless = stateless;
+    Rig rig(cfg, true, 64, false, &hs.sites, /*hub=*/true);
+    // Hostile: many random sources, with random SSIDs and with site 7's SSID (forged).
+    std::vector<Frame> flood;
+    for (unsigned i = 0; i < 300; ++i) {
+      const uint16_t ssid = i % 3 == 0   ? static_cast<uint16_t>(i * 2654435761u >> 16)
+                            : i % 3 == 1 ? stamp_overlay_ssid(kEdgeSite, 0)
+                                         : stamp_overlay_ssid(static_cast<uint16_t>(i), 1);
+      flood.push_back(probe4(peer4(i + 1), static_cast<uint16_t>(50000 + i),
+                             sender_bytes(1000 + i, 1, 0x0001, ssid)));
+    }
+    // Site 7's own SSID from its path 1's address but claiming path 0: not that path's source.
+    flood.push_back(probe4("198.51.100.9", 40000, edge_probe(5, 0)));
+    const auto v = run_all(rig, flood);
+    EXPECT_EQ(rig.stage->stats().reflector_sessions_new, 0u) << "no session for any of them";
+    if (stateless) {
+      EXPECT_EQ(count(v, "edge:reply"), flood.size());
+      EXPECT_EQ(rig.stage->stats().reflector_stateless, flood.size());
+      EXPECT_EQ(reflect_seq(rig, probe4(peer4(1), 50000, sender_bytes(77, 1, 1, 0))), 77u)
+          << "a stateless answer: the sender's own sequence number";
+    } else {
+      EXPECT_EQ(count(v, "drop:reflector_unknown_peer"), flood.size());
+    }
+    // The known edge's paths get sessions, counted from 0.
+    EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40000, edge_probe(100, 0))), 0u);
+    EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40000, edge_probe(101, 0))), 1u);
+    EXPECT_EQ(reflect_seq(rig, probe4("198.51.100.9", 40001, edge_probe(9, 1))), 0u);
+    EXPECT_EQ(rig.stage->stats().reflector_sessions_new, 2u);
+  }
+}
+
+TEST(ProbeStage, KnownEdgeRestartingGetsItsSessionDuringAFlood) {
+  HubSites hs;
+  ProbeConfig cfg;
+  cfg.reflector_sessions = 64;  // small, to make a full table likely if the flood could fill it
+  Rig rig(cfg, true, 64, false, &hs.sites, /*hub=*/true);
+  for (uint32_t s = 0; s < 5; ++s)
+    EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40000, edge_probe(s, 0))), s);
+  // ~17 packets/s for a minute from one address with new ports, and random sources besides.
+  std::vector<Frame> flood;
+  for (unsigned i = 0; i < 1020; ++i)
+    flood.push_back(i % 2 ? probe4("192.0.2.66", static_cast<uint16_t>(1024 + i))
+                          : probe4(peer4(i), 50000));
+  auto v = run_all(rig, flood);
+  EXPECT_EQ(count(v, "edge:reply"), flood.size()) << "answered, statelessly";
+  EXPECT_EQ(rig.stage->stats().reflector_sessions_new, 1u);
+  // The edge restarts: its probes now come from another port, a new session counting from 0,
+  // while its old session (not idle yet) still holds a slot.
+  for (uint32_t s = 0; s < 3; ++s)
+    EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40002, edge_probe(s, 0))), s);
+  v = run_all(rig, flood);
+  EXPECT_EQ(reflect_seq(rig, probe4(kPeer4, 40002, edge_probe(3, 0))), 3u);
+  EXPECT_EQ(rig.h->drop_count("reflector_full"), 0u);
+  EXPECT_EQ(rig.h->drop_count("reflector_source_limit"), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct measurement (RFC 8972 §4.5): the TLV's encoding, the hub's reflector filling it from the
+// decap and encap counters, the edge's probes carrying it and its records reading it.
+
+// A DM TLV by hand: flags, type 5, length, S_TxC, R_RxC, R_TxC.
+Bytes dm_tlv(uint8_t flags, uint32_t s_txc, uint32_t r_rxc = 0, uint32_t r_txc = 0,
+             uint16_t len = 12) {
+  Bytes t(4 + 12, 0);
+  t[0] = flags;
+  t[1] = 5;
+  put16(t, 2, len);
+  put32(t, 4, s_txc);
+  put32(t, 8, r_rxc);
+  put32(t, 12, r_txc);
+  return t;
+}
+Bytes cat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(StampFormat, DirectMeasurementTlvEncodes) {
+  StampSenderPacket s{0x01020304, 0x1122334455667788ULL, ErrorEstimate{true, false, 0, 1}, 0x8007};
+  const StampDm dm{0xa1a2a3a4, 0, 0};
+  const Bytes base = sender_bytes(0x01020304, 0x1122334455667788ULL, 0x8001, 0x8007);
+  struct EncRow {
+    size_t len;
+    StampStatus want;
+    Bytes tail;  // bytes past 44
+  };
+  const EncRow rows[] = {
+      {44, StampStatus::kTooShort, {}},
+      {59, StampStatus::kTooShort, {}},
+      {60, StampStatus::kOk, dm_tlv(0x80, 0xa1a2a3a4)},
+      {62, StampStatus::kOk, cat(dm_tlv(0x80, 0xa1a2a3a4), Bytes(2, 0))},  // no room for padding
+      {64, StampStatus::kOk, cat(dm_tlv(0x80, 0xa1a2a3a4), Bytes{0, 1, 0, 0})},
+      {100, StampStatus::kOk, cat(cat(dm_tlv(0x80, 0xa1a2a3a4), Bytes{0, 1, 0, 36}), Bytes(36, 0))},
+      {kStampMaxPacketLen + 1, StampStatus::kTooLong, {}},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.len);
+    Bytes out(r.len, 0xee);
+    EXPECT_EQ(encode_sender(s, out, &dm), r.want);
+    if (r.want != StampStatus::kOk) {
+      EXPECT_EQ(out, Bytes(r.len, 0xee)) << "nothing written";
+      continue;
+    }
+    EXPECT_EQ(out, cat(base, r.tail));
+    StampDm back;
+    EXPECT_EQ(decode_dm(out, &back), StampDmStatus::kNotFilled) << "U set by the sender";
+  }
+}
+
+TEST(StampFormat, DirectMeasurementTlvDecodeHostileRows) {
+  const Bytes base = sender_bytes(1, 2, 3, 4);
+  struct DecRow {
+    const char* what;
+    Bytes tail;
+    StampDmStatus want;
+    StampDm dm = {};
+  };
+  const DecRow rows[] = {
+      {"plain 44 bytes", {}, StampDmStatus::kAbsent},
+      {"filled", dm_tlv(0, 10, 20, 30), StampDmStatus::kOk, {10, 20, 30}},
+      {"filled, after an Extra Padding TLV",
+       cat(Bytes{0, 1, 0, 4, 0, 0, 0, 0}, dm_tlv(0, 10, 20, 30)),
+       StampDmStatus::kOk,
+       {10, 20, 30}},
+      {"after an unknown type",
+       cat(Bytes{0, 77, 0, 2, 9, 9}, dm_tlv(0, 1, 2, 3)),
+       StampDmStatus::kOk,
+       {1, 2, 3}},
+      {"U set: not understood, or not measured", dm_tlv(0x80, 10), StampDmStatus::kNotFilled},
+      {"M set by the reflector", dm_tlv(0x40, 10, 20, 30), StampDmStatus::kMalformed},
+      {"wrong length (8), fits the packet", Bytes{0, 5, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2},
+       StampDmStatus::kMalformed},
+      {"wrong length (16)", cat(dm_tlv(0, 1, 2, 3, 16), Bytes(4, 0)), StampDmStatus::kMalformed},
+      {"truncated TLV header", Bytes{0, 5}, StampDmStatus::kAbsent},
+      {"truncated value", slice(dm_tlv(0, 1, 2, 3), 0, 12), StampDmStatus::kAbsent},
+      {"length 0xffff", Bytes{0, 5, 0xff, 0xff, 0, 0, 0, 0}, StampDmStatus::kAbsent},
+      {"an unknown type overrunning the packet hides what follows",
+       cat(Bytes{0, 77, 0, 40}, dm_tlv(0, 1, 2, 3)), StampDmStatus::kAbsent},
+      {"RFC 8762 padding of zeros: type 0, length 0, repeated", Bytes(40, 0),
+       StampDmStatus::kAbsent},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.what);
+    const Bytes pkt = cat(base, r.tail);
+    StampDm dm{0xdead, 0xbeef, 0xf00d};
+    EXPECT_EQ(decode_dm(pkt, &dm), r.want);
+    if (r.want == StampDmStatus::kOk) {
+      EXPECT_EQ(dm, r.dm);
+    }
+    EXPECT_EQ(decode_dm(std::span<const uint8_t>(pkt.data(), 43), &dm), StampDmStatus::kAbsent)
+        << "shorter than a STAMP packet";
+  }
+}
+
+TEST(StampFormat, ReflectDmRows) {
+  const Bytes base = sender_bytes(1, 2, 3, 4);
+  const StampDm c{0, 0x11111111, 0x22222222};
+  struct ReflDmRow {
+    const char* what;
+    Bytes tail;
+    bool counters;
+    StampDmStatus want;
+    Bytes after;
+  };
+  const ReflDmRow rows[] = {
+      {"filled: U cleared, S_TxC kept", dm_tlv(0x80, 7), true, StampDmStatus::kOk,
+       dm_tlv(0, 7, 0x11111111, 0x22222222)},
+      {"M cleared too", dm_tlv(0xc0, 7), true, StampDmStatus::kOk,
+       dm_tlv(0, 7, 0x11111111, 0x22222222)},
+      {"no counters: U set, values as sent", dm_tlv(0, 7, 1, 2), false, StampDmStatus::kNotFilled,
+       dm_tlv(0x80, 7, 1, 2)},
+      {"wrong length: M set, nothing else", Bytes{0x80, 5, 0, 4, 1, 2, 3, 4}, true,
+       StampDmStatus::kMalformed, Bytes{0xc0, 5, 0, 4, 1, 2, 3, 4}},
+      {"absent: untouched", Bytes{0, 1, 0, 4, 9, 9, 9, 9}, true, StampDmStatus::kAbsent,
+       Bytes{0, 1, 0, 4, 9, 9, 9, 9}},
+      {"overrunning: untouched", Bytes{0x80, 5, 0, 12, 1, 2}, true, StampDmStatus::kAbsent,
+       Bytes{0x80, 5, 0, 12, 1, 2}},
+      {"unknown TLV before it is echoed untouched", cat(Bytes{0x80, 99, 0, 0}, dm_tlv(0x80, 7)),
+       true, StampDmStatus::kOk, cat(Bytes{0x80, 99, 0, 0}, dm_tlv(0, 7, 0x11111111, 0x22222222))},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.what);
+    Bytes pkt = cat(base, r.tail);
+    EXPECT_EQ(reflect_dm(pkt, r.counters ? &c : nullptr), r.want);
+    EXPECT_EQ(pkt, cat(base, r.after));
+  }
+}
+
+// Decap counters as the hub's workers would have them: two workers' tables, site 7's path 0
+// received 1000 + 234 packets; the hub's encap sent 999 to that path.
+struct HubCounters {
+  HubSites hs;
+  std::vector<PassivePath> w0, w1;
+  HubCounters() : w0((kMaxSiteId + 1) * kMaxUplinks), w1((kMaxSiteId + 1) * kMaxUplinks) {
+    w0[kEdgeSite * kMaxUplinks + 0].received = 1000;
+    w1[kEdgeSite * kMaxUplinks + 0].received = 234;
+    w0[kEdgeSite * kMaxUplinks + 1].received = 5;
+    hs.sites.attach_rx(w0.data(), kMaxSiteId + 1);
+    hs.sites.attach_rx(w1.data(), kMaxSiteId + 1);
+    hs.sites.path(kEdgeSite, 0).tx_seq.store(999);
+    hs.sites.path(kEdgeSite, 1).tx_seq.store(0xfffffffe);
+  }
+  ~HubCounters() {
+    hs.sites.detach_rx(w0.data());
+    hs.sites.detach_rx(w1.data());
+  }
+};
+
+TEST(ProbeStage, HubReflectorFillsDirectMeasurement) {
+  constexpr size_t kTlv = 14 + 20 + 8 + 44;  // the TLV in the reflected IPv4 frame
+  struct HubDmRow {
+    const char* what;
+    bool hub, stateful;
+    std::string src;
+    Bytes stamp;
+    std::string want;
+    Bytes tlv_after;  // empty: no TLV to look at
+  };
+  const HubDmRow rows[] = {
+      {"known path 0: R_RxC from both workers' decap, R_TxC from encap", true, true, kPeer4,
+       cat(edge_probe(1, 0), dm_tlv(0x80, 1300)), "edge:reply", dm_tlv(0, 1300, 1234, 999)},
+      {"known path 1, counters near the wrap", true, true, "198.51.100.9",
+       cat(edge_probe(1, 1), dm_tlv(0x80, 4)), "edge:reply", dm_tlv(0, 4, 5, 0xfffffffe)},
+      {"padded past the TLV: same length, padding echoed", true, true, kPeer4,
+       cat(cat(edge_probe(1, 0), dm_tlv(0x80, 1)), Bytes{0, 1, 0, 4, 0, 0, 0, 0}), "edge:reply",
+       cat(dm_tlv(0, 1, 1234, 999), Bytes{0, 1, 0, 4, 0, 0, 0, 0})},
+      {"stateless reflector on a hub still fills it", true, false, kPeer4,
+       cat(edge_probe(1, 0), dm_tlv(0x80, 1)), "edge:reply", dm_tlv(0, 1, 1234, 999)},
+      {"unknown source: U set, nothing of ours", true, true, "192.0.2.66",
+       cat(edge_probe(1, 0), dm_tlv(0x80, 1)), "edge:reply", dm_tlv(0x80, 1)},
+      {"SSID of a path never learned", true, true, kPeer4, cat(edge_probe(1, 2), dm_tlv(0x80, 1)),
+       "edge:reply", dm_tlv(0x80, 1)},
+      {"a sender that left U clear gets it set", true, true, "192.0.2.66",
+       cat(edge_probe(1, 0), dm_tlv(0, 1, 5, 6)), "edge:reply", dm_tlv(0x80, 1, 5, 6)},
+      {"wrong length: M set", true, true, kPeer4,
+       cat(edge_probe(1, 0), Bytes{0x80, 5, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2}), "edge:reply",
+       Bytes{0xc0, 5, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2}},
+      {"truncated TLV: echoed as it came", true, true, kPeer4,
+       cat(edge_probe(1, 0), Bytes{0x80, 5, 0, 12, 0, 0}), "edge:reply",
+       Bytes{0x80, 5, 0, 12, 0, 0}},
+      {"edge reflector (no site table): U set", false, true, kPeer4,
+       cat(edge_probe(1, 0), dm_tlv(0x80, 1)), "edge:reply", dm_tlv(0x80, 1)},
+      {"TLV on a stateless edge reflector: U set, same length", false, false, kPeer4,
+       cat(edge_probe(1, 0), dm_tlv(0x80, 1)), "edge:reply", dm_tlv(0x80, 1)},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.what);
+    HubCounters hc;
+    ProbeConfig cfg;
+    cfg.stateful = r.stateful;
+    Rig rig(cfg, true, 64, false, r.hub ? &hc.hs.sites : nullptr, r.hub);
+    auto v = rig.h->run({load(probe4(r.src, 40000, r.stamp), kWanPort)});
+    ASSERT_EQ(v[0].where, r.want);
+    const Bytes b = traboule::testing::from_mbuf(v[0].pkt);
+    ASSERT_EQ(b.size(), kTlv - 44 + r.stamp.size()) << "symmetric size";
+    EXPECT_TRUE(udp_ok(b, 14, 34, true)) << "checksum over the filled TLV";
+    EXPECT_EQ(slice(b, kTlv, r.tlv_after.size()), r.tlv_after);
+    EXPECT_EQ(be16(b, kTlv - 44 + 14), be16(r.stamp, 14)) << "SSID copied";
+  }
+  HubCounters hc;
+  Rig rig(ProbeConfig{}, true, 64, false, &hc.hs.sites, true);
+  rig.h->run({load(probe4(kPeer4, 40000, cat(edge_probe(1, 0), dm_tlv(0x80, 1))), kWanPort)});
+  rig.h->run({load(probe4("192.0.2.66", 40000, cat(edge_probe(1, 0), dm_tlv(0x80, 1))), kWanPort)});
+  EXPECT_EQ(rig.stage->stats().dm_filled, 1u);
+  EXPECT_EQ(rig.stage->stats().dm_unattributed, 1u);
+}
+
+TEST(ProbeStage, EdgeProbesCarryDirectMeasurement) {
+  OverlaySites sites;  // the edge's: tx_seq of [0][uplink] is what encap sent on the uplink
+  sites.path(0, 0).tx_seq.store(4242);
+  sites.path(0, 1).tx_seq.store(17);
+  Rig rig(ProbeConfig{}, true, 64, /*sender=*/true, &sites, /*hub=*/false, kEdgeSite);
+  ASSERT_FALSE(rig.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+  ASSERT_FALSE(rig.sessions.set(1, {1, ip(kPeer4), kStampPort}));  // on "lte"
+  rig.site->uplinks[1]->neighbors->set_static(ip("100.64.9.1"), traboule::testing::mac(kGwMac));
+  ASSERT_FALSE(
+      rig.sessions.set(2, StampSession{0, ip("198.51.100.10"), 0, StampProbeKind::kIcmpEcho}));
+  struct EdgeDmRow {
+    uint16_t session, length, ssid;
+    uint32_t s_txc;
+    size_t want_len;
+  };
+  const EdgeDmRow rows[] = {
+      {0, 44, 3, 4242, 60},    // grown to hold the TLV
+      {1, 44, 3, 17, 60},      // the other uplink's counter and path
+      {0, 100, 3, 4242, 100},  // long enough already: TLV then padding
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.session);
+    StampRequest rq;
+    rq.session = r.session;
+    rq.seq = 9;
+    rq.length = r.length;
+    rq.ssid = r.ssid;
+    ASSERT_EQ(rte_ring_enqueue_elem(rig.requests, &rq, sizeof rq), 0);
+    auto sent = rig.h->idle(rte_rdtsc());
+    ASSERT_EQ(sent.size(), 1u);
+    ASSERT_EQ(sent[0].where, "edge:probe");
+    const Bytes b = traboule::testing::from_mbuf(sent[0].pkt);
+    const size_t st = 14 + 20 + 8;
+    ASSERT_EQ(b.size(), st + r.want_len);
+    EXPECT_TRUE(udp_ok(b, 14, 34, true));
+    EXPECT_EQ(be16(b, st + 14), stamp_overlay_ssid(kEdgeSite, rig.site->uplinks[r.session]->uplink))
+        << "the overlay SSID: site and path, whatever the request said";
+    EXPECT_EQ(slice(b, st + 44, 16), dm_tlv(0x80, r.s_txc));
+    if (r.want_len > 64) {
+      EXPECT_EQ(slice(b, st + 60, 4), (Bytes{0, 1, 0, static_cast<uint8_t>(r.want_len - 64)}));
+    }
+    auto recs = rig.drain();
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].kind, StampRecordKind::kSent);
+    EXPECT_TRUE(recs[0].dm);
+    EXPECT_EQ(recs[0].dm_s_txc, r.s_txc);
+    EXPECT_EQ(recs[0].length, r.want_len) << "the bytes that left (volume caps count them)";
+    EXPECT_EQ(recs[0].ssid, be16(b, st + 14));
+  }
+  // ICMP echo probes carry nothing of this.
+  StampRequest rq;
+  rq.session = 2;
+  rq.seq = 1;
+  ASSERT_EQ(rte_ring_enqueue_elem(rig.requests, &rq, sizeof rq), 0);
+  auto sent = rig.h->idle(rte_rdtsc());
+  ASSERT_EQ(sent.size(), 1u);
+  auto recs = rig.drain();
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_FALSE(recs[0].dm);
+  EXPECT_EQ(recs[0].length, 44);
+  // Without a site table (or site id) probes stay plain RFC 8762, 44 bytes, the request's SSID.
+  Rig plain(ProbeConfig{}, true, 64, true);
+  ASSERT_FALSE(plain.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+  rq = StampRequest{};
+  rq.ssid = 3;
+  ASSERT_EQ(rte_ring_enqueue_elem(plain.requests, &rq, sizeof rq), 0);
+  sent = plain.h->idle(rte_rdtsc());
+  ASSERT_EQ(sent.size(), 1u);
+  const Bytes b = traboule::testing::from_mbuf(sent[0].pkt);
+  EXPECT_EQ(b.size(), 14u + 20 + 8 + 44);
+  EXPECT_EQ(be16(b, 14 + 20 + 8 + 14), 3);
+  EXPECT_FALSE(plain.drain().at(0).dm);
+}
+
+TEST(ProbeStage, EdgeRecordsReadTheFilledTlvAndTheirOwnReceiveCount) {
+  OverlaySites sites;
+  std::vector<PassivePath> w0(kMaxUplinks * kMaxUplinks), w1(kMaxUplinks * kMaxUplinks);
+  w0[0 * kMaxUplinks + 0].received = 70;  // on our uplink 0, from the hub's path 0
+  w1[0 * kMaxUplinks + 2].received = 7;   // and from its path 2, on another worker
+  w0[1 * kMaxUplinks + 0].received = 1;   // on our uplink 1: not this session's
+  sites.attach_rx(w0.data(), kMaxUplinks);
+  sites.attach_rx(w1.data(), kMaxUplinks);
+  Rig rig(ProbeConfig{}, true, 64, false, &sites, false, kEdgeSite);
+  ASSERT_FALSE(rig.sessions.set(3, {0, ip(kPeer4), kStampPort}));
+  const uint64_t t1 = ntp_from_unix_ns(kUnix0 + 1000);
+  struct RecDmRow {
+    const char* what;
+    Bytes tail;
+    bool dm;
+    StampDm want;
+  };
+  const RecDmRow rows[] = {
+      {"filled by the hub", dm_tlv(0, 100, 98, 80), true, {100, 98, 80}},
+      {"U still set: the far end did not fill it", dm_tlv(0x80, 100), false, {}},
+      {"M set", dm_tlv(0x40, 100, 98, 80), false, {}},
+      {"truncated", Bytes{0, 5, 0, 12, 0}, false, {}},
+      {"no TLV (an RFC 8762 reflector answering 44 bytes)", {}, false, {}},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(r.what);
+    const Bytes reply = cat(reflector_reply(77, 12, t1, t1 + 10, t1 + 20), r.tail);
+    auto v = rig.h->run({load(from_reflector4().payload(reply).build(), kWanPort)});
+    ASSERT_EQ(v[0].where, "edge:consumed");
+    auto recs = rig.drain();
+    ASSERT_EQ(recs.size(), 1u);
+    EXPECT_EQ(recs[0].dm, r.dm);
+    EXPECT_EQ(recs[0].dm_s_txc, r.want.s_txc);
+    EXPECT_EQ(recs[0].dm_r_rxc, r.want.r_rxc);
+    EXPECT_EQ(recs[0].dm_r_txc, r.want.r_txc);
+    EXPECT_EQ(recs[0].dm_s_rxc, r.dm ? 77u : 0u) << "our decap's count on uplink 0, all paths";
+    EXPECT_EQ(recs[0].length, reply.size());
+  }
+  sites.detach_rx(w0.data());
+  sites.detach_rx(w1.data());
+}
+
+TEST(ProbeStage, DirectMeasurementEndToEnd) {
+  // The edge (site 7) probes its hub on uplink 0; the hub's probe stage knows site 7's path 0 at
+  // the edge's fiber address and has counters for it; the reply becomes a record with both
+  // directions' counters.
+  OverlaySites edge_sites;
+  edge_sites.path(0, 0).tx_seq.store(500);  // the edge sent 500 data packets on fiber
+  std::vector<PassivePath> edge_rx(kMaxUplinks * kMaxUplinks);
+  edge_rx[0].received = 380;  // and received 380 from the hub on it
+  edge_sites.attach_rx(edge_rx.data(), kMaxUplinks);
+  Rig us(ProbeConfig{}, true, 64, true, &edge_sites, false, kEdgeSite);
+  ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+
+  auto far_site = std::make_unique<Site>();
+  auto far = make_iface("fiber", kWanPort, kGwMac, kPeer4, nullptr);
+  far->uplink = 0;
+  far_site->uplinks.push_back(far.get());
+  far_site->by_port[kWanPort] = far.get();
+  far_site->ifaces.push_back(std::move(far));
+  OverlaySites hub_sites;
+  hub_sites.learn(kEdgeSite, 0, ip(kWan4), 4500, rte_rdtsc(), rte_get_tsc_hz());
+  std::vector<PassivePath> hub_rx((kMaxSiteId + 1) * kMaxUplinks);
+  hub_rx[kEdgeSite * kMaxUplinks].received = 490;  // 10 of the edge's 500 lost on the way up
+  hub_sites.attach_rx(hub_rx.data(), kMaxSiteId + 1);
+  hub_sites.path(kEdgeSite, 0).tx_seq.store(400);  // 20 of the hub's 400 lost on the way down
+  SharedTscClock far_clock;
+  far_clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz()));
+  ProbeDeps fd{&far_clock};
+  fd.overlay = &hub_sites;
+  fd.overlay_hub = true;
+  ProbeStage hub(*far_site, {}, fd);
+  StageHarness hh(hub);
+
+  StampRequest rq;
+  rq.seq = 1;
+  ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
+  auto sent = us.h->idle(rte_rdtsc());
+  ASSERT_EQ(sent.size(), 1u);
+  auto refl = hh.run({load(Frame{traboule::testing::from_mbuf(sent[0].pkt)}, kWanPort)});
+  ASSERT_EQ(refl[0].where, "edge:reply");
+  auto got = us.h->run({load(Frame{traboule::testing::from_mbuf(refl[0].pkt)}, kWanPort)});
+  ASSERT_EQ(got[0].where, "edge:consumed");
+  auto recs = us.drain();
+  ASSERT_EQ(recs.size(), 2u);
+  const StampRecord& r = recs[1];
+  EXPECT_EQ(r.kind, StampRecordKind::kReply);
+  EXPECT_EQ(r.reflector_seq, 0u) << "a known peer: a stateful session";
+  ASSERT_TRUE(r.dm);
+  EXPECT_EQ(r.dm_s_txc, 500u);
+  EXPECT_EQ(r.dm_r_rxc, 490u);
+  EXPECT_EQ(r.dm_r_txc, 400u);
+  EXPECT_EQ(r.dm_s_rxc, 380u);
+  EXPECT_EQ(r.ssid, stamp_overlay_ssid(kEdgeSite, 0));
+  EXPECT_EQ(hub.stats().dm_filled, 1u);
+  edge_sites.detach_rx(edge_rx.data());
+  hub_sites.detach_rx(hub_rx.data());
 }
 
 // ---------------------------------------------------------------------------------------------
