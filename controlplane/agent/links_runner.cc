@@ -97,6 +97,12 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
   dp::StampSessionTable* sessions = dp_.stamp_sessions();
   if (role_ != "edge" || sessions == nullptr) return out;
   const auto& uplinks = dp_.site().uplinks;
+  const auto& policy_uplinks = p.snapshot->uplinks;
+  // Probes cost volume on a metered uplink: they go at the slower metered interval there.
+  auto interval_of = [&](size_t u) {
+    const bool metered = u < policy_uplinks.size() && policy_uplinks[u].metered;
+    return metered ? p.probes.metered_interval_ms : p.probes.interval_ms;
+  };
   uint16_t next = 0;
   for (size_t u = 0; u < uplinks.size(); ++u) {
     const dp::Interface& up = *uplinks[u];
@@ -115,7 +121,7 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
         pp.cfg.uplink = up.name;
         pp.cfg.remote =
             (v4 ? remote.str() : "[" + remote.str() + "]") + ":" + std::to_string(p.probes.port);
-        pp.cfg.interval_ms = p.probes.interval_ms;
+        pp.cfg.interval_ms = interval_of(u);
         pp.cfg.timeout_ms = p.probes.timeout_ms;
         pp.cfg.window = p.probes.window;
         pp.cfg.down_after = p.probes.down_after;
@@ -128,7 +134,6 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
   // Internet probes: each uplink that may carry breakout × each breakout target. Every method is
   // probed with ICMP echo to the target's host (a TCP or HTTP probe needs a TCP stack in the data
   // plane); host names are not resolved (run() says so in the log).
-  const auto& policy_uplinks = p.snapshot->uplinks;
   for (size_t u = 0; u < uplinks.size(); ++u) {
     if (u >= policy_uplinks.size() || !policy_uplinks[u].breakout) continue;
     const dp::Interface& up = *uplinks[u];
@@ -150,7 +155,7 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
       pp.cfg.uplink = up.name;
       pp.cfg.remote =
           "icmp " + remote->str() + (t.method == "icmp" ? "" : " (for " + t.method + ")");
-      pp.cfg.interval_ms = std::max(p.probes.interval_ms, kInternetMinIntervalMs);
+      pp.cfg.interval_ms = std::max(interval_of(u), kInternetMinIntervalMs);
       pp.cfg.timeout_ms = p.probes.timeout_ms;
       pp.cfg.window = p.probes.window;
       pp.cfg.down_after = p.probes.down_after;
@@ -164,10 +169,29 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
   return out;
 }
 
+uint64_t LinksRunner::path_probe_bytes(const PathPlan& p) const {
+  const PathMonitor* m = monitor_.path(p.session);
+  if (m == nullptr) return 0;
+  const PathMetrics pm = m->metrics();
+  // Payload plus the UDP or ICMP header and the IP header of each probe and reply.
+  const uint64_t hdr = 8 + (p.where.remote.is_v4() ? 20 : 40);
+  return pm.wire_payload_bytes + pm.wire_packets * hdr;
+}
+
+uint64_t LinksRunner::probe_bytes(uint8_t u) const {
+  uint64_t sum = u < dp::kMaxUplinks ? retired_probe_bytes_[u] : 0;
+  for (const PathPlan& p : active_)
+    if (p.where.uplink == u) sum += path_probe_bytes(p);
+  return sum;
+}
+
 void LinksRunner::apply_plan(std::vector<PathPlan> want) {
   if (want == active_) return;
   dp::StampSessionTable* sessions = dp_.stamp_sessions();
   for (const PathPlan& p : active_) {
+    // Keep the uplink's probe volume monotonic for the cap meter when a path goes away.
+    if (p.where.uplink < dp::kMaxUplinks)
+      retired_probe_bytes_[p.where.uplink] += path_probe_bytes(p);
     monitor_.remove_path(p.session);
     if (sessions != nullptr) sessions->clear(p.session);
   }
@@ -249,11 +273,17 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
     if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
       h.rtt_us = rtt;
       h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
-      h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
+      h.loss_ppm = static_cast<uint32_t>(
+          std::max({pm.loss_ratio.value_or(0), pm.data_loss_forward.value_or(0),
+                    pm.data_loss_backward.value_or(0)}) *
+          1e6);
       SlaInputs& in = inputs[p.where.uplink];
       in.rtt_us = pm.rtt_avg_us;
       in.jitter_us = pm.jitter_rtt_us;
       in.loss_ratio = pm.loss_ratio;
+      if (pm.data_loss_forward || pm.data_loss_backward)
+        in.data_loss_ratio =
+            std::max(pm.data_loss_forward.value_or(0), pm.data_loss_backward.value_or(0));
     }
   }
   meter_caps(*health, now_ns);
@@ -454,9 +484,20 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
 void LinksRunner::meter_caps(dp::LinkSnapshot& links, uint64_t now_ns) {
   const auto status = dp_.uplinks();
   const int64_t unix_s = static_cast<int64_t>(unix_ns() / 1'000'000'000);
+  // The operator counts IP packets: the port's frames less their Ethernet header.
+  auto ip_bytes = [](uint64_t frame_bytes, uint64_t frames) {
+    const uint64_t l2 = frames * 14;
+    return frame_bytes > l2 ? frame_bytes - l2 : 0;
+  };
   json view = json::array();
   for (size_t u = 0; u < status.size() && u < dp::kMaxUplinks; ++u) {
-    const uint64_t used = caps_.update(status[u].name, status[u].tx_bytes, unix_s);
+    const dp::UplinkStatus& s = status[u];
+    const CapUse use = caps_.update(
+        s.name,
+        {ip_bytes(s.port_rx_bytes, s.port_rx_packets), ip_bytes(s.port_tx_bytes, s.port_tx_packets),
+         probe_bytes(static_cast<uint8_t>(u))},
+        unix_s);
+    const uint64_t used = use.total();
     uint64_t cap = 0;
     if (policy_ && u < policy_->snapshot->uplinks.size())
       cap = policy_->snapshot->uplinks[u].monthly_cap_bytes;
@@ -471,9 +512,16 @@ void LinksRunner::meter_caps(dp::LinkSnapshot& links, uint64_t now_ns) {
                  {"reason", "monthly cap reached: " + std::to_string(used) + " bytes"}});
     }
     links.uplinks[u].cap_reached = reached;
+    const bool metered =
+        policy_ && u < policy_->snapshot->uplinks.size() && policy_->snapshot->uplinks[u].metered;
     view.push_back({{"uplink", status[u].name},
                     {"month", caps_.month()},
                     {"bytes", used},
+                    {"rx_bytes", use.rx},
+                    {"tx_bytes", use.tx},
+                    {"probe_bytes", use.probes},
+                    {"traffic_bytes", used > use.probes ? used - use.probes : 0},
+                    {"metered", metered},
                     {"cap_bytes", cap},
                     {"cap_reached", reached}});
   }

@@ -86,6 +86,10 @@ class LinksRunner {
   void collect_flow_events(uint64_t now_ns);
   // Monthly use per uplink against the policy's caps; sets cap_reached in `links`.
   void meter_caps(dp::LinkSnapshot& links, uint64_t now_ns);
+  // IP bytes of the probes (and their replies) of one path, and of every path of an uplink
+  // since start, paths removed by a policy change included.
+  uint64_t path_probe_bytes(const PathPlan& p) const;
+  uint64_t probe_bytes(uint8_t u) const;
 
   dp::Dataplane& dp_;
   std::string role_;
@@ -118,6 +122,7 @@ class LinksRunner {
   uint64_t flow_moves_ = 0, flow_events_lost_ = 0;        // under mu_
   std::vector<uint64_t> flow_event_pos_;                  // per worker log, runner thread
   CapMeter caps_;                                         // runner thread
+  std::array<uint64_t, dp::kMaxUplinks> retired_probe_bytes_{};  // runner thread
   std::string usage_file_;
   uint64_t last_usage_save_ns_ = 0;
   nlohmann::json usage_view_ = nlohmann::json::array();  // under mu_

@@ -20,29 +20,46 @@ std::string CapMeter::month_of(int64_t unix_s) {
   return buf;
 }
 
-uint64_t CapMeter::update(const std::string& uplink, uint64_t counter_bytes, int64_t unix_s) {
+namespace {
+constexpr const char* kChannelNames[kCapChannels] = {"rx", "tx", "probes"};
+}  // namespace
+
+CapUse CapMeter::view(const Use& u) noexcept {
+  return {u[0].bytes, u[1].bytes, u[2].bytes};
+}
+
+CapUse CapMeter::update(const std::string& uplink, const CapCounters& counters, int64_t unix_s) {
   const std::string m = month_of(unix_s);
   if (m != month_) {
     month_ = m;
-    for (auto& [name, u] : uplinks_) u.bytes = 0;
+    for (auto& [name, u] : uplinks_)
+      for (Channel& c : u) c.bytes = 0;
   }
   Use& u = uplinks_[uplink];
-  // A counter that went backwards (data plane restarted under us) restarts the baseline.
-  if (u.primed && counter_bytes >= u.last_counter) u.bytes += counter_bytes - u.last_counter;
-  u.last_counter = counter_bytes;
-  u.primed = true;
-  return u.bytes;
+  const uint64_t now[kCapChannels] = {counters.rx, counters.tx, counters.probes};
+  for (size_t i = 0; i < kCapChannels; ++i) {
+    Channel& c = u[i];
+    // A counter that went backwards (data plane restarted under us) restarts the baseline.
+    if (c.primed && now[i] >= c.last_counter) c.bytes += now[i] - c.last_counter;
+    c.last_counter = now[i];
+    c.primed = true;
+  }
+  return view(u);
 }
 
-uint64_t CapMeter::used(const std::string& uplink) const {
+CapUse CapMeter::used(const std::string& uplink) const {
   const auto it = uplinks_.find(uplink);
-  return it == uplinks_.end() ? 0 : it->second.bytes;
+  return it == uplinks_.end() ? CapUse{} : view(it->second);
 }
 
 nlohmann::json CapMeter::to_json() const {
-  nlohmann::json used = nlohmann::json::object();
-  for (const auto& [name, u] : uplinks_) used[name] = u.bytes;
-  return {{"month", month_}, {"bytes", used}};
+  nlohmann::json ups = nlohmann::json::object();
+  for (const auto& [name, u] : uplinks_) {
+    nlohmann::json one = nlohmann::json::object();
+    for (size_t i = 0; i < kCapChannels; ++i) one[kChannelNames[i]] = u[i].bytes;
+    ups[name] = one;
+  }
+  return {{"month", month_}, {"uplinks", ups}};
 }
 
 std::optional<std::string> CapMeter::from_json(const nlohmann::json& j) {
@@ -54,12 +71,29 @@ std::optional<std::string> CapMeter::from_json(const nlohmann::json& j) {
            ")";
   const std::string m = j["month"].get<std::string>();
   if (m.size() != 7 || m[4] != '-') return "/month: must be \"YYYY-MM\" (got \"" + m + "\")";
-  if (!j.contains("bytes") || !j["bytes"].is_object()) return "/bytes: must be an object";
   std::map<std::string, Use> loaded;
-  for (const auto& [name, v] : j["bytes"].items()) {
-    if (!v.is_number_unsigned())
-      return "/bytes/" + name + ": must be a byte count (got " + v.dump() + ")";
-    loaded[name].bytes = v.get<uint64_t>();
+  if (j.contains("uplinks")) {
+    if (!j["uplinks"].is_object()) return "/uplinks: must be an object";
+    for (const auto& [name, v] : j["uplinks"].items()) {
+      if (!v.is_object()) return "/uplinks/" + name + ": must be an object";
+      for (size_t i = 0; i < kCapChannels; ++i) {
+        const nlohmann::json b =
+            v.contains(kChannelNames[i]) ? v[kChannelNames[i]] : nlohmann::json(uint64_t{0});
+        if (!b.is_number_unsigned())
+          return "/uplinks/" + name + "/" + kChannelNames[i] + ": must be a byte count (got " +
+                 b.dump() + ")";
+        loaded[name][i].bytes = b.get<uint64_t>();
+      }
+    }
+  } else if (j.contains("bytes")) {  // the upload-only format of earlier versions
+    if (!j["bytes"].is_object()) return "/bytes: must be an object";
+    for (const auto& [name, v] : j["bytes"].items()) {
+      if (!v.is_number_unsigned())
+        return "/bytes/" + name + ": must be a byte count (got " + v.dump() + ")";
+      loaded[name][static_cast<size_t>(CapChannel::kTx)].bytes = v.get<uint64_t>();
+    }
+  } else {
+    return "/uplinks: must be an object";
   }
   month_ = m;
   uplinks_ = std::move(loaded);

@@ -37,14 +37,18 @@ struct SiteFacts {
   std::vector<std::pair<std::string, std::string>> saas_domains;
 };
 
+// Defaults: an outage is seen within 5 x 50 ms + 5 ms from the last answer (< 300 ms), and a
+// path at 3 % random loss needs 5 losses in a row to be taken down (p = 2.4e-8 per probe: once
+// in ~6 months of probing); docs/links.md has the arithmetic.
 struct ProbeSettings {
-  uint32_t interval_ms = 100;
+  uint32_t interval_ms = 50;
+  uint32_t metered_interval_ms = 1000;  // on metered uplinks (monthly cap or metered: true)
   uint8_t dscp = 0;
   uint16_t port = 862;         // STAMP reflector port
   uint32_t timeout_ms = 1000;  // a probe not back by then counts as lost
-  uint16_t down_after = 3;     // consecutive misses
+  uint16_t down_after = 5;     // consecutive misses
   uint16_t up_after = 5;       // consecutive successes
-  uint32_t window = 100;       // probes in the sliding statistics window
+  uint32_t window = 200;       // probes in the sliding statistics window (10 s at 50 ms)
 };
 
 struct OverlayPeer {

@@ -373,6 +373,8 @@ class Checker {
         up.down_bps = uint_at(u, "down_kbps").value_or(0) * 1000;
         up.cost = static_cast<uint32_t>(uint_at(u, "cost").value_or(0));
         up.monthly_cap_bytes = uint_at(u, "monthly_cap_mb").value_or(0) * 1'000'000;
+        // A plan with an allowance is paid by volume; `metered` says so for one without.
+        up.metered = bool_at(u, "metered", up.monthly_cap_bytes != 0);
         up.breakout = bool_at(u, "breakout", true);
         e.ok = true;
         if (e.site_index >= 0) built_.snapshot->uplinks[static_cast<size_t>(e.site_index)] = up;
@@ -518,6 +520,8 @@ class Checker {
     }
     auto& s = built_.probes;
     s.interval_ms = static_cast<uint32_t>(uint_at(*pr, "interval_ms").value_or(s.interval_ms));
+    s.metered_interval_ms =
+        static_cast<uint32_t>(uint_at(*pr, "metered_interval_ms").value_or(s.metered_interval_ms));
     if (const json* d = find(*pr, "dscp")) s.dscp = dscp_value(*d).value_or(0);
     s.port = static_cast<uint16_t>(uint_at(*pr, "port").value_or(s.port));
     s.timeout_ms = static_cast<uint32_t>(uint_at(*pr, "timeout_ms").value_or(s.timeout_ms));

@@ -67,6 +67,7 @@ struct UplinkPolicy {
   uint64_t down_bps = 0;
   uint32_t cost = 0;
   uint64_t monthly_cap_bytes = 0;  // 0: no cap
+  bool metered = false;            // paid by volume: probed at probes.metered_interval_ms
   UplinkRole role = UplinkRole::kPrimary;
   bool breakout = false;  // may carry direct internet breakout
 };

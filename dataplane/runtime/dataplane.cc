@@ -270,6 +270,13 @@ std::vector<UplinkStatus> Dataplane::uplinks() const {
         s.rx_packets += c.rx_packets;
         s.rx_bytes += c.rx_bytes;
       }
+    rte_eth_stats st{};
+    if (rte_eth_stats_get(up->port_id, &st) == 0) {
+      s.port_tx_packets = st.opackets;
+      s.port_tx_bytes = st.obytes;
+      s.port_rx_packets = st.ipackets;
+      s.port_rx_bytes = st.ibytes;
+    }
     out.push_back(s);
   }
   return out;

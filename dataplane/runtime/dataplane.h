@@ -55,7 +55,12 @@ struct UplinkStatus {
   uint16_t port_id = 0;
   bool link_up = false;
   bool gateway_resolved = false;
+  // What the forward stage forwarded (LAN traffic out, after encapsulation; traffic in, after
+  // decapsulation).
   uint64_t tx_packets = 0, tx_bytes = 0, rx_packets = 0, rx_bytes = 0;
+  // Everything the port received and sent, the box's own packets and dropped ones included
+  // (the driver's counters, Ethernet frames without FCS): what the line carried.
+  uint64_t port_tx_packets = 0, port_tx_bytes = 0, port_rx_packets = 0, port_rx_bytes = 0;
 };
 
 class Dataplane {
@@ -123,6 +128,9 @@ class Dataplane {
   // "w0 #17 parse -> ipv4 (60 B)" or "w0 #18 forward DROP ttl_exceeded (60 B)".
   std::vector<std::string> trace_lines(size_t max) const;
   unsigned workers() const noexcept { return static_cast<unsigned>(workers_.size()); }
+  // Each worker's loop count (relaxed reads, any thread): a worker whose count stops moving is
+  // stuck (the daemon's systemd watchdog pings only while every count moves).
+  std::vector<uint64_t> worker_loops() const;
   Site& site() noexcept { return site_; }
 
  private:

@@ -628,12 +628,14 @@ TEST(PolicyCompile, IndexesFollowTheBoxNotThePolicyOrder) {
   EXPECT_EQ(s.uplinks[0].kind, "4g");
   EXPECT_EQ(s.uplinks[0].role, dp::UplinkRole::kBackup);
   EXPECT_EQ(s.uplinks[0].monthly_cap_bytes, 1'000'000'000u);
+  EXPECT_TRUE(s.uplinks[0].metered) << "a cap makes an uplink metered";
   EXPECT_FALSE(s.uplinks[0].breakout);
   EXPECT_EQ(s.uplinks[1].name, "fiber");
   EXPECT_EQ(s.uplinks[1].up_bps, 100'000'000u);
   EXPECT_EQ(s.uplinks[1].down_bps, 500'000'000u);
   EXPECT_EQ(s.uplinks[1].cost, 10u);
   EXPECT_TRUE(s.uplinks[1].breakout);
+  EXPECT_FALSE(s.uplinks[1].metered);
   EXPECT_EQ(s.uplinks[2].up_bps, 0u) << "absent bandwidth: unknown";
 
   ASSERT_EQ(s.rules.size(), 5u);
@@ -715,8 +717,10 @@ TEST(PolicyCompile, IndexesFollowTheBoxNotThePolicyOrder) {
   EXPECT_EQ(c->probes.interval_ms, 50u);
   EXPECT_EQ(c->probes.port, 862);
   EXPECT_EQ(c->probes.timeout_ms, 1000u);
-  EXPECT_EQ(c->probes.down_after, 3);
+  EXPECT_EQ(c->probes.down_after, 5) << "default: 5 x 50 ms + 5 ms < 300 ms";
   EXPECT_EQ(c->probes.up_after, 5);
+  EXPECT_EQ(c->probes.window, 200u);
+  EXPECT_EQ(c->probes.metered_interval_ms, 1000u);
   ASSERT_EQ(c->peers.size(), 1u);
   ASSERT_EQ(c->peers[0].endpoints.size(), 2u);
   EXPECT_EQ(c->peers[0].endpoints[1].str(), "2001:db8::1");

@@ -121,6 +121,14 @@ TEST_F(CtlCli, ReadCommandsAskTheRightEndpoints) {
        R"({"drops":{"total":3,"counters":{"parse.truncated":3}}})",
        "total  3\n\nNAME             VALUE\nparse.truncated      3\n"},
       {{"qos"}, "/api/v1/qos", R"({"qos":[]})", "(none)"},
+      // usage: only the usage rows of GET /paths, both directions and the probes' share.
+      {{"usage"},
+       "/api/v1/paths",
+       R"({"rules":[{"rule":"voice"}],"usage":[{"uplink":"4g","month":"2026-12","bytes":3000000,
+           "rx_bytes":2500000,"tx_bytes":500000,"probe_bytes":100000,"traffic_bytes":2900000,
+           "metered":true,"cap_bytes":50000000000,"cap_reached":false}]})",
+       "UPLINK  MONTH"},
+      {{"usage"}, "/api/v1/paths", R"({"rules":[]})", "(none)"},
       {{"routes"},
        "/api/v1/routes",
        R"({"routes":[{"prefix":"0.0.0.0/0","via":"fiber"}]})",
@@ -156,6 +164,7 @@ TEST_P(CtlCliHostile, EveryCommandReportsIt) {
   const std::vector<std::pair<Args, std::pair<std::string, std::string>>> commands = {
       {{"status"}, {"GET", "/api/v1/status"}},
       {{"links"}, {"GET", "/api/v1/uplinks"}},
+      {{"usage"}, {"GET", "/api/v1/paths"}},
       {{"flows"}, {"GET", "/api/v1/flows"}},
       {{"policy", "history"}, {"GET", "/api/v1/policy/history"}},
       {{"policy", "show"}, {"GET", "/api/v1/policy"}},

@@ -32,6 +32,12 @@ const std::vector<CommandSpec>& command_specs() {
        "paths",
        "per rule the uplink new flows get and why, and path events (GET /paths)",
        ""},
+      {{"usage"},
+       "usage",
+       "data used this month per uplink, both directions, probes apart (GET /paths)",
+       "What the line's operator counts: IP bytes received and sent on the uplink's port, the\n"
+       "box's own probes included (shown apart as PROBE_BYTES), against the policy's\n"
+       "monthly_cap_mb. Metered uplinks are probed at probes.metered_interval_ms."},
       {{"flows"}, "flows [--top N]", "the busiest flows (GET /flows)", ""},
       {{"apps"},
        "apps [--top N]",

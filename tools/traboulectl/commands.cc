@@ -78,6 +78,18 @@ class Runner {
       }
       return kExitOk;
     }
+    if (name == "usage") {
+      const ApiResult r = client_->get("/paths");
+      if (!r.ok) return fail(r.error);
+      const nlohmann::json usage = r.body.is_object() && r.body.contains("usage")
+                                       ? nlohmann::json{{"usage", r.body["usage"]}}
+                                       : nlohmann::json{{"usage", nlohmann::json::array()}};
+      if (inv_.global.json) return print_json(usage);
+      out_ << render_listing(usage, "usage",
+                             {"uplink", "month", "bytes", "rx_bytes", "tx_bytes", "probe_bytes",
+                              "traffic_bytes", "metered", "cap_bytes", "cap_reached"});
+      return kExitOk;
+    }
     if (name == "flows") {
       return show(
           "/flows" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()), "flows",
@@ -101,7 +113,8 @@ class Runner {
                   "rules");
     }
     if (name == "qos") {
-      return show("/qos", "qos", {"name", "priority", "weight", "min_rate_bps", "max_rate_bps"});
+      return show("/qos", "qos",
+                  {"name", "enforced", "priority", "weight", "min_rate_bps", "max_rate_bps"});
     }
     if (name == "routes") {
       return show("/routes", "routes", {"prefix", "via", "gateway", "usable", "source"});
