@@ -4,6 +4,9 @@
 #include <rte_cycles.h>
 
 #include <algorithm>
+#include <map>
+
+#include "dataplane/stages/qos.h"
 
 namespace traboule::cp {
 namespace {
@@ -123,20 +126,83 @@ json DaemonState::rules() {
   return out;
 }
 
-json DaemonState::qos() {
-  auto policy = dp_.policy();
+json qos_view(const dp::PolicySnapshot* policy, const std::vector<std::string>& uplinks,
+              unsigned workers, const std::vector<dp::CounterValue>& counters) {
   json out = json::array();
-  if (!policy) return out;
-  for (auto& q : policy->qos_classes)
+  if (policy == nullptr) return out;
+  // The qos stage is in the pipeline when its edge counter is (Pipeline::collect lists every
+  // edge of every stage, zeros included); it schedules when the policy has classes.
+  const std::string edge = "qos.out." + std::string(dp::QosStage::kEdges[dp::QosStage::kTx]);
+  const bool stage = std::any_of(counters.begin(), counters.end(),
+                                 [&](const dp::CounterValue& c) { return c.name == edge; });
+  const bool on = stage && !policy->qos_classes.empty();
+  const uint64_t shares = std::max(1u, workers);  // each worker shapes rate / workers
+  // The policy's first kMaxClasses - 1 classes have a queue of their own; the last queue is
+  // "unclassified" (rules without a class, and the classes beyond).
+  constexpr size_t kOwn = dp::QosStage::kMaxClasses - 1;
+  const size_t named = std::min(policy->qos_classes.size(), kOwn);
+  std::map<std::string, uint64_t, std::less<>> figures;
+  for (const dp::CounterValue& c : counters)
+    if (c.name.starts_with("qos.")) figures[c.name] = c.value;
+  auto per_uplink = [&](size_t queue, bool own) {
+    json arr = json::array();
+    for (size_t u = 0; u < uplinks.size(); ++u) {
+      const bool shaped = u < policy->uplinks.size() && policy->uplinks[u].up_bps / shares != 0;
+      const std::string base = "qos." + uplinks[u] + ".class" + std::to_string(queue) + ".";
+      json j = {{"uplink", uplinks[u]}, {"enforced", on && own && shaped}};
+      for (const char* f : {"depth", "enqueued", "dequeued", "dequeued_bytes", "dropped",
+                            "rate_bps", "queue_p50_us", "queue_p99_us", "queue_max_us"}) {
+        auto it = figures.find(base + f);
+        j[f] = it != figures.end() ? it->second : 0;
+      }
+      arr.push_back(std::move(j));
+    }
+    return arr;
+  };
+  auto any_enforced = [](const json& per) {
+    return std::any_of(per.begin(), per.end(), [](const json& x) { return x["enforced"] == true; });
+  };
+  uint8_t lowest = 0;
+  for (size_t c = 0; c < named; ++c) lowest = std::max(lowest, policy->qos_classes[c].priority);
+  for (size_t c = 0; c < policy->qos_classes.size(); ++c) {
+    const dp::QosClass& q = policy->qos_classes[c];
+    const bool own = c < kOwn;
+    json per = per_uplink(own ? c : named, own);
     out.push_back({{"name", q.name},
                    {"priority", q.priority},
                    {"weight", q.weight},
                    {"min_rate_bps", q.min_rate_bps},
                    {"max_rate_bps", q.max_rate_bps},
+                   {"ingress_max_bps", q.ingress_max_bps},
                    {"dscp", q.dscp},
                    {"critical", q.critical},
-                   {"enforced", false}});  // per-uplink shaping lands with the QoS scheduler
+                   {"queue", own ? c : named},
+                   {"enforced", any_enforced(per)},
+                   {"ingress_policed", on && own && q.ingress_max_bps / shares != 0},
+                   {"uplinks", std::move(per)}});
+  }
+  if (on) {  // shaped with the rest at the lowest level, weight 1
+    json per = per_uplink(named, true);
+    out.push_back({{"name", "(unclassified)"},
+                   {"priority", lowest},
+                   {"weight", 1},
+                   {"min_rate_bps", 0},
+                   {"max_rate_bps", 0},
+                   {"ingress_max_bps", 0},
+                   {"dscp", -1},
+                   {"critical", false},
+                   {"queue", named},
+                   {"enforced", any_enforced(per)},
+                   {"ingress_policed", false},
+                   {"uplinks", std::move(per)}});
+  }
   return out;
+}
+
+json DaemonState::qos() {
+  std::vector<std::string> names;
+  for (const dp::Interface* u : dp_.site().uplinks) names.push_back(u->name);
+  return qos_view(dp_.policy().get(), names, dp_.workers(), dp_.counters());
 }
 
 json DaemonState::routes() {

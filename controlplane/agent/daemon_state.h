@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "controlplane/agent/config.h"
 #include "controlplane/api/state_source.h"
@@ -13,6 +15,16 @@
 #include "dataplane/runtime/dataplane.h"
 
 namespace traboule::cp {
+
+// GET /qos, from what the data plane reports (pure, for the unit test): one entry per policy
+// QoS class (every field the policy gives it), then "(unclassified)" (rules without a class and
+// classes beyond the scheduler's seventh) when the stage schedules. Per class and uplink of the
+// site (`uplinks`, in site order): whether the qos stage enforces the class there (the stage is
+// in the pipeline, the policy has classes, the class has its own queue and the uplink has an
+// up_kbps to shape to) and the live qos.<uplink>.class<c>.* figures of `counters` (0 until the
+// class first queues there). The stage's presence is read from `counters` ("qos.out.tx").
+nlohmann::json qos_view(const dp::PolicySnapshot* policy, const std::vector<std::string>& uplinks,
+                        unsigned workers, const std::vector<dp::CounterValue>& counters);
 
 class DaemonState final : public StateSource {
  public:

@@ -126,6 +126,17 @@ policy on "$work/on.json"
 "$lab" exec edge traboulectl policy apply "$work/on.json" --comment "qos test: on" >/dev/null ||
   fail "policy apply (on): $("$lab" exec edge traboulectl policy validate "$work/on.json" 2>&1 | head -5)"
 sleep 1
+# GET /qos says what the data plane does: voice and bulk enforced on vdsl (shaped to 1.9 Mbit/s).
+"$lab" exec edge traboulectl --json qos >"$work/qos.json" || fail "traboulectl qos"
+"$py" - "$work/qos.json" <<'PYEOF' || fail "GET /qos: $(head -c 600 "$work/qos.json")"
+import json, sys
+classes = {c["name"]: c for c in json.load(open(sys.argv[1]))["qos"]}
+for name in ("voice", "bulk"):
+    c = classes[name]
+    vdsl = [u for u in c["uplinks"] if u["uplink"] == "vdsl"]
+    assert c["enforced"] is True and vdsl and vdsl[0]["enforced"] is True, name
+assert "ingress_max_bps" in classes["voice"], "no ingress_max_bps"
+PYEOF
 run on
 "$lab" exec edge traboulectl counters qos.vdsl | head -30 || true
 queue_p99=$("$lab" exec edge traboulectl --json counters qos.vdsl.class0.queue_p99_us | "$py" -c \
