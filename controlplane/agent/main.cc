@@ -4,6 +4,7 @@
 // cleanly on SIGINT/SIGTERM.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -55,10 +56,54 @@ void print_summary(dp::Dataplane& d) {
   std::fflush(stdout);
 }
 
+// systemd's service protocol (Type=notify, WatchdogSec=): READY=1 once every worker loops,
+// WATCHDOG=1 only while every worker keeps looping, STOPPING=1 on the way out. Without
+// NOTIFY_SOCKET (labs, CI, a shell) sd_notify does nothing.
+class ServiceNotifier {
+ public:
+  ServiceNotifier() {
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+      ping_every_ = std::chrono::microseconds(usec / 2);
+  }
+  // Called by the control loop every ~100 ms.
+  void tick(const dp::Dataplane& d) {
+    const std::vector<uint64_t> loops = d.worker_loops();
+    bool moved = loops.size() == last_loops_.size();
+    for (size_t i = 0; moved && i < loops.size(); ++i) moved = loops[i] != last_loops_[i];
+    const auto now = std::chrono::steady_clock::now();
+    if (!ready_) {
+      bool all_ran = true;
+      for (uint64_t n : loops) all_ran = all_ran && n != 0;
+      if (all_ran) {
+        sd_notify(0, "READY=1\nSTATUS=forwarding");
+        ready_ = true;
+        last_ping_ = now;
+        last_loops_ = loops;
+      }
+      return;
+    }
+    if (ping_every_.count() == 0 || now - last_ping_ < ping_every_) return;
+    // A stuck worker: no ping, so systemd kills and restarts the service after WatchdogSec.
+    if (moved) sd_notify(0, "WATCHDOG=1");
+    last_ping_ = now;
+    last_loops_ = loops;
+  }
+  void stopping() { sd_notify(0, "STOPPING=1"); }
+
+ private:
+  bool ready_ = false;
+  std::chrono::microseconds ping_every_{0};
+  std::chrono::steady_clock::time_point last_ping_{};
+  std::vector<uint64_t> last_loops_;
+};
+
 // Control thread: link state and its changes, until the data plane stops.
 void control_loop(dp::Dataplane& d) {
   std::vector<bool> last(d.site().ifaces.size(), false);
+  ServiceNotifier notifier;
   while (!d.stopping()) {
+    notifier.tick(d);
     d.poll_links();
     for (size_t i = 0; i < d.site().ifaces.size(); ++i) {
       bool up = d.site().ifaces[i]->link_up.load();
@@ -71,6 +116,7 @@ void control_loop(dp::Dataplane& d) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  notifier.stopping();
 }
 
 void log_msg(bool error, const std::string& msg) {

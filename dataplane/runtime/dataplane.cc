@@ -232,6 +232,13 @@ void Dataplane::poll_links() {
   }
 }
 
+std::vector<uint64_t> Dataplane::worker_loops() const {
+  std::vector<uint64_t> loops;
+  loops.reserve(workers_.size());
+  for (const auto& pw : workers_) loops.push_back(pw.worker->stats().loops);
+  return loops;
+}
+
 std::vector<CounterValue> Dataplane::counters() const {
   std::map<std::string, uint64_t> sum;
   std::vector<CounterValue> one;
