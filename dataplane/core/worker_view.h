@@ -13,7 +13,7 @@ namespace traboule::dp {
 
 struct WorkerView {
   const PolicySnapshot* policy = nullptr;
-  uint16_t policy_gen = 0;  // changes with every publication (flows compare it lazily)
+  uint16_t policy_gen = 0;              // changes with every publication (flows compare it lazily)
   const LinkSnapshot* links = nullptr;  // nullptr: no measurements (every uplink usable)
 };
 

@@ -10,7 +10,8 @@ namespace traboule::testing {
 namespace {
 
 void gcrypt_check(gcry_error_t err, const char* what) {
-  if (err != 0) throw std::runtime_error(std::string("libgcrypt: ") + what + ": " + gcry_strerror(err));
+  if (err != 0)
+    throw std::runtime_error(std::string("libgcrypt: ") + what + ": " + gcry_strerror(err));
 }
 
 // libgcrypt wants initialising once per process; nDPI may have done it already.

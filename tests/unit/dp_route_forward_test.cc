@@ -370,8 +370,11 @@ TEST(RoutePolicy, UplinksMeasuredDownAreAvoidedUnlessNothingElseIsLeft) {
   FlowTable flows(1024, FlowTimeouts{}, 0);
   RouteStage route(s.site, flows, s.view, 0);
   FlowRunner fr{s, flows, route, {}};
-  Frame web =
-      PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(40000, 443).build();
+  Frame web = PacketBuilder()
+                  .eth(kLanMac, kHost)
+                  .ipv4("192.168.10.10", "203.0.113.1")
+                  .tcp(40000, 443)
+                  .build();
   EXPECT_EQ(fr.run(web), 0) << "fiber first";
   links.uplinks[0].state = LinkHealth::kDown;  // the probes say fiber is down
   EXPECT_EQ(fr.run(web), 1) << "the established flow leaves fiber at once";
