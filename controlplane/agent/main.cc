@@ -344,6 +344,7 @@ int main(int argc, char** argv) {
     g_dp.store(&d);
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an EPIPE, never a dead daemon
     if (g_signalled) d.stop();
     if (vm.count("trace")) d.set_trace(true);
     cp::register_telemetry(d);

@@ -22,6 +22,7 @@
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -1017,6 +1018,11 @@ struct ApiServer::Net {
 
 void ApiServer::start() {
   if (net_) throw ApiError("api: already started");
+  // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL): a client that resets
+  // its connection while we answer (or send close_notify) would raise SIGPIPE, whose default
+  // action kills the whole daemon, data plane included. systemd ignores it for the unit; a
+  // daemon run from a shell, a lab or a test must too. EPIPE is handled where it is returned.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string tls_error;
   auto setup = [this, &tls_error](SSL_CTX& ctx) {
     ERR_clear_error();

@@ -40,7 +40,8 @@ json to_json(const PathMetrics& m) {
   j["data_loss"] = {
       {"forward", opt(m.data_loss_forward)},    {"backward", opt(m.data_loss_backward)},
       {"sent_forward", m.data_sent_forward},    {"sent_backward", m.data_sent_backward},
-      {"window_ms", kDataWindowNs / 1'000'000}, {"resets", m.data_windows_reset}};
+      {"window_ms", kDataWindowNs / 1'000'000}, {"resets", m.data_windows_reset},
+      {"reordered", m.data_reordered}};
   j["rtt_us"] = {{"min", opt(m.rtt_min_us)}, {"avg", opt(m.rtt_avg_us)},
                  {"max", opt(m.rtt_max_us)}, {"p50", opt(m.rtt_p50_us)},
                  {"p90", opt(m.rtt_p90_us)}, {"p99", opt(m.rtt_p99_us)}};

@@ -261,10 +261,17 @@ void PathMonitor::on_record(const dp::StampRecord& r, uint64_t now_ns) {
 // 32-bit and wrap; one that moved backwards more than it could have (an end restarted, its
 // counters from zero) restarts the window rather than reading as a huge loss or gain.
 void PathMonitor::data_sample(const dp::StampRecord& r, uint64_t now_ns) {
-  const DataSample s{now_ns, r.dm_s_txc, r.dm_r_rxc, r.dm_r_txc, r.dm_s_rxc};
+  const DataSample s{now_ns, r.seq, r.dm_s_txc, r.dm_r_rxc, r.dm_r_txc, r.dm_s_rxc};
   if (s.r_rxc != 0 || s.r_txc != 0) reflector_counts_ = true;
   if (!data_.empty()) {
     const DataSample& last = data_.back();
+    // A reply that overtook an older one (a reordering path: LTE, ECMP): its counters are older
+    // than the newest sample's, so the differences would run backwards. Skip it; the window
+    // only moves forward.
+    if (static_cast<int32_t>(s.seq - last.seq) <= 0) {
+      ++data_reordered_;
+      return;
+    }
     const uint32_t sent_f = s.s_txc - last.s_txc, recv_f = s.r_rxc - last.r_rxc;
     const uint32_t sent_b = s.r_txc - last.r_txc, recv_b = s.s_rxc - last.s_rxc;
     // More received than sent since the last probe beyond what reordering around a probe
@@ -387,6 +394,7 @@ PathMetrics PathMonitor::metrics() const {
   m.sender_ttl = sender_ttl_;
   m.reply_ttl = reply_ttl_;
   m.data_windows_reset = data_resets_;
+  m.data_reordered = data_reordered_;
   if (data_.size() >= 2 && reflector_counts_) {
     const DataSample& a = data_.front();
     const DataSample& b = data_.back();

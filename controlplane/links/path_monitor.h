@@ -87,6 +87,7 @@ struct PathMetrics {
   std::optional<double> data_loss_forward, data_loss_backward;
   uint64_t data_sent_forward = 0, data_sent_backward = 0;  // packets in the window
   uint64_t data_windows_reset = 0;  // counts that could not be true (a restarted end): restarted
+  uint64_t data_reordered = 0;      // replies that overtook a newer one: skipped
 
   // Since the path was added.
   uint64_t total_requested = 0, total_sent = 0, total_received = 0, total_lost = 0, total_late = 0,
@@ -160,11 +161,13 @@ class PathMonitor {
   // One Direct Measurement reading: the counters both ends had when the probe passed.
   struct DataSample {
     uint64_t time_ns;
+    uint32_t seq;           // the probe's (our Session-Sender) sequence number
     uint32_t s_txc, r_rxc;  // edge sent, hub received (forward)
     uint32_t r_txc, s_rxc;  // hub sent, edge received (backward)
   };
   std::deque<DataSample> data_;  // newest last, spanning at most kDataWindowNs
   uint64_t data_resets_ = 0;
+  uint64_t data_reordered_ = 0;  // replies older than the newest sample: skipped, not a reset
   // A reflector that carries the TLV back without counting (another vendor's, or one that does
   // not know our site yet) leaves the hub's counters at zero: not a 100 % loss.
   bool reflector_counts_ = false;

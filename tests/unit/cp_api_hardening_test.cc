@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -97,6 +98,13 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connected() const { return connected_; }
+  // Gone with a TCP reset (SO_LINGER 0): the server's next writes fail with ECONNRESET/EPIPE.
+  void reset() {
+    const linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    ::close(fd_);
+    fd_ = -1;
+  }
   bool tls() {
     ctx_ = SSL_CTX_new(TLS_client_method());
     ssl_ = SSL_new(ctx_);
@@ -584,6 +592,30 @@ TEST_F(ApiHardeningTest, FailuresAreCountedAndLoggedAtABoundedRate) {
   EXPECT_EQ(events + server_->stats().log_suppressed, 32u);
   EXPECT_LT(events, 32u);
   EXPECT_GE(events, 3u);
+}
+
+// A client that resets its connection right after its request: the server's answer and its TLS
+// close_notify then hit a dead socket. OpenSSL writes with write(2), so each of those is a
+// SIGPIPE whose default action killed the whole daemon (and this test process with it) until the
+// server ignored it. The disposition is reset to the default first, as in a fresh process.
+TEST_F(ApiHardeningTest, ClientsResettingMidAnswerDoNotKillTheServer) {
+  std::signal(SIGPIPE, SIG_DFL);
+  start(settings());
+  const std::string request = std::string("GET /api/v1/status HTTP/1.1\r\nHost: x\r\n") +
+                              "Authorization: Bearer " + kViewerToken +
+                              "\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 20; ++i) {
+    RawClient raw(server_->port());
+    ASSERT_TRUE(raw.connected());
+    ASSERT_TRUE(raw.tls());
+    ASSERT_TRUE(raw.send(request));
+    if (i % 2 == 1) std::this_thread::sleep_for(5ms);  // some after the answer has started
+    raw.reset();
+  }
+  std::this_thread::sleep_for(200ms);  // the server writes into the dead sockets
+  auto r = client()->Get("/api/v1/status", bearer(kViewerToken));
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace

@@ -680,6 +680,53 @@ TEST(PathMonitor, DirectLossMeasurementOfTheTraffic) {
   }
 }
 
+// A path that reorders (LTE, ECMP): every other reply overtakes the one before it, so half the
+// samples carry older counters than the newest. They are skipped, not read as impossible
+// counts: the window keeps its figure (5 % up) and is never restarted.
+TEST(PathMonitor, ReorderedRepliesKeepTheTrafficLossFigure) {
+  PathConfig c = config();
+  c.interval_ms = 100;
+  PathMonitor mon(c);
+  double sent_f = 0, recv_f = 0, sent_b = 0, recv_b = 0;
+  std::optional<StampRecord> held;  // the reply that the next one overtakes
+  for (int i = 0; i < 60; ++i) {
+    const uint64_t t = uint64_t(i) * 100 * kMs;
+    mon.tick(t);
+    const uint32_t seq = mon.begin_probe(t);
+    sent_f += 50;
+    recv_f += 50 * 0.95;
+    sent_b += 50;
+    recv_b += 50;
+    StampRecord rep;
+    rep.kind = StampRecordKind::kReply;
+    rep.seq = rep.reflector_seq = seq;
+    rep.t1 = ntp_at(static_cast<int64_t>(t));
+    rep.t2 = rep.t3 = rep.t1;
+    rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+    rep.dm = true;
+    rep.dm_s_txc = static_cast<uint32_t>(sent_f);
+    rep.dm_r_rxc = static_cast<uint32_t>(recv_f);
+    rep.dm_r_txc = static_cast<uint32_t>(sent_b);
+    rep.dm_s_rxc = static_cast<uint32_t>(recv_b);
+    mon.tick(t + 10 * kMs);
+    if (i % 2 == 0) {
+      held = rep;  // late: delivered after the next probe's reply
+      continue;
+    }
+    mon.on_record(rep, t + 10 * kMs);
+    mon.on_record(*held, t + 11 * kMs);
+    held.reset();
+  }
+  const PathMetrics m = mon.metrics();
+  ASSERT_TRUE(m.data_loss_forward.has_value());
+  EXPECT_NEAR(*m.data_loss_forward, 0.05, 0.005);
+  ASSERT_TRUE(m.data_loss_backward.has_value());
+  EXPECT_NEAR(*m.data_loss_backward, 0.0, 0.005);
+  EXPECT_EQ(m.data_windows_reset, 0u);
+  EXPECT_EQ(m.data_reordered, 30u);
+  EXPECT_EQ(m.lost, 0u);
+}
+
 // Two losses, then an answer 8 ms later than usual: not three intervals of silence.
 TEST(PathMonitor, TwoLossesAndALateishAnswerKeepThePathUp) {
   PathConfig c = config();
