@@ -191,19 +191,35 @@ s=$(call GET /status "$view_token")
 [ "$(json_get "$s" "d['policy']['corrupt_files']")" -ge 1 ] || fail "status hides the corrupt file"
 pass "corrupt version $committed refused; running $(json_get "$r" "d['version']")"
 
-# Rate limit: 100 requests at once from one address (limit 20/s, burst 40) → some get 429 with
-# Retry-After.
+# Rate limit: 100 requests from one address as fast as 8 connections carry them (limit 20/s,
+# burst 40) → some get 429 with Retry-After. 8 is the default cap of connections per client.
 urls=()
 for _ in $(seq 1 100); do urls+=("https://127.0.0.1:$port/api/v1/status"); done
-curl -s --parallel --parallel-immediate --parallel-max 50 --cacert "$work/cert.pem" \
-  -H "Authorization: Bearer $view_token" -o /dev/null -o /dev/null \
-  -w '%{http_code} %header{retry-after}\n' "${urls[@]}" >"$work/burst" 2>/dev/null || true
+burst() { # PARALLEL OUT
+  local outs=()
+  for _ in "${urls[@]}"; do outs+=(-o /dev/null); done
+  curl -s --parallel --parallel-immediate --parallel-max "$1" --cacert "$work/cert.pem" \
+    -H "Authorization: Bearer $view_token" "${outs[@]}" \
+    -w '%{http_code} %header{retry-after}\n' "${urls[@]}" >"$2" 2>/dev/null || true
+}
+burst 8 "$work/burst"
 n429=$(grep -c '^429' "$work/burst" || true)
 n200=$(grep -c '^200' "$work/burst" || true)
 [ "$n429" -ge 1 ] || fail "100 requests at once were never rate limited ($(sort "$work/burst" | uniq -c | tr '\n' ' '))"
 [ "$n200" -ge 1 ] || fail "no request of the burst was served"
 grep '^429' "$work/burst" | grep -vq '^429 [0-9][0-9]*$' && fail "a 429 without Retry-After"
 pass "burst of 100: $n200 served, $n429 refused with 429 + Retry-After"
+
+# 50 connections at once from one address: past the per-client cap (8) they are refused at
+# once (counted in GET /status api.connections_refused), and the API still answers after.
+sleep 3 # the rate limiter's bucket refills
+before=$(json_get "$(call GET /status "$view_token")" "d['api']['connections_refused']")
+burst 50 "$work/burst50"
+sleep 3
+s=$(call GET /status "$view_token")
+after=$(json_get "$s" "d['api']['connections_refused']")
+[ "$after" -gt "$before" ] || fail "50 connections at once from one address were all accepted"
+pass "50 connections at once: $((after - before)) refused over the per-client cap; API still up"
 
 stop
 echo "PASS: policy API"
