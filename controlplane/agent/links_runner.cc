@@ -41,6 +41,7 @@ dp::ErrorEstimate host_clock_estimate() {
 }
 
 constexpr uint64_t kPollNs = 2'000'000;              // ring drain / send period
+constexpr uint64_t kLateLoopNs = 50'000'000;         // a loop this late is logged
 constexpr uint64_t kClockEveryNs = 1'000'000'000;    // TSC → UTC re-mapping
 constexpr uint64_t kPublishEveryNs = 1'000'000'000;  // figures to the data plane
 constexpr uint64_t kRefreshNs = 200'000'000;         // figures and JSON for the API
@@ -273,17 +274,16 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
     if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
       h.rtt_us = rtt;
       h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
-      h.loss_ppm = static_cast<uint32_t>(
-          std::max({pm.loss_ratio.value_or(0), pm.data_loss_forward.value_or(0),
-                    pm.data_loss_backward.value_or(0)}) *
-          1e6);
+      // Only the probes' loss decides. The traffic's own loss (RFC 8972 direct measurement,
+      // pm.data_loss_*) is shown in GET /uplinks but does not steer: it counts bulk TCP's
+      // congestion drops and the box's own shaper drops, and in the lab that took voice off
+      // healthy paths (fiber read 2.65 %, vdsl 64 % under one iperf3). Steering on it needs
+      // the loss per class, which the DM TLV does not carry.
+      h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
       SlaInputs& in = inputs[p.where.uplink];
       in.rtt_us = pm.rtt_avg_us;
       in.jitter_us = pm.jitter_rtt_us;
       in.loss_ratio = pm.loss_ratio;
-      if (pm.data_loss_forward || pm.data_loss_backward)
-        in.data_loss_ratio =
-            std::max(pm.data_loss_forward.value_or(0), pm.data_loss_backward.value_or(0));
     }
   }
   meter_caps(*health, now_ns);
@@ -626,6 +626,22 @@ void LinksRunner::run() {
       }
     }
     uint64_t now = mono_ns();
+    // The loop runs every kPollNs; one that comes back much later (the control thread not
+    // scheduled, a slow publish) delays outage detection by as much. Said in the log, at
+    // most every 10 s, with the longest gap since the last time.
+    if (prev_loop_ns_ != 0 && now - prev_loop_ns_ > kLateLoopNs) {
+      ++late_loops_;
+      late_loop_max_ns_ = std::max(late_loop_max_ns_, now - prev_loop_ns_);
+      if (now - late_loop_logged_ns_ >= 10'000'000'000ULL) {
+        log_(true, "links: control loop ran late " + std::to_string(late_loops_) +
+                       " times, longest gap " + std::to_string(late_loop_max_ns_ / 1'000'000) +
+                       " ms (outage detection is late by as much)");
+        late_loop_logged_ns_ = now;
+        late_loops_ = 0;
+        late_loop_max_ns_ = 0;
+      }
+    }
+    prev_loop_ns_ = now;
     if (wanted) {
       policy_ = wanted;
       rule_choice_.clear();

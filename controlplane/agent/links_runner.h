@@ -127,6 +127,8 @@ class LinksRunner {
   uint64_t last_usage_save_ns_ = 0;
   nlohmann::json usage_view_ = nlohmann::json::array();  // under mu_
   uint64_t last_publish_ns_ = 0;
+  uint64_t prev_loop_ns_ = 0, late_loop_logged_ns_ = 0, late_loop_max_ns_ = 0;
+  uint64_t late_loops_ = 0;
   uint64_t last_refresh_ns_ = 0;
 };
 

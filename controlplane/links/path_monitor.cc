@@ -142,9 +142,14 @@ void PathMonitor::advance_liveness(uint64_t now_ns) {
     const Entry* e = find(live_next_);
     if (e != nullptr) {
       if (e->fate == Fate::kRequested || e->fate == Fate::kSent) return;
-      if (e->fate == Fate::kReceived)
-        outcome(true, now_ns, StampSendFailure::kNone);
-      else if (e->fate == Fate::kLost || e->fate == Fate::kLate)
+      // An answer received before the path was declared down is older than that decision:
+      // it may not count towards bringing the path back. (A probe lost just before an outage
+      // holds the answers after it in the queue until it times out, during the outage; taken
+      // then, they read as consecutive answers and brought a cut path up.)
+      if (e->fate == Fate::kReceived) {
+        if (!(status_ == LinkStatus::kDown && e->answered_ns <= since_ns_))
+          outcome(true, now_ns, StampSendFailure::kNone);
+      } else if (e->fate == Fate::kLost || e->fate == Fate::kLate)
         outcome(false, now_ns, StampSendFailure::kNone);
       else if (e->fate == Fate::kNotSent && path_failure(e->failure))
         outcome(false, now_ns, e->failure);
@@ -177,9 +182,15 @@ void PathMonitor::tick(uint64_t now_ns) {
     ok_run_ = 0;
     miss_run_ = std::max(miss_run_, cfg_.down_after);
     change(LinkStatus::kDown,
-           "no answer for " + std::to_string((now_ns - quiet_from) / 1'000'000) + " ms (" +
+           "no answer for " + std::to_string((now_ns - quiet_from) / 1'000'000) + " ms to " +
+               std::to_string(requests_since_answer_) +
+               (requests_since_answer_ == 1 ? " probe (" : " probes (") +
                std::to_string(cfg_.down_after) + " x " + std::to_string(cfg_.interval_ms) +
-               " ms interval)",
+               " ms interval" +
+               (jitter_allow_ns >= 1'000'000
+                    ? " + " + std::to_string(jitter_allow_ns / 1'000'000) + " ms for jitter"
+                    : std::string()) +
+               ")",
            now_ns);
   }
   while (scan_from_ != next_seq_) {
@@ -290,6 +301,7 @@ void PathMonitor::data_sample(const dp::StampRecord& r, uint64_t now_ns) {
 
 void PathMonitor::received(Entry& e, const dp::StampRecord& r, uint64_t now_ns) {
   e.fate = Fate::kReceived;
+  e.answered_ns = now_ns;
   if (r.dm) data_sample(r, now_ns);
   last_answer_ns_ = now_ns;
   requests_since_answer_ = 0;

@@ -142,6 +142,7 @@ class PathMonitor {
     uint16_t dups = 0;
     uint32_t reflector_seq = 0;
     uint64_t requested_ns = 0;
+    uint64_t answered_ns = 0;  // the caller's clock when the reply was read
     uint64_t t1 = 0;
     int64_t rtt_ns = 0;
     int64_t fwd_ns = 0;  // T2 − T1 (clock offset included unless synchronised)

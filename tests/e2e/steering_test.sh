@@ -15,9 +15,9 @@
 #   7. a packet too big for the overlay gets an ICMP "fragmentation needed" with the MTU left;
 #   8. fiber alternating 10 s clean / 10 s at the realtime loss bound for 60 s moves a realtime
 #      flow at most once;
-#   9. at 100 ms probes (too slow to see 5 % loss in 3 s by themselves), 5 % upload loss on fiber
-#      under 500 packets/s of voice moves the voice flow within 3 s: the overlay traffic's own
-#      loss (RFC 8972 direct measurement through the probes) is part of the SLA decision.
+#   9. at 100 ms probes, 5 % upload loss on fiber under 500 packets/s shows in fiber's traffic loss
+#      within 6 s (RFC 8972 direct measurement through the probes; measured and shown, not part
+#      of the SLA decision yet: docs/links.md).
 # Usage: steering_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -288,7 +288,9 @@ wait 2>/dev/null || true
 [ "$moves" -le 1 ] || fail "the realtime flow moved $moves times in 60 s of a hovering fiber"
 pass "hovering fiber (10 s clean / 10 s at 1 % loss, 60 s): $moves move(s) (bound 1)"
 
-# --- 9. the traffic's own loss at 100 ms probes: 500 packets/s of voice, 5 % upload loss.
+# --- 9. the traffic's own loss at 100 ms probes: 500 packets/s of voice, 5 % upload loss. The
+# figure is measured (RFC 8972 Direct Measurement) and shown; it does not steer yet (congestion
+# loss of bulk traffic would move voice off healthy paths, docs/links.md).
 "$py" - "$work/policy.json" <<'PYEOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
@@ -306,28 +308,32 @@ ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100
   --rate 500 >/dev/null &
 s1=$!
 sleep 4
-[ "$(flow_uplink 7100)" = fiber ] || fail "the voice stream is not on fiber before the loss"
-"$lab" exec edge traboulectl --json links >"$work/links.json"
-"$py" - "$work/links.json" <<'PYEOF' || fail "no direct loss figure on fiber under 500 packets/s"
+fiber_data_loss() { # prints fiber's forward traffic loss (or None)
+  "$lab" exec edge traboulectl --json links | "$py" -c '
 import json, sys
-doc = json.load(open(sys.argv[1]))
+doc = json.load(sys.stdin)
 for u in doc["uplinks"] if isinstance(doc, dict) else doc:
     if u["name"] == "fiber":
-        d = u["paths"][0]["data_loss"]
-        print("   fiber before the loss: traffic loss", d)
-        sys.exit(0 if d["forward"] is not None and d["forward"] < 0.01 else 1)
-PYEOF
+        print(u["paths"][0]["data_loss"]["forward"])'
+}
+before=$(fiber_data_loss)
+"$py" -c "import sys; sys.exit(0 if '$before' != 'None' and float('$before') < 0.01 else 1)" ||
+  fail "no clean direct loss figure on fiber under 500 packets/s (got $before)"
 "$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=5% >/dev/null
-moved=$(seconds_until_off_fiber 7100 8)
+seen=""
+start=$(date +%s.%N)
+for _ in $(seq 1 30); do
+  sleep 0.2
+  d=$(fiber_data_loss)
+  if [ "$d" != None ] && "$py" -c "import sys; sys.exit(0 if 0.03 <= float('$d') <= 0.08 else 1)"; then
+    seen=$("$py" -c "print(round($(date +%s.%N) - $start, 2))")
+    break
+  fi
+done
 "$wanem" ctl --ctl "$fiber_ctl" dir=a2b loss=0% >/dev/null
-reason=$("$lab" exec edge traboulectl --json paths | "$py" -c '
-import json, sys
-v = json.load(sys.stdin)
-print({x["uplink"]: x["classes"] for x in v["uplinks"]}["fiber"]["realtime"]["reason"])' 2>/dev/null || true)
 kill "$s1" "$r1" 2>/dev/null || true
 wait 2>/dev/null || true
-[ -n "$moved" ] || fail "the voice flow did not leave fiber within 8 s at 100 ms probes"
-"$py" -c "import sys; sys.exit(0 if $moved <= 3.0 else 1)" || fail "voice moved after $moved s (bound 3 s; $reason)"
-pass "5 % loss under 500 packets/s at 100 ms probes: voice moved in ${moved} s (bound 3 s): $reason"
+[ -n "$seen" ] || fail "5 % upload loss under 500 packets/s not seen in fiber's traffic loss within 6 s (last: $d)"
+pass "5 % upload loss under 500 packets/s: fiber's traffic loss read $d after ${seen} s (probes at 100 ms)"
 "$lab" exec edge traboulectl paths | tail -n 12 || true
 echo "PASS: steering"
