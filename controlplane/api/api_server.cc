@@ -336,6 +336,7 @@ ApiServer::Stats ApiServer::stats() const {
   s.connections_open = connections_open_.load();
   s.connections_refused = connections_refused_.load();
   s.connections_evicted = connections_evicted_.load();
+  s.connections_no_fd = connections_no_fd_.load();
   s.handshake_timeouts = handshake_timeouts_.load();
   s.request_timeouts = request_timeouts_.load();
   s.headers_too_large = headers_too_large_.load();
@@ -662,9 +663,12 @@ std::string_view authorization_of(std::string_view head) {
 }  // namespace
 
 struct ApiServer::Net {
-  Net(ApiServer& a, SSL_CTX* c, int lfd) : api(a), s(a.settings_), ctx(c), listen_fd(lfd) {}
+  Net(ApiServer& a, SSL_CTX* c, int lfd) : api(a), s(a.settings_), ctx(c), listen_fd(lfd) {
+    spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
   ~Net() {
     if (listen_fd >= 0) ::close(listen_fd);
+    if (spare_fd >= 0) ::close(spare_fd);
     for (int fd : wake)
       if (fd >= 0) ::close(fd);
     SSL_CTX_free(ctx);
@@ -675,6 +679,11 @@ struct ApiServer::Net {
   SSL_CTX* ctx;
   int listen_fd;
   int wake[2] = {-1, -1};
+  // A descriptor kept in reserve: when the process runs out (EMFILE), it is closed to accept
+  // the pending connection and close it at once, so the backlog drains and the peer gets a
+  // prompt close; without it the listening socket stays readable and the loop spins.
+  int spare_fd = -1;
+  Clock::time_point accept_paused_until{};
   Engine engine;
   std::thread loop;
   std::vector<std::thread> workers;
@@ -847,8 +856,15 @@ struct ApiServer::Net {
                                SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR) continue;
-        // Out of descriptors: make room by closing the oldest waiting connection.
-        if ((errno == EMFILE || errno == ENFILE) && !waiting.empty()) evict_oldest();
+        if (errno == EMFILE || errno == ENFILE) {
+          // Out of descriptors: make room by closing the oldest waiting connection, or else
+          // refuse the newcomer with the spare descriptor.
+          if (!waiting.empty()) {
+            evict_oldest();
+            return;
+          }
+          refuse_without_descriptor();
+        }
         return;
       }
       auto c = std::make_unique<Conn>();
@@ -897,6 +913,27 @@ struct ApiServer::Net {
     }
   }
 
+  void refuse_without_descriptor() {
+    ++api.connections_no_fd_;
+    if (spare_fd >= 0) {
+      ::close(spare_fd);
+      spare_fd = -1;
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      const int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        Conn c;  // not counted as open: only for the log line; its destructor closes fd
+        c.fd = fd;
+        endpoint(ss, c.ip, c.port);
+        security(c, "out of file descriptors: connection closed at accept");
+      }
+      spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    // Still none (the spare could not be had back): stop polling the listening socket for a
+    // moment rather than spin on it.
+    if (spare_fd < 0) accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+  }
+
   void evict_oldest() {
     auto oldest =
         std::min_element(waiting.begin(), waiting.end(),
@@ -924,9 +961,11 @@ struct ApiServer::Net {
         }
       }
       fds.clear();
-      fds.push_back({listen_fd, POLLIN, 0});
+      const bool paused = Clock::now() < accept_paused_until;
+      fds.push_back({listen_fd, static_cast<short>(paused ? 0 : POLLIN), 0});
       fds.push_back({wake[0], POLLIN, 0});
       auto next = Clock::now() + std::chrono::seconds(1);
+      if (paused) next = std::min(next, accept_paused_until);
       for (const auto& c : waiting) {
         fds.push_back({c->fd, static_cast<short>(c->want_write ? POLLOUT : POLLIN), 0});
         next = std::min(next, c->deadline);
@@ -1357,6 +1396,7 @@ void ApiServer::get_status(const httplib::Request& req, httplib::Response& res,
                     {"connections_open", st.connections_open},
                     {"connections_refused", st.connections_refused},
                     {"connections_evicted", st.connections_evicted},
+                    {"connections_no_fd", st.connections_no_fd},
                     {"handshake_timeouts", st.handshake_timeouts},
                     {"request_timeouts", st.request_timeouts},
                     {"headers_too_large", st.headers_too_large},

@@ -68,6 +68,7 @@ class ApiServer {
     uint64_t connections_open = 0;     // now
     uint64_t connections_refused = 0;  // over max_connections_per_client: closed at accept
     uint64_t connections_evicted = 0;  // over max_connections: the oldest waiting one closed
+    uint64_t connections_no_fd = 0;    // the process was out of descriptors: closed at accept
     uint64_t handshake_timeouts = 0;   // TLS handshake not done within handshake_timeout_s
     uint64_t request_timeouts = 0;     // request not read within request_timeout_s
     uint64_t headers_too_large = 0;    // 431: over max_header_bytes or max_header_count
@@ -173,8 +174,8 @@ class ApiServer {
 
   std::atomic<uint64_t> requests_{0}, unauthorized_{0}, forbidden_{0}, rate_limited_{0},
       client_errors_{0}, server_errors_{0}, connections_open_{0}, connections_refused_{0},
-      connections_evicted_{0}, handshake_timeouts_{0}, request_timeouts_{0}, headers_too_large_{0},
-      bodies_too_large_{0}, log_suppressed_{0};
+      connections_evicted_{0}, connections_no_fd_{0}, handshake_timeouts_{0}, request_timeouts_{0},
+      headers_too_large_{0}, bodies_too_large_{0}, log_suppressed_{0};
 };
 
 }  // namespace traboule::cp

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -613,6 +614,43 @@ TEST_F(ApiHardeningTest, ClientsResettingMidAnswerDoNotKillTheServer) {
     raw.reset();
   }
   std::this_thread::sleep_for(200ms);  // the server writes into the dead sockets
+  auto r = client()->Get("/api/v1/status", bearer(kViewerToken));
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+}
+
+// Out of file descriptors (EMFILE) with no waiting connection to evict: the listening socket
+// stayed readable, accept() kept failing and the loop spun at 100 % CPU, the newcomer left
+// hanging. Now it is accepted with a descriptor kept in reserve and closed at once, counted,
+// logged; once descriptors are back, the API serves again.
+TEST_F(ApiHardeningTest, OutOfDescriptorsRefusesWithoutSpinning) {
+  start(settings());
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  size_t open_now = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++open_now;
+  rlimit low = old;
+  low.rlim_cur = std::min<rlim_t>(old.rlim_cur, open_now + 32);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  ASSERT_EQ(errno, EMFILE);
+  ::close(fillers.back());  // one for the client's socket: the server has none left
+  fillers.pop_back();
+  bool closed = false;
+  {
+    RawClient raw(server_->port());
+    EXPECT_TRUE(raw.connected());
+    raw.read_all(3s, closed);
+  }
+  for (int fd : fillers) ::close(fd);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  EXPECT_TRUE(closed) << "the connection was left hanging";
+  EXPECT_GE(server_->stats().connections_no_fd, 1u);
+  bool logged = false;
+  for (const std::string& l : log())
+    logged |= l.find("out of file descriptors") != std::string::npos;
+  EXPECT_TRUE(logged);
   auto r = client()->Get("/api/v1/status", bearer(kViewerToken));
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
