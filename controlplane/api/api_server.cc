@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "controlplane/api/api_server.h"
+#include "controlplane/api/prometheus.h"
 
 #include <httplib.h>
 #include <openssl/crypto.h>
@@ -283,6 +284,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"GET", "/apps/top", R::kViewer}, &ApiServer::get_apps_top},
       {{"GET", "/counters", R::kViewer}, &ApiServer::get_counters},
       {{"GET", "/drops", R::kViewer}, &ApiServer::get_drops},
+      {{"GET", "/metrics", R::kViewer}, &ApiServer::get_metrics},
   };
   return kTable;
 }
@@ -1386,22 +1388,7 @@ void ApiServer::get_status(const httplib::Request& req, httplib::Response& res,
   if (refuse_unknown_params(req, {}, res)) return;
   const PolicyStatus s = policies_.status();
   json daemon = state_.status();
-  const Stats st = stats();
-  const json api = {{"requests", st.requests},
-                    {"unauthorized", st.unauthorized},
-                    {"forbidden", st.forbidden},
-                    {"rate_limited", st.rate_limited},
-                    {"client_errors", st.client_errors},
-                    {"server_errors", st.server_errors},
-                    {"connections_open", st.connections_open},
-                    {"connections_refused", st.connections_refused},
-                    {"connections_evicted", st.connections_evicted},
-                    {"connections_no_fd", st.connections_no_fd},
-                    {"handshake_timeouts", st.handshake_timeouts},
-                    {"request_timeouts", st.request_timeouts},
-                    {"headers_too_large", st.headers_too_large},
-                    {"bodies_too_large", st.bodies_too_large},
-                    {"log_suppressed", st.log_suppressed}};
+  const json api = api_counters();
   send_json(res, 200,
             {{"caller", {{"name", caller.name}, {"role", to_string(caller.role)}}},
              {"uptime_s", std::chrono::duration<double>(Clock::now() - started_).count()},
@@ -1415,6 +1402,37 @@ void ApiServer::get_status(const httplib::Request& req, httplib::Response& res,
                {"warnings", s.warnings}}},
              {"api", api},
              {"daemon", std::move(daemon)}});
+}
+
+json ApiServer::api_counters() const {
+  const Stats st = stats();
+  return {{"requests", st.requests},
+          {"unauthorized", st.unauthorized},
+          {"forbidden", st.forbidden},
+          {"rate_limited", st.rate_limited},
+          {"client_errors", st.client_errors},
+          {"server_errors", st.server_errors},
+          {"connections_open", st.connections_open},
+          {"connections_refused", st.connections_refused},
+          {"connections_evicted", st.connections_evicted},
+          {"connections_no_fd", st.connections_no_fd},
+          {"handshake_timeouts", st.handshake_timeouts},
+          {"request_timeouts", st.request_timeouts},
+          {"headers_too_large", st.headers_too_large},
+          {"bodies_too_large", st.bodies_too_large},
+          {"log_suppressed", st.log_suppressed}};
+}
+
+void ApiServer::get_metrics(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {}, res)) return;
+  MetricsInput in;
+  in.daemon = state_.status();
+  in.uplinks = state_.uplinks();
+  in.counters = state_.counters("");
+  in.drops = state_.drops();
+  in.api = api_counters();
+  res.status = 200;
+  res.set_content(render_prometheus(in), kPrometheusContentType);
 }
 
 void ApiServer::get_policy(const httplib::Request& req, httplib::Response& res, const Caller&) {

@@ -151,6 +151,8 @@ class ApiServer {
   void get_apps(const httplib::Request&, httplib::Response&, const Caller&);
   void get_counters(const httplib::Request&, httplib::Response&, const Caller&);
   void get_drops(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_metrics(const httplib::Request&, httplib::Response&, const Caller&);
+  nlohmann::json api_counters() const;  // GET /status "api"
 
   ApiSettings settings_;
   PolicyManager& policies_;

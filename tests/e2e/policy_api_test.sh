@@ -221,5 +221,18 @@ after=$(json_get "$s" "d['api']['connections_refused']")
 [ "$after" -gt "$before" ] || fail "50 connections at once from one address were all accepted"
 pass "50 connections at once: $((after - before)) refused over the per-client cap; API still up"
 
+# GET /metrics from the running daemon: Prometheus text that promtool (tools/setup installs
+# it) accepts as it is, with the data plane's own figures in it.
+command -v promtool >/dev/null || fail "promtool missing (tools/setup installs prometheus)"
+curl -sS --cacert "$work/cert.pem" -H "Authorization: Bearer $view_token" -o "$work/metrics" \
+  "https://127.0.0.1:$port/api/v1/metrics" || fail "GET /metrics"
+promtool check metrics <"$work/metrics" >"$work/promtool.out" 2>&1 ||
+  fail "promtool check metrics: $(head -c 600 "$work/promtool.out")"
+for want in '^traboule_uplink_link_up\{uplink="[^"]+"\} [01]$' '^traboule_worker_loops_total\{worker="0"\} [1-9]' \
+  '^traboule_flows_capacity [1-9]' '^traboule_api_requests_total [1-9]'; do
+  grep -Eq "$want" "$work/metrics" || fail "GET /metrics has no line matching $want"
+done
+pass "GET /metrics: $(grep -c '^traboule_' "$work/metrics") samples, promtool check metrics clean"
+
 stop
 echo "PASS: policy API"

@@ -795,6 +795,26 @@ TEST_F(ApiTest, ReadOnlyStateEndpoints) {
             std::string::npos);
 }
 
+// GET /metrics: the Prometheus text, viewer role, with the state source's figures and the API's
+// own counters; no token, no metrics.
+TEST_F(ApiTest, MetricsInPrometheusTextFormat) {
+  start();
+  get("/status");  // at least one request counted
+  const std::string full = std::string(ApiServer::kBasePath) + "/metrics";
+  httplib::Headers h{{"Authorization", std::string("Bearer ") + kViewerToken}};
+  auto r = client()->Get(full.c_str(), h);
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r->body.find("# TYPE traboule_api_requests_total counter\n"), std::string::npos)
+      << r->body;
+  EXPECT_NE(r->body.find("\ntraboule_api_requests_total "), std::string::npos) << r->body;
+  auto anonymous = client()->Get(full.c_str());
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 401);
+  expect_error(get("/metrics?format=json"), 400, "bad_request");
+}
+
 // --- the OpenAPI document -------------------------------------------------------------------
 
 TEST(ApiOpenApi, DocumentMatchesTheRouteTable) {
