@@ -246,7 +246,8 @@ void counter_metrics(Exposition& e, const json& counters) {
            "rates in bit/s, times in us, entries active), summed over workers.");
   for (const auto& [name, v] : counters.items()) {
     auto [stage, rest] = split_stage(name);
-    if (stage.rfind("worker", 0) == 0 && stage.size() > 6) {
+    if (stage.size() > 6 && stage.rfind("worker", 0) == 0 &&
+        stage.find_first_not_of("0123456789", 6) == std::string::npos) {
       const std::string metric = "traboule_worker_" + sanitize_name(rest) + "_total";
       e.sample(metric, {{"worker", stage.substr(6)}}, v);
       continue;

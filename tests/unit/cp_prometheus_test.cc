@@ -75,6 +75,7 @@ MetricsInput lab_input() {
                  {"decap.passive.fiber.jitter_us", 310},
                  {"route.rule.voice", 12},
                  {"flow.active", 3},
+                 {"workers.spawned", 1},  // not a worker index: an ordinary stage
                  {"qos.fiber.class0.depth", 5},
                  {"qos.fiber.class0.dequeued", 90}};
   in.drops = {{"total", 9}, {"counters", {{"flow.table_full", 2}, {"parse.bad_ipv4", 7}}}};
@@ -160,6 +161,7 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
       {R"(traboule_stage_events_total{stage="decap",counter="passive.fiber.jitter_us"})", nullptr},
       {R"(traboule_stage_level{stage="decap",name="passive.fiber.jitter_us"})", "310"},
       {R"(traboule_stage_level{stage="flow",name="active"})", "3"},
+      {R"(traboule_stage_events_total{stage="workers",counter="spawned"})", "1"},
       {R"(traboule_stage_level{stage="qos",name="fiber.class0.depth"})", "5"},
       {R"(traboule_stage_events_total{stage="qos",counter="fiber.class0.dequeued"})", "90"},
       {R"(traboule_drops_total{stage="parse",reason="bad_ipv4"})", "7"},
