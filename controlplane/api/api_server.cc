@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <limits>
 
 namespace traboule::cp {
 namespace {
@@ -1431,6 +1432,7 @@ void ApiServer::get_metrics(const httplib::Request& req, httplib::Response& res,
   in.counters = state_.counters("");
   in.drops = state_.drops();
   in.api = api_counters();
+  in.apps = state_.app_traffic(std::numeric_limits<size_t>::max());
   res.status = 200;
   res.set_content(render_prometheus(in), kPrometheusContentType);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "controlplane/api/prometheus.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -51,9 +52,9 @@ std::string format_value(double v) {
     std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;
   }
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  char buf[40];  // the shortest text that reads back as the same double
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 class Exposition {
@@ -284,6 +285,32 @@ void api_metrics(Exposition& e, const json& api) {
   }
 }
 
+// Per application (GET /apps/top): its flows now and its traffic per uplink, both directions.
+void app_metrics(Exposition& e, const json& apps) {
+  if (!apps.is_array()) return;
+  e.family("traboule_app_active_flows", "gauge", "Flows of the application now.");
+  static const std::pair<const char*, const char*> kCounts[] = {
+      {"bytes_out", "traboule_app_transmit_bytes_total"},
+      {"bytes_in", "traboule_app_receive_bytes_total"},
+      {"packets_out", "traboule_app_transmit_packets_total"},
+      {"packets_in", "traboule_app_receive_packets_total"}};
+  for (const auto& [key, metric] : kCounts)
+    e.family(metric, "counter",
+             "The application's traffic through an uplink since start (out: towards it).");
+  for (const json& a : apps) {
+    const std::string name = text_of(at(a, "name"));
+    const json& id = at(a, "id");
+    if (name.empty() || !id.is_number_integer() || id.get<int64_t>() < 0) continue;
+    const std::string ids = std::to_string(id.get<int64_t>());
+    e.sample("traboule_app_active_flows", {{"app", name}, {"id", ids}}, at(a, "active_flows"));
+    const json& per = at(a, "uplinks");
+    if (!per.is_object()) continue;
+    for (const auto& [uplink, t] : per.items())
+      for (const auto& [key, metric] : kCounts)
+        e.sample(metric, {{"app", name}, {"id", ids}, {"uplink", uplink}}, at(t, key));
+  }
+}
+
 }  // namespace
 
 std::string render_prometheus(const MetricsInput& in) {
@@ -293,6 +320,7 @@ std::string render_prometheus(const MetricsInput& in) {
   counter_metrics(e, in.counters);
   drop_metrics(e, in.drops);
   api_metrics(e, in.api);
+  app_metrics(e, in.apps);
   return e.text();
 }
 

@@ -19,6 +19,7 @@ struct MetricsInput {
   nlohmann::json counters = nlohmann::json::object();  // StateSource::counters("")
   nlohmann::json drops = nlohmann::json::object();     // StateSource::drops()
   nlohmann::json api = nlohmann::json::object();       // GET /status "api": the API's counters
+  nlohmann::json apps = nlohmann::json::array();       // StateSource::app_traffic(all)
 };
 
 std::string render_prometheus(const MetricsInput& in);

@@ -80,6 +80,17 @@ MetricsInput lab_input() {
                  {"qos.fiber.class0.dequeued", 90}};
   in.drops = {{"total", 9}, {"counters", {{"flow.table_full", 2}, {"parse.bad_ipv4", 7}}}};
   in.api = {{"requests", 5}, {"unauthorized", 1}, {"connections_open", 2}};
+  in.apps = json::array(
+      {{{"id", 12},
+        {"name", "zoom"},
+        {"category", "video"},
+        {"active_flows", 2},
+        {"uplinks",
+         {{"fiber",
+           {{"bytes_out", 1000}, {"bytes_in", 9000}, {"packets_out", 10}, {"packets_in", 20}}},
+          {"4g", {{"bytes_out", 5}, {"bytes_in", 6}, {"packets_out", 1}, {"packets_in", 1}}}}}},
+       {{"id", "bad"}, {"name", "no id"}, {"active_flows", 1}},
+       {{"id", 0}, {"name", "unknown"}, {"active_flows", 0}, {"uplinks", "not an object"}}});
   return in;
 }
 
@@ -150,7 +161,7 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
       {R"(traboule_path_rtt_seconds{uplink="fiber",path="fiber/hub",stat="p99"})", nullptr},
       {R"(traboule_path_rtt_seconds{uplink="4g",path="4g/hub",stat="avg"})", nullptr},
       {R"(traboule_path_jitter_seconds{uplink="fiber",path="fiber/hub",direction="rtt"})",
-       "0.00025000000000000001"},
+       "0.00025"},
       {R"(traboule_path_loss_ratio{uplink="fiber",path="fiber/hub"})", "0.02"},
       {R"(traboule_path_traffic_loss_ratio{uplink="fiber",path="fiber/hub",direction="forward"})",
        "0"},
@@ -167,6 +178,11 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
       {R"(traboule_drops_total{stage="parse",reason="bad_ipv4"})", "7"},
       {"traboule_api_unauthorized_total", "1"},
       {"traboule_api_connections_open", "2"},
+      {R"(traboule_app_active_flows{app="zoom",id="12"})", "2"},
+      {R"(traboule_app_receive_bytes_total{app="zoom",id="12",uplink="fiber"})", "9000"},
+      {R"(traboule_app_transmit_packets_total{app="zoom",id="12",uplink="4g"})", "1"},
+      {R"(traboule_app_active_flows{app="no id",id="bad"})", nullptr},
+      {R"(traboule_app_active_flows{app="unknown",id="0"})", "0"},
   };
   for (const Row& r : rows) {
     SCOPED_TRACE(r.series);
@@ -178,6 +194,10 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
       EXPECT_DOUBLE_EQ(std::stod(it->second), std::stod(r.value)) << it->second;
     }
   }
+  // Values are written as the shortest text that reads back the same (no 0.00120050000000001).
+  EXPECT_EQ(
+      p.samples.at(R"(traboule_path_rtt_seconds{uplink="fiber",path="fiber/hub",stat="avg"})"),
+      "0.0012005");
   for (const auto& [family, type] : p.types) {
     const bool total = family.size() > 6 && family.compare(family.size() - 6, 6, "_total") == 0;
     EXPECT_EQ(total, type == "counter") << family << " is a " << type;
