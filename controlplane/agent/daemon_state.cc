@@ -344,6 +344,76 @@ json DaemonState::app_traffic(size_t top) {
   return out;
 }
 
+json DaemonState::firewall(size_t top) {
+  auto policy = dp_.policy();
+  json out = json::object();
+  json rules = json::array();
+  if (policy) {
+    const dp::FirewallPolicy& fw = policy->firewall;
+    out["lan_source_check"] =
+        std::string(dp::kSourceCheckNames[static_cast<unsigned>(fw.lan_source)]);
+    json segs = json::array();
+    for (const auto& s : fw.segments) {
+      json pf = json::array();
+      for (const auto& p : s.prefixes) pf.push_back(p.str());
+      segs.push_back({{"name", s.name},
+                      {"vlan", s.vlan >= 0 ? json(s.vlan) : json(nullptr)},
+                      {"prefixes", pf}});
+    }
+    out["segments"] = segs;
+    for (size_t i = 0; i < fw.rules.size(); ++i) {
+      const dp::FwRule& r = fw.rules[i];
+      auto list = [](const std::vector<dp::IpPrefix>& v) {
+        json a = json::array();
+        for (const auto& p : v) a.push_back(p.str());
+        return a;
+      };
+      json ports = json::array();
+      for (const auto& pr : r.dst_ports)
+        ports.push_back(pr.lo == pr.hi ? std::to_string(pr.lo)
+                                       : std::to_string(pr.lo) + "-" + std::to_string(pr.hi));
+      rules.push_back(
+          {{"index", i},
+           {"name", r.name},
+           {"from", std::string(dp::kZoneNames[static_cast<unsigned>(r.from)])},
+           {"to", r.to_segment >= 0 && static_cast<size_t>(r.to_segment) < fw.segments.size()
+                      ? fw.segments[static_cast<size_t>(r.to_segment)].name
+                      : std::string("lan")},
+           {"src_prefixes", list(r.src)},
+           {"dst_prefixes", list(r.dst)},
+           {"proto", r.proto},
+           {"dst_ports", ports},
+           {"action", std::string(dp::kFwActionNames[static_cast<unsigned>(r.action)])},
+           {"log", r.log},
+           {"hits", policy->total_fw_hits(i)}});
+    }
+  }
+  out["inbound"] = rules;
+  out["defaults"] = {{"lan", "allow"},
+                     {"overlay_to_lan", "allow"},
+                     {"wan_to_lan", "deny unless part of a flow opened from inside"},
+                     {"wan_to_overlay", "deny"},
+                     {"wan_to_box", "overlay, STAMP reflector, ICMP echo (rate-limited)"}};
+  json verdicts = json::object(), denied = json::object();
+  for (auto& c : dp_.counters()) {
+    if (c.name.rfind("firewall.denied.", 0) == 0) {
+      denied[c.name.substr(16)] = denied.value(c.name.substr(16), uint64_t{0}) + c.value;
+    } else if (c.name.rfind("firewall.", 0) == 0) {
+      const std::string k = c.name.substr(9);
+      verdicts[k] = verdicts.value(k, uint64_t{0}) + c.value;
+    } else if (c.name == "local.echo_rate_limited") {
+      verdicts["wan_echo_rate_limited"] = c.value;
+    }
+  }
+  out["verdicts"] = verdicts;
+  out["denied_by_zones"] = denied;
+  json log = fw_log_ ? fw_log_(top) : json::object();
+  out["top_denied_sources"] = log.value("top_denied_sources", json::array());
+  out["last"] = log.value("last", json::array());
+  out["records_lost"] = log.value("records_lost", uint64_t{0});
+  return out;
+}
+
 json DaemonState::counters(std::string_view prefix) {
   json out = json::object();
   for (auto& c : dp_.counters())

@@ -42,6 +42,8 @@ class DaemonState final : public StateSource {
   nlohmann::json app_traffic(size_t top) override;
   nlohmann::json paths() override { return paths_ ? paths_() : nlohmann::json::object(); }
   void set_paths(std::function<nlohmann::json()> fn) { paths_ = std::move(fn); }
+  nlohmann::json firewall(size_t top) override;
+  void set_firewall_log(std::function<nlohmann::json(size_t)> fn) { fw_log_ = std::move(fn); }
 
   // Extra per-uplink JSON merged into uplinks() (link metrics from the probes, when running).
   void set_link_details(std::function<nlohmann::json(const std::string& uplink)> fn) {
@@ -55,6 +57,7 @@ class DaemonState final : public StateSource {
   std::chrono::steady_clock::time_point started_;
   std::function<nlohmann::json(const std::string&)> link_details_;
   std::function<nlohmann::json()> paths_;
+  std::function<nlohmann::json(size_t)> fw_log_;
 };
 
 }  // namespace traboule::cp

@@ -48,6 +48,8 @@ class LinksRunner {
   // Per rule, the uplink a new flow gets now and why; per uplink and SLA class, whether it
   // meets it; the last path changes (newest last). For GET /paths.
   nlohmann::json paths_view() const;
+  // GET /firewall's log part: the last decisions logged and the top denied sources.
+  nlohmann::json firewall_log_view(size_t top) const;
 
  private:
   struct PathPlan {
@@ -84,6 +86,9 @@ class LinksRunner {
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
   void add_event(nlohmann::json e);
   void collect_flow_events(uint64_t now_ns);
+  // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
+  // denied sources for GET /firewall.
+  void collect_fw_events(uint64_t now_ns);
   // Monthly use per uplink against the policy's caps; sets cap_reached in `links`.
   void meter_caps(dp::LinkSnapshot& links, uint64_t now_ns);
   // IP bytes of the probes (and their replies) of one path, and of every path of an uplink
@@ -121,6 +126,12 @@ class LinksRunner {
   nlohmann::json flow_events_ = nlohmann::json::array();  // under mu_: flows moved (newest last)
   uint64_t flow_moves_ = 0, flow_events_lost_ = 0;        // under mu_
   std::vector<uint64_t> flow_event_pos_;                  // per worker log, runner thread
+  std::vector<uint64_t> fw_event_pos_;                    // per worker log, runner thread
+  uint64_t fw_log_window_ns_ = 0;                         // runner thread: log rate limit
+  uint32_t fw_logged_in_window_ = 0, fw_suppressed_ = 0;  // runner thread
+  nlohmann::json fw_last_ = nlohmann::json::array();      // under mu_: newest last
+  std::map<std::string, uint64_t> fw_denied_sources_;     // under mu_: bounded
+  uint64_t fw_events_lost_ = 0;                           // under mu_
   CapMeter caps_;                                         // runner thread
   std::array<uint64_t, dp::kMaxUplinks> retired_probe_bytes_{};  // runner thread
   std::string usage_file_;

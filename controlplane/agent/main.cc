@@ -362,6 +362,8 @@ int main(int argc, char** argv) {
     state.set_link_details(
         [&link_runner](const std::string& u) { return link_runner.paths_json(u); });
     state.set_paths([&link_runner] { return link_runner.paths_view(); });
+    state.set_firewall_log(
+        [&link_runner](size_t top) { return link_runner.firewall_log_view(top); });
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);

@@ -277,6 +277,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"POST", "/policy/rollback", R::kOperator}, &ApiServer::post_rollback},
       {{"GET", "/uplinks", R::kViewer}, &ApiServer::get_uplinks},
       {{"GET", "/paths", R::kViewer}, &ApiServer::get_paths},
+      {{"GET", "/firewall", R::kViewer}, &ApiServer::get_firewall},
       {{"GET", "/rules", R::kViewer}, &ApiServer::get_rules},
       {{"GET", "/qos", R::kViewer}, &ApiServer::get_qos},
       {{"GET", "/routes", R::kViewer}, &ApiServer::get_routes},
@@ -1608,6 +1609,20 @@ void ApiServer::get_uplinks(const httplib::Request& req, httplib::Response& res,
 void ApiServer::get_paths(const httplib::Request& req, httplib::Response& res, const Caller&) {
   if (refuse_unknown_params(req, {}, res)) return;
   send_json(res, 200, state_.paths());
+}
+
+void ApiServer::get_firewall(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {"top"}, res)) return;
+  size_t top = kDefaultTop;
+  if (req.has_param("top")) {
+    const std::string v = req.get_param_value("top");
+    auto n = parse_u64(v);
+    if (!n || *n < 1 || *n > kMaxTop)
+      return send_bad_request(
+          res, {{"?top", shown_text(v), "an integer from 1 to " + std::to_string(kMaxTop)}});
+    top = static_cast<size_t>(*n);
+  }
+  send_json(res, 200, state_.firewall(top));
 }
 
 void ApiServer::get_rules(const httplib::Request& req, httplib::Response& res, const Caller&) {

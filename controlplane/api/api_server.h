@@ -143,6 +143,7 @@ class ApiServer {
   void post_rollback(const httplib::Request&, httplib::Response&, const Caller&);
   void get_uplinks(const httplib::Request&, httplib::Response&, const Caller&);
   void get_paths(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_firewall(const httplib::Request&, httplib::Response&, const Caller&);
   void get_apps_top(const httplib::Request&, httplib::Response&, const Caller&);
   void get_rules(const httplib::Request&, httplib::Response&, const Caller&);
   void get_qos(const httplib::Request&, httplib::Response&, const Caller&);

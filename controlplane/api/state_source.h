@@ -28,6 +28,9 @@ class StateSource {
   virtual nlohmann::json paths() { return nlohmann::json::object(); }
   // GET /apps/top?top=N: the N applications with the most bytes (per uplink and direction).
   virtual nlohmann::json app_traffic(size_t /*top*/) { return nlohmann::json::array(); }
+  // GET /firewall?top=N: settings, inbound rules with hits, verdict and zone-pair counters, the
+  // last decisions logged and the N sources denied most.
+  virtual nlohmann::json firewall(size_t /*top*/) { return nlohmann::json::object(); }
 };
 
 }  // namespace traboule::cp

@@ -186,6 +186,7 @@ class Checker {
     check_applications();
     check_rules();
     check_breakout_targets();
+    check_firewall();
     return std::move(built_);
   }
 
@@ -1279,6 +1280,137 @@ class Checker {
     if (labels < 2)
       return "must be a fully qualified host name (like \"www.example.org\") or an address";
     return std::nullopt;
+  }
+
+  // ---- firewall ----
+
+  // Every segment (in document order, the ones that passed their checks) for the source check,
+  // then the inbound rules. Rule i shadows a later rule j when everything j matches, i matches.
+  void check_firewall() {
+    dp::FirewallPolicy& fw = built_.snapshot->firewall;
+    std::map<std::string, int16_t> seg_index;
+    for (const std::string& n : segments_.names) {
+      auto it = segment_defs_.find(n);
+      if (it == segment_defs_.end()) continue;
+      seg_index[n] = static_cast<int16_t>(fw.segments.size());
+      fw.segments.push_back({n, it->second.vlan, it->second.prefixes});
+    }
+    const json* f = find(doc_, "firewall");
+    if (!f || !ok("/firewall") || !f->is_object()) return;
+    if (auto sc = str_at(*f, "lan_source_check")) {
+      for (size_t k = 0; k < dp::kSourceCheckNames.size(); ++k)
+        if (*sc == dp::kSourceCheckNames[k]) fw.lan_source = static_cast<dp::SourceCheck>(k);
+    }
+    const json* arr = find(*f, "inbound");
+    if (!arr || !arr->is_array() || !ok("/firewall/inbound")) return;
+    Registry names;
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const json& r = (*arr)[i];
+      const std::string p = at("/firewall/inbound", i);
+      auto name = register_name(names, r, p, i, "firewall rule");
+      if (!ok(p) || !name || !r.is_object()) continue;
+      dp::FwRule fr;
+      fr.name = *name;
+      bool good = true;
+      fr.from =
+          str_at(r, "from").value_or("wan") == "overlay" ? dp::Zone::kOverlay : dp::Zone::kWan;
+      const std::string to = str_at(r, "to").value_or("lan");
+      if (to != "lan") {
+        auto it = seg_index.find(to);
+        if (it == seg_index.end()) {
+          if (segments_.complete)
+            err(p + "/to", jstr(to), "is not \"lan\" or a segment" + suggest(to, segments_.names));
+          good = false;
+        } else if (fw.segments[static_cast<size_t>(it->second)].prefixes.empty()) {
+          err(p + "/to", jstr(to),
+              "is a segment without prefixes: the firewall tells its hosts by address");
+          good = false;
+        } else {
+          fr.to_segment = it->second;
+        }
+      }
+      if (const json* v = find(r, "src_prefixes")) {
+        auto l = prefix_list(*v, p + "/src_prefixes");
+        good = good && l.has_value();
+        if (l) fr.src = *l;
+      }
+      if (const json* v = find(r, "dst_prefixes")) {
+        auto l = prefix_list(*v, p + "/dst_prefixes");
+        good = good && l.has_value();
+        if (l) {
+          fr.dst = *l;
+          if (fr.to_segment >= 0) {
+            const auto& sp = fw.segments[static_cast<size_t>(fr.to_segment)].prefixes;
+            for (size_t k = 0; k < l->size(); ++k) {
+              bool inside = false;
+              for (const auto& q : sp) inside |= prefix_inside((*l)[k], q);
+              if (!inside) {
+                err(at(p + "/dst_prefixes", k), jstr((*l)[k].str()),
+                    "lies outside segment " + jstr(to) + "'s prefixes");
+                good = false;
+              }
+            }
+          }
+        }
+      }
+      if (const json* v = find(r, "proto")) fr.proto = proto_number(*v).value_or(0);
+      if (const json* v = find(r, "dst_ports")) {
+        auto l = port_list(*v, p + "/dst_ports");
+        good = good && l.has_value();
+        if (l)
+          for (const auto& pr : *l) fr.dst_ports.push_back({pr.lo, pr.hi});
+        if (l && fr.proto != 6 && fr.proto != 17) {
+          err(p + "/dst_ports", shown(*v),
+              "needs \"proto\": \"tcp\" or \"udp\" (ports exist only there)");
+          good = false;
+        }
+      }
+      fr.action = str_at(r, "action").value_or("deny") == "allow" ? dp::FwAction::kAllow
+                                                                  : dp::FwAction::kDeny;
+      fr.log = bool_at(r, "log", false);
+      if (!good) continue;
+      for (size_t k = 0; k < fw.rules.size(); ++k) {
+        if (fw_covers(fw.rules[k], fr)) {
+          err(p, shown(r),
+              "can never match: firewall rule " + jstr(fw.rules[k].name) +
+                  " before it matches everything it does");
+          good = false;
+          break;
+        }
+      }
+      if (good) fw.rules.push_back(std::move(fr));
+    }
+  }
+
+  static bool fw_covers(const dp::FwRule& a, const dp::FwRule& b) {
+    if (a.from != b.from) return false;
+    if (a.to_segment >= 0 && a.to_segment != b.to_segment) return false;
+    if (a.proto != 0 && a.proto != b.proto) return false;
+    auto prefixes = [](const std::vector<dp::IpPrefix>& outer,
+                       const std::vector<dp::IpPrefix>& inner) {
+      if (outer.empty()) return true;
+      if (inner.empty()) return false;
+      for (const auto& i : inner) {
+        bool in = false;
+        for (const auto& o : outer) in |= prefix_inside(i, o);
+        if (!in) return false;
+      }
+      return true;
+    };
+    if (!prefixes(a.src, b.src)) return false;
+    // A rule to a segment matches only inside its prefixes: as if they were its destinations.
+    if (!a.dst.empty()) {
+      if (b.dst.empty()) return false;
+      if (!prefixes(a.dst, b.dst)) return false;
+    }
+    if (a.dst_ports.empty()) return true;
+    if (b.dst_ports.empty()) return false;
+    for (const auto& i : b.dst_ports) {
+      bool in = false;
+      for (const auto& o : a.dst_ports) in |= i.lo >= o.lo && i.hi <= o.hi;
+      if (!in) return false;
+    }
+    return true;
   }
 
   struct Segment {

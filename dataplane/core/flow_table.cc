@@ -197,17 +197,16 @@ void FlowTable::init_entry(uint32_t id, const FlowRequest& r, uint64_t now_tsc) 
   e.uplink = kNoUplink;
   e.tcp_state = TcpState::kNone;
   paths_[id] = FlowPath{};
+  if (r.from_wan) {
+    paths_[id].wan_opened = true;
+    store_relaxed(wan_opened_, wan_opened_ + 1);
+  }
   set_flags(e, static_cast<uint8_t>(kInUse | (r.key_dir != 0 ? kOrigHi : 0) |
                                     (r.from_lan ? kOrigFromLan : 0)));
 }
 
-uint16_t FlowTable::lookup_or_create(const FlowRequest* reqs, uint16_t n, uint64_t now_tsc,
-                                     uint32_t* ids) noexcept {
-  if (n > kLookupMax) [[unlikely]] {  // one bulk call takes at most kLookupMax keys
-    const uint16_t first = lookup_or_create(reqs, kLookupMax, now_tsc, ids);
-    return first + lookup_or_create(reqs + kLookupMax, n - kLookupMax, now_tsc, ids + kLookupMax);
-  }
-  if (n == 0) return 0;
+void FlowTable::lookup(const FlowRequest* reqs, uint16_t n, uint32_t* ids) noexcept {
+  if (n == 0) return;
   const void* keys[kLookupMax];
   hash_sig_t sigs[kLookupMax];
   int32_t pos[kLookupMax];
@@ -219,39 +218,56 @@ uint16_t FlowTable::lookup_or_create(const FlowRequest* reqs, uint16_t n, uint64
   if (rte_hash_lookup_with_hash_bulk(hash_, keys, sigs, n, pos) != 0) [[unlikely]] {
     for (uint16_t i = 0; i < n; ++i) pos[i] = -ENOENT;
   }
-  for (uint16_t i = 0; i < n; ++i)
-    if (pos[i] >= 0) rte_prefetch0(&entries_[pos[i]]);
+  for (uint16_t i = 0; i < n; ++i) {
+    // A key in the hash always has its entry in use (remove() deletes the key first), so the
+    // entry is not touched here: its prefetch gets until track() to land.
+    if (pos[i] >= 0) [[likely]] {
+      rte_prefetch0(&entries_[pos[i]]);
+      ids[i] = static_cast<uint32_t>(pos[i]);
+    } else {
+      ids[i] = kNoFlow;
+    }
+  }
+}
 
+uint32_t FlowTable::create(const FlowRequest& r, uint64_t now_tsc) noexcept {
+  // Also returns the position of a key added earlier in this burst.
+  const int32_t p = rte_hash_add_key_with_hash(hash_, &r.key, r.hash);
+  if (p < 0 || static_cast<uint32_t>(p) >= capacity_) [[unlikely]] {
+    if (p >= 0) rte_hash_del_key_with_hash(hash_, &r.key, r.hash);  // cannot happen
+    return kNoFlow;
+  }
+  const auto id = static_cast<uint32_t>(p);
+  if (!entries_[id].in_use()) {
+    init_entry(id, r, now_tsc);
+    store_relaxed(size_, size_ + 1);
+    bump(created_);
+  }
+  return id;
+}
+
+uint16_t FlowTable::lookup_or_create(const FlowRequest* reqs, uint16_t n, uint64_t now_tsc,
+                                     uint32_t* ids) noexcept {
+  if (n > kLookupMax) [[unlikely]] {  // one bulk call takes at most kLookupMax keys
+    const uint16_t first = lookup_or_create(reqs, kLookupMax, now_tsc, ids);
+    return first + lookup_or_create(reqs + kLookupMax, n - kLookupMax, now_tsc, ids + kLookupMax);
+  }
+  lookup(reqs, n, ids);
   uint16_t created = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (pos[i] >= 0) [[likely]] {
-      // A key in the hash always has its entry in use (remove() deletes the key first), so
-      // the entry is not touched here: its prefetch gets until track() to land.
-      ids[i] = static_cast<uint32_t>(pos[i]);
+    if (ids[i] != kNoFlow) [[likely]]
       continue;
-    }
-    // Also returns the position of a key added earlier in this burst.
-    const int32_t p = rte_hash_add_key_with_hash(hash_, keys[i], sigs[i]);
-    if (p < 0 || static_cast<uint32_t>(p) >= capacity_) [[unlikely]] {
-      if (p >= 0) rte_hash_del_key_with_hash(hash_, keys[i], sigs[i]);  // cannot happen
-      ids[i] = kNoFlow;
-      continue;
-    }
-    const auto id = static_cast<uint32_t>(p);
-    if (!entries_[id].in_use()) {
-      init_entry(id, reqs[i], now_tsc);
-      store_relaxed(size_, size_ + 1);
-      ++created;
-    }
-    ids[i] = id;
+    const uint64_t before = created_;
+    ids[i] = create(reqs[i], now_tsc);
+    created += static_cast<uint16_t>(created_ - before);
   }
-  if (created != 0) bump(created_, created);
   return created;
 }
 
 void FlowTable::restart(uint32_t id, const FlowRequest& r, uint64_t now_tsc) noexcept {
   FlowEntry& e = entries_[id];
   const uint32_t hash = e.hash;
+  if (paths_[id].wan_opened) store_relaxed(wan_opened_, wan_opened_ - 1);
   init_entry(id, r, now_tsc);
   e.hash = hash;  // the rte_hash entry is unchanged
   bump(restarted_);
@@ -293,6 +309,7 @@ void FlowTable::remove(uint32_t id) noexcept {
   // The signature stored at insertion, not a recomputed one: a dispatch-provided hash may be
   // what the key went in with.
   rte_hash_del_key_with_hash(hash_, &keys_[id], e.hash);
+  if (paths_[id].wan_opened) store_relaxed(wan_opened_, wan_opened_ - 1);
   set_flags(e, 0);
   store_relaxed(size_, size_ - 1);
 }

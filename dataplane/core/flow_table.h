@@ -67,6 +67,7 @@ struct FlowPath {
   uint8_t remote_path = kNoUplink;  // the site's uplink index (the overlay header's path)
   uint8_t dup_uplink = kNoUplink;   // duplicate strategy: the second uplink chosen
   uint32_t moves = 0;               // times the route stage moved the flow to another uplink
+  bool wan_opened = false;          // created by a packet from an uplink (firewall share cap)
 };
 inline constexpr unsigned kCoarseShift = 16;
 inline uint32_t coarse_tsc(uint64_t tsc) noexcept {
@@ -87,6 +88,7 @@ struct FlowRequest {
   uint32_t hash = 0;    // table_hash() of the key: what rte_hash stores the key under
   uint8_t key_dir = 0;  // make_flow_key's result: 0 when the sender is the key's `lo` endpoint
   bool from_lan = false;
+  bool from_wan = false;  // from an uplink, not decapsulated from the overlay
 };
 
 // Fills `r` for a parsed IP packet in two steps the flow stage runs as two loops over a burst
@@ -107,6 +109,7 @@ inline void flow_request_key(const PacketMeta& m, FlowRequest& r) noexcept {
   r.key_dir = dir;
   r.hash = reuse ? table_hash(m.flow_hash) : 0;  // never 0 once computed: bit 31 is set
   r.from_lan = (m.flags & meta_flag::kFromLan) != 0;
+  r.from_wan = (m.flags & (meta_flag::kFromLan | meta_flag::kFromOverlay)) == 0;
 }
 inline void flow_request_hash(FlowRequest& r) noexcept {
   if (r.hash == 0) r.hash = table_hash(flow_hash(r.key) | 1u);
@@ -149,6 +152,11 @@ class FlowTable {
   // Requests for the same new key in one call share the entry created by the first.
   uint16_t lookup_or_create(const FlowRequest* reqs, uint16_t n, uint64_t now_tsc,
                             uint32_t* ids) noexcept;
+  // The two halves of lookup_or_create, for a caller that decides which misses become flows
+  // (the firewall): ids[i] is the flow or kNoFlow (n <= kLookupMax); then create() one request
+  // (kNoFlow when the table is full; the flow of an identical key created earlier otherwise).
+  void lookup(const FlowRequest* reqs, uint16_t n, uint32_t* ids) noexcept;
+  uint32_t create(const FlowRequest& r, uint64_t now_tsc) noexcept;
 
   // Accounts one packet of `bytes` on flow `id` and advances its TCP state. A pure SYN on a
   // closing/closed TCP flow restarts it (port reuse): counters, route and originator reset.
@@ -182,6 +190,8 @@ class FlowTable {
   uint64_t created() const noexcept { return read_counter(created_); }
   uint64_t expired() const noexcept { return read_counter(expired_); }
   uint64_t restarted() const noexcept { return read_counter(restarted_); }
+  // Flows opened by a packet from an uplink, now in the table.
+  uint32_t wan_opened() const noexcept { return read_counter32(wan_opened_); }
 
   // Calls fn(const FlowView&) for every flow in use. Safe from a control thread while the
   // worker runs, but best-effort: a flow created or removed during the walk may be missed or
@@ -214,6 +224,7 @@ class FlowTable {
   FlowPath* paths_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t size_ = 0;
+  uint32_t wan_opened_ = 0;
   uint32_t cursor_ = 0;  // next slot expire() looks at
   uint64_t timeout_tsc_[kClassCount] = {};
   size_t hash_bytes_ = 0;

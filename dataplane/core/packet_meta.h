@@ -21,6 +21,7 @@ inline constexpr uint16_t kFromLan = 1 << 3;        // received on the LAN port
 inline constexpr uint16_t kTrace = 1 << 4;          // per-packet trace is on for this packet
 inline constexpr uint16_t kHasL4 = 1 << 5;          // src_port/dst_port/tcp_flags are valid
 inline constexpr uint16_t kFromOverlay = 1 << 6;    // decapsulated: overlay_site/path say whence
+inline constexpr uint16_t kNatIn = 1 << 7;          // de-NATed by nat_in (matched a mapping)
 }  // namespace meta_flag
 
 inline constexpr uint16_t kNoPort = 0xffff;

@@ -26,12 +26,14 @@ struct PathEvent {
   PathReason reason = PathReason::kNone;
 };
 
-class PathEventLog {
+// A flight recorder of fixed-size records: one writer (a worker), readers on control threads.
+template <class Event>
+class EventLog {
  public:
   static constexpr uint32_t kSlots = 256;
 
   // Worker only.
-  void push(const PathEvent& e) noexcept {
+  void push(const Event& e) noexcept {
     const uint64_t n = next_.load(std::memory_order_relaxed);
     Slot& s = slots_[n % kSlots];
     s.seq.store(2 * n + 1, std::memory_order_relaxed);
@@ -43,7 +45,7 @@ class PathEventLog {
 
   // Records numbered >= `from` still in the log, oldest first; returns the number to pass next
   // time. Records overwritten before they were read are counted in `lost`.
-  uint64_t read(uint64_t from, std::vector<PathEvent>& out, uint64_t& lost) const {
+  uint64_t read(uint64_t from, std::vector<Event>& out, uint64_t& lost) const {
     const uint64_t end = next_.load(std::memory_order_acquire);
     if (end > kSlots && from < end - kSlots) {
       lost += end - kSlots - from;
@@ -55,7 +57,7 @@ class PathEventLog {
         ++lost;
         continue;
       }
-      PathEvent e = s.event;
+      Event e = s.event;
       std::atomic_thread_fence(std::memory_order_acquire);
       if (s.seq.load(std::memory_order_relaxed) != 2 * n + 2) {
         ++lost;
@@ -69,10 +71,11 @@ class PathEventLog {
  private:
   struct Slot {
     std::atomic<uint64_t> seq{0};
-    PathEvent event;
+    Event event;
   };
   std::array<Slot, kSlots> slots_{};
   std::atomic<uint64_t> next_{0};
 };
+using PathEventLog = EventLog<PathEvent>;
 
 }  // namespace traboule::dp

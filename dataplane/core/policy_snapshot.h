@@ -14,6 +14,7 @@
 #include "dataplane/core/dns_snoop.h"
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/packet_meta.h"
+#include "dataplane/firewall/firewall_policy.h"
 
 namespace traboule::dp {
 
@@ -154,11 +155,30 @@ struct PolicySnapshot {
   // Domain pattern → application (custom applications' domains, then the box's SaaS lists),
   // for the names stage; null: no domain is known.
   std::shared_ptr<const DomainMatcher> domains;
+  // Zones, segments (source check) and inbound rules (flow stage).
+  FirewallPolicy firewall;
 
   // Hit counters, rules.size() * kMaxWorkers (worker-major), sized by prepare_hits() when the
   // snapshot is published: counters belong to the policy version they were counted under.
   mutable std::vector<RuleHits> hits;
-  void prepare_hits() const { hits.assign(rules.size() * kMaxWorkers, RuleHits{}); }
+  mutable std::vector<uint64_t> fw_hits;  // firewall.rules.size() * kMaxWorkers, the same way
+  void prepare_hits() const {
+    hits.assign(rules.size() * kMaxWorkers, RuleHits{});
+    fw_hits.assign(firewall.rules.size() * kMaxWorkers, 0);
+  }
+  void count_fw_hit(uint16_t rule, unsigned worker) const noexcept {
+    const size_t i = size_t{worker} * firewall.rules.size() + rule;
+    if (rule < firewall.rules.size() && i < fw_hits.size()) bump_relaxed(fw_hits[i], 1);
+  }
+  uint64_t total_fw_hits(size_t rule) const noexcept {
+    uint64_t t = 0;
+    for (unsigned w = 0; w < kMaxWorkers; ++w) {
+      const size_t i = size_t{w} * firewall.rules.size() + rule;
+      if (rule >= firewall.rules.size() || i >= fw_hits.size()) break;
+      t += read_relaxed(fw_hits[i]);
+    }
+    return t;
+  }
   void count_flow(uint16_t rule, unsigned worker) const noexcept {
     size_t i = size_t{worker} * rules.size() + rule;
     if (rule < rules.size() && i < hits.size()) bump_relaxed(hits[i].flows, 1);

@@ -344,6 +344,14 @@ std::vector<const PathEventLog*> Dataplane::path_events() const {
   return out;
 }
 
+std::vector<const FwEventLog*> Dataplane::fw_events() const {
+  std::vector<const FwEventLog*> out;
+  for (const PerWorker& pw : workers_)
+    if (pw.pipeline)
+      if (const auto* f = pw.pipeline->find<FlowStage>("flow")) out.push_back(&f->fw_events());
+  return out;
+}
+
 std::vector<Dataplane::FlowRecord> Dataplane::top_flows(size_t n) const {
   std::vector<FlowRecord> top;
   if (n == 0) return top;

@@ -25,6 +25,7 @@
 #include "dataplane/io/port.h"
 #include "dataplane/runtime/rcu.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/probe.h"
 
@@ -123,6 +124,8 @@ class Dataplane {
   std::vector<AppUse> app_use() const;
   // Each worker's log of flows moved between uplinks (route stage), by worker.
   std::vector<const PathEventLog*> path_events() const;
+  // Per worker: the firewall's decisions worth a log line (flow stage).
+  std::vector<const FwEventLog*> fw_events() const;
   void set_trace(bool on);
   // The latest trace records of every worker, oldest first, as text:
   // "w0 #17 parse -> ipv4 (60 B)" or "w0 #18 forward DROP ttl_exceeded (60 B)".

@@ -63,7 +63,12 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   const bool classify = d.classify_slots != 0;
   const bool names = d.names_cache != 0;
   const char* after_names = classify ? "classify" : "route";
-  t.push_back({std::make_unique<FlowStage>(*d.flows), {{"next", names ? "names" : after_names}}});
+  FirewallDeps fw;
+  fw.site = d.site;
+  fw.view = d.view;
+  fw.worker = d.worker;
+  t.push_back(
+      {std::make_unique<FlowStage>(*d.flows, fw), {{"next", names ? "names" : after_names}}});
   if (names)
     t.push_back(
         {std::make_unique<NamesStage>(*d.flows, *d.view, d.names_cache), {{"next", after_names}}});

@@ -2,6 +2,7 @@
 #include "dataplane/stages/dispatch.h"
 
 #include "dataplane/core/flow_key.h"
+#include "dataplane/firewall/icmp_related.h"
 
 namespace traboule::dp {
 
@@ -20,6 +21,15 @@ void DispatchStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     make_flow_key(md, key);
     md.flow_hash = flow_hash(key) | 1u;  // never 0: 0 means "not computed yet" downstream
     unsigned w = workers <= 1 ? self_ : worker_of(md.flow_hash, workers);
+    // An ICMP error goes to the worker of the flow it quotes (the firewall lets it in as
+    // related to that flow); the flow stage then hashes its own key itself.
+    if (workers > 1 && icmp_error_type(md)) [[unlikely]] {
+      FlowKey inner;
+      if (icmp_error_inner_key(pkts[i], md, inner)) {
+        w = worker_of(flow_hash(inner) | 1u, workers);
+        md.flow_hash = 0;
+      }
+    }
     if (w == self_) {
       out.to(kLocal, pkts[i]);
     } else {

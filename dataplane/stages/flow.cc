@@ -8,12 +8,195 @@
 #include <cstddef>
 #include <new>
 
+#include "dataplane/firewall/icmp_related.h"
+
 namespace traboule::dp {
+namespace {
+
+inline Zone zone_of(const PacketMeta& md) noexcept {
+  if (md.flags & meta_flag::kFromLan) return Zone::kLan;
+  if (md.flags & meta_flag::kFromOverlay) return Zone::kOverlay;
+  return Zone::kWan;
+}
+
+inline bool pure_syn(const PacketMeta& md) noexcept {
+  return md.l4_proto == IPPROTO_TCP && (md.flags & meta_flag::kHasL4) != 0 &&
+         (md.tcp_flags & 0x17) == 0x02;
+}
+
+}  // namespace
+
+FlowStage::FlowStage(FlowTable& table, const FirewallDeps& fw, uint32_t expire_scan)
+    : table_(table), expire_scan_(expire_scan), fw_(fw) {
+  fw_on_ = fw.site != nullptr && fw.view != nullptr;
+  wan_cap_ = static_cast<uint32_t>(uint64_t{table.capacity()} *
+                                   std::min<uint32_t>(fw.wan_share_percent, 100) / 100);
+  if (fw_on_) sources_.resize(kSourceSlots);
+  tsc_hz_ = rte_get_tsc_hz();
+}
 
 void FlowStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   const uint64_t now = rte_rdtsc();
   for (uint16_t off = 0; off < n; off += FlowTable::kLookupMax)
     process_chunk(pkts + off, std::min<uint16_t>(FlowTable::kLookupMax, n - off), now, out);
+}
+
+void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule,
+                        uint64_t now_tsc) noexcept {
+  bump(verdicts_[v]);
+  const bool denied =
+      v != kAllowedRule && v != kAllowedDefault && v != kAllowedNat && v != kRelated;
+  if (denied) bump(denied_[static_cast<unsigned>(from)][static_cast<unsigned>(to)]);
+  const FirewallPolicy* fp = fw_.view->policy != nullptr ? &fw_.view->policy->firewall : nullptr;
+  const bool log_rule = rule != kNoFwRule && fp != nullptr &&
+                        static_cast<size_t>(rule) < fp->rules.size() && fp->rules[rule].log;
+  if (rule != kNoFwRule && fw_.view->policy != nullptr)
+    fw_.view->policy->count_fw_hit(static_cast<uint16_t>(rule), fw_.worker);
+  if (!denied && !log_rule) return;
+  FwEvent e;
+  e.tsc = now_tsc;
+  e.src = md.src;
+  e.dst = md.dst;
+  e.src_port = md.src_port;
+  e.dst_port = md.dst_port;
+  e.proto = md.l4_proto;
+  e.from = from;
+  e.to = to;
+  e.rule = rule;
+  e.verdict = v;
+  fw_log_.push(e);
+}
+
+bool FlowStage::source_rate_ok(const IpAddr& src, bool v4, uint64_t now_tsc) noexcept {
+  if (fw_.wan_new_per_source == 0) return true;
+  IpAddr key = src;
+  if (v4) {
+    key.b[15] = 0;  // the /24
+  } else {
+    std::fill(key.b.begin() + 8, key.b.end(), uint8_t{0});  // the /64
+  }
+  const uint32_t slot = (static_cast<uint32_t>(key.word(0) * 0x9e3779b97f4a7c15ull >> 40) ^
+                         static_cast<uint32_t>(key.word(1) * 0xc2b2ae3d27d4eb4full >> 40)) %
+                        kSourceSlots;
+  SourceBucket& b = sources_[slot];
+  const uint64_t burst_milli = uint64_t{fw_.wan_new_per_source} * 2 * 1000;
+  if (!(b.prefix == key) || b.last_tsc == 0) {
+    b.prefix = key;
+    b.last_tsc = now_tsc;
+    b.tokens_milli = static_cast<uint32_t>(std::min<uint64_t>(burst_milli, UINT32_MAX));
+  } else if (now_tsc > b.last_tsc && tsc_hz_ != 0) {
+    const uint64_t add = (now_tsc - b.last_tsc) * fw_.wan_new_per_source * 1000 / tsc_hz_;
+    if (add > 0) {
+      b.tokens_milli = static_cast<uint32_t>(
+          std::min<uint64_t>({burst_milli, uint64_t{b.tokens_milli} + add, UINT32_MAX}));
+      b.last_tsc = now_tsc;
+    }
+  }
+  if (b.tokens_milli < 1000) return false;
+  b.tokens_milli -= 1000;
+  return true;
+}
+
+uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
+                          unsigned* drop) noexcept {
+  *related = false;
+  if (!fw_on_) {
+    const uint32_t id = table_.create(r, now_tsc);
+    if (id == kNoFlow) *drop = kTableFull;
+    return id;
+  }
+  PacketMeta& md = meta(m);
+  const Site& site = *fw_.site;
+  const PolicySnapshot* p = fw_.view->policy;
+  const FirewallPolicy* fp = p != nullptr ? &p->firewall : nullptr;
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  const Zone from = zone_of(md);
+  const bool to_lan = site.is_lan_dst(md.dst, v4);
+  // Not to the LAN: from the LAN it goes out (wan or overlay, the route stage decides); from
+  // the WAN it is transit towards the overlay or elsewhere, denied; from the overlay, likewise.
+  const Zone to = to_lan ? Zone::kLan : (from == Zone::kWan ? Zone::kOverlay : Zone::kWan);
+  auto create = [&]() {
+    const uint32_t id = table_.create(r, now_tsc);
+    if (id == kNoFlow) *drop = kTableFull;
+    return id;
+  };
+
+  if (from == Zone::kLan) {
+    const int32_t vid = md.vlan_count != 0 ? (md.vlan_outer & 0x0fff) : -1;
+    const bool ok = fp != nullptr ? fp->lan_source_ok(md.src, v4, vid, site.lan_prefixes)
+                                  : site.is_lan_dst(md.src, v4);
+    if (!ok) [[unlikely]] {
+      verdict(kSpoofedLan, md, from, to, kNoFwRule, now_tsc);
+      *drop = kSpoofedSource;
+      return kNoFlow;
+    }
+    verdict(kAllowedDefault, md, from, to, kNoFwRule, now_tsc);
+    return create();
+  }
+
+  // From outside (wan or overlay). An ICMP error about a flow the table knows goes with it.
+  if (icmp_error_type(md)) {
+    FlowKey inner;
+    if (icmp_error_inner_key(m, md, inner)) {
+      const uint32_t id = table_.find(inner);
+      if (id != kNoFlow) {
+        verdict(kRelated, md, from, to, kNoFwRule, now_tsc);
+        *related = true;
+        return id;
+      }
+    }
+  }
+  // Translated by nat_in: the packet matched a mapping a LAN host opened, and passed its
+  // filtering (address-dependent by default, endpoint-independent when the policy says so).
+  if (from == Zone::kWan && (md.flags & meta_flag::kNatIn) != 0 && to_lan) {
+    verdict(kAllowedNat, md, from, to, kNoFwRule, now_tsc);
+    return create();
+  }
+  if (from == Zone::kWan && (fp != nullptr ? fp->is_inside(md.src, v4, site.lan_prefixes)
+                                           : site.is_lan_dst(md.src, v4))) [[unlikely]] {
+    verdict(kSpoofedWan, md, from, to, kNoFwRule, now_tsc);
+    *drop = kSpoofedSource;
+    return kNoFlow;
+  }
+  int16_t rule = kNoFwRule;
+  if (to_lan && fp != nullptr && !fp->rules.empty()) {
+    FwPacket fpk;
+    fpk.from = from;
+    fpk.src = md.src;
+    fpk.dst = md.dst;
+    fpk.v4 = v4;
+    fpk.proto = md.l4_proto;
+    fpk.has_ports = (md.flags & meta_flag::kHasL4) != 0 && (md.flags & meta_flag::kFragment) == 0 &&
+                    (md.l4_proto == IPPROTO_TCP || md.l4_proto == IPPROTO_UDP);
+    fpk.dst_port = md.dst_port;
+    rule = fp->match(fpk);
+  }
+  bool allow;
+  if (rule != kNoFwRule) {
+    allow = fp->rules[rule].action == FwAction::kAllow;
+  } else {
+    // Zone defaults: overlay → lan allowed; wan → lan, wan → overlay and transit denied.
+    allow = from == Zone::kOverlay && to_lan;
+  }
+  if (!allow) {
+    verdict(rule != kNoFwRule ? kDeniedRule : kDeniedDefault, md, from, to, rule, now_tsc);
+    *drop = kFirewall;
+    return kNoFlow;
+  }
+  if (from == Zone::kWan) {
+    if (table_.wan_opened() >= wan_cap_) {
+      verdict(kFloodShare, md, from, to, rule, now_tsc);
+      *drop = kWanFlood;
+      return kNoFlow;
+    }
+    if (!source_rate_ok(md.src, v4, now_tsc)) {
+      verdict(kFloodSource, md, from, to, rule, now_tsc);
+      *drop = kWanFlood;
+      return kNoFlow;
+    }
+  }
+  verdict(rule != kNoFwRule ? kAllowedRule : kAllowedDefault, md, from, to, rule, now_tsc);
+  return create();
 }
 
 void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Output& out) noexcept {
@@ -39,14 +222,37 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
     meta(ok[j]).flow_hash = (reqs[j].hash << 1) | (reqs[j].hash >> 31);
   }
   if (k == 0) return;
-  table_.lookup_or_create(reqs, k, now_tsc, ids);
+  table_.lookup(reqs, k, ids);
 
   for (uint16_t j = 0; j < k; ++j) {
     rte_mbuf* m = ok[j];
     PacketMeta& md = meta(m);
+    bool related = false;
     if (ids[j] == kNoFlow) [[unlikely]] {
-      md.flow_id = kNoFlow;
-      out.drop(kTableFull, m);
+      unsigned drop = kTableFull;
+      ids[j] = admit(m, reqs[j], now_tsc, &related, &drop);
+      if (ids[j] == kNoFlow) {
+        md.flow_id = kNoFlow;
+        out.drop(drop, m);
+        continue;
+      }
+    } else if (fw_on_ && reqs[j].from_wan && pure_syn(md)) [[unlikely]] {
+      // A SYN restarts a closing or closed TCP flow (port reuse): from the WAN, only if the
+      // firewall would let it open a new one.
+      const FlowEntry& e = table_.entry(ids[j]);
+      if ((e.tcp_state == TcpState::kClosing || e.tcp_state == TcpState::kClosed) &&
+          !table_.path(ids[j]).wan_opened) {
+        verdict(kSynReuse, md, Zone::kWan, Zone::kLan, kNoFwRule, now_tsc);
+        md.flow_id = kNoFlow;
+        out.drop(kFirewall, m);
+        continue;
+      }
+    }
+    if (related) {
+      // Goes where the quoted flow's replies go; its counters and TCP state are left alone.
+      md.flow_id = ids[j];
+      md.flow_dir = 1;
+      out.to(kNext, m);
       continue;
     }
     const uint8_t dir = table_.track(ids[j], reqs[j], md, rte_pktmbuf_pkt_len(m), now_tsc);
@@ -75,6 +281,17 @@ void FlowStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"flow.expired", table_.expired()});
   out.push_back({"flow.restarted", table_.restarted()});
   out.push_back({"flow.active", table_.size()});
+  out.push_back({"flow.wan_opened", table_.wan_opened()});
+  if (!fw_on_) return;
+  for (unsigned v = 0; v < kVerdictCount; ++v)
+    out.push_back({"firewall." + std::string(kVerdictNames[v]), read_counter(verdicts_[v])});
+  for (unsigned f = 0; f < kZoneCount; ++f)
+    for (unsigned t = 0; t < kZoneCount; ++t)
+      if (f != static_cast<unsigned>(Zone::kBox) && t != static_cast<unsigned>(Zone::kBox) &&
+          f != t)
+        out.push_back(
+            {"firewall.denied." + std::string(kZoneNames[f]) + "_" + std::string(kZoneNames[t]),
+             read_counter(denied_[f][t])});
 }
 
 }  // namespace traboule::dp

@@ -7,6 +7,7 @@
 #include <rte_cycles.h>
 #include <rte_ip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -143,6 +144,8 @@ bool mac_usable(const uint8_t* mac) noexcept {
 LocalStage::LocalStage(Site& site, rte_mempool* pool, bool resolver)
     : site_(site), pool_(pool), resolver_(resolver), own_(site) {
   uint64_t hz = rte_get_tsc_hz();
+  hz_ = hz;
+  echo_tokens_milli_ = uint64_t{kWanEchoPerSecond} * 1000;
   period_tsc_ = hz * kResolvePeriodMs / 1000;
   retry_tsc_ = hz * kRetryMs / 1000;
   refresh_tsc_ = hz * kRefreshMs / 1000;
@@ -309,7 +312,23 @@ void LocalStage::echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, cons
   out.to(kTx, m);
 }
 
+bool LocalStage::wan_echo_allowed(uint64_t now_tsc) noexcept {
+  const uint64_t burst = uint64_t{kWanEchoPerSecond} * 1000;
+  if (now_tsc > echo_tsc_ && hz_ != 0) {
+    const uint64_t add = (now_tsc - echo_tsc_) * kWanEchoPerSecond * 1000 / hz_;
+    if (add != 0) {
+      echo_tokens_milli_ = std::min(burst, echo_tokens_milli_ + add);
+      echo_tsc_ = now_tsc;
+    }
+  }
+  if (echo_tokens_milli_ < 1000) return false;
+  echo_tokens_milli_ -= 1000;
+  return true;
+}
+
 void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {
+  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]]
+    return out.drop(kEchoRateLimited, m);
   if (md.l3_len < kIpv4Len || md.l3_total < uint32_t{md.l3_len} + 8)
     return out.drop(kEchoMalformed, m);
   if (!fits(m, md.l2_len, md.l3_total, kEchoMalformed, out)) return;
@@ -373,6 +392,8 @@ void LocalStage::ipv6(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
 }
 
 void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {
+  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]]
+    return out.drop(kEchoRateLimited, m);
   if (md.l3_len < kIpv6Len || md.l3_total < uint32_t{md.l3_len} + 8)
     return out.drop(kEchoMalformed, m);
   if (!fits(m, md.l2_len, md.l3_total, kEchoMalformed, out)) return;

@@ -57,8 +57,9 @@ class LocalStage final : public Stage {
     kNeighTableFull,
     kChainedMbuf,
     kNoRoom,
+    kEchoRateLimited,
   };
-  static constexpr std::array<std::string_view, 26> kDrops{
+  static constexpr std::array<std::string_view, 27> kDrops{
       "arp_malformed",       "arp_unsupported_op",
       "arp_bad_sender",      "arp_unknown_port",
       "arp_not_for_us",      "addr_conflict",
@@ -72,7 +73,11 @@ class LocalStage final : public Stage {
       "ipv6_multicast",      "ipv6_link_local",
       "local_unhandled",     "neigh_table_full",
       "chained_mbuf",        "no_room",
+      "echo_rate_limited",
   };
+  // Echo requests to the box from an uplink (the firewall's wan → box): answered up to this
+  // many per second per worker, bursts of as many; the LAN is not limited.
+  static constexpr uint32_t kWanEchoPerSecond = 50;
 
   // Events that have no packet to drop (resolver side) or that do not change a packet's fate.
   // Written by the owning worker only; other threads read them with read_counter().
@@ -98,6 +103,8 @@ class LocalStage final : public Stage {
   void on_idle(uint64_t now_tsc, Output& out) noexcept override;
 
   const Stats& stats() const noexcept { return stats_; }
+  // Takes one token of the WAN echo budget; false when it is spent.
+  bool wan_echo_allowed(uint64_t now_tsc) noexcept;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   static constexpr uint64_t kResolvePeriodMs = 100;
@@ -162,6 +169,9 @@ class LocalStage final : public Stage {
 
   std::array<PortInfo, kMaxPorts> ports_{};
   OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)
+  uint64_t echo_tsc_ = 0;
+  uint64_t echo_tokens_milli_ = 0;
+  uint64_t hz_ = 0;
   Stats stats_;
 };
 

@@ -285,6 +285,7 @@ unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcep
   md.dst_port = map.int_port;
   if (icmp) md.src_port = map.int_port;
   table_.refresh_in(id, md.src, md.tcp_flags, now_s);
+  md.flags |= meta_flag::kNatIn;
   return kTranslated;
 }
 
@@ -411,6 +412,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
   apply(icmp + 2, outer);
   std::memcpy(o_dst, new_addr, alen);
   md.dst = map.int_addr;
+  md.flags |= meta_flag::kNatIn;
   bump(icmp_errors_);
   return kTranslated;
 }

@@ -179,6 +179,20 @@ main() {
   tb_init e2e
   echo "e2e forwarding: run $TB_ID, trabouled $BIN"
   tb_topology_up
+  # The example policy plus what the inet->lan cases need: the firewall denies connections
+  # opened from the internet unless an inbound rule allows them (docs/firewall.md).
+  TB_POLICY=$TB_DIR/policy.json
+  python3 - "$TB_ROOT/config/examples/edge-lab.policy.json" "$TB_POLICY" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["firewall"] = {"inbound": [
+    {"name": "test-udp-7000", "from": "wan", "proto": "udp", "dst_ports": [7000],
+     "dst_prefixes": ["192.168.10.10/32", "fd00:10::10/128"], "action": "allow"},
+    {"name": "test-tcp-8080", "from": "wan", "proto": "tcp", "dst_ports": [8080],
+     "dst_prefixes": ["192.168.10.10/32", "fd00:10::10/128"], "action": "allow", "log": True}]}
+json.dump(p, open(sys.argv[2], "w"), indent=1)
+PY
+  export TB_POLICY
   tb_write_config "$TB_CONFIG"
   tb_start_trabouled "$BIN"
   if ! tb_wait_ready 30; then
@@ -209,6 +223,23 @@ main() {
   expect "udp4 inet->lan arrives on fiber" fiber.rx_packets ge "$n"
   expect "udp4 inet->lan replies leave on fiber" fiber.tx_packets ge "$n"
   expect "udp4 inet->lan stays off vdsl" vdsl.tx_packets le "$SLACK"
+
+  # Not allowed by any inbound rule: nothing reaches the LAN host, and the firewall counts it.
+  local denied0 denied1 out="$TB_DIR/udp-denied.recv.json"
+  denied0=$(tb_counters | awk '$1 == "firewall/denied/wan_lan" {print $2}')
+  start_receiver lan "$out" udp-recv --bind "$TB_LAN_HOST4" --port 7001 --count 50 --timeout 3 || true
+  tb_ns inet timeout 20 python3 "$TB_TRAFFIC" udp-send --to "$TB_LAN_HOST4" --port 7001 --count 50 \
+    --rate 100 --bind "$TB_SERVER4" >/dev/null 2>&1 || true
+  wait "$RECV_PID" || true
+  denied1=$(tb_counters | awk '$1 == "firewall/denied/wan_lan" {print $2}')
+  local got
+  got=$(jget "$out" unique 2>/dev/null || echo 0)
+  if [ "${got:-0}" = 0 ] && [ $((${denied1:-0} - ${denied0:-0})) -ge 50 ]; then
+    pass "udp4 inet->lan port 7001 (no inbound rule): 0 arrived, firewall.denied.wan_lan +$((${denied1:-0} - ${denied0:-0}))"
+  else
+    fail "udp4 inet->lan port 7001 must be denied" "arrived: $got, firewall.denied.wan_lan ${denied0:-?} -> ${denied1:-?}" \
+      "$(tb_counters | grep -E '^(firewall|flow)/' | tr '\n' ' ')" "$(cat "$out" 2>/dev/null)"
+  fi
 
   mark
   udp_case udp6-lan-to-inet lan inet "$TB_SERVER6" 5060

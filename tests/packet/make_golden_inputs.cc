@@ -175,13 +175,14 @@ std::vector<Frame> fiber_in() {
                   .udp(5060, 5004)
                   .payload(40)
                   .build());
-  // 18. A new flow from the internet to the second host (known from its ARP): forwarded.
+  // 18. A new flow from the internet to the second host (known from its ARP): denied by the
+  //     firewall (no LAN host opened it, no inbound rule allows it).
   v.push_back(PacketBuilder()
                   .eth(kEdgeFiber, kFiberGw)
                   .ipv4("198.51.100.7", "192.168.10.11")
                   .tcp(443, 50000, tcpf::kSyn)
                   .build());
-  // 19. To an address that is not in the LAN prefixes: no route.
+  // 19. To an address that is not in the LAN prefixes: transit, denied by the firewall.
   v.push_back(
       PacketBuilder().eth(kEdgeFiber, kFiberGw).ipv4("198.51.100.7", "10.9.9.9").udp(1, 2).build());
   // 20. The gateway pings the edge's fiber address: echo reply on fiber.

@@ -152,7 +152,12 @@ std::vector<Frame> wan_frames(unsigned round) {
                   .eth(kUpMac, kGwMac)
                   .ipv4("198.51.100.1", "192.168.10.77")
                   .udp(1, 2)
-                  .build());  // unknown host
+                  .build());  // unknown host, let in by the test's inbound rule
+  v.push_back(PacketBuilder()
+                  .eth(kUpMac, kGwMac)
+                  .ipv4("198.51.100.1", "192.168.10.10")
+                  .tcp(static_cast<uint16_t>(2000 + round % 512), 22, testing::tcpf::kSyn)
+                  .build());  // unsolicited: denied by the firewall (and logged)
   v.push_back(PacketBuilder()
                   .eth(kUpMac, kGwMac)
                   .ipv4("198.51.100.1", "10.0.0.1")
@@ -189,6 +194,17 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
       rte_ring_free(b);
     }
   } ring_guard{results, requests};
+  {
+    // Inbound UDP to the LAN is allowed (so WAN-opened flows reach the neighbour lookups); the
+    // rest from the WAN is denied by the firewall's defaults.
+    auto p = std::make_shared<PolicySnapshot>(*fx.policy);
+    FwRule udp;
+    udp.name = "udp-in";
+    udp.proto = 17;
+    udp.log = true;
+    p->firewall.rules.push_back(udp);
+    fx.set_policy(p);
+  }
   WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view};
   deps.probe = {&clock, &sessions, results, requests, testing::test_pool()};
   auto pipeline = make_worker_pipeline(std::move(deps));
@@ -231,7 +247,8 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   EXPECT_GT(get("forward.out.tx"), 3000u);
   EXPECT_GT(get("local.out.tx"), 3000u);
   EXPECT_GT(get("forward.ttl_exceeded"), 0u);
-  EXPECT_GT(get("route.no_route"), 0u);
+  EXPECT_GT(get("flow.firewall"), 0u);
+  EXPECT_GT(get("firewall.allowed_rule"), 0u);
   EXPECT_EQ(get("probe.out.reply"), 3000u) << "every STAMP test packet reflected";
   EXPECT_GT(get("forward.neighbor_unresolved") + get("forward.gateway_unresolved"), 0u);
   EXPECT_GT(flows.expired(), 0u);

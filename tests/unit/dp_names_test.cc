@@ -125,7 +125,17 @@ TEST(NamesStage, DnsAnswerThenSynTakesTheBreakoutPathOnItsFirstPacket) {
   r.send(syn_from_lan("52.112.0.20", 40000), true);
   EXPECT_EQ(r.c("route.out.uplink"), 1u);
   EXPECT_EQ(r.c("route.out.breakout"), 0u);
-  // The resolver's answer for a Teams name crosses the box towards the LAN host.
+  // The LAN host asks the resolver (the answer belongs to that flow: the firewall lets no
+  // unsolicited datagram in)...
+  r.send(PacketBuilder()
+             .eth(testing::kSiteLanMac, testing::kSiteHostMac)
+             .ipv4("192.168.10.10", "9.9.9.9")
+             .udp(51000, 53)
+             .payload(testing::dns_message("eu.teams.microsoft.com", false, {}, 0))
+             .build(),
+         true);
+  EXPECT_EQ(r.c("route.out.uplink"), 2u);
+  // ...and the resolver's answer for a Teams name crosses the box towards the LAN host.
   r.send(dns_answer_from_wan("eu.teams.microsoft.com", {52, 112, 0, 30}, 51000), false);
   EXPECT_EQ(r.c("route.out.lan"), 1u) << "the answer itself is forwarded";
   // The very first packet (SYN) of a connection to the answered address: breakout, NATed.
@@ -134,7 +144,7 @@ TEST(NamesStage, DnsAnswerThenSynTakesTheBreakoutPathOnItsFirstPacket) {
   EXPECT_EQ(r.c("nat_out.out.next"), 1u);
   // Other addresses still follow the default rule.
   r.send(syn_from_lan("52.112.0.31", 40002), true);
-  EXPECT_EQ(r.c("route.out.uplink"), 2u);
+  EXPECT_EQ(r.c("route.out.uplink"), 3u);
   EXPECT_EQ(r.c("route.out.breakout"), 1u);
 }
 

@@ -210,6 +210,7 @@ EOF
 # TB_AF_PACKET_OPTS (e.g. ",framecnt=4096") is appended to every af_packet device string, to
 # try PMD ring sizes without editing anything; empty by default, so the lab runs the example.
 # TB_WORKERS (default 1) sets dataplane.workers: with 2, flows are handed between workers.
+# TB_POLICY (default the example's) is the first-boot policy file.
 tb_write_config() {
   local file=${1:-$TB_CONFIG}
   local o=${TB_AF_PACKET_OPTS:-}
@@ -237,7 +238,7 @@ tb_write_config() {
       "ipv4": "100.64.2.2/24", "gateway4": "$TB_VDSL_GW4"
     }
   ],
-  "policy": "$TB_ROOT/config/examples/edge-lab.policy.json",
+  "policy": "${TB_POLICY:-$TB_ROOT/config/examples/edge-lab.policy.json}",
   "state_dir": "$TB_DIR/state"
 }
 EOF

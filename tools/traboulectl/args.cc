@@ -47,6 +47,12 @@ const std::vector<CommandSpec>& command_specs() {
       {{"counters"}, "counters [PREFIX]", "data-plane counters, optionally under PREFIX", ""},
       {{"rules"}, "rules", "the compiled rules with their hit counts (GET /rules)", ""},
       {{"qos"}, "qos", "QoS classes per uplink (GET /qos)", ""},
+      {{"firewall"},
+       "firewall [--top N]",
+       "firewall rules with hits, denials per zone pair, top denied sources (GET /firewall)",
+       "Inbound rules in order with their hits, then what the firewall decided for packets\n"
+       "that would open a flow (verdicts), the denials per zone pair, the N sources denied\n"
+       "most and the last decisions logged. docs/firewall.md explains each."},
       {{"routes"}, "routes", "the forwarding table (GET /routes)", ""},
       {{"drops"}, "drops", "packets dropped, by stage and reason (GET /drops)", ""},
       {{"policy", "validate"},
@@ -114,9 +120,10 @@ const char* kExitCodes =
 po::options_description command_options(const std::vector<std::string>& words) {
   po::options_description desc("Options");
   const std::string name = words.size() == 1 ? words[0] : words[0] + " " + words[1];
-  if (name == "flows" || name == "apps") {
+  if (name == "flows" || name == "apps" || name == "firewall") {
     desc.add_options()("top", po::value<std::string>()->value_name("N"),
-                       "show the N busiest flows (flows) or applications (apps)");
+                       "show the N busiest flows (flows), applications (apps) or most denied "
+                       "sources (firewall)");
   } else if (name == "policy validate") {
     desc.add_options()  //
         ("uplinks", po::value<std::string>()->value_name("a,b,c"),

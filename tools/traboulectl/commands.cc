@@ -120,6 +120,23 @@ class Runner {
       return show("/routes", "routes", {"prefix", "via", "gateway", "usable", "source"});
     }
     if (name == "drops") return show("/drops", "counters", {}, "drops");
+    if (name == "firewall") {
+      const ApiResult r = client_->get(
+          "/firewall" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()));
+      if (!r.ok) return fail(r.error);
+      if (inv_.global.json) return print_json(r.body);
+      out_ << "lan source check: " << r.body.value("lan_source_check", std::string("?")) << "\n\n";
+      out_ << render_listing(
+          r.body, "inbound",
+          {"index", "name", "from", "to", "proto", "dst_ports", "action", "log", "hits"});
+      for (const char* key : {"verdicts", "denied_by_zones"}) {
+        out_ << "\n" << key << "\n";
+        if (r.body.contains(key)) out_ << render_document(r.body[key]);
+      }
+      out_ << "\n" << render_listing(r.body, "top_denied_sources", {"source", "denied"});
+      out_ << "\n" << render_listing(r.body, "last", {"verdict", "zones", "flow", "rule", "ago_s"});
+      return kExitOk;
+    }
     if (name == "policy validate") return policy_validate_remote();
     if (name == "policy apply") return policy_apply();
     if (name == "policy confirm") return policy_confirm();

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: Apache-2.0
+// The stateful firewall in the flow stage: zone defaults, flows opened from inside, ICMP errors
+// related to a known flow, the source checks, the policy's inbound rules and the WAN flood
+// limits, table-driven with hostile rows.
+#include <gtest/gtest.h>
+
+#include "dataplane/core/flow_table.h"
+#include "dataplane/firewall/firewall_policy.h"
+#include "dataplane/stages/flow.h"
+#include "dataplane/stages/parse.h"
+#include "tests/testing/eal_env.h"
+#include "tests/testing/packet_builder.h"
+#include "tests/testing/stage_harness.h"
+#include "tests/testing/test_site.h"
+
+namespace traboule::dp {
+namespace {
+
+using testing::Frame;
+using testing::PacketBuilder;
+namespace tcpf = testing::tcpf;
+
+constexpr const char* kGw = testing::kSiteGatewayMac;
+constexpr const char* kUpMac = testing::kSiteUplinkMac;
+constexpr const char* kLanMac = testing::kSiteLanMac;
+constexpr const char* kHostMac = testing::kSiteHostMac;
+
+enum class From { kLan, kWan, kOverlay, kWanNat };
+
+rte_mbuf* parsed(const testing::TestSite& ts, const Frame& f, From from) {
+  const uint16_t port = from == From::kLan ? ts.lan_port : ts.up_port;
+  rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, port);
+  meta(m).in_port = port;
+  meta(m).flags = from == From::kLan ? meta_flag::kFromLan : 0;
+  ParseStage parse;
+  testing::StageHarness h(parse);
+  rte_mbuf* keep = nullptr;
+  // Parse in place through the harness: it must come out on an edge, not as a drop.
+  auto v = h.run({m});
+  EXPECT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].where.rfind("edge:", 0), 0u) << v[0].where;
+  keep = v[0].pkt;
+  // The harness frees what it holds: hand back a copy of the parsed packet with its meta.
+  rte_mbuf* c = rte_pktmbuf_copy(keep, testing::test_pool(), 0, UINT32_MAX);
+  EXPECT_NE(c, nullptr);
+  meta(c) = meta(keep);
+  if (from == From::kOverlay) meta(c).flags |= meta_flag::kFromOverlay;
+  if (from == From::kWanNat) meta(c).flags |= meta_flag::kNatIn;
+  return c;
+}
+
+Frame wan_tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags) {
+  return PacketBuilder().eth(kUpMac, kGw).ipv4(src, dst).tcp(sport, dport, flags).build();
+}
+Frame lan_tcp(const char* src, const char* dst, uint16_t sport, uint16_t dport, uint8_t flags) {
+  return PacketBuilder().eth(kLanMac, kHostMac).ipv4(src, dst).tcp(sport, dport, flags).build();
+}
+
+// An ICMPv4 error from `router` to `to` quoting the first 28 bytes of `quoted` (an IPv4 frame).
+Frame icmp_error(const char* router, const char* to, uint8_t type, const Frame& quoted,
+                 size_t quote_len = 28) {
+  std::vector<uint8_t> q(quoted.bytes.begin() + 14,
+                         quoted.bytes.begin() + 14 + std::min(quote_len, quoted.bytes.size() - 14));
+  return PacketBuilder().eth(kUpMac, kGw).ipv4(router, to).icmp(type, 0).payload(q).build();
+}
+
+struct Fixture {
+  testing::TestSite ts{"fw"};
+  FlowTable flows{1024, FlowTimeouts{}, 0};
+  FlowStage stage;
+  explicit Fixture(FirewallDeps extra = {})
+      : stage(flows, [&] {
+          extra.site = &ts.site;
+          extra.view = &ts.view;
+          return extra;
+        }()) {}
+  std::string run(const Frame& f, From from, uint32_t* flow = nullptr, uint8_t* dir = nullptr) {
+    testing::StageHarness h(stage);
+    auto v = h.run({parsed(ts, f, from)});
+    if (v.empty()) return "none";
+    if (v[0].pkt != nullptr) {
+      if (flow) *flow = meta(v[0].pkt).flow_id;
+      if (dir) *dir = meta(v[0].pkt).flow_dir;
+    }
+    return v[0].where;
+  }
+  uint64_t counter(const std::string& name) const {
+    std::vector<CounterValue> c;
+    stage.collect_extra(c);
+    for (auto& x : c)
+      if (x.name == name) return x.value;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+};
+
+struct Row {
+  const char* what;
+  Frame frame;
+  From from;
+  const char* expect;
+  const char* counter;  // the firewall counter that must have moved (or nullptr)
+};
+
+TEST(Firewall, ZoneDefaultsForPacketsThatWouldOpenAFlow) {
+  const Frame probe_out = lan_tcp("192.168.10.10", "203.0.113.10", 40000, 443, tcpf::kSyn);
+  const std::vector<Row> rows = {
+      {"LAN host opens a connection out", probe_out, From::kLan, "edge:next",
+       "firewall.allowed_default"},
+      {"internet SYN to a LAN host",
+       wan_tcp("198.51.100.7", "192.168.10.11", 443, 50000, tcpf::kSyn), From::kWan,
+       "drop:firewall", "firewall.denied.wan_lan"},
+      {"internet ACK to a LAN host (no flow: not let in as mid-stream)",
+       wan_tcp("198.51.100.7", "192.168.10.11", 443, 50001, tcpf::kAck), From::kWan,
+       "drop:firewall", "firewall.denied.wan_lan"},
+      {"internet UDP to a LAN host",
+       PacketBuilder().eth(kUpMac, kGw).ipv4("198.51.100.7", "192.168.10.11").udp(53, 5353).build(),
+       From::kWan, "drop:firewall", "firewall.denied.wan_lan"},
+      {"internet ping to a LAN host",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("198.51.100.7", "192.168.10.11")
+           .icmp(8, 0, 7, 1)
+           .build(),
+       From::kWan, "drop:firewall", "firewall.denied.wan_lan"},
+      {"internet IPv6 to a LAN host",
+       PacketBuilder().eth(kUpMac, kGw).ipv6("2001:db8::7", "fd00:10::11").udp(1, 2).build(),
+       From::kWan, "drop:firewall", "firewall.denied.wan_lan"},
+      {"transit: internet to a non-LAN address",
+       wan_tcp("198.51.100.7", "10.1.2.3", 1, 2, tcpf::kSyn), From::kWan, "drop:firewall",
+       "firewall.denied.wan_overlay"},
+      {"WAN packet claiming a LAN source",
+       wan_tcp("192.168.10.20", "192.168.10.11", 1, 2, tcpf::kSyn), From::kWan,
+       "drop:spoofed_source", "firewall.spoofed_wan_source"},
+      {"LAN packet from outside the LAN prefixes",
+       lan_tcp("10.9.9.9", "203.0.113.10", 1, 2, tcpf::kSyn), From::kLan, "drop:spoofed_source",
+       "firewall.spoofed_lan_source"},
+      {"the datacenter (overlay) opens a connection to a LAN host",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("10.0.0.5", "192.168.10.11")
+           .tcp(5000, 22, tcpf::kSyn)
+           .build(),
+       From::kOverlay, "edge:next", "firewall.allowed_default"},
+      {"de-NATed by a mapping a LAN host opened",
+       wan_tcp("203.0.113.99", "192.168.10.10", 443, 40001, tcpf::kSyn | tcpf::kAck), From::kWanNat,
+       "edge:next", "firewall.allowed_nat_mapping"},
+  };
+  Fixture f;
+  for (const Row& r : rows) {
+    const uint64_t before = r.counter ? f.counter(r.counter) : 0;
+    EXPECT_EQ(f.run(r.frame, r.from), r.expect) << r.what;
+    if (r.counter) {
+      EXPECT_EQ(f.counter(r.counter), before + 1) << r.what;
+    }
+  }
+  // Denied packets take no flow entry: only the three allowed rows made flows (the de-NATed
+  // one counts as opened from the WAN).
+  EXPECT_EQ(f.flows.size(), 3u);
+  EXPECT_EQ(f.flows.wan_opened(), 1u);
+}
+
+TEST(Firewall, RepliesToAFlowOpenedFromInsideGoThrough) {
+  Fixture f;
+  uint32_t id = kNoFlow, id2 = kNoFlow;
+  uint8_t dir = 9;
+  ASSERT_EQ(
+      f.run(lan_tcp("192.168.10.10", "203.0.113.10", 40000, 443, tcpf::kSyn), From::kLan, &id),
+      "edge:next");
+  ASSERT_EQ(f.run(wan_tcp("203.0.113.10", "192.168.10.10", 443, 40000, tcpf::kSyn | tcpf::kAck),
+                  From::kWan, &id2, &dir),
+            "edge:next");
+  EXPECT_EQ(id, id2);
+  EXPECT_EQ(dir, 1);
+  // Another port of the same server is another flow: denied.
+  EXPECT_EQ(f.run(wan_tcp("203.0.113.10", "192.168.10.10", 443, 40002, tcpf::kAck), From::kWan),
+            "drop:firewall");
+}
+
+TEST(Firewall, IcmpErrorsAboutAKnownFlowAreRelated) {
+  Fixture f;
+  const Frame udp_out = PacketBuilder()
+                            .eth(kLanMac, kHostMac)
+                            .ipv4("192.168.10.10", "203.0.113.10", testing::Ipv4Opts{.ttl = 1})
+                            .udp(33434, 33435)
+                            .payload(12)
+                            .build();
+  uint32_t id = kNoFlow, rel = kNoFlow;
+  uint8_t dir = 9;
+  ASSERT_EQ(f.run(udp_out, From::kLan, &id), "edge:next");
+  const Frame other = PacketBuilder()
+                          .eth(kLanMac, kHostMac)
+                          .ipv4("192.168.10.10", "203.0.113.10")
+                          .udp(33434, 40000)
+                          .payload(12)
+                          .build();
+  struct ErrRow {
+    const char* what;
+    Frame frame;
+    const char* expect;
+  };
+  const std::vector<ErrRow> rows = {
+      {"time exceeded about the traceroute probe",
+       icmp_error("100.64.9.1", "192.168.10.10", 11, udp_out), "edge:next"},
+      {"port unreachable about it", icmp_error("203.0.113.10", "192.168.10.10", 3, udp_out),
+       "edge:next"},
+      {"time exceeded about a flow nobody opened",
+       icmp_error("100.64.9.1", "192.168.10.10", 11, other), "drop:firewall"},
+      {"quote cut before the ports", icmp_error("100.64.9.1", "192.168.10.10", 11, udp_out, 22),
+       "drop:firewall"},
+      {"quote shorter than an IP header",
+       icmp_error("100.64.9.1", "192.168.10.10", 11, udp_out, 12), "drop:firewall"},
+      {"not an error (a redirect, type 5)", icmp_error("100.64.9.1", "192.168.10.10", 5, udp_out),
+       "drop:firewall"},
+  };
+  for (const auto& r : rows) {
+    rel = kNoFlow;
+    dir = 9;
+    EXPECT_EQ(f.run(r.frame, From::kWan, &rel, &dir), r.expect) << r.what;
+    if (std::string(r.expect) == "edge:next") {
+      EXPECT_EQ(rel, id) << r.what;
+      EXPECT_EQ(dir, 1) << r.what;
+    }
+  }
+  EXPECT_EQ(f.counter("firewall.related_icmp"), 2u);
+  EXPECT_EQ(f.flows.size(), 1u) << "related errors use the flow they quote";
+}
+
+TEST(Firewall, AWanSynCannotReuseAClosedInsideFlow) {
+  Fixture f;
+  ASSERT_EQ(f.run(lan_tcp("192.168.10.10", "203.0.113.10", 40000, 443, tcpf::kSyn), From::kLan),
+            "edge:next");
+  ASSERT_EQ(f.run(wan_tcp("203.0.113.10", "192.168.10.10", 443, 40000, tcpf::kRst), From::kWan),
+            "edge:next");
+  // The remote now "opens" a connection to the host's old port: it is a new inbound flow.
+  EXPECT_EQ(f.run(wan_tcp("203.0.113.10", "192.168.10.10", 443, 40000, tcpf::kSyn), From::kWan),
+            "drop:firewall");
+  EXPECT_EQ(f.counter("firewall.syn_reuse_denied"), 1u);
+  // The LAN host may reuse it.
+  EXPECT_EQ(f.run(lan_tcp("192.168.10.10", "203.0.113.10", 40000, 443, tcpf::kSyn), From::kLan),
+            "edge:next");
+}
+
+std::shared_ptr<PolicySnapshot> with_rules(const testing::TestSite& ts, std::vector<FwRule> rules) {
+  auto p = std::make_shared<PolicySnapshot>(*ts.policy);
+  p->firewall.rules = std::move(rules);
+  return p;
+}
+
+TEST(Firewall, InboundRulesDecideInOrderAndCountHits) {
+  Fixture f;
+  FwRule deny_bad;
+  deny_bad.name = "no-bad-net";
+  deny_bad.src = {*IpPrefix::parse("198.51.100.128/25")};
+  deny_bad.action = FwAction::kDeny;
+  FwRule ssh;
+  ssh.name = "ssh-to-server";
+  ssh.dst = {*IpPrefix::parse("192.168.10.11/32")};
+  ssh.proto = 6;
+  ssh.dst_ports = {{22, 22}};
+  ssh.log = true;
+  FwRule dc;
+  dc.name = "dc-only-web";
+  dc.from = Zone::kOverlay;
+  dc.proto = 6;
+  dc.dst_ports = {{80, 80}};
+  FwRule dc_rest;
+  dc_rest.name = "dc-nothing-else";
+  dc_rest.from = Zone::kOverlay;
+  dc_rest.action = FwAction::kDeny;
+  f.ts.set_policy(with_rules(f.ts, {deny_bad, ssh, dc, dc_rest}));
+  const std::vector<Row> rows = {
+      {"ssh from the internet to the server",
+       wan_tcp("198.51.100.7", "192.168.10.11", 50000, 22, tcpf::kSyn), From::kWan, "edge:next",
+       "firewall.allowed_rule"},
+      {"ssh from the denied half",
+       wan_tcp("198.51.100.200", "192.168.10.11", 50000, 22, tcpf::kSyn), From::kWan,
+       "drop:firewall", "firewall.denied_rule"},
+      {"ssh to another host", wan_tcp("198.51.100.7", "192.168.10.12", 50000, 22, tcpf::kSyn),
+       From::kWan, "drop:firewall", "firewall.denied_default"},
+      {"another port on the server",
+       wan_tcp("198.51.100.7", "192.168.10.11", 50000, 23, tcpf::kSyn), From::kWan, "drop:firewall",
+       "firewall.denied_default"},
+      {"udp 22 (the rule says tcp)",
+       PacketBuilder().eth(kUpMac, kGw).ipv4("198.51.100.7", "192.168.10.11").udp(5, 22).build(),
+       From::kWan, "drop:firewall", "firewall.denied_default"},
+      {"a later fragment has no ports: not matched by a port rule",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("198.51.100.7", "192.168.10.11", testing::Ipv4Opts{.frag_offset = 100})
+           .payload(16)
+           .build(),
+       From::kWan, "drop:firewall", "firewall.denied_default"},
+      {"datacenter web",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("10.0.0.5", "192.168.10.11")
+           .tcp(5000, 80, tcpf::kSyn)
+           .build(),
+       From::kOverlay, "edge:next", "firewall.allowed_rule"},
+      {"datacenter ssh, restricted by policy",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("10.0.0.5", "192.168.10.11")
+           .tcp(5000, 22, tcpf::kSyn)
+           .build(),
+       From::kOverlay, "drop:firewall", "firewall.denied.overlay_lan"},
+  };
+  for (const Row& r : rows) {
+    const uint64_t before = f.counter(r.counter);
+    EXPECT_EQ(f.run(r.frame, r.from), r.expect) << r.what;
+    EXPECT_EQ(f.counter(r.counter), before + 1) << r.what;
+  }
+  EXPECT_EQ(f.ts.policy->total_fw_hits(0), 1u);
+  EXPECT_EQ(f.ts.policy->total_fw_hits(1), 1u);
+  EXPECT_EQ(f.ts.policy->total_fw_hits(2), 1u);
+  EXPECT_EQ(f.ts.policy->total_fw_hits(3), 1u);
+  EXPECT_EQ(f.flows.wan_opened(), 1u);
+  // Denials and logged allows reach the log; the allowed ssh flow is logged (log: true).
+  std::vector<FwEvent> evs;
+  uint64_t lost = 0;
+  f.stage.fw_events().read(0, evs, lost);
+  bool ssh_logged = false;
+  for (const auto& e : evs) ssh_logged |= e.rule == 1 && e.verdict == FlowStage::kAllowedRule;
+  EXPECT_TRUE(ssh_logged);
+  EXPECT_EQ(lost, 0u);
+}
+
+TEST(Firewall, WanFloodsKeepToTheirShareAndRate) {
+  FirewallDeps lim;
+  lim.wan_share_percent = 25;    // 256 of 1024
+  lim.wan_new_per_source = 100;  // bursts of 200
+  Fixture f(lim);
+  FwRule web;
+  web.name = "web";
+  web.proto = 6;
+  web.dst_ports = {{8080, 8080}};
+  f.ts.set_policy(with_rules(f.ts, {web}));
+  // One source: its burst, then the rate limit.
+  unsigned ok = 0;
+  for (uint16_t i = 0; i < 400; ++i)
+    ok += f.run(wan_tcp("198.51.100.7", "192.168.10.11", static_cast<uint16_t>(1000 + i), 8080,
+                        tcpf::kSyn),
+                From::kWan) == "edge:next";
+  EXPECT_GE(ok, 200u);
+  EXPECT_LT(ok, 260u) << "a source is held to its rate";
+  EXPECT_GT(f.counter("firewall.flood_source_rate"), 0u);
+  // Many sources (a SYN flood with random sources): the WAN's share of the table, no more.
+  for (unsigned i = 0; i < 600; ++i) {
+    const std::string src = "203.0." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1);
+    const std::string s2 =
+        "100." + std::to_string(64 + i % 50) + "." + std::to_string(i / 50) + ".9";
+    f.run(wan_tcp(s2.c_str(), "192.168.10.11", 2000, 8080, tcpf::kSyn), From::kWan);
+    (void)src;
+  }
+  EXPECT_EQ(f.flows.wan_opened(), 256u);
+  EXPECT_GT(f.counter("firewall.flood_table_share"), 0u);
+  // The LAN still opens flows.
+  EXPECT_EQ(f.run(lan_tcp("192.168.10.10", "203.0.113.10", 40000, 443, tcpf::kSyn), From::kLan),
+            "edge:next");
+}
+
+struct SourceRow {
+  const char* what;
+  const char* src;
+  int32_t vid;
+  SourceCheck check;
+  bool ok;
+};
+
+TEST(Firewall, LanSourceCheckPerSegment) {
+  FirewallPolicy fw;
+  fw.segments = {{"staff", 100, {*IpPrefix::parse("10.30.0.0/22")}},
+                 {"wifi", 200, {*IpPrefix::parse("10.30.64.0/20")}},
+                 {"cameras", 300, {}},
+                 {"printers", -1, {*IpPrefix::parse("10.40.0.0/24")}}};
+  const std::vector<IpPrefix> site = {*IpPrefix::parse("192.168.10.0/24"),
+                                      *IpPrefix::parse("fd00:10::/64")};
+  const std::vector<SourceRow> rows = {
+      {"staff host on the staff VLAN", "10.30.1.5", 100, SourceCheck::kStrict, true},
+      {"staff address from the wifi VLAN", "10.30.1.5", 200, SourceCheck::kStrict, false},
+      {"wifi address from the staff VLAN", "10.30.64.9", 100, SourceCheck::kStrict, false},
+      {"staff address untagged", "10.30.1.5", -1, SourceCheck::kStrict, false},
+      {"site LAN address on the staff VLAN (staff has its own prefixes)", "192.168.10.5", 100,
+       SourceCheck::kStrict, false},
+      {"IPv6 site address on the staff VLAN (staff has only IPv4 prefixes)", "fd00:10::5", 100,
+       SourceCheck::kStrict, true},
+      {"camera VLAN without prefixes: site LAN address", "192.168.10.7", 300, SourceCheck::kStrict,
+       true},
+      {"camera VLAN: staff address", "10.30.1.5", 300, SourceCheck::kStrict, false},
+      {"untagged site host", "192.168.10.5", -1, SourceCheck::kStrict, true},
+      {"prefix-only segment from any VLAN", "10.40.0.5", 300, SourceCheck::kStrict, true},
+      {"outside everything", "8.8.8.8", -1, SourceCheck::kStrict, false},
+      {"loose: another segment's address", "10.30.1.5", 200, SourceCheck::kLoose, true},
+      {"loose: outside everything", "8.8.8.8", 100, SourceCheck::kLoose, false},
+      {"off: anything", "8.8.8.8", 100, SourceCheck::kOff, true},
+  };
+  for (const auto& r : rows) {
+    fw.lan_source = r.check;
+    const IpAddr a = *IpAddr::parse(r.src);
+    EXPECT_EQ(fw.lan_source_ok(a, a.is_v4(), r.vid, site), r.ok) << r.what;
+  }
+}
+
+}  // namespace
+}  // namespace traboule::dp
