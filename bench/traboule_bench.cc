@@ -51,6 +51,7 @@ struct Options {
   // As the daemon's defaults (dataplane/runtime/dataplane.h): 0 turns a stage off.
   uint32_t classify_slots = 4096;
   uint32_t names_cache = 16384;
+  bool firewall = true;
 };
 
 // Per-burst TSC cycles (rx + processing + tx, generation excluded). The figure is the median
@@ -206,6 +207,8 @@ int main(int argc, char** argv) {
       "json", po::bool_switch(&opt.json), "print one JSON object instead of text")(
       "classify", po::value(&opt.classify_slots)->default_value(opt.classify_slots),
       "application recognition (nDPI): flows under classification at once, 0 = off")(
+      "firewall", po::value(&opt.firewall)->default_value(opt.firewall),
+      "the stateful firewall in the flow stage (1, as the daemon) or not (0): its cost")(
       "names", po::value(&opt.names_cache)->default_value(opt.names_cache),
       "first-packet recognition (DNS answers, SNI): name cache entries, 0 = off")(
       "per-stage", po::bool_switch(&opt.per_stage),
@@ -350,6 +353,7 @@ int main(int argc, char** argv) {
     deps.probe = {&clock, &sessions, results, requests, b.pool};
     deps.classify_slots = opt.classify_slots;
     deps.names_cache = opt.names_cache;
+    deps.firewall = opt.firewall;
     auto pipeline = dp::make_worker_pipeline(std::move(deps));
     const uint16_t parse = pipeline->node_index("parse");
 

@@ -389,6 +389,28 @@ json DaemonState::firewall(size_t top) {
     }
   }
   out["inbound"] = rules;
+  json forwards = json::array();
+  if (policy) {
+    const auto& ups = dp_.site().uplinks;
+    const auto& fw = policy->firewall;
+    for (size_t i = 0; i < fw.forwards.size(); ++i) {
+      const dp::PortForward& f = fw.forwards[i];
+      json src = json::array();
+      for (const auto& p : f.src) src.push_back(p.str());
+      forwards.push_back(
+          {{"index", i},
+           {"name", f.name},
+           {"uplink", f.uplink < ups.size() ? ups[f.uplink]->name : std::string("?")},
+           {"proto", f.proto == 17 ? "udp" : "tcp"},
+           {"port", f.port},
+           {"to", f.to.str()},
+           {"to_port", f.to_port},
+           {"src_prefixes", src},
+           {"log", f.log},
+           {"hits", policy->total_fwd_hits(i)}});
+    }
+  }
+  out["port_forwards"] = forwards;
   out["defaults"] = {{"lan", "allow"},
                      {"overlay_to_lan", "allow"},
                      {"wan_to_lan", "deny unless part of a flow opened from inside"},

@@ -623,6 +623,9 @@ void LinksRunner::collect_fw_events(uint64_t now_ns) {
     if (e.rule != dp::kNoFwRule && p != nullptr &&
         static_cast<size_t>(e.rule) < p->firewall.rules.size())
       rule = p->firewall.rules[static_cast<size_t>(e.rule)].name;
+    if (e.forward >= 0 && p != nullptr &&
+        static_cast<size_t>(e.forward) < p->firewall.forwards.size())
+      rule = "port forward " + p->firewall.forwards[static_cast<size_t>(e.forward)].name;
     const std::string verdict = e.verdict < dp::FlowStage::kVerdictCount
                                     ? std::string(dp::FlowStage::kVerdictNames[e.verdict])
                                     : "?";
@@ -630,7 +633,10 @@ void LinksRunner::collect_fw_events(uint64_t now_ns) {
                               std::string(dp::kZoneNames[static_cast<unsigned>(e.to)]);
     const std::string flow =
         std::string(proto) + " " + ep(e.src, e.src_port) + " → " + ep(e.dst, e.dst_port);
-    const bool denied = e.verdict != dp::FlowStage::kAllowedRule;
+    const bool denied =
+        e.verdict != dp::FlowStage::kAllowedRule && e.verdict != dp::FlowStage::kAllowedForward &&
+        e.verdict != dp::FlowStage::kAllowedDefault && e.verdict != dp::FlowStage::kAllowedNat &&
+        e.verdict != dp::FlowStage::kRelated;
     if (denied) denied_from.push_back(e.src.str());
     if (fw_logged_in_window_ < kLinesPerSecond) {
       ++fw_logged_in_window_;

@@ -131,6 +131,7 @@ cp::SiteFacts site_facts(const cp::AgentConfig& cfg) {
   cp::SiteFacts f;
   for (auto& u : cfg.uplinks) f.uplink_names.push_back(u.name);
   f.role = cp::to_string(cfg.role);
+  f.lan_prefixes = cfg.lan.prefixes;
   if (cfg.saas_dir) {
     // A bad list is left out (logged); the others still count.
     std::error_code ec;

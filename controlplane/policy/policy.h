@@ -35,6 +35,9 @@ struct SiteFacts {
   // The box's SaaS endpoint lists (data/saas, docs/classify.md): domain pattern → built-in
   // application name, compiled with the policy's custom domains into the snapshot's matcher.
   std::vector<std::pair<std::string, std::string>> saas_domains;
+  // The LAN prefixes of the box's config (lan.prefixes): a port forward must lead inside them
+  // or inside a segment. Empty: not known (offline validation without a config).
+  std::vector<dp::IpPrefix> lan_prefixes;
 };
 
 // Defaults: an outage is seen within 5 x 50 ms + 5 ms from the last answer (< 300 ms), and a

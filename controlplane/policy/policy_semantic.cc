@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "controlplane/policy/app_catalog.h"
 #include "controlplane/policy/policy_internal.h"
@@ -1301,6 +1302,7 @@ class Checker {
       for (size_t k = 0; k < dp::kSourceCheckNames.size(); ++k)
         if (*sc == dp::kSourceCheckNames[k]) fw.lan_source = static_cast<dp::SourceCheck>(k);
     }
+    check_port_forwards(*f);
     const json* arr = find(*f, "inbound");
     if (!arr || !arr->is_array() || !ok("/firewall/inbound")) return;
     Registry names;
@@ -1379,6 +1381,81 @@ class Checker {
         }
       }
       if (good) fw.rules.push_back(std::move(fr));
+    }
+  }
+
+  void check_port_forwards(const json& f) {
+    const json* arr = find(f, "port_forwards");
+    if (!arr || !arr->is_array() || !ok("/firewall/port_forwards")) return;
+    dp::FirewallPolicy& fw = built_.snapshot->firewall;
+    Registry names;
+    std::map<std::tuple<uint8_t, uint8_t, uint16_t, bool>, std::string> taken;
+    for (size_t i = 0; i < arr->size(); ++i) {
+      const json& r = (*arr)[i];
+      const std::string p = at("/firewall/port_forwards", i);
+      auto name = register_name(names, r, p, i, "port forward");
+      if (!ok(p) || !name || !r.is_object()) continue;
+      dp::PortForward pf;
+      pf.name = *name;
+      bool good = true;
+      const std::string up = str_at(r, "uplink").value_or("");
+      const UplinkEntry* ue = uplink(up);
+      if (ue == nullptr) {
+        if (uplinks_.complete)
+          err(p + "/uplink", jstr(up), "is not an uplink" + suggest(up, uplinks_.names));
+        good = false;
+      } else if (ue->site_index < 0) {
+        good = false;  // reported with the uplinks
+      } else {
+        pf.uplink = static_cast<uint8_t>(ue->site_index);
+      }
+      pf.proto = str_at(r, "proto").value_or("tcp") == "udp" ? 17 : 6;
+      pf.port = static_cast<uint16_t>(uint_at(r, "port").value_or(0));
+      pf.to_port = static_cast<uint16_t>(uint_at(r, "to_port").value_or(pf.port));
+      if (pf.port >= 49152) {
+        err(p + "/port", std::to_string(pf.port),
+            "lies in the NAT's port range (49152-65535): replies to LAN hosts' connections use it");
+        good = false;
+      } else if (pf.proto == 17 &&
+                 (pf.port == 862 || pf.port == 4500 || (pf.port >= 40000 && pf.port < 40256))) {
+        err(p + "/port", std::to_string(pf.port),
+            "is one of the box's own UDP ports (STAMP 862 and 40000-40255, overlay 4500)");
+        good = false;
+      }
+      const std::string to = str_at(r, "to").value_or("");
+      auto addr = dp::IpAddr::parse(to);
+      if (!addr) {
+        err(p + "/to", jstr(to), "is not an IPv4 or IPv6 address");
+        good = false;
+      } else {
+        pf.to = *addr;
+        const bool v4 = addr->is_v4();
+        bool inside = false, known = !site_.lan_prefixes.empty();
+        for (const auto& q : site_.lan_prefixes) inside |= q.contains(*addr, v4);
+        for (const auto& s : fw.segments) {
+          known |= !s.prefixes.empty();
+          for (const auto& q : s.prefixes) inside |= q.contains(*addr, v4);
+        }
+        if (known && !inside) {
+          err(p + "/to", jstr(to), "is not inside the box's LAN prefixes or any segment's");
+          good = false;
+        }
+      }
+      if (const json* v = find(r, "src_prefixes")) {
+        auto l = prefix_list(*v, p + "/src_prefixes");
+        good = good && l.has_value();
+        if (l) pf.src = *l;
+      }
+      pf.log = bool_at(r, "log", false);
+      if (!good) continue;
+      auto [it, fresh] =
+          taken.emplace(std::tuple(pf.uplink, pf.proto, pf.port, pf.to.is_v4()), *name);
+      if (!fresh) {
+        err(p + "/port", std::to_string(pf.port),
+            "is already forwarded on this uplink by port forward " + jstr(it->second));
+        continue;
+      }
+      fw.forwards.push_back(std::move(pf));
     }
   }
 

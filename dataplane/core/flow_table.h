@@ -68,6 +68,7 @@ struct FlowPath {
   uint8_t dup_uplink = kNoUplink;   // duplicate strategy: the second uplink chosen
   uint32_t moves = 0;               // times the route stage moved the flow to another uplink
   bool wan_opened = false;          // created by a packet from an uplink (firewall share cap)
+  uint16_t fwd_port = 0;            // opened through a port forward: its public port
 };
 inline constexpr unsigned kCoarseShift = 16;
 inline uint32_t coarse_tsc(uint64_t tsc) noexcept {

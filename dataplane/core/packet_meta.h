@@ -22,6 +22,10 @@ inline constexpr uint16_t kTrace = 1 << 4;          // per-packet trace is on fo
 inline constexpr uint16_t kHasL4 = 1 << 5;          // src_port/dst_port/tcp_flags are valid
 inline constexpr uint16_t kFromOverlay = 1 << 6;    // decapsulated: overlay_site/path say whence
 inline constexpr uint16_t kNatIn = 1 << 7;          // de-NATed by nat_in (matched a mapping)
+// A port forward: from nat_in, the packet was sent to meta.fwd_port of the uplink's address
+// (now rewritten to the LAN host); from route, a LAN host's answer that nat_out must send from
+// the uplink's address and meta.fwd_port.
+inline constexpr uint16_t kPortForward = 1 << 8;
 }  // namespace meta_flag
 
 inline constexpr uint16_t kNoPort = 0xffff;
@@ -60,6 +64,7 @@ struct PacketMeta {
   uint16_t overlay_site = 0;
   uint8_t overlay_path = kNoUplink;
   uint8_t dup_uplink = kNoUplink;  // duplicate strategy: the second uplink (encap copies)
+  uint16_t fwd_port = 0;           // with kPortForward: the public port on the uplink
   uint64_t qos_enqueued_ns = 0;    // when the qos stage queued it (its time in the queue)
 };
 

@@ -165,6 +165,21 @@ struct PolicySnapshot {
   void prepare_hits() const {
     hits.assign(rules.size() * kMaxWorkers, RuleHits{});
     fw_hits.assign(firewall.rules.size() * kMaxWorkers, 0);
+    fwd_hits.assign(firewall.forwards.size() * kMaxWorkers, 0);
+  }
+  mutable std::vector<uint64_t> fwd_hits;  // firewall.forwards: flows opened, per worker
+  void count_fwd_hit(uint16_t f, unsigned worker) const noexcept {
+    const size_t i = size_t{worker} * firewall.forwards.size() + f;
+    if (f < firewall.forwards.size() && i < fwd_hits.size()) bump_relaxed(fwd_hits[i], 1);
+  }
+  uint64_t total_fwd_hits(size_t f) const noexcept {
+    uint64_t t = 0;
+    for (unsigned w = 0; w < kMaxWorkers; ++w) {
+      const size_t i = size_t{w} * firewall.forwards.size() + f;
+      if (f >= firewall.forwards.size() || i >= fwd_hits.size()) break;
+      t += read_relaxed(fwd_hits[i]);
+    }
+    return t;
   }
   void count_fw_hit(uint16_t rule, unsigned worker) const noexcept {
     const size_t i = size_t{worker} * firewall.rules.size() + rule;

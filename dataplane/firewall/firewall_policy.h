@@ -75,10 +75,32 @@ struct FwPacket {  // what a rule looks at, from the packet's metadata
 // Where a rule list lands: the rule that matched (index) or none (the zone default applies).
 inline constexpr int16_t kNoFwRule = -1;
 
+// A port forward: connections to `port` on an uplink's own address go to `to`:`to_port` on the
+// LAN (destination NAT on the way in, the reverse on the LAN host's answers).
+struct PortForward {
+  std::string name;
+  uint8_t uplink = 0;  // index in Site::uplinks
+  uint8_t proto = 6;   // IPPROTO_TCP or IPPROTO_UDP
+  uint16_t port = 0;   // public port
+  IpAddr to;           // the LAN host (its family is the forward's)
+  uint16_t to_port = 0;
+  std::vector<IpPrefix> src;  // allowed sources; empty: any
+  bool log = false;
+};
+
 struct FirewallPolicy {
   SourceCheck lan_source = SourceCheck::kStrict;
   std::vector<FwSegment> segments;
   std::vector<FwRule> rules;  // evaluated in order for new inbound connections
+  std::vector<PortForward> forwards;
+
+  // The forward of (uplink, proto, public port) for a destination of family v4, or nullptr.
+  const PortForward* find_forward(uint8_t uplink, uint8_t proto, uint16_t port,
+                                  bool v4) const noexcept {
+    for (const auto& f : forwards)
+      if (f.port == port && f.uplink == uplink && f.proto == proto && f.to.is_v4() == v4) return &f;
+    return nullptr;
+  }
 
   // The LAN source check for a packet from VLAN `vid` (-1: untagged) with source `src`.
   // `site_lan`: the LAN prefixes of the daemon's config.

@@ -52,9 +52,11 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   if (overlay)
     t.push_back({std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, *d.view),
                  {{"next", before_local}}});
-  if (nat)
-    t.push_back({std::make_unique<NatInStage>(*d.site, *d.nat),
-                 {{"next", "local"}, {"translated", to_flows}}});
+  if (nat) {
+    auto nat_in = std::make_unique<NatInStage>(*d.site, *d.nat);
+    nat_in->watch_policy(d.view);
+    t.push_back({std::move(nat_in), {{"next", "local"}, {"translated", to_flows}}});
+  }
   t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
                {{"forward", to_flows}, {"tx", "tx"}, {"consumed", "consumed"}}});
   if (dispatch)
@@ -67,8 +69,9 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   fw.site = d.site;
   fw.view = d.view;
   fw.worker = d.worker;
-  t.push_back(
-      {std::make_unique<FlowStage>(*d.flows, fw), {{"next", names ? "names" : after_names}}});
+  t.push_back({d.firewall ? std::make_unique<FlowStage>(*d.flows, fw)
+                          : std::make_unique<FlowStage>(*d.flows),
+               {{"next", names ? "names" : after_names}}});
   if (names)
     t.push_back(
         {std::make_unique<NamesStage>(*d.flows, *d.view, d.names_cache), {{"next", after_names}}});

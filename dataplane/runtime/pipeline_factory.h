@@ -50,6 +50,8 @@ struct WorkerDeps {
   uint32_t names_cache = 0;
   // Per-uplink QoS scheduling and shaping (qos stage between forward and tx).
   bool qos = false;
+  // The stateful firewall in the flow stage (docs/firewall.md). Off only to measure its cost.
+  bool firewall = true;
 };
 
 // parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → [names →] [classify →] route →

@@ -13,6 +13,9 @@
 namespace traboule::dp {
 namespace {
 
+static_assert(FlowStage::kDrops.size() == FlowStage::kWanFlood + 1, "one name per drop");
+static_assert(!FlowStage::kVerdictNames.back().empty(), "one name per verdict");
+
 inline Zone zone_of(const PacketMeta& md) noexcept {
   if (md.flags & meta_flag::kFromLan) return Zone::kLan;
   if (md.flags & meta_flag::kFromOverlay) return Zone::kOverlay;
@@ -42,17 +45,22 @@ void FlowStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
 }
 
 void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule,
-                        uint64_t now_tsc) noexcept {
+                        uint64_t now_tsc, int16_t forward) noexcept {
   bump(verdicts_[v]);
-  const bool denied =
-      v != kAllowedRule && v != kAllowedDefault && v != kAllowedNat && v != kRelated;
+  const bool denied = v != kAllowedRule && v != kAllowedDefault && v != kAllowedNat &&
+                      v != kAllowedForward && v != kRelated;
   if (denied) bump(denied_[static_cast<unsigned>(from)][static_cast<unsigned>(to)]);
   const FirewallPolicy* fp = fw_.view->policy != nullptr ? &fw_.view->policy->firewall : nullptr;
   const bool log_rule = rule != kNoFwRule && fp != nullptr &&
                         static_cast<size_t>(rule) < fp->rules.size() && fp->rules[rule].log;
   if (rule != kNoFwRule && fw_.view->policy != nullptr)
     fw_.view->policy->count_fw_hit(static_cast<uint16_t>(rule), fw_.worker);
-  if (!denied && !log_rule) return;
+  bool log_forward = false;
+  if (forward >= 0 && fp != nullptr && static_cast<size_t>(forward) < fp->forwards.size()) {
+    fw_.view->policy->count_fwd_hit(static_cast<uint16_t>(forward), fw_.worker);
+    log_forward = fp->forwards[static_cast<size_t>(forward)].log;
+  }
+  if (!denied && !log_rule && !log_forward) return;
   FwEvent e;
   e.tsc = now_tsc;
   e.src = md.src;
@@ -63,6 +71,7 @@ void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int
   e.from = from;
   e.to = to;
   e.rule = rule;
+  e.forward = forward;
   e.verdict = v;
   fw_log_.push(e);
 }
@@ -145,6 +154,31 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
         return id;
       }
     }
+  }
+  // A port forward of the policy (nat_in rewrote it to the LAN host; the forward's own source
+  // list was checked there): open, within the WAN's limits.
+  if (from == Zone::kWan && (md.flags & meta_flag::kPortForward) != 0 && to_lan) {
+    if (table_.wan_opened() >= wan_cap_) {
+      verdict(kFloodShare, md, from, to, kNoFwRule, now_tsc);
+      *drop = kWanFlood;
+      return kNoFlow;
+    }
+    if (!source_rate_ok(md.src, v4, now_tsc)) {
+      verdict(kFloodSource, md, from, to, kNoFwRule, now_tsc);
+      *drop = kWanFlood;
+      return kNoFlow;
+    }
+    const uint32_t id = create();
+    if (id != kNoFlow) {
+      table_.path(id).fwd_port = md.fwd_port;
+      const Interface* in = site.iface(md.in_port);
+      const PortForward* pf = fp != nullptr && in != nullptr
+                                  ? fp->find_forward(in->uplink, md.l4_proto, md.fwd_port, v4)
+                                  : nullptr;
+      verdict(kAllowedForward, md, from, to, kNoFwRule, now_tsc,
+              pf != nullptr ? static_cast<int16_t>(pf - fp->forwards.data()) : -1);
+    }
+    return id;
   }
   // Translated by nat_in: the packet matched a mapping a LAN host opened, and passed its
   // filtering (address-dependent by default, endpoint-independent when the policy says so).

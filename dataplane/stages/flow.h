@@ -43,6 +43,7 @@ struct FwEvent {
   Zone from = Zone::kWan;
   Zone to = Zone::kLan;
   int16_t rule = kNoFwRule;  // the policy's firewall rule, or kNoFwRule (zone default)
+  int16_t forward = -1;      // the policy's port forward (kAllowedForward), or -1
   uint8_t verdict = 0;       // FlowStage::Verdict
 };
 using FwEventLog = EventLog<FwEvent>;
@@ -68,6 +69,7 @@ class FlowStage final : public Stage {
     kDeniedRule,       // an inbound rule denied or rejected it
     kRelated,          // an ICMP error about a known flow
     kAllowedNat,       // translated by a NAT mapping a LAN host opened (its filtering applies)
+    kAllowedForward,   // a port forward of the policy
     kSpoofedLan,       // LAN source outside its segment
     kSpoofedWan,       // WAN source inside the site
     kSynReuse,         // a SYN from the WAN reusing a closed inside flow's ports
@@ -76,9 +78,9 @@ class FlowStage final : public Stage {
     kVerdictCount
   };
   static constexpr std::array<std::string_view, kVerdictCount> kVerdictNames{
-      "allowed_rule",     "allowed_default",     "denied_default",     "denied_rule",
-      "related_icmp",     "allowed_nat_mapping", "spoofed_lan_source", "spoofed_wan_source",
-      "syn_reuse_denied", "flood_table_share",   "flood_source_rate"};
+      "allowed_rule",       "allowed_default",     "denied_default",       "denied_rule",
+      "related_icmp",       "allowed_nat_mapping", "allowed_port_forward", "spoofed_lan_source",
+      "spoofed_wan_source", "syn_reuse_denied",    "flood_table_share",    "flood_source_rate"};
   // Slots visited per on_idle call: a full sweep takes capacity / 256 calls (the worker's
   // timer runs every millisecond: 0.26 s for 64 k flows, 4 s for 1 M).
   static constexpr uint32_t kExpireScanDefault = 256;
@@ -107,8 +109,8 @@ class FlowStage final : public Stage {
   uint32_t admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
                  unsigned* drop) noexcept;
   bool source_rate_ok(const IpAddr& src, bool v4, uint64_t now_tsc) noexcept;
-  void verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule,
-               uint64_t now_tsc) noexcept;
+  void verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule, uint64_t now_tsc,
+               int16_t forward = -1) noexcept;
 
   FlowTable& table_;
   uint32_t expire_scan_;

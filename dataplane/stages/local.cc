@@ -12,6 +12,8 @@
 #include <utility>
 
 namespace traboule::dp {
+
+static_assert(LocalStage::kDrops.size() == LocalStage::kEchoRateLimited + 1, "one name per drop");
 namespace {
 
 constexpr uint8_t kIcmpEchoReply = 0;

@@ -14,7 +14,7 @@ namespace {
 
 static_assert(NatTable::kUplinkSlots >= kMaxUplinks, "the NAT table must cover every uplink");
 static_assert(NatOutStage::kDrops.size() == NatOutStage::kTableFull + 1, "one name per drop");
-static_assert(NatInStage::kDrops.size() == NatInStage::kEmbeddedMalformed + 1, "one name per drop");
+static_assert(NatInStage::kDrops.size() == NatInStage::kForwardSource + 1, "one name per drop");
 
 constexpr unsigned kDropBase = 64;
 constexpr uint32_t kTcpHdrLen = 20;
@@ -187,6 +187,14 @@ void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     }
     uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, l3_off);
     uint8_t* l4 = l3 + md.l3_len;
+    if (md.flags & meta_flag::kPortForward) {
+      // A LAN host answering through a port forward: from the forward's public port.
+      rewrite(l3, v4, l4, proto, v4 ? 12 : 8, li.port_off, ext->addr, md.fwd_port);
+      md.src = ext->addr;
+      md.src_port = md.fwd_port;
+      out.to(kNext, m);
+      continue;
+    }
     const uint16_t int_port = be16(l4 + li.port_off);
     NatFail fail;
     const uint32_t id =
@@ -277,7 +285,24 @@ unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcep
   // TCP/UDP: the destination port; echo reply: the identifier.
   const uint32_t port_off = icmp ? li.port_off : 2;
   const uint32_t id = table_.in(in->uplink, proto, v4, be16(l4 + port_off));
-  if (id == kNoMapping) return kNext;
+  if (id == kNoMapping) {
+    if (icmp || view_ == nullptr || view_->policy == nullptr) return kNext;
+    const uint16_t port = be16(l4 + 2);
+    const PortForward* f = view_->policy->firewall.find_forward(in->uplink, proto, port, v4);
+    if (f == nullptr) return kNext;
+    if (!f->src.empty()) {
+      bool ok = false;
+      for (const auto& p : f->src) ok |= p.contains(md.src, v4);
+      if (!ok) return kDropBase + kForwardSource;
+    }
+    rewrite(l3, v4, l4, proto, v4 ? 16 : 24, 2, f->to, f->to_port);
+    md.dst = f->to;
+    md.dst_port = f->to_port;
+    md.fwd_port = port;
+    md.flags |= meta_flag::kNatIn | meta_flag::kPortForward;
+    bump(forwarded_);
+    return kTranslated;
+  }
   if (!table_.permitted(id, md.src)) return kDropBase + kFiltered;
   const NatMapping& map = table_.mapping(id);
   rewrite(l3, v4, l4, proto, v4 ? 16 : 24, port_off, map.int_addr, map.int_port);
@@ -419,6 +444,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
 
 void NatInStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"nat_in.icmp_errors_translated", read_counter(icmp_errors_)});
+  out.push_back({"nat_in.port_forwarded", read_counter(forwarded_)});
 }
 
 }  // namespace traboule::dp

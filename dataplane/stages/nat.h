@@ -86,12 +86,17 @@ class NatInStage final : public Stage {
     kBadIcmpChecksum,    // ICMP error with a wrong checksum (RFC 5508 REQ-3)
     kEmbeddedTruncated,  // ICMP error quoting less than the IP header + 8 bytes
     kEmbeddedMalformed,  // quoted IP header: wrong version, bad length or checksum
+    kForwardSource,      // a port forward's port, from a source the forward does not allow
   };
   static constexpr std::array<std::string_view, 2> kEdges{"next", "translated"};
-  static constexpr std::array<std::string_view, 5> kDrops{
-      "filtered", "truncated", "bad_icmp_checksum", "embedded_truncated", "embedded_malformed"};
+  static constexpr std::array<std::string_view, 6> kDrops{
+      "filtered",           "truncated",          "bad_icmp_checksum",
+      "embedded_truncated", "embedded_malformed", "forward_source_denied"};
 
   NatInStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
+  // Port forwards (the policy's firewall.port_forwards) are read from the worker's view; without
+  // one there are none.
+  void watch_policy(const WorkerView* view) noexcept { view_ = view; }
 
   std::string_view name() const noexcept override { return "nat_in"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
@@ -110,7 +115,9 @@ class NatInStage final : public Stage {
   const Site& site_;
   NatTable& table_;
   NatClock clock_;
+  const WorkerView* view_ = nullptr;
   uint64_t icmp_errors_ = 0;
+  uint64_t forwarded_ = 0;
 };
 
 }  // namespace traboule::dp

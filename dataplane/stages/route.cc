@@ -199,7 +199,14 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       const bool from_site =
           fp != nullptr && (wan_opened || (overlay_on && overlay_.hub)) && fp->site != 0;
       if (wan_opened) {
-        if (from_site && overlay_on) edge = kOverlay;
+        if (from_site && overlay_on) {
+          edge = kOverlay;
+        } else if (fp != nullptr && fp->fwd_port != 0) {
+          // An answer through a port forward: nat_out sends it from the public port.
+          md.fwd_port = fp->fwd_port;
+          md.flags |= meta_flag::kPortForward;
+          edge = kBreakout;
+        }
       } else {
         p->count_packet(rule, worker_, md.l3_total);
         const RuleAction& a = p->rules[rule].action;

@@ -4,8 +4,15 @@
 // limits, table-driven with hostile rows.
 #include <gtest/gtest.h>
 
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/nat_table.h"
 #include "dataplane/firewall/firewall_policy.h"
+#include "dataplane/runtime/pipeline_factory.h"
+#include "dataplane/runtime/worker.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/parse.h"
 #include "tests/testing/eal_env.h"
@@ -400,6 +407,158 @@ TEST(Firewall, LanSourceCheckPerSegment) {
     const IpAddr a = *IpAddr::parse(r.src);
     EXPECT_EQ(fw.lan_source_ok(a, a.is_v4(), r.vid, site), r.ok) << r.what;
   }
+}
+
+// The whole worker pipeline with NAT: what a port forward does to real frames both ways.
+struct ForwardRig {
+  testing::TestSite ts{"fwd"};
+  FlowTable flows{4096, FlowTimeouts{}, 0};
+  std::unique_ptr<NatTable> nat;
+  std::unique_ptr<Pipeline> pipe;
+  ForwardRig() {
+    auto p = std::make_shared<PolicySnapshot>(*ts.policy);
+    PortForward web;
+    web.name = "web";
+    web.uplink = 0;
+    web.proto = 6;
+    web.port = 8080;
+    web.to = *IpAddr::parse("192.168.10.11");
+    web.to_port = 80;
+    PortForward dns;
+    dns.name = "dns-partners";
+    dns.uplink = 0;
+    dns.proto = 17;
+    dns.port = 5353;
+    dns.to = *IpAddr::parse("192.168.10.12");
+    dns.to_port = 53;
+    dns.src = {*IpPrefix::parse("203.0.113.0/24")};
+    p->firewall.forwards = {web, dns};
+    ts.set_policy(p);
+    ts.site.lan->neighbors->learn(*IpAddr::parse("192.168.10.11"),
+                                  testing::mac("02:00:00:00:0a:11"), rte_rdtsc());
+    ts.site.lan->neighbors->learn(*IpAddr::parse("192.168.10.12"),
+                                  testing::mac("02:00:00:00:0a:12"), rte_rdtsc());
+    NatConfig nc;
+    nc.capacity = 1024;
+    nc.port_base = 49152;
+    nc.port_range_size = 4096;
+    nat = std::make_unique<NatTable>(nc);
+    std::array<bool, kMaxPorts> ready{};
+    ready[ts.lan_port] = ready[ts.up_port] = true;
+    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view};
+    d.nat = nat.get();
+    pipe = make_worker_pipeline(std::move(d));
+  }
+  // Sends one frame; returns the frames that left on `out_port` (copied bytes).
+  std::vector<std::vector<uint8_t>> send(const Frame& f, bool from_lan, uint16_t out_port) {
+    rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, from_lan ? ts.lan_port : ts.up_port);
+    mark_rx(&m, 1, from_lan ? ts.lan_port : ts.up_port, from_lan);
+    pipe->run(pipe->node_index("parse"), &m, 1);
+    std::vector<std::vector<uint8_t>> out;
+    rte_mbuf* got[32];
+    const uint16_t n = rte_eth_rx_burst(out_port, 0, got, 32);
+    for (uint16_t i = 0; i < n; ++i) {
+      const auto* b = rte_pktmbuf_mtod(got[i], const uint8_t*);
+      out.emplace_back(b, b + rte_pktmbuf_data_len(got[i]));
+      rte_pktmbuf_free(got[i]);
+    }
+    ts.drain_lan();
+    ts.drain_uplink();
+    return out;
+  }
+  uint64_t c(const std::string& name) const {
+    std::vector<CounterValue> cs;
+    pipe->collect(cs);
+    for (auto& x : cs)
+      if (x.name == name) return x.value;
+    return 0;
+  }
+};
+
+std::string ip4(const std::vector<uint8_t>& f, size_t off) {
+  return std::to_string(f[off]) + "." + std::to_string(f[off + 1]) + "." +
+         std::to_string(f[off + 2]) + "." + std::to_string(f[off + 3]);
+}
+uint16_t port_at(const std::vector<uint8_t>& f, size_t off) {
+  return static_cast<uint16_t>((f[off] << 8) | f[off + 1]);
+}
+// The IPv4 header and TCP/UDP checksums equal a full recompute.
+bool checksums_ok(std::vector<uint8_t> f) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + 14);
+  const uint16_t ip_sum = ip->hdr_checksum;
+  ip->hdr_checksum = 0;
+  if (rte_ipv4_cksum(ip) != ip_sum) return false;
+  ip->hdr_checksum = ip_sum;
+  uint8_t* l4 = f.data() + 14 + 20;
+  const size_t off = ip->next_proto_id == IPPROTO_TCP ? 16 : 6;
+  uint16_t l4_sum;
+  std::memcpy(&l4_sum, l4 + off, 2);
+  std::memset(l4 + off, 0, 2);
+  return rte_ipv4_udptcp_cksum(ip, l4) == l4_sum;
+}
+
+TEST(PortForward, OpensOnePortToOneHostAndAnswersFromThePublicPort) {
+  ForwardRig r;
+  // In: the uplink's address, port 8080 → the LAN host's port 80.
+  auto in =
+      r.send(wan_tcp("198.51.100.7", "100.64.1.2", 50000, 8080, tcpf::kSyn), false, r.ts.lan_port);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(ip4(in[0], 14 + 12), "198.51.100.7");
+  EXPECT_EQ(ip4(in[0], 14 + 16), "192.168.10.11");
+  EXPECT_EQ(port_at(in[0], 14 + 20), 50000);
+  EXPECT_EQ(port_at(in[0], 14 + 22), 80);
+  EXPECT_TRUE(checksums_ok(in[0]));
+  EXPECT_EQ(r.c("firewall.allowed_port_forward"), 1u);
+  EXPECT_EQ(r.c("nat_in.port_forwarded"), 1u);
+  // Out: the host's answer leaves from the uplink's address and the public port.
+  auto out = r.send(PacketBuilder()
+                        .eth(kLanMac, "02:00:00:00:0a:11")
+                        .ipv4("192.168.10.11", "198.51.100.7")
+                        .tcp(80, 50000, tcpf::kSyn | tcpf::kAck)
+                        .build(),
+                    true, r.ts.up_port);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(ip4(out[0], 14 + 12), "100.64.1.2");
+  EXPECT_EQ(port_at(out[0], 14 + 20), 8080);
+  EXPECT_EQ(ip4(out[0], 14 + 16), "198.51.100.7");
+  EXPECT_EQ(port_at(out[0], 14 + 22), 50000);
+  EXPECT_TRUE(checksums_ok(out[0]));
+  // The rest of the data flows through the same flow.
+  EXPECT_EQ(
+      r.send(wan_tcp("198.51.100.7", "100.64.1.2", 50000, 8080, tcpf::kAck), false, r.ts.lan_port)
+          .size(),
+      1u);
+  EXPECT_EQ(r.ts.policy->total_fwd_hits(0), 1u);
+
+  struct FwdRow {
+    const char* what;
+    Frame frame;
+    const char* counter;
+  };
+  const std::vector<FwdRow> rows = {
+      {"another public port: the box's, not forwarded",
+       wan_tcp("198.51.100.7", "100.64.1.2", 50001, 8081, tcpf::kSyn), "local.local_unhandled"},
+      {"the forwarded port over UDP: not forwarded",
+       PacketBuilder().eth(kUpMac, kGw).ipv4("198.51.100.7", "100.64.1.2").udp(5, 8080).build(),
+       "local.local_unhandled"},
+      {"the LAN host itself, routed: still denied",
+       wan_tcp("198.51.100.7", "192.168.10.11", 50002, 80, tcpf::kSyn), "firewall.denied.wan_lan"},
+      {"a forward limited to partners, from elsewhere",
+       PacketBuilder().eth(kUpMac, kGw).ipv4("198.51.100.7", "100.64.1.2").udp(5, 5353).build(),
+       "nat_in.forward_source_denied"},
+  };
+  for (const auto& row : rows) {
+    const uint64_t before = r.c(row.counter);
+    EXPECT_TRUE(r.send(row.frame, false, r.ts.lan_port).empty()) << row.what;
+    EXPECT_EQ(r.c(row.counter), before + 1) << row.what;
+  }
+  // From a partner: forwarded to the other host's port 53.
+  auto dns = r.send(
+      PacketBuilder().eth(kUpMac, kGw).ipv4("203.0.113.5", "100.64.1.2").udp(33000, 5353).build(),
+      false, r.ts.lan_port);
+  ASSERT_EQ(dns.size(), 1u);
+  EXPECT_EQ(ip4(dns[0], 14 + 16), "192.168.10.12");
+  EXPECT_EQ(port_at(dns[0], 14 + 22), 53);
 }
 
 }  // namespace

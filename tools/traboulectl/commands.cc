@@ -125,16 +125,32 @@ class Runner {
           "/firewall" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()));
       if (!r.ok) return fail(r.error);
       if (inv_.global.json) return print_json(r.body);
-      out_ << "lan source check: " << r.body.value("lan_source_check", std::string("?")) << "\n\n";
-      out_ << render_listing(
-          r.body, "inbound",
-          {"index", "name", "from", "to", "proto", "dst_ports", "action", "log", "hits"});
+      // Each part on its own: a listing prints the document's other fields above its table.
+      auto part = [&](const char* key) {
+        nlohmann::json d = nlohmann::json::object();
+        d[key] = r.body.contains(key) ? r.body[key] : nlohmann::json::array();
+        if (d[key].is_array())
+          for (auto& row : d[key])
+            if (row.is_object()) row.erase("time_ns");
+        return d;
+      };
+      out_ << "lan source check: " << r.body.value("lan_source_check", std::string("?")) << "\n";
+      out_ << "\ninbound rules\n"
+           << render_listing(
+                  part("inbound"), "inbound",
+                  {"index", "name", "from", "to", "proto", "dst_ports", "action", "log", "hits"});
+      out_ << "\nport forwards\n"
+           << render_listing(part("port_forwards"), "port_forwards",
+                             {"name", "uplink", "proto", "port", "to", "to_port", "hits"});
       for (const char* key : {"verdicts", "denied_by_zones"}) {
         out_ << "\n" << key << "\n";
         if (r.body.contains(key)) out_ << render_document(r.body[key]);
       }
-      out_ << "\n" << render_listing(r.body, "top_denied_sources", {"source", "denied"});
-      out_ << "\n" << render_listing(r.body, "last", {"verdict", "zones", "flow", "rule", "ago_s"});
+      out_ << "\ntop denied sources\n"
+           << render_listing(part("top_denied_sources"), "top_denied_sources",
+                             {"source", "denied"});
+      out_ << "\nlast decisions logged\n"
+           << render_listing(part("last"), "last", {"ago_s", "verdict", "zones", "flow", "rule"});
       return kExitOk;
     }
     if (name == "policy validate") return policy_validate_remote();
