@@ -1367,8 +1367,10 @@ class Checker {
           good = false;
         }
       }
-      fr.action = str_at(r, "action").value_or("deny") == "allow" ? dp::FwAction::kAllow
-                                                                  : dp::FwAction::kDeny;
+      const std::string action = str_at(r, "action").value_or("deny");
+      fr.action = action == "allow"    ? dp::FwAction::kAllow
+                  : action == "reject" ? dp::FwAction::kReject
+                                       : dp::FwAction::kDeny;
       fr.log = bool_at(r, "log", false);
       if (!good) continue;
       for (size_t k = 0; k < fw.rules.size(); ++k) {

@@ -71,7 +71,7 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   fw.worker = d.worker;
   t.push_back({d.firewall ? std::make_unique<FlowStage>(*d.flows, fw)
                           : std::make_unique<FlowStage>(*d.flows),
-               {{"next", names ? "names" : after_names}}});
+               {{"next", names ? "names" : after_names}, {"reject", "tx"}}});
   if (names)
     t.push_back(
         {std::make_unique<NamesStage>(*d.flows, *d.view, d.names_cache), {{"next", after_names}}});

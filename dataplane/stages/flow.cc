@@ -9,6 +9,7 @@
 #include <new>
 
 #include "dataplane/firewall/icmp_related.h"
+#include "dataplane/firewall/reject.h"
 
 namespace traboule::dp {
 namespace {
@@ -34,7 +35,11 @@ FlowStage::FlowStage(FlowTable& table, const FirewallDeps& fw, uint32_t expire_s
   fw_on_ = fw.site != nullptr && fw.view != nullptr;
   wan_cap_ = static_cast<uint32_t>(uint64_t{table.capacity()} *
                                    std::min<uint32_t>(fw.wan_share_percent, 100) / 100);
-  if (fw_on_) sources_.resize(kSourceSlots);
+  if (fw_on_) {
+    sources_.resize(kRateSlots);
+    dests_.resize(kRateSlots);
+    rejects_.resize(kRateSlots);
+  }
   tsc_hz_ = rte_get_tsc_hz();
 }
 
@@ -76,25 +81,22 @@ void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int
   fw_log_.push(e);
 }
 
-bool FlowStage::source_rate_ok(const IpAddr& src, bool v4, uint64_t now_tsc) noexcept {
-  if (fw_.wan_new_per_source == 0) return true;
-  IpAddr key = src;
-  if (v4) {
-    key.b[15] = 0;  // the /24
-  } else {
-    std::fill(key.b.begin() + 8, key.b.end(), uint8_t{0});  // the /64
-  }
-  const uint32_t slot = (static_cast<uint32_t>(key.word(0) * 0x9e3779b97f4a7c15ull >> 40) ^
-                         static_cast<uint32_t>(key.word(1) * 0xc2b2ae3d27d4eb4full >> 40)) %
-                        kSourceSlots;
-  SourceBucket& b = sources_[slot];
-  const uint64_t burst_milli = uint64_t{fw_.wan_new_per_source} * 2 * 1000;
-  if (!(b.prefix == key) || b.last_tsc == 0) {
-    b.prefix = key;
+bool FlowStage::take(std::vector<RateBucket>& table, const IpAddr& key, uint16_t port,
+                     uint32_t per_second, uint64_t now_tsc) noexcept {
+  if (per_second == 0) return true;
+  const uint32_t slot =
+      (static_cast<uint32_t>(key.word(0) * 0x9e3779b97f4a7c15ull >> 40) ^
+       static_cast<uint32_t>((key.word(1) + port) * 0xc2b2ae3d27d4eb4full >> 40)) %
+      kRateSlots;
+  RateBucket& b = table[slot];
+  const uint64_t burst_milli = uint64_t{per_second} * 2 * 1000;
+  if (!(b.key == key) || b.port != port || b.last_tsc == 0) {
+    b.key = key;
+    b.port = port;
     b.last_tsc = now_tsc;
     b.tokens_milli = static_cast<uint32_t>(std::min<uint64_t>(burst_milli, UINT32_MAX));
   } else if (now_tsc > b.last_tsc && tsc_hz_ != 0) {
-    const uint64_t add = (now_tsc - b.last_tsc) * fw_.wan_new_per_source * 1000 / tsc_hz_;
+    const uint64_t add = (now_tsc - b.last_tsc) * per_second * 1000 / tsc_hz_;
     if (add > 0) {
       b.tokens_milli = static_cast<uint32_t>(
           std::min<uint64_t>({burst_milli, uint64_t{b.tokens_milli} + add, UINT32_MAX}));
@@ -104,6 +106,20 @@ bool FlowStage::source_rate_ok(const IpAddr& src, bool v4, uint64_t now_tsc) noe
   if (b.tokens_milli < 1000) return false;
   b.tokens_milli -= 1000;
   return true;
+}
+
+FlowStage::Verdict FlowStage::wan_limits(const PacketMeta& md, bool v4, uint64_t now_tsc) noexcept {
+  // The source first: one noisy source is refused without spending the destination's budget.
+  IpAddr src = md.src;
+  if (v4) {
+    src.b[15] = 0;  // the /24
+  } else {
+    std::fill(src.b.begin() + 8, src.b.end(), uint8_t{0});  // the /64
+  }
+  if (!take(sources_, src, 0, fw_.wan_new_per_source, now_tsc)) return kFloodSource;
+  if (!take(dests_, md.dst, md.dst_port, fw_.wan_new_per_destination, now_tsc)) return kFloodDest;
+  if (table_.wan_opened() >= wan_cap_) return kFloodShare;
+  return kVerdictCount;
 }
 
 uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
@@ -158,13 +174,8 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
   // A port forward of the policy (nat_in rewrote it to the LAN host; the forward's own source
   // list was checked there): open, within the WAN's limits.
   if (from == Zone::kWan && (md.flags & meta_flag::kPortForward) != 0 && to_lan) {
-    if (table_.wan_opened() >= wan_cap_) {
-      verdict(kFloodShare, md, from, to, kNoFwRule, now_tsc);
-      *drop = kWanFlood;
-      return kNoFlow;
-    }
-    if (!source_rate_ok(md.src, v4, now_tsc)) {
-      verdict(kFloodSource, md, from, to, kNoFwRule, now_tsc);
+    if (const Verdict v = wan_limits(md, v4, now_tsc); v != kVerdictCount) {
+      verdict(v, md, from, to, kNoFwRule, now_tsc);
       *drop = kWanFlood;
       return kNoFlow;
     }
@@ -215,16 +226,21 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
   if (!allow) {
     verdict(rule != kNoFwRule ? kDeniedRule : kDeniedDefault, md, from, to, rule, now_tsc);
     *drop = kFirewall;
+    // A reject rule answers what comes from an uplink (the overlay's senders are behind a
+    // tunnel: dropped); the answers are rate-limited per worker.
+    if (rule != kNoFwRule && fp->rules[rule].action == FwAction::kReject && from == Zone::kWan) {
+      if (!take(rejects_, IpAddr{}, 0, kRejectsPerSecond, now_tsc)) {
+        bump(rejects_limited_);
+      } else if (make_reject(m, md)) {
+        bump(rejects_sent_);
+        *drop = kRejectAnswer;
+      }
+    }
     return kNoFlow;
   }
   if (from == Zone::kWan) {
-    if (table_.wan_opened() >= wan_cap_) {
-      verdict(kFloodShare, md, from, to, rule, now_tsc);
-      *drop = kWanFlood;
-      return kNoFlow;
-    }
-    if (!source_rate_ok(md.src, v4, now_tsc)) {
-      verdict(kFloodSource, md, from, to, rule, now_tsc);
+    if (const Verdict v = wan_limits(md, v4, now_tsc); v != kVerdictCount) {
+      verdict(v, md, from, to, rule, now_tsc);
       *drop = kWanFlood;
       return kNoFlow;
     }
@@ -267,7 +283,11 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
       ids[j] = admit(m, reqs[j], now_tsc, &related, &drop);
       if (ids[j] == kNoFlow) {
         md.flow_id = kNoFlow;
-        out.drop(drop, m);
+        if (drop == kRejectAnswer) {
+          out.to(kReject, m);
+        } else {
+          out.drop(drop, m);
+        }
         continue;
       }
     } else if (fw_on_ && reqs[j].from_wan && pure_syn(md)) [[unlikely]] {
@@ -317,6 +337,8 @@ void FlowStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"flow.active", table_.size()});
   out.push_back({"flow.wan_opened", table_.wan_opened()});
   if (!fw_on_) return;
+  out.push_back({"firewall.rejects_sent", read_counter(rejects_sent_)});
+  out.push_back({"firewall.rejects_rate_limited", read_counter(rejects_limited_)});
   for (unsigned v = 0; v < kVerdictCount; ++v)
     out.push_back({"firewall." + std::string(kVerdictNames[v]), read_counter(verdicts_[v])});
   for (unsigned f = 0; f < kZoneCount; ++f)

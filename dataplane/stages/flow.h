@@ -32,6 +32,10 @@ struct FirewallDeps {
   // the LAN's flows), and new WAN-opened flows per second per source /24 (IPv4) or /64 (IPv6).
   uint32_t wan_share_percent = 25;
   uint32_t wan_new_per_source = 100;
+  // New WAN-opened flows per second to one destination (LAN host and port, after a port
+  // forward's rewrite), bursts of twice as many: a SYN flood from random sources at one
+  // service is held to this, and cannot use up the WAN's share for every other one.
+  uint32_t wan_new_per_destination = 1000;
 };
 
 // One firewall decision worth a log line (denied, or allowed by a rule with log on).
@@ -50,14 +54,18 @@ using FwEventLog = EventLog<FwEvent>;
 
 class FlowStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext = 0 };
+  // reject: a refused packet a `reject` rule answers (TCP RST, ICMP unreachable), rewritten in
+  // place and sent back out the port it came in on.
+  enum Edge : unsigned { kNext = 0, kReject };
   // table_full: no room for a new flow. Dropped, not forwarded statelessly: the return path
   // (de-NAT, the LAN host's MAC, the uplink the reply must match) needs the flow.
   // firewall: a new flow the zone defaults or a rule deny (details in firewall.* counters);
   // spoofed_source: a LAN source outside its segment, or a WAN source inside the site;
   // wan_flood: over the WAN's share of the table or its source's new-flow rate.
   enum Drop : unsigned { kTableFull = 0, kNotIp, kArp, kFirewall, kSpoofedSource, kWanFlood };
-  static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static constexpr std::array<std::string_view, 2> kEdges{"next", "reject"};
+  // Reject answers per second per worker (bursts of as many); beyond, a plain drop.
+  static constexpr uint32_t kRejectsPerSecond = 100;
   static constexpr std::array<std::string_view, 6> kDrops{
       "table_full", "not_ip", "arp", "firewall", "spoofed_source", "wan_flood"};
   // What the firewall did with a packet that would open a flow (counted, and logged when a
@@ -75,12 +83,14 @@ class FlowStage final : public Stage {
     kSynReuse,         // a SYN from the WAN reusing a closed inside flow's ports
     kFloodShare,       // the WAN's share of the table is full
     kFloodSource,      // the source's new-flow rate is spent
+    kFloodDest,        // the destination's new-flow rate is spent
     kVerdictCount
   };
   static constexpr std::array<std::string_view, kVerdictCount> kVerdictNames{
-      "allowed_rule",       "allowed_default",     "denied_default",       "denied_rule",
-      "related_icmp",       "allowed_nat_mapping", "allowed_port_forward", "spoofed_lan_source",
-      "spoofed_wan_source", "syn_reuse_denied",    "flood_table_share",    "flood_source_rate"};
+      "allowed_rule",          "allowed_default",     "denied_default",       "denied_rule",
+      "related_icmp",          "allowed_nat_mapping", "allowed_port_forward", "spoofed_lan_source",
+      "spoofed_wan_source",    "syn_reuse_denied",    "flood_table_share",    "flood_source_rate",
+      "flood_destination_rate"};
   // Slots visited per on_idle call: a full sweep takes capacity / 256 calls (the worker's
   // timer runs every millisecond: 0.26 s for 64 k flows, 4 s for 1 M).
   static constexpr uint32_t kExpireScanDefault = 256;
@@ -106,9 +116,13 @@ class FlowStage final : public Stage {
   void process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Output& out) noexcept;
   // A packet with no flow: the firewall's decision. Returns the flow id to use (a new flow, or
   // for an ICMP error the flow it is about, with *related set), or kNoFlow with *drop set.
+  // kReject in *drop: the packet was rewritten into a reject answer (edge reject).
   uint32_t admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
                  unsigned* drop) noexcept;
-  bool source_rate_ok(const IpAddr& src, bool v4, uint64_t now_tsc) noexcept;
+  static constexpr unsigned kRejectAnswer = 0x100;
+  // Per-source, per-destination and table-share limits on a new WAN-opened flow: the verdict
+  // that refuses it, or kVerdictCount.
+  Verdict wan_limits(const PacketMeta& md, bool v4, uint64_t now_tsc) noexcept;
   void verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule, uint64_t now_tsc,
                int16_t forward = -1) noexcept;
 
@@ -119,15 +133,22 @@ class FlowStage final : public Stage {
   uint32_t wan_cap_ = 0;  // flows
   uint64_t verdicts_[kVerdictCount] = {};
   uint64_t denied_[kZoneCount][kZoneCount] = {};
-  // Per-source token buckets for new WAN-opened flows: a bounded direct-mapped table (a
-  // collision resets the slot: a flood from many sources cannot grow it).
-  struct SourceBucket {
-    IpAddr prefix;
+  // Token buckets for new WAN-opened flows, per source prefix and per destination: bounded
+  // direct-mapped tables (a collision resets the slot: a flood from many sources cannot grow
+  // them).
+  struct RateBucket {
+    IpAddr key;
     uint64_t last_tsc = 0;
     uint32_t tokens_milli = 0;
+    uint16_t port = 0;
   };
-  static constexpr uint32_t kSourceSlots = 4096;
-  std::vector<SourceBucket> sources_;
+  static constexpr uint32_t kRateSlots = 4096;
+  bool take(std::vector<RateBucket>& table, const IpAddr& key, uint16_t port, uint32_t per_second,
+            uint64_t now_tsc) noexcept;
+  std::vector<RateBucket> sources_;
+  std::vector<RateBucket> dests_;
+  std::vector<RateBucket> rejects_;  // one bucket: the worker's reject answers
+  uint64_t rejects_sent_ = 0, rejects_limited_ = 0;
   uint64_t tsc_hz_ = 0;
   FwEventLog fw_log_;
 };

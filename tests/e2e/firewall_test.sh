@@ -9,7 +9,8 @@
 #     else on lan1 (its routed address, another port);
 #   - a SYN flood from inet (hping3 -i u50, random sources, ~7-10 k packets/s here for 10 s) at the forwarded
 #     port leaves lan1's iperf3 to inet within 10 % of its rate without the flood, its flow
-#     untouched, and the WAN-opened flows within their share of the table;
+#     untouched, the service's new flows held to its rate and the WAN-opened flows within
+#     their share of the table;
 #   - lan1 spoofing another segment's address (or one outside the LAN) is dropped and counted.
 # Usage: firewall_test.sh BUILD_DIR
 set -euo pipefail
@@ -113,8 +114,18 @@ pass "traceroute from lan1 shows the hops past the edge ($(grep -cE '^ *[0-9]+ +
 
 # 3. A port forward publishes lan1:80 as fiber:8080, and nothing else.
 push_policy "port forward" 'p["firewall"] = {"port_forwards": [{"name": "lan1-web", "uplink": "fiber",
-  "proto": "tcp", "port": 8080, "to": "192.168.10.11", "to_port": 80, "log": True}]}'
+  "proto": "tcp", "port": 8080, "to": "192.168.10.11", "to_port": 80, "log": True}],
+  "inbound": [{"name": "refuse-telnet", "from": "wan", "proto": "tcp", "dst_ports": [23],
+               "action": "reject"}]}'
 sleep 0.5
+# A reject rule: the connection is refused at once (RST), not left to time out.
+t0=$(date +%s%N)
+rc=0
+ip netns exec "$(ns inet)" curl -s -m 5 telnet://192.168.10.11:23 </dev/null >/dev/null 2>&1 || rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$rc" = 7 ] && [ "$ms" -lt 2000 ] || fail "reject rule: curl to lan1:23 should be refused at once (rc $rc after $ms ms)"
+[ "$(counter firewall.rejects_sent)" -ge 1 ] || fail "firewall.rejects_sent did not move"
+pass "reject rule: inet → lan1:23 refused in $ms ms (TCP RST from the edge)"
 code=$(ip netns exec "$(ns inet)" curl -s -m 5 -o /dev/null -w '%{http_code}' http://100.64.1.2:8080/ || true)
 [ "$code" = 200 ] || fail "inet → fiber:8080 → lan1:80: HTTP $code"
 for url in http://100.64.1.2:8081/ http://100.64.1.2:80/ http://192.168.10.11/ http://192.168.10.12/; do
@@ -126,7 +137,7 @@ pass "port forward: inet → 100.64.1.2:8080 reaches lan1's web server; :8081, :
 # 4. A SYN flood at the forwarded port does not starve lan1's traffic.
 base=$(iperf_mbps 5 "$work/base.json")
 f0=$(counter nat_in.port_forwarded)
-s0=$(counter firewall.flood_table_share)
+s0=$(( $(counter firewall.flood_table_share) + $(counter firewall.flood_destination_rate) ))
 ip netns exec "$(ns inet)" timeout 10 hping3 -q -S -p 8080 --rand-source -i u50 100.64.1.2 \
   >"$work/hping.txt" 2>&1 &
 hping=$!
@@ -134,17 +145,17 @@ sleep 1
 during=$(iperf_mbps 7 "$work/flood.json")
 wait "$hping" || true
 f1=$(counter nat_in.port_forwarded)
-s1=$(counter firewall.flood_table_share)
+s1=$(( $(counter firewall.flood_table_share) + $(counter firewall.flood_destination_rate) ))
 wan=$(counter flow.wan_opened)
 cap=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["flows"]["capacity"])' \
   "$(ls /run/traboule-lab/"$name"/edge/*.json | grep -v policy | head -n1)" 2>/dev/null || echo 65536)
 sent=$(grep -oE '^[0-9]+ packets transmitted' "$work/hping.txt" | cut -d' ' -f1 || echo 0)
-echo "flood: hping3 sent ${sent:-?} SYNs in 10 s; nat_in.port_forwarded +$((f1 - f0)), firewall.flood_table_share +$((s1 - s0)), flow.wan_opened $wan"
+echo "flood: hping3 sent ${sent:-?} SYNs in 10 s; nat_in.port_forwarded +$((f1 - f0)), refused by the flood limits (destination rate, table share) +$((s1 - s0)), flow.wan_opened $wan"
 echo "iperf3 lan1 → inet: ${base} Mbit/s alone, ${during} Mbit/s under the flood"
 "$py" -c 'import sys; b, d = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if d >= 0.9 * b else 1)' \
   "$base" "$during" || fail "lan1's iperf3 fell from $base to $during Mbit/s under the flood (> 10 %)"
 [ "${sent:-0}" -ge 50000 ] || fail "the flood was too weak to mean anything (${sent:-0} SYNs)"
-[ $((s1 - s0)) -gt 0 ] || fail "the WAN's share of the flow table was never reached"
+[ $((s1 - s0)) -gt 0 ] || fail "the flood limits never engaged"
 [ "$wan" -le $((cap / 4 + 1)) ] || fail "WAN-opened flows $wan above 25 % of the table ($cap)"
 pass "SYN flood: lan1's iperf3 $during Mbit/s vs $base alone (>= 90 %), WAN flows held at $wan"
 

@@ -71,6 +71,28 @@ Frame icmp_error(const char* router, const char* to, uint8_t type, const Frame& 
   return PacketBuilder().eth(kUpMac, kGw).ipv4(router, to).icmp(type, 0).payload(q).build();
 }
 
+std::string ip4(const std::vector<uint8_t>& f, size_t off) {
+  return std::to_string(f[off]) + "." + std::to_string(f[off + 1]) + "." +
+         std::to_string(f[off + 2]) + "." + std::to_string(f[off + 3]);
+}
+uint16_t port_at(const std::vector<uint8_t>& f, size_t off) {
+  return static_cast<uint16_t>((f[off] << 8) | f[off + 1]);
+}
+// The IPv4 header and TCP/UDP checksums equal a full recompute.
+bool checksums_ok(std::vector<uint8_t> f) {
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + 14);
+  const uint16_t ip_sum = ip->hdr_checksum;
+  ip->hdr_checksum = 0;
+  if (rte_ipv4_cksum(ip) != ip_sum) return false;
+  ip->hdr_checksum = ip_sum;
+  uint8_t* l4 = f.data() + 14 + 20;
+  const size_t off = ip->next_proto_id == IPPROTO_TCP ? 16 : 6;
+  uint16_t l4_sum;
+  std::memcpy(&l4_sum, l4 + off, 2);
+  std::memset(l4 + off, 0, 2);
+  return rte_ipv4_udptcp_cksum(ip, l4) == l4_sum;
+}
+
 struct Fixture {
   testing::TestSite ts{"fw"};
   FlowTable flows{1024, FlowTimeouts{}, 0};
@@ -81,13 +103,19 @@ struct Fixture {
           extra.view = &ts.view;
           return extra;
         }()) {}
-  std::string run(const Frame& f, From from, uint32_t* flow = nullptr, uint8_t* dir = nullptr) {
+  std::string run(const Frame& f, From from, uint32_t* flow = nullptr, uint8_t* dir = nullptr,
+                  std::vector<uint8_t>* bytes = nullptr, PacketMeta* md = nullptr) {
     testing::StageHarness h(stage);
     auto v = h.run({parsed(ts, f, from)});
     if (v.empty()) return "none";
     if (v[0].pkt != nullptr) {
       if (flow) *flow = meta(v[0].pkt).flow_id;
       if (dir) *dir = meta(v[0].pkt).flow_dir;
+      if (bytes) {
+        const auto* b = rte_pktmbuf_mtod(v[0].pkt, const uint8_t*);
+        bytes->assign(b, b + rte_pktmbuf_data_len(v[0].pkt));
+      }
+      if (md) *md = meta(v[0].pkt);
     }
     return v[0].where;
   }
@@ -367,6 +395,123 @@ TEST(Firewall, WanFloodsKeepToTheirShareAndRate) {
             "edge:next");
 }
 
+TEST(Firewall, AFloodAtOneServiceKeepsToItsRateAndLeavesTheOthers) {
+  FirewallDeps lim;
+  lim.wan_share_percent = 100;
+  lim.wan_new_per_destination = 50;  // bursts of 100
+  Fixture f(lim);
+  FwRule web;
+  web.name = "web";
+  web.proto = 6;
+  web.dst_ports = {{8080, 8081}};
+  f.ts.set_policy(with_rules(f.ts, {web}));
+  unsigned ok = 0;
+  for (unsigned i = 0; i < 300; ++i) {
+    const std::string src =
+        "100." + std::to_string(64 + i % 50) + "." + std::to_string(i / 50) + ".9";
+    ok += f.run(wan_tcp(src.c_str(), "192.168.10.11", 2000, 8080, tcpf::kSyn), From::kWan) ==
+          "edge:next";
+  }
+  EXPECT_GE(ok, 100u);
+  EXPECT_LT(ok, 110u) << "random sources at one service are held to its rate";
+  EXPECT_GT(f.counter("firewall.flood_destination_rate"), 0u);
+  // Another service (port) and another host keep their own budget.
+  EXPECT_EQ(f.run(wan_tcp("198.51.100.7", "192.168.10.11", 2001, 8081, tcpf::kSyn), From::kWan),
+            "edge:next");
+  EXPECT_EQ(f.run(wan_tcp("198.51.100.7", "192.168.10.12", 2002, 8080, tcpf::kSyn), From::kWan),
+            "edge:next");
+}
+
+TEST(Firewall, RejectRulesAnswerWithRstOrUnreachable) {
+  Fixture f;
+  FwRule telnet;
+  telnet.name = "no-telnet";
+  telnet.proto = 6;
+  telnet.dst_ports = {{23, 23}};
+  telnet.action = FwAction::kReject;
+  FwRule rest;
+  rest.name = "reject-rest";
+  rest.dst = {*IpPrefix::parse("192.168.10.0/24"), *IpPrefix::parse("fd00:10::/64")};
+  rest.action = FwAction::kReject;
+  FwRule dc_telnet = telnet;
+  dc_telnet.name = "no-telnet-from-dc";
+  dc_telnet.from = Zone::kOverlay;
+  f.ts.set_policy(with_rules(f.ts, {telnet, rest, dc_telnet}));
+  std::vector<uint8_t> b;
+  PacketMeta md;
+  // A SYN: RST+ACK acknowledging it, addresses, ports and MACs swapped, back out the uplink.
+  ASSERT_EQ(f.run(wan_tcp("198.51.100.7", "192.168.10.11", 50000, 23, tcpf::kSyn), From::kWan,
+                  nullptr, nullptr, &b, &md),
+            "edge:reject");
+  ASSERT_EQ(b.size(), 14u + 20 + 20);
+  EXPECT_EQ(ip4(b, 14 + 12), "192.168.10.11");
+  EXPECT_EQ(ip4(b, 14 + 16), "198.51.100.7");
+  EXPECT_EQ(port_at(b, 34), 23);
+  EXPECT_EQ(port_at(b, 36), 50000);
+  EXPECT_EQ(b[34 + 13], 0x14) << "RST+ACK";
+  EXPECT_EQ((uint32_t{b[42]} << 24 | uint32_t{b[43]} << 16 | uint32_t{b[44]} << 8 | b[45]), 2u)
+      << "acknowledges the SYN (seq 1 + 1)";
+  EXPECT_TRUE(checksums_ok(b));
+  EXPECT_EQ(md.out_port, f.ts.up_port);
+  EXPECT_EQ(std::memcmp(b.data(), testing::mac(kGw).addr_bytes, 6), 0) << "to the gateway";
+  // UDP: ICMP destination unreachable, administratively prohibited, quoting the datagram.
+  ASSERT_EQ(f.run(PacketBuilder()
+                      .eth(kUpMac, kGw)
+                      .ipv4("198.51.100.7", "192.168.10.11")
+                      .udp(5, 161)
+                      .payload(30)
+                      .build(),
+                  From::kWan, nullptr, nullptr, &b, &md),
+            "edge:reject");
+  ASSERT_EQ(b.size(), 14u + 20 + 8 + 28);
+  EXPECT_EQ(b[23], 1) << "ICMP";
+  EXPECT_EQ(b[34], 3);
+  EXPECT_EQ(b[35], 13);
+  EXPECT_EQ(ip4(b, 42 + 12), "198.51.100.7") << "the quoted packet";
+  EXPECT_EQ(port_at(b, 42 + 22), 161);
+  EXPECT_EQ(rte_raw_cksum(b.data() + 34, b.size() - 34), 0xffff) << "ICMP checksum";
+  // IPv6: ICMPv6 type 1 code 1.
+  ASSERT_EQ(
+      f.run(PacketBuilder().eth(kUpMac, kGw).ipv6("2001:db8::7", "fd00:10::11").udp(5, 161).build(),
+            From::kWan, nullptr, nullptr, &b, &md),
+      "edge:reject");
+  EXPECT_EQ(b[14 + 6], 58);
+  EXPECT_EQ(b[54], 1);
+  EXPECT_EQ(b[55], 1);
+  // Never answered: a RST, an ICMP error, a fragment.
+  const std::vector<Row> silent = {
+      {"a RST", wan_tcp("198.51.100.7", "192.168.10.11", 50000, 23, tcpf::kRst), From::kWan,
+       "drop:firewall", nullptr},
+      {"an ICMP error",
+       icmp_error("198.51.100.7", "192.168.10.11", 3,
+                  wan_tcp("192.168.10.11", "198.51.100.9", 1, 2, tcpf::kAck)),
+       From::kWan, "drop:firewall", nullptr},
+      {"a later fragment",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("198.51.100.7", "192.168.10.11", testing::Ipv4Opts{.frag_offset = 10})
+           .payload(16)
+           .build(),
+       From::kWan, "drop:firewall", nullptr},
+      {"from the overlay (behind a tunnel)",
+       PacketBuilder()
+           .eth(kUpMac, kGw)
+           .ipv4("10.0.0.5", "192.168.10.11")
+           .tcp(5000, 23, tcpf::kSyn)
+           .build(),
+       From::kOverlay, "drop:firewall", nullptr},
+  };
+  for (const Row& r : silent) EXPECT_EQ(f.run(r.frame, r.from), r.expect) << r.what;
+  // A flood of rejected packets gets at most the burst of answers.
+  unsigned answered = 0;
+  for (uint16_t i = 0; i < 400; ++i)
+    answered += f.run(wan_tcp("198.51.100.7", "192.168.10.11", static_cast<uint16_t>(3000 + i), 23,
+                              tcpf::kSyn),
+                      From::kWan) == "edge:reject";
+  EXPECT_LE(answered, 2 * FlowStage::kRejectsPerSecond);
+  EXPECT_GT(f.counter("firewall.rejects_rate_limited"), 0u);
+}
+
 struct SourceRow {
   const char* what;
   const char* src;
@@ -474,28 +619,6 @@ struct ForwardRig {
     return 0;
   }
 };
-
-std::string ip4(const std::vector<uint8_t>& f, size_t off) {
-  return std::to_string(f[off]) + "." + std::to_string(f[off + 1]) + "." +
-         std::to_string(f[off + 2]) + "." + std::to_string(f[off + 3]);
-}
-uint16_t port_at(const std::vector<uint8_t>& f, size_t off) {
-  return static_cast<uint16_t>((f[off] << 8) | f[off + 1]);
-}
-// The IPv4 header and TCP/UDP checksums equal a full recompute.
-bool checksums_ok(std::vector<uint8_t> f) {
-  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f.data() + 14);
-  const uint16_t ip_sum = ip->hdr_checksum;
-  ip->hdr_checksum = 0;
-  if (rte_ipv4_cksum(ip) != ip_sum) return false;
-  ip->hdr_checksum = ip_sum;
-  uint8_t* l4 = f.data() + 14 + 20;
-  const size_t off = ip->next_proto_id == IPPROTO_TCP ? 16 : 6;
-  uint16_t l4_sum;
-  std::memcpy(&l4_sum, l4 + off, 2);
-  std::memset(l4 + off, 0, 2);
-  return rte_ipv4_udptcp_cksum(ip, l4) == l4_sum;
-}
 
 TEST(PortForward, OpensOnePortToOneHostAndAnswersFromThePublicPort) {
   ForwardRig r;
