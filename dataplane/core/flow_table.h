@@ -36,6 +36,17 @@ inline constexpr uint8_t kFin1 = 1 << 6;
 inline constexpr uint8_t kAppSettled = 1 << 7;
 }  // namespace flow_flag
 
+// FlowEntry::policy_gen values that are not policy generations.
+inline constexpr uint16_t kGenNone = 0;            // never evaluated
+inline constexpr uint16_t kGenWanOpened = 0xffff;  // opened from the WAN: pinned to its uplink
+// FlowEntry::uplink for a flow the policy drops (both directions: the route stage's rule, or
+// the firewall revoking a flow opened from the WAN).
+inline constexpr uint8_t kUplinkPolicyDrop = 0xfe;
+
+// Why the firewall let a flow opened from the WAN in (FlowPath::opened_by): what it checks
+// again when the policy changes.
+enum class WanOpenedBy : uint8_t { kNone = 0, kRule, kForward, kNatMapping };
+
 // One cache line. Direction 0 is the direction of the packet that created (or restarted) the
 // flow, 1 the reply. Counters and last_seen_tsc are written with bump()/relaxed stores so the
 // control thread can read them with read_counter() while the worker runs.
@@ -69,6 +80,7 @@ struct FlowPath {
   uint32_t moves = 0;               // times the route stage moved the flow to another uplink
   bool wan_opened = false;          // created by a packet from an uplink (firewall share cap)
   uint16_t fwd_port = 0;            // opened through a port forward: its public port
+  WanOpenedBy opened_by = WanOpenedBy::kNone;
 };
 inline constexpr unsigned kCoarseShift = 16;
 inline uint32_t coarse_tsc(uint64_t tsc) noexcept {

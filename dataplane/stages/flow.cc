@@ -182,6 +182,7 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
     const uint32_t id = create();
     if (id != kNoFlow) {
       table_.path(id).fwd_port = md.fwd_port;
+      table_.path(id).opened_by = WanOpenedBy::kForward;
       const Interface* in = site.iface(md.in_port);
       const PortForward* pf = fp != nullptr && in != nullptr
                                   ? fp->find_forward(in->uplink, md.l4_proto, md.fwd_port, v4)
@@ -195,7 +196,9 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
   // filtering (address-dependent by default, endpoint-independent when the policy says so).
   if (from == Zone::kWan && (md.flags & meta_flag::kNatIn) != 0 && to_lan) {
     verdict(kAllowedNat, md, from, to, kNoFwRule, now_tsc);
-    return create();
+    const uint32_t id = create();
+    if (id != kNoFlow) table_.path(id).opened_by = WanOpenedBy::kNatMapping;
+    return id;
   }
   if (from == Zone::kWan && (fp != nullptr ? fp->is_inside(md.src, v4, site.lan_prefixes)
                                            : site.is_lan_dst(md.src, v4))) [[unlikely]] {
@@ -246,7 +249,55 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
     }
   }
   verdict(rule != kNoFwRule ? kAllowedRule : kAllowedDefault, md, from, to, rule, now_tsc);
-  return create();
+  const uint32_t id = create();
+  if (id != kNoFlow && from == Zone::kWan) table_.path(id).opened_by = WanOpenedBy::kRule;
+  return id;
+}
+
+bool FlowStage::still_allowed(uint32_t id) const noexcept {
+  const FlowPath& path = table_.path(id);
+  if (path.opened_by != WanOpenedBy::kRule && path.opened_by != WanOpenedBy::kForward) return true;
+  const PolicySnapshot* p = fw_.view->policy;
+  if (p == nullptr) return true;  // no policy: nothing to say
+  const FirewallPolicy& fp = p->firewall;
+  const FlowEntry& e = table_.entry(id);
+  const FlowKey& k = table_.key(id);
+  const bool orig_hi = (e.flags & flow_flag::kOrigHi) != 0;
+  FwPacket pk;
+  pk.from = Zone::kWan;
+  pk.src = orig_hi ? k.hi : k.lo;
+  pk.dst = orig_hi ? k.lo : k.hi;
+  pk.v4 = pk.dst.is_v4();
+  pk.proto = k.proto;
+  pk.has_ports = k.proto == IPPROTO_TCP || k.proto == IPPROTO_UDP;
+  pk.dst_port = orig_hi ? k.lo_port : k.hi_port;
+  if (path.opened_by == WanOpenedBy::kForward) {
+    const PortForward* f = fp.find_forward(e.uplink, k.proto, path.fwd_port, pk.v4);
+    if (f == nullptr || !(f->to == pk.dst) || f->to_port != pk.dst_port) return false;
+    if (f->src.empty()) return true;
+    for (const auto& s : f->src)
+      if (s.contains(pk.src, pk.v4)) return true;
+    return false;
+  }
+  const int16_t r = fp.match(pk);
+  return r != kNoFwRule && fp.rules[static_cast<size_t>(r)].action == FwAction::kAllow;
+}
+
+void FlowStage::sweep(uint32_t max_scan) noexcept {
+  const uint32_t cap = table_.capacity();
+  for (uint32_t s = 0; s < max_scan && sweep_pos_ < cap; ++s, ++sweep_pos_) {
+    FlowEntry& e = table_.entry(sweep_pos_);
+    if (!e.in_use() || e.uplink == kUplinkPolicyDrop || !table_.path(sweep_pos_).wan_opened)
+      continue;
+    if (!still_allowed(sweep_pos_)) {
+      e.uplink = kUplinkPolicyDrop;
+      bump(revoked_);
+    }
+  }
+  if (sweep_pos_ >= cap) {
+    swept_gen_ = sweep_gen_;
+    sweep_gen_ = 0;
+  }
 }
 
 void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Output& out) noexcept {
@@ -328,6 +379,13 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
 
 void FlowStage::on_idle(uint64_t now_tsc, Output& /*out*/) noexcept {
   table_.expire(now_tsc, expire_scan_);
+  if (!fw_on_) return;
+  const uint16_t gen = fw_.view->policy_gen;
+  if (gen != swept_gen_ && gen != sweep_gen_) {  // a new policy: (re)start the sweep
+    sweep_gen_ = gen;
+    sweep_pos_ = 0;
+  }
+  if (sweep_gen_ != 0) sweep(kSweepScan);
 }
 
 void FlowStage::collect_extra(std::vector<CounterValue>& out) const {
@@ -338,6 +396,7 @@ void FlowStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"flow.wan_opened", table_.wan_opened()});
   if (!fw_on_) return;
   out.push_back({"firewall.rejects_sent", read_counter(rejects_sent_)});
+  out.push_back({"firewall.revoked", read_counter(revoked_)});
   out.push_back({"firewall.rejects_rate_limited", read_counter(rejects_limited_)});
   for (unsigned v = 0; v < kVerdictCount; ++v)
     out.push_back({"firewall." + std::string(kVerdictNames[v]), read_counter(verdicts_[v])});

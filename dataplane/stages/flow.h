@@ -94,6 +94,8 @@ class FlowStage final : public Stage {
   // Slots visited per on_idle call: a full sweep takes capacity / 256 calls (the worker's
   // timer runs every millisecond: 0.26 s for 64 k flows, 4 s for 1 M).
   static constexpr uint32_t kExpireScanDefault = 256;
+  // Slots the post-policy-change sweep visits per on_idle call (4 s for 1 M slots at 1 ms).
+  static constexpr uint32_t kSweepScan = 256;
 
   // The table outlives the stage; route/forward stages of the same worker share it.
   explicit FlowStage(FlowTable& table, uint32_t expire_scan = kExpireScanDefault)
@@ -104,6 +106,8 @@ class FlowStage final : public Stage {
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  // Expiry; and after a policy change, a sweep (bounded slices) that revokes flows opened from
+  // the WAN by a rule or a port forward the new policy no longer has.
   void on_idle(uint64_t now_tsc, Output& out) noexcept override;
   // flow.created, flow.expired, flow.restarted, flow.active, flow.wan_opened; with the
   // firewall: firewall.<verdict> and firewall.denied.<from>_<to> per zone pair.
@@ -149,6 +153,13 @@ class FlowStage final : public Stage {
   std::vector<RateBucket> dests_;
   std::vector<RateBucket> rejects_;  // one bucket: the worker's reject answers
   uint64_t rejects_sent_ = 0, rejects_limited_ = 0;
+  // Whether flow `id` (opened from the WAN) is still allowed by the running policy.
+  bool still_allowed(uint32_t id) const noexcept;
+  void sweep(uint32_t max_scan) noexcept;
+  uint16_t swept_gen_ = 0;  // policy generation the last finished sweep checked
+  uint16_t sweep_gen_ = 0;  // the one being checked (0: none)
+  uint32_t sweep_pos_ = 0;
+  uint64_t revoked_ = 0;
   uint64_t tsc_hz_ = 0;
   FwEventLog fw_log_;
 };

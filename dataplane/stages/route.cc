@@ -248,6 +248,11 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
       if (md.flow_id != kNoFlow) {
         FlowEntry& e = flows_.entry(md.flow_id);
+        if (e.uplink == kUplinkPolicyDrop) [[unlikely]] {
+          // The policy drops this flow (its rule, or the firewall revoked it): both ways.
+          out.drop(kPolicyDrop, m);
+          continue;
+        }
         if (e.uplink == kNoUplink && e.policy_gen == kGenNone) {
           e.uplink = in->uplink;
           e.policy_gen = kGenWanOpened;

@@ -20,11 +20,7 @@
 
 namespace traboule::dp {
 
-// policy_gen values that are not policy generations.
-inline constexpr uint16_t kGenNone = 0;            // never evaluated
-inline constexpr uint16_t kGenWanOpened = 0xffff;  // opened from the WAN: pinned to its uplink
-// FlowEntry::uplink for a flow the policy drops.
-inline constexpr uint8_t kUplinkPolicyDrop = 0xfe;
+// kGenNone, kGenWanOpened and kUplinkPolicyDrop: see core/flow_table.h.
 
 class RouteStage final : public Stage {
  public:

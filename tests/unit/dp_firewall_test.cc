@@ -361,6 +361,37 @@ TEST(Firewall, InboundRulesDecideInOrderAndCountHits) {
   EXPECT_EQ(lost, 0u);
 }
 
+TEST(Firewall, APolicyChangeRevokesWhatItNoLongerAllows) {
+  Fixture f;
+  FwRule ssh;
+  ssh.name = "ssh";
+  ssh.proto = 6;
+  ssh.dst_ports = {{22, 22}};
+  FwRule web = ssh;
+  web.name = "web";
+  web.dst_ports = {{80, 80}};
+  f.ts.set_policy(with_rules(f.ts, {ssh, web}));
+  uint32_t ssh_id = kNoFlow, web_id = kNoFlow, nat_id = kNoFlow;
+  ASSERT_EQ(
+      f.run(wan_tcp("198.51.100.7", "192.168.10.11", 50000, 22, tcpf::kSyn), From::kWan, &ssh_id),
+      "edge:next");
+  ASSERT_EQ(
+      f.run(wan_tcp("198.51.100.7", "192.168.10.11", 50001, 80, tcpf::kSyn), From::kWan, &web_id),
+      "edge:next");
+  ASSERT_EQ(f.run(wan_tcp("203.0.113.99", "192.168.10.10", 443, 40001, tcpf::kSyn | tcpf::kAck),
+                  From::kWanNat, &nat_id),
+            "edge:next");
+  // The operator removes the ssh rule: within a sweep of the table, that flow is revoked
+  // (dropped both ways by the route stage); the web flow and the NAT mapping's flow stay.
+  f.ts.set_policy(with_rules(f.ts, {web}));
+  testing::StageHarness h(f.stage);
+  for (uint32_t t = 0; t <= f.flows.capacity() / FlowStage::kSweepScan; ++t) h.idle(rte_rdtsc());
+  EXPECT_EQ(f.flows.entry(ssh_id).uplink, kUplinkPolicyDrop);
+  EXPECT_NE(f.flows.entry(web_id).uplink, kUplinkPolicyDrop);
+  EXPECT_NE(f.flows.entry(nat_id).uplink, kUplinkPolicyDrop);
+  EXPECT_EQ(f.counter("firewall.revoked"), 1u);
+}
+
 TEST(Firewall, WanFloodsKeepToTheirShareAndRate) {
   FirewallDeps lim;
   lim.wan_share_percent = 25;    // 256 of 1024
@@ -675,7 +706,24 @@ TEST(PortForward, OpensOnePortToOneHostAndAnswersFromThePublicPort) {
     EXPECT_TRUE(r.send(row.frame, false, r.ts.lan_port).empty()) << row.what;
     EXPECT_EQ(r.c(row.counter), before + 1) << row.what;
   }
-  // From a partner: forwarded to the other host's port 53.
+  // The forward goes away: its connection is revoked (both directions dropped).
+  auto p2 = std::make_shared<PolicySnapshot>(*r.ts.policy);
+  p2->firewall.forwards.erase(p2->firewall.forwards.begin());
+  r.ts.set_policy(p2);
+  for (uint32_t t = 0; t <= r.flows.capacity() / FlowStage::kSweepScan; ++t)
+    r.pipe->idle(rte_rdtsc());
+  EXPECT_TRUE(
+      r.send(wan_tcp("198.51.100.7", "100.64.1.2", 50000, 8080, tcpf::kAck), false, r.ts.lan_port)
+          .empty());
+  EXPECT_TRUE(r.send(PacketBuilder()
+                         .eth(kLanMac, "02:00:00:00:0a:11")
+                         .ipv4("192.168.10.11", "198.51.100.7")
+                         .tcp(80, 50000, tcpf::kAck)
+                         .build(),
+                     true, r.ts.up_port)
+                  .empty());
+  EXPECT_EQ(r.c("firewall.revoked"), 1u);
+  // From a partner: forwarded to the other host's port 53 (a forward still in the policy).
   auto dns = r.send(
       PacketBuilder().eth(kUpMac, kGw).ipv4("203.0.113.5", "100.64.1.2").udp(33000, 5353).build(),
       false, r.ts.lan_port);
