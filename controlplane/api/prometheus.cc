@@ -230,7 +230,8 @@ bool ends_with(const std::string& s, std::string_view tail) {
 // so): they go into a gauge family, where a fall is not read as a counter reset.
 bool is_level(const std::string& name) {
   return ends_with(name, "active") || ends_with(name, ".depth") || ends_with(name, "_bps") ||
-         ends_with(name, "_us") || ends_with(name, "known_names");
+         ends_with(name, "_us") || ends_with(name, "known_names") ||
+         name == "wan_opened";  // flow.wan_opened: flows opened from the WAN, now
 }
 
 void counter_metrics(Exposition& e, const json& counters) {
@@ -245,8 +246,27 @@ void counter_metrics(Exposition& e, const json& counters) {
   e.family("traboule_stage_level", "gauge",
            "A data-plane stage's figures that go up and down (GET /counters: queue depths, "
            "rates in bit/s, times in us, entries active), summed over workers.");
+  e.family("traboule_firewall_denied_total", "counter",
+           "Packets that would have opened a flow, refused by the firewall, by zone pair "
+           "(docs/firewall.md).");
+  e.family("traboule_firewall_decisions_total", "counter",
+           "The firewall's decisions on packets that would open a flow, by verdict; also "
+           "reject answers and revoked flows (docs/firewall.md).");
   for (const auto& [name, v] : counters.items()) {
     auto [stage, rest] = split_stage(name);
+    if (stage == "firewall") {
+      if (rest.rfind("denied.", 0) == 0) {
+        const std::string pair = rest.substr(7);
+        const auto us = pair.find('_');
+        e.sample("traboule_firewall_denied_total",
+                 {{"from", pair.substr(0, us)},
+                  {"to", us == std::string::npos ? std::string() : pair.substr(us + 1)}},
+                 v);
+      } else {
+        e.sample("traboule_firewall_decisions_total", {{"verdict", rest}}, v);
+      }
+      continue;
+    }
     if (stage.size() > 6 && stage.rfind("worker", 0) == 0 &&
         stage.find_first_not_of("0123456789", 6) == std::string::npos) {
       const std::string metric = "traboule_worker_" + sanitize_name(rest) + "_total";

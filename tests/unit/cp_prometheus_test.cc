@@ -77,7 +77,10 @@ MetricsInput lab_input() {
                  {"flow.active", 3},
                  {"workers.spawned", 1},  // not a worker index: an ordinary stage
                  {"qos.fiber.class0.depth", 5},
-                 {"qos.fiber.class0.dequeued", 90}};
+                 {"qos.fiber.class0.dequeued", 90},
+                 {"flow.wan_opened", 6},
+                 {"firewall.denied.wan_lan", 41},
+                 {"firewall.related_icmp", 2}};
   in.drops = {{"total", 9}, {"counters", {{"flow.table_full", 2}, {"parse.bad_ipv4", 7}}}};
   in.api = {{"requests", 5}, {"unauthorized", 1}, {"connections_open", 2}};
   in.apps = json::array(
@@ -176,6 +179,10 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
       {R"(traboule_stage_level{stage="qos",name="fiber.class0.depth"})", "5"},
       {R"(traboule_stage_events_total{stage="qos",counter="fiber.class0.dequeued"})", "90"},
       {R"(traboule_drops_total{stage="parse",reason="bad_ipv4"})", "7"},
+      {R"(traboule_stage_level{stage="flow",name="wan_opened"})", "6"},
+      {R"(traboule_firewall_denied_total{from="wan",to="lan"})", "41"},
+      {R"(traboule_firewall_decisions_total{verdict="related_icmp"})", "2"},
+      {R"(traboule_stage_events_total{stage="firewall",counter="related_icmp"})", nullptr},
       {"traboule_api_unauthorized_total", "1"},
       {"traboule_api_connections_open", "2"},
       {R"(traboule_app_active_flows{app="zoom",id="12"})", "2"},
