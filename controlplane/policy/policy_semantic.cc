@@ -1302,6 +1302,15 @@ class Checker {
       for (size_t k = 0; k < dp::kSourceCheckNames.size(); ++k)
         if (*sc == dp::kSourceCheckNames[k]) fw.lan_source = static_cast<dp::SourceCheck>(k);
     }
+    if (const json* fl = find(*f, "flood"); fl && fl->is_object() && ok("/firewall/flood")) {
+      dp::FloodLimits& l = fw.flood;
+      l.wan_share_percent =
+          static_cast<uint32_t>(uint_at(*fl, "wan_share_percent").value_or(l.wan_share_percent));
+      l.new_per_source =
+          static_cast<uint32_t>(uint_at(*fl, "new_flows_per_source").value_or(l.new_per_source));
+      l.new_per_destination = static_cast<uint32_t>(
+          uint_at(*fl, "new_flows_per_destination").value_or(l.new_per_destination));
+    }
     check_port_forwards(*f);
     const json* arr = find(*f, "inbound");
     if (!arr || !arr->is_array() || !ok("/firewall/inbound")) return;

@@ -88,8 +88,16 @@ struct PortForward {
   bool log = false;
 };
 
+// Limits on flows opened from the WAN (docs/firewall.md, "Flood protection").
+struct FloodLimits {
+  uint32_t wan_share_percent = 25;      // of each worker's flow table
+  uint32_t new_per_source = 100;        // per second per source /24 or /64; 0: no limit
+  uint32_t new_per_destination = 1000;  // per second per LAN host and port; 0: no limit
+};
+
 struct FirewallPolicy {
   SourceCheck lan_source = SourceCheck::kStrict;
+  FloodLimits flood;
   std::vector<FwSegment> segments;
   std::vector<FwRule> rules;  // evaluated in order for new inbound connections
   std::vector<PortForward> forwards;

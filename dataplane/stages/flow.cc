@@ -33,12 +33,10 @@ inline bool pure_syn(const PacketMeta& md) noexcept {
 FlowStage::FlowStage(FlowTable& table, const FirewallDeps& fw, uint32_t expire_scan)
     : table_(table), expire_scan_(expire_scan), fw_(fw) {
   fw_on_ = fw.site != nullptr && fw.view != nullptr;
-  wan_cap_ = static_cast<uint32_t>(uint64_t{table.capacity()} *
-                                   std::min<uint32_t>(fw.wan_share_percent, 100) / 100);
   if (fw_on_) {
     sources_.resize(kRateSlots);
     dests_.resize(kRateSlots);
-    rejects_.resize(kRateSlots);
+    rejects_.resize(1);
   }
   tsc_hz_ = rte_get_tsc_hz();
 }
@@ -87,7 +85,7 @@ bool FlowStage::take(std::vector<RateBucket>& table, const IpAddr& key, uint16_t
   const uint32_t slot =
       (static_cast<uint32_t>(key.word(0) * 0x9e3779b97f4a7c15ull >> 40) ^
        static_cast<uint32_t>((key.word(1) + port) * 0xc2b2ae3d27d4eb4full >> 40)) %
-      kRateSlots;
+      static_cast<uint32_t>(table.size());
   RateBucket& b = table[slot];
   const uint64_t burst_milli = uint64_t{per_second} * 2 * 1000;
   if (!(b.key == key) || b.port != port || b.last_tsc == 0) {
@@ -109,16 +107,23 @@ bool FlowStage::take(std::vector<RateBucket>& table, const IpAddr& key, uint16_t
 }
 
 FlowStage::Verdict FlowStage::wan_limits(const PacketMeta& md, bool v4, uint64_t now_tsc) noexcept {
-  // The source first: one noisy source is refused without spending the destination's budget.
   IpAddr src = md.src;
   if (v4) {
     src.b[15] = 0;  // the /24
   } else {
     std::fill(src.b.begin() + 8, src.b.end(), uint8_t{0});  // the /64
   }
-  if (!take(sources_, src, 0, fw_.wan_new_per_source, now_tsc)) return kFloodSource;
-  if (!take(dests_, md.dst, md.dst_port, fw_.wan_new_per_destination, now_tsc)) return kFloodDest;
-  if (table_.wan_opened() >= wan_cap_) return kFloodShare;
+  static const FloodLimits kDefaults;
+  const FloodLimits& lim =
+      fw_.view->policy != nullptr ? fw_.view->policy->firewall.flood : kDefaults;
+  // A source: one noisy source is refused without spending the destination's budget. A
+  // destination (LAN host and port, after a forward's rewrite): a SYN flood from random sources
+  // at one service is held to its rate and cannot use up the WAN's share for every other one.
+  if (!take(sources_, src, 0, lim.new_per_source, now_tsc)) return kFloodSource;
+  if (!take(dests_, md.dst, md.dst_port, lim.new_per_destination, now_tsc)) return kFloodDest;
+  const uint64_t cap =
+      uint64_t{table_.capacity()} * std::min<uint32_t>(lim.wan_share_percent, 100) / 100;
+  if (table_.wan_opened() >= cap) return kFloodShare;
   return kVerdictCount;
 }
 

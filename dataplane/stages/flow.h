@@ -28,14 +28,7 @@ struct FirewallDeps {
   const Site* site = nullptr;
   const WorkerView* view = nullptr;
   unsigned worker = 0;
-  // Share of the table that flows opened from the WAN may hold (a flood cannot evict or starve
-  // the LAN's flows), and new WAN-opened flows per second per source /24 (IPv4) or /64 (IPv6).
-  uint32_t wan_share_percent = 25;
-  uint32_t wan_new_per_source = 100;
-  // New WAN-opened flows per second to one destination (LAN host and port, after a port
-  // forward's rewrite), bursts of twice as many: a SYN flood from random sources at one
-  // service is held to this, and cannot use up the WAN's share for every other one.
-  uint32_t wan_new_per_destination = 1000;
+  // The WAN flood limits come from the policy (FirewallPolicy::flood; its defaults without one).
 };
 
 // One firewall decision worth a log line (denied, or allowed by a rule with log on).
@@ -134,7 +127,6 @@ class FlowStage final : public Stage {
   uint32_t expire_scan_;
   FirewallDeps fw_;
   bool fw_on_ = false;
-  uint32_t wan_cap_ = 0;  // flows
   uint64_t verdicts_[kVerdictCount] = {};
   uint64_t denied_[kZoneCount][kZoneCount] = {};
   // Token buckets for new WAN-opened flows, per source prefix and per destination: bounded

@@ -94,6 +94,35 @@ TEST(PolicyExamples, EveryExampleIsValidAndCompiles) {
   }
 }
 
+// The town hall's firewall compiles to what the data plane reads: segments for the source
+// check, the forward on fiber's index, the rules in order and the flood limits it sets.
+TEST(PolicyExamples, TownHallFirewallCompiles) {
+  json doc;
+  std::vector<PolicyError> errors;
+  ASSERT_TRUE(parse_policy_text(read_text(kPolicies / "examples" / "town-hall.json"), doc, errors));
+  SiteFacts site = facts_of(doc);
+  auto compiled = compile_policy(doc, site, 1, errors);
+  ASSERT_NE(compiled, nullptr) << to_json(errors).dump(2);
+  const dp::FirewallPolicy& fw = compiled->snapshot->firewall;
+  EXPECT_EQ(fw.lan_source, dp::SourceCheck::kStrict);
+  ASSERT_EQ(fw.segments.size(), 3u);
+  EXPECT_EQ(fw.segments[0].name, "services");
+  EXPECT_EQ(fw.segments[0].vlan, 100);
+  ASSERT_EQ(fw.forwards.size(), 1u);
+  EXPECT_EQ(fw.forwards[0].uplink, 0u);
+  EXPECT_EQ(fw.forwards[0].proto, 6u);
+  EXPECT_EQ(fw.forwards[0].port, 443u);
+  EXPECT_EQ(fw.forwards[0].to.str(), "10.30.0.20");
+  ASSERT_EQ(fw.rules.size(), 2u);
+  EXPECT_EQ(fw.rules[0].from, dp::Zone::kOverlay);
+  EXPECT_EQ(fw.rules[0].to_segment, 0);
+  EXPECT_EQ(fw.rules[1].action, dp::FwAction::kDeny);
+  EXPECT_EQ(fw.rules[1].to_segment, 1);
+  EXPECT_EQ(fw.flood.new_per_destination, 200u);
+  EXPECT_EQ(fw.flood.new_per_source, 100u) << "the default where the policy is silent";
+  EXPECT_EQ(fw.flood.wan_share_percent, 25u);
+}
+
 // Each policies/invalid/NAME.json comes with NAME.errors: the exact errors, one per line,
 // "pointer<TAB>value<TAB>message". An optional NAME.site ({"uplinks": [...], "role": ...})
 // replaces the box facts derived from the policy's own uplinks. TRABOULE_BLESS=1 rewrites the

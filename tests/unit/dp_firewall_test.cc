@@ -393,15 +393,15 @@ TEST(Firewall, APolicyChangeRevokesWhatItNoLongerAllows) {
 }
 
 TEST(Firewall, WanFloodsKeepToTheirShareAndRate) {
-  FirewallDeps lim;
-  lim.wan_share_percent = 25;    // 256 of 1024
-  lim.wan_new_per_source = 100;  // bursts of 200
-  Fixture f(lim);
+  Fixture f;
   FwRule web;
   web.name = "web";
   web.proto = 6;
   web.dst_ports = {{8080, 8080}};
-  f.ts.set_policy(with_rules(f.ts, {web}));
+  auto p = with_rules(f.ts, {web});
+  p->firewall.flood.wan_share_percent = 25;  // 256 of 1024
+  p->firewall.flood.new_per_source = 100;    // bursts of 200
+  f.ts.set_policy(p);
   // One source: its burst, then the rate limit.
   unsigned ok = 0;
   for (uint16_t i = 0; i < 400; ++i)
@@ -427,15 +427,15 @@ TEST(Firewall, WanFloodsKeepToTheirShareAndRate) {
 }
 
 TEST(Firewall, AFloodAtOneServiceKeepsToItsRateAndLeavesTheOthers) {
-  FirewallDeps lim;
-  lim.wan_share_percent = 100;
-  lim.wan_new_per_destination = 50;  // bursts of 100
-  Fixture f(lim);
+  Fixture f;
   FwRule web;
   web.name = "web";
   web.proto = 6;
   web.dst_ports = {{8080, 8081}};
-  f.ts.set_policy(with_rules(f.ts, {web}));
+  auto p = with_rules(f.ts, {web});
+  p->firewall.flood.wan_share_percent = 100;
+  p->firewall.flood.new_per_destination = 50;  // bursts of 100
+  f.ts.set_policy(p);
   unsigned ok = 0;
   for (unsigned i = 0; i < 300; ++i) {
     const std::string src =
