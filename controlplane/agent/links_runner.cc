@@ -129,6 +129,9 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
         pp.cfg.up_after = p.probes.up_after;
         pp.cfg.dscp = p.probes.dscp;
         pp.cfg.ssid = pp.session;
+        // The loss of each SLA class's own traffic rides on the probes (docs/links.md).
+        pp.cfg.data_classes = static_cast<uint8_t>(
+            std::min<size_t>(p.snapshot->sla_classes.size(), dp::kStampMaxClasses));
         out.push_back(pp);
       }
   }
@@ -256,6 +259,8 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   auto health = std::make_shared<dp::LinkSnapshot>();
   health->time_ns = now_ns;
   std::array<SlaInputs, dp::kMaxUplinks> inputs{};
+  std::array<std::array<std::optional<double>, dp::kStampMaxClasses>, dp::kMaxUplinks> class_loss{};
+  track_load(now_ns);
   for (size_t u = 0; u < states.size(); ++u) {
     health->uplinks[u].state = states[u];
     health->uplinks[u].internet = internet[u];
@@ -274,22 +279,36 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
     if (h.rtt_us == 0 || (rtt != 0 && rtt < h.rtt_us)) {  // the best path's figures
       h.rtt_us = rtt;
       h.jitter_us = static_cast<uint32_t>(pm.jitter_rtt_us.value_or(0));
-      // Only the probes' loss decides. The traffic's own loss (RFC 8972 direct measurement,
-      // pm.data_loss_*) is shown in GET /uplinks but does not steer: it counts bulk TCP's
-      // congestion drops and the box's own shaper drops, and in the lab that took voice off
-      // healthy paths (fiber read 2.65 %, vdsl 64 % under one iperf3). Steering on it needs
-      // the loss per class, which the DM TLV does not carry.
+      // The probes' loss, and each SLA class's own traffic loss (per-class direct
+      // measurement). The path's total traffic loss (pm.data_loss_*) is shown but does not
+      // steer: it counts bulk TCP's congestion drops, which in the lab took voice off healthy
+      // paths (fiber read 2.65 %, vdsl 64 % under one iperf3).
       h.loss_ppm = static_cast<uint32_t>(pm.loss_ratio.value_or(0) * 1e6);
       SlaInputs& in = inputs[p.where.uplink];
       in.rtt_us = pm.rtt_avg_us;
       in.jitter_us = pm.jitter_rtt_us;
       in.loss_ratio = pm.loss_ratio;
+      // A direction the uplink's own traffic loads (>= 80 % of its rate in the last data
+      // window) loses packets by congestion (TCP finding the line's rate): that is not a
+      // brownout, and moving the class would only take the congestion along.
+      const Load& ld = load_[p.where.uplink];
+      const bool up_ok = now_ns >= ld.busy_up_until_ns;
+      const bool down_ok = now_ns >= ld.busy_down_until_ns;
+      std::array<std::optional<double>, dp::kStampMaxClasses>& cl = class_loss[p.where.uplink];
+      cl = {};
+      for (uint8_t c = 0; c < pm.data_classes; ++c) {
+        const PathMetrics::ClassLoss& l = pm.class_loss[c];
+        const std::optional<double> f = up_ok ? l.forward_low : std::nullopt;
+        const std::optional<double> b = down_ok ? l.backward_low : std::nullopt;
+        if (f || b) cl[c] = std::max(f.value_or(0), b.value_or(0));
+      }
     }
   }
   meter_caps(*health, now_ns);
   bool sla_changed = false;
   for (size_t u = 0; u < states.size(); ++u) {
-    health->uplinks[u].sla_ok = evaluate_sla(static_cast<uint8_t>(u), inputs[u], now_ns);
+    health->uplinks[u].sla_ok =
+        evaluate_sla(static_cast<uint8_t>(u), inputs[u], class_loss[u], now_ns);
     if (health->uplinks[u].sla_ok != last_sla_bits_[u] ||
         health->uplinks[u].cap_reached != last_cap_[u])
       sla_changed = true;
@@ -352,6 +371,14 @@ json LinksRunner::state_to_json(const LinkState& st, const std::vector<dp::LinkH
     if (it == by_session.end()) continue;
     const PathPlan& p = *it->second;
     path["probe"] = dp::to_string(p.where.kind);
+    // Class tag t is the policy's SLA class t - 1 (docs/links.md, "Loss per SLA class").
+    if (policy_ && path.contains("data_loss") && path["data_loss"].contains("classes")) {
+      const auto& names = policy_->snapshot->sla_classes;
+      for (json& c : path["data_loss"]["classes"]) {
+        const size_t tag = c.value("tag", size_t{0});
+        if (tag >= 1 && tag <= names.size()) c["sla_class"] = names[tag - 1].name;
+      }
+    }
     if (!p.internet) continue;
     path["target"] = p.target;
     // What an echo cannot tell: the target keeps no clock and no count for us.
@@ -364,20 +391,30 @@ json LinksRunner::state_to_json(const LinkState& st, const std::vector<dp::LinkH
   const auto& ups = dp_.site().uplinks;
   json uplinks = json::array();
   for (size_t u = 0; u < ups.size() && u < hub.size() && u < internet.size(); ++u)
-    uplinks.push_back({{"name", ups[u]->name},
-                       {"state", health_name(hub[u])},
-                       {"internet", health_name(internet[u])}});
+    uplinks.push_back(
+        {{"name", ups[u]->name},
+         {"state", health_name(hub[u])},
+         {"internet", health_name(internet[u])},
+         // The port's load (of the policy's rates) and whether class loss may steer now.
+         {"load_percent", {{"up", load_[u].up_percent}, {"down", load_[u].down_percent}}},
+         {"class_loss_steers",
+          {{"up", st.time_ns >= load_[u].busy_up_until_ns},
+           {"down", st.time_ns >= load_[u].busy_down_until_ns}}}});
   j["uplinks"] = std::move(uplinks);
   return j;
 }
 
-uint32_t LinksRunner::evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns) {
+uint32_t LinksRunner::evaluate_sla(
+    uint8_t u, const SlaInputs& path_in,
+    const std::array<std::optional<double>, dp::kStampMaxClasses>& class_loss, uint64_t now_ns) {
   if (!policy_ || u >= dp::kMaxUplinks) return 0xffffffffu;
   const auto& classes = policy_->snapshot->sla_classes;
   const auto& ups = dp_.site().uplinks;
   uint32_t bits = 0xffffffffu;
   for (size_t c = 0; c < classes.size() && c < 32; ++c) {
     SlaTracker& t = sla_[u][classes[c].name];
+    SlaInputs in = path_in;
+    if (c < class_loss.size()) in.data_loss_ratio = class_loss[c];
     if (auto ch = t.update(classes[c], in, now_ns)) {
       const std::string up = u < ups.size() ? ups[u]->name : std::to_string(u);
       log_(!ch->ok, "links: uplink " + up + (ch->ok ? " meets" : " leaves") + " SLA class " +
@@ -480,6 +517,37 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
   std::lock_guard lock(mu_);
   rules_view_ = std::move(rules);
   sla_view_ = std::move(sla);
+}
+
+void LinksRunner::track_load(uint64_t now_ns) {
+  const auto status = dp_.uplinks();
+  for (size_t u = 0; u < status.size() && u < dp::kMaxUplinks; ++u) {
+    const dp::UplinkStatus& s = status[u];
+    Load& l = load_[u];
+    if (!l.have || now_ns < l.t_ns || s.port_tx_bytes < l.tx || s.port_rx_bytes < l.rx) {
+      l = Load{true, now_ns, s.port_tx_bytes, s.port_rx_bytes};
+      continue;
+    }
+    const uint64_t dt = now_ns - l.t_ns;
+    if (dt < kLoadIntervalNs) continue;
+    uint64_t up_bps = 0, down_bps = 0;
+    if (policy_ && u < policy_->snapshot->uplinks.size()) {
+      up_bps = policy_->snapshot->uplinks[u].up_bps;
+      down_bps = policy_->snapshot->uplinks[u].down_bps;
+    }
+    auto percent = [dt](uint64_t bytes, uint64_t rate) -> uint32_t {
+      if (rate == 0) return 0;  // no configured rate: never "loaded"
+      const double bps = static_cast<double>(bytes) * 8e9 / static_cast<double>(dt);
+      return static_cast<uint32_t>(std::min(1e6, bps * 100.0 / static_cast<double>(rate)));
+    };
+    l.up_percent = percent(s.port_tx_bytes - l.tx, up_bps);
+    l.down_percent = percent(s.port_rx_bytes - l.rx, down_bps);
+    if (l.up_percent >= kBusyPercent) l.busy_up_until_ns = now_ns + kDataWindowNs;
+    if (l.down_percent >= kBusyPercent) l.busy_down_until_ns = now_ns + kDataWindowNs;
+    l.t_ns = now_ns;
+    l.tx = s.port_tx_bytes;
+    l.rx = s.port_rx_bytes;
+  }
 }
 
 void LinksRunner::meter_caps(dp::LinkSnapshot& links, uint64_t now_ns) {

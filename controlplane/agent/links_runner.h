@@ -82,7 +82,11 @@ class LinksRunner {
   // Logs and records (GET /paths events) each change of an uplink's internet state.
   void log_internet(const std::vector<dp::LinkHealth>& internet, uint64_t now_ns);
   // SLA trackers and per-rule choices, from the uplinks' figures (runner thread).
-  uint32_t evaluate_sla(uint8_t u, const SlaInputs& in, uint64_t now_ns);
+  // Bit c: uplink u meets SLA class c, from its best path's figures and, for the first
+  // classes, that class's own traffic loss (lower confidence bound; unset: unknown).
+  uint32_t evaluate_sla(uint8_t u, const SlaInputs& path_in,
+                        const std::array<std::optional<double>, dp::kStampMaxClasses>& class_loss,
+                        uint64_t now_ns);
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
   void add_event(nlohmann::json e);
   void collect_flow_events(uint64_t now_ns);
@@ -119,6 +123,19 @@ class LinksRunner {
   std::array<std::map<std::string, SlaTracker>, dp::kMaxUplinks> sla_;  // by class name
   std::array<uint32_t, dp::kMaxUplinks> last_sla_bits_{};
   std::array<bool, dp::kMaxUplinks> last_cap_{};
+  // Load per uplink (docs/links.md, "Loss under load"): the port's rate each direction over
+  // kLoadIntervalNs, and until when a direction counts as loaded (a class's traffic loss in it
+  // is then taken for congestion, not a brownout, and does not steer).
+  struct Load {
+    bool have = false;
+    uint64_t t_ns = 0, tx = 0, rx = 0;
+    uint32_t up_percent = 0, down_percent = 0;  // of the policy's up/down rate, last interval
+    uint64_t busy_up_until_ns = 0, busy_down_until_ns = 0;
+  };
+  static constexpr uint64_t kLoadIntervalNs = 50'000'000;
+  static constexpr uint32_t kBusyPercent = 80;
+  std::array<Load, dp::kMaxUplinks> load_{};
+  void track_load(uint64_t now_ns);
   std::vector<uint8_t> rule_choice_;  // per rule of policy_: kNoUplink until first evaluated
   nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_
   nlohmann::json sla_view_ = nlohmann::json::array();     // under mu_

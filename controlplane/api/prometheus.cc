@@ -171,6 +171,20 @@ void path_metrics(Exposition& e, const std::string& uplink, const json& p) {
     ls.emplace_back("direction", dir);
     e.sample("traboule_path_traffic_loss_ratio", ls, at(dl, dir));
   }
+  e.family("traboule_path_class_traffic_loss_ratio", "gauge",
+           "One SLA class's own overlay traffic loss, per-class direct measurement (direction).");
+  const json& classes = at(dl, "classes");
+  if (classes.is_array())
+    for (const json& c : classes) {
+      const std::string cls = text_of(at(c, "sla_class"));
+      if (cls.empty()) continue;
+      for (const char* dir : {"forward", "backward"}) {
+        Labels ls = l;
+        ls.emplace_back("sla_class", cls);
+        ls.emplace_back("direction", dir);
+        e.sample("traboule_path_class_traffic_loss_ratio", ls, at(c, dir));
+      }
+    }
   const json& t = at(p, "totals");
   static const std::pair<const char*, const char*> kTotals[] = {
       {"sent", "traboule_path_probes_sent_total"},

@@ -42,6 +42,20 @@ json to_json(const PathMetrics& m) {
       {"sent_forward", m.data_sent_forward},    {"sent_backward", m.data_sent_backward},
       {"window_ms", kDataWindowNs / 1'000'000}, {"resets", m.data_windows_reset},
       {"reordered", m.data_reordered}};
+  json classes = json::array();
+  for (uint8_t c = 0; c < m.data_classes; ++c) {
+    const PathMetrics::ClassLoss& cl = m.class_loss[c];
+    classes.push_back({{"tag", c + 1},
+                       {"forward", opt(cl.forward)},
+                       {"backward", opt(cl.backward)},
+                       {"forward_low", opt(cl.forward_low)},
+                       {"backward_low", opt(cl.backward_low)},
+                       {"sent_forward", cl.sent_forward},
+                       {"sent_backward", cl.sent_backward},
+                       {"lost_forward", cl.lost_forward},
+                       {"lost_backward", cl.lost_backward}});
+  }
+  j["data_loss"]["classes"] = std::move(classes);
   j["rtt_us"] = {{"min", opt(m.rtt_min_us)}, {"avg", opt(m.rtt_avg_us)},
                  {"max", opt(m.rtt_max_us)}, {"p50", opt(m.rtt_p50_us)},
                  {"p90", opt(m.rtt_p90_us)}, {"p99", opt(m.rtt_p99_us)}};
@@ -140,6 +154,7 @@ std::vector<dp::StampRequest> LinkMonitor::due(uint64_t now_ns) {
     rq.length = c.length;
     rq.dscp = c.dscp;
     rq.ssid = c.ssid;
+    rq.classes = c.data_classes;
     out.push_back(rq);
   }
   return out;

@@ -72,6 +72,9 @@ std::optional<std::string> validate(const PathConfig& c) {
   if (c.up_after == 0 || c.up_after > kMaxRun)
     return who + "up_after " + std::to_string(c.up_after) + ": must be 1.." +
            std::to_string(kMaxRun);
+  if (c.data_classes > dp::kStampMaxClasses)
+    return who + "data_classes " + std::to_string(c.data_classes) + ": at most " +
+           std::to_string(dp::kStampMaxClasses);
   if (c.length < dp::kStampPacketLen || c.length > dp::kStampMaxPacketLen)
     return who + "length " + std::to_string(c.length) + ": must be " +
            std::to_string(dp::kStampPacketLen) + ".." + std::to_string(dp::kStampMaxPacketLen);
@@ -268,11 +271,26 @@ void PathMonitor::on_record(const dp::StampRecord& r, uint64_t now_ns) {
   }
 }
 
+double loss_lower_bound(uint64_t lost, uint64_t sent) noexcept {
+  if (sent == 0) return 0.0;
+  constexpr double z = 1.645;
+  const double n = static_cast<double>(sent);
+  const double p = std::min(1.0, static_cast<double>(lost) / n);
+  const double z2n = z * z / n;
+  const double low = (p + z2n / 2 - z * std::sqrt(p * (1 - p) / n + z2n / (4 * n))) / (1 + z2n);
+  return std::max(0.0, low);
+}
+
 // Direct loss measurement (RFC 8972 §4.5): the samples of the last data window. Counters are
 // 32-bit and wrap; one that moved backwards more than it could have (an end restarted, its
 // counters from zero) restarts the window rather than reading as a huge loss or gain.
 void PathMonitor::data_sample(const dp::StampRecord& r, uint64_t now_ns) {
-  const DataSample s{now_ns, r.seq, r.dm_s_txc, r.dm_r_rxc, r.dm_r_txc, r.dm_s_rxc};
+  DataSample s{now_ns, r.seq, r.dm_s_txc, r.dm_r_rxc, r.dm_r_txc, r.dm_s_rxc};
+  s.classes = std::min(r.dm_classes, dp::kStampMaxClasses);
+  s.c_s_txc = r.c_s_txc;
+  s.c_r_rxc = r.c_r_rxc;
+  s.c_r_txc = r.c_r_txc;
+  s.c_s_rxc = r.c_s_rxc;
   if (s.r_rxc != 0 || s.r_txc != 0) reflector_counts_ = true;
   if (!data_.empty()) {
     const DataSample& last = data_.back();
@@ -290,9 +308,28 @@ void PathMonitor::data_sample(const dp::StampRecord& r, uint64_t now_ns) {
     auto impossible = [](uint32_t sent, uint32_t recv) {
       return recv > sent + 64 + sent / 8 || sent > (1u << 30) || recv > (1u << 30);
     };
-    if (impossible(sent_f, recv_f) || impossible(sent_b, recv_b)) {
+    bool bad = impossible(sent_f, recv_f) || impossible(sent_b, recv_b);
+    for (uint8_t c = 0; c < std::min(s.classes, last.classes); ++c)
+      bad = bad || impossible(s.c_s_txc[c] - last.c_s_txc[c], s.c_r_rxc[c] - last.c_r_rxc[c]) ||
+            impossible(s.c_r_txc[c] - last.c_r_txc[c], s.c_s_rxc[c] - last.c_s_rxc[c]);
+    if (bad) {
       data_.clear();
       ++data_resets_;
+    } else {
+      // In flight at this probe: the rate since the last sample over the probe's round trip.
+      const int64_t rtt = std::clamp<int64_t>(
+          dp::ntp_diff_ns(r.t4, r.t1) - std::max<int64_t>(0, dp::ntp_diff_ns(r.t3, r.t2)), 0,
+          2'000'000'000);
+      const double per =
+          s.time_ns > last.time_ns
+              ? static_cast<double>(rtt) / static_cast<double>(s.time_ns - last.time_ns)
+              : 0.0;
+      s.in_flight_f = sent_f * per;
+      s.in_flight_b = sent_b * per;
+      for (uint8_t c = 0; c < std::min(s.classes, last.classes); ++c) {
+        s.c_in_flight_f[c] = static_cast<uint32_t>(s.c_s_txc[c] - last.c_s_txc[c]) * per;
+        s.c_in_flight_b[c] = static_cast<uint32_t>(s.c_r_txc[c] - last.c_r_txc[c]) * per;
+      }
     }
   }
   data_.push_back(s);
@@ -410,15 +447,44 @@ PathMetrics PathMonitor::metrics() const {
   if (data_.size() >= 2 && reflector_counts_) {
     const DataSample& a = data_.front();
     const DataSample& b = data_.back();
-    auto loss = [](uint32_t sent, uint32_t recv) {
-      return sent > recv ? double(sent - recv) / double(sent) : 0.0;
+    // Lost in the window: sent − received, less those still in flight at its end, plus those
+    // that were in flight at its start (sent before it, received in it).
+    auto lost_of = [](uint32_t sent, uint32_t recv, double in_start, double in_end) {
+      const double l = double(sent) - double(recv) + in_start - in_end;
+      return l > 0 ? std::min(l, double(sent)) : 0.0;
+    };
+    auto loss = [&](uint32_t sent, uint32_t recv, double in_start = 0, double in_end = 0) {
+      return sent > 0 ? lost_of(sent, recv, in_start, in_end) / double(sent) : 0.0;
     };
     m.data_sent_forward = uint32_t(b.s_txc - a.s_txc);
     m.data_sent_backward = uint32_t(b.r_txc - a.r_txc);
     if (m.data_sent_forward >= kMinDataPackets)
-      m.data_loss_forward = loss(b.s_txc - a.s_txc, b.r_rxc - a.r_rxc);
+      m.data_loss_forward =
+          loss(b.s_txc - a.s_txc, b.r_rxc - a.r_rxc, a.in_flight_f, b.in_flight_f);
     if (m.data_sent_backward >= kMinDataPackets)
-      m.data_loss_backward = loss(b.r_txc - a.r_txc, b.s_rxc - a.s_rxc);
+      m.data_loss_backward =
+          loss(b.r_txc - a.r_txc, b.s_rxc - a.s_rxc, a.in_flight_b, b.in_flight_b);
+    // Per class, over the samples that carried it at both ends of the window.
+    m.data_classes = std::min(a.classes, b.classes);
+    for (uint8_t c = 0; c < m.data_classes; ++c) {
+      PathMetrics::ClassLoss& cl = m.class_loss[c];
+      const uint32_t sf = b.c_s_txc[c] - a.c_s_txc[c], rf = b.c_r_rxc[c] - a.c_r_rxc[c];
+      const uint32_t sb = b.c_r_txc[c] - a.c_r_txc[c], rb = b.c_s_rxc[c] - a.c_s_rxc[c];
+      cl.sent_forward = sf;
+      cl.sent_backward = sb;
+      cl.lost_forward =
+          static_cast<uint64_t>(lost_of(sf, rf, a.c_in_flight_f[c], b.c_in_flight_f[c]) + 0.5);
+      cl.lost_backward =
+          static_cast<uint64_t>(lost_of(sb, rb, a.c_in_flight_b[c], b.c_in_flight_b[c]) + 0.5);
+      if (sf >= kMinDataPackets) {
+        cl.forward = double(cl.lost_forward) / double(sf);
+        cl.forward_low = loss_lower_bound(cl.lost_forward, sf);
+      }
+      if (sb >= kMinDataPackets) {
+        cl.backward = double(cl.lost_backward) / double(sb);
+        cl.backward_low = loss_lower_bound(cl.lost_backward, sb);
+      }
+    }
   }
 
   // The window: the newest `window` settled probes, oldest first. Probes still in flight are

@@ -5,6 +5,7 @@
 // Pure C++: fed with StampRecords and the caller's clock, so tests drive it with exact values.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -35,6 +36,9 @@ struct PathConfig {
   uint16_t length = dp::kStampPacketLen;  // STAMP payload bytes per probe
   uint8_t dscp = 0;
   uint16_t ssid = 0;
+  // Traffic classes whose own loss the probes measure (the per-class direct measurement TLV,
+  // classes 1..n = the policy's first n SLA classes; 0: none). Edges to their hub only.
+  uint8_t data_classes = 0;
 };
 // An error text naming the field and its bad value ("path \"x\": timeout_ms 0: ..."), or nullopt.
 std::optional<std::string> validate(const PathConfig& c);
@@ -86,6 +90,19 @@ struct PathMetrics {
   // say). Forward: edge → hub (the hub's count against ours); backward: hub → edge.
   std::optional<double> data_loss_forward, data_loss_backward;
   uint64_t data_sent_forward = 0, data_sent_backward = 0;  // packets in the window
+  // The same per traffic class (entry i: class tag i + 1, the policy's SLA class i), for the
+  // classes the probes asked about and the reflector answered. `*_low` is the lower end of a
+  // one-sided 95 % confidence interval (Wilson score) of the loss: what the SLA decision uses,
+  // so that 2 packets lost of 100 (2 %, but as likely from 0.5 % of loss) do not move voice
+  // off a path bound at 1 %, while 50 of 1000 (5 %, lower bound 3.9 %) do.
+  struct ClassLoss {
+    std::optional<double> forward, backward;
+    std::optional<double> forward_low, backward_low;
+    uint64_t sent_forward = 0, sent_backward = 0;
+    uint64_t lost_forward = 0, lost_backward = 0;
+  };
+  uint8_t data_classes = 0;  // entries of class_loss measured (the rest stay empty)
+  std::array<ClassLoss, dp::kStampMaxClasses> class_loss{};
   uint64_t data_windows_reset = 0;  // counts that could not be true (a restarted end): restarted
   uint64_t data_reordered = 0;      // replies that overtook a newer one: skipped
 
@@ -105,6 +122,9 @@ struct PathMetrics {
 // 2 s of voice at 50 packets/s is 100 packets, enough to tell 5 % loss from a 1 % bound.
 inline constexpr uint64_t kDataWindowNs = 2'000'000'000;
 inline constexpr uint64_t kMinDataPackets = 100;
+// Lower end of the one-sided confidence interval (Wilson score, z = 1.645: 95 %) of a loss
+// ratio from `lost` of `sent` packets; 0 when nothing was sent.
+double loss_lower_bound(uint64_t lost, uint64_t sent) noexcept;
 
 class PathMonitor {
  public:
@@ -165,6 +185,13 @@ class PathMonitor {
     uint32_t seq;           // the probe's (our Session-Sender) sequence number
     uint32_t s_txc, r_rxc;  // edge sent, hub received (forward)
     uint32_t r_txc, s_rxc;  // hub sent, edge received (backward)
+    uint8_t classes = 0;    // per-class entries the reflector filled
+    std::array<uint32_t, dp::kStampMaxClasses> c_s_txc{}, c_r_rxc{}, c_r_txc{}, c_s_rxc{};
+    // Packets estimated in flight when the probe passed (sent just before it, not arrived
+    // yet): the rate since the previous sample times the probe's round trip. A window counts
+    // those at its end as lost and those at its start as received: data_loss corrects both.
+    double in_flight_f = 0, in_flight_b = 0;
+    std::array<double, dp::kStampMaxClasses> c_in_flight_f{}, c_in_flight_b{};
   };
   std::deque<DataSample> data_;  // newest last, spanning at most kDataWindowNs
   uint64_t data_resets_ = 0;

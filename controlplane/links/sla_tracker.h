@@ -19,9 +19,11 @@ struct SlaInputs {
   std::optional<double> rtt_us;  // window average round trip; one-way latency is half
   std::optional<double> jitter_us;
   std::optional<double> loss_ratio;  // 0..1 over the probes' window
-  // 0..1: the worse direction of the overlay traffic's own loss over the last data window
-  // (unset when too little traffic flows to say). A brownout on a busy path shows here within
-  // about a second, long before enough probes are lost to show it.
+  // 0..1: the class's own overlay traffic loss over the last data window, the worse direction,
+  // at the lower end of its confidence interval (PathMetrics::ClassLoss; unset when too little
+  // of the class flows to say). A brownout on a busy path shows here within about a second,
+  // long before enough probes are lost to show it; bulk traffic's congestion drops and our own
+  // shaper's drops do not (they are another class's, or not the path's).
   std::optional<double> data_loss_ratio;
 };
 

@@ -15,5 +15,13 @@ inline void bump(uint64_t& c, uint64_t by = 1) noexcept {
 inline uint64_t read_counter(const uint64_t& c) noexcept {
   return std::atomic_ref<const uint64_t>(c).load(std::memory_order_relaxed);
 }
+// 32-bit wrapping counters (the direct measurement's per-class counts).
+inline void bump(uint32_t& c) noexcept {
+  std::atomic_ref<uint32_t> r(c);
+  r.store(r.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+inline uint32_t read_counter(const uint32_t& c) noexcept {
+  return std::atomic_ref<const uint32_t>(c).load(std::memory_order_relaxed);
+}
 
 }  // namespace traboule::dp

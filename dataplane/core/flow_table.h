@@ -76,6 +76,7 @@ static_assert(sizeof(FlowEntry) == 64, "FlowEntry must stay one cache line");
 struct FlowPath {
   uint16_t site = 0;                // overlay site id (0: not an overlay flow)
   uint8_t remote_path = kNoUplink;  // the site's uplink index (the overlay header's path)
+  uint8_t cls = 0;                  // the site's class tag for the flow (a hub tags answers)
   uint8_t dup_uplink = kNoUplink;   // duplicate strategy: the second uplink chosen
   uint32_t moves = 0;               // times the route stage moved the flow to another uplink
   bool wan_opened = false;          // created by a packet from an uplink (firewall share cap)

@@ -21,6 +21,12 @@ namespace traboule::dp {
 inline constexpr uint8_t kOverlayVersion = 1;
 inline constexpr unsigned kOverlayHdrLen = 24;
 inline constexpr uint16_t kMaxSiteId = 4095;  // site ids 1..4095 (0: none)
+// Traffic class tags (header byte 3): 0 = none, t = the edge's SLA class t - 1 (its policy's
+// order), so each end can count a class's packets on a path and the loss of one class is
+// measured apart from the others (docs/links.md, "Loss per SLA class"). Classes beyond the
+// seventh are not tagged.
+inline constexpr uint8_t kClassTags = 8;
+inline constexpr uint8_t kClassTagged = kClassTags - 1;  // tags 1..7
 
 namespace overlay_flag {
 inline constexpr uint8_t kDuplicate = 1 << 0;  // dup_seq is valid: the receiver keeps one copy
@@ -28,7 +34,8 @@ inline constexpr uint8_t kEncrypted = 1 << 1;  // reserved for the encryption is
 }  // namespace overlay_flag
 
 // The header after the outer UDP header, all fields in network order:
-//  0 version(4) flags(4) | 1 inner (4: IPv4, 6: IPv6) | 2 path (sender's uplink) | 3 reserved
+//  0 version(4) flags(4) | 1 inner (4: IPv4, 6: IPv6) | 2 path (sender's uplink)
+//  3 class tag (0: none, 1..7: SLA class; a receiver counts a larger value as 0)
 //  4 site (u16: the edge's id, both directions) | 6 key id (u16, 0: clear; for encryption)
 //  8 seq (u32, per path and direction) | 12 tx_us (u32, sender's microseconds, wraps)
 // 16 dup_seq (u32) | 20 reserved (u32: room for an encryption nonce/tag extension)
@@ -36,6 +43,7 @@ struct OverlayHeader {
   uint8_t flags = 0;
   uint8_t inner = 4;
   uint8_t path = 0;
+  uint8_t cls = 0;  // class tag, < kClassTags
   uint16_t site = 0;
   uint16_t key_id = 0;
   uint32_t seq = 0;
@@ -62,7 +70,7 @@ inline void write_overlay_header(uint8_t* p, const OverlayHeader& h) noexcept {
   p[0] = static_cast<uint8_t>(kOverlayVersion << 4 | (h.flags & 0x0f));
   p[1] = h.inner;
   p[2] = h.path;
-  p[3] = 0;
+  p[3] = h.cls < kClassTags ? h.cls : 0;
   put16(p + 4, h.site);
   put16(p + 6, h.key_id);
   put32(p + 8, h.seq);
@@ -77,6 +85,7 @@ inline OverlayParse read_overlay_header(const uint8_t* p, OverlayHeader& h) noex
   h.flags = p[0] & 0x0f;
   h.inner = p[1];
   h.path = p[2];
+  h.cls = p[3] < kClassTags ? p[3] : 0;
   h.site = get16(p + 4);
   h.key_id = get16(p + 6);
   h.seq = get32(p + 8);
@@ -118,7 +127,8 @@ inline constexpr uint32_t kPassiveWindow = 1024;
 inline constexpr uint8_t kPassiveResync = 3;
 
 struct alignas(64) PassivePath {
-  uint64_t received = 0;     // every packet of the path that passed the header checks
+  uint64_t received = 0;  // every packet of the path that passed the header checks
+  std::array<uint32_t, kClassTags> received_cls{};  // ... by class tag (wrapping, like DM)
   uint64_t lost = 0;         // sequence gaps (later filled by reordered packets are subtracted)
   uint64_t reordered = 0;    // arrived with a sequence below the highest seen (RFC 4737)
   uint64_t duplicates = 0;   // a sequence already received (the highest, or one of the 63 below)
@@ -213,6 +223,10 @@ class OverlaySites {
     // hub), and ([site][0]) the duplicate-strategy sequence towards the site.
     std::atomic<uint32_t> tx_seq{0};
     std::atomic<uint32_t> dup_seq{0};
+    // Sender side, per class tag: packets encapsulated, and those of them our own qos or tx
+    // stage dropped afterwards (a loss the path did not cause: direct measurement subtracts it).
+    std::array<std::atomic<uint32_t>, kClassTags> tx_cls{};
+    std::array<std::atomic<uint32_t>, kClassTags> dropped_cls{};
   };
 
   OverlaySites() : sites_(std::make_unique<std::array<Path, kMaxUplinks>[]>(kMaxSiteId + 1)) {}
@@ -248,6 +262,29 @@ class OverlaySites {
   const Path& path(uint16_t site, uint8_t p) const noexcept { return sites_[site][p]; }
   Path& path(uint16_t site, uint8_t p) noexcept { return sites_[site][p]; }
 
+  // The encap stage counts what it sent on a path (slot: 0 on an edge, the site on a hub);
+  // a later stage of ours that drops one of those packets says so here.
+  void count_tx(uint16_t slot, uint8_t path, uint8_t tag) noexcept {
+    if (slot > kMaxSiteId || path >= kMaxUplinks || tag >= kClassTags) return;
+    sites_[slot][path].tx_cls[tag].fetch_add(1, std::memory_order_relaxed);
+  }
+  void own_drop(uint16_t slot, uint8_t path, uint8_t tag) noexcept {
+    if (slot > kMaxSiteId || path >= kMaxUplinks || tag >= kClassTags) return;
+    sites_[slot][path].dropped_cls[tag].fetch_add(1, std::memory_order_relaxed);
+  }
+  // Packets that left on a path (direct measurement's S_TxC / R_TxC): encapsulated minus our own
+  // later drops, for one class tag or (tag kClassTags) all of them. 32-bit, wrapping.
+  uint32_t tx_packets(uint16_t slot, uint8_t path, uint8_t tag = kClassTags) const noexcept {
+    if (slot > kMaxSiteId || path >= kMaxUplinks) return 0;
+    const Path& p = sites_[slot][path];
+    if (tag < kClassTags)
+      return p.tx_cls[tag].load(std::memory_order_relaxed) -
+             p.dropped_cls[tag].load(std::memory_order_relaxed);
+    uint32_t dropped = 0;
+    for (const auto& d : p.dropped_cls) dropped += d.load(std::memory_order_relaxed);
+    return p.tx_seq.load(std::memory_order_relaxed) - dropped;
+  }
+
   // Direct measurement (docs/links.md): each worker's decap stage registers its passive figures
   // (slots × kMaxUplinks, at start-up, before the workers run; it unregisters when destroyed),
   // so that the probe stage of any worker can add up what the box received on a path. false
@@ -271,15 +308,18 @@ class OverlaySites {
   }
   // Overlay data packets received on `path` of `slot` (an edge: slot = our uplink; a hub: slot =
   // site), summed over the workers; relaxed reads of counters each worker writes alone.
-  uint64_t rx_packets(uint16_t slot, uint8_t path) const noexcept {
+  // With a class tag (< kClassTags): only that class's packets, 32-bit wrapping.
+  uint64_t rx_packets(uint16_t slot, uint8_t path, uint8_t tag = kClassTags) const noexcept {
     if (path >= kMaxUplinks) return 0;
     uint64_t n = 0;
     for (const RxTable& t : rx_) {
       const PassivePath* p = t.paths.load(std::memory_order_acquire);
       if (p == nullptr || slot >= t.slots.load(std::memory_order_acquire)) continue;
-      n += read_counter(p[size_t{slot} * kMaxUplinks + path].received);
+      const PassivePath& pp = p[size_t{slot} * kMaxUplinks + path];
+      n += tag < kClassTags ? uint64_t{read_counter(pp.received_cls[tag])}
+                            : read_counter(pp.received);
     }
-    return n;
+    return tag < kClassTags ? uint32_t(n) : n;
   }
 
  private:

@@ -26,6 +26,9 @@ inline constexpr uint16_t kNatIn = 1 << 7;          // de-NATed by nat_in (match
 // (now rewritten to the LAN host); from route, a LAN host's answer that nat_out must send from
 // the uplink's address and meta.fwd_port.
 inline constexpr uint16_t kPortForward = 1 << 8;
+// Encapsulated by us: overlay_site/overlay_path/overlay_cls name the sender counters it was
+// counted in (OverlaySites::count_tx), so a later stage that drops it can say so (own_drop).
+inline constexpr uint16_t kOverlayOut = 1 << 9;
 }  // namespace meta_flag
 
 inline constexpr uint16_t kNoPort = 0xffff;
@@ -64,8 +67,11 @@ struct PacketMeta {
   uint16_t overlay_site = 0;
   uint8_t overlay_path = kNoUplink;
   uint8_t dup_uplink = kNoUplink;  // duplicate strategy: the second uplink (encap copies)
-  uint16_t fwd_port = 0;           // with kPortForward: the public port on the uplink
-  uint64_t qos_enqueued_ns = 0;    // when the qos stage queued it (its time in the queue)
+  // Overlay class tag (core/overlay.h kClassTags): after decap, the sender's; before encap, the
+  // one to send (route: the rule's SLA class on an edge, the flow's learned tag on a hub).
+  uint8_t overlay_cls = 0;
+  uint16_t fwd_port = 0;         // with kPortForward: the public port on the uplink
+  uint64_t qos_enqueued_ns = 0;  // when the qos stage queued it (its time in the queue)
 };
 
 inline constexpr uint16_t kMetaPrivSize = static_cast<uint16_t>(

@@ -249,7 +249,8 @@ StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* 
 
 StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out,
                           const StampDm* dm) noexcept {
-  if (out.size() < (dm != nullptr ? kStampDmPacketLen : kStampPacketLen))
+  if (dm != nullptr && dm->classes > kStampMaxClasses) return StampStatus::kTooLong;
+  if (out.size() < (dm != nullptr ? stamp_dm_packet_len(dm->classes) : kStampPacketLen))
     return StampStatus::kTooShort;
   if (out.size() > kStampMaxPacketLen) return StampStatus::kTooLong;
   uint8_t* p = out.data();
@@ -266,6 +267,15 @@ StampStatus encode_sender(const StampSenderPacket& s, std::span<uint8_t> out,
     wr16(p + pad + 2, kStampDmValueLen);
     wr32(p + pad + 4, dm->s_txc);
     pad += kStampDmTlvLen;
+    if (dm->classes != 0) {
+      const size_t len = kStampDmValueLen * dm->classes;
+      p[pad] = stamp_tlv_flag::kUnrecognized;
+      p[pad + 1] = kStampTlvClassDm;
+      wr16(p + pad + 2, static_cast<uint16_t>(len));
+      for (uint8_t i = 0; i < dm->classes; ++i)
+        wr32(p + pad + kStampTlvHeaderLen + kStampDmValueLen * i, dm->c_s_txc[i]);
+      pad += kStampTlvHeaderLen + len;
+    }
   }
   if (out.size() >= pad + kStampTlvHeaderLen) {
     p[pad + 1] = kStampTlvExtraPadding;
@@ -331,22 +341,49 @@ const char* to_string(StampDmStatus s) noexcept {
   return "?";
 }
 
-StampDmStatus stamp_find_dm(std::span<const uint8_t> pkt, size_t* off) noexcept {
+namespace {
+
+// The first TLV of `type` that fits in `pkt`: its offset and value length.
+bool find_tlv(std::span<const uint8_t> pkt, uint8_t type, size_t* off, size_t* len) noexcept {
   const uint8_t* p = pkt.data();
   size_t at = kStampPacketLen;
   while (at + kStampTlvHeaderLen <= pkt.size()) {
-    const size_t len = rd16(p + at + 2);
-    if (len > pkt.size() - at - kStampTlvHeaderLen) return StampDmStatus::kAbsent;  // overruns
-    if (p[at + 1] == kStampTlvDirectMeasurement) {
+    const size_t l = rd16(p + at + 2);
+    if (l > pkt.size() - at - kStampTlvHeaderLen) return false;  // overruns
+    if (p[at + 1] == type) {
       *off = at;
-      if (len != kStampDmValueLen || (p[at] & stamp_tlv_flag::kMalformed))
-        return StampDmStatus::kMalformed;
-      return (p[at] & stamp_tlv_flag::kUnrecognized) ? StampDmStatus::kNotFilled
-                                                     : StampDmStatus::kOk;
+      *len = l;
+      return true;
     }
-    at += kStampTlvHeaderLen + len;
+    at += kStampTlvHeaderLen + l;
   }
-  return StampDmStatus::kAbsent;
+  return false;
+}
+
+StampDmStatus flag_status(uint8_t flags, bool length_ok) noexcept {
+  if (!length_ok || (flags & stamp_tlv_flag::kMalformed)) return StampDmStatus::kMalformed;
+  return (flags & stamp_tlv_flag::kUnrecognized) ? StampDmStatus::kNotFilled : StampDmStatus::kOk;
+}
+
+bool class_len_ok(size_t len) noexcept {
+  return len != 0 && len % kStampDmValueLen == 0 && len / kStampDmValueLen <= kStampMaxClasses;
+}
+
+}  // namespace
+
+StampDmStatus stamp_find_dm(std::span<const uint8_t> pkt, size_t* off) noexcept {
+  size_t len = 0;
+  if (!find_tlv(pkt, kStampTlvDirectMeasurement, off, &len)) return StampDmStatus::kAbsent;
+  return flag_status(pkt[*off], len == kStampDmValueLen);
+}
+
+StampDmStatus stamp_find_class_dm(std::span<const uint8_t> pkt, size_t* off,
+                                  uint8_t* classes) noexcept {
+  size_t len = 0;
+  if (!find_tlv(pkt, kStampTlvClassDm, off, &len)) return StampDmStatus::kAbsent;
+  const bool ok = class_len_ok(len);
+  *classes = ok ? static_cast<uint8_t>(len / kStampDmValueLen) : 0;
+  return flag_status(pkt[*off], ok);
 }
 
 StampDmStatus decode_dm(std::span<const uint8_t> pkt, StampDm* out) noexcept {
@@ -357,8 +394,46 @@ StampDmStatus decode_dm(std::span<const uint8_t> pkt, StampDm* out) noexcept {
   out->s_txc = rd32(v);
   out->r_rxc = rd32(v + 4);
   out->r_txc = rd32(v + 8);
+  out->classes = 0;
+  uint8_t n = 0;
+  if (stamp_find_class_dm(pkt, &at, &n) == StampDmStatus::kOk) {
+    const uint8_t* c = pkt.data() + at + kStampTlvHeaderLen;
+    for (uint8_t i = 0; i < n; ++i, c += kStampDmValueLen) {
+      out->c_s_txc[i] = rd32(c);
+      out->c_r_rxc[i] = rd32(c + 4);
+      out->c_r_txc[i] = rd32(c + 8);
+    }
+    out->classes = n;
+  }
   return st;
 }
+
+namespace {
+
+// The per-class TLV of a packet being reflected (reflect_dm has filled the DM TLV).
+void reflect_class_dm(std::span<uint8_t> pkt, const StampDm& counters) noexcept {
+  size_t at = 0;
+  uint8_t n = 0;
+  const StampDmStatus st = stamp_find_class_dm(pkt, &at, &n);
+  if (st == StampDmStatus::kAbsent) return;
+  uint8_t* t = pkt.data() + at;
+  if (!class_len_ok(rd16(t + 2))) {
+    t[0] |= stamp_tlv_flag::kMalformed;
+    return;
+  }
+  if (n > counters.classes) {  // asked for classes we cannot attribute
+    t[0] |= stamp_tlv_flag::kUnrecognized;
+    return;
+  }
+  t[0] = static_cast<uint8_t>(t[0] & ~(stamp_tlv_flag::kUnrecognized | stamp_tlv_flag::kMalformed));
+  uint8_t* c = t + kStampTlvHeaderLen;
+  for (uint8_t i = 0; i < n; ++i, c += kStampDmValueLen) {
+    wr32(c + 4, counters.c_r_rxc[i]);
+    wr32(c + 8, counters.c_r_txc[i]);
+  }
+}
+
+}  // namespace
 
 StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexcept {
   size_t at = 0;
@@ -371,11 +446,13 @@ StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexce
   }
   if (counters == nullptr) {
     t[0] |= stamp_tlv_flag::kUnrecognized;
+    reflect_class_dm(pkt, StampDm{});  // no class either
     return StampDmStatus::kNotFilled;
   }
   t[0] = static_cast<uint8_t>(t[0] & ~(stamp_tlv_flag::kUnrecognized | stamp_tlv_flag::kMalformed));
   wr32(t + 8, counters->r_rxc);
   wr32(t + 12, counters->r_txc);
+  reflect_class_dm(pkt, *counters);
   return StampDmStatus::kOk;
 }
 

@@ -6,6 +6,7 @@
 // encoding, and every decode checks the length it is given before reading.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,16 @@ inline constexpr size_t kStampDmValueLen = 12;            // S_TxC, R_RxC, R_TxC
 inline constexpr size_t kStampDmTlvLen = kStampTlvHeaderLen + kStampDmValueLen;
 // The shortest probe that carries a Direct Measurement TLV (44 + 16).
 inline constexpr size_t kStampDmPacketLen = kStampPacketLen + kStampDmTlvLen;
+// Our per-class direct measurement (docs/links.md): a TLV of the Private Use range of the IANA
+// STAMP TLV Types registry (RFC 8972 §5.2: 252-254) right after the DM TLV, with S_TxC, R_RxC and
+// R_TxC (12 bytes) for each traffic class 1..n of the overlay (n = length / 12, 1..7). Another
+// vendor's reflector sets U on it and leaves the values: the class figures are then unknown.
+inline constexpr uint8_t kStampTlvClassDm = 252;
+inline constexpr uint8_t kStampMaxClasses = 7;
+// Probe length for a DM TLV and `classes` class entries (0: none).
+constexpr size_t stamp_dm_packet_len(uint8_t classes) noexcept {
+  return kStampDmPacketLen + (classes == 0 ? 0 : kStampTlvHeaderLen + kStampDmValueLen * classes);
+}
 // RFC 8972 §4 TLV flags: U (a sender sets it, a reflector that understood the TLV clears it),
 // M (the reflector found it malformed), I (integrity, HMAC mode only).
 namespace stamp_tlv_flag {
@@ -165,6 +176,9 @@ struct StampDm {
   uint32_t s_txc = 0;  // Session-Sender: data packets it sent on the path
   uint32_t r_rxc = 0;  // Session-Reflector: data packets it received on the path
   uint32_t r_txc = 0;  // Session-Reflector: data packets it sent on the path (return direction)
+  // The same per traffic class 1..classes (kStampTlvClassDm); entry i is class i + 1.
+  uint8_t classes = 0;
+  std::array<uint32_t, kStampMaxClasses> c_s_txc{}, c_r_rxc{}, c_r_txc{};
   friend bool operator==(const StampDm&, const StampDm&) = default;
 };
 enum class StampDmStatus : uint8_t {
@@ -181,8 +195,9 @@ const char* to_string(StampDmStatus s) noexcept;
 // otherwise (45..47 bytes); encode_reflector zeroes it. kTooShort when `out` is smaller than 44
 // bytes, kTooLong above kStampMaxPacketLen. Nothing is written unless kOk.
 // With `dm`, encode_sender puts a Direct Measurement TLV right after the 44 bytes (U set, S_TxC =
-// dm->s_txc, R_RxC = R_TxC = 0, RFC 8972 §4.5) and the padding after it; `out` must then hold
-// kStampDmPacketLen bytes (kTooShort otherwise).
+// dm->s_txc, R_RxC = R_TxC = 0, RFC 8972 §4.5), then with dm->classes (1..7; more is kTooLong)
+// the per-class TLV (U set, each class's S_TxC, the rest 0), and the padding after them; `out`
+// must then hold stamp_dm_packet_len(dm->classes) bytes (kTooShort otherwise).
 StampStatus encode_sender(const StampSenderPacket& p, std::span<uint8_t> out,
                           const StampDm* dm = nullptr) noexcept;
 StampStatus encode_reflector(const StampReflectorPacket& p, std::span<uint8_t> out) noexcept;
@@ -202,12 +217,19 @@ void stamp_put_timestamp(uint8_t* pkt, uint64_t ntp) noexcept;
 // The first DM TLV found: *off = its offset (when not kAbsent), status as on the sender side.
 StampDmStatus stamp_find_dm(std::span<const uint8_t> pkt, size_t* off) noexcept;
 // Sender side, on a reflected packet: kOk and *out filled only for a well-formed DM TLV whose U
-// and M flags the reflector cleared.
+// and M flags the reflector cleared. out->classes is the number of class entries of a
+// well-formed per-class TLV the reflector filled (U and M clear), else 0.
 StampDmStatus decode_dm(std::span<const uint8_t> pkt, StampDm* out) noexcept;
+// The first per-class TLV: *off its offset, *classes its entries (when kOk or kNotFilled);
+// kMalformed for a length that is not 12 × 1..7, or M set.
+StampDmStatus stamp_find_class_dm(std::span<const uint8_t> pkt, size_t* off,
+                                  uint8_t* classes) noexcept;
 // Reflector side, on the packet being reflected (in place, same length): the first DM TLV gets
 // R_RxC and R_TxC from `counters` with U and M cleared (S_TxC stays as sent); with no counters
 // (a path the reflector cannot attribute) its U flag is set and the values stay as sent; one
 // whose length is not 12 gets M set and nothing else. Returns what it found (kOk: filled).
+// The per-class TLV likewise: each entry i gets counters->c_r_rxc[i] and c_r_txc[i] (U and M
+// cleared) when counters->classes covers it, U set otherwise; a bad length gets M set.
 // Every other byte past 44 is left as it came (other TLVs are echoed untouched).
 StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexcept;
 
@@ -276,7 +298,11 @@ struct StampRecord {
   uint32_t dm_r_txc = 0;  // the hub's encap's packets sent to this site on this path, at T2
   uint32_t dm_s_rxc = 0;  // our decap's packets received from the hub on this uplink, at T4
   bool dm = false;
-  uint8_t dm_reserved[3] = {};
+  // Per traffic class 1..dm_classes (kStampTlvClassDm), entry i is class i + 1: kSent what the
+  // probe said (c_s_txc), kReply the four counters once the reflector filled them (else 0).
+  uint8_t dm_classes = 0;
+  uint8_t dm_reserved[2] = {};
+  std::array<uint32_t, kStampMaxClasses> c_s_txc{}, c_r_rxc{}, c_r_txc{}, c_s_rxc{};
 };
 static_assert(std::is_trivially_copyable_v<StampRecord>);
 static_assert(sizeof(StampRecord) % 4 == 0, "rte_ring element sizes are multiples of 4");
@@ -288,7 +314,7 @@ struct StampRequest {
   uint32_t seq = 0;
   uint16_t ssid = 0;
   uint8_t dscp = 0;
-  uint8_t reserved = 0;
+  uint8_t classes = 0;  // per-class direct measurement entries an edge's probe carries (0..7)
 };
 static_assert(std::is_trivially_copyable_v<StampRequest>);
 static_assert(sizeof(StampRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");

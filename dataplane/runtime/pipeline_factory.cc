@@ -92,11 +92,17 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
     t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
                  {{"next", "forward"}, {"icmp", "forward"}}});
   t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", d.qos ? "qos" : "tx"}}});
-  if (d.qos)
-    t.push_back(
-        {std::make_unique<QosStage>(*d.site, *d.view, std::max<size_t>(1, d.to_worker.size())),
-         {{"tx", "tx"}}});
-  t.push_back({std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready), {}});
+  // Our own drops of overlay packets after encap are not the path's loss (direct measurement).
+  OverlaySites* own_drops = overlay ? d.sites : nullptr;
+  if (d.qos) {
+    auto qos =
+        std::make_unique<QosStage>(*d.site, *d.view, std::max<size_t>(1, d.to_worker.size()));
+    qos->count_own_drops(own_drops);
+    t.push_back({std::move(qos), {{"tx", "tx"}}});
+  }
+  auto tx = std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready);
+  tx->count_own_drops(own_drops);
+  t.push_back({std::move(tx), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});
   return std::make_unique<Pipeline>(std::move(t));
 }

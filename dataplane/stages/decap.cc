@@ -105,7 +105,9 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
   // measurement's received count must match what the sender counted as sent on that path).
   const uint32_t rx_us =
       static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(now_tsc_) * us_per_tick_));
-  passive_[size_t{slot} * kMaxUplinks + h.path].on_packet(h.seq, h.tx_us, rx_us);
+  PassivePath& pp = passive_[size_t{slot} * kMaxUplinks + h.path];
+  pp.on_packet(h.seq, h.tx_us, rx_us);
+  bump(pp.received_cls[h.cls]);
   if (h.flags & overlay_flag::kDuplicate) {
     switch (dup_[slot].check(h.dup_seq)) {
       case DupFilter::Verdict::kFirst:
@@ -133,6 +135,7 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
   md.flags |= meta_flag::kFromOverlay;
   md.overlay_site = h.site;
   md.overlay_path = h.path;
+  md.overlay_cls = h.cls;
   out.to(kNext, m);
 }
 

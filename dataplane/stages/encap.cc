@@ -114,15 +114,13 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   OverlayHeader h;
   h.inner = v4in ? 4 : 6;
   h.path = u;
-  std::atomic<uint32_t>* seq;
-  if (cfg_.hub) {
-    h.site = md.overlay_site;
-    seq = &sites_.path(md.overlay_site, md.overlay_path).tx_seq;
-  } else {
-    h.site = cfg_.site_id;
-    seq = &sites_.path(0, u).tx_seq;
-  }
-  h.seq = seq->fetch_add(1, std::memory_order_relaxed) + 1;
+  h.cls = md.overlay_cls < kClassTags ? md.overlay_cls : 0;
+  // The sender counters of the path (an edge: its uplink; a hub: the site's path).
+  const uint16_t slot = cfg_.hub ? md.overlay_site : 0;
+  const uint8_t tx_path = cfg_.hub ? md.overlay_path : u;
+  h.site = cfg_.hub ? md.overlay_site : cfg_.site_id;
+  h.seq = sites_.path(slot, tx_path).tx_seq.fetch_add(1, std::memory_order_relaxed) + 1;
+  sites_.count_tx(slot, tx_path, h.cls);
   h.tx_us =
       static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * us_per_tick_));
   if (dup_seq != 0) {
@@ -147,7 +145,10 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   md.l4_proto = IPPROTO_UDP;
   md.ttl = 64;
   md.flags = static_cast<uint16_t>((md.flags & (meta_flag::kFromLan | meta_flag::kTrace)) |
-                                   meta_flag::kHasL4);
+                                   meta_flag::kHasL4 | meta_flag::kOverlayOut);
+  md.overlay_site = slot;
+  md.overlay_path = tx_path;
+  md.overlay_cls = h.cls;
   md.out_port = up.port_id;
   md.uplink = u;
   PerUplink& c = per_uplink_[u];

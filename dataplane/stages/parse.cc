@@ -394,6 +394,7 @@ inline void reset_meta(PacketMeta& md) {
   md.rule = 0;
   md.overlay_site = 0;
   md.overlay_path = kNoUplink;
+  md.overlay_cls = 0;
   md.dup_uplink = kNoUplink;
 }
 

@@ -13,6 +13,8 @@
 #include <utility>
 
 namespace traboule::dp {
+
+static_assert(kStampMaxClasses == kClassTagged, "one class DM entry per overlay class tag");
 namespace {
 
 constexpr uint32_t kEthLen = RTE_ETHER_HDR_LEN;
@@ -303,9 +305,9 @@ bool ProbeStage::known_peer(const PacketMeta& md, uint16_t ssid, uint16_t* site,
          deps_.overlay->endpoint(*site, *path, at, port) && at == md.src;
 }
 
-uint32_t ProbeStage::edge_rx(uint8_t uplink) const noexcept {
+uint32_t ProbeStage::edge_rx(uint8_t uplink, uint8_t tag) const noexcept {
   uint64_t n = 0;  // an edge's decap counts per (our uplink, the hub's path)
-  for (uint8_t p = 0; p < kMaxUplinks; ++p) n += deps_.overlay->rx_packets(uplink, p);
+  for (uint8_t p = 0; p < kMaxUplinks; ++p) n += deps_.overlay->rx_packets(uplink, p, tag);
   return static_cast<uint32_t>(n);
 }
 
@@ -392,7 +394,13 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
     StampDm c;
     if (known) {
       c.r_rxc = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path));
-      c.r_txc = deps_.overlay->path(site, path).tx_seq.load(std::memory_order_relaxed);
+      c.r_txc = deps_.overlay->tx_packets(site, path);
+      c.classes = kStampMaxClasses;
+      for (uint8_t i = 0; i < kStampMaxClasses; ++i) {
+        const auto tag = static_cast<uint8_t>(i + 1);
+        c.c_r_rxc[i] = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path, tag));
+        c.c_r_txc[i] = deps_.overlay->tx_packets(site, path, tag);
+      }
     }
     const StampDmStatus st = reflect_dm({payload, udp_len - kUdpLen}, known ? &c : nullptr);
     if (st == StampDmStatus::kOk) bump(stats_.dm_filled);
@@ -448,6 +456,12 @@ void ProbeStage::record_reply(rte_mbuf* m, PacketMeta& md, int session, const ui
     rec.dm_r_rxc = dm.r_rxc;
     rec.dm_r_txc = dm.r_txc;
     if (edge_dm_) rec.dm_s_rxc = edge_rx(s.uplink);
+    rec.dm_classes = dm.classes;
+    rec.c_s_txc = dm.c_s_txc;
+    rec.c_r_rxc = dm.c_r_rxc;
+    rec.c_r_txc = dm.c_r_txc;
+    for (uint8_t c = 0; edge_dm_ && c < dm.classes; ++c)
+      rec.c_s_rxc[c] = edge_rx(s.uplink, static_cast<uint8_t>(c + 1));
     bump(stats_.dm_replies);
   }
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0)
@@ -608,8 +622,8 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
   if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
     return f;
   const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
-  const uint32_t stamp_len =
-      dm != nullptr && rq.length < kStampDmPacketLen ? uint32_t{kStampDmPacketLen} : rq.length;
+  const uint32_t dm_len = dm != nullptr ? uint32_t(stamp_dm_packet_len(dm->classes)) : 0;
+  const uint32_t stamp_len = rq.length < dm_len ? dm_len : rq.length;
   const uint32_t udp_len = kUdpLen + stamp_len;
   const uint32_t total = kEthLen + l3 + udp_len;
   auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
@@ -753,8 +767,13 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   const bool with_dm = edge_dm_ && !echo;
   if (with_dm) {
     wire.ssid = stamp_overlay_ssid(deps_.overlay_site_id, s.uplink);
-    if (wire.length < kStampDmPacketLen) wire.length = kStampDmPacketLen;
-    dm.s_txc = deps_.overlay->path(0, s.uplink).tx_seq.load(std::memory_order_relaxed);
+    dm.classes = std::min(rq.classes, kStampMaxClasses);
+    if (wire.length < stamp_dm_packet_len(dm.classes))
+      wire.length = static_cast<uint16_t>(stamp_dm_packet_len(dm.classes));
+    // What left on this uplink towards the hub: encapsulated, less our own later drops.
+    dm.s_txc = deps_.overlay->tx_packets(0, s.uplink);
+    for (uint8_t c = 0; c < dm.classes; ++c)
+      dm.c_s_txc[c] = deps_.overlay->tx_packets(0, s.uplink, static_cast<uint8_t>(c + 1));
   }
   const StampSendFailure f =
       echo ? build_icmp_echo_probe(m, ifc, mac, s.remote, local, rq, clock, &t1)
@@ -772,6 +791,8 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   rec.length = wire.length;
   rec.dm = with_dm;
   rec.dm_s_txc = dm.s_txc;
+  rec.dm_classes = dm.classes;
+  rec.c_s_txc = dm.c_s_txc;
   ErrorEstimate e = clock.error;
   e.ptp = false;
   rec.sender_error = e.encode();

@@ -169,7 +169,8 @@ class ProbeStage final : public Stage {
   // is the probe's source.
   bool known_peer(const PacketMeta& md, uint16_t ssid, uint16_t* site,
                   uint8_t* path) const noexcept;
-  uint32_t edge_rx(uint8_t uplink) const noexcept;  // edge: overlay packets from the hub on it
+  uint32_t edge_rx(uint8_t uplink, uint8_t tag = kClassTags)
+      const noexcept;  // edge: overlay packets from the hub on it
   void send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept;
   void push_failure(const StampRequest& rq, StampSendFailure f) noexcept;
   void burst_time() noexcept;

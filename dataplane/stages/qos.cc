@@ -147,18 +147,25 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         break;
       case qos::EnqueueResult::kTooLarge:
       case qos::EnqueueResult::kUnknownClass:
-        out.drop(kTooLarge, m);
+        refuse(kTooLarge, m, out);
         break;
       case qos::EnqueueResult::kQueueFullPackets:
       case qos::EnqueueResult::kQueueFullBytes:
-        out.drop(kQueueFull, m);
+        refuse(kQueueFull, m, out);
         break;
       case qos::EnqueueResult::kOverCap:
-        out.drop(kOverCap, m);
+        refuse(kOverCap, m, out);
         break;
     }
   }
   release(now, out);
+}
+
+void QosStage::refuse(unsigned why, rte_mbuf* m, Output& out) noexcept {
+  const PacketMeta& md = meta(m);
+  if (own_drops_ != nullptr && (md.flags & meta_flag::kOverlayOut))
+    own_drops_->own_drop(md.overlay_site, md.overlay_path, md.overlay_cls);
+  out.drop(why, m);
 }
 
 void QosStage::publish_counters(uint64_t now) noexcept {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 #include "dataplane/core/worker_view.h"
@@ -51,8 +52,12 @@ class QosStage final : public Stage {
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
   void on_idle(uint64_t now_tsc, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
+  // Overlay packets it refuses are our own loss, not the path's: said to `sites` (direct
+  // measurement subtracts them from what the path was given). Null: not counted.
+  void count_own_drops(OverlaySites* sites) noexcept { own_drops_ = sites; }
 
  private:
+  void refuse(unsigned why, rte_mbuf* m, Output& out) noexcept;
   struct FrameSize {
     uint64_t operator()(rte_mbuf* const& m) const noexcept { return rte_pktmbuf_pkt_len(m); }
   };
@@ -98,6 +103,7 @@ class QosStage final : public Stage {
   bool on_ = false;
   std::array<Uplink, kMaxUplinks> up_{};
   uint64_t last_publish_ns_ = 0;
+  OverlaySites* own_drops_ = nullptr;
 };
 
 }  // namespace traboule::dp

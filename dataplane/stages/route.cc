@@ -237,6 +237,13 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       if (edge == kOverlay && from_site) {
         md.overlay_site = fp->site;
         md.overlay_path = fp->remote_path;
+        md.overlay_cls = fp->cls;  // the site's tag for this flow: its class is counted both ways
+      } else if (edge == kOverlay) {
+        md.overlay_cls = 0;
+        if (p != nullptr && md.rule < p->rules.size()) {
+          const uint8_t c = p->rules[md.rule].action.sla_class;
+          if (c < kClassTagged) md.overlay_cls = static_cast<uint8_t>(c + 1);
+        }
       }
       out.to(edge, m);
     } else {
@@ -265,6 +272,7 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
           FlowPath& fp = flows_.path(md.flow_id);
           fp.site = md.overlay_site;
           fp.remote_path = md.overlay_path;
+          fp.cls = md.overlay_cls;
         }
       }
       md.uplink = in->uplink;

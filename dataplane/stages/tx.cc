@@ -39,7 +39,12 @@ void TxStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       }
     uint16_t sent = rte_eth_tx_burst(port, queue_, batch, cnt);
     bump(sent_[port], sent);
-    for (uint16_t k = sent; k < cnt; ++k) out.drop(kQueueFull, batch[k]);
+    for (uint16_t k = sent; k < cnt; ++k) {
+      const PacketMeta& md = meta(batch[k]);
+      if (own_drops_ != nullptr && (md.flags & meta_flag::kOverlayOut))
+        own_drops_->own_drop(md.overlay_site, md.overlay_path, md.overlay_cls);
+      out.drop(kQueueFull, batch[k]);
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <array>
 
+#include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 
@@ -26,8 +27,11 @@ class TxStage final : public Stage {
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
+  // Overlay packets the driver refuses are our own loss (as QosStage::count_own_drops).
+  void count_own_drops(OverlaySites* sites) noexcept { own_drops_ = sites; }
 
  private:
+  OverlaySites* own_drops_ = nullptr;
   uint16_t queue_;
   std::array<bool, kMaxPorts> ready_;
   std::array<uint64_t, kMaxPorts> sent_{};

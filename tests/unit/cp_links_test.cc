@@ -784,6 +784,202 @@ TEST(PathMonitor, ReorderedRepliesKeepTheTrafficLossFigure) {
   EXPECT_EQ(m.lost, 0u);
 }
 
+// The loss of each traffic class (per-class direct measurement): each class is measured on its
+// own counters, a class with too little traffic has no figure, and the SLA decision's figure is
+// the lower end of the confidence interval.
+TEST(PathMonitor, LossPerTrafficClass) {
+  PathConfig c = config();
+  c.interval_ms = 100;
+  c.data_classes = 3;
+  PathMonitor mon(c);
+  // Class 1 (voice): 500 packets/s, 5 % lost upward; class 2 (bulk): 2000 packets/s, 30 % lost
+  // both ways (congestion); class 3: 20 packets/s, nothing lost (too little to say).
+  const double rate[3] = {500, 2000, 20};
+  const double loss_up[3] = {0.05, 0.30, 0};
+  const double loss_down[3] = {0, 0.30, 0};
+  double sf[3] = {}, rf[3] = {}, sb[3] = {}, rb[3] = {};
+  for (int i = 0; i < 40; ++i) {
+    const uint64_t t = uint64_t(i) * 100 * kMs;
+    mon.tick(t);
+    const uint32_t seq = mon.begin_probe(t);
+    StampRecord rep;
+    rep.kind = StampRecordKind::kReply;
+    rep.seq = rep.reflector_seq = seq;
+    rep.t1 = ntp_at(static_cast<int64_t>(t));
+    rep.t2 = rep.t3 = rep.t1;
+    rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+    rep.dm = true;
+    rep.dm_classes = 3;
+    for (int k = 0; k < 3; ++k) {
+      sf[k] += rate[k] / 10;
+      rf[k] += rate[k] / 10 * (1 - loss_up[k]);
+      sb[k] += rate[k] / 10;
+      rb[k] += rate[k] / 10 * (1 - loss_down[k]);
+      // Near the 32-bit wrap: differences are modular.
+      rep.c_s_txc[k] = 0xffffff00u + static_cast<uint32_t>(sf[k]);
+      rep.c_r_rxc[k] = 0xffffff00u + static_cast<uint32_t>(rf[k]);
+      rep.c_r_txc[k] = static_cast<uint32_t>(sb[k]);
+      rep.c_s_rxc[k] = static_cast<uint32_t>(rb[k]);
+    }
+    rep.dm_s_txc = rep.c_s_txc[0] + rep.c_s_txc[1];
+    rep.dm_r_rxc = rep.c_r_rxc[0] + rep.c_r_rxc[1];
+    rep.dm_r_txc = rep.c_r_txc[0] + rep.c_r_txc[1];
+    rep.dm_s_rxc = rep.c_s_rxc[0] + rep.c_s_rxc[1];
+    mon.tick(t + 10 * kMs);
+    mon.on_record(rep, t + 10 * kMs);
+  }
+  const PathMetrics m = mon.metrics();
+  ASSERT_EQ(m.data_classes, 3);
+  const auto& voice = m.class_loss[0];
+  ASSERT_TRUE(voice.forward && voice.backward && voice.forward_low && voice.backward_low);
+  EXPECT_NEAR(*voice.forward, 0.05, 0.005);
+  EXPECT_NEAR(*voice.backward, 0.0, 0.001);
+  EXPECT_GT(*voice.forward_low, 0.035) << "50 of 1000: well above a 1 % bound";
+  EXPECT_LT(*voice.forward_low, *voice.forward);
+  EXPECT_EQ(*voice.backward_low, 0.0);
+  const auto& bulk = m.class_loss[1];
+  ASSERT_TRUE(bulk.forward && bulk.backward);
+  EXPECT_NEAR(*bulk.forward, 0.30, 0.005);
+  EXPECT_NEAR(*bulk.backward, 0.30, 0.005);
+  const auto& quiet = m.class_loss[2];
+  EXPECT_FALSE(quiet.forward.has_value()) << "under 100 packets in the window";
+  EXPECT_FALSE(quiet.forward_low.has_value());
+  EXPECT_GT(quiet.sent_forward, 0u);
+  EXPECT_FALSE(m.class_loss[3].forward.has_value()) << "not asked for";
+}
+
+// Replies from a reflector that did not fill the per-class TLV (dm_classes 0), or a policy
+// that changed the number of classes between two samples: only the classes both ends of the
+// window carry have a figure.
+TEST(PathMonitor, ClassLossOnlyFromSamplesThatCarryIt) {
+  struct Row {
+    const char* what;
+    uint8_t first, later;
+    uint8_t want;
+  };
+  const Row rows[] = {
+      {"reflector never filled it", 0, 0, 0},
+      {"classes went from 2 to 3", 2, 3, 2},
+      {"classes went from 3 to 1", 3, 1, 1},
+      {"steady 2", 2, 2, 2},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.what);
+    PathConfig c = config();
+    c.interval_ms = 100;
+    c.data_classes = 3;
+    PathMonitor mon(c);
+    for (int i = 0; i < 25; ++i) {
+      const uint64_t t = uint64_t(i) * 100 * kMs;
+      mon.tick(t);
+      const uint32_t seq = mon.begin_probe(t);
+      StampRecord rep;
+      rep.kind = StampRecordKind::kReply;
+      rep.seq = rep.reflector_seq = seq;
+      rep.t1 = ntp_at(static_cast<int64_t>(t));
+      rep.t2 = rep.t3 = rep.t1;
+      rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+      rep.dm = true;
+      rep.dm_classes = i < 5 ? r.first : r.later;
+      for (int k = 0; k < rep.dm_classes; ++k)
+        rep.c_s_txc[k] = rep.c_r_rxc[k] = rep.c_r_txc[k] = rep.c_s_rxc[k] = uint32_t(i) * 100;
+      rep.dm_s_txc = rep.dm_r_rxc = rep.dm_r_txc = rep.dm_s_rxc = uint32_t(i) * 300;
+      mon.tick(t + 10 * kMs);
+      mon.on_record(rep, t + 10 * kMs);
+    }
+    const PathMetrics m = mon.metrics();
+    EXPECT_EQ(m.data_classes, r.want);
+    for (uint8_t k = 0; k < r.want; ++k) {
+      ASSERT_TRUE(m.class_loss[k].forward.has_value());
+      EXPECT_EQ(*m.class_loss[k].forward, 0.0);
+    }
+  }
+}
+
+// Traffic that starts on a path inside the window (a failover moved it there): the packets in
+// flight when the last probe passed are not lost. 1000 packets/s for voice, a 40 ms round trip
+// (queueing included), the hub's count 40 packets behind the edge's, nothing lost: the window
+// reads no loss, raw or per class, where the plain difference would say 40 of ~500 (8 %).
+TEST(PathMonitor, PacketsInFlightAtARampUpAreNotLoss) {
+  for (const double loss : {0.0, 0.05}) {
+    SCOPED_TRACE(loss);
+    PathConfig c = config();
+    c.interval_ms = 100;
+    c.data_classes = 1;
+    PathMonitor mon(c);
+    double sent = 0, recv = 0;
+    PathMetrics m;
+    for (int i = 0; i < 26; ++i) {
+      const uint64_t t = uint64_t(i) * 100 * kMs;
+      mon.tick(t);
+      const uint32_t seq = mon.begin_probe(t);
+      const bool flowing = i >= 20;  // the last 6 probes: 0.5 s of traffic in a 2 s window
+      if (flowing) {
+        sent += 100;
+        recv = std::max(0.0, sent - 40) * (1 - loss);  // 40 in flight, `loss` lost
+      }
+      StampRecord rep;
+      rep.kind = StampRecordKind::kReply;
+      rep.seq = rep.reflector_seq = seq;
+      rep.t1 = ntp_at(static_cast<int64_t>(t));
+      rep.t2 = rep.t3 = ntp_at(static_cast<int64_t>(t + 20 * kMs));
+      rep.t4 = ntp_at(static_cast<int64_t>(t + 40 * kMs));
+      rep.dm = true;
+      rep.dm_classes = 1;
+      rep.dm_s_txc = rep.c_s_txc[0] = static_cast<uint32_t>(sent);
+      rep.dm_r_rxc = rep.c_r_rxc[0] = static_cast<uint32_t>(recv);
+      rep.dm_r_txc = rep.dm_s_rxc = rep.c_r_txc[0] = rep.c_s_rxc[0] = 0;
+      mon.tick(t + 40 * kMs);
+      mon.on_record(rep, t + 40 * kMs);
+      m = mon.metrics();
+    }
+    ASSERT_TRUE(m.data_loss_forward.has_value());
+    ASSERT_TRUE(m.class_loss[0].forward.has_value());
+    EXPECT_NEAR(*m.data_loss_forward, loss, 0.012);
+    EXPECT_NEAR(*m.class_loss[0].forward, loss, 0.012);
+    if (loss == 0.0) {
+      EXPECT_LT(*m.class_loss[0].forward_low, 0.005) << "no false brownout on a fresh path";
+    } else {
+      EXPECT_GT(*m.class_loss[0].forward_low, 0.02);
+    }
+  }
+}
+
+TEST(PathMonitor, LossLowerBoundRows) {
+  struct Row {
+    uint64_t lost, sent;
+    double min, max;
+  };
+  const Row rows[] = {
+      {0, 0, 0, 0},
+      {0, 100, 0, 0},
+      {2, 100, 0.002, 0.0099},
+      {16, 1000, 0.0101, 0.016},
+      {50, 1000, 0.038, 0.045},
+      {10, 1000, 0.0045, 0.0099},
+      {1000, 1000, 0.99, 1.0},
+      {5000, 1000, 0.99, 1.0},  // more lost than sent: clamped
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(std::to_string(r.lost) + "/" + std::to_string(r.sent));
+    const double b = loss_lower_bound(r.lost, r.sent);
+    EXPECT_GE(b, r.min);
+    EXPECT_LE(b, r.max);
+    if (r.sent != 0 && r.lost <= r.sent) {
+      EXPECT_LE(b, double(r.lost) / double(r.sent)) << "a lower bound";
+    }
+  }
+}
+
+TEST(PathMonitor, DataClassesValidated) {
+  PathConfig c = config();
+  c.data_classes = 7;
+  EXPECT_FALSE(validate(c));
+  c.data_classes = 8;
+  ASSERT_TRUE(validate(c));
+  EXPECT_NE(validate(c)->find("data_classes 8"), std::string::npos);
+}
+
 // Two losses, then an answer 8 ms later than usual: not three intervals of silence.
 TEST(PathMonitor, TwoLossesAndALateishAnswerKeepThePathUp) {
   PathConfig c = config();

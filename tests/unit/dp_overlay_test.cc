@@ -147,6 +147,31 @@ TEST(OverlayHeader, HostileHeaders) {
   }
 }
 
+// Byte 3: the class tag (0 none, 1..7 an SLA class); a larger value reads (and writes) as 0.
+TEST(OverlayHeader, ClassTagRows) {
+  struct Row {
+    uint8_t write, want_byte;
+  };
+  for (const Row r : {Row{0, 0}, Row{1, 1}, Row{7, 7}, Row{8, 0}, Row{0xff, 0}}) {
+    SCOPED_TRACE(int(r.write));
+    uint8_t buf[kOverlayHdrLen];
+    write_overlay_header(buf, {.inner = 4, .path = 1, .cls = r.write, .site = 7, .seq = 9});
+    EXPECT_EQ(buf[3], r.want_byte);
+    OverlayHeader h;
+    ASSERT_EQ(read_overlay_header(buf, h), OverlayParse::kOk);
+    EXPECT_EQ(h.cls, r.want_byte);
+  }
+  for (const Row r : {Row{3, 3}, Row{8, 0}, Row{0x80, 0}, Row{0xff, 0}}) {
+    SCOPED_TRACE(int(r.write));
+    uint8_t buf[kOverlayHdrLen];
+    write_overlay_header(buf, {.inner = 4, .path = 1, .site = 7, .seq = 9});
+    buf[3] = r.write;  // a forged or future value
+    OverlayHeader h;
+    ASSERT_EQ(read_overlay_header(buf, h), OverlayParse::kOk);
+    EXPECT_EQ(h.cls, r.want_byte);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Duplicate filter
 
@@ -757,6 +782,58 @@ TEST(OverlayStages, EdgeToHubAndBack) {
     EXPECT_EQ(p.edge_decap.passive(0, 0).received, 1u) << "edge slot = our uplink index";
   }
   EXPECT_EQ(testing::pool_in_use(), in_use) << "no mbuf leaked";
+}
+
+// The class tag travels edge → hub: encap writes it and counts the packet in the path's class
+// counters, marks the packet as ours (a later drop is said with own_drop), and the hub's decap
+// counts it in its class and hands it to route.
+TEST(OverlayStages, ClassTagIsCountedAtBothEnds) {
+  Pipes p;
+  const Frame lan = lan_udp(64, 100, 46 << 2);
+  std::vector<std::vector<uint8_t>> sent;
+  for (uint8_t cls : {2, 2, 0, 1}) {
+    rte_mbuf* m = parsed(lan.bytes, kLanPort, true);
+    ASSERT_NE(m, nullptr);
+    meta(m).uplink = 0;
+    meta(m).overlay_cls = cls;
+    testing::StageHarness h(p.edge_encap);
+    auto v = h.run({m});
+    ASSERT_EQ(v.size(), 1u);
+    ASSERT_EQ(v[0].where, "edge:next");
+    const PacketMeta& md = meta(v[0].pkt);
+    EXPECT_TRUE(md.flags & meta_flag::kOverlayOut);
+    EXPECT_EQ(md.overlay_site, 0) << "an edge's sender counters";
+    EXPECT_EQ(md.overlay_path, 0);
+    EXPECT_EQ(md.overlay_cls, cls);
+    sent.push_back(on_wire(v[0].pkt, kHubMac));
+    EXPECT_EQ(outer_of(sent.back()).h.cls, cls);
+  }
+  EXPECT_EQ(p.edge_sites.path(0, 0).tx_cls[2].load(), 2u);
+  EXPECT_EQ(p.edge_sites.path(0, 0).tx_cls[1].load(), 1u);
+  EXPECT_EQ(p.edge_sites.path(0, 0).tx_cls[0].load(), 1u);
+  p.edge_sites.own_drop(0, 0, 2);  // our qos dropped one of the class-2 packets
+  EXPECT_EQ(p.edge_sites.tx_packets(0, 0, 2), 1u);
+  EXPECT_EQ(p.edge_sites.tx_packets(0, 0), 3u) << "4 encapsulated, 1 dropped by us";
+  // Out-of-range slots, paths and tags are refused, not written.
+  p.edge_sites.own_drop(kMaxSiteId + 1, 0, 2);
+  p.edge_sites.own_drop(0, kMaxUplinks, 2);
+  p.edge_sites.own_drop(0, 0, kClassTags);
+  p.edge_sites.count_tx(0, 0, 200);
+  EXPECT_EQ(p.edge_sites.tx_packets(0, 0), 3u);
+  EXPECT_EQ(p.edge_sites.tx_packets(0, 0, 2), 1u);
+
+  for (size_t i = 0; i < sent.size(); ++i) {
+    rte_mbuf* m = parsed(sent[i], kHubPort, false);
+    ASSERT_NE(m, nullptr);
+    testing::StageHarness h(p.hub_decap);
+    auto v = h.run({m});
+    ASSERT_EQ(v[0].where, "edge:next");
+    EXPECT_EQ(meta(v[0].pkt).overlay_cls, i < 2 ? 2 : (i == 2 ? 0 : 1));
+  }
+  EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 0), 4u);
+  EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 0, 2), 2u);
+  EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 0, 1), 1u);
+  EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 0, 5), 0u);
 }
 
 TEST(OverlayStages, Ipv6InnerOverIpv4) {

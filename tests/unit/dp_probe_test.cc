@@ -1825,6 +1825,199 @@ TEST(ProbeStage, DirectMeasurementEndToEnd) {
   hub_sites.detach_rx(hub_rx.data());
 }
 
+// Per-class direct measurement (our TLV 252 after the DM TLV): entries of S_TxC, R_RxC, R_TxC
+// for the overlay's traffic classes 1..n.
+Bytes class_tlv(uint8_t flags, std::vector<std::array<uint32_t, 3>> e, int len = -1) {
+  Bytes t(4 + 12 * e.size(), 0);
+  t[0] = flags;
+  t[1] = 252;
+  put16(t, 2, static_cast<uint16_t>(len < 0 ? 12 * e.size() : size_t(len)));
+  for (size_t i = 0; i < e.size(); ++i)
+    for (size_t k = 0; k < 3; ++k) put32(t, 4 + 12 * i + 4 * k, e[i][k]);
+  return t;
+}
+
+TEST(StampFormat, ClassDmTlvEncodes) {
+  StampSenderPacket s{1, 2, ErrorEstimate{}, 0x8007};
+  StampDm dm{100, 0, 0};
+  dm.classes = 2;
+  dm.c_s_txc = {60, 40};
+  const Bytes base = sender_bytes(1, 2, ErrorEstimate{}.encode(), 0x8007);
+  const Bytes tlvs = cat(dm_tlv(0x80, 100), class_tlv(0x80, {{60, 0, 0}, {40, 0, 0}}));
+  ASSERT_EQ(stamp_dm_packet_len(2), 44u + 16 + 4 + 24);
+  struct EncCRow {
+    size_t len;
+    StampStatus want;
+    Bytes tail;
+  };
+  const EncCRow rows[] = {
+      {60, StampStatus::kTooShort, {}},
+      {87, StampStatus::kTooShort, {}},
+      {88, StampStatus::kOk, tlvs},
+      {100, StampStatus::kOk, cat(tlvs, cat(Bytes{0, 1, 0, 8}, Bytes(8, 0)))},
+  };
+  for (const EncCRow& r : rows) {
+    SCOPED_TRACE(r.len);
+    Bytes out(r.len, 0xee);
+    EXPECT_EQ(encode_sender(s, out, &dm), r.want);
+    if (r.want != StampStatus::kOk) {
+      EXPECT_EQ(out, Bytes(r.len, 0xee));
+      continue;
+    }
+    EXPECT_EQ(out, cat(base, r.tail));
+  }
+  StampDm eight = dm;
+  eight.classes = 8;
+  Bytes out(200, 0xee);
+  EXPECT_EQ(encode_sender(s, out, &eight), StampStatus::kTooLong) << "at most 7 classes";
+  EXPECT_EQ(out, Bytes(200, 0xee));
+}
+
+TEST(StampFormat, ClassDmTlvDecodeHostileRows) {
+  const Bytes base = cat(sender_bytes(1, 2, 3, 4), dm_tlv(0, 10, 20, 30));
+  struct DecCRow {
+    const char* what;
+    Bytes tail;
+    uint8_t classes;  // what decode_dm reports (its DM part is always kOk here)
+    uint32_t first_r_rxc = 0;
+  };
+  const DecCRow rows[] = {
+      {"none", {}, 0},
+      {"two, filled", class_tlv(0, {{1, 2, 3}, {4, 5, 6}}), 2, 2},
+      {"seven, filled", class_tlv(0, std::vector<std::array<uint32_t, 3>>(7, {7, 8, 9})), 7, 8},
+      {"U set: the reflector could not fill it", class_tlv(0x80, {{1, 2, 3}}), 0},
+      {"M set", class_tlv(0x40, {{1, 2, 3}}), 0},
+      {"eight entries: more than there are classes",
+       class_tlv(0, std::vector<std::array<uint32_t, 3>>(8, {1, 1, 1})), 0},
+      {"length 13, not a multiple of 12", cat(class_tlv(0, {{1, 2, 3}}, 13), Bytes{0}), 0},
+      {"length 0", class_tlv(0, {}, 0), 0},
+      {"length past the packet", class_tlv(0, {{1, 2, 3}}, 24), 0},
+      {"after an unknown TLV", cat(Bytes{0, 77, 0, 0}, class_tlv(0, {{1, 2, 3}})), 1, 2},
+  };
+  for (const DecCRow& r : rows) {
+    SCOPED_TRACE(r.what);
+    const Bytes pkt = cat(base, r.tail);
+    StampDm dm;
+    dm.classes = 99;
+    EXPECT_EQ(decode_dm(pkt, &dm), StampDmStatus::kOk);
+    EXPECT_EQ(dm.classes, r.classes);
+    EXPECT_EQ(dm.s_txc, 10u);
+    if (r.classes > 0) {
+      EXPECT_EQ(dm.c_r_rxc[0], r.first_r_rxc);
+    }
+  }
+}
+
+TEST(StampFormat, ReflectClassDmRows) {
+  const Bytes base = cat(sender_bytes(1, 2, 3, 4), dm_tlv(0x80, 7));
+  StampDm c{0, 0x11, 0x22};
+  c.classes = 7;
+  for (uint8_t i = 0; i < 7; ++i) {
+    c.c_r_rxc[i] = 100u + i;
+    c.c_r_txc[i] = 200u + i;
+  }
+  StampDm two = c;
+  two.classes = 2;
+  struct ReflCRow {
+    const char* what;
+    Bytes tail;
+    const StampDm* counters;
+    Bytes after;
+  };
+  const ReflCRow rows[] = {
+      {"filled: U cleared, S_TxC kept", class_tlv(0x80, {{5, 0, 0}, {6, 0, 0}}), &c,
+       class_tlv(0, {{5, 100, 200}, {6, 101, 201}})},
+      {"no counters: U set, values as sent", class_tlv(0, {{5, 1, 1}}), nullptr,
+       class_tlv(0x80, {{5, 1, 1}})},
+      {"asks for more classes than counted: U set", class_tlv(0, {{5, 1, 1}, {6, 1, 1}, {7, 1, 1}}),
+       &two, class_tlv(0x80, {{5, 1, 1}, {6, 1, 1}, {7, 1, 1}})},
+      {"bad length: M set", cat(class_tlv(0x80, {{5, 1, 1}}, 8), Bytes{}), &c,
+       class_tlv(0xc0, {{5, 1, 1}}, 8)},
+      {"overrunning: untouched", class_tlv(0x80, {{5, 0, 0}}, 40), &c,
+       class_tlv(0x80, {{5, 0, 0}}, 40)},
+  };
+  for (const ReflCRow& r : rows) {
+    SCOPED_TRACE(r.what);
+    Bytes pkt = cat(base, r.tail);
+    reflect_dm(pkt, r.counters);
+    EXPECT_EQ(slice(pkt, 44 + 16, r.after.size()), r.after);
+  }
+}
+
+// Both ends of one path, per class: the edge's encap sent 300 voice packets on fiber and its
+// qos stage dropped 10 of them afterwards; the hub received 280; the hub sent 100 voice packets
+// back, the edge received 95. The record carries each, and the totals exclude our own drops.
+TEST(ProbeStage, ClassDirectMeasurementEndToEnd) {
+  OverlaySites edge_sites;
+  edge_sites.path(0, 0).tx_seq.store(500);
+  edge_sites.path(0, 0).tx_cls[1].store(300);
+  edge_sites.path(0, 0).dropped_cls[1].store(10);
+  edge_sites.path(0, 0).tx_cls[2].store(200);
+  std::vector<PassivePath> edge_rx(kMaxUplinks * kMaxUplinks);
+  edge_rx[0].received = 380;
+  edge_rx[0].received_cls[1] = 95;
+  edge_rx[0].received_cls[2] = 285;
+  edge_sites.attach_rx(edge_rx.data(), kMaxUplinks);
+  Rig us(ProbeConfig{}, true, 64, true, &edge_sites, false, kEdgeSite);
+  ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+
+  auto far_site = std::make_unique<Site>();
+  auto far = make_iface("fiber", kWanPort, kGwMac, kPeer4, nullptr);
+  far->uplink = 0;
+  far_site->uplinks.push_back(far.get());
+  far_site->by_port[kWanPort] = far.get();
+  far_site->ifaces.push_back(std::move(far));
+  OverlaySites hub_sites;
+  hub_sites.learn(kEdgeSite, 0, ip(kWan4), 4500, rte_rdtsc(), rte_get_tsc_hz());
+  std::vector<PassivePath> hub_rx((kMaxSiteId + 1) * kMaxUplinks);
+  hub_rx[kEdgeSite * kMaxUplinks].received = 470;
+  hub_rx[kEdgeSite * kMaxUplinks].received_cls[1] = 280;
+  hub_rx[kEdgeSite * kMaxUplinks].received_cls[2] = 190;
+  hub_sites.attach_rx(hub_rx.data(), kMaxSiteId + 1);
+  hub_sites.path(kEdgeSite, 0).tx_seq.store(400);
+  hub_sites.path(kEdgeSite, 0).tx_cls[1].store(100);
+  hub_sites.path(kEdgeSite, 0).tx_cls[2].store(300);
+  hub_sites.path(kEdgeSite, 0).dropped_cls[2].store(5);
+  SharedTscClock far_clock;
+  far_clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz()));
+  ProbeDeps fd{&far_clock};
+  fd.overlay = &hub_sites;
+  fd.overlay_hub = true;
+  ProbeStage hub(*far_site, {}, fd);
+  StageHarness hh(hub);
+
+  StampRequest rq;
+  rq.seq = 1;
+  rq.classes = 2;
+  ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
+  auto sent = us.h->idle(rte_rdtsc());
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(traboule::testing::from_mbuf(sent[0].pkt).size(), 14u + 20 + 8 + 44 + 16 + 4 + 24);
+  auto refl = hh.run({load(Frame{traboule::testing::from_mbuf(sent[0].pkt)}, kWanPort)});
+  ASSERT_EQ(refl[0].where, "edge:reply");
+  auto got = us.h->run({load(Frame{traboule::testing::from_mbuf(refl[0].pkt)}, kWanPort)});
+  ASSERT_EQ(got[0].where, "edge:consumed");
+  auto recs = us.drain();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].dm_classes, 2);
+  EXPECT_EQ(recs[0].c_s_txc[0], 290u);
+  const StampRecord& r = recs[1];
+  ASSERT_TRUE(r.dm);
+  EXPECT_EQ(r.dm_s_txc, 490u) << "500 encapsulated, 10 dropped by our own qos";
+  EXPECT_EQ(r.dm_r_txc, 395u) << "the hub's own drops are out too";
+  ASSERT_EQ(r.dm_classes, 2);
+  EXPECT_EQ(r.c_s_txc[0], 290u);
+  EXPECT_EQ(r.c_r_rxc[0], 280u);
+  EXPECT_EQ(r.c_r_txc[0], 100u);
+  EXPECT_EQ(r.c_s_rxc[0], 95u);
+  EXPECT_EQ(r.c_s_txc[1], 200u);
+  EXPECT_EQ(r.c_r_rxc[1], 190u);
+  EXPECT_EQ(r.c_r_txc[1], 295u);
+  EXPECT_EQ(r.c_s_rxc[1], 285u);
+  edge_sites.detach_rx(edge_rx.data());
+  hub_sites.detach_rx(hub_rx.data());
+}
+
 // ---------------------------------------------------------------------------------------------
 // ICMP echo probes (breakout targets): requests built on the sending worker, replies to our
 // probes recorded, every other echo reply left to the later stages (nat_in, local).

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/core/overlay.h"
 #include "dataplane/stages/qos.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
@@ -163,6 +164,41 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
 
 namespace traboule::dp {
 namespace {
+
+// Overlay packets it drops are our own loss, not the path's: said to the site table (direct
+// measurement subtracts them), per path and class tag; other packets it drops are not.
+TEST(QosStage, DroppedOverlayPacketsAreCountedAsOurOwnDrops) {
+  testing::TestSite ts("qos5");
+  ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: the queue fills at once
+  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  OverlaySites sites;
+  stage.count_own_drops(&sites);
+  testing::StageHarness h(stage);
+  // The box's own LAN traffic fills the queue: its drops are nobody's overlay loss.
+  std::vector<rte_mbuf*> flood;
+  for (int i = 0; i < 100; ++i) flood.push_back(packet(ts, true, true, 1));
+  h.run(flood);
+  const uint64_t before = h.drop_count("queue_full");
+  ASSERT_GT(before, 0u);
+  for (const auto& d : sites.path(0, 0).dropped_cls) EXPECT_EQ(d.load(), 0u);
+  // Then 50 packets we encapsulated (edge path 0, class tag 3) meet the full queue.
+  std::vector<rte_mbuf*> ours;
+  for (int i = 0; i < 50; ++i) {
+    rte_mbuf* m = packet(ts, true, true, 1);
+    PacketMeta& md = meta(m);
+    md.flags |= meta_flag::kOverlayOut;
+    md.overlay_site = 0;
+    md.overlay_path = 0;
+    md.overlay_cls = 3;
+    ours.push_back(m);
+  }
+  h.run(ours);
+  const uint64_t dropped = h.drop_count("queue_full") - before;
+  EXPECT_EQ(dropped, 50u) << "nothing leaves at 1 kB/s while the clock stands";
+  EXPECT_EQ(sites.path(0, 0).dropped_cls[3].load(), dropped);
+  EXPECT_EQ(sites.tx_packets(0, 0, 3), uint32_t(0) - uint32_t(dropped))
+      << "modular: encap's count (none here) less our drops";
+}
 
 TEST(QosStage, IngressPolicingDropsWhatArrivesAboveTheClassRate) {
   struct Row {
