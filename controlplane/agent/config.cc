@@ -2,6 +2,7 @@
 #include "controlplane/agent/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +91,72 @@ class Obj {
   const json& j_;
   std::string ptr_;
 };
+
+OperationsConfig parse_operations(const Obj& o) {
+  o.only({"timezone", "business_hours", "availability_target_percent", "incident_classes"});
+  OperationsConfig c;
+  if (o.has("timezone")) {
+    c.timezone = o.str("timezone");
+    // An IANA zone name as in /usr/share/zoneinfo: letters, digits, _ + - and single slashes.
+    bool ok = c.timezone.size() <= 64 && c.timezone.front() != '/' &&
+              c.timezone.find("..") == std::string::npos;
+    for (char ch : c.timezone)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '+' ||
+                  ch == '-' || ch == '/');
+    if (!ok || !std::filesystem::exists("/usr/share/zoneinfo/" + c.timezone))
+      throw ConfigError(o.at("timezone"),
+                        "must be a time zone of /usr/share/zoneinfo, like \"Europe/Paris\" (got " +
+                            shown(o.raw("timezone")) + ")");
+  }
+  if (o.has("business_hours")) {
+    Obj b(o.raw("business_hours"), o.at("business_hours"));
+    b.only({"days", "start", "end"});
+    if (b.has("days")) {
+      auto d = parse_days(b.str("days"));
+      if (!d)
+        throw ConfigError(b.at("days"), "must list days like \"mon-fri\" or \"mon,wed,fri\" (got " +
+                                            shown(b.raw("days")) + ")");
+      c.business.days = *d;
+    }
+    auto hhmm = [&](const char* key, int dflt) {
+      if (!b.has(key)) return dflt;
+      auto m = parse_hhmm(b.str(key));
+      if (!m) throw ConfigError(b.at(key), "must be HH:MM (got " + shown(b.raw(key)) + ")");
+      return *m;
+    };
+    c.business.start_min = hhmm("start", c.business.start_min);
+    c.business.end_min = hhmm("end", c.business.end_min);
+    if (c.business.end_min <= c.business.start_min)
+      throw ConfigError(b.at("end"), "must be after start");
+  }
+  if (o.has("availability_target_percent")) {
+    const json& v = o.raw("availability_target_percent");
+    if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 100)
+      throw ConfigError(o.at("availability_target_percent"),
+                        "must be a number in (0, 100] (got " + shown(v) + ")");
+    c.availability_target_percent = v.get<double>();
+  }
+  if (o.has("incident_classes")) {
+    Obj ic(o.raw("incident_classes"), o.at("incident_classes"));
+    ic.only(
+        {"site_down", "primary_down", "backup_down", "sla_unmet", "sla_degraded", "cap_reached"});
+    auto cls = [&](const char* key, std::string& out) {
+      if (!ic.has(key)) return;
+      const json& v = ic.raw(key);
+      if (!v.is_string() || (v != "P0" && v != "P1" && v != "P2" && v != "none"))
+        throw ConfigError(ic.at(key),
+                          "must be \"P0\", \"P1\", \"P2\" or \"none\" (got " + shown(v) + ")");
+      out = v == "none" ? "" : v.get<std::string>();
+    };
+    cls("site_down", c.incidents.site_down);
+    cls("primary_down", c.incidents.primary_down);
+    cls("backup_down", c.incidents.backup_down);
+    cls("sla_unmet", c.incidents.sla_unmet);
+    cls("sla_degraded", c.incidents.sla_degraded);
+    cls("cap_reached", c.incidents.cap_reached);
+  }
+  return c;
+}
 
 dp::IfAddr if_addr(const Obj& o, const char* key, bool v6) {
   std::string s = o.str(key);
@@ -185,7 +252,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
-             "overlay", "saas_dir", "comment"});
+             "overlay", "saas_dir", "operations", "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -324,6 +391,8 @@ AgentConfig parse_config(const std::string& text) {
       throw ConfigError("/overlay/site_id",
                         "is required on an edge with an overlay port (1 to 4095; got 0)");
   }
+  if (root.has("operations"))
+    c.operations = parse_operations(Obj(root.raw("operations"), "/operations"));
   if (root.has("policy")) c.policy_file = root.str("policy");
   if (root.has("saas_dir")) c.saas_dir = root.str("saas_dir");
   if (root.has("state_dir")) c.state_dir = root.str("state_dir");

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/journal/availability.h"
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
@@ -97,6 +98,25 @@ struct OverlaySettings {
   uint16_t mtu = 1500;
 };
 
+// The tender's incident classes (docs/operations.md): which class each kind of event gets.
+// Each is "P0" (Bloquant), "P1" (Majeur), "P2" (Mineur) or "" (journaled without a class).
+struct IncidentClasses {
+  std::string site_down = "P0";     // no usable path to the hub, or none to the internet
+  std::string primary_down = "P1";  // a primary uplink has no path to the hub
+  std::string backup_down = "P2";   // a backup uplink has no path to the hub
+  std::string sla_unmet = "P1";     // an SLA class no uplink meets
+  std::string sla_degraded = "P2";  // one uplink leaves an SLA class
+  std::string cap_reached = "P2";   // an uplink reached its monthly cap
+};
+
+// The journal and the availability report (docs/operations.md).
+struct OperationsConfig {
+  std::string timezone;  // IANA name ("Europe/Paris"); empty: the system's
+  BusinessHours business;
+  double availability_target_percent = 99.85;
+  IncidentClasses incidents;
+};
+
 struct AgentConfig {
   Role role = Role::kEdge;
   std::vector<std::string> eal;  // extra EAL arguments (e.g. "--no-huge", "-l", "0-1")
@@ -112,6 +132,7 @@ struct AgentConfig {
   std::optional<std::string> saas_dir;
   ApiConfig api;
   OverlaySettings overlay;
+  OperationsConfig operations;
 };
 
 // Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).

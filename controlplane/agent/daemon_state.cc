@@ -4,6 +4,7 @@
 #include <rte_cycles.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "dataplane/stages/qos.h"
@@ -451,6 +452,34 @@ json DaemonState::drops() {
     total += c.value;
   }
   return {{"total", total}, {"counters", counters}};
+}
+
+json DaemonState::events(int64_t since_ms, const std::string& incident, size_t limit) {
+  json out = json::array();
+  if (journal_ != nullptr)
+    for (const JournalEvent& e : journal_->read(since_ms, incident, limit))
+      out.push_back(to_json(e));
+  return {{"events", std::move(out)},
+          {"write_errors", journal_ ? journal_->write_errors() : 0},
+          {"skipped_lines", journal_ ? journal_->skipped_lines() : 0}};
+}
+
+namespace {
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+json DaemonState::availability(int year, int month) {
+  const std::vector<JournalEvent> ev = journal_ ? journal_->read() : std::vector<JournalEvent>{};
+  return to_json(compute_availability(ev, year, month, wall_ms(), avail_));
+}
+
+std::string DaemonState::availability_csv(int year, int month) {
+  const std::vector<JournalEvent> ev = journal_ ? journal_->read() : std::vector<JournalEvent>{};
+  return to_csv(compute_availability(ev, year, month, wall_ms(), avail_));
 }
 
 }  // namespace traboule::cp

@@ -11,6 +11,8 @@
 
 #include "controlplane/agent/config.h"
 #include "controlplane/api/state_source.h"
+#include "controlplane/journal/availability.h"
+#include "controlplane/journal/journal.h"
 #include "controlplane/store/policy_manager.h"
 #include "dataplane/runtime/dataplane.h"
 
@@ -45,6 +47,14 @@ class DaemonState final : public StateSource {
   nlohmann::json firewall(size_t top) override;
   void set_firewall_log(std::function<nlohmann::json(size_t)> fn) { fw_log_ = std::move(fn); }
 
+  nlohmann::json events(int64_t since_ms, const std::string& incident, size_t limit) override;
+  nlohmann::json availability(int year, int month) override;
+  std::string availability_csv(int year, int month) override;
+  void set_journal(const Journal* journal, AvailabilityOptions opt) {
+    journal_ = journal;
+    avail_ = std::move(opt);
+  }
+
   // Extra per-uplink JSON merged into uplinks() (link metrics from the probes, when running).
   void set_link_details(std::function<nlohmann::json(const std::string& uplink)> fn) {
     link_details_ = std::move(fn);
@@ -57,6 +67,8 @@ class DaemonState final : public StateSource {
   std::chrono::steady_clock::time_point started_;
   std::function<nlohmann::json(const std::string&)> link_details_;
   std::function<nlohmann::json()> paths_;
+  const Journal* journal_ = nullptr;
+  AvailabilityOptions avail_;
   std::function<nlohmann::json(size_t)> fw_log_;
 };
 

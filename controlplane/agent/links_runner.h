@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "controlplane/agent/config.h"
+#include "controlplane/journal/journal.h"
 #include "controlplane/links/cap_meter.h"
 #include "controlplane/links/link_monitor.h"
 #include "controlplane/links/sla_tracker.h"
@@ -38,6 +40,14 @@ class LinksRunner {
   void set_policy(std::shared_ptr<const CompiledPolicy> p);
   // Where the monthly data use per uplink is kept (before start(); empty: not kept).
   void set_usage_file(std::string path) { usage_file_ = std::move(path); }
+  // The event journal the state changes go to, with their incident classes, and the file the
+  // runner stamps every few seconds so a restart after a crash knows when the box was last
+  // alive (before start(); null: nothing journaled).
+  void set_journal(Journal* journal, IncidentClasses classes, std::string alive_file) {
+    journal_ = journal;
+    incidents_ = std::move(classes);
+    alive_file_ = std::move(alive_file);
+  }
   void start();
   void stop();
 
@@ -89,6 +99,14 @@ class LinksRunner {
                         uint64_t now_ns);
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
   void add_event(nlohmann::json e);
+  // Journal records (docs/operations.md): uplink and site reachability, SLA classes no uplink
+  // meets; each change once.
+  void journal(const std::string& kind, const std::string& subject, const std::string& state,
+               const std::string& severity, const std::string& incident, const std::string& text);
+  void journal_health(const std::vector<dp::LinkHealth>& hub,
+                      const std::vector<dp::LinkHealth>& internet);
+  void journal_sla_unmet(const dp::LinkSnapshot& links);
+  void stamp_alive(uint64_t now_ns);
   void collect_flow_events(uint64_t now_ns);
   // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
   // denied sources for GET /firewall.
@@ -135,6 +153,14 @@ class LinksRunner {
   static constexpr uint64_t kLoadIntervalNs = 50'000'000;
   static constexpr uint32_t kBusyPercent = 80;
   std::array<Load, dp::kMaxUplinks> load_{};
+  Journal* journal_ = nullptr;
+  IncidentClasses incidents_;
+  std::string alive_file_;
+  uint64_t alive_stamped_ns_ = 0;
+  std::vector<dp::LinkHealth> journaled_hub_, journaled_internet_;  // per uplink
+  dp::LinkHealth journaled_site_ = dp::LinkHealth::kUnknown;
+  dp::LinkHealth journaled_site_internet_ = dp::LinkHealth::kUnknown;
+  std::map<std::string, bool> journaled_unmet_;  // SLA class → no uplink meets it
   void track_load(uint64_t now_ns);
   std::vector<uint8_t> rule_choice_;  // per rule of policy_: kNoUplink until first evaluated
   nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_

@@ -23,6 +23,8 @@
 #include "controlplane/agent/daemon_state.h"
 #include "controlplane/agent/links_runner.h"
 #include "controlplane/api/api_server.h"
+#include "controlplane/journal/availability.h"
+#include "controlplane/journal/journal.h"
 #include "controlplane/policy/saas_lists.h"
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/store/policy_store.h"
@@ -202,6 +204,32 @@ cp::ApiSettings api_settings(const cp::AgentConfig& cfg) {
 
 }  // namespace
 
+// The daemon's start record. When the journal's last record is not a stop (the last run
+// crashed or lost power), it says since when the box was down: the later of the alive stamp
+// (written every 5 s) and that last record.
+static cp::JournalEvent start_record(const cp::Journal& journal, const std::string& alive_file) {
+  cp::JournalEvent e;
+  e.source = "daemon";
+  e.kind = "daemon";
+  e.subject = "trabouled";
+  e.state = "start";
+  e.severity = "notice";
+  e.text = "trabouled started";
+  const auto last = journal.read(0, "", 1);
+  if (last.empty() || (last.back().kind == "daemon" && last.back().state == "stop")) return e;
+  int64_t alive = last.back().unix_ms;
+  if (FILE* f = std::fopen(alive_file.c_str(), "r")) {
+    long long ms = 0;
+    if (std::fscanf(f, "%lld", &ms) == 1) alive = std::max<int64_t>(alive, ms);
+    std::fclose(f);
+  }
+  e.extra = {{"last_alive_ms", alive}};
+  e.severity = "warning";
+  e.text = "trabouled started after an unclean end (last known alive " + std::to_string(alive) +
+           " ms since the epoch)";
+  return e;
+}
+
 int main(int argc, char** argv) {
   po::options_description opts(
       "trabouled - Traboule SD-WAN data plane (edge or hub)\n\n"
@@ -280,6 +308,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // The journal's months, days and business hours are in this zone: set before any thread
+  // (the EAL's included) exists, as setenv requires.
+  if (!cfg.operations.timezone.empty()) {
+    ::setenv("TZ", cfg.operations.timezone.c_str(), 1);
+    ::tzset();
+  }
   std::vector<char*> eal_argv;
   for (auto& a : eal) eal_argv.push_back(a.data());
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
@@ -336,10 +370,16 @@ int main(int argc, char** argv) {
               "overlay: off (no /overlay/site_id in the config): overlay rules leave natively");
     dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial->snapshot);
     live.store(&d);
+    // The event journal (docs/operations.md): a start record, saying since when the box was
+    // down when the last run did not end with a stop record (a crash, a power cut).
+    cp::Journal journal(cfg.state_dir + "/journal");
+    const std::string alive_file = journal.dir() + "/alive";
+    journal.append(start_record(journal, alive_file));
     cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
                                 [](bool error, const std::string& m) { log_msg(error, m); });
     link_runner.set_policy(initial);
     link_runner.set_usage_file(cfg.state_dir + "/usage.json");
+    link_runner.set_journal(&journal, cfg.operations.incidents, alive_file);
     link_runner.start();
     links.store(&link_runner);
     g_dp.store(&d);
@@ -365,6 +405,11 @@ int main(int argc, char** argv) {
     state.set_paths([&link_runner] { return link_runner.paths_view(); });
     state.set_firewall_log(
         [&link_runner](size_t top) { return link_runner.firewall_log_view(top); });
+    cp::AvailabilityOptions avail;
+    avail.target_percent = cfg.operations.availability_target_percent;
+    avail.business = cfg.operations.business;
+    avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
+    state.set_journal(&journal, avail);
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
@@ -380,6 +425,16 @@ int main(int argc, char** argv) {
     if (api) api->stop();
     links.store(nullptr);
     link_runner.stop();
+    {
+      cp::JournalEvent stop;
+      stop.source = "daemon";
+      stop.kind = "daemon";
+      stop.subject = "trabouled";
+      stop.state = "stop";
+      stop.severity = "notice";
+      stop.text = "trabouled stopped";
+      journal.append(std::move(stop));
+    }
     live.store(nullptr);
     print_summary(d);
   } catch (const std::exception& e) {

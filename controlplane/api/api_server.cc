@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "controlplane/api/api_server.h"
 #include "controlplane/api/prometheus.h"
+#include "controlplane/journal/availability.h"
 
 #include <httplib.h>
 #include <openssl/crypto.h>
@@ -287,6 +288,8 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"GET", "/counters", R::kViewer}, &ApiServer::get_counters},
       {{"GET", "/drops", R::kViewer}, &ApiServer::get_drops},
       {{"GET", "/metrics", R::kViewer}, &ApiServer::get_metrics},
+      {{"GET", "/events", R::kViewer}, &ApiServer::get_events},
+      {{"GET", "/report/availability", R::kViewer}, &ApiServer::get_availability},
   };
   return kTable;
 }
@@ -1436,6 +1439,61 @@ void ApiServer::get_metrics(const httplib::Request& req, httplib::Response& res,
   in.apps = state_.app_traffic(std::numeric_limits<size_t>::max());
   res.status = 200;
   res.set_content(render_prometheus(in), kPrometheusContentType);
+}
+
+void ApiServer::get_events(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {"since", "class", "limit"}, res)) return;
+  int64_t since_ms = 0;
+  std::string incident;
+  size_t limit = 1000;
+  std::vector<PolicyError> bad;
+  if (req.has_param("since")) {  // seconds since the epoch
+    const std::string v = req.get_param_value("since");
+    auto n = parse_u64(v);
+    if (!n || *n > 253402300799ULL)
+      bad.push_back({"?since", shown_text(v), "seconds since 1970-01-01 UTC (an integer)"});
+    else
+      since_ms = static_cast<int64_t>(*n) * 1000;
+  }
+  if (req.has_param("class")) {
+    incident = req.get_param_value("class");
+    if (incident != "P0" && incident != "P1" && incident != "P2")
+      bad.push_back({"?class", shown_text(incident), "one of P0, P1, P2"});
+  }
+  if (req.has_param("limit")) {
+    const std::string v = req.get_param_value("limit");
+    auto n = parse_u64(v);
+    if (!n || *n < 1 || *n > 100000)
+      bad.push_back({"?limit", shown_text(v), "an integer from 1 to 100000"});
+    else
+      limit = static_cast<size_t>(*n);
+  }
+  if (!bad.empty()) return send_bad_request(res, bad);
+  send_json(res, 200, state_.events(since_ms, incident, limit));
+}
+
+void ApiServer::get_availability(const httplib::Request& req, httplib::Response& res,
+                                 const Caller&) {
+  if (refuse_unknown_params(req, {"month", "format"}, res)) return;
+  std::vector<PolicyError> bad;
+  std::optional<std::pair<int, int>> month;
+  if (!req.has_param("month")) {
+    bad.push_back({"?month", "", "required: the calendar month, YYYY-MM"});
+  } else {
+    month = parse_month(req.get_param_value("month"));
+    if (!month)
+      bad.push_back({"?month", shown_text(req.get_param_value("month")), "a month, YYYY-MM"});
+  }
+  std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
+  if (format != "json" && format != "csv")
+    bad.push_back({"?format", shown_text(format), "json or csv"});
+  if (!bad.empty()) return send_bad_request(res, bad);
+  if (format == "csv") {
+    res.status = 200;
+    res.set_content(state_.availability_csv(month->first, month->second), "text/csv");
+    return;
+  }
+  send_json(res, 200, state_.availability(month->first, month->second));
 }
 
 void ApiServer::get_policy(const httplib::Request& req, httplib::Response& res, const Caller&) {

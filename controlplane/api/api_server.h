@@ -153,6 +153,8 @@ class ApiServer {
   void get_counters(const httplib::Request&, httplib::Response&, const Caller&);
   void get_drops(const httplib::Request&, httplib::Response&, const Caller&);
   void get_metrics(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_events(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_availability(const httplib::Request&, httplib::Response&, const Caller&);
   nlohmann::json api_counters() const;  // GET /status "api"
 
   ApiSettings settings_;

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace traboule::cp {
@@ -31,6 +33,17 @@ class StateSource {
   // GET /firewall?top=N: settings, inbound rules with hits, verdict and zone-pair counters, the
   // last decisions logged and the N sources denied most.
   virtual nlohmann::json firewall(size_t /*top*/) { return nlohmann::json::object(); }
+  // GET /events: the journal's records (docs/operations.md), oldest first, from `since_ms`
+  // (ms since the epoch), of one incident class ("P0".. or "" for all), the newest `limit`.
+  virtual nlohmann::json events(int64_t /*since_ms*/, const std::string& /*incident*/,
+                                size_t /*limit*/) {
+    return {{"events", nlohmann::json::array()}};
+  }
+  // GET /report/availability?month=YYYY-MM: the month's availability; csv: the same as CSV.
+  virtual nlohmann::json availability(int /*year*/, int /*month*/) {
+    return nlohmann::json::object();
+  }
+  virtual std::string availability_csv(int /*year*/, int /*month*/) { return ""; }
 };
 
 }  // namespace traboule::cp

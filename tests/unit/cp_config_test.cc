@@ -156,6 +156,31 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
       {"eal in-memory", "/eal", json::array({"--in-memory"}), "/eal/0: --in-memory is refused"},
       {"eal not strings", "/eal", json::array({1}), "/eal/0: must be a string"},
       {"bad role", "/role", "spoke", "/role: must be one of edge, hub (got \"spoke\")"},
+      {"operations unknown field", "/operations", json{{"tz", "UTC"}},
+       "/operations/tz: unknown field"},
+      {"unknown time zone", "/operations", json{{"timezone", "Mars/Olympus"}},
+       "/operations/timezone: must be a time zone"},
+      {"time zone escaping the zone dir", "/operations", json{{"timezone", "../../etc/passwd"}},
+       "/operations/timezone: must be a time zone"},
+      {"absolute time zone path", "/operations", json{{"timezone", "/etc/localtime"}},
+       "/operations/timezone: must be a time zone"},
+      {"business days", "/operations", json{{"business_hours", {{"days", "weekdays"}}}},
+       "/operations/business_hours/days: must list days"},
+      {"business start", "/operations", json{{"business_hours", {{"start", "8h"}}}},
+       "/operations/business_hours/start: must be HH:MM"},
+      {"business end before start", "/operations",
+       json{{"business_hours", {{"start", "18:00"}, {"end", "08:00"}}}},
+       "/operations/business_hours/end: must be after start"},
+      {"target 0", "/operations", json{{"availability_target_percent", 0}},
+       "/operations/availability_target_percent: must be a number in (0, 100]"},
+      {"target over 100", "/operations", json{{"availability_target_percent", 100.5}},
+       "/operations/availability_target_percent: must be a number"},
+      {"target as text", "/operations", json{{"availability_target_percent", "99.85"}},
+       "/operations/availability_target_percent: must be a number"},
+      {"incident class P3", "/operations", json{{"incident_classes", {{"site_down", "P3"}}}},
+       "/operations/incident_classes/site_down: must be \"P0\""},
+      {"incident class unknown event", "/operations", json{{"incident_classes", {{"fire", "P0"}}}},
+       "/operations/incident_classes/fire: unknown"},
   };
   for (auto& r : rows) {
     json j = valid();
@@ -172,6 +197,29 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
           << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
     }
   }
+}
+
+TEST(ConfigLoad, OperationsSection) {
+  json j = valid();
+  AgentConfig c = parse_config(j.dump());
+  EXPECT_EQ(c.operations.timezone, "");
+  EXPECT_EQ(c.operations.business.days, 0x3e);
+  EXPECT_EQ(c.operations.incidents.site_down, "P0");
+  EXPECT_DOUBLE_EQ(c.operations.availability_target_percent, 99.85);
+  j["operations"] = {
+      {"timezone", "Europe/Paris"},
+      {"business_hours", {{"days", "mon-sat"}, {"start", "07:30"}, {"end", "19:00"}}},
+      {"availability_target_percent", 99.9},
+      {"incident_classes", {{"backup_down", "none"}, {"sla_degraded", "P1"}}}};
+  c = parse_config(j.dump());
+  EXPECT_EQ(c.operations.timezone, "Europe/Paris");
+  EXPECT_EQ(c.operations.business.days, 0x7e);
+  EXPECT_EQ(c.operations.business.start_min, 450);
+  EXPECT_EQ(c.operations.business.end_min, 1140);
+  EXPECT_DOUBLE_EQ(c.operations.availability_target_percent, 99.9);
+  EXPECT_EQ(c.operations.incidents.backup_down, "") << "none: journaled without a class";
+  EXPECT_EQ(c.operations.incidents.sla_degraded, "P1");
+  EXPECT_EQ(c.operations.incidents.primary_down, "P1") << "the others keep their default";
 }
 
 TEST(ConfigLoad, RejectsUplinkNamesThatReadAlike) {

@@ -3,6 +3,7 @@
 // usage errors naming the option and the value.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,27 @@ TEST(CtlArgs, ReadCommands) {
   p = parse({"counters", "route.rule"});
   ASSERT_TRUE(p.ok) << p.error;
   EXPECT_EQ(p.invocation.prefix.value(), "route.rule");
+}
+
+TEST(CtlArgs, JournalCommands) {
+  auto p = parse({"events", "--class", "P0", "--limit", "10", "--since", "1796601600"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.invocation.command, (Args{"events"}));
+  EXPECT_EQ(p.invocation.incident.value(), "P0");
+  EXPECT_EQ(p.invocation.limit.value(), 10u);
+  EXPECT_EQ(p.invocation.since_s.value(), 1796601600u);
+  const auto now = static_cast<uint64_t>(std::time(nullptr));
+  p = parse({"events", "--since", "2h"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_NEAR(static_cast<double>(p.invocation.since_s.value()), double(now - 7200), 5.0);
+  p = parse({"events", "--since", "2026-12-01"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_GT(p.invocation.since_s.value(), 1796000000u);
+  p = parse({"report", "availability", "--month", "2026-12", "--csv"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.invocation.command, (Args{"report", "availability"}));
+  EXPECT_EQ(p.invocation.month, "2026-12");
+  EXPECT_TRUE(p.invocation.csv);
 }
 
 TEST(CtlArgs, PolicyCommands) {
@@ -231,7 +253,22 @@ INSTANTIATE_TEST_SUITE_P(
                {"fleet", "apply", "--devices", "d", "p", "--confirm-timeout", "abc"},
                "--confirm-timeout"},
         BadRow{"prefix_guess", {"policy", "apply", "p", "--conf", "5"}, "unrecognised option"},
-        BadRow{"help_unknown_command", {"bogus", "--help"}, "unknown command \"bogus\""}),
+        BadRow{"help_unknown_command", {"bogus", "--help"}, "unknown command \"bogus\""},
+        BadRow{"events_since_bad", {"events", "--since", "yesterday"}, "--since: a duration"},
+        BadRow{"events_since_unit", {"events", "--since", "5w"}, "--since"},
+        BadRow{"events_since_date", {"events", "--since", "2026-13-01"}, "--since"},
+        BadRow{"events_class_bad", {"events", "--class", "P3"}, "--class: P0, P1 or P2"},
+        BadRow{"events_limit_zero", {"events", "--limit", "0"}, "--limit"},
+        BadRow{"events_arg", {"events", "P0"}, "unexpected argument"},
+        BadRow{"report_no_month", {"report", "availability"}, "needs --month"},
+        BadRow{"report_bad_month",
+               {"report", "availability", "--month", "2026-13"},
+               "--month: a calendar month"},
+        BadRow{"report_month_shape", {"report", "availability", "--month", "12-2026"}, "--month"},
+        BadRow{"report_csv_json",
+               {"report", "availability", "--month", "2026-12", "--csv", "--json"},
+               "--csv and --json exclude each other"},
+        BadRow{"report_unknown", {"report", "uptime"}, "unknown command \"uptime\""}),
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST(CtlArgs, NumberHelpers) {

@@ -753,6 +753,32 @@ lab_down_all() {
   echo "$removed"
 }
 
+# restart HOST [--crash]: stops one daemon (SIGTERM, 10 s, then SIGKILL; --crash: SIGKILL at
+# once, as a power cut would) and starts it again with the same config and state_dir, waiting
+# until it forwards again. The old log is kept as HOST.log.1.
+lab_restart() {
+  local d=$1 crash=${2:-} pid i
+  case $d in edge | hub) ;; *) lab_die "restart: edge or hub (got '$d')" ;; esac
+  [ -z "$crash" ] || [ "$crash" = --crash ] || lab_die "restart: unknown option '$crash'"
+  [ -f "$LAB_DIR/$d/trabouled.json" ] || lab_die "lab '$LAB_NAME' is not up (no $d config)"
+  pid=$(lab_read_pid "$d")
+  if [ -n "$pid" ] && lab_pid_alive "$pid"; then
+    if [ -n "$crash" ]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    else
+      kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 100; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
+      lab_pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    for ((i = 0; i < 50; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
+  fi
+  mv -f "$LAB_DIR/logs/$d.log" "$LAB_DIR/logs/$d.log.1" 2>/dev/null || true
+  lab__spawn "$d" "$d" "$LAB_TRABOULED" --config "$LAB_DIR/$d/trabouled.json"
+  LAB_DEADLINE=$((SECONDS + LAB_TIMEOUT))
+  lab__await "$d" "trabouled ($d) forwarding again" lab__daemon_ready "$d"
+  lab_log "lab '$LAB_NAME': $d restarted${crash:+ after a simulated crash}"
+}
+
 lab_down() {
   [ "$(id -u)" -eq 0 ] || lab_die "the lab needs root (network namespaces)"
   local existing

@@ -99,6 +99,8 @@ EOF
   "policy": "policy.json",
   "state_dir": "state",
   "overlay": { "port": $SITE_OVERLAY_PORT, "site_id": $SITE_SITE_ID },
+  "operations": { "timezone": "Europe/Paris",
+                  "business_hours": { "days": "mon-fri", "start": "08:00", "end": "18:00" } },
 EOF
   [ -z "$saas" ] || printf '  "saas_dir": "%s",\n' "$saas"
   cat <<EOF

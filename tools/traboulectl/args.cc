@@ -7,6 +7,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <ctime>
 #include <set>
 #include <sstream>
 
@@ -54,6 +55,20 @@ const std::vector<CommandSpec>& command_specs() {
        "that would open a flow (verdicts), the denials per zone pair, the N sources denied\n"
        "most and the last decisions logged. docs/firewall.md explains each."},
       {{"routes"}, "routes", "the forwarding table (GET /routes)", ""},
+      {{"events"},
+       "events [--since WHEN] [--class P0|P1|P2] [--limit N]",
+       "the event journal: state changes with their incident class (GET /events)",
+       "Every state change the box journaled (kept across restarts, docs/operations.md), oldest\n"
+       "first: uplinks and paths down and up, the site without any path (P0), SLA classes\n"
+       "violated or unmet, caps reached, policies applied, daemon starts and stops. WHEN is a\n"
+       "duration back from now (90s, 30m, 2h, 7d), a date (2026-12-01, local midnight) or\n"
+       "seconds since the epoch."},
+      {{"report", "availability"},
+       "report availability --month YYYY-MM [--csv]",
+       "the month's availability per site, uplink and path against the target",
+       "Seconds available and unavailable, outages and the longest one, within business hours\n"
+       "too, computed by the box from its journal (docs/operations.md); --csv for a\n"
+       "spreadsheet, --json for the document."},
       {{"drops"}, "drops", "packets dropped, by stage and reason (GET /drops)", ""},
       {{"policy", "validate"},
        "policy validate FILE [--uplinks a,b,c | --config trabouled.json] [--role edge|hub]\n"
@@ -124,6 +139,16 @@ po::options_description command_options(const std::vector<std::string>& words) {
     desc.add_options()("top", po::value<std::string>()->value_name("N"),
                        "show the N busiest flows (flows), applications (apps) or most denied "
                        "sources (firewall)");
+  } else if (name == "events") {
+    desc.add_options()  //
+        ("since", po::value<std::string>()->value_name("WHEN"),
+         "from then on (90s, 30m, 2h, 7d ago; 2026-12-01; or epoch seconds)")                 //
+        ("class", po::value<std::string>()->value_name("P"), "only incidents of this class")  //
+        ("limit", po::value<std::string>()->value_name("N"), "the newest N (default 1000)");
+  } else if (name == "report availability") {
+    desc.add_options()                                                                    //
+        ("month", po::value<std::string>()->value_name("YYYY-MM"), "the calendar month")  //
+        ("csv", po::bool_switch(), "CSV (one row per site, uplink and path)");
   } else if (name == "policy validate") {
     desc.add_options()  //
         ("uplinks", po::value<std::string>()->value_name("a,b,c"),
@@ -194,7 +219,38 @@ const CommandSpec* find_spec(const std::vector<std::string>& words) {
 }
 
 bool is_group(const std::string& word) {
-  return word == "policy" || word == "fleet";
+  return word == "policy" || word == "fleet" || word == "report";
+}
+
+// events --since: "90s", "30m", "2h", "7d" back from now, "YYYY-MM-DD" (local midnight), or
+// seconds since the epoch.
+std::optional<uint64_t> parse_since(const std::string& text) {
+  const auto now = static_cast<uint64_t>(std::time(nullptr));
+  if (text.size() >= 2 && std::string("smhd").find(text.back()) != std::string::npos) {
+    const auto n = parse_unsigned(text.substr(0, text.size() - 1), 0, 100ULL * 365 * 86400);
+    if (!n) return std::nullopt;
+    const uint64_t unit = text.back() == 's'   ? 1
+                          : text.back() == 'm' ? 60
+                          : text.back() == 'h' ? 3600
+                                               : 86400;
+    const uint64_t back = *n * unit;
+    return back > now ? 0 : now - back;
+  }
+  if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
+    const auto y = parse_unsigned(text.substr(0, 4), 1970, 9999);
+    const auto m = parse_unsigned(text.substr(5, 2), 1, 12);
+    const auto d = parse_unsigned(text.substr(8, 2), 1, 31);
+    if (!y || !m || !d) return std::nullopt;
+    std::tm tm{};
+    tm.tm_year = static_cast<int>(*y) - 1900;
+    tm.tm_mon = static_cast<int>(*m) - 1;
+    tm.tm_mday = static_cast<int>(*d);
+    tm.tm_isdst = -1;
+    const std::time_t t = std::mktime(&tm);
+    if (t < 0) return std::nullopt;
+    return static_cast<uint64_t>(t);
+  }
+  return parse_unsigned(text, 0, 253402300799ULL);
 }
 
 std::string quoted(const std::string& s) {
@@ -481,6 +537,60 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
       } else {
         inv.prefix = p;
       }
+    }
+  } else if (name == "events") {
+    good = expect_args(0, 0, "");
+    if (good && str("since")) {
+      inv.since_s = parse_since(*str("since"));
+      if (!inv.since_s) {
+        outcome.error =
+            "--since: a duration (90s, 30m, 2h, 7d), a date (YYYY-MM-DD) or epoch "
+            "seconds (got " +
+            quoted(*str("since")) + ")";
+        good = false;
+      }
+    }
+    if (good && str("class")) {
+      const std::string c = *str("class");
+      if (c != "P0" && c != "P1" && c != "P2") {
+        outcome.error = "--class: P0, P1 or P2 (got " + quoted(c) + ")";
+        good = false;
+      } else {
+        inv.incident = c;
+      }
+    }
+    if (good && str("limit")) {
+      const auto v = parse_unsigned(*str("limit"), 1, 100000);
+      if (!v) {
+        outcome.error =
+            "--limit: a whole number from 1 to 100000 (got " + quoted(*str("limit")) + ")";
+        good = false;
+      } else {
+        inv.limit = static_cast<uint32_t>(*v);
+      }
+    }
+  } else if (name == "report availability") {
+    good = expect_args(0, 0, "");
+    inv.csv = vm["csv"].as<bool>();
+    if (good && !str("month")) {
+      outcome.error = "`report availability` needs --month YYYY-MM";
+      good = false;
+    }
+    if (good) {
+      const std::string m = *str("month");
+      const bool shape = m.size() == 7 && m[4] == '-' &&
+                         parse_unsigned(m.substr(0, 4), 1970, 9999) &&
+                         parse_unsigned(m.substr(5, 2), 1, 12);
+      if (!shape) {
+        outcome.error = "--month: a calendar month YYYY-MM (got " + quoted(m) + ")";
+        good = false;
+      } else {
+        inv.month = m;
+      }
+    }
+    if (good && inv.csv && inv.global.json) {
+      outcome.error = "--csv and --json exclude each other";
+      good = false;
     }
   } else if (spec->words.size() == 1) {
     good = expect_args(0, 0, "");

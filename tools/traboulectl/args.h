@@ -40,9 +40,14 @@ struct Invocation {
   std::optional<uint64_t> version;                  // rollback N, show [N]
   uint64_t diff_from = 0;
   uint64_t diff_to = 0;
-  std::string devices_file;           // fleet apply --devices
-  std::optional<std::string> canary;  // fleet apply --canary
-  double settle_s = 3;                // fleet apply --settle
+  std::string devices_file;             // fleet apply --devices
+  std::optional<std::string> canary;    // fleet apply --canary
+  double settle_s = 3;                  // fleet apply --settle
+  std::optional<uint64_t> since_s;      // events --since (seconds since the epoch)
+  std::optional<std::string> incident;  // events --class P0|P1|P2
+  std::optional<uint32_t> limit;        // events --limit
+  std::string month;                    // report availability --month YYYY-MM
+  bool csv = false;                     // report availability --csv
 };
 
 struct ParseOutcome {

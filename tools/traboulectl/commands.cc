@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tools/traboulectl/commands.h"
 
+#include <ctime>
+
+#include "controlplane/journal/availability.h"
+
 #include <filesystem>
 #include <ostream>
 
@@ -12,6 +16,16 @@
 
 namespace traboule::ctl {
 namespace {
+
+// "2026-12-07 09:15:02" in the local time zone, from ms since the epoch.
+std::string local_time_text(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
 
 constexpr size_t kMaxTokenFileBytes = 8192;
 constexpr size_t kMaxDevicesFileBytes = 8u << 20;
@@ -120,6 +134,58 @@ class Runner {
       return show("/routes", "routes", {"prefix", "via", "gateway", "usable", "source"});
     }
     if (name == "drops") return show("/drops", "counters", {}, "drops");
+    if (name == "events") {
+      std::string q;
+      auto add = [&](const std::string& kv) { q += (q.empty() ? "?" : "&") + kv; };
+      if (inv_.since_s) add("since=" + std::to_string(*inv_.since_s));
+      if (inv_.incident) add("class=" + *inv_.incident);
+      if (inv_.limit) add("limit=" + std::to_string(*inv_.limit));
+      const ApiResult r = client_->get("/events" + q);
+      if (!r.ok) return fail(r.error);
+      if (inv_.global.json) return print_json(r.body);
+      nlohmann::json doc = {{"events", nlohmann::json::array()}};
+      if (r.body.contains("events") && r.body["events"].is_array())
+        for (nlohmann::json e : r.body["events"]) {
+          if (!e.is_object()) continue;
+          e["time"] = local_time_text(e.value("time_ms", int64_t{0}));
+          e["class"] = e.value("incident", std::string());
+          doc["events"].push_back(std::move(e));
+        }
+      out_ << render_listing(doc, "events",
+                             {"time", "class", "severity", "kind", "subject", "state", "text"});
+      return kExitOk;
+    }
+    if (name == "report availability") {
+      const ApiResult r = client_->get("/report/availability?month=" + inv_.month);
+      if (!r.ok) return fail(r.error);
+      if (inv_.global.json) return print_json(r.body);
+      if (inv_.csv) {
+        out_ << cp::availability_csv(r.body);
+        return kExitOk;
+      }
+      out_ << "month " << r.body.value("month", std::string("?")) << " ("
+           << r.body.value("from", std::string()) << " to " << r.body.value("to", std::string())
+           << ", observed from " << r.body.value("observed_from", std::string()) << "), time zone "
+           << r.body.value("timezone", std::string("?")) << "\n";
+      out_ << "target " << r.body.value("target_percent", 0.0) << " %: at most "
+           << r.body.value("allowed_unavailable_s", 0.0) << " s unavailable in the month\n\n";
+      nlohmann::json doc = {{"subjects", nlohmann::json::array()}};
+      if (r.body.contains("subjects") && r.body["subjects"].is_array())
+        for (nlohmann::json s : r.body["subjects"]) {
+          if (!s.is_object()) continue;
+          if (s.contains("business_hours") && s["business_hours"].is_object()) {
+            s["business_unavailable_s"] = s["business_hours"].value("unavailable_s", 0.0);
+            s["business_percent"] = s["business_hours"].value("availability_percent", 0.0);
+            s.erase("business_hours");
+          }
+          doc["subjects"].push_back(std::move(s));
+        }
+      out_ << render_listing(
+          doc, "subjects",
+          {"kind", "name", "availability_percent", "unavailable_s", "outages", "longest_outage_s",
+           "meets_target", "business_percent", "business_unavailable_s"});
+      return kExitOk;
+    }
     if (name == "firewall") {
       const ApiResult r = client_->get(
           "/firewall" + (inv_.top ? "?top=" + std::to_string(*inv_.top) : std::string()));
