@@ -93,7 +93,8 @@ class Obj {
 };
 
 OperationsConfig parse_operations(const Obj& o) {
-  o.only({"timezone", "business_hours", "availability_target_percent", "incident_classes"});
+  o.only({"timezone", "business_hours", "availability_target_percent", "incident_classes", "syslog",
+          "syslog_facility"});
   OperationsConfig c;
   if (o.has("timezone")) {
     c.timezone = o.str("timezone");
@@ -154,6 +155,31 @@ OperationsConfig parse_operations(const Obj& o) {
     cls("sla_unmet", c.incidents.sla_unmet);
     cls("sla_degraded", c.incidents.sla_degraded);
     cls("cap_reached", c.incidents.cap_reached);
+  }
+  if (o.has("syslog_facility")) {
+    auto f = syslog_facility(o.str("syslog_facility"));
+    if (!f)
+      throw ConfigError(o.at("syslog_facility"), "must be local0 to local7, daemon or user (got " +
+                                                     shown(o.raw("syslog_facility")) + ")");
+    c.syslog_facility = *f;
+  }
+  if (o.has("syslog")) {
+    const json& arr = o.raw("syslog");
+    if (!arr.is_array() || arr.size() > 8)
+      throw ConfigError(o.at("syslog"),
+                        "must be an array of at most 8 collectors (got " + shown(arr) + ")");
+    for (size_t i = 0; i < arr.size(); ++i) {
+      Obj s(arr[i], o.at("syslog") + "/" + std::to_string(i));
+      s.only({"host", "port", "transport"});
+      SyslogCollector sc;
+      sc.host = s.str("host");
+      if (!dp::IpAddr::parse(sc.host))
+        throw ConfigError(s.at("host"),
+                          "must be an IPv4 or IPv6 address (got " + shown(s.raw("host")) + ")");
+      sc.port = static_cast<uint16_t>(s.uint_or("port", 514, 1, 65535));
+      if (s.has("transport")) sc.tcp = s.choice<bool>("transport", {{"udp", false}, {"tcp", true}});
+      c.syslog.push_back(sc);
+    }
   }
   return c;
 }

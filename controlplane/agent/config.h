@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "controlplane/journal/availability.h"
+#include "controlplane/journal/syslog.h"
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
@@ -115,6 +116,8 @@ struct OperationsConfig {
   BusinessHours business;
   double availability_target_percent = 99.85;
   IncidentClasses incidents;
+  std::vector<SyslogCollector> syslog;  // journal records to these collectors (RFC 5424)
+  int syslog_facility = 16;             // local0
 };
 
 struct AgentConfig {

@@ -459,9 +459,13 @@ json DaemonState::events(int64_t since_ms, const std::string& incident, size_t l
   if (journal_ != nullptr)
     for (const JournalEvent& e : journal_->read(since_ms, incident, limit))
       out.push_back(to_json(e));
-  return {{"events", std::move(out)},
-          {"write_errors", journal_ ? journal_->write_errors() : 0},
-          {"skipped_lines", journal_ ? journal_->skipped_lines() : 0}};
+  json j = {{"events", std::move(out)},
+            {"write_errors", journal_ ? journal_->write_errors() : 0},
+            {"skipped_lines", journal_ ? journal_->skipped_lines() : 0}};
+  if (syslog_ != nullptr)
+    j["syslog"] = {
+        {"sent", syslog_->sent()}, {"dropped", syslog_->dropped()}, {"errors", syslog_->errors()}};
+  return j;
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include "controlplane/api/state_source.h"
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/journal.h"
+#include "controlplane/journal/syslog.h"
 #include "controlplane/store/policy_manager.h"
 #include "dataplane/runtime/dataplane.h"
 
@@ -50,9 +51,11 @@ class DaemonState final : public StateSource {
   nlohmann::json events(int64_t since_ms, const std::string& incident, size_t limit) override;
   nlohmann::json availability(int year, int month) override;
   std::string availability_csv(int year, int month) override;
-  void set_journal(const Journal* journal, AvailabilityOptions opt) {
+  void set_journal(const Journal* journal, AvailabilityOptions opt,
+                   const SyslogSender* syslog = nullptr) {
     journal_ = journal;
     avail_ = std::move(opt);
+    syslog_ = syslog;
   }
 
   // Extra per-uplink JSON merged into uplinks() (link metrics from the probes, when running).
@@ -68,6 +71,7 @@ class DaemonState final : public StateSource {
   std::function<nlohmann::json(const std::string&)> link_details_;
   std::function<nlohmann::json()> paths_;
   const Journal* journal_ = nullptr;
+  const SyslogSender* syslog_ = nullptr;
   AvailabilityOptions avail_;
   std::function<nlohmann::json(size_t)> fw_log_;
 };

@@ -25,6 +25,7 @@
 #include "controlplane/api/api_server.h"
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/journal.h"
+#include "controlplane/journal/syslog.h"
 #include "controlplane/policy/saas_lists.h"
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/store/policy_store.h"
@@ -373,6 +374,10 @@ int main(int argc, char** argv) {
     // The event journal (docs/operations.md): a start record, saying since when the box was
     // down when the last run did not end with a stop record (a crash, a power cut).
     cp::Journal journal(cfg.state_dir + "/journal");
+    // Every record also to the syslog collectors (RFC 5424; never blocks the caller).
+    cp::SyslogSender syslog(cfg.operations.syslog, cfg.operations.syslog_facility);
+    if (!cfg.operations.syslog.empty())
+      journal.set_sink([&syslog](const cp::JournalEvent& e) { syslog.send(e); });
     const std::string alive_file = journal.dir() + "/alive";
     journal.append(start_record(journal, alive_file));
     cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
@@ -409,7 +414,7 @@ int main(int argc, char** argv) {
     avail.target_percent = cfg.operations.availability_target_percent;
     avail.business = cfg.operations.business;
     avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
-    state.set_journal(&journal, avail);
+    state.set_journal(&journal, avail, cfg.operations.syslog.empty() ? nullptr : &syslog);
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);

@@ -106,6 +106,12 @@ void Journal::rotate_locked() {
 }
 
 JournalEvent Journal::append(JournalEvent e) {
+  e = append_locked(std::move(e));
+  if (sink_) sink_(e);
+  return e;
+}
+
+JournalEvent Journal::append_locked(JournalEvent e) {
   std::lock_guard lock(mu_);
   e.seq = ++seq_;
   if (e.unix_ms == 0) e.unix_ms = now_unix_ms();

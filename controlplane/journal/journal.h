@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -54,6 +55,10 @@ class Journal {
   std::vector<JournalEvent> read(int64_t since_ms = 0, const std::string& incident = "",
                                  size_t limit = SIZE_MAX) const;
 
+  // Called with each record appended (after it is on disk), e.g. to forward it to syslog;
+  // set before any append. Must not block.
+  void set_sink(std::function<void(const JournalEvent&)> sink) { sink_ = std::move(sink); }
+
   const std::string& dir() const noexcept { return dir_; }
   uint64_t write_errors() const;
   uint64_t skipped_lines() const;  // torn or foreign lines met by the last read()
@@ -62,6 +67,7 @@ class Journal {
  private:
   std::string path(unsigned i) const;
   void rotate_locked();
+  JournalEvent append_locked(JournalEvent e);
 
   std::string dir_;
   JournalLimits limits_;
@@ -70,6 +76,7 @@ class Journal {
   uint64_t size_ = 0;  // bytes of the current file
   uint64_t write_errors_ = 0;
   mutable uint64_t skipped_ = 0;
+  std::function<void(const JournalEvent&)> sink_;
 };
 
 }  // namespace traboule::cp

@@ -8,7 +8,9 @@
 #   3. after a clean restart of the edge daemon, the journal (P0, P1, a stop and a start) and the
 #      month's figures are still there; after a simulated crash (SIGKILL) the start record says
 #      since when the box was down, and the report counts that gap against every subject;
-#   4. the CSV report has a row per subject and the API refuses bad months and classes by name.
+#   4. the CSV report has a row per subject and the API refuses bad months and classes by name;
+#   5. rsyslogd, a real collector in the edge's namespace, receives the journal's records as
+#      RFC 5424 over UDP and TCP, the incident class in the structured data.
 # Usage: journal_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -22,6 +24,7 @@ name="jr$$"
 work=$(mktemp -d /tmp/tb-journal.XXXXXX)
 export TB_BUILD=$build TB_LAB=$name
 cleanup() {
+  [ -z "${rsyslog_pid:-}" ] || kill "$rsyslog_pid" 2>/dev/null || true
   "$lab" down >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -66,6 +69,26 @@ print("up" if any(p.get("state") == "up" and "/inet" not in p.get("name", "") fo
 }
 
 "$lab" up >/dev/null || fail "lab up"
+# A real syslog collector (rsyslogd) in the edge's namespace, where the lab's edge config sends
+# its journal (127.0.0.1:5514 UDP and :5515 TCP, octet-counted): each transport to its file.
+rsyslog_pid=""
+if command -v rsyslogd >/dev/null; then
+  cat >"$work/rsyslog.conf" <<RSYSLOG
+global(workDirectory="$work")
+module(load="imudp")
+module(load="imtcp")
+template(name="tb" type="string" string="%PRI% %HOSTNAME% %APP-NAME% %MSGID% %STRUCTURED-DATA% %msg%\n")
+ruleset(name="udp") { action(type="omfile" file="$work/udp.log" template="tb") }
+ruleset(name="tcp") { action(type="omfile" file="$work/tcp.log" template="tb") }
+input(type="imudp" address="127.0.0.1" port="5514" ruleset="udp")
+input(type="imtcp" address="127.0.0.1" port="5515" ruleset="tcp")
+RSYSLOG
+  ip netns exec "tblab-$name-edge" rsyslogd -n -f "$work/rsyslog.conf" -i "$work/rsyslog.pid" \
+    >"$work/rsyslog.out" 2>&1 &
+  rsyslog_pid=$!
+  sleep 1
+  kill -0 "$rsyslog_pid" 2>/dev/null || fail "rsyslogd did not start: $(cat "$work/rsyslog.out")"
+fi
 fiber_ctl=$(ctl_of fiber)
 vdsl_ctl=$(ctl_of vdsl)
 g4_ctl=$(ctl_of 4g)
@@ -97,6 +120,19 @@ PYEOF
   fail "fiber's unavailable seconds grew from $fiber0 to $fiber1 (want 30 ± 2)"
 [ "$out1" -eq $((out0 + 1)) ] || fail "fiber's outages went from $out0 to $out1 (want one more)"
 pass "availability: fiber unavailable $fiber0 → $fiber1 s, outages $out0 → $out1"
+if [ -n "$rsyslog_pid" ]; then
+  for f in udp tcp; do
+    for _ in $(seq 1 20); do grep -q 'subject="fiber" state="down"' "$work/$f.log" 2>/dev/null && break; sleep 0.2; done
+    line=$(grep 'subject="fiber" state="down"' "$work/$f.log" | grep ' uplink ' | tail -1 || true)
+    case $line in
+      "131 "*"trabouled uplink [traboule@32473 "*'incident="P1"'*"primary uplink fiber has no path to the hub"*) ;;
+      *) fail "rsyslog ($f) did not get fiber's P1 as RFC 5424 with its class: '$line' ($(tail -3 "$work/$f.log" 2>/dev/null))" ;;
+    esac
+  done
+  pass "syslog: rsyslogd got fiber's P1 over UDP and TCP: $line"
+else
+  echo "note: rsyslogd not installed (tools/setup installs it): syslog delivery not checked"
+fi
 
 # --- 2. every uplink cut for 15 s: the site has no path to the hub (P0). The metered 4g is
 # probed every second (probes.metered_interval_ms): the box knows it is down 5 probes later,

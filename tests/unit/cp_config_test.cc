@@ -179,6 +179,20 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
        "/operations/availability_target_percent: must be a number"},
       {"incident class P3", "/operations", json{{"incident_classes", {{"site_down", "P3"}}}},
        "/operations/incident_classes/site_down: must be \"P0\""},
+      {"syslog not an array", "/operations", json{{"syslog", "10.0.0.1"}},
+       "/operations/syslog: must be an array of at most 8"},
+      {"syslog host name", "/operations", json{{"syslog", {{{"host", "logs.example"}}}}},
+       "/operations/syslog/0/host: must be an IPv4 or IPv6 address"},
+      {"syslog port 0", "/operations", json{{"syslog", {{{"host", "10.0.0.1"}, {"port", 0}}}}},
+       "/operations/syslog/0/port: must be an integer in [1, 65535]"},
+      {"syslog transport tls", "/operations",
+       json{{"syslog", {{{"host", "10.0.0.1"}, {"transport", "tls"}}}}},
+       "/operations/syslog/0/transport: must be one of udp, tcp"},
+      {"syslog unknown field", "/operations",
+       json{{"syslog", {{{"host", "10.0.0.1"}, {"proto", "udp"}}}}},
+       "/operations/syslog/0/proto: unknown field"},
+      {"syslog facility kern", "/operations", json{{"syslog_facility", "kern"}},
+       "/operations/syslog_facility: must be local0 to local7"},
       {"incident class unknown event", "/operations", json{{"incident_classes", {{"fire", "P0"}}}},
        "/operations/incident_classes/fire: unknown"},
   };
@@ -220,6 +234,17 @@ TEST(ConfigLoad, OperationsSection) {
   EXPECT_EQ(c.operations.incidents.backup_down, "") << "none: journaled without a class";
   EXPECT_EQ(c.operations.incidents.sla_degraded, "P1");
   EXPECT_EQ(c.operations.incidents.primary_down, "P1") << "the others keep their default";
+  EXPECT_TRUE(c.operations.syslog.empty());
+  j["operations"]["syslog"] = {{{"host", "2001:db8::10"}, {"transport", "tcp"}},
+                               {{"host", "192.0.2.10"}, {"port", 5514}}};
+  j["operations"]["syslog_facility"] = "local3";
+  c = parse_config(j.dump());
+  ASSERT_EQ(c.operations.syslog.size(), 2u);
+  EXPECT_EQ(c.operations.syslog[0].port, 514);
+  EXPECT_TRUE(c.operations.syslog[0].tcp);
+  EXPECT_EQ(c.operations.syslog[1].port, 5514);
+  EXPECT_FALSE(c.operations.syslog[1].tcp);
+  EXPECT_EQ(c.operations.syslog_facility, 19);
 }
 
 TEST(ConfigLoad, RejectsUplinkNamesThatReadAlike) {

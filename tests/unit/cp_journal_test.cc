@@ -2,19 +2,28 @@
 // The event journal (append, read back across restarts, torn and hostile lines, rotation) and
 // the monthly availability computed from it (outages, daemon gaps, crashes, month edges,
 // business hours in Europe/Paris with its DST change, the 99.85 % target).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/journal.h"
+#include "controlplane/journal/syslog.h"
 
 namespace traboule::cp {
 namespace {
@@ -342,6 +351,192 @@ TEST_F(Availability, CsvHasOneRowPerSubjectAndQuotesWhatNeedsIt) {
   EXPECT_NE(lines[2].find("\"fiber/hub,\"\"a\"\"\""), std::string::npos) << lines[2];
   EXPECT_NE(lines[2].find(",60.0,1,60.0,"), std::string::npos) << lines[2];
   EXPECT_EQ(availability_csv(nlohmann::json("not a report")).find('\n'), lines[0].size());
+}
+
+}  // namespace
+}  // namespace traboule::cp
+
+// ---------------------------------------------------------------------------------------------
+// Syslog: the RFC 5424 text, and delivery over UDP and TCP (octet counting) to sockets of ours.
+
+namespace traboule::cp {
+namespace {
+
+TEST(Syslog, Rfc5424Rows) {
+  JournalEvent e = ev("uplink", "fiber", "down", 1796612555123, "P1");
+  e.seq = 41;
+  e.severity = "error";
+  e.source = "links";
+  e.text = "primary uplink fiber has no path to the hub";
+  EXPECT_EQ(format_rfc5424(e, 16, "edge-1", 4242),
+            "<131>1 2026-12-07T03:02:35.123Z edge-1 trabouled 4242 uplink [traboule@32473 "
+            "seq=\"41\" incident=\"P1\" kind=\"uplink\" subject=\"fiber\" state=\"down\" "
+            "source=\"links\"] primary uplink fiber has no path to the hub");
+  struct Row {
+    const char* what;
+    std::function<void(JournalEvent&, std::string&)> edit;
+    std::string want;  // a part of the message
+  };
+  const Row rows[] = {
+      {"severity critical, local0: PRI 130",
+       [](JournalEvent& x, std::string&) { x.severity = "critical"; }, "<130>1 "},
+      {"unknown severity is notice", [](JournalEvent& x, std::string&) { x.severity = "loud"; },
+       "<133>1 "},
+      {"no incident", [](JournalEvent& x, std::string&) { x.incident = ""; }, "incident=\"none\""},
+      {"quote, backslash and bracket escaped",
+       [](JournalEvent& x, std::string&) { x.subject = "a\"b\\c]d"; },
+       "subject=\"a\\\"b\\\\c\\]d\""},
+      {"control characters out of values",
+       [](JournalEvent& x, std::string&) { x.subject = "fi\nber\x01"; }, "subject=\"fiber\""},
+      {"newline in the text becomes a space",
+       [](JournalEvent& x, std::string&) { x.text = "line one\nline two"; }, "line one line two"},
+      {"hostname with spaces and a non-ASCII byte",
+       [](JournalEvent&, std::string& h) { h = "my box\xc3\xa9"; }, " mybox trabouled "},
+      {"empty hostname is a dash", [](JournalEvent&, std::string& h) { h = ""; }, " - trabouled "},
+      {"MSGID cut to 32", [](JournalEvent& x, std::string&) { x.kind = std::string(40, 'k'); },
+       " " + std::string(32, 'k') + " ["},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.what);
+    JournalEvent x = e;
+    std::string host = "edge-1";
+    r.edit(x, host);
+    const std::string m = format_rfc5424(x, 16, host, 1);
+    EXPECT_NE(m.find(r.want), std::string::npos) << m;
+    for (char ch : m) EXPECT_GE(static_cast<unsigned char>(ch), 32) << "no control character";
+  }
+  EXPECT_EQ(syslog_facility("local0"), 16);
+  EXPECT_EQ(syslog_facility("local7"), 23);
+  EXPECT_EQ(syslog_facility("daemon"), 3);
+  EXPECT_FALSE(syslog_facility("local8"));
+  EXPECT_FALSE(syslog_facility("kern"));
+}
+
+// A listening socket on 127.0.0.1 (port chosen by the kernel).
+struct Listener {
+  int fd = -1;
+  uint16_t port = 0;
+  explicit Listener(bool tcp) {
+    fd = ::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t l = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+    port = ntohs(a.sin_port);
+    if (tcp) ::listen(fd, 4);
+  }
+  ~Listener() { ::close(fd); }
+};
+
+std::string read_for(int fd, int ms) {
+  std::string got;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) != 1) continue;
+    char buf[4096];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+TEST(Syslog, DeliversOverUdpAndTcpWithOctetCounting) {
+  Listener udp(false), tcp(true);
+  JournalEvent e = ev("site", "hub", "down", 1796612555000, "P0");
+  e.seq = 7;
+  e.severity = "critical";
+  {
+    SyslogSender s({{"127.0.0.1", udp.port, false}, {"127.0.0.1", tcp.port, true}}, 16);
+    s.send(e);
+    e.seq = 8;
+    e.state = "up";
+    e.incident = "";
+    s.send(e);
+    const std::string u = read_for(udp.fd, 1500);
+    EXPECT_NE(u.find("<130>1 "), std::string::npos) << u;
+    EXPECT_NE(u.find("incident=\"P0\""), std::string::npos) << u;
+    const int c = ::accept(tcp.fd, nullptr, nullptr);
+    ASSERT_GE(c, 0);
+    const std::string t = read_for(c, 1500);
+    ::close(c);
+    // "LEN SP MSG" twice, LEN the exact byte count of MSG.
+    size_t at = 0;
+    int frames = 0;
+    while (at < t.size()) {
+      const size_t sp = t.find(' ', at);
+      ASSERT_NE(sp, std::string::npos);
+      const size_t len = std::stoul(t.substr(at, sp - at));
+      const std::string msg = t.substr(sp + 1, len);
+      ASSERT_EQ(msg.size(), len);
+      EXPECT_EQ(msg.rfind("<13", 0), 0u) << msg;
+      at = sp + 1 + len;
+      ++frames;
+    }
+    EXPECT_EQ(frames, 2);
+    EXPECT_EQ(s.dropped(), 0u);
+  }
+}
+
+// A TCP collector that starts after the box gets what was journaled meanwhile (in order).
+TEST(Syslog, ATcpCollectorThatComesBackGetsWhatWasHeld) {
+  uint16_t port = 0;
+  {
+    Listener probe(true);
+    port = probe.port;
+  }
+  SyslogSender s({{"127.0.0.1", port, true}}, 16);
+  for (int i = 1; i <= 3; ++i) {
+    JournalEvent e = ev("path", "fiber/hub", "down", 1000 + i);
+    e.seq = static_cast<uint64_t>(i);
+    s.send(e);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // refused at least once
+  EXPECT_GT(s.errors(), 0u);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ::listen(fd, 4);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1) << "no reconnect within the backoff";
+  const int c = ::accept(fd, nullptr, nullptr);
+  const std::string t = read_for(c, 1000);
+  ::close(c);
+  ::close(fd);
+  const size_t s1 = t.find("seq=\"1\""), s2 = t.find("seq=\"2\""), s3 = t.find("seq=\"3\"");
+  ASSERT_NE(s1, std::string::npos) << t;
+  ASSERT_NE(s3, std::string::npos) << t;
+  EXPECT_LT(s1, s2);
+  EXPECT_LT(s2, s3);
+  EXPECT_EQ(s.sent(), 3u);
+}
+
+TEST(Syslog, ACollectorThatIsDownCostsTheCallerNothing) {
+  // A TCP port nobody listens on: connects fail, the queue fills, the excess is counted.
+  uint16_t dead = 0;
+  {
+    Listener l(true);
+    dead = l.port;
+  }
+  SyslogSender s({{"127.0.0.1", dead, true}}, 16, 4);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) s.send(ev("path", "fiber/hub", "down", 1000 + i));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, std::chrono::milliseconds(200)) << "send() never waits on the network";
+  EXPECT_GT(s.dropped(), 0u);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (s.errors() == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_GT(s.errors(), 0u);
+  EXPECT_EQ(s.sent(), 0u);
 }
 
 }  // namespace

@@ -100,7 +100,9 @@ EOF
   "state_dir": "state",
   "overlay": { "port": $SITE_OVERLAY_PORT, "site_id": $SITE_SITE_ID },
   "operations": { "timezone": "Europe/Paris",
-                  "business_hours": { "days": "mon-fri", "start": "08:00", "end": "18:00" } },
+                  "business_hours": { "days": "mon-fri", "start": "08:00", "end": "18:00" },
+                  "syslog": [ { "host": "127.0.0.1", "port": 5514, "transport": "udp" },
+                              { "host": "127.0.0.1", "port": 5515, "transport": "tcp" } ] },
 EOF
   [ -z "$saas" ] || printf '  "saas_dir": "%s",\n' "$saas"
   cat <<EOF
