@@ -139,8 +139,8 @@ OperationsConfig parse_operations(const Obj& o) {
   }
   if (o.has("incident_classes")) {
     Obj ic(o.raw("incident_classes"), o.at("incident_classes"));
-    ic.only(
-        {"site_down", "primary_down", "backup_down", "sla_unmet", "sla_degraded", "cap_reached"});
+    ic.only({"site_down", "primary_down", "backup_down", "sla_unmet", "sla_degraded", "cap_reached",
+             "firewall_flood"});
     auto cls = [&](const char* key, std::string& out) {
       if (!ic.has(key)) return;
       const json& v = ic.raw(key);
@@ -155,6 +155,7 @@ OperationsConfig parse_operations(const Obj& o) {
     cls("sla_unmet", c.incidents.sla_unmet);
     cls("sla_degraded", c.incidents.sla_degraded);
     cls("cap_reached", c.incidents.cap_reached);
+    cls("firewall_flood", c.incidents.firewall_flood);
   }
   if (o.has("syslog_facility")) {
     auto f = syslog_facility(o.str("syslog_facility"));

@@ -102,12 +102,13 @@ struct OverlaySettings {
 // The tender's incident classes (docs/operations.md): which class each kind of event gets.
 // Each is "P0" (Bloquant), "P1" (Majeur), "P2" (Mineur) or "" (journaled without a class).
 struct IncidentClasses {
-  std::string site_down = "P0";     // no usable path to the hub, or none to the internet
-  std::string primary_down = "P1";  // a primary uplink has no path to the hub
-  std::string backup_down = "P2";   // a backup uplink has no path to the hub
-  std::string sla_unmet = "P1";     // an SLA class no uplink meets
-  std::string sla_degraded = "P2";  // one uplink leaves an SLA class
-  std::string cap_reached = "P2";   // an uplink reached its monthly cap
+  std::string site_down = "P0";       // no usable path to the hub, or none to the internet
+  std::string primary_down = "P1";    // a primary uplink has no path to the hub
+  std::string backup_down = "P2";     // a backup uplink has no path to the hub
+  std::string sla_unmet = "P1";       // an SLA class no uplink meets
+  std::string sla_degraded = "P2";    // one uplink leaves an SLA class
+  std::string cap_reached = "P2";     // an uplink reached its monthly cap
+  std::string firewall_flood = "P2";  // the firewall's WAN flood limits refuse new flows
 };
 
 // The journal and the availability report (docs/operations.md).

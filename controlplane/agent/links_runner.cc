@@ -327,6 +327,7 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   evaluate_rules(*health, now_ns);
   collect_flow_events(now_ns);
   collect_fw_events(now_ns);
+  watch_flood(now_ns);
   json j = state_to_json(st, states, internet);
   std::lock_guard lock(mu_);
   j["events"] = events_;
@@ -845,6 +846,26 @@ void LinksRunner::journal_sla_unmet(const dp::LinkSnapshot& links) {
               "an uplink meets SLA class " + classes[c].name + " again");
     it->second = !met;
   }
+}
+
+void LinksRunner::watch_flood(uint64_t now_ns) {
+  if (journal_ == nullptr || now_ns - flood_checked_ns_ < FloodWatch::kIntervalNs) return;
+  flood_checked_ns_ = now_ns;
+  uint64_t refused = 0;  // new flows the WAN flood limits refused, every worker
+  for (const dp::CounterValue& c : dp_.counters())
+    if (c.name == "firewall.flood_table_share" || c.name == "firewall.flood_source_rate" ||
+        c.name == "firewall.flood_destination_rate")
+      refused += c.value;
+  const auto ch = flood_.update(now_ns, refused);
+  if (!ch) return;
+  if (ch->active)
+    journal("firewall", "wan", "flood", "warning", incidents_.firewall_flood,
+            "WAN flood: the firewall's flood limits refuse " + std::to_string(ch->per_second) +
+                " new flows/s (table share, source and destination rates; docs/firewall.md)");
+  else
+    journal("firewall", "wan", "calm", "notice", "",
+            "WAN flood over: " + std::to_string(ch->refused) + " new flows refused, peak " +
+                std::to_string(ch->per_second) + "/s");
 }
 
 void LinksRunner::stamp_alive(uint64_t now_ns) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "controlplane/agent/config.h"
+#include "controlplane/journal/flood_watch.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/links/cap_meter.h"
 #include "controlplane/links/link_monitor.h"
@@ -107,6 +108,8 @@ class LinksRunner {
                       const std::vector<dp::LinkHealth>& internet);
   void journal_sla_unmet(const dp::LinkSnapshot& links);
   void stamp_alive(uint64_t now_ns);
+  // Journals when the firewall's WAN flood limits start and stop refusing (FloodWatch).
+  void watch_flood(uint64_t now_ns);
   void collect_flow_events(uint64_t now_ns);
   // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
   // denied sources for GET /firewall.
@@ -161,6 +164,8 @@ class LinksRunner {
   dp::LinkHealth journaled_site_ = dp::LinkHealth::kUnknown;
   dp::LinkHealth journaled_site_internet_ = dp::LinkHealth::kUnknown;
   std::map<std::string, bool> journaled_unmet_;  // SLA class → no uplink meets it
+  FloodWatch flood_;
+  uint64_t flood_checked_ns_ = 0;
   void track_load(uint64_t now_ns);
   std::vector<uint8_t> rule_choice_;  // per rule of policy_: kNoUplink until first evaluated
   nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_

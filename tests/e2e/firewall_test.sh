@@ -158,6 +158,14 @@ echo "iperf3 lan1 → inet: ${base} Mbit/s alone, ${during} Mbit/s under the flo
 [ $((s1 - s0)) -gt 0 ] || fail "the flood limits never engaged"
 [ "$wan" -le $((cap / 4 + 1)) ] || fail "WAN-opened flows $wan above 25 % of the table ($cap)"
 pass "SYN flood: lan1's iperf3 $during Mbit/s vs $base alone (>= 90 %), WAN flows held at $wan"
+# The flood is an event in the journal (docs/operations.md), once, with its rate.
+"$lab" exec edge traboulectl --json events >"$work/events.json"
+"$py" - "$work/events.json" <<'PYEOF2' || fail "the flood is not in the journal: $(tail -c 500 "$work/events.json")"
+import json, sys
+ev = [e for e in json.load(open(sys.argv[1]))["events"] if e["kind"] == "firewall"]
+assert len(ev) == 1 and ev[0]["state"] == "flood" and ev[0]["incident"] == "P2", ev
+print("ok: journal: " + ev[0]["text"])
+PYEOF2
 
 # 5. Anti-spoofing: lan1 sending as another segment's host, or as a host outside the LAN.
 push_policy "segments" 'p["segments"] = [{"name": "hosts", "prefixes": ["192.168.10.0/24"]},

@@ -224,7 +224,8 @@ TEST(ConfigLoad, OperationsSection) {
       {"timezone", "Europe/Paris"},
       {"business_hours", {{"days", "mon-sat"}, {"start", "07:30"}, {"end", "19:00"}}},
       {"availability_target_percent", 99.9},
-      {"incident_classes", {{"backup_down", "none"}, {"sla_degraded", "P1"}}}};
+      {"incident_classes",
+       {{"backup_down", "none"}, {"sla_degraded", "P1"}, {"firewall_flood", "P1"}}}};
   c = parse_config(j.dump());
   EXPECT_EQ(c.operations.timezone, "Europe/Paris");
   EXPECT_EQ(c.operations.business.days, 0x7e);
@@ -233,6 +234,7 @@ TEST(ConfigLoad, OperationsSection) {
   EXPECT_DOUBLE_EQ(c.operations.availability_target_percent, 99.9);
   EXPECT_EQ(c.operations.incidents.backup_down, "") << "none: journaled without a class";
   EXPECT_EQ(c.operations.incidents.sla_degraded, "P1");
+  EXPECT_EQ(c.operations.incidents.firewall_flood, "P1");
   EXPECT_EQ(c.operations.incidents.primary_down, "P1") << "the others keep their default";
   EXPECT_TRUE(c.operations.syslog.empty());
   j["operations"]["syslog"] = {{{"host", "2001:db8::10"}, {"transport", "tcp"}},

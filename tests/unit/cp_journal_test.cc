@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "controlplane/journal/availability.h"
+#include "controlplane/journal/flood_watch.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/journal/syslog.h"
 
@@ -537,6 +538,58 @@ TEST(Syslog, ACollectorThatIsDownCostsTheCallerNothing) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_GT(s.errors(), 0u);
   EXPECT_EQ(s.sent(), 0u);
+}
+
+}  // namespace
+}  // namespace traboule::cp
+
+// ---------------------------------------------------------------------------------------------
+// FloodWatch: one "detected" when refusals reach 50/s, one "ended" after 30 s under 5/s.
+
+namespace traboule::cp {
+namespace {
+
+TEST(FloodWatch, OneRecordWhenItStartsAndOneWhenItEnds) {
+  constexpr uint64_t s = 1'000'000'000;
+  FloodWatch w;
+  struct Step {
+    uint64_t t_s;
+    uint64_t total;
+    int want;  // 0 nothing, 1 detected, -1 ended
+  };
+  const Step steps[] = {
+      {0, 0, 0},        // first sample
+      {1, 10, 0},       // 10/s: background noise
+      {1, 5000, 0},     // within the interval: not looked at yet
+      {2, 8000, 1},     // 7990/s: detected
+      {3, 16000, 0},    // still on
+      {4, 16100, 0},    // 100/s: still above 5/s
+      {5, 16102, 0},    // 2/s: calm starts
+      {20, 16110, 0},   // calm 15 s
+      {34, 16112, 0},   // calm 29 s
+      {36, 16113, -1},  // calm 31 s: ended
+      {37, 16114, 0},   // quiet
+      {38, 100, 0},     // counter restarted (daemon): a new base, nothing said
+      {39, 200, 1},     // 100/s: a new flood
+  };
+  for (const Step& st : steps) {
+    SCOPED_TRACE(st.t_s);
+    const auto ch = w.update(st.t_s * s, st.total);
+    if (st.want == 0) {
+      EXPECT_FALSE(ch.has_value());
+      continue;
+    }
+    ASSERT_TRUE(ch.has_value());
+    EXPECT_EQ(ch->active, st.want == 1);
+    if (st.t_s == 2) {
+      EXPECT_EQ(ch->per_second, 7990u);
+    }
+    if (st.t_s == 36) {
+      EXPECT_EQ(ch->per_second, 8000u) << "the peak";
+      EXPECT_EQ(ch->refused, 16113u - 10u);
+    }
+  }
+  EXPECT_TRUE(w.active());
 }
 
 }  // namespace
