@@ -185,6 +185,33 @@ OperationsConfig parse_operations(const Obj& o) {
   return c;
 }
 
+IpfixSettings parse_ipfix(const Obj& o) {
+  o.only({"collectors", "active_timeout_s", "template_refresh_s", "observation_domain_id"});
+  IpfixSettings c;
+  c.active_timeout_s =
+      static_cast<uint32_t>(o.uint_or("active_timeout_s", c.active_timeout_s, 1, 3600));
+  c.template_refresh_s =
+      static_cast<uint32_t>(o.uint_or("template_refresh_s", c.template_refresh_s, 1, 3600));
+  c.domain_id = static_cast<uint32_t>(
+      o.uint_or("observation_domain_id", c.domain_id, 0, uint64_t{UINT32_MAX}));
+  if (!o.has("collectors"))
+    throw ConfigError(o.at("collectors"), "is required: 1 to 4 {host, port} collectors");
+  const json& arr = o.raw("collectors");
+  if (!arr.is_array() || arr.empty() || arr.size() > 4)
+    throw ConfigError(o.at("collectors"),
+                      "must be an array of 1 to 4 collectors (got " + shown(arr) + ")");
+  for (size_t i = 0; i < arr.size(); ++i) {
+    Obj s(arr[i], o.at("collectors") + "/" + std::to_string(i));
+    s.only({"host", "port"});
+    auto host = dp::IpAddr::parse(s.str("host"));
+    if (!host)
+      throw ConfigError(s.at("host"),
+                        "must be an IPv4 or IPv6 address (got " + shown(s.raw("host")) + ")");
+    c.collectors.push_back({*host, static_cast<uint16_t>(s.uint_or("port", 4739, 1, 65535))});
+  }
+  return c;
+}
+
 dp::IfAddr if_addr(const Obj& o, const char* key, bool v6) {
   std::string s = o.str(key);
   auto p = dp::IpPrefix::parse(s);
@@ -279,7 +306,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
-             "overlay", "saas_dir", "operations", "comment"});
+             "overlay", "saas_dir", "operations", "ipfix", "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -420,6 +447,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   if (root.has("operations"))
     c.operations = parse_operations(Obj(root.raw("operations"), "/operations"));
+  if (root.has("ipfix")) c.ipfix = parse_ipfix(Obj(root.raw("ipfix"), "/ipfix"));
   if (root.has("policy")) c.policy_file = root.str("policy");
   if (root.has("saas_dir")) c.saas_dir = root.str("saas_dir");
   if (root.has("state_dir")) c.state_dir = root.str("state_dir");

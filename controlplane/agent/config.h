@@ -12,6 +12,7 @@
 
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/syslog.h"
+#include "controlplane/telemetry/flow_export.h"
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
@@ -137,6 +138,7 @@ struct AgentConfig {
   ApiConfig api;
   OverlaySettings overlay;
   OperationsConfig operations;
+  IpfixSettings ipfix;  // flow export (docs/operations.md "IPFIX"); no collector: off
 };
 
 // Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).

@@ -56,16 +56,23 @@ json DaemonState::status() {
   const auto up = std::chrono::steady_clock::now() - started_;
   json uplinks = json::array();
   for (auto& u : dp_.uplinks()) uplinks.push_back({{"name", u.name}, {"link_up", u.link_up}});
-  return {{"role", to_string(cfg_.role)},
-          {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(up).count()},
-          {"workers", dp_.workers()},
-          {"uplinks", uplinks},
-          {"flows",
-           {{"active", f.active},
-            {"capacity", f.capacity},
-            {"created", f.created},
-            {"expired", f.expired},
-            {"memory_bytes", f.memory_bytes}}}};
+  json j = {{"role", to_string(cfg_.role)},
+            {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(up).count()},
+            {"workers", dp_.workers()},
+            {"uplinks", uplinks},
+            {"flows",
+             {{"active", f.active},
+              {"capacity", f.capacity},
+              {"created", f.created},
+              {"expired", f.expired},
+              {"memory_bytes", f.memory_bytes}}}};
+  if (ipfix_ != nullptr) {
+    const auto st = ipfix_->stats();
+    j["ipfix"] = {{"records", st.records},         {"messages", st.messages},
+                  {"send_errors", st.send_errors}, {"walks", st.walks},
+                  {"tracked_flows", st.tracked},   {"last_walk_us", st.last_walk_us}};
+  }
+  return j;
 }
 
 json DaemonState::uplinks() {

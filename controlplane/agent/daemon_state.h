@@ -58,6 +58,9 @@ class DaemonState final : public StateSource {
     syslog_ = syslog;
   }
 
+  // Flow export's figures in status() ("ipfix"), when it runs.
+  void set_ipfix(const IpfixExporter* e) { ipfix_ = e; }
+
   // Extra per-uplink JSON merged into uplinks() (link metrics from the probes, when running).
   void set_link_details(std::function<nlohmann::json(const std::string& uplink)> fn) {
     link_details_ = std::move(fn);
@@ -72,6 +75,7 @@ class DaemonState final : public StateSource {
   std::function<nlohmann::json()> paths_;
   const Journal* journal_ = nullptr;
   const SyslogSender* syslog_ = nullptr;
+  const IpfixExporter* ipfix_ = nullptr;
   AvailabilityOptions avail_;
   std::function<nlohmann::json(size_t)> fw_log_;
 };

@@ -21,6 +21,7 @@
 #include "controlplane/agent/bootstrap.h"
 #include "controlplane/agent/config.h"
 #include "controlplane/agent/daemon_state.h"
+#include "controlplane/agent/flow_samples.h"
 #include "controlplane/agent/links_runner.h"
 #include "controlplane/api/api_server.h"
 #include "controlplane/journal/availability.h"
@@ -415,6 +416,17 @@ int main(int argc, char** argv) {
     avail.business = cfg.operations.business;
     avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
     state.set_journal(&journal, avail, cfg.operations.syslog.empty() ? nullptr : &syslog);
+    // Flow export (docs/operations.md "IPFIX"): walks the tables once a second.
+    std::unique_ptr<cp::IpfixExporter> ipfix;
+    if (!cfg.ipfix.collectors.empty()) {
+      ipfix = std::make_unique<cp::IpfixExporter>(
+          cfg.ipfix, [&d] { return cp::sample_flows(d); },
+          [&d](uint16_t app) { return cp::app_name(d, app); });
+      state.set_ipfix(ipfix.get());
+      log_msg(false, "IPFIX: flows to " + std::to_string(cfg.ipfix.collectors.size()) +
+                         " collector(s), active timeout " +
+                         std::to_string(cfg.ipfix.active_timeout_s) + " s");
+    }
     std::unique_ptr<cp::ApiServer> api;
     if (cfg.api.enabled) {
       api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
@@ -428,6 +440,8 @@ int main(int argc, char** argv) {
     d.run();
     control.join();
     if (api) api->stop();
+    state.set_ipfix(nullptr);
+    ipfix.reset();  // the flows' last records (forced end) while the tables still exist
     links.store(nullptr);
     link_runner.stop();
     {

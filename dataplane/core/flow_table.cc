@@ -197,6 +197,7 @@ void FlowTable::init_entry(uint32_t id, const FlowRequest& r, uint64_t now_tsc) 
   e.uplink = kNoUplink;
   e.tcp_state = TcpState::kNone;
   paths_[id] = FlowPath{};
+  paths_[id].dscp = r.dscp;
   if (r.from_wan) {
     paths_[id].wan_opened = true;
     store_relaxed(wan_opened_, wan_opened_ + 1);

@@ -82,6 +82,7 @@ struct FlowPath {
   bool wan_opened = false;          // created by a packet from an uplink (firewall share cap)
   uint16_t fwd_port = 0;            // opened through a port forward: its public port
   WanOpenedBy opened_by = WanOpenedBy::kNone;
+  uint8_t dscp = 0;  // DSCP of the packet that created the flow (IPFIX ipClassOfService)
 };
 inline constexpr unsigned kCoarseShift = 16;
 inline uint32_t coarse_tsc(uint64_t tsc) noexcept {
@@ -103,6 +104,7 @@ struct FlowRequest {
   uint8_t key_dir = 0;  // make_flow_key's result: 0 when the sender is the key's `lo` endpoint
   bool from_lan = false;
   bool from_wan = false;  // from an uplink, not decapsulated from the overlay
+  uint8_t dscp = 0;       // the packet's DSCP (kept by a flow it creates)
 };
 
 // Fills `r` for a parsed IP packet in two steps the flow stage runs as two loops over a burst
@@ -124,6 +126,7 @@ inline void flow_request_key(const PacketMeta& m, FlowRequest& r) noexcept {
   r.hash = reuse ? table_hash(m.flow_hash) : 0;  // never 0 once computed: bit 31 is set
   r.from_lan = (m.flags & meta_flag::kFromLan) != 0;
   r.from_wan = (m.flags & (meta_flag::kFromLan | meta_flag::kFromOverlay)) == 0;
+  r.dscp = m.dscp;
 }
 inline void flow_request_hash(FlowRequest& r) noexcept {
   if (r.hash == 0) r.hash = table_hash(flow_hash(r.key) | 1u);
@@ -172,8 +175,8 @@ class FlowTable {
   void lookup(const FlowRequest* reqs, uint16_t n, uint32_t* ids) noexcept;
   uint32_t create(const FlowRequest& r, uint64_t now_tsc) noexcept;
 
-  // Accounts one packet of `bytes` on flow `id` and advances its TCP state. A pure SYN on a
-  // closing/closed TCP flow restarts it (port reuse): counters, route and originator reset.
+  // Accounts one packet of `bytes` (IP octets) on flow `id` and advances its TCP state. A pure SYN
+  // on a closing/closed TCP flow restarts it (port reuse): counters, route and originator reset.
   // Returns the packet's flow direction (0 = as the packet that created the flow).
   inline uint8_t track(uint32_t id, const FlowRequest& r, const PacketMeta& m, uint32_t bytes,
                        uint64_t now_tsc) noexcept;

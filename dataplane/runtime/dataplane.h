@@ -115,6 +115,13 @@ class Dataplane {
   // The `n` flows with the most bytes (both directions), largest first. Walks every table: for
   // the API, not for anything periodic.
   std::vector<FlowRecord> top_flows(size_t n) const;
+  // Calls fn(worker, const FlowView&) for every flow of every worker (FlowTable::for_each:
+  // best-effort, from a control thread; flow export walks with it once a second).
+  template <class Fn>
+  void for_each_flow(Fn&& fn) const {
+    for (size_t w = 0; w < workers_.size(); ++w)
+      workers_[w].flows->for_each([&](const FlowView& v) { fn(static_cast<unsigned>(w), v); });
+  }
   // Per application id (forward stage's slots): traffic per uplink and direction summed over
   // workers, and the flows of that application in the tables now.
   struct AppUse {
@@ -135,6 +142,7 @@ class Dataplane {
   // stuck (the daemon's systemd watchdog pings only while every count moves).
   std::vector<uint64_t> worker_loops() const;
   Site& site() noexcept { return site_; }
+  const Site& site() const noexcept { return site_; }
 
  private:
   struct PerWorker {

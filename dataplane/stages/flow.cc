@@ -365,7 +365,8 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
       out.to(kNext, m);
       continue;
     }
-    const uint8_t dir = table_.track(ids[j], reqs[j], md, rte_pktmbuf_pkt_len(m), now_tsc);
+    // IP octets (the datagram, as IPFIX and conntrack count them): no L2 header or padding.
+    const uint8_t dir = table_.track(ids[j], reqs[j], md, md.l3_total, now_tsc);
     md.flow_id = ids[j];
     md.flow_dir = dir;
     if (reqs[j].from_lan) {

@@ -195,6 +195,26 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
        "/operations/syslog_facility: must be local0 to local7"},
       {"incident class unknown event", "/operations", json{{"incident_classes", {{"fire", "P0"}}}},
        "/operations/incident_classes/fire: unknown"},
+      {"ipfix without collectors", "/ipfix", json::object(), "/ipfix/collectors: is required"},
+      {"ipfix no collector", "/ipfix", json{{"collectors", json::array()}},
+       "/ipfix/collectors: must be an array of 1 to 4"},
+      {"ipfix five collectors", "/ipfix",
+       json{{"collectors", json::array({{{"host", "10.0.0.1"}},
+                                        {{"host", "10.0.0.2"}},
+                                        {{"host", "10.0.0.3"}},
+                                        {{"host", "10.0.0.4"}},
+                                        {{"host", "10.0.0.5"}}})}},
+       "/ipfix/collectors: must be an array of 1 to 4"},
+      {"ipfix collector by name", "/ipfix", json{{"collectors", {{{"host", "nfc.example"}}}}},
+       "/ipfix/collectors/0/host: must be an IPv4 or IPv6 address"},
+      {"ipfix port 0", "/ipfix", json{{"collectors", {{{"host", "10.0.0.1"}, {"port", 0}}}}},
+       "/ipfix/collectors/0/port: must be an integer in [1, 65535]"},
+      {"ipfix active timeout 0", "/ipfix",
+       json{{"collectors", {{{"host", "10.0.0.1"}}}}, {"active_timeout_s", 0}},
+       "/ipfix/active_timeout_s: must be an integer in [1, 3600]"},
+      {"ipfix unknown field", "/ipfix",
+       json{{"collectors", {{{"host", "10.0.0.1"}}}}, {"sampling", 100}},
+       "/ipfix/sampling: unknown field"},
   };
   for (auto& r : rows) {
     json j = valid();
@@ -211,6 +231,23 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
           << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
     }
   }
+}
+
+TEST(ConfigLoad, IpfixSection) {
+  json j = valid();
+  EXPECT_TRUE(parse_config(j.dump()).ipfix.collectors.empty()) << "no section: no export";
+  j["ipfix"] = {{"collectors", {{{"host", "2001:db8::9"}}, {{"host", "10.0.0.9"}, {"port", 9995}}}},
+                {"active_timeout_s", 30},
+                {"template_refresh_s", 5},
+                {"observation_domain_id", 4000000000u}};
+  const AgentConfig c = parse_config(j.dump());
+  ASSERT_EQ(c.ipfix.collectors.size(), 2u);
+  EXPECT_EQ(c.ipfix.collectors[0].host.str(), "2001:db8::9");
+  EXPECT_EQ(c.ipfix.collectors[0].port, 4739) << "the IANA port by default";
+  EXPECT_EQ(c.ipfix.collectors[1].port, 9995);
+  EXPECT_EQ(c.ipfix.active_timeout_s, 30u);
+  EXPECT_EQ(c.ipfix.template_refresh_s, 5u);
+  EXPECT_EQ(c.ipfix.domain_id, 4000000000u);
 }
 
 TEST(ConfigLoad, OperationsSection) {

@@ -103,6 +103,8 @@ EOF
                   "business_hours": { "days": "mon-fri", "start": "08:00", "end": "18:00" },
                   "syslog": [ { "host": "127.0.0.1", "port": 5514, "transport": "udp" },
                               { "host": "127.0.0.1", "port": 5515, "transport": "tcp" } ] },
+  "ipfix": { "collectors": [ { "host": "127.0.0.1", "port": 4739 } ],
+             "active_timeout_s": 10, "template_refresh_s": 5 },
 EOF
   [ -z "$saas" ] || printf '  "saas_dir": "%s",\n' "$saas"
   cat <<EOF
