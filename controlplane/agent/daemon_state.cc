@@ -66,6 +66,15 @@ json DaemonState::status() {
               {"created", f.created},
               {"expired", f.expired},
               {"memory_bytes", f.memory_bytes}}}};
+  // Every data-plane port (the LAN first): what IF-MIB lists (docs/snmp.md); their driver
+  // counters are GET /counters' port.<name>.*.
+  json ports = json::array();
+  for (const auto& i : dp_.site().ifaces)
+    ports.push_back({{"name", i->name},
+                     {"port", i->port_id},
+                     {"lan", i->is_lan},
+                     {"link_up", i->link_up.load(std::memory_order_relaxed)}});
+  j["ports"] = std::move(ports);
   if (ipfix_ != nullptr) {
     const auto st = ipfix_->stats();
     j["ipfix"] = {{"records", st.records},         {"messages", st.messages},
@@ -87,7 +96,11 @@ json DaemonState::uplinks() {
               {"tx_packets", u.tx_packets},
               {"tx_bytes", u.tx_bytes},
               {"rx_packets", u.rx_packets},
-              {"rx_bytes", u.rx_bytes}};
+              {"rx_bytes", u.rx_bytes},
+              {"port_tx_packets", u.port_tx_packets},
+              {"port_tx_bytes", u.port_tx_bytes},
+              {"port_rx_packets", u.port_rx_packets},
+              {"port_rx_bytes", u.port_rx_bytes}};
     if (policy && i < policy->uplinks.size()) {
       const auto& p = policy->uplinks[i];
       j["kind"] = p.kind;

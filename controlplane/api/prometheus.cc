@@ -266,8 +266,27 @@ void counter_metrics(Exposition& e, const json& counters) {
   e.family("traboule_firewall_decisions_total", "counter",
            "The firewall's decisions on packets that would open a flow, by verdict; also "
            "reject answers and revoked flows (docs/firewall.md).");
+  e.family("traboule_port_packets_total", "counter",
+           "Frames a data-plane port received (rx) or sent (tx), its driver's count.");
+  e.family("traboule_port_bytes_total", "counter",
+           "Bytes of the frames (no FCS) a data-plane port received or sent, its driver's count.");
+  e.family("traboule_port_errors_total", "counter",
+           "A port's receive misses (queue full), receive and transmit errors and receives "
+           "without a buffer, by kind.");
   for (const auto& [name, v] : counters.items()) {
     auto [stage, rest] = split_stage(name);
+    if (stage == "port") {  // port.<name>.<rx|tx>_<what>
+      const auto dot = rest.rfind('.');
+      const std::string port = rest.substr(0, dot), what = rest.substr(dot + 1);
+      const std::string dir = what.substr(0, 2);
+      if (what.size() > 3 && what.compare(3, std::string::npos, "packets") == 0)
+        e.sample("traboule_port_packets_total", {{"port", port}, {"direction", dir}}, v);
+      else if (what.size() > 3 && what.compare(3, std::string::npos, "bytes") == 0)
+        e.sample("traboule_port_bytes_total", {{"port", port}, {"direction", dir}}, v);
+      else
+        e.sample("traboule_port_errors_total", {{"port", port}, {"kind", what}}, v);
+      continue;
+    }
     if (stage == "firewall") {
       if (rest.rfind("denied.", 0) == 0) {
         const std::string pair = rest.substr(7);

@@ -254,6 +254,21 @@ std::vector<CounterValue> Dataplane::counters() const {
     sum[w + ".rx_packets"] = ws.rx_packets;
     sum[w + ".sleeps"] = ws.sleeps;
   }
+  // Each port's driver counters (Ethernet frames without FCS, the box's own packets and drops
+  // included): what the line carried, for IF-MIB (docs/snmp.md) and Prometheus.
+  for (const auto& i : site_.ifaces) {
+    rte_eth_stats st{};
+    if (i->port_id == kNoPort || rte_eth_stats_get(i->port_id, &st) != 0) continue;
+    const std::string p = "port." + i->name;
+    sum[p + ".rx_packets"] = st.ipackets;
+    sum[p + ".rx_bytes"] = st.ibytes;
+    sum[p + ".tx_packets"] = st.opackets;
+    sum[p + ".tx_bytes"] = st.obytes;
+    sum[p + ".rx_missed"] = st.imissed;  // full receive queues: the workers did not keep up
+    sum[p + ".rx_errors"] = st.ierrors;
+    sum[p + ".tx_errors"] = st.oerrors;
+    sum[p + ".rx_nombuf"] = st.rx_nombuf;  // no mbuf to receive into
+  }
   std::vector<CounterValue> out;
   for (auto& [k, v] : sum) out.push_back({k, v});
   return out;

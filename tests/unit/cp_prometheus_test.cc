@@ -80,7 +80,11 @@ MetricsInput lab_input() {
                  {"qos.fiber.class0.dequeued", 90},
                  {"flow.wan_opened", 6},
                  {"firewall.denied.wan_lan", 41},
-                 {"firewall.related_icmp", 2}};
+                 {"firewall.related_icmp", 2},
+                 {"port.lan.rx_bytes", 64000},
+                 {"port.lan.tx_packets", 70},
+                 {"port.fiber.rx_missed", 3},
+                 {"port.nodot", 1}};
   in.drops = {{"total", 9}, {"counters", {{"flow.table_full", 2}, {"parse.bad_ipv4", 7}}}};
   in.api = {{"requests", 5}, {"unauthorized", 1}, {"connections_open", 2}};
   in.apps = json::array(
@@ -170,6 +174,10 @@ TEST(Prometheus, KnownAnswersInBaseUnits) {
        "0"},
       {R"(traboule_path_probes_lost_total{uplink="fiber",path="fiber/hub"})", "2"},
       {R"(traboule_worker_loops_total{worker="1"})", "900"},
+      {R"(traboule_port_bytes_total{port="lan",direction="rx"})", "64000"},
+      {R"(traboule_port_packets_total{port="lan",direction="tx"})", "70"},
+      {R"(traboule_port_errors_total{port="fiber",kind="rx_missed"})", "3"},
+      {R"(traboule_stage_events_total{stage="port",counter="lan.rx_bytes"})", nullptr},
       {R"(traboule_worker_busy_loops_total{worker="0"})", "10"},
       {R"(traboule_stage_events_total{stage="decap",counter="passive.fiber.lost"})", "4"},
       {R"(traboule_stage_events_total{stage="decap",counter="passive.fiber.jitter_us"})", nullptr},
