@@ -458,8 +458,9 @@ AgentConfig parse_config(const std::string& text) {
     a.only({"listen", "port", "cert", "key", "tokens", "rate_per_s", "burst", "max_body_bytes",
             "threads", "operator_threads", "max_connections", "max_connections_per_client",
             "handshake_timeout_s", "idle_timeout_s", "request_timeout_s", "max_header_bytes",
-            "max_header_count", "log_lines_per_s"});
+            "max_header_count", "log_lines_per_s", "web_view"});
     c.api.enabled = true;
+    c.api.web_view = a.boolean_or("web_view", c.api.web_view);
     if (a.has("listen")) {
       std::string l = a.str("listen");
       if (!dp::IpAddr::parse(l))

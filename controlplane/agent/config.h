@@ -78,6 +78,7 @@ struct ApiConfig {
   size_t max_header_bytes = 16384;
   unsigned max_header_count = 64;
   unsigned log_lines_per_s = 5;
+  bool web_view = true;  // /ui/ (docs/webview.md)
 };
 
 struct LanConfig {

@@ -15,6 +15,7 @@
 #include "controlplane/journal/journal.h"
 #include "controlplane/journal/syslog.h"
 #include "controlplane/store/policy_manager.h"
+#include "controlplane/telemetry/history.h"
 #include "dataplane/runtime/dataplane.h"
 
 namespace traboule::cp {
@@ -58,6 +59,10 @@ class DaemonState final : public StateSource {
     syslog_ = syslog;
   }
 
+  nlohmann::json link_history(const std::string& range) override {
+    return history_ != nullptr ? history_->query(range) : StateSource::link_history(range);
+  }
+  void set_history(const HistoryStore* h) { history_ = h; }
   // Flow export's figures in status() ("ipfix"), when it runs.
   void set_ipfix(const IpfixExporter* e) { ipfix_ = e; }
 
@@ -76,6 +81,7 @@ class DaemonState final : public StateSource {
   const Journal* journal_ = nullptr;
   const SyslogSender* syslog_ = nullptr;
   const IpfixExporter* ipfix_ = nullptr;
+  const HistoryStore* history_ = nullptr;
   AvailabilityOptions avail_;
   std::function<nlohmann::json(size_t)> fw_log_;
 };

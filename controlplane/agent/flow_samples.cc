@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "controlplane/agent/links_runner.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/runtime/dataplane.h"
 
@@ -71,6 +72,33 @@ std::vector<FlowSample> sample_flows(const dp::Dataplane& d) {
     out.push_back(f);
   });
   return out;
+}
+
+HistorySample sample_history(const dp::Dataplane& d, const LinksRunner& links) {
+  HistorySample s;
+  auto number = [](const nlohmann::json& j, const char* a, const char* b,
+                   double scale) -> std::optional<double> {
+    if (!j.contains(a) || !j[a].is_object() || !j[a].contains(b) || !j[a][b].is_number())
+      return std::nullopt;
+    return j[a][b].get<double>() * scale;
+  };
+  for (const dp::UplinkStatus& u : d.uplinks()) {
+    s.uplinks.push_back({u.name, u.port_rx_bytes, u.port_tx_bytes});
+    const nlohmann::json paths = links.paths_json(u.name);
+    if (!paths.is_array()) continue;
+    for (const auto& p : paths) {
+      if (!p.is_object() || !p.contains("name") || !p["name"].is_string()) continue;
+      HistorySample::Path hp;
+      hp.name = p["name"].get<std::string>();
+      hp.uplink = u.name;
+      hp.rtt_ms = number(p, "rtt_us", "avg", 1e-3);
+      hp.jitter_ms = number(p, "jitter_us", "rtt", 1e-3);
+      hp.loss_percent = number(p, "window", "loss_ratio", 100.0);
+      hp.up = p.value("state", "") == "up";
+      s.paths.push_back(std::move(hp));
+    }
+  }
+  return s;
 }
 
 std::string app_name(const dp::Dataplane& d, uint16_t app) {

@@ -199,6 +199,7 @@ cp::ApiSettings api_settings(const cp::AgentConfig& cfg) {
   s.max_header_bytes = cfg.api.max_header_bytes;
   s.max_header_count = cfg.api.max_header_count;
   s.log_lines_per_s = cfg.api.log_lines_per_s;
+  s.web_view = cfg.api.web_view;
   for (auto& t : cfg.api.tokens)
     s.tokens.push_back({t.name, *cp::parse_api_role(t.role), t.sha256});
   return s;
@@ -416,6 +417,12 @@ int main(int argc, char** argv) {
     avail.business = cfg.operations.business;
     avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
     state.set_journal(&journal, avail, cfg.operations.syslog.empty() ? nullptr : &syslog);
+    // The links' last hour and day for the web view's plots (docs/webview.md).
+    cp::HistoryStore history;
+    cp::HistoryRecorder history_recorder(
+        history, [&d, &link_runner] { return cp::sample_history(d, link_runner); },
+        cfg.state_dir + "/history.json");
+    state.set_history(&history);
     // Flow export (docs/operations.md "IPFIX"): walks the tables once a second.
     std::unique_ptr<cp::IpfixExporter> ipfix;
     if (!cfg.ipfix.collectors.empty()) {

@@ -28,9 +28,16 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <limits>
 
 namespace traboule::cp {
+namespace webui {
+extern const char* const kIndexHtml;
+extern const char* const kAppJs;
+extern const char* const kStyleCss;
+}  // namespace webui
+
 namespace {
 
 using json = nlohmann::json;
@@ -290,6 +297,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"GET", "/metrics", R::kViewer}, &ApiServer::get_metrics},
       {{"GET", "/events", R::kViewer}, &ApiServer::get_events},
       {{"GET", "/report/availability", R::kViewer}, &ApiServer::get_availability},
+      {{"GET", "/links/history", R::kViewer}, &ApiServer::get_link_history},
   };
   return kTable;
 }
@@ -1327,6 +1335,9 @@ bool ApiServer::gate(const httplib::Request& req, httplib::Response& res) {
                    "; retry in " + std::to_string(secs) + " s");
     return true;
   }
+  // The web view's static files hold no data: no token (a browser cannot send one on a page
+  // load). Rate-limited like the rest.
+  if (is_web_view_path(req.path) && settings_.web_view) return false;
   auto caller = authenticate(req, res);
   if (!caller) return true;
 
@@ -1363,6 +1374,7 @@ bool ApiServer::gate(const httplib::Request& req, httplib::Response& res) {
 }
 
 void ApiServer::dispatch(const httplib::Request& req, httplib::Response& res) {
+  if (is_web_view_path(req.path) && settings_.web_view) return serve_web_view(req, res);
   httplib::Response scratch;
   auto caller = authenticate(req, scratch);  // gate() has already answered a failure
   if (!caller) {
@@ -1384,6 +1396,76 @@ void ApiServer::dispatch(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   send_error(res, 404, "not_found", "no such endpoint: " + req.method + " " + req.path);
+}
+
+// --- web view ---------------------------------------------------------------------------------
+
+bool ApiServer::is_web_view_path(std::string_view path) {
+  return path == "/ui" || path.substr(0, 4) == "/ui/";
+}
+
+void ApiServer::serve_web_view(const httplib::Request& req, httplib::Response& res) {
+  if (req.method != "GET" && req.method != "HEAD") {
+    res.set_header("Allow", "GET, HEAD");
+    return send_error(res, 405, "method_not_allowed", "the web view is read with GET");
+  }
+  if (req.path == "/ui") {
+    res.status = 301;
+    res.set_header("Location", "/ui/");
+    return;
+  }
+  // Scripts only from here, no inline code, nothing framed: an injected string cannot run.
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                 "frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+  const std::string_view file = std::string_view(req.path).substr(4);
+  if (file.empty() || file == "index.html") {
+    res.status = 200;
+    return res.set_content(webui::kIndexHtml, "text/html; charset=utf-8");
+  }
+  if (file == "app.js") {
+    res.status = 200;
+    return res.set_content(webui::kAppJs, "text/javascript; charset=utf-8");
+  }
+  if (file == "style.css") {
+    res.status = 200;
+    return res.set_content(webui::kStyleCss, "text/css; charset=utf-8");
+  }
+  if (file == "chart.js") {
+    std::call_once(chart_once_, [this] { chart_js_ = read_chart_js(settings_.chart_js_file); });
+    if (chart_js_.empty())
+      return send_error(res, 404, "not_found",
+                        "no chart library: " + settings_.chart_js_file +
+                            " is missing (Debian package libjs-chart.js)");
+    res.status = 200;
+    return res.set_content(chart_js_, "text/javascript; charset=utf-8");
+  }
+  send_error(res, 404, "not_found", "no such file in the web view: " + shown_text(req.path));
+}
+
+std::string ApiServer::read_chart_js(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text;
+  constexpr size_t kMax = 4u << 20;  // Chart.js 3 is ~200 kB minified
+  char buf[65536];
+  while (in && text.size() <= kMax) {
+    in.read(buf, sizeof buf);
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  return text.size() > kMax ? std::string() : text;
+}
+
+void ApiServer::get_link_history(const httplib::Request& req, httplib::Response& res,
+                                 const Caller&) {
+  if (refuse_unknown_params(req, {"range"}, res)) return;
+  const std::string range = req.has_param("range") ? req.get_param_value("range") : "hour";
+  if (range != "hour" && range != "day")
+    return send_bad_request(res, {{"?range", shown_text(range), "one of hour, day"}});
+  send_json(res, 200, state_.link_history(range));
 }
 
 // --- policy ---------------------------------------------------------------------------------

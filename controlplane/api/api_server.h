@@ -155,6 +155,11 @@ class ApiServer {
   void get_metrics(const httplib::Request&, httplib::Response&, const Caller&);
   void get_events(const httplib::Request&, httplib::Response&, const Caller&);
   void get_availability(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_link_history(const httplib::Request&, httplib::Response&, const Caller&);
+  // The web view (/ui/): static files, public, with a strict CSP.
+  static bool is_web_view_path(std::string_view path);
+  void serve_web_view(const httplib::Request& req, httplib::Response& res);
+  static std::string read_chart_js(const std::string& file);
   nlohmann::json api_counters() const;  // GET /status "api"
 
   ApiSettings settings_;
@@ -181,6 +186,8 @@ class ApiServer {
       client_errors_{0}, server_errors_{0}, connections_open_{0}, connections_refused_{0},
       connections_evicted_{0}, connections_no_fd_{0}, handshake_timeouts_{0}, request_timeouts_{0},
       headers_too_large_{0}, bodies_too_large_{0}, log_suppressed_{0};
+  std::once_flag chart_once_;
+  std::string chart_js_;  // Chart.js as read once (empty: not there)
 };
 
 }  // namespace traboule::cp

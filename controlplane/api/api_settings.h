@@ -47,6 +47,10 @@ struct ApiSettings {
   size_t max_header_bytes = 16384;  // request line and headers together
   unsigned max_header_count = 64;   // header lines
   unsigned log_lines_per_s = 5;     // security log lines (failed logins, 429...); then a summary
+  // The web view (docs/webview.md) under /ui/: its pages are public (they hold no data; every
+  // figure comes from /api/v1 with the user's token); Chart.js from this file when readable.
+  bool web_view = true;
+  std::string chart_js_file = "/usr/share/javascript/chart.js/chart.min.js";
 };
 
 // Every problem, each naming its field relative to the api settings ("tokens/1/sha256: not 64

@@ -44,6 +44,12 @@ class StateSource {
     return nlohmann::json::object();
   }
   virtual std::string availability_csv(int /*year*/, int /*month*/) { return ""; }
+  // GET /links/history?range=hour|day: the links' recent figures for the web view's plots
+  // (controlplane/telemetry/history.h).
+  virtual nlohmann::json link_history(const std::string& range) {
+    return {
+        {"range", range}, {"paths", nlohmann::json::array()}, {"uplinks", nlohmann::json::array()}};
+  }
 };
 
 }  // namespace traboule::cp

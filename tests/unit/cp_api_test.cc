@@ -795,6 +795,84 @@ TEST_F(ApiTest, ReadOnlyStateEndpoints) {
             std::string::npos);
 }
 
+// The web view: its static files without a token (they hold no data) and with a strict CSP;
+// every figure still needs a token; GET /links/history checks its range.
+TEST_F(ApiTest, WebViewFilesArePublicAndItsDataIsNot) {
+  ApiSettings s = settings();
+  TempDir chart_dir;
+  s.chart_js_file = chart_dir.path() + "/chart.min.js";
+  {
+    std::ofstream f(s.chart_js_file);
+    f << "/* Chart.js stand-in for the test */ window.Chart = function () {};";
+  }
+  start(s);
+  struct Row {
+    const char* path;
+    int status;
+    const char* type;  // Content-Type prefix
+    const char* body;  // a piece of the body
+  };
+  const Row rows[] = {
+      {"/ui/", 200, "text/html", "<canvas id=\"chart-rtt\">"},
+      {"/ui/index.html", 200, "text/html", "app.js"},
+      {"/ui/app.js", 200, "text/javascript", "/links/history"},
+      {"/ui/style.css", 200, "text/css", "--accent"},
+      {"/ui/chart.js", 200, "text/javascript", "Chart.js stand-in"},
+      {"/ui", 301, "", ""},
+      {"/ui/../api/v1/status", 404, "application/json", ""},  // no token, no data: never 200
+      {"/ui/app.js.map", 404, "application/json", "no such file"},
+      {"/ui/%2e%2e/%2e%2e/etc/passwd", 404, "application/json", ""},
+      {"/uix", 401, "application/json", ""},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.path);
+    auto c = client();
+    auto res = c->Get(r.path);
+    ASSERT_TRUE(res);
+    if (std::string(r.path) == "/ui/../api/v1/status") {
+      EXPECT_NE(res->status, 200);  // normalised or not, a data route without a token is refused
+      continue;
+    }
+    EXPECT_EQ(res->status, r.status);
+    EXPECT_EQ(res->get_header_value("Content-Type").rfind(r.type, 0), 0u)
+        << res->get_header_value("Content-Type");
+    EXPECT_NE(res->body.find(r.body), std::string::npos) << res->body.substr(0, 200);
+    if (r.status == 200) {
+      EXPECT_NE(res->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+                std::string::npos);
+      EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+    }
+  }
+  auto c = client();
+  auto post = c->Post("/ui/", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(call("GET", "/links/history", "").status, 401);
+  const Reply h = get("/links/history?range=day");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.body["range"], "day");
+  expect_error(get("/links/history?range=week"), 400, "bad_request");
+  expect_error(get("/links/history?range=hour&x=1"), 400, "bad_request");
+  stop();
+  // Off: the files are gone too (an unknown path without a token: 401).
+  s.web_view = false;
+  start(s);
+  auto off = client()->Get("/ui/");
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->status, 401);
+}
+
+TEST_F(ApiTest, WebViewWithoutChartLibraryStillServesThePage) {
+  ApiSettings s = settings();
+  s.chart_js_file = "/nonexistent/chart.min.js";
+  start(s);
+  auto res = client()->Get("/ui/chart.js");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_NE(res->body.find("libjs-chart.js"), std::string::npos);
+  EXPECT_EQ(client()->Get("/ui/")->status, 200);
+}
+
 // GET /metrics: the Prometheus text, viewer role, with the state source's figures and the API's
 // own counters; no token, no metrics.
 TEST_F(ApiTest, MetricsInPrometheusTextFormat) {

@@ -148,6 +148,7 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
        "/api/tokens/1/name: is used by another token"},
       {"api unknown field", "/api/password", "x", "/api/password: unknown field"},
       {"api zero rate", "/api/rate_per_s", 0, "/api/rate_per_s: must be an integer in [1"},
+      {"api web view as text", "/api/web_view", "yes", "/api/web_view: must be true or false"},
       {"af_packet qpairs vs workers", "/lan/device", "net_af_packet0,iface=x,qpairs=2",
        "/lan/device: qpairs must equal dataplane.workers (1)"},
       {"eal vdev", "/eal", json::array({"--vdev", "net_null0"}), "/eal/0: devices come from"},
@@ -231,6 +232,13 @@ TEST(ConfigLoad, RejectsBadFieldsNamingThem) {
           << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
     }
   }
+}
+
+TEST(ConfigLoad, WebViewSwitch) {
+  json j = valid();
+  EXPECT_TRUE(parse_config(j.dump()).api.web_view) << "on by default";
+  j["api"]["web_view"] = false;
+  EXPECT_FALSE(parse_config(j.dump()).api.web_view);
 }
 
 TEST(ConfigLoad, IpfixSection) {
