@@ -44,11 +44,20 @@ pass "lab '$name' up"
 
 # The collectors, in the edge's namespace where its config sends (127.0.0.1:4739), before any
 # test flow exists; then one template refresh (5 s in the lab) so nfcapd knows the templates.
-mkdir -p "$work/flows"
-ip netns exec "$(ns edge)" nfcapd -w "$work/flows" -p 4739 -b 127.0.0.1 -t 3600 -I lab \
-  >"$work/nfcapd.out" 2>&1 &
-nfcapd_pid=$!
-pids+=("$nfcapd_pid")
+# The lab runs its own nfcapd there (docs/lab.md "Supervision"): use it; start one otherwise.
+lab_dir="/run/traboule-lab/$name"
+flows="$lab_dir/edge/flows"
+nfcapd_pid=$(cat "$lab_dir/pids/edge-nfcapd.pid" 2>/dev/null || true)
+if [ -n "$nfcapd_pid" ] && kill -0 "$nfcapd_pid" 2>/dev/null; then
+  ln -s "$lab_dir/logs/edge-nfcapd.log" "$work/nfcapd.out"
+else
+  flows="$work/flows"
+  mkdir -p "$flows"
+  ip netns exec "$(ns edge)" nfcapd -w "$flows" -p 4739 -b 127.0.0.1 -t 3600 -I lab \
+    >"$work/nfcapd.out" 2>&1 &
+  nfcapd_pid=$!
+  pids+=("$nfcapd_pid")
+fi
 ip netns exec "$(ns edge)" tshark -q -i lo -f 'udp port 4739' -w "$work/ipfix.pcap" \
   >"$work/tshark.out" 2>&1 &
 pids+=($!)
@@ -77,8 +86,10 @@ wait "$tcpdump_pid" 2>/dev/null || true
 grep -q "^0 packets dropped by kernel" "$work/tcpdump.out" ||
   fail "the reference capture dropped packets: $(cat "$work/tcpdump.out")"
 "$lab" exec edge traboulectl --json status >"$work/status.json" || fail "traboulectl status"
+# SIGTERM makes nfcapd write its current file; wait for it to be gone (not our child if the
+# lab started it).
 kill -TERM "$nfcapd_pid"
-wait "$nfcapd_pid" 2>/dev/null || true
+for _ in $(seq 1 50); do kill -0 "$nfcapd_pid" 2>/dev/null || break; sleep 0.1; done
 "$lab" exec edge traboulectl --json links >"$work/links.json" || fail "traboulectl links"
 vdsl_if=$("$py" -c 'import json,sys
 for u in json.load(open(sys.argv[1]))["uplinks"]:
@@ -88,7 +99,7 @@ for u in json.load(open(sys.argv[1]))["uplinks"]:
 # What lan1 saw: IP octets and packets per direction of the data connection (the largest).
 ip netns exec "$(ns lan1)" tshark -r "$work/lan1.pcap" -Y 'tcp.port == 5201' -T fields \
   -e ip.src -e tcp.srcport -e tcp.dstport -e ip.len >"$work/lan1.txt" 2>/dev/null
-nfdump -R "$work/flows" -o csv 'proto tcp and port 5201' >"$work/nfdump.csv" 2>"$work/nfdump.err" ||
+nfdump -R "$flows" -o csv 'proto tcp and port 5201' >"$work/nfdump.csv" 2>"$work/nfdump.err" ||
   fail "nfdump: $(cat "$work/nfdump.err")"
 "$py" - "$work/lan1.txt" "$work/nfdump.csv" "$vdsl_if" <<'PYEOF' || fail "iperf3 flow's records"
 import collections, csv, sys

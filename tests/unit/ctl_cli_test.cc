@@ -137,6 +137,12 @@ TEST_F(CtlCli, ReadCommandsAskTheRightEndpoints) {
        "/api/v1/drops",
        R"({"total":3,"counters":{"parse.truncated":3}})",
        "parse.truncated      3"},
+      // The journal: time and class once each (no raw time_ms or incident column after them).
+      {{"events", "--class", "P1"},
+       "/api/v1/events?class=P1",
+       R"({"events":[{"seq":4,"time_ms":1796622346000,"source":"links","kind":"uplink",
+           "subject":"fiber","state":"down","severity":"error","incident":"P1","text":"t"}]})",
+       "CLASS  SEVERITY  KIND    SUBJECT  STATE  TEXT  SEQ  SOURCE\n"},
   };
   for (const auto& row : rows) {
     servers_.reply(kServer, "GET", row.target, 200, row.body);

@@ -84,6 +84,7 @@ lab_set_build() {
   LAB_TRABOULED=${TB_TRABOULED:-$LAB_BUILD/controlplane/trabouled}
   LAB_TRABOULECTL=${TB_TRABOULECTL:-$LAB_BUILD/tools/traboulectl/traboulectl}
   LAB_WANEM=${TB_WANEM:-$LAB_BUILD/tools/wanem/traboule-wanem}
+  LAB_SNMP_BIN=${TB_SNMP_BIN:-$LAB_BUILD/controlplane/snmp/traboule-snmp}
 }
 
 # Reads the state of an existing lab (written by `up`): the binaries it was started with.
@@ -488,6 +489,66 @@ EOF
   chmod 755 "$LAB_DIR/bin/traboulectl"
 }
 
+# The edge's supervision stack (docs/lab.md "Supervision"): Debian's snmpd with traboule-snmp as
+# its AgentX subagent (SNMPv3 authPriv, user lab-nms), snmptrapd receiving its v2c and v3 traps,
+# and nfcapd receiving the edge's IPFIX; passphrases fresh for each lab, in 0600 files only.
+lab__supervision_ok() { command -v snmpd >/dev/null && command -v snmptrapd >/dev/null && [ -x "$LAB_SNMP_BIN" ]; }
+lab__write_supervision() {
+  local d="$LAB_DIR/edge/snmp" auth priv engine
+  mkdir -p "$d/agent" "$d/trapd" "$d/cli/cert_indexes" "$LAB_DIR/edge/flows"
+  chmod 700 "$d"
+  auth=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+  priv=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+  engine=0x80001f8880$(printf '%s' "$LAB_NAME" | sha256sum | cut -c1-16)
+  (
+    umask 077
+    printf '%s\n' "$auth" >"$d/auth-passphrase"
+    printf '%s\n' "$priv" >"$d/priv-passphrase"
+    cat >"$d/snmpd.conf" <<EOF
+agentAddress udp:127.0.0.1:161
+exactEngineID $engine
+createUser lab-nms SHA "$auth" AES "$priv"
+rouser lab-nms priv
+master agentx
+agentXSocket unix:$d/agentx.sock
+agentXPerms 0600 0700
+trap2sink udp:127.0.0.1:162 public
+trapsess -v 3 -e $engine -u lab-trap -a SHA -A "$auth" -x AES -X "$priv" -l authPriv udp:127.0.0.1:162
+EOF
+    cat >"$d/snmptrapd.conf" <<EOF
+createUser -e $engine lab-trap SHA "$auth" AES "$priv"
+authCommunity log public
+authUser log lab-trap priv
+format2 %y-%m-%l %h:%j:%k TRAP %P | %V~ %v\n
+EOF
+    cat >"$d/cli/snmp.conf" <<EOF
+defVersion 3
+defSecurityName lab-nms
+defSecurityLevel authPriv
+defAuthType SHA
+defAuthPassphrase $auth
+defPrivType AES
+defPrivPassphrase $priv
+EOF
+  )
+}
+lab__start_supervision() {
+  local d="$LAB_DIR/edge/snmp"
+  lab__spawn edge-snmptrapd edge env MIBS= SNMP_PERSISTENT_DIR="$d/trapd" \
+    snmptrapd -f -C -c "$d/snmptrapd.conf" -Lo -On udp:127.0.0.1:162
+  lab__spawn edge-snmpd edge env MIBS= SNMP_PERSISTENT_DIR="$d/agent" \
+    snmpd -f -C -c "$d/snmpd.conf" -Lo -I -ifTable,ifXTable,interfaces
+  if command -v nfcapd >/dev/null; then
+    lab__spawn edge-nfcapd edge nfcapd -w "$LAB_DIR/edge/flows" -p 4739 -b 127.0.0.1 -t 60 -I edge
+  fi
+}
+lab__start_subagent() {
+  local d="$LAB_DIR/edge/snmp"
+  lab__spawn edge-snmp edge env TZ=Europe/Paris SNMP_PERSISTENT_DIR="$d/agent" "$LAB_SNMP_BIN" \
+    --token-file "$LAB_DIR/tokens/viewer" --ca "$LAB_DIR/edge/api.crt" \
+    --server "https://127.0.0.1:$LAB_API_PORT" --agentx-socket "$d/agentx.sock" --interval 5
+}
+
 # Starts a process in a namespace, detached from the caller's session (it outlives `up`), output
 # to logs/NAME.log, pid in pids/NAME.pid. setsid and `ip netns exec` both exec, so $! is the
 # process's own pid. Every process of a lab runs in one of its namespaces, which is how `down`
@@ -630,6 +691,12 @@ lab_up() {
   if [ -n "${LAB_HUB_POLICY:-}" ]; then cp "$LAB_HUB_POLICY" "$LAB_DIR/hub/policy.json"; else lab__write_hub_policy; fi
   lab__write_http_server
   lab__write_ctl_wrapper
+  LAB_SUPERVISION=0
+  if lab__supervision_ok; then
+    lab__write_supervision
+    LAB_SUPERVISION=1
+  fi
+  echo "LAB_SUPERVISION=$LAB_SUPERVISION" >>"$LAB_DIR/lab.env"
   local d
   for d in edge hub; do
     "$LAB_TRABOULED" --config "$LAB_DIR/$d/trabouled.json" --check >"$LAB_DIR/logs/$d-check.log" 2>&1 ||
@@ -662,6 +729,12 @@ lab_up() {
   lab__await dc1-http "the web server of dc1" test -e "$LAB_DIR/dc1.ready"
   lab__await hub "trabouled (hub) forwarding with its gateway resolved" lab__daemon_ready hub
   lab__await edge "trabouled (edge) forwarding with its 3 gateways resolved" lab__daemon_ready edge
+  if [ "$LAB_SUPERVISION" = 1 ]; then
+    lab_log "lab '$LAB_NAME': supervision on the edge (snmpd + traboule-snmp, snmptrapd, nfcapd)"
+    lab__start_supervision
+    lab__await edge-snmpd "snmpd's AgentX socket" test -S "$LAB_DIR/edge/snmp/agentx.sock"
+    lab__start_subagent
+  fi
 
   lab_log "lab '$LAB_NAME': health checks (lan1 -> dc1, lan1 -> inet)"
   local target
@@ -844,6 +917,10 @@ lab_exec() {
   ns=$(lab_ns "$host")
   [ -e "/run/netns/$ns" ] || lab_die "lab '$LAB_NAME' is not up (no namespace $ns)"
   local env=(TB_LAB="$LAB_NAME" TB_LAB_HOST="$host" TB_LAB_DIR="$LAB_DIR")
+  if [ "$host" = edge ] && [ -d "$LAB_DIR/edge/snmp/cli" ]; then
+    # snmpget/snmpwalk default to the lab's SNMPv3 authPriv user (docs/lab.md "Supervision").
+    env+=(SNMPCONFPATH="$LAB_DIR/edge/snmp/cli" SNMP_PERSISTENT_DIR="$LAB_DIR/edge/snmp/cli" MIBS=)
+  fi
   if [ "$host" = edge ] || [ "$host" = hub ]; then
     lab_load_env || true
     env+=(TRABOULE_SERVER="https://127.0.0.1:$LAB_API_PORT"

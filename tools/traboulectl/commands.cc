@@ -149,6 +149,8 @@ class Runner {
           if (!e.is_object()) continue;
           e["time"] = local_time_text(e.value("time_ms", int64_t{0}));
           e["class"] = e.value("incident", std::string());
+          e.erase("time_ms");  // shown as `time` and `class` already
+          e.erase("incident");
           doc["events"].push_back(std::move(e));
         }
       out_ << render_listing(doc, "events",
