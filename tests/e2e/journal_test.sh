@@ -10,7 +10,9 @@
 #      since when the box was down, and the report counts that gap against every subject;
 #   4. the CSV report has a row per subject and the API refuses bad months and classes by name;
 #   5. rsyslogd, a real collector in the edge's namespace, receives the journal's records as
-#      RFC 5424 over UDP and TCP, the incident class in the structured data.
+#      RFC 5424 over UDP and TCP, the incident class in the structured data; the lab's
+#      snmptrapd gets fiber's P1 as a trbIncident trap (v2c and v3), after the journal's record
+#      and the syslog message.
 # Usage: journal_test.sh BUILD_DIR
 set -euo pipefail
 
@@ -77,7 +79,7 @@ if command -v rsyslogd >/dev/null; then
 global(workDirectory="$work")
 module(load="imudp")
 module(load="imtcp")
-template(name="tb" type="string" string="%PRI% %HOSTNAME% %APP-NAME% %MSGID% %STRUCTURED-DATA% %msg%\n")
+template(name="tb" type="string" string="%timegenerated:::date-rfc3339% %PRI% %HOSTNAME% %APP-NAME% %MSGID% %STRUCTURED-DATA% %msg%\n")
 ruleset(name="udp") { action(type="omfile" file="$work/udp.log" template="tb") }
 ruleset(name="tcp") { action(type="omfile" file="$work/tcp.log" template="tb") }
 input(type="imudp" address="127.0.0.1" port="5514" ruleset="udp")
@@ -124,7 +126,7 @@ if [ -n "$rsyslog_pid" ]; then
   for f in udp tcp; do
     for _ in $(seq 1 20); do grep -q 'subject="fiber" state="down"' "$work/$f.log" 2>/dev/null && break; sleep 0.2; done
     line=$(grep 'subject="fiber" state="down"' "$work/$f.log" | grep ' uplink ' | tail -1 || true)
-    case $line in
+    case ${line#* } in
       "131 "*"trabouled uplink [traboule@32473 "*'incident="P1"'*"primary uplink fiber has no path to the hub"*) ;;
       *) fail "rsyslog ($f) did not get fiber's P1 as RFC 5424 with its class: '$line' ($(tail -3 "$work/$f.log" 2>/dev/null))" ;;
     esac
@@ -132,6 +134,37 @@ if [ -n "$rsyslog_pid" ]; then
   pass "syslog: rsyslogd got fiber's P1 over UDP and TCP: $line"
 else
   echo "note: rsyslogd not installed (tools/setup installs it): syslog delivery not checked"
+fi
+# The lab's snmptrapd (docs/lab.md "Supervision") got the P1 as trbIncident, v2c and v3, and in
+# order: the journal's record, then the syslog message, then the trap (traps come from the
+# subagent's poll of the journal: up to its 5 s interval later).
+traps="/run/traboule-lab/$name/logs/edge-snmptrapd.log"
+if [ -f "$traps" ] && [ -n "$rsyslog_pid" ]; then
+  for _ in $(seq 1 20); do
+    [ "$(grep '32473\.0\.3' "$traps" | grep -c '"fiber"')" -ge 2 ] && break
+    sleep 0.5
+  done
+  "$py" - "$work/events.json" "$work/udp.log" "$traps" <<'PYEOF' || fail "the P1's journal record, syslog message and SNMP trap, in order"
+import datetime, json, re, sys, time
+ev = json.load(open(sys.argv[1]))["events"]
+down = [e for e in ev if e["kind"] == "uplink" and e["subject"] == "fiber" and e["state"] == "down"][-1]
+t_journal = down["time_ms"] / 1000
+line = [l for l in open(sys.argv[2]) if 'subject="fiber" state="down"' in l and " uplink " in l][-1]
+t_syslog = datetime.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+traps = [l for l in open(sys.argv[3]) if re.search(r"32473\.0\.3\b", l) and '"fiber"' in l]
+versions = {v for l in traps for v in re.findall(r"SNMP (v2c|v3)", l)}
+assert versions == {"v2c", "v3"}, ("trbIncident for fiber as v2c and v3", traps[-2:])
+stamp = re.match(r"(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+) ", traps[-1]).groups()
+t_trap = time.mktime(tuple(int(x) for x in stamp) + (0, 0, -1))  # snmptrapd's local time, 1 s
+print("  journal %.3f, syslog +%.3f s, trap +%.0f s (1 s resolution)" %
+      (t_journal, t_syslog - t_journal, t_trap - t_journal))
+assert t_journal <= t_syslog + 0.001, "syslog before the journal record"
+assert int(t_syslog) <= t_trap, "the trap before the syslog message"
+assert t_trap - t_journal <= 12, "the trap came more than 12 s after the record"
+PYEOF
+  pass "SNMP: snmptrapd got fiber's P1 as trbIncident (v2c and v3), after the journal and syslog"
+else
+  echo "note: no snmptrapd in the lab (tools/setup, traboule-snmp): the trap is checked by e2e_snmp"
 fi
 
 # --- 2. every uplink cut for 15 s: the site has no path to the hub (P0). The metered 4g is
