@@ -474,6 +474,11 @@ json DaemonState::drops() {
   return {{"total", total}, {"counters", counters}};
 }
 
+json DaemonState::runtime() {
+  const dp::Dataplane::Runtime r = dp_.runtime();
+  return runtime_json(r.stages, r.workers, rte_get_tsc_hz());
+}
+
 json DaemonState::events(int64_t since_ms, const std::string& incident, size_t limit) {
   json out = json::array();
   if (journal_ != nullptr)

@@ -16,6 +16,7 @@
 #include "controlplane/journal/syslog.h"
 #include "controlplane/store/policy_manager.h"
 #include "controlplane/telemetry/history.h"
+#include "controlplane/telemetry/runtime_view.h"
 #include "dataplane/runtime/dataplane.h"
 
 namespace traboule::cp {
@@ -63,6 +64,7 @@ class DaemonState final : public StateSource {
     return history_ != nullptr ? history_->query(range) : StateSource::link_history(range);
   }
   void set_history(const HistoryStore* h) { history_ = h; }
+  nlohmann::json runtime() override;
   // Flow export's figures in status() ("ipfix"), when it runs.
   void set_ipfix(const IpfixExporter* e) { ipfix_ = e; }
 

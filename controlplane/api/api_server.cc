@@ -298,6 +298,7 @@ const std::vector<ApiServer::Bound>& ApiServer::table() {
       {{"GET", "/events", R::kViewer}, &ApiServer::get_events},
       {{"GET", "/report/availability", R::kViewer}, &ApiServer::get_availability},
       {{"GET", "/links/history", R::kViewer}, &ApiServer::get_link_history},
+      {{"GET", "/runtime", R::kViewer}, &ApiServer::get_runtime},
   };
   return kTable;
 }
@@ -1466,6 +1467,11 @@ void ApiServer::get_link_history(const httplib::Request& req, httplib::Response&
   if (range != "hour" && range != "day")
     return send_bad_request(res, {{"?range", shown_text(range), "one of hour, day"}});
   send_json(res, 200, state_.link_history(range));
+}
+
+void ApiServer::get_runtime(const httplib::Request& req, httplib::Response& res, const Caller&) {
+  if (refuse_unknown_params(req, {}, res)) return;
+  send_json(res, 200, state_.runtime());
 }
 
 // --- policy ---------------------------------------------------------------------------------

@@ -156,6 +156,7 @@ class ApiServer {
   void get_events(const httplib::Request&, httplib::Response&, const Caller&);
   void get_availability(const httplib::Request&, httplib::Response&, const Caller&);
   void get_link_history(const httplib::Request&, httplib::Response&, const Caller&);
+  void get_runtime(const httplib::Request&, httplib::Response&, const Caller&);
   // The web view (/ui/): static files, public, with a strict CSP.
   static bool is_web_view_path(std::string_view path);
   void serve_web_view(const httplib::Request& req, httplib::Response& res);

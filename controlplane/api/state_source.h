@@ -44,6 +44,8 @@ class StateSource {
     return nlohmann::json::object();
   }
   virtual std::string availability_csv(int /*year*/, int /*month*/) { return ""; }
+  // GET /runtime: per stage calls, packets and cycles per packet (docs/dataplane.md "Runtime").
+  virtual nlohmann::json runtime() { return {{"stages", nlohmann::json::array()}}; }
   // GET /links/history?range=hour|day: the links' recent figures for the web view's plots
   // (controlplane/telemetry/history.h).
   virtual nlohmann::json link_history(const std::string& range) {

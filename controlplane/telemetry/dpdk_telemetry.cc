@@ -88,6 +88,30 @@ int flows_cb(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// `show runtime`: per stage calls, packets, packets per call and (sampled) cycles per packet.
+int runtime_cb(const char*, const char*, rte_tel_data* d) {
+  std::shared_lock lock(g_mutex);
+  dp::Dataplane* p = g_dp;
+  if (p == nullptr) return -1;
+  rte_tel_data_start_dict(d);
+  for (const auto& s : p->runtime().stages) {
+    rte_tel_data* one = rte_tel_data_alloc();
+    if (one == nullptr) return -ENOMEM;
+    rte_tel_data_start_dict(one);
+    rte_tel_data_add_dict_u64(one, "calls", s.calls);
+    rte_tel_data_add_dict_u64(one, "packets", s.vectors);
+    rte_tel_data_add_dict_u64(one, "timed_packets", s.packets);
+    rte_tel_data_add_dict_u64(one, "timed_cycles", s.cycles);
+    rte_tel_data_add_dict_u64(one, "cycles_per_packet",
+                              s.packets != 0 ? (s.cycles + s.packets / 2) / s.packets : 0);
+    if (rte_tel_data_add_dict_container(d, key(s.name).c_str(), one, 0) != 0) {
+      rte_tel_data_free(one);
+      return -ENOSPC;
+    }
+  }
+  return 0;
+}
+
 int trace_cb(const char*, const char* params, rte_tel_data* d) {
   std::shared_lock lock(g_mutex);
   dp::Dataplane* p = g_dp;
@@ -116,6 +140,8 @@ void register_telemetry(dp::Dataplane& dp) {
                              "param: name prefix. Zeros are left out without one.");
   rte_telemetry_register_cmd("/traboule/uplinks", uplinks_cb,
                              "Per uplink: link, gateway, packets and bytes.");
+  rte_telemetry_register_cmd("/traboule/runtime", runtime_cb,
+                             "Per stage: calls, packets, cycles per packet (sampled bursts).");
   rte_telemetry_register_cmd("/traboule/flows", flows_cb,
                              "Flow table use: active, capacity, created, expired.");
   rte_telemetry_register_cmd(

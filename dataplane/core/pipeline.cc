@@ -92,16 +92,20 @@ uint16_t Pipeline::node_index(std::string_view name) const {
 }
 
 void Pipeline::drain(size_t from) noexcept {
+  const bool timed = (drains_++ & sample_mask_) == 0;
   for (size_t i = from; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
     if (n.input.n == 0) continue;
     uint16_t cnt = n.input.n;
     n.input.n = 0;  // stages never emit to themselves, so the array is stable during process()
-    if (profiling_) [[unlikely]] {
+    bump(n.calls);
+    bump(n.vectors, cnt);
+    if (timed) [[unlikely]] {
       const uint64_t t0 = rte_rdtsc();
       n.stage->process(n.input.pkts, cnt, n.out);
       bump(n.prof_cycles, rte_rdtsc() - t0);
       bump(n.prof_packets, cnt);
+      bump(n.prof_calls);
       continue;
     }
     n.stage->process(n.input.pkts, cnt, n.out);
@@ -126,8 +130,9 @@ void Pipeline::idle(uint64_t now_tsc) noexcept {
 std::vector<Pipeline::StageProfile> Pipeline::profile() const {
   std::vector<StageProfile> out;
   for (auto& n : nodes_)
-    out.push_back(
-        {std::string(n.stage->name()), read_counter(n.prof_cycles), read_counter(n.prof_packets)});
+    out.push_back({std::string(n.stage->name()), read_counter(n.prof_cycles),
+                   read_counter(n.prof_packets), read_counter(n.calls), read_counter(n.vectors),
+                   read_counter(n.prof_calls)});
   return out;
 }
 

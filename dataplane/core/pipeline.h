@@ -60,13 +60,19 @@ class Pipeline {
   void collect_drops(std::vector<CounterValue>& out) const;
   Trace& trace() noexcept { return trace_; }
 
-  // Per-stage cycle accounting (off by default: one branch per stage per burst when off).
+  // Per-stage runtime, like VPP's `show runtime` (docs/dataplane.md "Runtime"): every stage's
+  // calls and packets are counted always; its cycles are measured on one burst in
+  // kSampleEvery (two rdtsc per stage then), or on every burst with profiling on (benchmarks).
+  static constexpr uint32_t kSampleEvery = 16;
   struct StageProfile {
     std::string name;
-    uint64_t cycles = 0;
-    uint64_t packets = 0;
+    uint64_t cycles = 0;   // in the timed calls
+    uint64_t packets = 0;  // in the timed calls
+    uint64_t calls = 0;    // process() calls with packets, all of them
+    uint64_t vectors = 0;  // packets handed to process(), all of them
+    uint64_t timed_calls = 0;
   };
-  void set_profiling(bool on) noexcept { profiling_ = on; }
+  void set_profiling(bool on) noexcept { sample_mask_ = on ? 0 : kSampleEvery - 1; }
   std::vector<StageProfile> profile() const;
   std::string stage_name(uint16_t stage_id) const {
     return std::string(nodes_[stage_id].stage->name());
@@ -82,13 +88,17 @@ class Pipeline {
     Output out;
     uint64_t prof_cycles = 0;
     uint64_t prof_packets = 0;
+    uint64_t prof_calls = 0;
+    uint64_t calls = 0;
+    uint64_t vectors = 0;
   };
   void drain(size_t from) noexcept;
 
   std::vector<Node> nodes_;  // in topological order
   Burst drops_;
   uint64_t overflow_ = 0;
-  bool profiling_ = false;
+  uint32_t sample_mask_ = kSampleEvery - 1;  // a drain is timed when (drains_ & mask) == 0
+  uint32_t drains_ = 0;
   Trace trace_;
 };
 

@@ -239,6 +239,27 @@ std::vector<uint64_t> Dataplane::worker_loops() const {
   return loops;
 }
 
+Dataplane::Runtime Dataplane::runtime() const {
+  Runtime r;
+  for (const auto& pw : workers_) {
+    r.workers.push_back(pw.worker->stats());
+    for (const Pipeline::StageProfile& p : pw.pipeline->profile()) {
+      auto it = std::find_if(r.stages.begin(), r.stages.end(),
+                             [&](const Pipeline::StageProfile& s) { return s.name == p.name; });
+      if (it == r.stages.end()) {
+        r.stages.push_back(p);
+        continue;
+      }
+      it->cycles += p.cycles;
+      it->packets += p.packets;
+      it->calls += p.calls;
+      it->vectors += p.vectors;
+      it->timed_calls += p.timed_calls;
+    }
+  }
+  return r;
+}
+
 std::vector<CounterValue> Dataplane::counters() const {
   std::map<std::string, uint64_t> sum;
   std::vector<CounterValue> one;

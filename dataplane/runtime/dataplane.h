@@ -115,6 +115,13 @@ class Dataplane {
   // The `n` flows with the most bytes (both directions), largest first. Walks every table: for
   // the API, not for anything periodic.
   std::vector<FlowRecord> top_flows(size_t n) const;
+  // `show runtime` (docs/dataplane.md "Runtime"): each stage's figures summed over the
+  // workers, in pipeline order, and each worker's loop figures. Relaxed reads, any thread.
+  struct Runtime {
+    std::vector<Pipeline::StageProfile> stages;
+    std::vector<WorkerStats> workers;
+  };
+  Runtime runtime() const;
   // Calls fn(worker, const FlowView&) for every flow of every worker (FlowTable::for_each:
   // best-effort, from a control thread; flow export walks with it once a second).
   template <class Fn>

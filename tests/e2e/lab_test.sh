@@ -211,6 +211,18 @@ check "lan1 fetches 1 MB from dc1 (http://10.10.0.10/bytes/1000000)" \
 check "exec edge traboulectl status (API with the lab's token and CA)" lab --name "$A" exec edge traboulectl status
 check "exec hub traboulectl status" lab --name "$A" exec hub traboulectl status
 check "exec edge traboulectl links --json" lab --name "$A" exec edge traboulectl links --json
+# show runtime on the running edge: after the 1 MB download, parse and tx have counted calls
+# and packets and a timed cycles-per-packet figure.
+check "exec edge traboulectl runtime: parse and tx with packets and cycles per packet" \
+  bash -c "'$LAB' --build '$BUILD' --name '$A' exec edge traboulectl --json runtime | $PY -c '
+import json, sys
+st = {s[\"name\"]: s for s in json.load(sys.stdin)[\"stages\"]}
+for n in (\"parse\", \"tx\"):
+    assert st[n][\"packets\"] > 100 and st[n][\"calls\"] > 0, st[n]
+    assert st[n][\"cycles_per_packet\"] and st[n][\"cycles_per_packet\"] > 0, st[n]
+'"
+check "exec edge traboulectl runtime --interval 1 (the last second, packets per second)" \
+  bash -c "'$LAB' --build '$BUILD' --name '$A' exec edge traboulectl runtime --interval 1 | grep -q RATE"
 
 # --- impair: cut and restore fiber ----------------------------------------------------------
 # lan1 -> dc1 leaves by fiber (the edge policy's first choice). While it is cut, wanem-fiber

@@ -137,6 +137,15 @@ TEST_F(CtlCli, ReadCommandsAskTheRightEndpoints) {
        "/api/v1/drops",
        R"({"total":3,"counters":{"parse.truncated":3}})",
        "parse.truncated      3"},
+      // show runtime: one row per stage, unknown cycles as "-", hostile rows left out.
+      {{"runtime"},
+       "/api/v1/runtime",
+       R"({"tsc_hz":2000000000,"cycles_per_rx_packet":47.0,"stages":[
+           {"name":"parse","calls":4,"packets":100,"timed_packets":32,"timed_cycles":640},
+           {"name":"idle","calls":0,"packets":0},{"calls":9},7,
+           {"name":"tx","calls":-5,"packets":"x"}]})",
+       "parse      4      100                25                 20             10\n"},
+      {{"runtime"}, "/api/v1/runtime", R"({"stages":{}})", "(none)"},
       // The journal: time and class once each (no raw time_ms or incident column after them).
       {{"events", "--class", "P1"},
        "/api/v1/events?class=P1",

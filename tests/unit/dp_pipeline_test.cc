@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <map>
 #include <stdexcept>
 
 #include "dataplane/core/pipeline.h"
@@ -83,6 +84,48 @@ TEST(Pipeline, RoutesEdgesAndCountsDrops) {
   EXPECT_EQ(counter(p, "split.out.even"), 3u);
   EXPECT_EQ(counter(p, "split.out.odd"), 2u);
   EXPECT_EQ(traboule::testing::pool_in_use(), before) << "every packet freed exactly once";
+}
+
+// `show runtime`: calls and packets counted on every burst, cycles timed on one in
+// kSampleEvery (every burst with profiling on); an idle stage has no call.
+TEST(Pipeline, RuntimeCountsEveryCallAndTimesASample) {
+  struct Row {
+    const char* what;
+    bool profiling;
+    uint32_t bursts;
+    uint64_t timed_calls;  // of the split stage
+  };
+  const Row rows[] = {
+      {"default: one burst in 16 timed (the first)", false, 40, 3},
+      {"profiling: every burst", true, 40, 40},
+      {"one burst", false, 1, 1},
+  };
+  for (const Row& r : rows) {
+    Pipeline p(table());
+    p.set_profiling(r.profiling);
+    for (uint32_t b = 0; b < r.bursts; ++b) {
+      std::vector<rte_mbuf*> pkts;
+      for (size_t len : {60, 62, 64, 66, 61}) {  // 4 even, 1 odd
+        testing::Frame f;
+        f.bytes.assign(len, 0);
+        pkts.push_back(to_mbuf(test_pool(), f));
+      }
+      p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()));
+    }
+    std::map<std::string, Pipeline::StageProfile> by;
+    for (const auto& s : p.profile()) by[s.name] = s;
+    const auto& split = by.at("split");
+    EXPECT_EQ(split.calls, r.bursts) << r.what;
+    EXPECT_EQ(split.vectors, 5u * r.bursts) << r.what;
+    EXPECT_EQ(split.timed_calls, r.timed_calls) << r.what;
+    EXPECT_EQ(split.packets, 5u * r.timed_calls) << r.what;
+    EXPECT_GT(split.cycles, 0u) << r.what;
+    EXPECT_EQ(by.at("evens").vectors, 4u * r.bursts) << r.what;
+    EXPECT_EQ(by.at("odds").calls, r.bursts) << r.what;
+    p.idle(0);  // nothing queued: no stage is called
+    EXPECT_EQ(p.profile()[0].calls + p.profile()[1].calls + p.profile()[2].calls, 3u * r.bursts)
+        << r.what;
+  }
 }
 
 TEST(Pipeline, RejectsBadWiring) {

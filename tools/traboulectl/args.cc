@@ -70,6 +70,13 @@ const std::vector<CommandSpec>& command_specs() {
        "too, computed by the box from its journal (docs/operations.md); --csv for a\n"
        "spreadsheet, --json for the document."},
       {{"drops"}, "drops", "packets dropped, by stage and reason (GET /drops)", ""},
+      {{"runtime"},
+       "runtime [--interval S]",
+       "per data-plane stage: calls, packets, packets per call, cycles per packet (GET /runtime)",
+       "Like VPP's `show runtime`: every stage's calls and packets are counted, its cycles\n"
+       "timed on one burst in 16 (docs/dataplane.md \"Runtime\"). Without --interval the figures\n"
+       "since the daemon started; with it, two readings S seconds apart and what happened in\n"
+       "between (packets per second too)."},
       {{"policy", "validate"},
        "policy validate FILE [--uplinks a,b,c | --config trabouled.json] [--role edge|hub]\n"
        "       traboulectl policy validate --remote FILE",
@@ -145,6 +152,9 @@ po::options_description command_options(const std::vector<std::string>& words) {
          "from then on (90s, 30m, 2h, 7d ago; 2026-12-01; or epoch seconds)")                 //
         ("class", po::value<std::string>()->value_name("P"), "only incidents of this class")  //
         ("limit", po::value<std::string>()->value_name("N"), "the newest N (default 1000)");
+  } else if (name == "runtime") {
+    desc.add_options()("interval", po::value<std::string>()->value_name("S"),
+                       "two readings S seconds apart (1 to 60): the figures in between");
   } else if (name == "report availability") {
     desc.add_options()                                                                    //
         ("month", po::value<std::string>()->value_name("YYYY-MM"), "the calendar month")  //
@@ -567,6 +577,18 @@ ParseOutcome parse_command_line(const std::vector<std::string>& args) {
         good = false;
       } else {
         inv.limit = static_cast<uint32_t>(*v);
+      }
+    }
+  } else if (name == "runtime") {
+    good = expect_args(0, 0, "");
+    if (good && str("interval")) {
+      const auto v = parse_unsigned(*str("interval"), 1, 60);
+      if (!v) {
+        outcome.error = "--interval: a whole number of seconds from 1 to 60 (got " +
+                        quoted(*str("interval")) + ")";
+        good = false;
+      } else {
+        inv.interval_s = static_cast<uint32_t>(*v);
       }
     }
   } else if (name == "report availability") {

@@ -48,6 +48,7 @@ struct Invocation {
   std::optional<uint32_t> limit;        // events --limit
   std::string month;                    // report availability --month YYYY-MM
   bool csv = false;                     // report availability --csv
+  std::optional<uint32_t> interval_s;   // runtime --interval
 };
 
 struct ParseOutcome {

@@ -5,8 +5,10 @@
 
 #include "controlplane/journal/availability.h"
 
+#include <chrono>
 #include <filesystem>
 #include <ostream>
+#include <thread>
 
 #include "controlplane/policy/policy.h"
 #include "tools/traboulectl/json_util.h"
@@ -155,6 +157,30 @@ class Runner {
         }
       out_ << render_listing(doc, "events",
                              {"time", "class", "severity", "kind", "subject", "state", "text"});
+      return kExitOk;
+    }
+    if (name == "runtime") {
+      ApiResult first = client_->get("/runtime");
+      if (!first.ok) return fail(first.error);
+      ApiResult r = first;
+      if (inv_.interval_s) {
+        std::this_thread::sleep_for(std::chrono::seconds(*inv_.interval_s));
+        r = client_->get("/runtime");
+        if (!r.ok) return fail(r.error);
+      }
+      const nlohmann::json rows = runtime_rows(r.body, inv_.interval_s ? &first.body : nullptr,
+                                               inv_.interval_s ? double(*inv_.interval_s) : 0);
+      if (inv_.global.json)
+        return print_json(inv_.interval_s
+                              ? nlohmann::json{{"interval_s", *inv_.interval_s}, {"stages", rows}}
+                              : r.body);
+      std::vector<std::string> cols = kRuntimeColumns;
+      if (inv_.interval_s) cols.push_back("rate_pps");
+      out_ << render_rows(rows, cols);
+      if (!inv_.interval_s && r.body.is_object() && r.body.contains("cycles_per_rx_packet") &&
+          r.body["cycles_per_rx_packet"].is_number())
+        out_ << "\ncycles per received packet, all stages: "
+             << r.body["cycles_per_rx_packet"].get<double>() << "\n";
       return kExitOk;
     }
     if (name == "report availability") {

@@ -2,6 +2,7 @@
 #include "tools/traboulectl/render.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "tools/traboulectl/table.h"
 #include "tools/traboulectl/units.h"
@@ -64,6 +65,48 @@ nlohmann::json find_rows(const nlohmann::json& doc, const std::vector<std::strin
     }
   }
   return only != nullptr ? *only : nlohmann::json(nullptr);
+}
+
+nlohmann::json runtime_rows(const nlohmann::json& now, const nlohmann::json* before,
+                            double seconds) {
+  auto u64 = [](const nlohmann::json& o, const char* k) -> double {
+    const auto it = o.find(k);
+    return it != o.end() && it->is_number() && it->get<double>() >= 0 ? it->get<double>() : 0;
+  };
+  auto list = [](const nlohmann::json& doc) {
+    const auto it = doc.is_object() ? doc.find("stages") : doc.end();
+    return it != doc.end() && it->is_array() ? *it : nlohmann::json::array();
+  };
+  const nlohmann::json cur = list(now), old = before != nullptr ? list(*before) : nlohmann::json();
+  const double hz = now.is_object() ? u64(now, "tsc_hz") : 0;
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& s : cur) {
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string()) continue;
+    double calls = u64(s, "calls"), packets = u64(s, "packets");
+    double cycles = u64(s, "timed_cycles"), timed = u64(s, "timed_packets");
+    if (before != nullptr) {
+      for (const auto& o : old)
+        if (o.is_object() && o.value("name", nlohmann::json()) == s["name"]) {
+          calls -= std::min(calls, u64(o, "calls"));
+          packets -= std::min(packets, u64(o, "packets"));
+          cycles -= std::min(cycles, u64(o, "timed_cycles"));
+          timed -= std::min(timed, u64(o, "timed_packets"));
+        }
+    }
+    nlohmann::json r = {
+        {"stage", sanitize_text(s["name"].get<std::string>())},
+        {"calls", calls},
+        {"packets", packets},
+        {"packets_per_call", calls > 0 ? std::round(packets / calls * 10) / 10 : 0}};
+    const double cpp = timed > 0 ? cycles / timed : -1;
+    r["cycles_per_packet"] =
+        cpp >= 0 ? nlohmann::json(std::round(cpp * 10) / 10) : nlohmann::json();
+    r["ns_per_packet"] =
+        cpp >= 0 && hz > 0 ? nlohmann::json(std::round(cpp * 1e10 / hz) / 10) : nlohmann::json();
+    if (before != nullptr && seconds > 0) r["rate_pps"] = std::round(packets / seconds);
+    rows.push_back(std::move(r));
+  }
+  return rows;
 }
 
 std::string render_rows(const nlohmann::json& rows, const std::vector<std::string>& preferred) {

@@ -34,6 +34,12 @@ std::string render_listing(const nlohmann::json& doc, const std::string& rows_ke
 // its state, RTT, jitter, loss, one-way delays (when both clocks are synchronised), probes sent
 // and received and its last state change; one row for an uplink with no path.
 nlohmann::json link_rows(const nlohmann::json& doc);
+// GET /runtime as table rows: the figures of `now`, or with `before` (a reading `seconds`
+// earlier) what happened in between, packets per second included. Hostile shapes give no row.
+nlohmann::json runtime_rows(const nlohmann::json& now, const nlohmann::json* before,
+                            double seconds);
+inline const std::vector<std::string> kRuntimeColumns = {
+    "stage", "calls", "packets", "packets_per_call", "cycles_per_packet", "ns_per_packet"};
 inline const std::vector<std::string> kLinkColumns = {
     "uplink",     "kind",       "role",        "link",         "path",   "state",
     "rtt_avg_us", "rtt_p99_us", "jitter_us",   "loss_ratio",   "fwd_us", "bwd_us",
