@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+# The architecture's arrows, checked on every #include (../shared/design/ARCHITECTURE.md
+# "Folders"): qos <- dataplane <- controlplane <- tools, and the parts that must not see DPDK.
+#
+# Two kinds of rule:
+#   - HARD rules hold today and admit no exception: a new include against one fails the test.
+#   - TARGET rules are where the code is going (issue 12: the control plane sees only
+#     dataplane/model and dataplane/proto, traboulectl no DPDK). Today's violations are listed in
+#     tests/arch/target_violations.txt: an include against a target rule that is not listed
+#     fails (no new debt), and a listed one that is gone fails too (the list only shrinks; delete
+#     the line).
+#
+# Usage: include_arrows.py ROOT             check the tree
+#        include_arrows.py --self-test      prove each rule fires, on a scratch tree
+import os
+import re
+import sys
+import tempfile
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
+SOURCE_DIRS = ("qos", "dataplane", "controlplane", "tools", "bench")
+EXTS = (".h", ".hpp", ".cc", ".cpp", ".c")
+
+
+def is_dpdk(inc):
+    return inc.startswith("rte_") or inc.startswith("generic/rte_")
+
+
+# (name, applies to file?, forbidden include?, why)
+HARD = [
+    ("qos-is-the-bottom",
+     lambda f: f.startswith("qos/"),
+     lambda i, q: q and i.startswith(("dataplane/", "controlplane/", "tools/")),
+     "qos depends on nothing of ours"),
+    ("dataplane-below-controlplane",
+     lambda f: f.startswith("dataplane/"),
+     lambda i, q: q and i.startswith(("controlplane/", "tools/")),
+     "the data plane never includes the control plane or the tools"),
+    ("controlplane-below-tools",
+     lambda f: f.startswith("controlplane/"),
+     lambda i, q: q and i.startswith("tools/"),
+     "the control plane never includes the tools"),
+    ("snmp-subagent-apart",
+     lambda f: f.startswith("controlplane/snmp/"),
+     lambda i, q: (q and i.startswith(("dataplane/", "controlplane/")) and
+                   not i.startswith("controlplane/snmp/")) or is_dpdk(i),
+     "traboule-snmp is its own process: the API's JSON, no daemon code, no DPDK"),
+    ("pure-telemetry-codecs",
+     lambda f: f.startswith(("controlplane/telemetry/ipfix.", "controlplane/telemetry/history.",
+                             "controlplane/telemetry/flow_export.", "controlplane/journal/")),
+     lambda i, q: is_dpdk(i) or (q and i.startswith("dataplane/") and i != "dataplane/core/ip_addr.h"),
+     "IPFIX, history and the journal work on plain data: no DPDK, no data-plane internals"),
+]
+
+TARGET = [
+    ("controlplane-sees-model-and-proto",
+     lambda f: f.startswith("controlplane/") and not f.startswith("controlplane/snmp/"),
+     lambda i, q: q and i.startswith("dataplane/") and
+     not i.startswith(("dataplane/model/", "dataplane/proto/")),
+     "the control plane includes dataplane/model and dataplane/proto only"),
+    ("traboulectl-without-dpdk",
+     lambda f: f.startswith("tools/traboulectl/"),
+     lambda i, q: is_dpdk(i) or (q and i.startswith(("dataplane/", "controlplane/agent/"))),
+     "traboulectl needs neither DPDK nor the daemon library"),
+]
+
+
+def sources(root):
+    for top in SOURCE_DIRS:
+        for d, _, files in os.walk(os.path.join(root, top)):
+            for name in sorted(files):
+                if name.endswith(EXTS):
+                    path = os.path.join(d, name)
+                    yield os.path.relpath(path, root).replace(os.sep, "/"), path
+
+
+def violations(root, rules):
+    found = []
+    for rel, path in sources(root):
+        text = open(path, encoding="utf-8", errors="replace").read()
+        for m in INCLUDE.finditer(text):
+            quoted, inc = m.group(1) == '"', m.group(2)
+            for name, applies, forbidden, _ in rules:
+                if applies(rel) and forbidden(inc, quoted):
+                    found.append((name, rel, inc))
+    return found
+
+
+def check(root, allow_file):
+    problems = []
+    why = {r[0]: r[3] for r in HARD + TARGET}
+    for name, rel, inc in violations(root, HARD):
+        problems.append("%s includes %s: %s (%s)" % (rel, inc, why[name], name))
+    allowed = set()
+    if os.path.exists(allow_file):
+        for line in open(allow_file):
+            line = line.split("#", 1)[0].strip()
+            if line:
+                parts = line.split()
+                if len(parts) == 3:
+                    allowed.add(tuple(parts))
+    seen = set()
+    for v in violations(root, TARGET):
+        seen.add(v)
+        if v not in allowed:
+            problems.append("%s includes %s: %s (%s; new debt: fix it, do not list it)" %
+                            (v[1], v[2], why[v[0]], v[0]))
+    for v in sorted(allowed - seen):
+        problems.append("tests/arch/target_violations.txt lists %s %s %s, which is gone: "
+                        "delete the line" % v)
+    return problems, len(seen)
+
+
+def self_test():
+    cases = [
+        ("qos/x.h", '#include "dataplane/core/stage.h"', True),
+        ("dataplane/core/y.cc", '#include "controlplane/api/api_server.h"', True),
+        ("dataplane/core/y.cc", '#include "qos/token_bucket.h"', False),
+        ("controlplane/api/z.cc", '#include "tools/traboulectl/args.h"', True),
+        ("controlplane/snmp/m.cc", "#include <rte_ethdev.h>", True),
+        ("controlplane/snmp/m.cc", '#include "controlplane/agent/config.h"', True),
+        ("controlplane/snmp/m.cc", '#include "controlplane/snmp/model.h"', False),
+        ("controlplane/telemetry/ipfix.cc", "#include <rte_mbuf.h>", True),
+        ("controlplane/telemetry/ipfix.cc", '#include "controlplane/telemetry/ipfix.h"', False),
+        ("controlplane/journal/journal.cc", '#include "dataplane/core/site.h"', True),
+        # Target rules: unlisted, they fail as new debt.
+        ("controlplane/api/new.cc", '#include "dataplane/core/pipeline.h"', True),
+        ("controlplane/api/new.cc", '#include "dataplane/model/site.h"', False),
+        ("tools/traboulectl/new.cc", "#include <rte_cycles.h>", True),
+        ("tools/traboulectl/new.cc", '#include "controlplane/policy/policy.h"', False),
+    ]
+    bad = 0
+    for rel, line, should_fail in cases:
+        with tempfile.TemporaryDirectory() as root:
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path))
+            with open(path, "w") as f:
+                f.write("// test\n" + line + "\n")
+            problems, _ = check(root, os.path.join(root, "none.txt"))
+            if bool(problems) != should_fail:
+                print("SELF-TEST FAIL: %s with %s: %r" % (rel, line, problems))
+                bad += 1
+    # A listed violation that is gone is reported; a listed one still there is accepted.
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "controlplane/api"))
+        with open(os.path.join(root, "controlplane/api/a.cc"), "w") as f:
+            f.write('#include "dataplane/core/pipeline.h"\n')
+        allow = os.path.join(root, "allow.txt")
+        with open(allow, "w") as f:
+            f.write("controlplane-sees-model-and-proto controlplane/api/a.cc dataplane/core/pipeline.h\n"
+                    "controlplane-sees-model-and-proto controlplane/api/gone.cc dataplane/core/x.h\n")
+        problems, _ = check(root, allow)
+        if len(problems) != 1 or "gone" not in problems[0]:
+            print("SELF-TEST FAIL: allowlist handling: %r" % problems)
+            bad += 1
+    print("self-test: %d of %d cases right" % (len(cases) + 1 - bad, len(cases) + 1))
+    return bad == 0
+
+
+def main():
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(0 if self_test() else 1)
+    if len(sys.argv) != 2:
+        sys.exit(__doc__ if __doc__ else "usage: include_arrows.py ROOT | --self-test")
+    root = sys.argv[1]
+    problems, debt = check(root, os.path.join(root, "tests/arch/target_violations.txt"))
+    for p in problems:
+        print("FAIL: " + p)
+    if problems:
+        sys.exit(1)
+    print("ok: every include follows the hard arrows; %d known include(s) against the target "
+          "layout (tests/arch/target_violations.txt), none new" % debt)
+
+
+if __name__ == "__main__":
+    main()
