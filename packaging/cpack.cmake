@@ -17,7 +17,8 @@ breaks out with source NAT. Applications are recognised with nDPI; operators
 push versioned JSON policies over an authenticated HTTPS API.
 
 This package holds the daemon (trabouled, one systemd instance per config in
-/etc/traboule), the operators' CLI (traboulectl), the lab link emulator
+/etc/traboule), the operators' CLI (traboulectl), the SNMP AgentX subagent
+(traboule-snmp, with TRABOULE-MIB) for Debian's snmpd, the lab link emulator
 (traboule-wanem) and the SaaS endpoint lists with their refresh tool.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
@@ -32,6 +33,8 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "librte-mempool-ring23 (>= 22.11), librte-net-af-packet23 (>= 22.11), librte-net-af-xdp23 (>= 22.11), librte-net-null23 (>= 22.11), librte-net-pcap23 (>= 22.11), librte-net-ring23 (>= 22.11), openssl")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dpdk")
+# traboule-snmp serves under Debian's snmpd (docs/snmp.md); the web view draws with Chart.js.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "snmpd, libjs-chart.js")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/packaging/deb/conffiles;${PROJECT_SOURCE_DIR}/packaging/deb/postinst;${PROJECT_SOURCE_DIR}/packaging/deb/prerm;${PROJECT_SOURCE_DIR}/packaging/deb/postrm")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
