@@ -6,7 +6,8 @@
 #      each direction match the IP octets a capture on lan1 saw, within 1 %; packets as well;
 #      the upload enters by the LAN's ifIndex and leaves by vdsl's (1000 + DPDK port id);
 #   2. an HTTPS request from lan1 with the SNI teams.microsoft.com: tshark decodes
-#      applicationName "teams" and the engine-13 applicationId in its records;
+#      applicationName "teams" and the engine-13 applicationId in its records, and the iperf3
+#      upload's records name the lab policy's custom application "iperf3";
 #   3. the edge's status counts the records it sent, and nfcapd saw no sequence error.
 # Usage: ipfix_test.sh BUILD_DIR
 set -euo pipefail
@@ -146,7 +147,10 @@ grep -q "teams" "$work/apps.txt" ||
 grep -E "(^|,)443(,|$)" "$work/apps.txt" | grep -q "teams" ||
   fail "the port 443 records do not say teams: $(grep 443 "$work/apps.txt" | head -5)"
 grep -q ",13" "$work/apps.txt" || fail "no engine-13 applicationId: $(head -5 "$work/apps.txt")"
-pass "tshark: the HTTPS flow's records name the application teams (engine 13)"
+# The iperf3 upload: the lab policy's custom application "iperf3" (TCP 5201).
+grep -E "(^|,)5201(,|$)" "$work/apps.txt" | grep -q "iperf3" ||
+  fail "the port 5201 records do not say iperf3: $(grep 5201 "$work/apps.txt" | head -5)"
+pass "tshark: the HTTPS flow's records name teams, lan1's iperf3 upload iperf3 (engine 13)"
 
 "$py" - "$work/status.json" "$work/nfcapd.out" <<'PYEOF' || fail "exporter and collector figures"
 import json, re, sys

@@ -165,6 +165,9 @@ site_edge_policy() {
     { "name": "best-effort", "priority": 2, "weight": 2 },
     { "name": "bulk", "priority": 3, "weight": 1, "dscp": "cs1" }
   ],
+  "applications": [
+    { "name": "iperf3", "category": "file-transfer", "ports": [5201], "proto": "tcp" }
+  ],
   "rules": [
     { "name": "voice", "match": { "proto": "udp", "dst_ports": ["5060-5061"] },
       "action": { "egress": "overlay", "uplinks": ["fiber", "vdsl", "4g"],
