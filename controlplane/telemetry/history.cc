@@ -66,6 +66,11 @@ void HistoryStore::push(Series& s, const Point& p) {
   s.fine.push_back(p);
   while (s.fine.size() > kFinePoints || *s.fine.front()[0] < static_cast<double>(t - kHourMs))
     s.fine.pop_front();
+  accumulate(s, p);
+}
+
+void HistoryStore::accumulate(Series& s, const Point& p) {
+  const int64_t t = static_cast<int64_t>(*p[0]);
   const int64_t bucket = t / kCoarseStepMs;
   if (bucket != s.bucket) {
     if (s.bucket >= 0 && (s.n[0] | s.n[1] | s.n[2]) != 0) {
@@ -173,6 +178,11 @@ void HistoryStore::load(const json& j, int64_t now_ms) {
       if (e.contains("uplink") && e["uplink"].is_string()) s.uplink = e["uplink"];
       s.fine = ring_of(e.value("fine", json()), now_ms - kHourMs, now_ms, kFinePoints);
       s.coarse = ring_of(e.value("coarse", json()), now_ms - kDayMs, now_ms, kCoarsePoints);
+      // The 5 minutes being filled at the save are not in the file's day: rebuild them (and
+      // any later whole bucket) from its hour, so a restart does not blank the day's tail.
+      const double after = s.coarse.empty() ? -1.0 : *s.coarse.back()[0] + kCoarseStepMs;
+      for (const Point& p : s.fine)
+        if (*p[0] >= after) accumulate(s, p);
       if (!s.fine.empty() || !s.coarse.empty()) m[name] = std::move(s);
     }
   };

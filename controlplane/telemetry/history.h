@@ -69,7 +69,8 @@ class HistoryStore {
     std::array<double, 3> sum{};
     std::array<unsigned, 3> n{};
   };
-  static void push(Series& s, const Point& p);
+  static void push(Series& s, const Point& p);        // to the hour, then to the day
+  static void accumulate(Series& s, const Point& p);  // into the day's 5-minute averages
   nlohmann::json series_json(const std::map<std::string, Series>& m, bool fine, bool paths) const;
 
   mutable std::mutex mu_;
