@@ -60,7 +60,7 @@ iperf_mbps() {  # iperf_mbps SECONDS OUT: lan1 → inet TCP (the "internet" rule
   "$py" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6, 1))' "$2"
 }
 
-"$lab" up --clean >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
+"$lab" up --clean --no-supervision >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
 pass "lab '$name' up"
 # The site's LAN routed to the edge's fiber address, as an operator's network would.
 ip netns exec "$(ns core)" ip route replace 192.168.10.0/24 via 100.64.1.2

@@ -72,7 +72,7 @@ EOF
 }
 
 t0=$(date +%s)
-"$lab" up --clean >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
+"$lab" up --clean --no-supervision >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
 pass "lab '$name' up in $(( $(date +%s) - t0 )) s"
 if [ "$mode" = lossy ]; then
   secs=${TB_LOSSY_S:-600}

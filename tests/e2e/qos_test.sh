@@ -42,7 +42,7 @@ jget() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]
 print(d)' "$1" "$2"; }
 
-"$lab" up >/dev/null || fail "lab up"
+"$lab" up --no-supervision >/dev/null || fail "lab up"
 vdsl_ctl=$("$lab" status --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["links"]["vdsl"]["ctl"])')
 # The modem: 2 Mbit/s upstream, no added delay or loss (so what is measured is queueing).
 "$wanem" ctl --ctl "$vdsl_ctl" dir=both delay=0ms jitter=0ms loss=0% >/dev/null

@@ -86,7 +86,7 @@ seconds_until_off_fiber() {
   done
 }
 
-"$lab" up >/dev/null || fail "lab up"
+"$lab" up --no-supervision >/dev/null || fail "lab up"
 fiber_ctl=$(ctl_of fiber)
 vdsl_ctl=$(ctl_of vdsl)
 

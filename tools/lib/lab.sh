@@ -692,7 +692,7 @@ lab_up() {
   lab__write_http_server
   lab__write_ctl_wrapper
   LAB_SUPERVISION=0
-  if lab__supervision_ok; then
+  if [ "${LAB_SUPERVISION_WANTED:-1}" = 1 ] && lab__supervision_ok; then
     lab__write_supervision
     LAB_SUPERVISION=1
   fi
