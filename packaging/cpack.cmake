@@ -29,9 +29,9 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://traboule.example.org/")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # dlopen'd by EAL, so dpkg-shlibdeps cannot see them: the mempool driver every port needs and
-# the vdev PMDs the configs name (docs/config.md). openssl: postinst makes the API certificate.
+# the vdev PMDs the configs name (docs/config.md) and net_tap for the kernel twins. openssl: postinst makes the API certificate.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "librte-mempool-ring23 (>= 22.11), librte-net-af-packet23 (>= 22.11), librte-net-af-xdp23 (>= 22.11), librte-net-null23 (>= 22.11), librte-net-pcap23 (>= 22.11), librte-net-ring23 (>= 22.11), openssl")
+    "librte-mempool-ring23 (>= 22.11), librte-net-af-packet23 (>= 22.11), librte-net-af-xdp23 (>= 22.11), librte-net-null23 (>= 22.11), librte-net-pcap23 (>= 22.11), librte-net-ring23 (>= 22.11), librte-net-tap23 (>= 22.11), openssl")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "dpdk")
 # traboule-snmp serves under Debian's snmpd (docs/snmp.md); the web view draws with Chart.js.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "snmpd, libjs-chart.js")

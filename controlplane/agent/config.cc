@@ -42,6 +42,7 @@ class Obj {
   }
   bool has(const char* key) const { return j_.contains(key); }
   const json& raw(const char* key) const { return j_.at(key); }
+  auto raw_items() const { return j_.items(); }
 
   std::string str(const char* key) const {
     const json& v = need(key);
@@ -264,6 +265,18 @@ PortConfig port(const Obj& o) {
   if (o.has("mac")) p.mac = mac_text(o, "mac");
   if (o.has("ipv4")) p.ipv4 = if_addr(o, "ipv4", false);
   if (o.has("ipv6")) p.ipv6 = if_addr(o, "ipv6", true);
+  if (o.has("twin")) {
+    p.twin = o.str("twin");
+    bool ok = p.twin.size() < 16;  // IFNAMSIZ
+    for (char ch : p.twin)
+      ok = ok &&
+           (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.');
+    if (!ok)
+      throw ConfigError(o.at("twin"),
+                        "must be an interface name: 1-15 letters, digits, '-', "
+                        "'_' or '.' (got \"" +
+                            p.twin + "\")");
+  }
   if (!p.ipv4 && !p.ipv6)
     throw ConfigError(o.at("ipv4"), "an address is required (ipv4, ipv6 or both)");
   return p;
@@ -306,7 +319,7 @@ AgentConfig parse_config(const std::string& text) {
   }
   Obj root(j, "");
   root.only({"role", "eal", "dataplane", "flows", "lan", "uplinks", "policy", "state_dir", "api",
-             "overlay", "saas_dir", "operations", "ipfix", "comment"});
+             "overlay", "saas_dir", "operations", "ipfix", "kernel", "management", "comment"});
   AgentConfig c;
   if (root.has("role"))
     c.role = root.choice<Role>("role", {{"edge", Role::kEdge}, {"hub", Role::kHub}});
@@ -380,7 +393,7 @@ AgentConfig parse_config(const std::string& text) {
   };
 
   Obj lan(root.need("lan"), "/lan");
-  lan.only({"device", "mac", "ipv4", "ipv6", "prefixes"});
+  lan.only({"device", "mac", "ipv4", "ipv6", "prefixes", "twin"});
   c.lan.port = port(lan);
   check_qpairs(c.lan.port.device, "/lan/device");
   if (lan.has("prefixes")) c.lan.prefixes = prefixes(lan.raw("prefixes"), "/lan/prefixes");
@@ -401,7 +414,8 @@ AgentConfig parse_config(const std::string& text) {
   std::set<std::string> devices = {device_name(c.lan.port.device)};
   for (size_t i = 0; i < ups.size(); ++i) {
     Obj u(ups[i], "/uplinks/" + std::to_string(i));
-    u.only({"name", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac"});
+    u.only(
+        {"name", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac", "twin"});
     UplinkConfig uc;
     uc.name = name(u, "name");
     for (auto& prev : c.uplinks)
@@ -444,6 +458,48 @@ AgentConfig parse_config(const std::string& text) {
     if (c.role == Role::kEdge && c.overlay.port != 0 && c.overlay.site_id == 0)
       throw ConfigError("/overlay/site_id",
                         "is required on an edge with an overlay port (1 to 4095; got 0)");
+  }
+  if (root.has("kernel")) {
+    Obj k(root.raw("kernel"), "/kernel");
+    k.only({"twins", "punt_pps", "default_route"});
+    c.kernel.twins = k.boolean_or("twins", c.kernel.twins);
+    c.kernel.default_route = k.boolean_or("default_route", c.kernel.default_route);
+    if (k.has("punt_pps")) {
+      Obj r(k.raw("punt_pps"), k.at("punt_pps"));
+      std::vector<const char*> keys;
+      for (auto n : dp::kPuntClassNames) keys.push_back(n.data());
+      for (auto& [key, v] : r.raw_items())
+        if (std::find_if(keys.begin(), keys.end(), [&](const char* x) { return key == x; }) ==
+            keys.end())
+          throw ConfigError(r.at(key),
+                            "unknown punt class (known: arp_nd, dhcp, routing, icmp, "
+                            "management, box)");
+      for (size_t i = 0; i < keys.size(); ++i)
+        c.kernel.rates.pps[i] =
+            static_cast<uint32_t>(r.uint_or(keys[i], c.kernel.rates.pps[i], 1, 1000000));
+    }
+  }
+  if (root.has("management")) {
+    Obj m(root.raw("management"), "/management");
+    m.only({"allow"});
+    if (m.has("allow")) {
+      c.management.allow = prefixes(m.raw("allow"), "/management/allow");
+      c.management.allow_set = true;
+    }
+  }
+  // Twin names must not clash with each other (the kernel would refuse the second one).
+  if (c.kernel.twins) {
+    std::set<std::string> twins;
+    auto twin_of = [](PortConfig& p, const std::string& dflt) {
+      if (p.twin.empty()) p.twin = dflt;
+      return p.twin;
+    };
+    twins.insert(twin_of(c.lan.port, "lan"));
+    for (size_t i = 0; i < c.uplinks.size(); ++i)
+      if (!twins.insert(twin_of(c.uplinks[i].port, c.uplinks[i].name)).second)
+        throw ConfigError(
+            "/uplinks/" + std::to_string(i) + "/twin",
+            "is the twin name of another port (got \"" + c.uplinks[i].port.twin + "\")");
   }
   if (root.has("operations"))
     c.operations = parse_operations(Obj(root.raw("operations"), "/operations"));

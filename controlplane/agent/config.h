@@ -16,6 +16,7 @@
 #include "dataplane/core/ip_addr.h"
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
+#include "dataplane/model/punt_rates.h"
 
 namespace traboule::cp {
 
@@ -40,6 +41,8 @@ struct PortConfig {
   std::optional<std::string> mac;  // override the port's MAC (required for net_ring/net_null)
   std::optional<dp::IfAddr> ipv4;
   std::optional<dp::IfAddr> ipv6;
+  // The port's kernel twin (docs/kernel.md): its interface name; empty: the port's own name.
+  std::string twin;
 };
 
 struct UplinkConfig {
@@ -93,6 +96,20 @@ struct DataplaneConfig {
   uint32_t neighbors = 1024;  // neighbour table size per port
 };
 
+// The box's kernel side (docs/kernel.md): a twin interface per port, what is punted to it and
+// at what rate, and whether the kernel's default route goes through the data plane.
+struct KernelConfig {
+  bool twins = false;
+  dp::PuntRates rates;
+  bool default_route = true;
+};
+
+// Who may open connections to the box itself (API, SSH, SNMP: docs/kernel.md "Management").
+struct ManagementConfig {
+  std::vector<dp::IpPrefix> allow;
+  bool allow_set = false;  // false: the LAN prefixes and the overlay's datacenter side
+};
+
 // The overlay endpoint of the box (docs/overlay.md): its UDP port (0: no overlay), an edge's
 // site id, the uplinks' IP MTU the tunnel must fit in.
 struct OverlaySettings {
@@ -140,6 +157,8 @@ struct AgentConfig {
   OverlaySettings overlay;
   OperationsConfig operations;
   IpfixSettings ipfix;  // flow export (docs/operations.md "IPFIX"); no collector: off
+  KernelConfig kernel;
+  ManagementConfig management;
 };
 
 // Parses and checks. Throws ConfigError naming the first bad field (JSON pointer).

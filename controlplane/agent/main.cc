@@ -331,6 +331,20 @@ int main(int argc, char** argv) {
     settings.polling =
         cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
     settings.mbufs = cfg.dataplane.mbufs;
+    // The kernel side (docs/kernel.md): twins, the punt path and who may reach the box.
+    settings.punt.enabled = cfg.kernel.twins;
+    settings.punt.rates = cfg.kernel.rates;
+    settings.twin_default_route = cfg.kernel.default_route;
+    if (cfg.management.allow_set) {
+      settings.punt.allow = cfg.management.allow;
+    } else {  // the LAN's networks and the overlay's other side
+      settings.punt.allow = cfg.lan.prefixes;
+      settings.punt.allow_overlay = true;
+    }
+    if (cfg.kernel.twins) {
+      settings.twins.push_back(cfg.lan.port.twin);
+      for (const auto& u : cfg.uplinks) settings.twins.push_back(u.port.twin);
+    }
 
     // The policy first: the data plane starts with the last committed version.
     std::atomic<dp::Dataplane*> live{nullptr};

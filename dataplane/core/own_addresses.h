@@ -23,12 +23,21 @@ inline uint32_t raw4(const IpAddr& a) noexcept {
 class OwnAddresses {
  public:
   explicit OwnAddresses(const Site& site) noexcept {
-    for (auto& up : site.ifaces) {
-      const Interface& ifc = *up;
-      if (ifc.v4 && ifc.v4->addr.is_v4() && n4_ < v4_.size()) v4_[n4_++] = raw4(ifc.v4->addr);
-      if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero() && n6_ < v6_.size())
+    for (size_t i = 0; i < site.ifaces.size(); ++i) {
+      const Interface& ifc = *site.ifaces[i];
+      const auto idx = static_cast<uint8_t>(i);
+      if (ifc.v4 && ifc.v4->addr.is_v4() && n4_ < v4_.size()) {
+        owner4_[n4_] = idx;
+        v4_[n4_++] = raw4(ifc.v4->addr);
+      }
+      if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero() && n6_ < v6_.size()) {
+        owner6_[n6_] = idx;
         v6_[n6_++] = ifc.v6->addr;
-      if (!ifc.v6_link_local.is_zero() && n6_ < v6_.size()) v6_[n6_++] = ifc.v6_link_local;
+      }
+      if (!ifc.v6_link_local.is_zero() && n6_ < v6_.size()) {
+        owner6_[n6_] = idx;
+        v6_[n6_++] = ifc.v6_link_local;
+      }
     }
   }
   bool has4(uint32_t raw) const noexcept {  // network order
@@ -41,10 +50,24 @@ class OwnAddresses {
       if (v6_[i] == a) return true;
     return false;
   }
+  // The index in site.ifaces of the interface that holds the address, or -1.
+  int owner(const IpAddr& a) const noexcept {
+    if (a.is_v4()) {
+      const uint32_t raw = raw4(a);
+      for (unsigned i = 0; i < n4_; ++i)
+        if (v4_[i] == raw) return owner4_[i];
+      return -1;
+    }
+    for (unsigned i = 0; i < n6_; ++i)
+      if (v6_[i] == a) return owner6_[i];
+    return -1;
+  }
 
  private:
   std::array<uint32_t, kMaxPorts> v4_{};
   std::array<IpAddr, 2 * kMaxPorts> v6_{};
+  std::array<uint8_t, kMaxPorts> owner4_{};
+  std::array<uint8_t, 2 * kMaxPorts> owner6_{};
   unsigned n4_ = 0;
   unsigned n6_ = 0;
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/runtime/dataplane.h"
 
+#include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -11,6 +12,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "dataplane/io/kernel_twin.h"
 #include "dataplane/io/mempool.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/stages/forward.h"
@@ -105,6 +107,63 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     port_ids_.push_back(info.port_id);
     infos.push_back(info);
   }
+  // Kernel twins (docs/kernel.md): a net_tap port per interface with the interface's MAC and
+  // addresses. Twins vanish with their file descriptors, so a crashed run leaves none; the
+  // routing rules it added outlive it and are removed first.
+  std::vector<PortInfo> twin_infos(ports.size());
+  std::vector<bool> has_twin(ports.size(), false);
+  PuntDeps punt_deps;
+  punt_deps.twin_of.fill(kNoPort);
+  if (settings.punt.enabled) {
+    remove_twin_rules(static_cast<unsigned>(site.uplinks.size()));
+    box_ports_ = std::make_unique<BoxPorts>(static_cast<unsigned>(site.ifaces.size()),
+                                            rte_get_tsc_hz(), rte_rdtsc());
+    own_ = std::make_unique<OwnAddresses>(site);
+    punt_deps.box_ports = box_ports_.get();
+    for (size_t i = 0; i < ports.size(); ++i) {
+      const std::string name = i < settings.twins.size() ? settings.twins[i] : "";
+      if (name.empty()) continue;
+      if (kernel_interface_exists(name))
+        throw std::runtime_error("twin " + name +
+                                 ": the kernel has an interface of that name already (give the "
+                                 "port another \"twin\" name)");
+      Interface& itf = *site.ifaces[i];
+      const std::string vdev = "net_tap_twin" + std::to_string(i);
+      char mac[RTE_ETHER_ADDR_FMT_SIZE];
+      rte_ether_format_addr(mac, sizeof mac, &itf.mac);
+      const std::string args = "iface=" + name + ",mac=" + mac;
+      if (int rc = rte_eal_hotplug_add("vdev", vdev.c_str(), args.c_str()); rc != 0)
+        throw std::runtime_error("twin " + name + ": cannot create the tap device (" +
+                                 rte_strerror(rc < 0 ? -rc : rc) + "); is /dev/net/tun there?");
+      twin_vdevs_.push_back(vdev);
+      PortSetup ts;
+      ts.label = "twin " + name;
+      ts.device_name = vdev;
+      ts.workers = static_cast<uint16_t>(n);
+      ts.rx_desc = 256;
+      ts.tx_desc = 256;
+      PortInfo ti = start_port(ts, pool_);
+      if (ti.port_id >= kMaxPorts) throw std::runtime_error("twin " + name + ": port id too large");
+      ready[ti.port_id] = true;
+      port_ids_.push_back(ti.port_id);
+      twin_infos[i] = ti;
+      has_twin[i] = true;
+      punt_deps.twin_of[itf.port_id] = ti.port_id;
+      TwinKernelSetup ks;
+      ks.ifname = name;
+      if (itf.v4) ks.addrs.push_back(*itf.v4);
+      if (itf.v6) ks.addrs.push_back(*itf.v6);
+      ks.default_route = itf.is_lan && settings.twin_default_route;
+      if (!itf.is_lan) {
+        ks.gw4 = itf.gw4;
+        ks.gw6 = itf.gw6;
+        ks.table = kTwinTableBase + itf.uplink;
+        ks.rule_priority = kTwinRuleBase + itf.uplink;
+      }
+      configure_twin_kernel(ks);
+    }
+  }
+
   // Buffers the drivers may hold at once: full RX and TX rings plus the per-lcore caches. A
   // pool smaller than that can stall RX silently, so say so at start (some drivers, AF_PACKET
   // and pcap among them, hold fewer: a warning, not a refusal).
@@ -170,6 +229,8 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.qos = settings.qos;
     deps.overlay = settings.overlay;
     deps.sites = overlay_sites_.get();
+    deps.punt = settings.punt;
+    deps.punt_deps = punt_deps;
     pw.pipeline = make_worker_pipeline(std::move(deps));
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
@@ -181,9 +242,19 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       else if (i % n == w)
         rx.push_back({infos[i].port_id, 0, lan});
     }
+    for (size_t i = 0; i < infos.size(); ++i) {
+      if (!has_twin[i]) continue;
+      const bool lan = site.ifaces[i]->is_lan;
+      const auto idx = static_cast<uint8_t>(i);
+      if (twin_infos[i].rx_queues > 1)
+        rx.push_back({twin_infos[i].port_id, static_cast<uint16_t>(w), lan, infos[i].port_id, idx});
+      else if (w == 0)
+        rx.push_back({twin_infos[i].port_id, 0, lan, infos[i].port_id, idx});
+    }
     pw.worker = std::make_unique<Worker>(
         *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_,
         WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
+    pw.worker->set_twins(box_ports_.get(), own_.get(), static_cast<uint16_t>(w));
   }
 }
 
@@ -196,6 +267,8 @@ void Dataplane::release() noexcept {
   rte_eal_mp_wait_lcore();
   for (uint16_t p : port_ids_) stop_port(p);
   port_ids_.clear();
+  for (const std::string& v : twin_vdevs_) rte_eal_hotplug_remove("vdev", v.c_str());
+  twin_vdevs_.clear();
   workers_.clear();  // pipelines free what they still hold
   for (rte_ring* r : rings_)
     if (r != nullptr) {
@@ -274,6 +347,13 @@ std::vector<CounterValue> Dataplane::counters() const {
     sum[w + ".busy_loops"] = ws.busy_loops;
     sum[w + ".rx_packets"] = ws.rx_packets;
     sum[w + ".sleeps"] = ws.sleeps;
+    if (settings_.punt.enabled) {
+      const TwinStats ts = pw.worker->twin_stats();
+      sum["twin.rx"] += ts.rx;
+      sum["twin.to_wire"] += ts.to_wire;
+      sum["twin.injected"] += ts.injected;
+      sum["twin.tx_full"] += ts.tx_full;
+    }
   }
   // Each port's driver counters (Ethernet frames without FCS, the box's own packets and drops
   // included): what the line carried, for IF-MIB (docs/snmp.md) and Prometheus.

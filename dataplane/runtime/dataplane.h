@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/core/box_ports.h"
 #include "dataplane/core/flow_table.h"
 #include "dataplane/core/link_snapshot.h"
 #include "dataplane/core/nat_table.h"
 #include "dataplane/core/overlay.h"
+#include "dataplane/core/own_addresses.h"
 #include "dataplane/core/path_events.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/policy_snapshot.h"
@@ -28,6 +30,7 @@
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/probe.h"
+#include "dataplane/stages/punt.h"
 
 namespace traboule::dp {
 
@@ -49,6 +52,11 @@ struct DataplaneSettings {
   uint32_t classify_slots = 4096;   // flows under application recognition per worker; 0: off
   uint32_t names_cache = 16384;     // addresses named by DNS answers, per worker; 0: off
   bool qos = true;                  // per-uplink scheduling and shaping (policy's QoS classes)
+  // Kernel twins (docs/kernel.md): with punt.enabled, twins[i] names site.ifaces[i]'s twin;
+  // twin_default_route: the kernel's default route goes through the data plane (LAN twin).
+  PuntSettings punt;
+  std::vector<std::string> twins;
+  bool twin_default_route = true;
 };
 
 struct UplinkStatus {
@@ -167,6 +175,9 @@ class Dataplane {
   DataplaneSettings settings_;
   rte_mempool* pool_ = nullptr;
   std::vector<uint16_t> port_ids_;
+  std::vector<std::string> twin_vdevs_;  // uninit after their ports are closed
+  std::unique_ptr<BoxPorts> box_ports_;
+  std::unique_ptr<OwnAddresses> own_;
   std::vector<rte_ring*> rings_;  // rings_[from * n + to]
   std::vector<PerWorker> workers_;
   std::unique_ptr<Rcu> rcu_;

@@ -14,6 +14,7 @@
 #include "dataplane/stages/names.h"
 #include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/stages/punt.h"
 #include "dataplane/stages/qos.h"
 #include "dataplane/stages/route.h"
 #include "dataplane/stages/sink.h"
@@ -55,10 +56,21 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   if (nat) {
     auto nat_in = std::make_unique<NatInStage>(*d.site, *d.nat);
     nat_in->watch_policy(d.view);
-    t.push_back({std::move(nat_in), {{"next", "local"}, {"translated", to_flows}}});
+    nat_in->set_punt(d.punt.enabled);
+    t.push_back({std::move(nat_in),
+                 {{"next", "local"},
+                  {"translated", to_flows},
+                  {"to_box", d.punt.enabled ? "punt" : "local"}}});
   }
-  t.push_back({std::make_unique<LocalStage>(*d.site, d.pool, resolver),
-               {{"forward", to_flows}, {"tx", "tx"}, {"consumed", "consumed"}}});
+  auto local = std::make_unique<LocalStage>(*d.site, d.pool, resolver);
+  local->set_punt(d.punt.enabled);
+  t.push_back({std::move(local),
+               {{"forward", to_flows},
+                {"tx", "tx"},
+                {"consumed", "consumed"},
+                {"to_kernel", d.punt.enabled ? "punt" : "consumed"}}});
+  if (d.punt.enabled)
+    t.push_back({std::make_unique<PuntStage>(*d.site, d.punt, d.punt_deps), {{"tx", "tx"}}});
   if (dispatch)
     t.push_back(
         {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});

@@ -17,6 +17,7 @@
 #include "dataplane/core/site.h"
 #include "dataplane/core/worker_view.h"
 #include "dataplane/stages/probe.h"
+#include "dataplane/stages/punt.h"
 
 namespace traboule::dp {
 
@@ -52,10 +53,15 @@ struct WorkerDeps {
   bool qos = false;
   // The stateful firewall in the flow stage (docs/firewall.md). Off only to measure its cost.
   bool firewall = true;
+  // Kernel twins (docs/kernel.md): with punt.enabled, local's `to_kernel` goes through the punt
+  // stage to the twin ports (which must be in ports_ready); otherwise it is never used.
+  PuntSettings punt;
+  PuntDeps punt_deps;
 };
 
 // parse → [probe →] [decap →] [nat_in →] local → dispatch → flow → [names →] [classify →] route →
-// [encap | nat_out →] forward → [qos →] tx (local's and probe's replies → tx, consumed → sink).
+// [encap | nat_out →] forward → [qos →] tx (local's and probe's replies → tx, consumed → sink,
+// local's to_kernel → [punt →] tx).
 // With a single worker there is nothing to dispatch: local → flow directly.
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps deps);
 

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/runtime/worker.h"
 
+#include <netinet/in.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_pause.h>
 #include <sys/prctl.h>
+
+#include <cstring>
 
 namespace traboule::dp {
 namespace {
@@ -63,6 +67,14 @@ int Worker::run() noexcept {
       uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurstMax);
       if (n == 0) continue;
       got += n;
+      if (q.twin_for != kNoPort) [[unlikely]] {
+        n = from_kernel(pkts, n, q);
+        if (n == 0) continue;
+        RxQueue as_port{q.twin_for, 0, q.from_lan};
+        mark(pkts, n, as_port);
+        pipeline_.run(parse_node_, pkts, n);
+        continue;
+      }
       mark(pkts, n, q);
       pipeline_.run(parse_node_, pkts, n);
     }
@@ -102,6 +114,70 @@ int Worker::run() noexcept {
   }
   if (sync_.rcu != nullptr) sync_.rcu->offline(sync_.id);
   return 0;
+}
+
+uint16_t Worker::from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept {
+  bump(twin_.rx, n);
+  rte_mbuf* wire[kBurstMax];
+  uint16_t nw = 0, ni = 0;
+  const uint32_t now_s = box_ports_ != nullptr ? box_ports_->seconds(rte_rdtsc()) : 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    const uint8_t* eth = rte_pktmbuf_mtod(m, const uint8_t*);
+    const bool whole_eth = rte_pktmbuf_data_len(m) >= RTE_ETHER_HDR_LEN;
+    // The ports the kernel sends from, on the interface owning the source address, open the
+    // way back for the answers (BoxPorts). IPv4/IPv6 without VLAN tags: twins have none.
+    if (box_ports_ != nullptr && own_ != nullptr && whole_eth) {
+      const uint16_t type = static_cast<uint16_t>(eth[12] << 8 | eth[13]);
+      const uint8_t* ip = eth + RTE_ETHER_HDR_LEN;
+      const uint32_t len = rte_pktmbuf_data_len(m) - RTE_ETHER_HDR_LEN;
+      uint8_t proto = 0;
+      const uint8_t* l4 = nullptr;
+      IpAddr src;
+      if (type == RTE_ETHER_TYPE_IPV4 && len >= 20 && (ip[0] >> 4) == 4) {
+        const uint32_t ihl = (ip[0] & 0x0fu) * 4;
+        const bool first = ((ip[6] & 0x1f) | ip[7]) == 0;
+        if (ihl >= 20 && len >= ihl + 4 && first) {
+          proto = ip[9];
+          l4 = ip + ihl;
+          src = IpAddr::v4_bytes(ip + 12);
+        }
+      } else if (type == RTE_ETHER_TYPE_IPV6 && len >= 44 && (ip[0] >> 4) == 6) {
+        proto = ip[6];  // extension headers: their answers come from allowed sources only
+        l4 = ip + 40;
+        src = IpAddr::v6_bytes(ip + 8);
+      }
+      if (l4 != nullptr && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
+        const int owner = own_->owner(src);
+        if (owner >= 0)
+          box_ports_->used(static_cast<unsigned>(owner), proto == IPPROTO_TCP,
+                           static_cast<uint16_t>(l4[0] << 8 | l4[1]), now_s);
+      }
+    }
+    if (q.from_lan && whole_eth && std::memcmp(eth, kTwinGatewayMac, 6) == 0) {
+      // To the data plane's router: the pipeline expects our port's MAC as destination.
+      uint8_t* e = rte_pktmbuf_mtod(m, uint8_t*);
+      std::memcpy(e, e + 6, 6);  // the twin's MAC is the port's
+      pkts[ni++] = m;
+      continue;
+    }
+    wire[nw++] = m;
+  }
+  if (nw != 0) {
+    const uint16_t sent = rte_eth_tx_burst(q.twin_for, tx_queue_, wire, nw);
+    bump(twin_.to_wire, sent);
+    if (sent < nw) {
+      bump(twin_.tx_full, nw - sent);
+      rte_pktmbuf_free_bulk(wire + sent, nw - sent);
+    }
+  }
+  bump(twin_.injected, ni);
+  return ni;
+}
+
+TwinStats Worker::twin_stats() const noexcept {
+  return {read_counter(twin_.rx), read_counter(twin_.to_wire), read_counter(twin_.injected),
+          read_counter(twin_.tx_full)};
 }
 
 WorkerStats Worker::stats() const noexcept {

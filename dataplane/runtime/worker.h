@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/core/box_ports.h"
+#include "dataplane/core/own_addresses.h"
 #include "dataplane/core/pipeline.h"
 #include "dataplane/core/worker_view.h"
+#include "dataplane/io/kernel_twin.h"
 #include "dataplane/runtime/rcu.h"
 
 namespace traboule::dp {
@@ -32,6 +35,19 @@ struct RxQueue {
   uint16_t port = 0;
   uint16_t queue = 0;
   bool from_lan = false;
+  // A kernel twin's queue (docs/kernel.md): what the kernel writes leaves on data-plane port
+  // `twin_for` as it is, except (LAN twin) frames to kGatewayMac, which enter the pipeline as
+  // LAN traffic of that port (the kernel's default route: the box's own traffic obeys the
+  // policy). `iface` indexes the interface in the Site (BoxPorts).
+  uint16_t twin_for = kNoPort;
+  uint8_t iface = 0;
+};
+
+struct TwinStats {
+  uint64_t rx = 0;        // frames the kernel wrote on twins
+  uint64_t to_wire = 0;   // sent out of the twin's port as they were
+  uint64_t injected = 0;  // entered the pipeline (LAN twin, to the gateway MAC)
+  uint64_t tx_full = 0;   // the port's TX queue refused them: dropped
 };
 
 struct WorkerStats {
@@ -59,11 +75,22 @@ class Worker {
   // The lcore entry point; returns when `stop` becomes true.
   int run() noexcept;
   WorkerStats stats() const noexcept;
+  TwinStats twin_stats() const noexcept;
+  // The ports the box's kernel uses (updated from what it sends), the owner of every twin
+  // queue's source addresses, and this worker's TX queue on the data-plane ports.
+  void set_twins(BoxPorts* box_ports, const OwnAddresses* own, uint16_t tx_queue) noexcept {
+    box_ports_ = box_ports;
+    own_ = own;
+    tx_queue_ = tx_queue;
+  }
   void set_trace(bool on) noexcept { trace_.store(on, std::memory_order_relaxed); }
 
  private:
   void mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept;
   void refresh_view() noexcept;
+  // Sends or injects what a twin queue returned; returns how many of `pkts` (moved to its
+  // front) enter the pipeline.
+  uint16_t from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept;
 
   Pipeline& pipeline_;
   std::vector<RxQueue> rx_;
@@ -76,6 +103,10 @@ class Worker {
   std::atomic<bool> trace_{false};
   uint16_t next_trace_id_ = 0;
   WorkerStats stats_;
+  TwinStats twin_;
+  BoxPorts* box_ports_ = nullptr;
+  const OwnAddresses* own_ = nullptr;
+  uint16_t tx_queue_ = 0;
 };
 
 }  // namespace traboule::dp

@@ -249,6 +249,8 @@ void LocalStage::arp(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
 
   if (op == RTE_ARP_OP_REPLY || spa == tpa) {  // reply or gratuitous announcement
     if (on_link && !learn(*pi->iface, sender, sha)) return out.drop(kNeighTableFull, m);
+    if (punt_ && op == RTE_ARP_OP_REPLY && pi->has_v4 && tpa == pi->v4 && spa != tpa)
+      return out.to(kToKernel, m);
     return out.to(kConsumed, m);
   }
   if (on_link && !learn(*pi->iface, sender, sha)) bump(stats_.learn_failed);
@@ -283,6 +285,7 @@ void LocalStage::ipv4(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
     if (pi != nullptr && pi->has_v4 && dst == pi->v4 && md.l4_proto == IPPROTO_ICMP &&
         md.icmp_type == kIcmpEchoRequest && !(md.flags & meta_flag::kFragment))
       return echo4(m, md, *pi, out);
+    if (punt_) return out.to(kToKernel, m);
     return out.drop(kLocalUnhandled, m);
   }
   if ((first_octet(dst) & 0xf0) == 0xe0) [[unlikely]]
@@ -385,6 +388,7 @@ void LocalStage::ipv6(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
         md.l4_proto == IPPROTO_ICMPV6 && md.icmp_type == kIcmp6EchoRequest &&
         !(md.flags & meta_flag::kFragment))
       return echo6(m, md, *pi, out);
+    if (punt_) return out.to(kToKernel, m);
     return out.drop(kLocalUnhandled, m);
   }
   // Link-local scope never crosses a router (RFC 4291 §2.5.6).
@@ -531,6 +535,7 @@ void LocalStage::na(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* ic
     if (!mac_usable(tll)) return out.drop(kNdBadOption, m);
     if (on_link6(pi, target) && !learn(*pi.iface, target, tll)) return out.drop(kNeighTableFull, m);
   }
+  if (punt_) return out.to(kToKernel, m);
   out.to(kConsumed, m);
 }
 

@@ -27,8 +27,9 @@ class LocalStage final : public Stage {
     kForward,   // not for us: continue to the data path
     kTx,        // a complete frame built here (reply or request); meta.out_port is set
     kConsumed,  // handled (e.g. an ARP reply we learned from): free it
+    kToKernel,  // for the box, not answered here: to the punt stage (only with set_punt(true))
   };
-  static constexpr std::array<std::string_view, 3> kEdges{"forward", "tx", "consumed"};
+  static constexpr std::array<std::string_view, 4> kEdges{"forward", "tx", "consumed", "to_kernel"};
 
   enum Drop : unsigned {
     kArpMalformed,
@@ -103,6 +104,10 @@ class LocalStage final : public Stage {
   void on_idle(uint64_t now_tsc, Output& out) noexcept override;
 
   const Stats& stats() const noexcept { return stats_; }
+  // With kernel twins: what is for the box and not answered here goes to `to_kernel` instead
+  // of being dropped (local_unhandled), and ARP replies / neighbour advertisements for the box
+  // go there too after we learned from them (the kernel resolves its own neighbours).
+  void set_punt(bool on) noexcept { punt_ = on; }
   // Takes one token of the WAN echo budget; false when it is spent.
   bool wan_echo_allowed(uint64_t now_tsc) noexcept;
   void collect_extra(std::vector<CounterValue>& out) const override;
@@ -173,6 +178,7 @@ class LocalStage final : public Stage {
   uint64_t echo_tokens_milli_ = 0;
   uint64_t hz_ = 0;
   Stats stats_;
+  bool punt_ = false;
 };
 
 }  // namespace traboule::dp

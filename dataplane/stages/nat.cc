@@ -244,16 +244,20 @@ void NatOutStage::collect_extra(std::vector<CounterValue>& out) const {
 // nat_in
 
 NatInStage::NatInStage(const Site& site, NatTable& table, NatClock clock)
-    : site_(site), table_(table), clock_(clock) {}
+    : site_(site), table_(table), clock_(clock), own_(site) {}
 
 void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   if (n == 0) return;
   const uint32_t now_s = clock_();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    const unsigned r = handle(m, meta(m), now_s);
+    PacketMeta& md = meta(m);
+    const unsigned r = handle(m, md, now_s);
     if (r >= kDropBase) [[unlikely]]
       out.drop(r - kDropBase, m);
+    else if (r == kTranslated && punt_ &&
+             (md.l3 == L3Kind::kIpv4 ? own_.has4(raw4(md.dst)) : own_.has6(md.dst))) [[unlikely]]
+      out.to(kToBox, m);
     else
       out.to(r, m);
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/core/nat_table.h"
+#include "dataplane/core/own_addresses.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 #include "dataplane/core/worker_view.h"
@@ -79,7 +80,9 @@ class NatOutStage final : public Stage {
 // REQ-6). Everything else leaves on `next` untouched: it may be for the box itself.
 class NatInStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext, kTranslated };
+  // to_box: translated to one of the box's own addresses (the kernel's own connections through
+  // the breakout, docs/kernel.md): for the punt stage, not the LAN.
+  enum Edge : unsigned { kNext, kTranslated, kToBox };
   enum Drop : unsigned {
     kFiltered,           // a live mapping, but the remote is not one the host has sent to
     kTruncated,          // transport / ICMP header not in the first segment or the datagram
@@ -88,7 +91,7 @@ class NatInStage final : public Stage {
     kEmbeddedMalformed,  // quoted IP header: wrong version, bad length or checksum
     kForwardSource,      // a port forward's port, from a source the forward does not allow
   };
-  static constexpr std::array<std::string_view, 2> kEdges{"next", "translated"};
+  static constexpr std::array<std::string_view, 3> kEdges{"next", "translated", "to_box"};
   static constexpr std::array<std::string_view, 6> kDrops{
       "filtered",           "truncated",          "bad_icmp_checksum",
       "embedded_truncated", "embedded_malformed", "forward_source_denied"};
@@ -97,6 +100,8 @@ class NatInStage final : public Stage {
   // Port forwards (the policy's firewall.port_forwards) are read from the worker's view; without
   // one there are none.
   void watch_policy(const WorkerView* view) noexcept { view_ = view; }
+  // With kernel twins: answers translated to one of the box's addresses leave on to_box.
+  void set_punt(bool on) noexcept { punt_ = on; }
 
   std::string_view name() const noexcept override { return "nat_in"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
@@ -118,6 +123,8 @@ class NatInStage final : public Stage {
   const WorkerView* view_ = nullptr;
   uint64_t icmp_errors_ = 0;
   uint64_t forwarded_ = 0;
+  OwnAddresses own_;
+  bool punt_ = false;
 };
 
 }  // namespace traboule::dp

@@ -67,6 +67,15 @@ site_api_json() {
 EOF
 }
 
+# Kernel twins (docs/kernel.md) when SITE_TWIN_PREFIX is set: the edge's ports get twins named
+# <prefix><port> (the lab's af_packet veths already hold the plain port names).
+site__twin() { [ -z "${SITE_TWIN_PREFIX:-}" ] || printf ' "twin": "%s%s",' "$SITE_TWIN_PREFIX" "$1"; }
+site__lan_twin() { [ -z "${SITE_TWIN_PREFIX:-}" ] || printf ', "twin": "%slan"' "$SITE_TWIN_PREFIX"; }
+site__kernel() {
+  [ -n "${SITE_TWIN_PREFIX:-}" ] || return 0
+  printf '\n  "kernel": { "twins": true },'
+}
+
 # site_edge_config COMMENT EAL WORKERS DEVICE_FN SAAS_DIR API_JSON
 #   COMMENT   the config's "comment"
 #   EAL       the inside of the "eal" array, JSON (e.g. '"--no-huge", "--file-prefix", "x"')
@@ -83,12 +92,12 @@ site_edge_config() {
   "eal": [$eal],
   "dataplane": { "workers": $workers, "poll": "adaptive", "mbufs": 8191 },
   "flows": { "capacity": 65536 },
-  "lan": { "device": "$("$devfn" lan 0)", "ipv4": "$SITE_EDGE_LAN4/24", "ipv6": "$SITE_EDGE_LAN6/64" },
+  "lan": { "device": "$("$devfn" lan 0)", "ipv4": "$SITE_EDGE_LAN4/24", "ipv6": "$SITE_EDGE_LAN6/64"$(site__lan_twin) },
   "uplinks": [
 EOF
   for u in "${SITE_UPLINKS[@]}"; do
     n=$(site_uplink_index "$u")
-    printf '%s    { "name": "%s", "device": "%s",\n' "$sep" "$u" "$("$devfn" "$u" "$n")"
+    printf '%s    { "name": "%s", "device": "%s",%s\n' "$sep" "$u" "$("$devfn" "$u" "$n")" "$(site__twin "$u")"
     printf '      "ipv4": "%s/24", "gateway4": "%s",\n' "$(site_uplink_addr4 "$u")" "$(site_uplink_gw4 "$u")"
     printf '      "ipv6": "%s/64", "gateway6": "%s" }' "$(site_uplink_addr6 "$u")" "$(site_uplink_gw6 "$u")"
     sep=$',\n'
@@ -98,7 +107,7 @@ EOF
   ],
   "policy": "policy.json",
   "state_dir": "state",
-  "overlay": { "port": $SITE_OVERLAY_PORT, "site_id": $SITE_SITE_ID },
+  "overlay": { "port": $SITE_OVERLAY_PORT, "site_id": $SITE_SITE_ID },$(site__kernel)
   "operations": { "timezone": "Europe/Paris",
                   "business_hours": { "days": "mon-fri", "start": "08:00", "end": "18:00" },
                   "syslog": [ { "host": "127.0.0.1", "port": 5514, "transport": "udp" },
