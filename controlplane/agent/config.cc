@@ -267,7 +267,7 @@ PortConfig port(const Obj& o) {
   if (o.has("ipv6")) p.ipv6 = if_addr(o, "ipv6", true);
   if (o.has("twin")) {
     p.twin = o.str("twin");
-    bool ok = p.twin.size() < 16;  // IFNAMSIZ
+    bool ok = p.twin.size() < 16 && p.twin != "." && p.twin != "..";  // IFNAMSIZ, dev_valid_name
     for (char ch : p.twin)
       ok = ok &&
            (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.');
@@ -490,13 +490,23 @@ AgentConfig parse_config(const std::string& text) {
   // Twin names must not clash with each other (the kernel would refuse the second one).
   if (c.kernel.twins) {
     std::set<std::string> twins;
-    auto twin_of = [](PortConfig& p, const std::string& dflt) {
-      if (p.twin.empty()) p.twin = dflt;
+    auto twin_of = [](PortConfig& p, const std::string& dflt, const std::string& ptr) {
+      if (p.twin.empty()) {
+        // An uplink name may be longer than an interface name may (IFNAMSIZ).
+        if (dflt.size() >= 16)
+          throw ConfigError(ptr, "the uplink's name (\"" + dflt +
+                                     "\") is too long for its twin's interface name: give a "
+                                     "\"twin\" of at most 15 characters");
+        p.twin = dflt;
+      }
       return p.twin;
     };
-    twins.insert(twin_of(c.lan.port, "lan"));
+    twins.insert(twin_of(c.lan.port, "lan", "/lan/twin"));
     for (size_t i = 0; i < c.uplinks.size(); ++i)
-      if (!twins.insert(twin_of(c.uplinks[i].port, c.uplinks[i].name)).second)
+      if (!twins
+               .insert(twin_of(c.uplinks[i].port, c.uplinks[i].name,
+                               "/uplinks/" + std::to_string(i) + "/twin"))
+               .second)
         throw ConfigError(
             "/uplinks/" + std::to_string(i) + "/twin",
             "is the twin name of another port (got \"" + c.uplinks[i].port.twin + "\")");

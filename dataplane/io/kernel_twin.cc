@@ -17,6 +17,7 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 namespace traboule::dp {
 namespace {
@@ -136,6 +137,20 @@ void rule(Rtnl& nl, bool add, const IfAddr* from, bool v6, unsigned table, unsig
 }
 
 }  // namespace
+
+void reserve_kernel_ports(const std::string& ranges) {
+  const char* path = "/proc/sys/net/ipv4/ip_local_reserved_ports";
+  std::string now;
+  {
+    std::ifstream in(path);
+    std::getline(in, now);
+  }
+  if (now.find(ranges) != std::string::npos) return;  // a restart: already there
+  std::ofstream out(path);
+  out << (now.empty() ? ranges : now + "," + ranges);
+  if (!out.flush())
+    throw std::runtime_error(std::string("twins: cannot reserve ports ") + ranges + " in " + path);
+}
 
 bool kernel_interface_exists(const std::string& ifname) {
   return if_nametoindex(ifname.c_str()) != 0;

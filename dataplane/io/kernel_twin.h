@@ -40,6 +40,10 @@ inline constexpr unsigned kTwinTableBase = 17000;
 void configure_twin_kernel(const TwinKernelSetup& setup);
 // Removes the rules a previous run left (rules outlive the interfaces they point to).
 void remove_twin_rules(unsigned uplinks);
+// Keeps the kernel's automatic source ports out of `ranges` ("40000-40255,49152-65535": the
+// STAMP sessions' and the NAT's ports, whose answers the data plane takes for itself), added to
+// what net.ipv4.ip_local_reserved_ports (IPv6 too) already holds in this namespace.
+void reserve_kernel_ports(const std::string& ranges);
 // True when the kernel has an interface of that name (a twin must not take an existing one).
 bool kernel_interface_exists(const std::string& ifname);
 

@@ -69,7 +69,13 @@ PuntStage::Verdict PuntStage::judge(rte_mbuf* m, PuntClass& cls, uint16_t& twin)
 
   const bool l4 = (md.flags & meta_flag::kHasL4) != 0;
   const uint8_t proto = md.l4_proto;
-  if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+  // Echo requests local did not answer and redirects are not answers to the box's packets:
+  // they need an allowed source like any other opening.
+  const bool echo_request =
+      l4 && ((proto == IPPROTO_ICMP && (md.icmp_type == 8 || md.icmp_type == 5)) ||
+             (proto == IPPROTO_ICMPV6 && md.icmp_type == 128));
+  // A later fragment (no ICMP header) goes along: alone it is only buffered for reassembly.
+  if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) && !echo_request) {
     cls = PuntClass::kIcmp;  // errors about the box's own packets, answers to its pings
     return Verdict::kPass;
   }
@@ -117,6 +123,7 @@ void PuntStage::to_twin_frame(rte_mbuf* m, PacketMeta& md) noexcept {
     md.l2_len = RTE_ETHER_HDR_LEN;
     md.vlan_count = 0;
   }
+  if (md.l3 == L3Kind::kArp) return;  // addressed to this port's MAC (or broadcast) already
   const int owner = own_.owner(md.dst);
   if (owner >= 0) std::memcpy(p, site_.ifaces[static_cast<size_t>(owner)]->mac.addr_bytes, 6);
 }
@@ -124,7 +131,9 @@ void PuntStage::to_twin_frame(rte_mbuf* m, PacketMeta& md) noexcept {
 bool PuntStage::take(PuntClass c, uint64_t now_tsc) noexcept {
   Bucket& b = buckets_[static_cast<unsigned>(c)];
   if (now_tsc > b.last_tsc) {
-    const uint64_t dt = now_tsc - b.last_tsc;
+    // At most a second's worth: the bucket holds a quarter second, and dt × rate × 1000 must
+    // not overflow after a long idle time.
+    const uint64_t dt = std::min<uint64_t>(now_tsc - b.last_tsc, hz_);
     // Refill in whole milli-tokens; keep the remainder of the time for the next call.
     const uint64_t add = dt * b.per_s * 1000 / hz_;
     if (add > 0) {
@@ -162,7 +171,7 @@ void PuntStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     }
     bump(passed_[static_cast<unsigned>(cls)]);
     PacketMeta& md = meta(m);
-    if (md.l3 != L3Kind::kArp) to_twin_frame(m, md);
+    to_twin_frame(m, md);
     md.out_port = twin;
     out.to(kTx, m);
   }

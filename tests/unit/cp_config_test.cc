@@ -3,9 +3,14 @@
 // with one error naming its JSON pointer and the bad value.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "controlplane/agent/bootstrap.h"
 #include "controlplane/agent/config.h"
@@ -322,6 +327,400 @@ TEST(ConfigLoad, RejectsBrokenJson) {
 TEST(ConfigLoad, ShippedExamplesLoad) {
   for (const char* f : {"/config/examples/edge-lab.json"}) {
     EXPECT_NO_THROW(load_config_file(std::string(TRABOULE_SOURCE_DIR) + f)) << f;
+  }
+}
+
+// --- kernel twins, punt rates, management allow list (docs/kernel.md) ------------------------
+
+// One edit of valid(): set `pointer` to `value`, or delete it with remove.
+struct Edit {
+  const char* pointer;
+  json value;
+  bool remove = false;
+};
+
+json edited(const std::vector<Edit>& edits) {
+  json j = valid();
+  for (const Edit& e : edits) {
+    json::json_pointer ptr(e.pointer);
+    if (e.remove)
+      j[ptr.parent_pointer()].erase(ptr.back());
+    else
+      j[ptr] = e.value;
+  }
+  return j;
+}
+
+struct KernelGoodRow {
+  const char* what;
+  std::vector<Edit> edits;
+  std::function<void(const AgentConfig&)> check;
+};
+
+TEST(ConfigKernel, AcceptsKernelAndManagementSections) {
+  using Rates = std::array<uint32_t, dp::kPuntClasses>;
+  const Rates defaults = dp::PuntRates{}.pps;
+  const std::vector<KernelGoodRow> rows = {
+      {"no kernel section: no twins, default rates, default route, allow list unset",
+       {},
+       [&](const AgentConfig& c) {
+         EXPECT_FALSE(c.kernel.twins);
+         EXPECT_TRUE(c.kernel.default_route);
+         EXPECT_EQ(c.kernel.rates.pps, defaults);
+         EXPECT_EQ(c.lan.port.twin, "");
+         EXPECT_EQ(c.uplinks[0].port.twin, "");
+         EXPECT_FALSE(c.management.allow_set);
+         EXPECT_TRUE(c.management.allow.empty());
+       }},
+      {"empty kernel object: the defaults",
+       {{"/kernel", json::object()}},
+       [&](const AgentConfig& c) {
+         EXPECT_FALSE(c.kernel.twins);
+         EXPECT_TRUE(c.kernel.default_route);
+         EXPECT_EQ(c.kernel.rates.pps, defaults);
+       }},
+      {"twins: each port's twin is named after the port",
+       {{"/kernel", {{"twins", true}}}},
+       [](const AgentConfig& c) {
+         EXPECT_TRUE(c.kernel.twins);
+         EXPECT_EQ(c.lan.port.twin, "lan");
+         EXPECT_EQ(c.uplinks[0].port.twin, "fiber");
+         EXPECT_EQ(c.uplinks[1].port.twin, "lte");
+       }},
+      {"twins with explicit names on some ports",
+       {{"/kernel", {{"twins", true}}}, {"/lan/twin", "tw-lan"}, {"/uplinks/1/twin", "wan_1.100"}},
+       [](const AgentConfig& c) {
+         EXPECT_EQ(c.lan.port.twin, "tw-lan");
+         EXPECT_EQ(c.uplinks[0].port.twin, "fiber");
+         EXPECT_EQ(c.uplinks[1].port.twin, "wan_1.100");
+       }},
+      {"a twin named like another port's default is fine when that port has its own",
+       {{"/kernel", {{"twins", true}}}, {"/uplinks/0/twin", "lte"}, {"/uplinks/1/twin", "fiber"}},
+       [](const AgentConfig& c) {
+         EXPECT_EQ(c.uplinks[0].port.twin, "lte");
+         EXPECT_EQ(c.uplinks[1].port.twin, "fiber");
+       }},
+      {"twin name of 15 characters (IFNAMSIZ - 1)",
+       {{"/kernel", {{"twins", true}}}, {"/lan/twin", "abcdefghijklmno"}},
+       [](const AgentConfig& c) { EXPECT_EQ(c.lan.port.twin, "abcdefghijklmno"); }},
+      {"twins off: names are kept, not defaulted, and duplicates are not checked",
+       {{"/lan/twin", "same"}, {"/uplinks/0/twin", "same"}},
+       [](const AgentConfig& c) {
+         EXPECT_FALSE(c.kernel.twins);
+         EXPECT_EQ(c.lan.port.twin, "same");
+         EXPECT_EQ(c.uplinks[0].port.twin, "same");
+         EXPECT_EQ(c.uplinks[1].port.twin, "");
+       }},
+      {"default_route off",
+       {{"/kernel", {{"twins", true}, {"default_route", false}}}},
+       [](const AgentConfig& c) { EXPECT_FALSE(c.kernel.default_route); }},
+      {"punt_pps: the given classes change, the others keep their default",
+       {{"/kernel", {{"punt_pps", {{"management", 16}, {"box", 1000000}, {"arp_nd", 1}}}}}},
+       [&](const AgentConfig& c) {
+         Rates want = defaults;
+         want[static_cast<unsigned>(dp::PuntClass::kManagement)] = 16;
+         want[static_cast<unsigned>(dp::PuntClass::kBox)] = 1000000;
+         want[static_cast<unsigned>(dp::PuntClass::kArpNd)] = 1;
+         EXPECT_EQ(c.kernel.rates.pps, want);
+       }},
+      {"punt_pps: every class",
+       {{"/kernel",
+         {{"punt_pps",
+           {{"arp_nd", 10},
+            {"dhcp", 20},
+            {"routing", 30},
+            {"icmp", 40},
+            {"management", 50},
+            {"box", 60}}}}}},
+       [](const AgentConfig& c) {
+         EXPECT_EQ(c.kernel.rates.pps, (Rates{10, 20, 30, 40, 50, 60}));
+       }},
+      {"punt_pps: empty object",
+       {{"/kernel", {{"punt_pps", json::object()}}}},
+       [&](const AgentConfig& c) { EXPECT_EQ(c.kernel.rates.pps, defaults); }},
+      {"management.allow: IPv4, IPv6 and a bare address",
+       {{"/management", {{"allow", {"10.0.0.0/8", "2001:db8::/32", "192.0.2.7"}}}}},
+       [](const AgentConfig& c) {
+         EXPECT_TRUE(c.management.allow_set);
+         ASSERT_EQ(c.management.allow.size(), 3u);
+         EXPECT_EQ(c.management.allow[0].str(), "10.0.0.0/8");
+         EXPECT_EQ(c.management.allow[1].str(), "2001:db8::/32");
+         EXPECT_EQ(c.management.allow[2].str(), "192.0.2.7/32");
+       }},
+      {"management.allow: host bits are cleared",
+       {{"/management", {{"allow", {"10.1.2.3/8"}}}}},
+       [](const AgentConfig& c) {
+         ASSERT_EQ(c.management.allow.size(), 1u);
+         EXPECT_EQ(c.management.allow[0].str(), "10.0.0.0/8");
+       }},
+      {"management.allow empty: set, and nobody",
+       {{"/management", {{"allow", json::array()}}}},
+       [](const AgentConfig& c) {
+         EXPECT_TRUE(c.management.allow_set);
+         EXPECT_TRUE(c.management.allow.empty());
+       }},
+      {"management without allow: unset",
+       {{"/management", json::object()}},
+       [](const AgentConfig& c) { EXPECT_FALSE(c.management.allow_set); }},
+  };
+  for (const KernelGoodRow& r : rows) {
+    SCOPED_TRACE(r.what);
+    try {
+      r.check(parse_config(edited(r.edits).dump()));
+    } catch (const ConfigError& e) {
+      ADD_FAILURE() << "refused: " << e.what();
+    }
+  }
+}
+
+struct KernelBadRow {
+  const char* what;
+  std::vector<Edit> edits;
+  const char* pointer;  // ConfigError::pointer(), exactly
+  const char* expect;   // substring of the message
+};
+
+std::vector<KernelBadRow> kernel_bad_rows() {
+  const json twins = {{"twins", true}};
+  auto pps = [](json v) { return json{{"punt_pps", v}}; };
+  auto allow = [](json v) { return json{{"allow", v}}; };
+  return {
+      // kernel
+      {"kernel not an object", {{"/kernel", "yes"}}, "/kernel", "must be an object"},
+      {"kernel as an array", {{"/kernel", json::array()}}, "/kernel", "must be an object"},
+      {"twins as a string",
+       {{"/kernel", {{"twins", "true"}}}},
+       "/kernel/twins",
+       "must be true or false"},
+      {"twins as a number",
+       {{"/kernel", {{"twins", 1}}}},
+       "/kernel/twins",
+       "must be true or false"},
+      {"default_route null",
+       {{"/kernel", {{"default_route", nullptr}}}},
+       "/kernel/default_route",
+       "must be true or false"},
+      {"unknown kernel field", {{"/kernel", {{"twin", true}}}}, "/kernel/twin", "unknown field"},
+      {"punt_pps as an array",
+       {{"/kernel", pps(json::array({16}))}},
+       "/kernel/punt_pps",
+       "must be an object"},
+      {"punt_pps as a number", {{"/kernel", pps(100)}}, "/kernel/punt_pps", "must be an object"},
+      {"unknown punt class",
+       {{"/kernel", pps({{"bgp", 10}})}},
+       "/kernel/punt_pps/bgp",
+       "unknown punt class"},
+      {"punt class in the wrong case",
+       {{"/kernel", pps({{"Management", 10}})}},
+       "/kernel/punt_pps/Management",
+       "unknown punt class"},
+      {"empty punt class name",
+       {{"/kernel", pps({{"", 10}})}},
+       "/kernel/punt_pps/",
+       "unknown punt class"},
+      {"punt class with a slash (pointer escaped)",
+       {{"/kernel", pps({{"a/b~c", 10}})}},
+       "/kernel/punt_pps/a~1b~0c",
+       "unknown punt class"},
+      {"unknown class next to good ones",
+       {{"/kernel", pps({{"box", 10}, {"ssh", 10}})}},
+       "/kernel/punt_pps/ssh",
+       "unknown punt class"},
+      {"pps 0",
+       {{"/kernel", pps({{"box", 0}})}},
+       "/kernel/punt_pps/box",
+       "must be an integer in [1, 1000000] (got 0)"},
+      {"pps 1000001",
+       {{"/kernel", pps({{"icmp", 1000001}})}},
+       "/kernel/punt_pps/icmp",
+       "must be an integer in [1, 1000000]"},
+      {"pps negative",
+       {{"/kernel", pps({{"dhcp", -5}})}},
+       "/kernel/punt_pps/dhcp",
+       "must be an integer in [1, 1000000]"},
+      {"pps 2^32 + 16 (would wrap to 16 in a uint32)",
+       {{"/kernel", pps({{"routing", 4294967312ull}})}},
+       "/kernel/punt_pps/routing",
+       "must be an integer in [1, 1000000]"},
+      {"pps as a float",
+       {{"/kernel", pps({{"arp_nd", 16.5}})}},
+       "/kernel/punt_pps/arp_nd",
+       "must be an integer"},
+      {"pps as a string",
+       {{"/kernel", pps({{"management", "100"}})}},
+       "/kernel/punt_pps/management",
+       "must be an integer"},
+      {"pps null",
+       {{"/kernel", pps({{"box", nullptr}})}},
+       "/kernel/punt_pps/box",
+       "must be an integer"},
+      // management
+      {"management not an object",
+       {{"/management", "10.0.0.0/8"}},
+       "/management",
+       "must be an object"},
+      {"unknown management field",
+       {{"/management", {{"deny", json::array()}}}},
+       "/management/deny",
+       "unknown field"},
+      {"allow not an array",
+       {{"/management", allow("10.0.0.0/8")}},
+       "/management/allow",
+       "must be an array of prefixes"},
+      {"allow as an object",
+       {{"/management", allow(json::object())}},
+       "/management/allow",
+       "must be an array of prefixes"},
+      {"allow: a number",
+       {{"/management", allow({42})}},
+       "/management/allow/0",
+       "must be a prefix string"},
+      {"allow: null",
+       {{"/management", allow({nullptr})}},
+       "/management/allow/0",
+       "must be a prefix string"},
+      {"allow: a name",
+       {{"/management", allow({"lan"})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: the second of two is bad",
+       {{"/management", allow({"10.0.0.0/8", "10.0.0.0/33"})}},
+       "/management/allow/1",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: IPv6 /129",
+       {{"/management", allow({"2001:db8::/129"})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: negative length",
+       {{"/management", allow({"10.0.0.0/-1"})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: empty string",
+       {{"/management", allow({""})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: trailing space",
+       {{"/management", allow({"10.0.0.0/8 "})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: IPv4-mapped IPv6",
+       {{"/management", allow({"::ffff:10.0.0.0/104"})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      {"allow: octet 256",
+       {{"/management", allow({"10.0.256.0/24"})}},
+       "/management/allow/0",
+       "is not an IPv4 or IPv6 prefix"},
+      // twin names
+      {"twin on an unknown port field",
+       {{"/uplinks/0/twins", "x"}},
+       "/uplinks/0/twins",
+       "unknown field"},
+      {"empty twin name", {{"/lan/twin", ""}}, "/lan/twin", "must be a non-empty string"},
+      {"twin name as a number",
+       {{"/uplinks/0/twin", 7}},
+       "/uplinks/0/twin",
+       "must be a non-empty string"},
+      {"twin name of 16 characters",
+       {{"/lan/twin", "abcdefghijklmnop"}},
+       "/lan/twin",
+       "must be an interface name"},
+      {"very long twin name",
+       {{"/uplinks/1/twin", std::string(300, 'a')}},
+       "/uplinks/1/twin",
+       "must be an interface name"},
+      {"twin name with a space",
+       {{"/uplinks/0/twin", "my twin"}},
+       "/uplinks/0/twin",
+       "must be an interface name"},
+      {"twin name with a slash",
+       {{"/uplinks/1/twin", "a/b"}},
+       "/uplinks/1/twin",
+       "must be an interface name"},
+      {"twin name with a colon (alias syntax)",
+       {{"/lan/twin", "lan:0"}},
+       "/lan/twin",
+       "must be an interface name"},
+      {"twin name with a tab", {{"/lan/twin", "lan\t"}}, "/lan/twin", "must be an interface name"},
+      {"twin name with a newline",
+       {{"/lan/twin", "lan\nx"}},
+       "/lan/twin",
+       "must be an interface name"},
+      {"twin name with a NUL",
+       {{"/lan/twin", std::string("la\0n", 4)}},
+       "/lan/twin",
+       "must be an interface name"},
+      {"twin name not ASCII",
+       {{"/lan/twin", "r\xc3\xa9seau"}},
+       "/lan/twin",
+       "must be an interface name"},
+      {"bad twin name even with twins off",
+       {{"/lan/twin", "a b"}},
+       "/lan/twin",
+       "must be an interface name"},
+      // duplicate twin names (twins on)
+      {"two uplinks with the same twin name",
+       {{"/kernel", twins}, {"/uplinks/0/twin", "wan"}, {"/uplinks/1/twin", "wan"}},
+       "/uplinks/1/twin",
+       "is the twin name of another port (got \"wan\")"},
+      {"an uplink's twin named like the other uplink's default",
+       {{"/kernel", twins}, {"/uplinks/1/twin", "fiber"}},
+       "/uplinks/1/twin",
+       "is the twin name of another port"},
+      {"an uplink's twin named like the LAN's default",
+       {{"/kernel", twins}, {"/uplinks/0/twin", "lan"}},
+       "/uplinks/0/twin",
+       "is the twin name of another port (got \"lan\")"},
+      {"the LAN's twin named like an uplink's default: the uplink is named",
+       {{"/kernel", twins}, {"/lan/twin", "fiber"}},
+       "/uplinks/0/twin",
+       "is the twin name of another port (got \"fiber\")"},
+      {"the LAN and an uplink with the same explicit twin name",
+       {{"/kernel", twins}, {"/lan/twin", "tw0"}, {"/uplinks/1/twin", "tw0"}},
+       "/uplinks/1/twin",
+       "is the twin name of another port"},
+  };
+}
+
+TEST(ConfigKernel, RejectsBadKernelAndManagementFieldsNamingThem) {
+  for (const KernelBadRow& r : kernel_bad_rows()) {
+    try {
+      parse_config(edited(r.edits).dump());
+      ADD_FAILURE() << r.what << ": accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.pointer(), r.pointer) << r.what << "\n  message: " << e.what();
+      EXPECT_NE(std::string(e.what()).find(r.expect), std::string::npos)
+          << r.what << "\n  got:      " << e.what() << "\n  expected: " << r.expect;
+    }
+  }
+}
+
+// Bugs fixed: names the config accepted for a twin but the kernel refuses (Linux
+// dev_valid_name(): at most IFNAMSIZ - 1 = 15 bytes, not "." or ".."): an uplink's name of up to
+// 32 characters taken as its default twin name, and explicit "." / "..".
+TEST(ConfigKernelFix, RefusesTwinNamesTheKernelCannotCreate) {
+  struct Row {
+    const char* what;
+    std::vector<Edit> edits;
+    std::vector<std::string> pointers;  // any of these (a defaulted name has no "twin" field)
+  };
+  const std::vector<Row> rows = {
+      {"uplink name of 16 characters as the default twin name",
+       {{"/kernel", {{"twins", true}}},
+        {"/uplinks/0/name", "fiber_primary_1"},
+        {"/uplinks/1/name", "backup_lte_link2"}},
+       {"/uplinks/1/twin", "/uplinks/1/name"}},
+      {"twin name \".\"", {{"/lan/twin", "."}}, {"/lan/twin"}},
+      {"twin name \"..\"", {{"/uplinks/0/twin", ".."}}, {"/uplinks/0/twin"}},
+  };
+  for (const Row& r : rows) {
+    try {
+      parse_config(edited(r.edits).dump());
+      ADD_FAILURE() << r.what << ": accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::find(r.pointers.begin(), r.pointers.end(), e.pointer()), r.pointers.end())
+          << r.what << "\n  message: " << e.what();
+    }
   }
 }
 
