@@ -29,6 +29,9 @@ inline constexpr uint16_t kPortForward = 1 << 8;
 // Encapsulated by us: overlay_site/overlay_path/overlay_cls name the sender counters it was
 // counted in (OverlaySites::count_tx), so a later stage that drops it can say so (own_drop).
 inline constexpr uint16_t kOverlayOut = 1 << 9;
+// Handed over by another worker's nat_in: an answer to one of this worker's NAT mappings (the
+// receiving worker runs it from its own nat_in).
+inline constexpr uint16_t kNatHandoff = 1 << 10;
 }  // namespace meta_flag
 
 inline constexpr uint16_t kNoPort = 0xffff;

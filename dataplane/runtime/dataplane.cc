@@ -116,6 +116,18 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
   punt_deps.twin_of.fill(kNoPort);
   if (settings.punt.enabled) {
     remove_twin_rules(static_cast<unsigned>(site.uplinks.size()));
+    // The kernel must not pick, as a client, a port whose answers the data plane keeps.
+    std::string reserved;
+    if (settings.stamp_port_base != 0)
+      reserved = std::to_string(settings.stamp_port_base) + "-" +
+                 std::to_string(settings.stamp_port_base + kMaxStampSessions - 1);
+    if (settings.nat && settings.nat_ports != 0) {
+      const uint32_t last =
+          std::min<uint32_t>(65535, settings.nat_port_base + settings.nat_ports - 1);
+      reserved += (reserved.empty() ? "" : ",") + std::to_string(settings.nat_port_base) + "-" +
+                  std::to_string(last);
+    }
+    if (!reserved.empty()) reserve_kernel_ports(reserved);
     box_ports_ = std::make_unique<BoxPorts>(static_cast<unsigned>(site.ifaces.size()),
                                             rte_get_tsc_hz(), rte_rdtsc());
     own_ = std::make_unique<OwnAddresses>(site);

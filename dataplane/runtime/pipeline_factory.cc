@@ -57,6 +57,11 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
     auto nat_in = std::make_unique<NatInStage>(*d.site, *d.nat);
     nat_in->watch_policy(d.view);
     nat_in->set_punt(d.punt.enabled);
+    if (dispatch) {
+      const uint32_t size = d.nat->port_count();
+      nat_in->set_handoff(d.worker, d.to_worker,
+                          static_cast<uint16_t>(d.nat->port_lo() - d.worker * size), size);
+    }
     t.push_back({std::move(nat_in),
                  {{"next", "local"},
                   {"translated", to_flows},

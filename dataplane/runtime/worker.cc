@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 
 #include <cstring>
+#include <stdexcept>
 
 namespace traboule::dp {
 namespace {
@@ -28,7 +29,13 @@ Worker::Worker(Pipeline& pipeline, std::vector<RxQueue> rx, std::vector<rte_ring
       stop_(stop),
       sync_(sync),
       parse_node_(pipeline.node_index("parse")),
-      flow_node_(pipeline.node_index("flow")) {}
+      flow_node_(pipeline.node_index("flow")),
+      nat_in_node_(flow_node_) {
+  try {
+    nat_in_node_ = pipeline.node_index("nat_in");
+  } catch (const std::out_of_range&) {  // no breakout NAT: nothing is handed over to it
+  }
+}
 
 void Worker::mark(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept {
   mark_rx(pkts, n, q.port, q.from_lan);
@@ -79,11 +86,21 @@ int Worker::run() noexcept {
       pipeline_.run(parse_node_, pkts, n);
     }
     for (rte_ring* r : inbound_) {
-      // Handed-off packets were parsed by the sending worker: they enter at the flow stage.
+      // Handed-off packets were parsed by the sending worker: they enter at the flow stage,
+      // or at nat_in for answers to this worker's NAT mappings (kNatHandoff).
       unsigned n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurstMax, nullptr);
       if (n == 0) continue;
       got += n;
-      pipeline_.run(flow_node_, pkts, static_cast<uint16_t>(n));
+      rte_mbuf* nat[kBurstMax];
+      uint16_t nn = 0, nf = 0;
+      for (unsigned i = 0; i < n; ++i) {
+        if (meta(pkts[i]).flags & meta_flag::kNatHandoff) [[unlikely]]
+          nat[nn++] = pkts[i];
+        else
+          pkts[nf++] = pkts[i];
+      }
+      if (nf != 0) pipeline_.run(flow_node_, pkts, nf);
+      if (nn != 0) pipeline_.run(nat_in_node_, nat, nn);
     }
     const uint64_t now = rte_rdtsc();
     if (now >= next_timer) {

@@ -100,6 +100,7 @@ class Worker {
   WorkerSync sync_;
   uint16_t parse_node_;
   uint16_t flow_node_;
+  uint16_t nat_in_node_;  // flow_node_ when there is no nat_in
   std::atomic<bool> trace_{false};
   uint16_t next_trace_id_ = 0;
   WorkerStats stats_;

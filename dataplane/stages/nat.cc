@@ -14,7 +14,7 @@ namespace {
 
 static_assert(NatTable::kUplinkSlots >= kMaxUplinks, "the NAT table must cover every uplink");
 static_assert(NatOutStage::kDrops.size() == NatOutStage::kTableFull + 1, "one name per drop");
-static_assert(NatInStage::kDrops.size() == NatInStage::kForwardSource + 1, "one name per drop");
+static_assert(NatInStage::kDrops.size() == NatInStage::kHandoffRingFull + 1, "one name per drop");
 
 constexpr unsigned kDropBase = 64;
 constexpr uint32_t kTcpHdrLen = 20;
@@ -246,12 +246,65 @@ void NatOutStage::collect_extra(std::vector<CounterValue>& out) const {
 NatInStage::NatInStage(const Site& site, NatTable& table, NatClock clock)
     : site_(site), table_(table), clock_(clock), own_(site) {}
 
+// The worker owning the external port an answer is addressed to (TCP/UDP destination port, echo
+// reply identifier, or the source port an ICMP error quotes), or -1 when it is none of ours.
+int NatInStage::owner_worker(const rte_mbuf* m, const PacketMeta& md) const noexcept {
+  if (md.flags & (meta_flag::kFromLan | meta_flag::kFragment | meta_flag::kNatHandoff)) return -1;
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  if ((!v4 && md.l3 != L3Kind::kIpv6) || (md.flags & meta_flag::kHasL4) == 0) return -1;
+  const Interface* in = site_.iface(md.in_port);
+  if (in == nullptr || in->is_lan) return -1;
+  const auto& ours = v4 ? in->v4 : in->v6;
+  if (!ours || md.dst != ours->addr) return -1;
+  uint16_t port = 0;
+  const uint8_t proto = md.l4_proto;
+  if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+    port = md.dst_port;
+  } else if (proto == icmp_proto(v4) && is_echo_reply(proto, md.icmp_type)) {
+    port = md.dst_port;  // parse puts the identifier in both ports
+  } else if (proto == icmp_proto(v4) && is_icmp_error(v4, md.icmp_type)) {
+    // The quoted packet left from our address: its source port is the external one.
+    const uint32_t l4_off = uint32_t{md.l2_len} + md.l3_len;
+    const uint32_t len = rte_pktmbuf_data_len(m);
+    const uint8_t* b = rte_pktmbuf_mtod(m, const uint8_t*);
+    const uint32_t q = l4_off + 8;
+    uint32_t ql4 = 0;
+    uint8_t qproto = 0;
+    if (v4 && q + 20 <= len && (b[q] >> 4) == 4) {
+      ql4 = q + (b[q] & 0x0fu) * 4u;
+      qproto = b[q + 9];
+    } else if (!v4 && q + 40 <= len && (b[q] >> 4) == 6) {
+      ql4 = q + 40;
+      qproto = b[q + 6];
+    }
+    if (ql4 == 0 || ql4 + 2 > len || (qproto != IPPROTO_TCP && qproto != IPPROTO_UDP)) return -1;
+    port = be16(b + ql4);
+  } else {
+    return -1;
+  }
+  return NatTable::worker_of_port(port, port_base_, port_range_size_,
+                                  static_cast<unsigned>(to_worker_.size()));
+}
+
 void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   if (n == 0) return;
   const uint32_t now_s = clock_();
+  rte_mbuf* away[kNodeInputMax];
+  uint8_t away_to[kNodeInputMax];
+  uint16_t n_away = 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
+    if (to_worker_.size() > 1) {
+      const int w = owner_worker(m, md);
+      if (w >= 0 && static_cast<unsigned>(w) != self_) [[unlikely]] {
+        md.flags |= meta_flag::kNatHandoff;
+        away[n_away] = m;
+        away_to[n_away++] = static_cast<uint8_t>(w);
+        continue;
+      }
+    }
+    md.flags &= static_cast<uint16_t>(~meta_flag::kNatHandoff);
     const unsigned r = handle(m, md, now_s);
     if (r >= kDropBase) [[unlikely]]
       out.drop(r - kDropBase, m);
@@ -260,6 +313,17 @@ void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.to(kToBox, m);
     else
       out.to(r, m);
+  }
+  for (unsigned w = 0; w < to_worker_.size() && n_away != 0; ++w) {
+    rte_mbuf* batch[kNodeInputMax];
+    unsigned cnt = 0;
+    for (uint16_t i = 0; i < n_away; ++i)
+      if (away_to[i] == w) batch[cnt++] = away[i];
+    if (cnt == 0) continue;
+    const unsigned sent =
+        rte_ring_enqueue_burst(to_worker_[w], reinterpret_cast<void**>(batch), cnt, nullptr);
+    bump(handed_off_[w], sent);
+    for (unsigned i = sent; i < cnt; ++i) out.drop(kHandoffRingFull, batch[i]);
   }
 }
 
@@ -449,6 +513,9 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
 void NatInStage::collect_extra(std::vector<CounterValue>& out) const {
   out.push_back({"nat_in.icmp_errors_translated", read_counter(icmp_errors_)});
   out.push_back({"nat_in.port_forwarded", read_counter(forwarded_)});
+  for (size_t w = 0; w < handed_off_.size(); ++w)
+    if (w != self_)
+      out.push_back({"nat_in.to_worker" + std::to_string(w), read_counter(handed_off_[w])});
 }
 
 }  // namespace traboule::dp

@@ -5,6 +5,8 @@
 // updated incrementally (RFC 1624); which packets get here is the pipeline's decision.
 #pragma once
 
+#include <rte_ring.h>
+
 #include <array>
 #include <cstdint>
 #include <span>
@@ -90,11 +92,13 @@ class NatInStage final : public Stage {
     kEmbeddedTruncated,  // ICMP error quoting less than the IP header + 8 bytes
     kEmbeddedMalformed,  // quoted IP header: wrong version, bad length or checksum
     kForwardSource,      // a port forward's port, from a source the forward does not allow
+    kHandoffRingFull,    // the ring to the worker owning the port was full
   };
   static constexpr std::array<std::string_view, 3> kEdges{"next", "translated", "to_box"};
-  static constexpr std::array<std::string_view, 6> kDrops{
+  static constexpr std::array<std::string_view, 7> kDrops{
       "filtered",           "truncated",          "bad_icmp_checksum",
-      "embedded_truncated", "embedded_malformed", "forward_source_denied"};
+      "embedded_truncated", "embedded_malformed", "forward_source_denied",
+      "handoff_ring_full"};
 
   NatInStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
   // Port forwards (the policy's firewall.port_forwards) are read from the worker's view; without
@@ -102,6 +106,18 @@ class NatInStage final : public Stage {
   void watch_policy(const WorkerView* view) noexcept { view_ = view; }
   // With kernel twins: answers translated to one of the box's addresses leave on to_box.
   void set_punt(bool on) noexcept { punt_ = on; }
+  // Several workers: an answer to a port of another worker's range (NatConfig) goes to that
+  // worker through `to_worker[w]` (nullptr for `self`), flagged kNatHandoff; the receiving
+  // worker runs it from its nat_in. Without this a reply landing on the wrong worker found no
+  // mapping and was lost.
+  void set_handoff(unsigned self, std::vector<rte_ring*> to_worker, uint16_t port_base,
+                   uint32_t port_range_size) {
+    self_ = self;
+    to_worker_ = std::move(to_worker);
+    port_base_ = port_base;
+    port_range_size_ = port_range_size;
+    handed_off_.assign(to_worker_.size(), 0);
+  }
 
   std::string_view name() const noexcept override { return "nat_in"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
@@ -125,6 +141,13 @@ class NatInStage final : public Stage {
   uint64_t forwarded_ = 0;
   OwnAddresses own_;
   bool punt_ = false;
+  // Hand-off to the worker owning the external port (set_handoff).
+  int owner_worker(const rte_mbuf* m, const PacketMeta& md) const noexcept;
+  unsigned self_ = 0;
+  std::vector<rte_ring*> to_worker_;
+  uint16_t port_base_ = 0;
+  uint32_t port_range_size_ = 0;
+  std::vector<uint64_t> handed_off_;
 };
 
 }  // namespace traboule::dp
