@@ -328,7 +328,8 @@ ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100
 s1=$!
 sleep 4
 read -r f0 low0 sent0 back0 <<<"$(fiber_class_loss realtime)"
-[ "$(flow_uplink 7100)" = fiber ] || fail "the realtime stream is not on fiber before the loss"
+up9=$(flow_uplink 7100)
+[ "$up9" = fiber ] || fail "the realtime stream is on $up9, not on fiber, before the loss (fiber's realtime class: $(fiber_class_loss realtime))"
 "$py" -c "import sys; sys.exit(0 if '$f0' != 'None' and float('$f0') < 0.01 and $sent0 >= 500 else 1)" ||
   fail "no clean realtime traffic loss figure on fiber under 500 packets/s (got $f0, $sent0 sent)"
 [ "$back0" -ge 500 ] || fail "the hub's answers were not counted as realtime ($back0 in the window)"
