@@ -4,7 +4,8 @@
 #   - every data-plane port has its twin in the edge's namespace, same MAC, same addresses;
 #   - from lan1, ssh (IPv4 and IPv6) to the edge's LAN address runs a command, and traboulectl
 #     works against https://192.168.10.1:8443;
-#   - from inet, ssh and the API on the fiber address, and on the LAN address routed through
+#   - from lan1, snmpwalk (v3 authPriv) lists the data-plane ports in IF-MIB;
+#   - from inet, ssh, SNMP and the API on the fiber address, and on the LAN address routed through
 #     fiber, get nothing, counted as punt.not_allowed;
 #   - the box's own traffic obeys the policy: the edge's kernel reaches dc1 through the overlay
 #     and inet through the breakout (NAT), their answers come back to it;
@@ -65,7 +66,7 @@ iperf_mbps() {  # iperf_mbps SECONDS OUT: lan1 → inet TCP through the fiber br
   "$py" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6, 1))' "$2"
 }
 
-"$lab" up --twins --no-supervision >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up --twins"; }
+"$lab" up --twins >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up --twins"; }
 pass "lab '$name' up with kernel twins"
 
 # Twins: one per port, the port's MAC (the af_packet veth's), the port's addresses.
@@ -89,6 +90,25 @@ ctl_from lan1 192.168.10.1 links >"$work/links.txt" 2>&1 || fail "traboulectl fr
 grep -q fiber "$work/links.txt" || fail "traboulectl links from lan1 lists no fiber"
 pass "traboulectl from lan1 against https://192.168.10.1:8443"
 [ "$(counter punt.passed_management)" -gt 0 ] || fail "punt.passed_management did not move"
+
+# SNMP (v3 authPriv, the lab's user) from lan1 to the LAN address: the data-plane ports.
+if command -v snmpwalk >/dev/null && [ -d "$state/edge/snmp/cli" ]; then
+  snmp_from() {  # snmp_from HOST ADDRESS OID
+    ip netns exec "$(ns "$1")" env SNMPCONFPATH="$state/edge/snmp/cli" \
+      SNMP_PERSISTENT_DIR="$work/snmp-$1" MIBS= timeout 20 snmpwalk -t 2 -r 1 -On "$2" "$3"
+  }
+  for _ in $(seq 1 30); do  # the subagent registers a few seconds after snmpd starts
+    snmp_from lan1 192.168.10.1 1.3.6.1.2.1.2.2.1.2 >"$work/ifdescr.txt" 2>&1 || true
+    grep -q fiber "$work/ifdescr.txt" && break
+    sleep 1
+  done
+  grep -q '"lan"\|lan' "$work/ifdescr.txt" && grep -q fiber "$work/ifdescr.txt" ||
+    fail "snmpwalk from lan1 to 192.168.10.1 lists no data-plane ports: $(head -5 "$work/ifdescr.txt")"
+  pass "snmpwalk (v3 authPriv) from lan1 to 192.168.10.1: IF-MIB lists $(grep -c . "$work/ifdescr.txt") interfaces"
+  snmp_inet=$(snmp_from inet 100.64.1.2 1.3.6.1.2.1.1 2>&1 || true)
+  grep -qi "timeout" <<<"$snmp_inet" || fail "inet's snmpwalk to the fiber address got: $snmp_inet"
+  pass "snmpwalk from inet to the fiber address: no answer"
+fi
 
 # Nothing from the internet: the fiber address, and the LAN address routed to fiber.
 ip netns exec "$(ns core)" ip route replace 192.168.10.0/24 via 100.64.1.2

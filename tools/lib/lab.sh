@@ -537,7 +537,10 @@ EOF
 # and nfcapd receiving the edge's IPFIX; passphrases fresh for each lab, in 0600 files only.
 lab__supervision_ok() { command -v snmpd >/dev/null && command -v snmptrapd >/dev/null && [ -x "$LAB_SNMP_BIN" ]; }
 lab__write_supervision() {
-  local d="$LAB_DIR/edge/snmp" auth priv engine
+  local d="$LAB_DIR/edge/snmp" auth priv engine listen=udp:127.0.0.1:161
+  # With kernel twins snmpd answers on the box's addresses; the punt path lets in only
+  # management.allow sources (docs/kernel.md).
+  [ "${LAB_TWINS:-0}" = 1 ] && listen=udp:161,udp6:161
   mkdir -p "$d/agent" "$d/trapd" "$d/cli/cert_indexes" "$LAB_DIR/edge/flows"
   chmod 700 "$d"
   auth=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
@@ -548,7 +551,7 @@ lab__write_supervision() {
     printf '%s\n' "$auth" >"$d/auth-passphrase"
     printf '%s\n' "$priv" >"$d/priv-passphrase"
     cat >"$d/snmpd.conf" <<EOF
-agentAddress udp:127.0.0.1:161
+agentAddress $listen
 exactEngineID $engine
 createUser lab-nms SHA "$auth" AES "$priv"
 rouser lab-nms priv
