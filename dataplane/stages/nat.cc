@@ -276,9 +276,23 @@ int NatInStage::owner_worker(const rte_mbuf* m, const PacketMeta& md) const noex
     } else if (!v4 && q + 40 <= len && (b[q] >> 4) == 6) {
       ql4 = q + 40;
       qproto = b[q + 6];
+      // Extension headers as icmp_error() walks them (hop-by-hop, routing, destination
+      // options; a fragment header ends it: a quoted later fragment has no ports).
+      for (int i = 0; i < 8 && (qproto == 0 || qproto == 43 || qproto == 60); ++i) {
+        if (ql4 + 2 > len) return -1;
+        qproto = b[ql4];
+        ql4 += (uint32_t{b[ql4 + 1]} + 1) * 8;
+      }
     }
-    if (ql4 == 0 || ql4 + 2 > len || (qproto != IPPROTO_TCP && qproto != IPPROTO_UDP)) return -1;
-    port = be16(b + ql4);
+    // RFC 5508/4443: the quote holds at least 8 bytes of the transport header.
+    if (ql4 == 0 || ql4 + 8 > len) return -1;
+    if (qproto == IPPROTO_TCP || qproto == IPPROTO_UDP)
+      port = be16(b + ql4);  // the quoted packet's source port: the external one
+    else if ((v4 && qproto == IPPROTO_ICMP && b[ql4] == 8) ||
+             (!v4 && qproto == IPPROTO_ICMPV6 && b[ql4] == 128))
+      port = be16(b + ql4 + 4);  // a quoted echo request: its identifier
+    else
+      return -1;
   } else {
     return -1;
   }
