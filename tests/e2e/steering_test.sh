@@ -26,6 +26,17 @@ set -euo pipefail
 
 build=$(cd "$1" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+# On this 2-core machine one of the timing phases fails now and then (3 of the last 8 runs:
+# phases 3, 4 and 9, each a false class-loss move right after traffic starts or moves;
+# docs/steering.md "Known flakiness"). A failed attempt is run again once, loudly, in a fresh
+# lab; bounds are not touched, and a second failure fails the test.
+if [ -z "${TB_STEERING_ATTEMPT:-}" ]; then
+  rc=0
+  TB_STEERING_ATTEMPT=1 bash "$0" "$@" || rc=$?
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] && exit "$rc"
+  echo "FLAKE: e2e_steering attempt 1 failed (rc $rc, its FAIL line is above); running it once more"
+  TB_STEERING_ATTEMPT=2 exec bash "$0" "$@"
+fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 lab="$here/../../tools/lab"
 traffic="$here/traffic.py"
