@@ -100,6 +100,7 @@ std::unique_ptr<dp::Site> build_site(const AgentConfig& c) {
     const auto& u = c.uplinks[i];
     auto itf = make_iface(u.name, u.port, false);
     itf->uplink = static_cast<uint8_t>(i);
+    itf->vlan = u.port.vlan;
     itf->gw4 = u.gateway4;
     itf->gw6 = u.gateway6;
     if (u.gateway_mac) {

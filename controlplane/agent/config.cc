@@ -414,8 +414,8 @@ AgentConfig parse_config(const std::string& text) {
   std::set<std::string> devices = {device_name(c.lan.port.device)};
   for (size_t i = 0; i < ups.size(); ++i) {
     Obj u(ups[i], "/uplinks/" + std::to_string(i));
-    u.only(
-        {"name", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac", "twin"});
+    u.only({"name", "device", "mac", "ipv4", "ipv6", "gateway4", "gateway6", "gateway_mac", "twin",
+            "vlan"});
     UplinkConfig uc;
     uc.name = name(u, "name");
     for (auto& prev : c.uplinks)
@@ -432,6 +432,8 @@ AgentConfig parse_config(const std::string& text) {
                                             "\")");
     }
     uc.port = port(u);
+    // 0 and 4095 are reserved (802.1Q): 0 would be a priority tag, which is not a VLAN.
+    if (u.has("vlan")) uc.port.vlan = static_cast<uint16_t>(u.uint_or("vlan", 0, 1, 4094));
     check_qpairs(uc.port.device, u.at("device"));
     if (!devices.insert(device_name(uc.port.device)).second)
       throw ConfigError(u.at("device"),

@@ -43,6 +43,8 @@ struct PortConfig {
   std::optional<dp::IfAddr> ipv6;
   // The port's kernel twin (docs/kernel.md): its interface name; empty: the port's own name.
   std::string twin;
+  // An uplink on a VLAN of its port (docs/kernel.md "VLANs"): the 802.1Q id, 0: untagged.
+  uint16_t vlan = 0;
 };
 
 struct UplinkConfig {

@@ -69,11 +69,14 @@ json DaemonState::status() {
   // Every data-plane port (the LAN first): what IF-MIB lists (docs/snmp.md); their driver
   // counters are GET /counters' port.<name>.*.
   json ports = json::array();
-  for (const auto& i : dp_.site().ifaces)
-    ports.push_back({{"name", i->name},
-                     {"port", i->port_id},
-                     {"lan", i->is_lan},
-                     {"link_up", i->link_up.load(std::memory_order_relaxed)}});
+  for (const auto& i : dp_.site().ifaces) {
+    json p = {{"name", i->name},
+              {"port", i->port_id},
+              {"lan", i->is_lan},
+              {"link_up", i->link_up.load(std::memory_order_relaxed)}};
+    if (i->vlan != 0) p["vlan"] = i->vlan;
+    ports.push_back(std::move(p));
+  }
   j["ports"] = std::move(ports);
   if (ipfix_ != nullptr) {
     const auto st = ipfix_->stats();

@@ -33,6 +33,7 @@ struct Interface {
   uint16_t port_id = kNoPort;
   bool is_lan = false;
   uint8_t uplink = kNoUplink;  // uplink index for WAN interfaces
+  uint16_t vlan = 0;           // an uplink on a VLAN: the 802.1Q id on its port's wire, else 0
   rte_ether_addr mac{};
   std::optional<IfAddr> v4;
   std::optional<IfAddr> v6;

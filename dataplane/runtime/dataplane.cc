@@ -259,9 +259,10 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       const bool lan = site.ifaces[i]->is_lan;
       const auto idx = static_cast<uint8_t>(i);
       if (twin_infos[i].rx_queues > 1)
-        rx.push_back({twin_infos[i].port_id, static_cast<uint16_t>(w), lan, infos[i].port_id, idx});
+        rx.push_back({twin_infos[i].port_id, static_cast<uint16_t>(w), lan, infos[i].port_id, idx,
+                      site.ifaces[i]->vlan});
       else if (w == 0)
-        rx.push_back({twin_infos[i].port_id, 0, lan, infos[i].port_id, idx});
+        rx.push_back({twin_infos[i].port_id, 0, lan, infos[i].port_id, idx, site.ifaces[i]->vlan});
     }
     pw.worker = std::make_unique<Worker>(
         *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_,
@@ -365,6 +366,7 @@ std::vector<CounterValue> Dataplane::counters() const {
       sum["twin.to_wire"] += ts.to_wire;
       sum["twin.injected"] += ts.injected;
       sum["twin.tx_full"] += ts.tx_full;
+      sum["twin.vlan_no_room"] += ts.vlan_no_room;
     }
   }
   // Each port's driver counters (Ethernet frames without FCS, the box's own packets and drops

@@ -37,9 +37,12 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   const char* after_probe = overlay ? "decap" : before_local;
   const char* to_flows = dispatch ? "dispatch" : "flow";
   const char* ip_next = probe ? "probe" : after_probe;
+  PortVlans vlans{};
+  for (const auto& itf : d.site->ifaces)
+    if (itf->port_id < kMaxPorts) vlans[itf->port_id] = itf->vlan;
   std::vector<NodeSpec> t;
-  t.push_back(
-      {std::make_unique<ParseStage>(), {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", ip_next}}});
+  t.push_back({std::make_unique<ParseStage>(vlans),
+               {{"ipv4", ip_next}, {"ipv6", ip_next}, {"arp", ip_next}}});
   if (probe && overlay && d.probe.overlay == nullptr) {
     // Direct measurement and the hub's known-peer check read the overlay's site table.
     d.probe.overlay = d.sites;
@@ -117,7 +120,7 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
     qos->count_own_drops(own_drops);
     t.push_back({std::move(qos), {{"tx", "tx"}}});
   }
-  auto tx = std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready);
+  auto tx = std::make_unique<TxStage>(static_cast<uint16_t>(d.worker), d.ports_ready, vlans);
   tx->count_own_drops(own_drops);
   t.push_back({std::move(tx), {}});
   t.push_back({std::make_unique<SinkStage>("consumed"), {}});

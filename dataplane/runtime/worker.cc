@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/runtime/worker.h"
 
+#include "dataplane/stages/vlan_tag.h"
+
 #include <netinet/in.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -178,6 +180,11 @@ uint16_t Worker::from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noex
       pkts[ni++] = m;
       continue;
     }
+    if (q.vlan != 0 && !vlan_insert(m, q.vlan)) [[unlikely]] {
+      bump(twin_.vlan_no_room);
+      rte_pktmbuf_free(m);
+      continue;
+    }
     wire[nw++] = m;
   }
   if (nw != 0) {
@@ -194,7 +201,7 @@ uint16_t Worker::from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noex
 
 TwinStats Worker::twin_stats() const noexcept {
   return {read_counter(twin_.rx), read_counter(twin_.to_wire), read_counter(twin_.injected),
-          read_counter(twin_.tx_full)};
+          read_counter(twin_.tx_full), read_counter(twin_.vlan_no_room)};
 }
 
 WorkerStats Worker::stats() const noexcept {

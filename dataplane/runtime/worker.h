@@ -41,13 +41,15 @@ struct RxQueue {
   // policy). `iface` indexes the interface in the Site (BoxPorts).
   uint16_t twin_for = kNoPort;
   uint8_t iface = 0;
+  uint16_t vlan = 0;  // `twin_for` is on this VLAN: frames to its wire get the tag
 };
 
 struct TwinStats {
-  uint64_t rx = 0;        // frames the kernel wrote on twins
-  uint64_t to_wire = 0;   // sent out of the twin's port as they were
-  uint64_t injected = 0;  // entered the pipeline (LAN twin, to the gateway MAC)
-  uint64_t tx_full = 0;   // the port's TX queue refused them: dropped
+  uint64_t rx = 0;            // frames the kernel wrote on twins
+  uint64_t to_wire = 0;       // sent out of the twin's port as they were
+  uint64_t injected = 0;      // entered the pipeline (LAN twin, to the gateway MAC)
+  uint64_t tx_full = 0;       // the port's TX queue refused them: dropped
+  uint64_t vlan_no_room = 0;  // no room for the port's VLAN tag: dropped
 };
 
 struct WorkerStats {

@@ -15,7 +15,7 @@ namespace traboule::dp {
 namespace {
 
 using P = ParseStage;
-static_assert(P::kDrops.size() == P::kNotFirstSegment + 1, "one name per drop reason");
+static_assert(P::kDrops.size() == P::kVlanForeign + 1, "one name per drop reason");
 
 // parse_one() returns an edge, or kDropBase + a drop reason: one small integer, no out-params.
 constexpr unsigned kDropBase = P::kDropBase;
@@ -435,6 +435,14 @@ void ParseStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       rte_prefetch0(rte_mbuf_to_priv(ahead));
     }
     rte_mbuf* m = pkts[i];
+    if (any_vlan_) [[unlikely]] {
+      const uint16_t port = meta(m).in_port;
+      const uint16_t vid = port < kMaxPorts ? vlans_[port] : 0;
+      if (vid != 0 && !vlan_strip(m, vid)) {
+        out.drop(kVlanForeign, m);
+        continue;
+      }
+    }
     const unsigned r = parse_one(m);
     if (r < kDropBase) [[likely]]
       out.to(r, m);

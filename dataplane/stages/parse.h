@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "dataplane/core/stage.h"
+#include "dataplane/stages/vlan_tag.h"
 
 namespace traboule::dp {
 
@@ -60,22 +61,28 @@ class ParseStage final : public Stage {
     kIcmpTruncated,
     kIcmpv6Truncated,
     kNotFirstSegment,
+    kVlanForeign,
   };
   static constexpr std::array<std::string_view, 3> kEdges{"ipv4", "ipv6", "arp"};
-  static constexpr std::array<std::string_view, 25> kDrops{
+  static constexpr std::array<std::string_view, 26> kDrops{
       "eth_truncated",      "vlan_truncated",     "vlan_too_many",        "ethertype_unsupported",
       "arp_truncated",      "arp_unsupported",    "ipv4_truncated",       "ipv4_bad_version",
       "ipv4_bad_ihl",       "ipv4_bad_total_len", "ipv4_bad_checksum",    "ipv4_bad_options",
       "ipv6_truncated",     "ipv6_bad_version",   "ipv6_bad_payload_len", "ipv6_ext_truncated",
       "ipv6_hbh_not_first", "ipv6_ext_too_long",  "tcp_truncated",        "tcp_bad_offset",
       "udp_truncated",      "udp_bad_len",        "icmp_truncated",       "icmpv6_truncated",
-      "not_first_segment",
+      "not_first_segment",  "vlan_foreign",
   };
   // More IPv6 extension headers than this before the upper layer is a drop (a cheap DoS guard).
   static constexpr unsigned kMaxIpv6ExtHeaders = 8;
   static constexpr unsigned kMaxVlanTags = 2;
 
   ParseStage() = default;
+  // Ports on a VLAN (an uplink's `"vlan"`): their frames must carry its tag, which comes off
+  // before parsing (vlan_tag.h); anything else on such a port is vlan_foreign.
+  explicit ParseStage(const PortVlans& vlans) noexcept : vlans_(vlans) {
+    for (uint16_t v : vlans_) any_vlan_ |= v != 0;
+  }
 
   // One frame as process() parses it (decap re-parses the inner packet with it): an edge, or
   // kDropBase + a drop reason.
@@ -86,6 +93,10 @@ class ParseStage final : public Stage {
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+
+ private:
+  PortVlans vlans_{};
+  bool any_vlan_ = false;
 };
 
 }  // namespace traboule::dp

@@ -8,8 +8,8 @@
 
 namespace traboule::dp {
 
-TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready)
-    : queue_(queue), ready_(ports_ready) {
+TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready, const PortVlans& vlans)
+    : queue_(queue), ready_(ports_ready), vlans_(vlans) {
   for (uint16_t p = 0; p < kMaxPorts; ++p) {
     if (!ready_[p]) continue;
     rte_eth_dev_info info{};
@@ -32,11 +32,17 @@ void TxStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       continue;
     }
     uint16_t cnt = 0;
+    const uint16_t vid = vlans_[port];
     for (uint16_t j = i; j < n; ++j)
       if (!done[j] && meta(pkts[j]).out_port == port) {
-        batch[cnt++] = pkts[j];
         done[j] = true;
+        if (vid != 0 && !vlan_insert(pkts[j], vid)) [[unlikely]] {
+          out.drop(kVlanNoRoom, pkts[j]);
+          continue;
+        }
+        batch[cnt++] = pkts[j];
       }
+    if (cnt == 0) continue;
     uint16_t sent = rte_eth_tx_burst(port, queue_, batch, cnt);
     bump(sent_[port], sent);
     for (uint16_t k = sent; k < cnt; ++k) {

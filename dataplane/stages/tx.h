@@ -9,18 +9,20 @@
 #include "dataplane/core/overlay.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
+#include "dataplane/stages/vlan_tag.h"
 
 namespace traboule::dp {
 
 class TxStage final : public Stage {
  public:
-  enum Drop : unsigned { kBadPort, kQueueFull };
-  static constexpr std::array<std::string_view, 2> kDrops{"bad_port", "queue_full"};
+  enum Drop : unsigned { kBadPort, kQueueFull, kVlanNoRoom };
+  static constexpr std::array<std::string_view, 3> kDrops{"bad_port", "queue_full", "vlan_no_room"};
 
   // `queue` is this worker's TX queue id on every port; `ports_ready[p]` says port p is started.
   // Throws std::invalid_argument when a ready port has no such queue (sending on it would
   // crash the driver): start-up only.
-  TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready);
+  // Frames to a port on a VLAN (`vlans[p]` != 0) get its tag here (vlan_tag.h).
+  TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready, const PortVlans& vlans = {});
 
   std::string_view name() const noexcept override { return "tx"; }
   std::span<const std::string_view> edge_names() const noexcept override { return {}; }
@@ -34,6 +36,7 @@ class TxStage final : public Stage {
   OverlaySites* own_drops_ = nullptr;
   uint16_t queue_;
   std::array<bool, kMaxPorts> ready_;
+  PortVlans vlans_;
   std::array<uint64_t, kMaxPorts> sent_{};
 };
 

@@ -139,4 +139,16 @@ unsigned TestSite::drain_uplink() {
   return drain(up_ring_);
 }
 
+std::vector<std::vector<uint8_t>> TestSite::uplink_frames() {
+  std::vector<std::vector<uint8_t>> out;
+  void* p;
+  while (rte_ring_dequeue(up_ring_, &p) == 0) {
+    auto* m = static_cast<rte_mbuf*>(p);
+    const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    out.emplace_back(d, d + rte_pktmbuf_data_len(m));
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
 }  // namespace traboule::testing

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <memory>
+#include <vector>
 
 #include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
@@ -43,6 +44,8 @@ class TestSite {
   // Frees whatever the pipeline transmitted; returns how many packets that was per port.
   unsigned drain_lan();
   unsigned drain_uplink();
+  // What the pipeline transmitted on the uplink, as bytes (the mbufs are freed).
+  std::vector<std::vector<uint8_t>> uplink_frames();
 
  private:
   std::string lan_name_, up_name_;

@@ -462,6 +462,19 @@ TEST(ConfigKernel, AcceptsKernelAndManagementSections) {
       {"management without allow: unset",
        {{"/management", json::object()}},
        [](const AgentConfig& c) { EXPECT_FALSE(c.management.allow_set); }},
+      {"uplink on VLAN 832, the other untagged",
+       {{"/uplinks/0/vlan", 832}},
+       [](const AgentConfig& c) {
+         EXPECT_EQ(c.uplinks[0].port.vlan, 832);
+         EXPECT_EQ(c.uplinks[1].port.vlan, 0);
+         EXPECT_EQ(c.lan.port.vlan, 0);
+       }},
+      {"VLAN ids 1 and 4094 (the ends of the range)",
+       {{"/uplinks/0/vlan", 1}, {"/uplinks/1/vlan", 4094}},
+       [](const AgentConfig& c) {
+         EXPECT_EQ(c.uplinks[0].port.vlan, 1);
+         EXPECT_EQ(c.uplinks[1].port.vlan, 4094);
+       }},
   };
   for (const KernelGoodRow& r : rows) {
     SCOPED_TRACE(r.what);
@@ -554,6 +567,25 @@ std::vector<KernelBadRow> kernel_bad_rows() {
        {{"/kernel", pps({{"box", nullptr}})}},
        "/kernel/punt_pps/box",
        "must be an integer"},
+      // uplinks[].vlan
+      {"vlan 0 (a priority tag, not a VLAN)",
+       {{"/uplinks/0/vlan", 0}},
+       "/uplinks/0/vlan",
+       "must be an integer in [1, 4094] (got 0)"},
+      {"vlan 4095 (reserved)",
+       {{"/uplinks/1/vlan", 4095}},
+       "/uplinks/1/vlan",
+       "must be an integer in [1, 4094]"},
+      {"vlan 65536 + 832 (would wrap to 832 in a uint16)",
+       {{"/uplinks/0/vlan", 66368}},
+       "/uplinks/0/vlan",
+       "must be an integer in [1, 4094]"},
+      {"vlan negative", {{"/uplinks/0/vlan", -832}}, "/uplinks/0/vlan", "must be an integer"},
+      {"vlan as a string", {{"/uplinks/0/vlan", "832"}}, "/uplinks/0/vlan", "must be an integer"},
+      {"vlan on the LAN port (LAN VLANs are segments)",
+       {{"/lan/vlan", 20}},
+       "/lan/vlan",
+       "unknown field"},
       // management
       {"management not an object",
        {{"/management", "10.0.0.0/8"}},

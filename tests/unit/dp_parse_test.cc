@@ -869,9 +869,10 @@ TEST(ParseTable, EveryRowGetsItsVerdictAndMeta) {
         if (table[i].expect.starts_with("drop:")) drops_seen.insert(table[i].expect.substr(5));
       }
     }
-    // Every drop reason but the chained-mbuf one (ParseChain) has a row.
+    // Every drop reason but the chained-mbuf one (ParseChain) and the VLAN port's one
+    // (dp_vlan_test, a port with a VLAN) has a row.
     for (auto d : ParseStage::kDrops)
-      if (d != "not_first_segment") {
+      if (d != "not_first_segment" && d != "vlan_foreign") {
         EXPECT_TRUE(drops_seen.count(std::string(d))) << "no row for " << d;
       }
     uint64_t dropped = 0;
@@ -892,7 +893,8 @@ TEST(ParseNames, EdgesAndDropsAreStable) {
   EXPECT_EQ(stage.edge_names()[ParseStage::kIpv6], "ipv6");
   EXPECT_EQ(stage.edge_names()[ParseStage::kArp], "arp");
   EXPECT_EQ(stage.drop_names()[ParseStage::kNotFirstSegment], "not_first_segment");
-  EXPECT_EQ(stage.drop_names().size(), ParseStage::kNotFirstSegment + 1u);
+  EXPECT_EQ(stage.drop_names()[ParseStage::kVlanForeign], "vlan_foreign");
+  EXPECT_EQ(stage.drop_names().size(), ParseStage::kVlanForeign + 1u);
   std::set<std::string_view> uniq(stage.drop_names().begin(), stage.drop_names().end());
   EXPECT_EQ(uniq.size(), stage.drop_names().size());
   for (auto d : stage.drop_names())

@@ -70,6 +70,8 @@ EOF
 # Kernel twins (docs/kernel.md) when SITE_TWIN_PREFIX is set: the edge's ports get twins named
 # <prefix><port> (the lab's af_packet veths already hold the plain port names).
 site__twin() { [ -z "${SITE_TWIN_PREFIX:-}" ] || printf ' "twin": "%s%s",' "$SITE_TWIN_PREFIX" "$1"; }
+# SITE_FIBER_VLAN: the fiber uplink is that 802.1Q VLAN of its port (an ONT's VLAN 832).
+site__vlan() { [ "$1" != fiber ] || [ -z "${SITE_FIBER_VLAN:-}" ] || printf ' "vlan": %s,' "$SITE_FIBER_VLAN"; }
 site__lan_twin() { [ -z "${SITE_TWIN_PREFIX:-}" ] || printf ', "twin": "%slan"' "$SITE_TWIN_PREFIX"; }
 site__kernel() {
   [ -n "${SITE_TWIN_PREFIX:-}" ] || return 0
@@ -97,7 +99,7 @@ site_edge_config() {
 EOF
   for u in "${SITE_UPLINKS[@]}"; do
     n=$(site_uplink_index "$u")
-    printf '%s    { "name": "%s", "device": "%s",%s\n' "$sep" "$u" "$("$devfn" "$u" "$n")" "$(site__twin "$u")"
+    printf '%s    { "name": "%s", "device": "%s",%s%s\n' "$sep" "$u" "$("$devfn" "$u" "$n")" "$(site__twin "$u")" "$(site__vlan "$u")"
     printf '      "ipv4": "%s/24", "gateway4": "%s",\n' "$(site_uplink_addr4 "$u")" "$(site_uplink_gw4 "$u")"
     printf '      "ipv6": "%s/64", "gateway6": "%s" }' "$(site_uplink_addr6 "$u")" "$(site_uplink_gw6 "$u")"
     sep=$',\n'

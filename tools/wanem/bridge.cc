@@ -91,6 +91,8 @@ class DirectionWorker {
         out_(out),
         max_spin_ns_(options.max_spin_ns),
         rt_priority_(options.rt_priority),
+        pop_vid_(dir == Dir::kA2B ? options.vlan_a : 0),
+        push_vid_(dir == Dir::kB2A ? options.vlan_a : 0),
         log_(options.log),
         slot_bytes_((std::max(in->max_frame_bytes(), out->max_frame_bytes()) + 63) & ~63u),
         max_slots_(std::max<size_t>(1024, options.max_held_bytes / slot_bytes_)),
@@ -233,6 +235,11 @@ class DirectionWorker {
           } else {
             std::memcpy(dst, f.data, f.captured_bytes);
           }
+          if (!retag(dst, &len)) {
+            pool_.free(slot);
+            in_->release();
+            continue;
+          }
           if (f.csum_not_ready && complete_l4_checksum(dst, len) == FixupResult::kFixed) {
             ++io_.csum_completed;
           }
@@ -247,6 +254,33 @@ class DirectionWorker {
       }
       in_->release();
     }
+  }
+
+  // --vlan-a: the tag comes off what the site sends and goes on what it receives. False: the
+  // frame is dropped (counted).
+  bool retag(uint8_t* dst, uint32_t* len) {
+    if (pop_vid_ != 0) {
+      const bool ours = *len >= 18 && dst[12] == 0x81 && dst[13] == 0x00 &&
+                        ((dst[14] << 8 | dst[15]) & 0x0fff) == pop_vid_;
+      if (!ours) {
+        ++io_.drop_vlan;
+        return false;
+      }
+      std::memmove(dst + 12, dst + 16, *len - 16);
+      *len -= 4;
+    } else if (push_vid_ != 0) {
+      if (*len + 4 > slot_bytes_) {
+        ++io_.drop_oversize;
+        return false;
+      }
+      std::memmove(dst + 16, dst + 12, *len - 12);
+      dst[12] = 0x81;
+      dst[13] = 0x00;
+      dst[14] = static_cast<uint8_t>(push_vid_ >> 8);
+      dst[15] = static_cast<uint8_t>(push_vid_);
+      *len += 4;
+    }
+    return true;
   }
 
   void send_due() {
@@ -344,6 +378,8 @@ class DirectionWorker {
   PacketPort* out_;
   int64_t max_spin_ns_;
   int rt_priority_;
+  uint16_t pop_vid_;   // A2B with --vlan-a: the tag the site must send, taken off
+  uint16_t push_vid_;  // B2A with --vlan-a: the tag put on towards the site
   std::function<void(const std::string&)> log_;
   uint32_t slot_bytes_;
   size_t max_slots_;

@@ -33,6 +33,11 @@ struct BridgeOptions {
   // SCHED_FIFO priority of the direction threads (0: normal scheduling). On a shared machine
   // a normal thread is woken milliseconds late whenever the cores are busy.
   int rt_priority = 10;
+  // The site side is this 802.1Q VLAN of the line (an FTTH ONT port's 832), 0: untagged. Frames
+  // from a must carry it (others are dropped as `vlan`) and leave towards b without it; frames
+  // towards a get it. The network side stays untagged, as an operator's access network hands
+  // it on.
+  uint16_t vlan_a = 0;
   // Rare events worth telling the operator (oversize frames); called from the I/O threads.
   std::function<void(const std::string&)> log;
 };

@@ -35,7 +35,7 @@ const char* kUsage =
     "usage:\n"
     "  traboule-wanem run --name LINK --a IF_A --b IF_B --ctl SOCKET [--profile NAME]\n"
     "                     [--seed N] [--ring-mb N] [--max-held-mb N] [--max-spin-us N]\n"
-    "                     [--rt-priority N] [WORD ...]\n"
+    "                     [--rt-priority N] [--vlan-a ID] [WORD ...]\n"
     "  traboule-wanem ctl --ctl SOCKET [--json] [--timeout-ms N] WORD ...\n"
     "  traboule-wanem profiles\n"
     "WORDs (read left to right; dir= picks the direction(s) for the words after it):\n"
@@ -72,6 +72,7 @@ int cmd_run(const std::vector<std::string>& args) {
   size_t ring_mb = 8, max_held_mb = 64;
   int64_t max_spin_us = 45;
   int rt_priority = 10;
+  unsigned vlan_a = 0;
   std::vector<std::string> words;
   po::options_description opts("run options");
   opts.add_options()("help,h", "this help")("name", po::value(&name)->required(),
@@ -88,7 +89,10 @@ int cmd_run(const std::vector<std::string>& args) {
       "longest busy wait before a departure, us (default 45, 0..49)")(
       "rt-priority", po::value(&rt_priority),
       "SCHED_FIFO priority of the I/O threads, 0: normal scheduling (default 10)")(
-      "words", po::value(&words), "parameter words");
+      "vlan-a", po::value(&vlan_a),
+      "the site side is this 802.1Q VLAN (1-4094): its tag comes off towards the network side "
+      "and goes on towards the site; untagged frames from the site are dropped (default: "
+      "untagged)")("words", po::value(&words), "parameter words");
   po::positional_options_description pos;
   pos.add("words", -1);
   po::variables_map vm;
@@ -124,6 +128,9 @@ int cmd_run(const std::vector<std::string>& args) {
     return usage_error("bad value for --rt-priority: " + std::to_string(rt_priority) +
                        ": 0 (normal scheduling) to 99");
   }
+  if (vm.count("vlan-a") && (vlan_a < 1 || vlan_a > 4094)) {
+    return usage_error("bad value for --vlan-a: " + std::to_string(vlan_a) + ": 1 to 4094");
+  }
   if (!profile.empty()) words.insert(words.begin(), "profile=" + profile);
   Command initial;
   if (!words.empty()) {
@@ -158,6 +165,7 @@ int cmd_run(const std::vector<std::string>& args) {
     options.max_spin_ns = max_spin_us * 1000;
     options.log = log_line;
     options.rt_priority = rt_priority;
+    options.vlan_a = static_cast<uint16_t>(vlan_a);
     Bridge bridge(options, initial.params);
     bridge.start();
     auto started = std::chrono::steady_clock::now();

@@ -22,6 +22,7 @@ struct IoCounters {
   uint64_t drop_ring_full = 0;  // the kernel found the RX ring full
   uint64_t drop_no_buffer = 0;  // the frame pool was exhausted
   uint64_t csum_completed = 0;  // TCP/UDP checksums written for senders that offloaded them
+  uint64_t drop_vlan = 0;       // from a VLAN side (--vlan-a) without its tag
 };
 
 struct DirectionSnapshot {

@@ -72,6 +72,7 @@ nlohmann::json snapshot_to_json(const DirectionSnapshot& s) {
                          {"runt", s.io.drop_runt},
                          {"ring_full", s.io.drop_ring_full},
                          {"no_buffer", s.io.drop_no_buffer},
+                         {"vlan", s.io.drop_vlan},
                          {"tx_error", s.io.tx_error}};
   counters["duplicated"] = c.duplicated;
   counters["csum_completed"] = s.io.csum_completed;
