@@ -205,6 +205,61 @@ TEST(RouteTable, PicksUplinkOrDrops) {
   }
 }
 
+// An edge's overlay packets leave in the family of the hub endpoint encap picks for the uplink,
+// so whether an uplink can carry an overlay flow depends on that family's gateway, not on the
+// inner packet's (a bug: IPv6 flows to the overlay over an IPv4-only uplink were no_uplink).
+TEST(RouteOverlay, TheUnderlaysFamilyDecidesNotTheInnerOne) {
+  struct Row {
+    const char* what;
+    std::vector<const char*> endpoints;  // the hub's, in order
+    bool inner_v6;
+    std::string expect;
+  };
+  const std::vector<Row> rows = {
+      {"IPv6 flow, IPv4 hub, lte has only IPv4: overlay over lte",
+       {"203.0.113.50"},
+       true,
+       "edge:overlay"},
+      {"IPv4 flow, IPv4 hub: overlay over lte", {"203.0.113.50"}, false, "edge:overlay"},
+      {"IPv4 flow, IPv6-only hub: lte has no IPv6 to reach it",
+       {"2001:db8:ff::50"},
+       false,
+       "drop:no_uplink"},
+      {"IPv6 flow, hub v6 then v4: lte reaches the v4 one",
+       {"2001:db8:ff::50", "203.0.113.50"},
+       true,
+       "edge:overlay"},
+      {"hostile: the hub has no endpoint at all", {}, true, "drop:no_uplink"},
+  };
+  for (const Row& r : rows) {
+    Sites s;
+    s.site.uplinks[1]->v4 = IfAddr{*IpAddr::parse("100.64.2.2"), 24};  // lte: IPv4 only
+    auto p = std::make_shared<PolicySnapshot>(*s.policy);
+    OverlayPeerDp hub{.name = "hub", .port = 4500};
+    for (const char* e : r.endpoints) hub.endpoints.push_back(*IpAddr::parse(e));
+    p->peers = {hub};
+    CompiledRule only;
+    only.name = "dc-over-lte";
+    only.action.egress = Egress::kOverlay;
+    only.action.uplinks = {1};
+    p->rules = {only};
+    s.set_policy(p);
+    FlowTable flows(1024, FlowTimeouts{}, 0);
+    RouteStage route(s.site, flows, s.view, 0, OverlayConfig{.port = 4500, .site_id = 7});
+    auto b = PacketBuilder().eth(kLanMac, kHost);
+    Frame f = r.inner_v6 ? b.ipv6("fd00:10::10", "2001:db8::1").udp(1, 2).build()
+                         : b.ipv4("192.168.10.10", "10.1.2.3").udp(1, 2).build();
+    rte_mbuf* m = parsed(f, kLan);
+    testing::StageHarness h(route);
+    auto v = h.run({m});
+    ASSERT_EQ(v.size(), 1u) << r.what;
+    EXPECT_EQ(v[0].where, r.expect) << r.what;
+    if (r.expect == "edge:overlay") {
+      EXPECT_EQ(meta(v[0].pkt).uplink, 1) << r.what;
+    }
+  }
+}
+
 TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
