@@ -287,7 +287,8 @@ class Scheduler {
     return s;
   }
 
-  // Hands every queued item to fn (shutdown, uplink removed): nothing is leaked.
+  // Hands every queued item to fn (shutdown, uplink removed, a new configuration taking the
+  // backlog over): nothing is leaked. fn(item) or fn(item, class index).
   template <typename Fn>
   void drain(Fn&& fn) {
     for (size_t i = 0; i < n_classes_; ++i) {
@@ -298,7 +299,10 @@ class Scheduler {
         --k.count;
         --total_packets_;
         k.bytes -= s.bytes;
-        fn(std::move(s.item));
+        if constexpr (std::is_invocable_v<Fn&, Item, size_t>)
+          fn(std::move(s.item), i);
+        else
+          fn(std::move(s.item));
       }
       k.deficit = 0;
     }

@@ -64,7 +64,17 @@ void Dataplane::publish_policy(std::shared_ptr<const PolicySnapshot> p) {
   if (std::string why = check_policy(*p); !why.empty())
     throw std::invalid_argument("the policy does not fit this site: " + why);
   p->prepare_hits();
-  policy_->publish(std::move(p));
+  // Each worker's QoS plan for this policy is built here and waits for it (QosStage::offer).
+  policy_->publish(std::move(p), [this](const PolicySnapshot& snap, uint16_t gen) {
+    offer_qos_plans(snap, gen);
+  });
+}
+
+void Dataplane::offer_qos_plans(const PolicySnapshot& p, uint16_t gen) {
+  for (PerWorker& pw : workers_)
+    if (pw.qos != nullptr)
+      pw.qos->offer(QosStage::plan(&p, gen, site_, static_cast<unsigned>(workers_.size()),
+                                   QosStage::tsc_now_ns()));
 }
 
 void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy) {
@@ -244,6 +254,10 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.punt = settings.punt;
     deps.punt_deps = punt_deps;
     pw.pipeline = make_worker_pipeline(std::move(deps));
+    try {
+      pw.qos = dynamic_cast<QosStage*>(&pw.pipeline->stage(pw.pipeline->node_index("qos")));
+    } catch (const std::out_of_range&) {  // QoS off
+    }
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
     std::vector<RxQueue> rx;
@@ -269,6 +283,9 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
         WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
     pw.worker->set_twins(box_ports_.get(), own_.get(), static_cast<uint16_t>(w));
   }
+  // The first policy's QoS plans, before any worker runs.
+  const Published<PolicySnapshot>* first = policy_->load();
+  offer_qos_plans(*first->object, first->generation);
 }
 
 Dataplane::~Dataplane() {

@@ -31,6 +31,7 @@
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/probe.h"
 #include "dataplane/stages/punt.h"
+#include "dataplane/stages/qos.h"
 
 namespace traboule::dp {
 
@@ -166,8 +167,11 @@ class Dataplane {
     std::unique_ptr<Worker> worker;
     std::unique_ptr<WorkerView> view;
     std::unique_ptr<NatTable> nat;
+    QosStage* qos = nullptr;  // in `pipeline`, when QoS is on
   };
   void start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy);
+  // Builds and offers each worker's QoS plan for `p`, about to be published as `gen`.
+  void offer_qos_plans(const PolicySnapshot& p, uint16_t gen);
   // (start: the constructor's work, undone by release())
   void release() noexcept;
 

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -55,10 +56,14 @@ class SnapshotSlot {
   const Published<T>* load() const noexcept { return ptr_.load(std::memory_order_acquire); }
 
   // Control threads (serialised here). After it returns no worker holds the previous snapshot.
-  void publish(std::shared_ptr<const T> next) {
+  // `before`, if given, runs under the lock with the snapshot and the generation it is about to
+  // get, before any worker can see it (what workers need ready for it: QoS plans).
+  void publish(std::shared_ptr<const T> next,
+               const std::function<void(const T&, uint16_t)>& before = {}) {
     std::lock_guard lock(mu_);
     uint16_t gen = static_cast<uint16_t>(current_->generation + 1);
     if (gen == 0xffff || gen == 0) gen = 1;
+    if (before) before(*next, gen);
     auto fresh = std::make_unique<Published<T>>(Published<T>{std::move(next), gen});
     ptr_.store(fresh.get(), std::memory_order_release);
     std::unique_ptr<Published<T>> old = std::move(current_);

@@ -4,11 +4,19 @@
 #include <rte_cycles.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace traboule::dp {
 
 uint64_t QosStage::tsc_now() noexcept {
   return rte_rdtsc();
+}
+
+uint64_t QosStage::tsc_now_ns() noexcept {
+  const uint64_t hz = rte_get_tsc_hz();
+  return hz != 0 ? static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * 1e9 /
+                                         static_cast<double>(hz))
+                 : 0;
 }
 
 QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock)
@@ -18,40 +26,50 @@ QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers, C
 }
 
 QosStage::~QosStage() {
-  for (Uplink& u : up_)
+  // The worker has stopped: every plan is ours to free (queued packets with it).
+  delete cur_;
+  delete draining_;
+  delete pending_.exchange(nullptr);
+  collect_retired();
+}
+
+QosPlan::~QosPlan() {
+  for (Uplink& u : up)
     if (u.sched) u.sched->drain([](rte_mbuf* m) { rte_pktmbuf_free(m); });
 }
 
-void QosStage::configure(Output& out) noexcept {
-  const PolicySnapshot* p = view_.policy;
-  gen_ = view_.policy_gen;
-  configured_ = true;
-  for (Uplink& u : up_) {
-    if (u.sched) u.sched->drain([&out](rte_mbuf* m) { out.to(kTx, m); });
-    u.sched.reset();
-    u.classes = 0;
-    u.policed.fill(false);
-  }
-  on_ = p != nullptr && !p->qos_classes.empty();
-  if (!on_) return;
+uint64_t QosPlan::depth() const noexcept {
+  uint64_t n = 0;
+  for (const Uplink& u : up)
+    if (u.sched) n += u.sched->depth_packets();
+  return n;
+}
+
+std::unique_ptr<QosPlan> QosStage::plan(const PolicySnapshot* p, uint16_t gen, const Site& site,
+                                        unsigned workers, uint64_t now) {
+  auto plan = std::make_unique<QosPlan>();
+  plan->gen = gen;
+  plan->on = p != nullptr && !p->qos_classes.empty();
+  if (!plan->on) return plan;
+  workers = std::max(1u, workers);
   const size_t named = std::min(p->qos_classes.size(), kMaxClasses - 1);
   uint8_t lowest = 0;
   for (size_t c = 0; c < named; ++c) lowest = std::max(lowest, p->qos_classes[c].priority);
-  for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u) {
+  for (size_t u = 0; u < site.uplinks.size() && u < kMaxUplinks; ++u) {
+    QosPlan::Uplink& up = plan->up[u];
     qos::SchedulerConfig cfg;
     // Each worker shapes its share: with several workers the uplink's rate is split evenly.
-    cfg.port_rate_bps = u < p->uplinks.size() ? p->uplinks[u].up_bps / workers_ : 0;
+    cfg.port_rate_bps = u < p->uplinks.size() ? p->uplinks[u].up_bps / workers : 0;
     const uint64_t queue_bytes =
         std::max<uint64_t>(16 * 1024, cfg.port_rate_bps / 8 * kQueueMs / 1000);
-    const uint64_t now = now_ns(clock_());
     for (size_t c = 0; c < named; ++c) {
-      const uint64_t rate = p->qos_classes[c].ingress_max_bps / workers_;
+      const uint64_t rate = p->qos_classes[c].ingress_max_bps / workers;
       if (rate == 0) continue;
       try {
-        up_[u].ingress[c] = qos::TokenBucket({rate, std::max<uint64_t>(3028, rate / 8 / 10)}, now);
-        up_[u].policed[c] = true;
-      } catch (...) {
-        up_[u].policed[c] = false;  // a rate the bucket refuses: not policed
+        up.ingress[c] = qos::TokenBucket({rate, std::max<uint64_t>(3028, rate / 8 / 10)}, now);
+        up.policed[c] = true;
+      } catch (const std::exception&) {
+        up.policed[c] = false;  // a rate the bucket refuses: not policed
       }
     }
     for (size_t c = 0; c <= named; ++c) {
@@ -60,8 +78,8 @@ void QosStage::configure(Output& out) noexcept {
         const QosClass& q = p->qos_classes[c];
         k.priority = q.priority;
         k.weight = static_cast<uint16_t>(std::clamp<uint32_t>(q.weight, 1, 1000));
-        k.min_rate_bps = q.min_rate_bps / workers_;
-        k.max_rate_bps = q.max_rate_bps / workers_;
+        k.min_rate_bps = q.min_rate_bps / workers;
+        k.max_rate_bps = q.max_rate_bps / workers;
       } else {
         k.priority = lowest;  // unclassified: with the lowest level, weight 1
         k.weight = 1;
@@ -71,18 +89,94 @@ void QosStage::configure(Output& out) noexcept {
       cfg.classes.push_back(k);
     }
     try {
-      up_[u].sched = std::make_unique<Sched>(cfg, FrameSize{}, now_ns(clock_()));
-      up_[u].classes = cfg.classes.size();
-    } catch (...) {
-      up_[u].sched.reset();  // a configuration the scheduler refuses: this uplink unscheduled
+      up.sched = std::make_unique<QosSched>(cfg, QosFrameSize{}, now);
+      up.classes = cfg.classes.size();
+    } catch (const std::invalid_argument&) {
+      up.sched.reset();  // a configuration the scheduler refuses: this uplink unscheduled
     }
   }
+  return plan;
+}
+
+void QosStage::offer(std::unique_ptr<QosPlan> p) noexcept {
+  collect_retired();
+  delete pending_.exchange(p.release(), std::memory_order_acq_rel);  // one never taken
+}
+
+void QosStage::collect_retired() noexcept {
+  for (auto& slot : retired_) delete slot.exchange(nullptr, std::memory_order_acq_rel);
+}
+
+bool QosStage::retire(QosPlan* p) noexcept {
+  for (auto& slot : retired_) {
+    QosPlan* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, p, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+void QosStage::adopt(Output& out) noexcept {
+  if (cur_ != nullptr && view_.policy_gen == gen_) [[likely]]
+    return;
+  if (draining_ != nullptr && draining_->depth() == 0 && retire(draining_)) draining_ = nullptr;
+  QosPlan* next = pending_.load(std::memory_order_acquire);
+  if (next == nullptr || next->gen != view_.policy_gen) {
+    if (view_.policy_gen != late_gen_) {
+      late_gen_ = view_.policy_gen;
+      bump(plans_late_);
+    }
+    return;  // the old plan goes on until this policy's arrives
+  }
+  // The old plan goes back to the control thread: a free slot first (only the worker fills
+  // them), else the change waits for the next burst.
+  bool slot_free = cur_ == nullptr;
+  for (auto& slot : retired_)
+    slot_free = slot_free || slot.load(std::memory_order_acquire) == nullptr;
+  if (!slot_free) return;
+  if (!pending_.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) return;
+  QosPlan* old = cur_;
+  cur_ = next;
+  gen_ = next->gen;
+  on_ = next->on;
+  if (old == nullptr) return;
+  // The backlog moves into the new queues, class by class (the last class is "unclassified" in
+  // both); an uplink the new plan does not schedule keeps its backlog in the old plan.
+  for (size_t u = 0; u < kMaxUplinks; ++u) {
+    QosPlan::Uplink& from = old->up[u];
+    QosPlan::Uplink& to = next->up[u];
+    if (!from.sched || from.sched->depth_packets() == 0 || !next->on || !to.sched) continue;
+    const uint64_t now = now_ns(clock_());
+    from.sched->drain([&](rte_mbuf* m, size_t c) {
+      const size_t cls = c + 1 >= from.classes ? to.classes - 1 : std::min(c, to.classes - 1);
+      if (to.sched->enqueue(cls, m, now) != qos::EnqueueResult::kAccepted)
+        refuse(kQueueFull, m, out);
+    });
+  }
+  if (old->depth() != 0) {
+    if (draining_ == nullptr) {
+      draining_ = old;  // released at its own rate until empty (QoS turned off)
+      return;
+    }
+    // A second change while an older backlog still drains: what this one queued goes now.
+    for (QosPlan::Uplink& u : old->up)
+      if (u.sched) u.sched->drain([&](rte_mbuf* m) { refuse(kQueueFull, m, out); });
+  }
+  retire(old);  // a slot was free
 }
 
 void QosStage::release(uint64_t now, Output& out) noexcept {
+  if (cur_ != nullptr) release_from(*cur_, now, out);
+  if (draining_ != nullptr) [[unlikely]] {
+    release_from(*draining_, now, out);
+    if (draining_->depth() == 0 && retire(draining_)) draining_ = nullptr;
+  }
+}
+
+void QosStage::release_from(QosPlan& plan, uint64_t now, Output& out) noexcept {
   std::array<rte_mbuf*, kBurstMax> burst;
   const PolicySnapshot* p = view_.policy;
-  for (Uplink& u : up_) {
+  for (size_t ui = 0; ui < kMaxUplinks; ++ui) {
+    QosPlan::Uplink& u = plan.up[ui];
     if (!u.sched || u.sched->depth_packets() == 0) continue;
     const size_t n = u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data(), burst.size()));
     for (size_t i = 0; i < n; ++i) {
@@ -92,7 +186,7 @@ void QosStage::release(uint64_t now, Output& out) noexcept {
           p->rules[md.rule].action.qos_class < u.classes - 1)
         cls = p->rules[md.rule].action.qos_class;
       const uint64_t us = now > md.qos_enqueued_ns ? (now - md.qos_enqueued_ns) / 1000 : 0;
-      Sojourn& s = u.sojourn[cls];
+      Sojourn& s = stats_[ui].sojourn[cls];
       bump(s.buckets[std::min<uint64_t>(us / kSojournBucketUs, kSojournBuckets - 1)]);
       if (us > read_counter(s.max_us))
         std::atomic_ref<uint64_t>(s.max_us).store(us, std::memory_order_relaxed);
@@ -102,9 +196,11 @@ void QosStage::release(uint64_t now, Output& out) noexcept {
 }
 
 void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  if (!configured_ || view_.policy_gen != gen_) configure(out);
+  adopt(out);
   if (!on_) {
     for (uint16_t i = 0; i < n; ++i) out.to(kTx, pkts[i]);
+    if (draining_ != nullptr) [[unlikely]]
+      release(now_ns(clock_()), out);
     return;
   }
   const PolicySnapshot* p = view_.policy;
@@ -118,7 +214,7 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       const Interface* in = site_.iface(md.in_port);
       if (in != nullptr && !in->is_lan && in->uplink < kMaxUplinks && p != nullptr &&
           md.rule < p->rules.size()) {
-        Uplink& iu = up_[in->uplink];
+        QosPlan::Uplink& iu = cur_->up[in->uplink];
         const uint8_t q = p->rules[md.rule].action.qos_class;
         if (q < kMaxClasses && iu.policed[q] &&
             !iu.ingress[q].try_consume(rte_pktmbuf_pkt_len(m), now)) {
@@ -129,9 +225,9 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.to(kTx, m);
       continue;
     }
-    Uplink* u = egress != nullptr && !egress->is_lan && egress->uplink < kMaxUplinks
-                    ? &up_[egress->uplink]
-                    : nullptr;
+    QosPlan::Uplink* u = egress != nullptr && !egress->is_lan && egress->uplink < kMaxUplinks
+                             ? &cur_->up[egress->uplink]
+                             : nullptr;
     if (u == nullptr || !u->sched || !(md.flags & meta_flag::kFromLan)) {
       out.to(kTx, m);  // to the LAN, the box's own packets, or an uplink without a scheduler
       continue;
@@ -169,11 +265,13 @@ void QosStage::refuse(unsigned why, rte_mbuf* m, Output& out) noexcept {
 }
 
 void QosStage::publish_counters(uint64_t now) noexcept {
-  for (Uplink& u : up_) {
+  if (cur_ == nullptr) return;
+  for (size_t ui = 0; ui < kMaxUplinks; ++ui) {
+    QosPlan::Uplink& u = cur_->up[ui];
     if (!u.sched) continue;
     for (size_t c = 0; c < u.classes; ++c) {
       const qos::ClassStats s = u.sched->class_stats(c, now);
-      ClassCounters& k = u.counters[c];
+      ClassCounters& k = stats_[ui].counters[c];
       uint64_t dropped = 0;
       for (uint64_t d : s.dropped_packets) dropped += d;
       auto put = [](uint64_t& f, uint64_t v) {
@@ -190,9 +288,13 @@ void QosStage::publish_counters(uint64_t now) noexcept {
 }
 
 void QosStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
-  if (!configured_ || view_.policy_gen != gen_) configure(out);
-  if (!on_) return;
+  adopt(out);
   const uint64_t now = now_ns(now_tsc);
+  if (!on_) {
+    if (draining_ != nullptr) [[unlikely]]
+      release(now, out);
+    return;
+  }
   release(now, out);
   if (now - last_publish_ns_ >= 100'000'000) {  // the counters' view, ten times a second
     publish_counters(now);
@@ -201,11 +303,12 @@ void QosStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
 }
 
 void QosStage::collect_extra(std::vector<CounterValue>& out) const {
+  out.push_back({"qos.plans_late", plans_late()});
   // Class c of an uplink is the policy's QoS class c (qos_classes order); the last one is
   // "unclassified" (GET /qos gives the names).
   for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u)
     for (size_t c = 0; c < kMaxClasses; ++c) {
-      const ClassCounters& k = up_[u].counters[c];
+      const ClassCounters& k = stats_[u].counters[c];
       if (read_counter(k.enqueued) == 0 && read_counter(k.dropped) == 0) continue;
       const std::string base = "qos." + site_.uplinks[u]->name + ".class" + std::to_string(c);
       out.push_back({base + ".enqueued", read_counter(k.enqueued)});
@@ -215,7 +318,7 @@ void QosStage::collect_extra(std::vector<CounterValue>& out) const {
       out.push_back({base + ".depth", read_counter(k.depth)});
       out.push_back({base + ".rate_bps", read_counter(k.rate_bps)});
       // Time in the queue: the delay the box adds by scheduling (what QoS controls).
-      const Sojourn& s = up_[u].sojourn[c];
+      const Sojourn& s = stats_[u].sojourn[c];
       uint64_t total = 0;
       for (const uint64_t& b : s.buckets) total += read_counter(b);
       if (total == 0) continue;

@@ -5,11 +5,19 @@
 // uplink's configured upstream rate, so queues build here and not in the modem. Classes and
 // rates come from the policy (qos_classes, uplinks[].up_kbps); a policy without QoS classes
 // turns it off (packets pass straight on). One scheduler per uplink per worker.
+//
+// A policy's schedulers are built off the worker (QosStage::plan allocates), offered to the
+// stage before the policy is published, and taken by the worker when it first sees that policy:
+// the backlog queued under the old plan moves into the new one, class by class (what the new
+// queues refuse is a counted queue_full drop); with QoS turned off, the old plan keeps releasing
+// its backlog at its rate until it is empty. Plans the worker is done with go back to the
+// control thread (retired slots) to be freed there: the worker never allocates nor frees.
 #pragma once
 
 #include <rte_mbuf.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -17,6 +25,7 @@
 #include <vector>
 
 #include "dataplane/core/overlay.h"
+#include "dataplane/core/policy_snapshot.h"
 #include "dataplane/core/site.h"
 #include "dataplane/core/stage.h"
 #include "dataplane/core/worker_view.h"
@@ -24,6 +33,33 @@
 #include "qos/token_bucket.h"
 
 namespace traboule::dp {
+
+struct QosFrameSize {
+  uint64_t operator()(rte_mbuf* const& m) const noexcept { return rte_pktmbuf_pkt_len(m); }
+};
+using QosSched = qos::Scheduler<rte_mbuf*, QosFrameSize>;
+inline constexpr size_t kQosMaxClasses = 8;
+
+// What one policy makes of one worker's QoS stage: per uplink a scheduler (null: unscheduled)
+// and the ingress policers. Freeing it frees what is still queued in it (only at shutdown).
+struct QosPlan {
+  struct Uplink {
+    std::unique_ptr<QosSched> sched;
+    size_t classes = 0;
+    // Ingress policing per class (traffic arriving from this uplink); not policed: false.
+    std::array<qos::TokenBucket, kQosMaxClasses> ingress{};
+    std::array<bool, kQosMaxClasses> policed{};
+  };
+  uint16_t gen = 0;  // the policy generation it was built for
+  bool on = false;   // the policy has QoS classes
+  std::array<Uplink, kMaxUplinks> up{};
+
+  QosPlan() = default;
+  QosPlan(const QosPlan&) = delete;
+  QosPlan& operator=(const QosPlan&) = delete;
+  ~QosPlan();
+  uint64_t depth() const noexcept;  // packets queued, every uplink
+};
 
 class QosStage final : public Stage {
  public:
@@ -35,7 +71,7 @@ class QosStage final : public Stage {
                                                           "ingress_policed"};
   // Scheduler classes: the policy's first kMaxClasses - 1 QoS classes, then "unclassified"
   // (rules without a class, and classes beyond), at the lowest level.
-  static constexpr size_t kMaxClasses = 8;
+  static constexpr size_t kMaxClasses = kQosMaxClasses;
   // Each class queues at most this long at the uplink's rate (and at least 16 kB): enough to
   // keep the link busy, short enough that bulk does not bloat the queue.
   static constexpr uint64_t kQueueMs = 50;
@@ -43,6 +79,8 @@ class QosStage final : public Stage {
   // The clock (TSC) the stage stamps arrivals with; tests give their own.
   using Clock = uint64_t (*)() noexcept;
   static uint64_t tsc_now() noexcept;
+  // tsc_now() in nanoseconds: the time base of plans built for the real clock.
+  static uint64_t tsc_now_ns() noexcept;
   QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock = tsc_now);
   ~QosStage() override;
 
@@ -52,16 +90,25 @@ class QosStage final : public Stage {
   void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
   void on_idle(uint64_t now_tsc, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
+
+  // Control thread. The plan for `policy` (null: none) as generation `gen`, for a stage of a
+  // data plane with `workers` workers (each shapes its share of an uplink's rate). Allocates.
+  static std::unique_ptr<QosPlan> plan(const PolicySnapshot* policy, uint16_t gen, const Site& site,
+                                       unsigned workers, uint64_t now_ns);
+  // Control thread: hands `p` over (before its policy is published), and frees what the worker
+  // is done with: an older plan it never took, the plans it retired.
+  void offer(std::unique_ptr<QosPlan> p) noexcept;
+  void collect_retired() noexcept;
+  // Policy changes whose plan was not there when the worker saw the policy (the old plan
+  // stayed): a control-plane bug if it ever counts.
+  uint64_t plans_late() const noexcept { return read_counter(plans_late_); }
+
   // Overlay packets it refuses are our own loss, not the path's: said to `sites` (direct
   // measurement subtracts them from what the path was given). Null: not counted.
   void count_own_drops(OverlaySites* sites) noexcept { own_drops_ = sites; }
 
  private:
   void refuse(unsigned why, rte_mbuf* m, Output& out) noexcept;
-  struct FrameSize {
-    uint64_t operator()(rte_mbuf* const& m) const noexcept { return rte_pktmbuf_pkt_len(m); }
-  };
-  using Sched = qos::Scheduler<rte_mbuf*, FrameSize>;
   struct ClassCounters {  // copied from the scheduler by the worker, read by control threads
     uint64_t enqueued = 0, dequeued = 0, dropped = 0, dequeued_bytes = 0, depth = 0;
     uint64_t rate_bps = 0;
@@ -74,20 +121,16 @@ class QosStage final : public Stage {
     std::array<uint64_t, kSojournBuckets> buckets{};
     uint64_t max_us = 0;
   };
-  struct Uplink {
-    std::unique_ptr<Sched> sched;
-    size_t classes = 0;
+  struct UplinkStats {
     std::array<ClassCounters, kMaxClasses> counters{};
     std::array<Sojourn, kMaxClasses> sojourn{};
-    // Ingress policing per class (traffic arriving from this uplink); rate 0: not policed.
-    std::array<qos::TokenBucket, kMaxClasses> ingress{};
-    std::array<bool, kMaxClasses> policed{};
   };
 
-  // Rebuilds the schedulers for a new policy (allocation: once per policy change). Packets
-  // queued under the old one are released at once rather than dropped.
-  void configure(Output& out) noexcept;
+  // Takes the offered plan of the policy the worker now sees (one compare when none changed).
+  void adopt(Output& out) noexcept;
+  bool retire(QosPlan* p) noexcept;  // false: no free slot (kept, tried again later)
   void release(uint64_t now_ns, Output& out) noexcept;
+  void release_from(QosPlan& plan, uint64_t now_ns, Output& out) noexcept;
   void publish_counters(uint64_t now_ns) noexcept;
   uint64_t now_ns(uint64_t tsc) const noexcept {
     return static_cast<uint64_t>(static_cast<double>(tsc) * ns_per_tick_);
@@ -99,9 +142,15 @@ class QosStage final : public Stage {
   Clock clock_;
   double ns_per_tick_ = 0;
   uint16_t gen_ = 0;
-  bool configured_ = false;
   bool on_ = false;
-  std::array<Uplink, kMaxUplinks> up_{};
+  QosPlan* cur_ = nullptr;       // the worker's
+  QosPlan* draining_ = nullptr;  // an old plan still releasing its backlog (QoS turned off)
+  std::atomic<QosPlan*> pending_{nullptr};
+  static constexpr size_t kRetiredSlots = 8;
+  std::array<std::atomic<QosPlan*>, kRetiredSlots> retired_{};
+  uint64_t plans_late_ = 0;
+  uint16_t late_gen_ = 0;  // the generation plans_late_ last counted
+  std::array<UplinkStats, kMaxUplinks> stats_{};
   uint64_t last_publish_ns_ = 0;
   OverlaySites* own_drops_ = nullptr;
 };

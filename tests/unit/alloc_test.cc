@@ -12,8 +12,11 @@
 #include <cstdlib>
 
 #include "dataplane/core/flow_table.h"
+#include "dataplane/core/nat_table.h"
+#include "dataplane/core/overlay.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/stages/qos.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/test_site.h"
@@ -259,6 +262,133 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   t_counting = false;
   std::free(p);
   EXPECT_EQ(g_allocations.load(), 1u);
+}
+
+// The pipeline as the daemon runs it on an edge: overlay (decap, encap), breakout NAT (nat_in,
+// nat_out), names, recognition (nDPI), QoS with classes, with a policy change every 500 rounds
+// whose QoS plan is offered the way the data plane does (built off the worker): taking it, and
+// moving the backlog into it, must not allocate either.
+TEST(Alloc, ProductionPipelineDoesNotAllocate) {
+  g_allocations = 0;
+  testing::TestSite fx("aprod");
+  fx.site.flows.timeouts.udp = 1;
+  FlowTable flows(fx.site.flows.capacity, fx.site.flows.timeouts, 0);
+  std::array<bool, kMaxPorts> ready{};
+  ready[fx.lan_port] = ready[fx.up_port] = true;
+  NatConfig nc;
+  nc.capacity = 4096;
+  nc.port_base = 50000;
+  nc.port_range_size = 8192;
+  NatTable nat(nc);
+  OverlaySites sites;
+  auto make_policy = [&](uint64_t up_bps) {
+    auto p = std::make_shared<PolicySnapshot>(*fx.policy);
+    p->uplinks[0].up_bps = up_bps;
+    p->qos_classes = {{.name = "voice", .priority = 0, .weight = 1},
+                      {.name = "bulk", .priority = 1, .weight = 1}};
+    p->peers = {{.name = "hub", .endpoints = {*IpAddr::parse("100.64.100.2")}, .port = 4500}};
+    CompiledRule dc = p->rules.back(), web = p->rules.back();
+    dc.name = "dc";
+    dc.match.dst = {*IpPrefix::parse("10.10.0.0/16")};
+    dc.action.egress = Egress::kOverlay;
+    dc.action.qos_class = 0;
+    web.name = "web";
+    web.action.egress = Egress::kBreakout;
+    web.action.qos_class = 1;
+    p->rules = {dc, web};
+    FwRule udp;
+    udp.name = "udp-in";
+    udp.proto = 17;
+    p->firewall.rules.push_back(udp);
+    return p;
+  };
+  fx.set_policy(make_policy(10'000'000));
+  WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view};
+  deps.overlay = {.port = 4500, .site_id = 7};
+  deps.sites = &sites;
+  deps.nat = &nat;
+  deps.classify_slots = 256;
+  deps.names_cache = 1024;
+  deps.qos = true;
+  auto pipeline = make_worker_pipeline(std::move(deps));
+  for (const char* st : {"decap", "nat_in", "names", "classify", "encap", "nat_out", "qos"})
+    ASSERT_NO_THROW(pipeline->node_index(st)) << st;
+  auto* qos = pipeline->find<QosStage>("qos");
+  ASSERT_NE(qos, nullptr);
+  const uint64_t hz = rte_get_tsc_hz();
+  auto offer = [&] {
+    qos->offer(
+        QosStage::plan(fx.view.policy, fx.view.policy_gen, fx.site, 1, QosStage::tsc_now_ns()));
+  };
+  offer();
+  const uint16_t parse = pipeline->node_index("parse");
+  uint64_t fake_now = rte_rdtsc();
+  uint64_t processed = 0;
+  for (unsigned round = 0; round < 2000; ++round) {
+    if (round % 500 == 250) {  // a policy change: another shaped rate, the same classes
+      fx.set_policy(make_policy(round % 1000 == 250 ? 2'000'000 : 10'000'000));
+      offer();
+    }
+    std::vector<rte_mbuf*> lan, wan;
+    const auto port = static_cast<uint16_t>(1000 + round % 300);
+    for (const char* dst : {"10.10.0.10", "198.51.100.10", "203.0.113.5"})
+      lan.push_back(testing::to_mbuf(testing::test_pool(),
+                                     PacketBuilder()
+                                         .eth(kLanMac, kHostMac)
+                                         .ipv4("192.168.10.10", dst)
+                                         .udp(port, 443)
+                                         .payload(300)
+                                         .build(),
+                                     fx.lan_port));
+    lan.push_back(testing::to_mbuf(testing::test_pool(),
+                                   PacketBuilder()
+                                       .eth(kLanMac, kHostMac)
+                                       .ipv4("192.168.10.10", "198.51.100.10")
+                                       .tcp(port, 443, testing::tcpf::kSyn)
+                                       .build(),
+                                   fx.lan_port));
+    // Answers to the NAT's first mappings, and hostile datagrams at the overlay port.
+    wan.push_back(testing::to_mbuf(testing::test_pool(),
+                                   PacketBuilder()
+                                       .eth(kUpMac, kGwMac)
+                                       .ipv4("198.51.100.10", "100.64.1.2")
+                                       .udp(443, static_cast<uint16_t>(50000 + round % 64))
+                                       .payload(200)
+                                       .build(),
+                                   fx.up_port));
+    wan.push_back(testing::to_mbuf(testing::test_pool(),
+                                   PacketBuilder()
+                                       .eth(kUpMac, kGwMac)
+                                       .ipv4("198.51.100.66", "100.64.1.2")
+                                       .udp(4500, 4500)
+                                       .payload(64, static_cast<uint8_t>(round))
+                                       .build(),
+                                   fx.up_port));
+    fake_now += hz / 100;
+    t_counting = true;
+    mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
+    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()));
+    mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
+    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()));
+    pipeline->idle(fake_now);
+    t_counting = false;
+    processed += lan.size() + wan.size();
+    fx.drain_lan();
+    fx.drain_uplink();
+  }
+  EXPECT_EQ(g_allocations.load(), 0u)
+      << "allocations on the production pipeline over " << processed << " packets";
+  std::vector<CounterValue> cs;
+  pipeline->collect(cs);
+  auto get = [&](const std::string& n) {
+    for (auto& c : cs)
+      if (c.name == n) return c.value;
+    return uint64_t{0};
+  };
+  EXPECT_GT(get("encap.out.next"), 1000u) << "overlay traffic encapsulated";
+  EXPECT_GT(get("nat_out.out.next"), 1000u) << "breakout traffic translated";
+  EXPECT_GT(get("qos.out.tx"), 1000u) << "scheduled by QoS";
+  EXPECT_EQ(get("qos.plans_late"), 0u);
 }
 
 }  // namespace

@@ -43,6 +43,17 @@ std::shared_ptr<PolicySnapshot> qos_policy(const Site& site, uint64_t up_bps) {
   return p;
 }
 
+uint64_t fake_ns() {
+  return static_cast<uint64_t>(static_cast<double>(g_tsc) * 1e9 /
+                               static_cast<double>(rte_get_tsc_hz()));
+}
+
+// What the data plane does around a publication: the stage gets the policy's plan, built off
+// the worker, for the generation the worker is about to see.
+void offer(QosStage& stage, const testing::TestSite& ts) {
+  stage.offer(QosStage::plan(ts.view.policy, ts.view.policy_gen, ts.site, 1, fake_ns()));
+}
+
 rte_mbuf* packet(const testing::TestSite& ts, bool to_uplink, bool from_lan, uint16_t rule,
                  size_t payload = 1000) {
   rte_mbuf* m = testing::to_mbuf(testing::test_pool(),
@@ -85,6 +96,7 @@ TEST(QosStage, TableOfPacketKinds) {
     if (!r.classes) p->qos_classes.clear();
     ts.set_policy(p);
     QosStage stage(ts.site, ts.view, 1, fake_tsc);
+    offer(stage, ts);
     testing::StageHarness h(stage);
     auto v = h.run({packet(ts, r.to_uplink, r.from_lan, r.rule)});
     ASSERT_EQ(v.size(), 1u);
@@ -96,6 +108,7 @@ TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
   testing::TestSite ts("qos2");
   ts.set_policy(qos_policy(ts.site, 800'000));  // 100 kB/s: a 1042-byte frame every ~10 ms
   QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  offer(stage, ts);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> bulk;
   for (int i = 0; i < 20; ++i) bulk.push_back(packet(ts, true, true, 1));
@@ -135,6 +148,7 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   testing::TestSite ts("qos3");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: nothing more leaves during the test
   QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  offer(stage, ts);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> flood;
   for (int i = 0; i < 100; ++i) flood.push_back(packet(ts, true, true, 1));
@@ -149,14 +163,88 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   EXPECT_GT(held, 0u);
   EXPECT_EQ(tx + full + held, 100u);
   EXPECT_EQ(h.drop_count("queue_full"), full);
-  // A new policy (without classes): the backlog goes out at once, nothing is lost.
+  // A new policy without classes: new packets pass at once, the backlog keeps leaving at the
+  // old plan's rate until it is empty; nothing is lost.
   auto p = qos_policy(ts.site, 8'000);
   p->qos_classes.clear();
   ts.set_policy(p);
-  auto after = h.idle(g_tsc);
+  offer(stage, ts);
+  auto now = h.run({packet(ts, true, true, 1)});
+  ASSERT_FALSE(now.empty());
+  EXPECT_EQ(now[0].where, "edge:tx") << "QoS is off: straight through";
   size_t released = 0;
-  for (auto& x : after) released += x.where == "edge:tx";
+  for (size_t i = 1; i < now.size(); ++i) released += now[i].where == "edge:tx";
+  for (int step = 0; step < 400 && released < held; ++step) {
+    g_tsc += rte_get_tsc_hz();  // a second: another kB leaves
+    for (auto& x : h.idle(g_tsc)) released += x.where == "edge:tx";
+  }
   EXPECT_EQ(released, held);
+  EXPECT_EQ(h.drop_count("queue_full"), full) << "no backlog dropped by the change";
+  EXPECT_EQ(stage.plans_late(), 0u);
+}
+
+// A change between two QoS policies with a backlog larger than a burst: the backlog moves into
+// the new plan's queues (none of it emitted at once, so no pipeline overflow), class by class,
+// and leaves at the new rate.
+TEST(QosStage, APolicyChangeMovesTheBacklogIntoTheNewQueues) {
+  testing::TestSite ts("qos5");
+  ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s
+  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  offer(stage, ts);
+  testing::StageHarness h(stage);
+  size_t held = 0;
+  for (int round = 0; round < 4; ++round) {  // 4 × 40 small packets per class: 320 queued
+    std::vector<rte_mbuf*> burst;
+    for (int i = 0; i < 20; ++i) {
+      burst.push_back(packet(ts, true, true, 0, 100));
+      burst.push_back(packet(ts, true, true, 1, 100));
+    }
+    for (auto& x : h.run(burst)) held += x.where == "lost";
+  }
+  ASSERT_GT(held, size_t{kBurstMax}) << "a backlog larger than one burst";
+  // The same classes, a faster uplink: nothing is emitted by the change itself.
+  ts.set_policy(qos_policy(ts.site, 100'000'000));
+  offer(stage, ts);
+  auto v = h.run({});
+  EXPECT_LE(v.size(), size_t{kBurstMax}) << "the change released no flood";
+  EXPECT_EQ(h.drop_count("queue_full"), 0u);
+  size_t released = 0;
+  for (auto& x : v) released += x.where == "edge:tx";
+  for (int step = 0; step < 100 && released < held; ++step) {
+    g_tsc += rte_get_tsc_hz() / 100;  // 10 ms at 100 Mbit/s: room for everything
+    for (auto& x : h.idle(g_tsc)) released += x.where == "edge:tx";
+  }
+  EXPECT_EQ(released, held) << "the whole backlog left under the new plan";
+  EXPECT_EQ(stage.plans_late(), 0u);
+}
+
+// The worker sees a policy whose plan was not offered: the old plan stays (no allocation on the
+// worker), counted; the plan offered later is taken.
+TEST(QosStage, APolicyWithoutItsPlanKeepsTheOldOneUntilItComes) {
+  testing::TestSite ts("qos6");
+  ts.set_policy(qos_policy(ts.site, 8'000));
+  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  offer(stage, ts);
+  testing::StageHarness h(stage);
+  std::vector<rte_mbuf*> backlog;
+  for (int i = 0; i < 10; ++i) backlog.push_back(packet(ts, true, true, 1));
+  auto v = h.run(backlog);  // 1 kB/s: most of them wait
+  auto p = qos_policy(ts.site, 8'000);
+  p->qos_classes.clear();
+  ts.set_policy(p);
+  v = h.run({packet(ts, true, true, 1)});
+  EXPECT_EQ(stage.plans_late(), 1u);
+  ASSERT_FALSE(v.empty());
+  EXPECT_NE(v[0].where, "edge:tx") << "still scheduled by the old plan";
+  // A plan for an older generation is not taken either.
+  stage.offer(QosStage::plan(p.get(), static_cast<uint16_t>(ts.view.policy_gen - 1), ts.site, 1,
+                             fake_ns()));
+  h.run({});
+  EXPECT_EQ(stage.plans_late(), 1u) << "counted once per policy";
+  offer(stage, ts);
+  v = h.run({packet(ts, true, true, 1)});
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v[0].where, "edge:tx") << "the new plan is taken: QoS off";
 }
 
 }  // namespace
@@ -171,6 +259,7 @@ TEST(QosStage, DroppedOverlayPacketsAreCountedAsOurOwnDrops) {
   testing::TestSite ts("qos5");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: the queue fills at once
   QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  offer(stage, ts);
   OverlaySites sites;
   stage.count_own_drops(&sites);
   testing::StageHarness h(stage);
@@ -220,6 +309,7 @@ TEST(QosStage, IngressPolicingDropsWhatArrivesAboveTheClassRate) {
     p->qos_classes[1].ingress_max_bps = r.ingress_bps;
     ts.set_policy(p);
     QosStage stage(ts.site, ts.view, 1, fake_tsc);
+    offer(stage, ts);
     testing::StageHarness h(stage);
     std::vector<rte_mbuf*> in;
     for (int i = 0; i < 10; ++i) {
