@@ -258,6 +258,10 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       pw.qos = dynamic_cast<QosStage*>(&pw.pipeline->stage(pw.pipeline->node_index("qos")));
     } catch (const std::out_of_range&) {  // QoS off
     }
+    if (pw.qos != nullptr && n > 1) {
+      if (!qos_shared_) qos_shared_ = std::make_unique<QosShared>();
+      pw.qos->share(qos_shared_.get());
+    }
     // RX: a port with a queue per worker gives each worker its own; single-queue ports are
     // shared out round-robin.
     std::vector<RxQueue> rx;

@@ -172,6 +172,7 @@ class Dataplane {
   void start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy);
   // Builds and offers each worker's QoS plan for `p`, about to be published as `gen`.
   void offer_qos_plans(const PolicySnapshot& p, uint16_t gen);
+  std::unique_ptr<QosShared> qos_shared_;  // the uplinks' budgets, shared by the workers
   // (start: the constructor's work, undone by release())
   void release() noexcept;
 

@@ -58,8 +58,11 @@ std::unique_ptr<QosPlan> QosStage::plan(const PolicySnapshot* p, uint16_t gen, c
   for (size_t u = 0; u < site.uplinks.size() && u < kMaxUplinks; ++u) {
     QosPlan::Uplink& up = plan->up[u];
     qos::SchedulerConfig cfg;
-    // Each worker shapes its share: with several workers the uplink's rate is split evenly.
-    cfg.port_rate_bps = u < p->uplinks.size() ? p->uplinks[u].up_bps / workers : 0;
+    // With several workers the uplink's rate is one budget they share (QosShared): each
+    // scheduler runs at the full rate and draws from it.
+    const uint64_t up_rate = u < p->uplinks.size() ? p->uplinks[u].up_bps : 0;
+    cfg.port_rate_bps = up_rate;
+    if (workers > 1) up.shared_bps = up_rate;
     const uint64_t queue_bytes =
         std::max<uint64_t>(16 * 1024, cfg.port_rate_bps / 8 * kQueueMs / 1000);
     for (size_t c = 0; c < named; ++c) {
@@ -172,13 +175,59 @@ void QosStage::release(uint64_t now, Output& out) noexcept {
   }
 }
 
+void QosStage::earn(size_t u, uint64_t rate_bps, uint64_t now) noexcept {
+  Own& o = own_[u];
+  if (o.last_ns == 0 || now <= o.last_ns) {
+    o.last_ns = std::max(o.last_ns, now);
+    return;
+  }
+  const uint64_t share = rate_bps / workers_;
+  const uint64_t dt = std::min<uint64_t>(now - o.last_ns, 1'000'000'000);  // a second at most
+  o.last_ns = now;
+  o.credit += static_cast<int64_t>(static_cast<double>(dt) * static_cast<double>(share) / 8e9);
+  const auto own_max =
+      static_cast<int64_t>(std::max<uint64_t>(2 * 1514, share / 8 * kSharedBurstUs / 1'000'000));
+  if (o.credit <= own_max) return;
+  // What this worker does not use goes to the others, up to the pool's depth.
+  const int64_t spare = o.credit - own_max;
+  o.credit = own_max;
+  const auto pool_max =
+      static_cast<int64_t>(std::max<uint64_t>(2 * 1514, rate_bps / 8 * kSharedBurstUs / 1'000'000));
+  std::atomic<int64_t>& pool = shared_->up[u].pool;
+  const int64_t now_pool = pool.load(std::memory_order_relaxed);
+  if (now_pool < pool_max)
+    pool.fetch_add(std::min(spare, pool_max - now_pool), std::memory_order_relaxed);
+}
+
+bool QosStage::may_send(size_t u) const noexcept {
+  return own_[u].credit > 0 || shared_->up[u].pool.load(std::memory_order_relaxed) > 0;
+}
+
+void QosStage::pay(size_t u, uint32_t bytes) noexcept {
+  if (own_[u].credit > 0)
+    own_[u].credit -= bytes;  // may overdraw by one packet
+  else
+    shared_->up[u].pool.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 void QosStage::release_from(QosPlan& plan, uint64_t now, Output& out) noexcept {
   std::array<rte_mbuf*, kBurstMax> burst;
   const PolicySnapshot* p = view_.policy;
   for (size_t ui = 0; ui < kMaxUplinks; ++ui) {
     QosPlan::Uplink& u = plan.up[ui];
+    if (u.shared_bps != 0 && shared_ != nullptr) earn(ui, u.shared_bps, now);
     if (!u.sched || u.sched->depth_packets() == 0) continue;
-    const size_t n = u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data(), burst.size()));
+    size_t n = 0;
+    if (u.shared_bps != 0 && shared_ != nullptr) {
+      // Packet by packet while this worker's bucket, then the pool, allow.
+      while (n < burst.size() && may_send(ui)) {
+        if (u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data() + n, 1)) == 0) break;
+        pay(ui, rte_pktmbuf_pkt_len(burst[n]));
+        ++n;
+      }
+    } else {
+      n = u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data(), burst.size()));
+    }
     for (size_t i = 0; i < n; ++i) {
       const PacketMeta& md = meta(burst[i]);
       size_t cls = u.classes - 1;

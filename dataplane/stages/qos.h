@@ -40,6 +40,20 @@ struct QosFrameSize {
 using QosSched = qos::Scheduler<rte_mbuf*, QosFrameSize>;
 inline constexpr size_t kQosMaxClasses = 8;
 
+// With several workers, an uplink's shaped rate is one budget for all of them (their schedulers
+// run at the full rate): each worker earns rate / workers into a bucket of its own, and what
+// overflows it (a worker with less to send) goes into a pool the others may draw from. A single
+// flow, pinned to one worker, gets the whole rate when the others are idle (splitting the rate
+// evenly held it to 1/N), busy workers get their share each, and a worker with little to send
+// (voice) always finds its own bucket full: the others' bulk cannot starve it. The pool is one
+// per data plane (atomics, one cache line per uplink).
+struct QosShared {
+  struct alignas(64) Uplink {
+    std::atomic<int64_t> pool{0};  // bytes the workers left unused
+  };
+  std::array<Uplink, kMaxUplinks> up{};
+};
+
 // What one policy makes of one worker's QoS stage: per uplink a scheduler (null: unscheduled)
 // and the ingress policers. Freeing it frees what is still queued in it (only at shutdown).
 struct QosPlan {
@@ -49,6 +63,7 @@ struct QosPlan {
     // Ingress policing per class (traffic arriving from this uplink); not policed: false.
     std::array<qos::TokenBucket, kQosMaxClasses> ingress{};
     std::array<bool, kQosMaxClasses> policed{};
+    uint64_t shared_bps = 0;  // several workers: the uplink's rate, drawn from QosShared
   };
   uint16_t gen = 0;  // the policy generation it was built for
   bool on = false;   // the policy has QoS classes
@@ -98,6 +113,12 @@ class QosStage final : public Stage {
   // Control thread: hands `p` over (before its policy is published), and frees what the worker
   // is done with: an older plan it never took, the plans it retired.
   void offer(std::unique_ptr<QosPlan> p) noexcept;
+  // Several workers: the data plane's shared uplink budgets (before the worker starts). Plans
+  // built for more than one worker draw from it; without it they shape alone.
+  void share(QosShared* shared) noexcept { shared_ = shared; }
+  // Bucket depths (a worker's own, and the pool): a few milliseconds at their rate, at least
+  // two frames.
+  static constexpr uint64_t kSharedBurstUs = 4000;
   void collect_retired() noexcept;
   // Policy changes whose plan was not there when the worker saw the policy (the old plan
   // stayed): a control-plane bug if it ever counts.
@@ -131,6 +152,12 @@ class QosStage final : public Stage {
   bool retire(QosPlan* p) noexcept;  // false: no free slot (kept, tried again later)
   void release(uint64_t now_ns, Output& out) noexcept;
   void release_from(QosPlan& plan, uint64_t now_ns, Output& out) noexcept;
+  // Several workers: earns this worker's share of uplink `u` since the last call, overflowing
+  // into the pool; then whether a packet may leave (own bucket first, then the pool) and the
+  // payment for one that did.
+  void earn(size_t u, uint64_t rate_bps, uint64_t now_ns) noexcept;
+  bool may_send(size_t u) const noexcept;
+  void pay(size_t u, uint32_t bytes) noexcept;
   void publish_counters(uint64_t now_ns) noexcept;
   uint64_t now_ns(uint64_t tsc) const noexcept {
     return static_cast<uint64_t>(static_cast<double>(tsc) * ns_per_tick_);
@@ -153,6 +180,12 @@ class QosStage final : public Stage {
   std::array<UplinkStats, kMaxUplinks> stats_{};
   uint64_t last_publish_ns_ = 0;
   OverlaySites* own_drops_ = nullptr;
+  QosShared* shared_ = nullptr;
+  struct Own {  // this worker's bucket per uplink (several workers)
+    int64_t credit = 0;
+    uint64_t last_ns = 0;
+  };
+  std::array<Own, kMaxUplinks> own_{};
 };
 
 }  // namespace traboule::dp

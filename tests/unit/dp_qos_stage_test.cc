@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rte_cycles.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -245,6 +246,46 @@ TEST(QosStage, APolicyWithoutItsPlanKeepsTheOldOneUntilItComes) {
   v = h.run({packet(ts, true, true, 1)});
   ASSERT_FALSE(v.empty());
   EXPECT_EQ(v[0].where, "edge:tx") << "the new plan is taken: QoS off";
+}
+
+// Two workers share an uplink's shaped rate (QosShared): one flow, pinned to one worker, gets
+// the whole rate when the other worker is idle (it used to get half), and both together never
+// get more than the rate.
+TEST(QosStage, WorkersShareTheUplinksRateInsteadOfSplittingIt) {
+  testing::TestSite ts("qos7");
+  ts.set_policy(qos_policy(ts.site, 8'000'000));  // 1 MB/s
+  QosShared shared;
+  QosStage a(ts.site, ts.view, 2, fake_tsc), b(ts.site, ts.view, 2, fake_tsc);
+  for (QosStage* st : {&a, &b}) {
+    st->share(&shared);
+    st->offer(QosStage::plan(ts.view.policy, ts.view.policy_gen, ts.site, 2, fake_ns()));
+  }
+  testing::StageHarness ha(a), hb(b);
+  // Bytes released over `ms` simulated milliseconds, feeding 1042-byte frames to the stages in
+  // `feed` at 2 MB/s each (twice the rate: queues stay full).
+  auto run = [&](std::vector<testing::StageHarness*> feed, int ms) {
+    uint64_t bytes = 0;
+    const uint64_t step = rte_get_tsc_hz() / 1000;
+    for (int t = 0; t < ms; ++t) {
+      g_tsc += step;
+      for (testing::StageHarness* h : {&ha, &hb}) {
+        std::vector<rte_mbuf*> in;
+        if (std::find(feed.begin(), feed.end(), h) != feed.end())
+          for (int i = 0; i < 2; ++i) in.push_back(packet(ts, true, true, 1));
+        for (auto& v : in.empty() ? h->idle(g_tsc) : h->run(in))
+          if (v.where == "edge:tx" && v.pkt != nullptr) bytes += rte_pktmbuf_pkt_len(v.pkt);
+      }
+    }
+    return bytes;
+  };
+  run({&ha}, 200);  // settle: queues full, the bucket at its steady state
+  const uint64_t alone = run({&ha}, 1000);
+  EXPECT_GT(alone, 900'000u) << "one worker alone gets the whole 1 MB/s, not half of it";
+  EXPECT_LT(alone, 1'100'000u);
+  run({&ha, &hb}, 200);
+  const uint64_t both = run({&ha, &hb}, 1000);
+  EXPECT_GT(both, 900'000u);
+  EXPECT_LT(both, 1'100'000u) << "two workers together stay within the uplink's rate";
 }
 
 }  // namespace
