@@ -105,6 +105,16 @@ struct OverlayConfig {
   uint16_t mtu = 1500;   // uplink IP MTU: inner packets are clamped to mtu - overhead
 };
 
+// The hub endpoint an edge's uplink sends its overlay packets to: the first one whose family the
+// uplink has an address and a gateway for (encap sends there; route judges the uplink by that
+// family's gateway). Null: none.
+inline const IpAddr* overlay_endpoint(const std::vector<IpAddr>& endpoints,
+                                      const Interface& up) noexcept {
+  for (const IpAddr& e : endpoints)
+    if (e.is_v4() ? (up.v4 && up.gw4) : (up.v6 && up.gw6)) return &e;
+  return nullptr;
+}
+
 // Outer IPv4 + UDP + overlay header; IPv6 outer adds 20.
 inline constexpr unsigned kOverlayOverhead4 = 20 + 8 + kOverlayHdrLen;
 inline constexpr unsigned kOverlayOverhead6 = 40 + 8 + kOverlayHdrLen;

@@ -49,17 +49,14 @@ bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, unsigned& wh
     why = kNoPeer;
     return false;
   }
-  // The hub's first endpoint this uplink can reach (has an address and gateway of its family).
-  for (const IpAddr& a : p->peers.front().endpoints) {
-    const bool v4 = a.is_v4();
-    if (v4 ? (up.v4 && up.gw4) : (up.v6 && up.gw6)) {
-      t.dst = a;
-      t.port = p->peers.front().port;
-      return true;
-    }
+  const IpAddr* e = overlay_endpoint(p->peers.front().endpoints, up);
+  if (e == nullptr) {
+    why = kNoAddress;
+    return false;
   }
-  why = kNoAddress;
-  return false;
+  t.dst = *e;
+  t.port = p->peers.front().port;
+  return true;
 }
 
 bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq,

@@ -39,21 +39,15 @@ std::array<PathCandidate, kMaxUplinks> RouteStage::candidates(const PolicySnapsh
   const bool critical = a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical;
   const LinkSnapshot* links = view_.links;
   // An edge's overlay packets leave in the family of the hub endpoint encap picks for the
-  // uplink (the first one it has an address and gateway for), not the inner packet's: an IPv6
-  // flow over an IPv4-only underlay is fine.
+  // uplink (overlay_endpoint), not the inner packet's: an IPv6 flow over an IPv4-only underlay
+  // is fine.
   const bool overlay = a.egress == Egress::kOverlay && !overlay_.hub && !p.peers.empty();
   for (uint8_t u : a.uplinks) {
     if (u >= kMaxUplinks || u >= site_.uplinks.size()) continue;
     PathCandidate& k = c[u];
     if (overlay) {
-      const Interface& up = *site_.uplinks[u];
-      int fam = -1;  // 1: IPv4, 0: IPv6, -1: no endpoint this uplink can reach
-      for (const IpAddr& e : p.peers.front().endpoints)
-        if (e.is_v4() ? (up.v4 && up.gw4) : (up.v6 && up.gw6)) {
-          fam = e.is_v4() ? 1 : 0;
-          break;
-        }
-      k.usable = fam >= 0 && usable(u, fam == 1);
+      const IpAddr* e = overlay_endpoint(p.peers.front().endpoints, *site_.uplinks[u]);
+      k.usable = e != nullptr && usable(u, e->is_v4());
     } else {
       k.usable = usable(u, v4);
     }
