@@ -254,10 +254,7 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     deps.punt = settings.punt;
     deps.punt_deps = punt_deps;
     pw.pipeline = make_worker_pipeline(std::move(deps));
-    try {
-      pw.qos = dynamic_cast<QosStage*>(&pw.pipeline->stage(pw.pipeline->node_index("qos")));
-    } catch (const std::out_of_range&) {  // QoS off
-    }
+    pw.qos = pw.pipeline->find<QosStage>("qos");  // null: QoS off
     if (pw.qos != nullptr && n > 1) {
       if (!qos_shared_) qos_shared_ = std::make_unique<QosShared>();
       pw.qos->share(qos_shared_.get());

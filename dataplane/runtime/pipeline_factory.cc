@@ -115,8 +115,7 @@ std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
   // Our own drops of overlay packets after encap are not the path's loss (direct measurement).
   OverlaySites* own_drops = overlay ? d.sites : nullptr;
   if (d.qos) {
-    auto qos =
-        std::make_unique<QosStage>(*d.site, *d.view, std::max<size_t>(1, d.to_worker.size()));
+    auto qos = std::make_unique<QosStage>(*d.site, *d.view);
     qos->count_own_drops(own_drops);
     t.push_back({std::move(qos), {{"tx", "tx"}}});
   }

@@ -19,8 +19,8 @@ uint64_t QosStage::tsc_now_ns() noexcept {
                  : 0;
 }
 
-QosStage::QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock)
-    : site_(site), view_(view), workers_(std::max(1u, workers)), clock_(clock) {
+QosStage::QosStage(const Site& site, const WorkerView& view, Clock clock)
+    : site_(site), view_(view), clock_(clock) {
   const uint64_t hz = rte_get_tsc_hz();
   ns_per_tick_ = hz != 0 ? 1e9 / static_cast<double>(hz) : 0;
 }
@@ -62,7 +62,15 @@ std::unique_ptr<QosPlan> QosStage::plan(const PolicySnapshot* p, uint16_t gen, c
     // scheduler runs at the full rate and draws from it.
     const uint64_t up_rate = u < p->uplinks.size() ? p->uplinks[u].up_bps : 0;
     cfg.port_rate_bps = up_rate;
-    if (workers > 1) up.shared_bps = up_rate;
+    if (workers > 1) {
+      up.share_bps = up_rate / workers;
+      auto depth = [](uint64_t bps) {
+        return static_cast<int64_t>(
+            std::max<uint64_t>(2 * 1514, bps / 8 * kSharedBurstUs / 1'000'000));
+      };
+      up.own_max = depth(up.share_bps);
+      up.pool_max = depth(up_rate);
+    }
     const uint64_t queue_bytes =
         std::max<uint64_t>(16 * 1024, cfg.port_rate_bps / 8 * kQueueMs / 1000);
     for (size_t c = 0; c < named; ++c) {
@@ -175,28 +183,24 @@ void QosStage::release(uint64_t now, Output& out) noexcept {
   }
 }
 
-void QosStage::earn(size_t u, uint64_t rate_bps, uint64_t now) noexcept {
+void QosStage::earn(size_t u, const QosPlan::Uplink& up, uint64_t now) noexcept {
   Own& o = own_[u];
   if (o.last_ns == 0 || now <= o.last_ns) {
     o.last_ns = std::max(o.last_ns, now);
     return;
   }
-  const uint64_t share = rate_bps / workers_;
   const uint64_t dt = std::min<uint64_t>(now - o.last_ns, 1'000'000'000);  // a second at most
   o.last_ns = now;
-  o.credit += static_cast<int64_t>(static_cast<double>(dt) * static_cast<double>(share) / 8e9);
-  const auto own_max =
-      static_cast<int64_t>(std::max<uint64_t>(2 * 1514, share / 8 * kSharedBurstUs / 1'000'000));
-  if (o.credit <= own_max) return;
+  o.credit +=
+      static_cast<int64_t>(static_cast<double>(dt) * static_cast<double>(up.share_bps) / 8e9);
+  if (o.credit <= up.own_max) return;
   // What this worker does not use goes to the others, up to the pool's depth.
-  const int64_t spare = o.credit - own_max;
-  o.credit = own_max;
-  const auto pool_max =
-      static_cast<int64_t>(std::max<uint64_t>(2 * 1514, rate_bps / 8 * kSharedBurstUs / 1'000'000));
+  const int64_t spare = o.credit - up.own_max;
+  o.credit = up.own_max;
   std::atomic<int64_t>& pool = shared_->up[u].pool;
   const int64_t now_pool = pool.load(std::memory_order_relaxed);
-  if (now_pool < pool_max)
-    pool.fetch_add(std::min(spare, pool_max - now_pool), std::memory_order_relaxed);
+  if (now_pool < up.pool_max)
+    pool.fetch_add(std::min(spare, up.pool_max - now_pool), std::memory_order_relaxed);
 }
 
 bool QosStage::may_send(size_t u) const noexcept {
@@ -215,10 +219,11 @@ void QosStage::release_from(QosPlan& plan, uint64_t now, Output& out) noexcept {
   const PolicySnapshot* p = view_.policy;
   for (size_t ui = 0; ui < kMaxUplinks; ++ui) {
     QosPlan::Uplink& u = plan.up[ui];
-    if (u.shared_bps != 0 && shared_ != nullptr) earn(ui, u.shared_bps, now);
+    const bool shared = u.share_bps != 0 && shared_ != nullptr;
+    if (shared) earn(ui, u, now);
     if (!u.sched || u.sched->depth_packets() == 0) continue;
     size_t n = 0;
-    if (u.shared_bps != 0 && shared_ != nullptr) {
+    if (shared) {
       // Packet by packet while this worker's bucket, then the pool, allow.
       while (n < burst.size() && may_send(ui)) {
         if (u.sched->dequeue(now, std::span<rte_mbuf*>(burst.data() + n, 1)) == 0) break;

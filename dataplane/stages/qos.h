@@ -63,7 +63,11 @@ struct QosPlan {
     // Ingress policing per class (traffic arriving from this uplink); not policed: false.
     std::array<qos::TokenBucket, kQosMaxClasses> ingress{};
     std::array<bool, kQosMaxClasses> policed{};
-    uint64_t shared_bps = 0;  // several workers: the uplink's rate, drawn from QosShared
+    // Several workers (QosShared): this worker's share of the uplink's rate (0: it shapes
+    // alone), and the depths of its own bucket and of the pool, in bytes.
+    uint64_t share_bps = 0;
+    int64_t own_max = 0;
+    int64_t pool_max = 0;
   };
   uint16_t gen = 0;  // the policy generation it was built for
   bool on = false;   // the policy has QoS classes
@@ -96,7 +100,8 @@ class QosStage final : public Stage {
   static uint64_t tsc_now() noexcept;
   // tsc_now() in nanoseconds: the time base of plans built for the real clock.
   static uint64_t tsc_now_ns() noexcept;
-  QosStage(const Site& site, const WorkerView& view, unsigned workers, Clock clock = tsc_now);
+  // How many workers share an uplink is the plan's business (QosStage::plan).
+  QosStage(const Site& site, const WorkerView& view, Clock clock = tsc_now);
   ~QosStage() override;
 
   std::string_view name() const noexcept override { return "qos"; }
@@ -107,7 +112,8 @@ class QosStage final : public Stage {
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // Control thread. The plan for `policy` (null: none) as generation `gen`, for a stage of a
-  // data plane with `workers` workers (each shapes its share of an uplink's rate). Allocates.
+  // data plane with `workers` workers (with more than one, they share each uplink's rate
+  // through QosShared). Allocates.
   static std::unique_ptr<QosPlan> plan(const PolicySnapshot* policy, uint16_t gen, const Site& site,
                                        unsigned workers, uint64_t now_ns);
   // Control thread: hands `p` over (before its policy is published), and frees what the worker
@@ -155,7 +161,7 @@ class QosStage final : public Stage {
   // Several workers: earns this worker's share of uplink `u` since the last call, overflowing
   // into the pool; then whether a packet may leave (own bucket first, then the pool) and the
   // payment for one that did.
-  void earn(size_t u, uint64_t rate_bps, uint64_t now_ns) noexcept;
+  void earn(size_t u, const QosPlan::Uplink& up, uint64_t now_ns) noexcept;
   bool may_send(size_t u) const noexcept;
   void pay(size_t u, uint32_t bytes) noexcept;
   void publish_counters(uint64_t now_ns) noexcept;
@@ -165,7 +171,6 @@ class QosStage final : public Stage {
 
   const Site& site_;
   const WorkerView& view_;
-  unsigned workers_;
   Clock clock_;
   double ns_per_tick_ = 0;
   uint16_t gen_ = 0;

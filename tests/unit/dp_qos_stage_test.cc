@@ -96,7 +96,7 @@ TEST(QosStage, TableOfPacketKinds) {
     auto p = qos_policy(ts.site, 10'000'000);
     if (!r.classes) p->qos_classes.clear();
     ts.set_policy(p);
-    QosStage stage(ts.site, ts.view, 1, fake_tsc);
+    QosStage stage(ts.site, ts.view, fake_tsc);
     offer(stage, ts);
     testing::StageHarness h(stage);
     auto v = h.run({packet(ts, r.to_uplink, r.from_lan, r.rule)});
@@ -108,7 +108,7 @@ TEST(QosStage, TableOfPacketKinds) {
 TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
   testing::TestSite ts("qos2");
   ts.set_policy(qos_policy(ts.site, 800'000));  // 100 kB/s: a 1042-byte frame every ~10 ms
-  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  QosStage stage(ts.site, ts.view, fake_tsc);
   offer(stage, ts);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> bulk;
@@ -148,7 +148,7 @@ TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
 TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   testing::TestSite ts("qos3");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: nothing more leaves during the test
-  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  QosStage stage(ts.site, ts.view, fake_tsc);
   offer(stage, ts);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> flood;
@@ -190,7 +190,7 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
 TEST(QosStage, APolicyChangeMovesTheBacklogIntoTheNewQueues) {
   testing::TestSite ts("qos5");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s
-  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  QosStage stage(ts.site, ts.view, fake_tsc);
   offer(stage, ts);
   testing::StageHarness h(stage);
   size_t held = 0;
@@ -224,7 +224,7 @@ TEST(QosStage, APolicyChangeMovesTheBacklogIntoTheNewQueues) {
 TEST(QosStage, APolicyWithoutItsPlanKeepsTheOldOneUntilItComes) {
   testing::TestSite ts("qos6");
   ts.set_policy(qos_policy(ts.site, 8'000));
-  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  QosStage stage(ts.site, ts.view, fake_tsc);
   offer(stage, ts);
   testing::StageHarness h(stage);
   std::vector<rte_mbuf*> backlog;
@@ -255,7 +255,7 @@ TEST(QosStage, WorkersShareTheUplinksRateInsteadOfSplittingIt) {
   testing::TestSite ts("qos7");
   ts.set_policy(qos_policy(ts.site, 8'000'000));  // 1 MB/s
   QosShared shared;
-  QosStage a(ts.site, ts.view, 2, fake_tsc), b(ts.site, ts.view, 2, fake_tsc);
+  QosStage a(ts.site, ts.view, fake_tsc), b(ts.site, ts.view, fake_tsc);
   for (QosStage* st : {&a, &b}) {
     st->share(&shared);
     st->offer(QosStage::plan(ts.view.policy, ts.view.policy_gen, ts.site, 2, fake_ns()));
@@ -299,7 +299,7 @@ namespace {
 TEST(QosStage, DroppedOverlayPacketsAreCountedAsOurOwnDrops) {
   testing::TestSite ts("qos5");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: the queue fills at once
-  QosStage stage(ts.site, ts.view, 1, fake_tsc);
+  QosStage stage(ts.site, ts.view, fake_tsc);
   offer(stage, ts);
   OverlaySites sites;
   stage.count_own_drops(&sites);
@@ -349,7 +349,7 @@ TEST(QosStage, IngressPolicingDropsWhatArrivesAboveTheClassRate) {
     auto p = qos_policy(ts.site, 10'000'000);
     p->qos_classes[1].ingress_max_bps = r.ingress_bps;
     ts.set_policy(p);
-    QosStage stage(ts.site, ts.view, 1, fake_tsc);
+    QosStage stage(ts.site, ts.view, fake_tsc);
     offer(stage, ts);
     testing::StageHarness h(stage);
     std::vector<rte_mbuf*> in;
