@@ -12,12 +12,10 @@
 #include <cstdlib>
 
 #include "dataplane/core/flow_table.h"
-#include "dataplane/core/nat_table.h"
-#include "dataplane/core/overlay.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
-#include "dataplane/stages/qos.h"
 #include "tests/testing/eal_env.h"
+#include "tests/testing/edge_pipeline.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/test_site.h"
 
@@ -273,29 +271,8 @@ TEST(Alloc, ProductionPipelineDoesNotAllocate) {
   testing::TestSite fx("aprod");
   fx.site.flows.timeouts.udp = 1;
   FlowTable flows(fx.site.flows.capacity, fx.site.flows.timeouts, 0);
-  std::array<bool, kMaxPorts> ready{};
-  ready[fx.lan_port] = ready[fx.up_port] = true;
-  NatConfig nc;
-  nc.capacity = 4096;
-  nc.port_base = 50000;
-  nc.port_range_size = 8192;
-  NatTable nat(nc);
-  OverlaySites sites;
   auto make_policy = [&](uint64_t up_bps) {
-    auto p = std::make_shared<PolicySnapshot>(*fx.policy);
-    p->uplinks[0].up_bps = up_bps;
-    p->qos_classes = {{.name = "voice", .priority = 0, .weight = 1},
-                      {.name = "bulk", .priority = 1, .weight = 1}};
-    p->peers = {{.name = "hub", .endpoints = {*IpAddr::parse("100.64.100.2")}, .port = 4500}};
-    CompiledRule dc = p->rules.back(), web = p->rules.back();
-    dc.name = "dc";
-    dc.match.dst = {*IpPrefix::parse("10.10.0.0/16")};
-    dc.action.egress = Egress::kOverlay;
-    dc.action.qos_class = 0;
-    web.name = "web";
-    web.action.egress = Egress::kBreakout;
-    web.action.qos_class = 1;
-    p->rules = {dc, web};
+    auto p = testing::EdgePipeline::policy(*fx.policy, up_bps, "10.10.0.0/16");
     FwRule udp;
     udp.name = "udp-in";
     udp.proto = 17;
@@ -303,31 +280,18 @@ TEST(Alloc, ProductionPipelineDoesNotAllocate) {
     return p;
   };
   fx.set_policy(make_policy(10'000'000));
-  WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view};
-  deps.overlay = {.port = 4500, .site_id = 7};
-  deps.sites = &sites;
-  deps.nat = &nat;
-  deps.classify_slots = 256;
-  deps.names_cache = 1024;
-  deps.qos = true;
-  auto pipeline = make_worker_pipeline(std::move(deps));
+  testing::EdgePipeline edge;
+  auto pipeline = edge.make(fx, flows);
   for (const char* st : {"decap", "nat_in", "names", "classify", "encap", "nat_out", "qos"})
     ASSERT_NO_THROW(pipeline->node_index(st)) << st;
-  auto* qos = pipeline->find<QosStage>("qos");
-  ASSERT_NE(qos, nullptr);
   const uint64_t hz = rte_get_tsc_hz();
-  auto offer = [&] {
-    qos->offer(
-        QosStage::plan(fx.view.policy, fx.view.policy_gen, fx.site, 1, QosStage::tsc_now_ns()));
-  };
-  offer();
   const uint16_t parse = pipeline->node_index("parse");
   uint64_t fake_now = rte_rdtsc();
   uint64_t processed = 0;
   for (unsigned round = 0; round < 2000; ++round) {
     if (round % 500 == 250) {  // a policy change: another shaped rate, the same classes
       fx.set_policy(make_policy(round % 1000 == 250 ? 2'000'000 : 10'000'000));
-      offer();
+      testing::EdgePipeline::offer_plan(*pipeline, fx);
     }
     std::vector<rte_mbuf*> lan, wan;
     const auto port = static_cast<uint16_t>(1000 + round % 300);

@@ -8,12 +8,10 @@
 #include <random>
 
 #include "dataplane/core/flow_table.h"
-#include "dataplane/core/nat_table.h"
-#include "dataplane/core/overlay.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
-#include "dataplane/stages/qos.h"
 #include "tests/testing/eal_env.h"
+#include "tests/testing/edge_pipeline.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/test_site.h"
 
@@ -99,6 +97,27 @@ std::vector<Frame> seeds() {
   return v;
 }
 
+// Every seed truncated at every length, and 1500 random byte flips of each (some with extra
+// garbage).
+std::vector<Frame> corpus(std::mt19937& rng) {
+  std::vector<Frame> cases;
+  for (const Frame& f : seeds()) {
+    for (size_t len = 0; len <= f.bytes.size(); ++len) {
+      Frame t = f;
+      t.truncate(len);
+      cases.push_back(t);
+    }
+    for (int k = 0; k < 1500; ++k) {
+      Frame t = f;
+      int flips = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < flips; ++i) t.bytes[rng() % t.bytes.size()] = static_cast<uint8_t>(rng());
+      if (rng() % 8 == 0) t.bytes.resize(t.bytes.size() + rng() % 64, static_cast<uint8_t>(rng()));
+      cases.push_back(t);
+    }
+  }
+  return cases;
+}
+
 uint64_t sum_prefix(const std::vector<CounterValue>& cs, const std::string& suffix_or_name,
                     bool exact) {
   uint64_t s = 0;
@@ -120,24 +139,7 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
         {0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view});
     const uint16_t parse = pipeline->node_index("parse");
     std::mt19937 rng(20261128);
-    auto frames = seeds();
-    std::vector<Frame> cases;
-    for (const Frame& f : frames) {
-      for (size_t len = 0; len <= f.bytes.size(); ++len) {  // truncated at every length
-        Frame t = f;
-        t.truncate(len);
-        cases.push_back(t);
-      }
-      for (int k = 0; k < 1500; ++k) {  // random byte flips, some with extra garbage
-        Frame t = f;
-        int flips = 1 + static_cast<int>(rng() % 4);
-        for (int i = 0; i < flips; ++i)
-          t.bytes[rng() % t.bytes.size()] = static_cast<uint8_t>(rng());
-        if (rng() % 8 == 0)
-          t.bytes.resize(t.bytes.size() + rng() % 64, static_cast<uint8_t>(rng()));
-        cases.push_back(t);
-      }
-    }
+    const std::vector<Frame> cases = corpus(rng);
     for (size_t off = 0; off < cases.size(); off += kBurstMax) {
       std::vector<rte_mbuf*> lan, wan;
       for (size_t i = off; i < std::min(cases.size(), off + kBurstMax); ++i) {
@@ -180,65 +182,16 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
 TEST(PipelineHostile, TheProductionPipelineSurvivesTheCorpusWithoutLeaks) {
   testing::TestSite ts("hprod");
   FlowTable flows(4096, ts.site.flows.timeouts, 0);
-  std::array<bool, kMaxPorts> ready{};
-  ready[ts.lan_port] = ready[ts.up_port] = true;
-  NatConfig nc;
-  nc.capacity = 4096;
-  nc.port_base = 50000;
-  nc.port_range_size = 8192;
-  NatTable nat(nc);
-  OverlaySites sites;
-  {
-    auto p = std::make_shared<PolicySnapshot>(*ts.policy);
-    p->uplinks[0].up_bps = 50'000'000;
-    p->qos_classes = {{.name = "voice", .priority = 0, .weight = 1},
-                      {.name = "bulk", .priority = 1, .weight = 1}};
-    p->peers = {{.name = "hub", .endpoints = {*IpAddr::parse("100.64.100.2")}, .port = 4500}};
-    CompiledRule dc = p->rules.back(), web = p->rules.back();
-    dc.name = "dc";
-    dc.match.dst = {*IpPrefix::parse("2001:db8::/32")};  // the IPv6 seeds: overlay
-    dc.action.egress = Egress::kOverlay;
-    dc.action.qos_class = 0;
-    web.name = "web";
-    web.action.egress = Egress::kBreakout;
-    web.action.qos_class = 1;
-    p->rules = {dc, web};
-    ts.set_policy(p);
-  }
+  // The IPv6 seeds go through the overlay, the rest breaks out.
+  ts.set_policy(testing::EdgePipeline::policy(*ts.policy, 50'000'000, "2001:db8::/32"));
+  testing::EdgePipeline edge;
   const unsigned before = testing::pool_in_use();
   uint64_t sent = 0, fed = 0, drops = 0;
   {
-    WorkerDeps deps{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view};
-    deps.overlay = {.port = 4500, .site_id = 7};
-    deps.sites = &sites;
-    deps.nat = &nat;
-    deps.classify_slots = 256;
-    deps.names_cache = 1024;
-    deps.qos = true;
-    auto pipeline = make_worker_pipeline(std::move(deps));
-    auto* qos = pipeline->find<QosStage>("qos");
-    ASSERT_NE(qos, nullptr);
-    qos->offer(
-        QosStage::plan(ts.view.policy, ts.view.policy_gen, ts.site, 1, QosStage::tsc_now_ns()));
+    auto pipeline = edge.make(ts, flows);
     const uint16_t parse = pipeline->node_index("parse");
     std::mt19937 rng(20261207);
-    std::vector<Frame> cases;
-    for (const Frame& f : seeds()) {
-      for (size_t len = 0; len <= f.bytes.size(); ++len) {
-        Frame t = f;
-        t.truncate(len);
-        cases.push_back(t);
-      }
-      for (int k = 0; k < 1500; ++k) {
-        Frame t = f;
-        int flips = 1 + static_cast<int>(rng() % 4);
-        for (int i = 0; i < flips; ++i)
-          t.bytes[rng() % t.bytes.size()] = static_cast<uint8_t>(rng());
-        if (rng() % 8 == 0)
-          t.bytes.resize(t.bytes.size() + rng() % 64, static_cast<uint8_t>(rng()));
-        cases.push_back(t);
-      }
-    }
+    const std::vector<Frame> cases = corpus(rng);
     uint64_t now = rte_rdtsc();
     for (size_t off = 0; off < cases.size(); off += kBurstMax) {
       std::vector<rte_mbuf*> lan, wan;
