@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/classifier.h"
-#include "dataplane/core/flow_table.h"
+#include "dataplane/select/classifier.h"
 #include "dataplane/stages/classify.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 

@@ -9,12 +9,12 @@
 #include <algorithm>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
 #include "dataplane/stages/dispatch.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/route.h"
 #include "dataplane/stages/tx.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/test_site.h"

@@ -25,13 +25,13 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/policy_snapshot.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stamp.h"
 #include "dataplane/io/mempool.h"
+#include "dataplane/model/policy_snapshot.h"
+#include "dataplane/proto/stamp.h"
 #include "dataplane/runtime/pipeline_factory.h"
+#include "dataplane/runtime/site.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace po = boost::program_options;
 using namespace traboule;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/agent/config.h"
-#include "dataplane/core/site.h"
+#include "controlplane/config/config.h"
 #include "dataplane/io/port.h"
+#include "dataplane/runtime/site.h"
 
 namespace traboule::cp {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/agent/config.h"
 #include "controlplane/api/state_source.h"
+#include "controlplane/config/config.h"
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/journal/syslog.h"

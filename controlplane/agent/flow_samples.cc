@@ -6,8 +6,8 @@
 #include <chrono>
 
 #include "controlplane/agent/links_runner.h"
-#include "dataplane/core/flow_table.h"
 #include "dataplane/runtime/dataplane.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::cp {
 namespace {

@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "dataplane/core/path_select.h"
+#include "dataplane/select/path_select.h"
 
 namespace traboule::cp {
 namespace {

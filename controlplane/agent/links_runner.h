@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "controlplane/agent/config.h"
+#include "controlplane/config/config.h"
 #include "controlplane/journal/flood_watch.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/links/cap_meter.h"

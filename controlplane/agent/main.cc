@@ -19,11 +19,11 @@
 #include <thread>
 
 #include "controlplane/agent/bootstrap.h"
-#include "controlplane/agent/config.h"
 #include "controlplane/agent/daemon_state.h"
 #include "controlplane/agent/flow_samples.h"
 #include "controlplane/agent/links_runner.h"
 #include "controlplane/api/api_server.h"
+#include "controlplane/config/config.h"
 #include "controlplane/journal/availability.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/journal/syslog.h"

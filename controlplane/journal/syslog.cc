@@ -88,14 +88,6 @@ int syslog_severity(const std::string& n) {
   return 5;
 }
 
-std::optional<int> syslog_facility(const std::string& n) {
-  if (n == "user") return 1;
-  if (n == "daemon") return 3;
-  if (n.size() == 6 && n.compare(0, 5, "local") == 0 && n[5] >= '0' && n[5] <= '7')
-    return 16 + (n[5] - '0');
-  return std::nullopt;
-}
-
 std::string format_rfc5424(const JournalEvent& e, int facility, const std::string& hostname,
                            int pid) {
   const int pri = facility * 8 + syslog_severity(e.severity);

@@ -33,7 +33,14 @@ inline constexpr const char* kSyslogSdId = "traboule@32473";
 // RFC 5424 numeric severity of a journal severity name (unknown: notice).
 int syslog_severity(const std::string& name);
 // "local0".."local7", "daemon", "user" → facility code; nullopt otherwise.
-std::optional<int> syslog_facility(const std::string& name);
+// Inline: the config parser (traboule_cp_config) checks the name without the sender's code.
+inline std::optional<int> syslog_facility(const std::string& n) {
+  if (n == "user") return 1;
+  if (n == "daemon") return 3;
+  if (n.size() == 6 && n.compare(0, 5, "local") == 0 && n[5] >= '0' && n[5] <= '7')
+    return 16 + (n[5] - '0');
+  return std::nullopt;
+}
 
 // One RFC 5424 message (no framing): <PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD] MSG.
 // Header fields are printable US-ASCII cut to their RFC lengths; SD-PARAM values escape

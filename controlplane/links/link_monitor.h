@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "controlplane/links/path_monitor.h"
-#include "dataplane/core/stamp.h"
+#include "dataplane/proto/stamp.h"
 
 #include <nlohmann/json.hpp>
 

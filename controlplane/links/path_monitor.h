@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/stamp.h"
+#include "dataplane/proto/stamp.h"
 
 namespace traboule::cp {
 

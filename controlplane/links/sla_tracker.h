@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "dataplane/core/policy_snapshot.h"
+#include "dataplane/model/policy_snapshot.h"
 
 namespace traboule::cp {
 

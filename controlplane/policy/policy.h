@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/policy_snapshot.h"
+#include "dataplane/model/policy_snapshot.h"
 
 namespace traboule::cp {
 

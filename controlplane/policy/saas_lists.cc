@@ -6,8 +6,8 @@
 #include <map>
 #include <sstream>
 
-#include "dataplane/core/dns_snoop.h"
-#include "dataplane/core/ip_addr.h"
+#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/proto/ip_addr.h"
 
 namespace traboule::saas {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "controlplane/telemetry/ipfix.h"
-#include "dataplane/core/ip_addr.h"
+#include "dataplane/proto/ip_addr.h"
 
 namespace traboule::cp {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/ip_addr.h"
+#include "dataplane/proto/ip_addr.h"
 
 namespace traboule::cp::ipfix {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/core/pipeline.h"
+#include "dataplane/graph/pipeline.h"
 #include "dataplane/runtime/worker.h"
 
 namespace traboule::cp {

@@ -6,8 +6,8 @@
 
 #include <rte_mbuf.h>
 
-#include "dataplane/core/flow_key.h"
-#include "dataplane/core/packet_meta.h"
+#include "dataplane/graph/mbuf_meta.h"
+#include "dataplane/tables/flow_key.h"
 
 namespace traboule::dp {
 

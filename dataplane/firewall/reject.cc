@@ -8,27 +8,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::dp {
 namespace {
 
 constexpr uint8_t kTtl = 64;
 constexpr uint32_t kIcmpQuote4 = 20 + 8;  // the IPv4 header and 8 bytes (RFC 792)
 constexpr uint32_t kIcmpQuote6 = 40 + 8;  // kept as small (RFC 4443 allows up to the MTU)
-
-inline uint16_t be16(const uint8_t* p) noexcept {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-inline uint32_t be32(const uint8_t* p) noexcept {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline void put16(uint8_t* p, uint16_t v) noexcept {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-inline void put32(uint8_t* p, uint32_t v) noexcept {
-  put16(p, static_cast<uint16_t>(v >> 16));
-  put16(p + 2, static_cast<uint16_t>(v));
-}
 
 void swap_macs(uint8_t* eth) noexcept {
   uint8_t tmp[RTE_ETHER_ADDR_LEN];
@@ -105,8 +92,8 @@ bool make_reject(rte_mbuf* m, PacketMeta& md) noexcept {
     if (flags & 0x04) return false;  // never answer a RST
     const uint32_t doff = (tcp[12] >> 4) * 4u;
     const uint32_t seg_len = end - l4 >= doff ? end - l4 - doff : 0;
-    const uint32_t seq = be32(tcp + 4), ack = be32(tcp + 8);
-    const uint16_t sport = be16(tcp), dport = be16(tcp + 2);
+    const uint32_t seq = get32(tcp + 4), ack = get32(tcp + 8);
+    const uint16_t sport = get16(tcp), dport = get16(tcp + 2);
     uint8_t s[16], d[16];
     std::memcpy(s, src, alen);
     std::memcpy(d, dst, alen);

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/ip_addr.h"
-#include "dataplane/core/site.h"
+#include "dataplane/proto/ip_addr.h"
+#include "dataplane/runtime/site.h"
 
 namespace traboule::dp {
 

@@ -3,7 +3,7 @@
 
 #include <rte_mbuf.h>
 
-#include "dataplane/core/packet_meta.h"
+#include "dataplane/graph/mbuf_meta.h"
 
 namespace traboule::dp {
 

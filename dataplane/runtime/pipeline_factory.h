@@ -10,14 +10,15 @@
 #include <memory>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/nat_table.h"
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/pipeline.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/pipeline.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/overlay_config.h"
+#include "dataplane/runtime/site.h"
 #include "dataplane/stages/probe.h"
 #include "dataplane/stages/punt.h"
+#include "dataplane/tables/flow_table.h"
+#include "dataplane/tables/nat_table.h"
+#include "dataplane/tables/overlay_sites.h"
 
 namespace traboule::dp {
 

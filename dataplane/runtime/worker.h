@@ -10,11 +10,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "dataplane/core/box_ports.h"
-#include "dataplane/core/own_addresses.h"
-#include "dataplane/core/pipeline.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/pipeline.h"
+#include "dataplane/graph/worker_view.h"
 #include "dataplane/io/kernel_twin.h"
+#include "dataplane/model/box_ports.h"
+#include "dataplane/runtime/own_addresses.h"
 #include "dataplane/runtime/rcu.h"
 
 namespace traboule::dp {

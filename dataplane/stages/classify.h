@@ -8,11 +8,11 @@
 #include <array>
 #include <vector>
 
-#include "dataplane/core/app_ids.h"
-#include "dataplane/core/classifier.h"
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/app_ids.h"
+#include "dataplane/select/classifier.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::dp {
 

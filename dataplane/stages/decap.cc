@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/worker_view.h"
 #include "dataplane/stages/parse.h"
 
 namespace traboule::dp {

@@ -13,11 +13,12 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/own_addresses.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/overlay_config.h"
+#include "dataplane/runtime/own_addresses.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/tables/overlay_sites.h"
 
 namespace traboule::dp {
 

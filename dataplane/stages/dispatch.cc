@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dataplane/stages/dispatch.h"
 
-#include "dataplane/core/flow_key.h"
 #include "dataplane/firewall/icmp_related.h"
+#include "dataplane/tables/flow_key.h"
 
 namespace traboule::dp {
 

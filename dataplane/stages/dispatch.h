@@ -9,7 +9,7 @@
 #include <array>
 #include <vector>
 
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
 
 namespace traboule::dp {
 

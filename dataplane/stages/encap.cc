@@ -9,7 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "dataplane/core/checksum.h"
+#include "dataplane/proto/checksum.h"
+#include "dataplane/select/overlay_endpoint.h"
 
 namespace traboule::dp {
 namespace {
@@ -262,7 +263,7 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         bump(per_uplink_[u].mss_clamped);
     }
     if (v4in)
-      decrement_ipv4_ttl(reinterpret_cast<rte_ipv4_hdr*>(l3));
+      decrement_ipv4_ttl(l3);
     else
       reinterpret_cast<rte_ipv6_hdr*>(l3)->hop_limits--;
     --md.ttl;

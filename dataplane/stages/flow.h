@@ -11,12 +11,12 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/path_events.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/worker_view.h"
-#include "dataplane/firewall/firewall_policy.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/firewall_policy.h"
+#include "dataplane/model/path_events.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::dp {
 

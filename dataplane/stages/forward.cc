@@ -5,7 +5,7 @@
 #include <rte_ether.h>
 #include <rte_ip.h>
 
-#include "dataplane/core/checksum.h"
+#include "dataplane/proto/checksum.h"
 
 namespace traboule::dp {
 
@@ -61,7 +61,7 @@ void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     }
     uint8_t* l3 = rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len);
     if (v4)
-      decrement_ipv4_ttl(reinterpret_cast<rte_ipv4_hdr*>(l3));
+      decrement_ipv4_ttl(l3);
     else
       reinterpret_cast<rte_ipv6_hdr*>(l3)->hop_limits--;
     // Drop the ingress VLAN tags: the new Ethernet header sits right before L3.

@@ -7,9 +7,9 @@
 #include <array>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::dp {
 

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::dp {
 
 static_assert(LocalStage::kDrops.size() == LocalStage::kEchoRateLimited + 1, "one name per drop");
@@ -41,13 +43,6 @@ constexpr uint32_t kNdFixedLen = 24;          // type, code, checksum, flags/res
 constexpr uint32_t kNdLen = kNdFixedLen + 8;  // plus one link-layer address option
 constexpr uint32_t kMinFrame = 60;            // Ethernet minimum without FCS
 
-uint16_t rd16(const uint8_t* p) noexcept {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-void wr16(uint8_t* p, uint16_t v) noexcept {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
 uint32_t ld32(const void* p) noexcept {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -232,9 +227,10 @@ void LocalStage::arp(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
   if (!fits(m, md.l2_len, kArpLen, kArpMalformed, out)) return;
   uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
   uint8_t* a = p + md.l2_len;
-  if (rd16(a) != RTE_ARP_HRD_ETHER || rd16(a + 2) != RTE_ETHER_TYPE_IPV4 || a[4] != 6 || a[5] != 4)
+  if (get16(a) != RTE_ARP_HRD_ETHER || get16(a + 2) != RTE_ETHER_TYPE_IPV4 || a[4] != 6 ||
+      a[5] != 4)
     return out.drop(kArpMalformed, m);
-  uint16_t op = rd16(a + 6);
+  uint16_t op = get16(a + 6);
   if (op != RTE_ARP_OP_REQUEST && op != RTE_ARP_OP_REPLY) return out.drop(kArpUnsupportedOp, m);
   const PortInfo* pi = port_info(md.in_port);
   if (pi == nullptr) return out.drop(kArpUnknownPort, m);
@@ -262,7 +258,7 @@ void LocalStage::arp(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
   std::memcpy(req_mac, sha, sizeof req_mac);
   std::memcpy(req_ip, a + 14, sizeof req_ip);
   const uint8_t* our_mac = pi->iface->mac.addr_bytes;
-  wr16(a + 6, RTE_ARP_OP_REPLY);
+  put16(a + 6, RTE_ARP_OP_REPLY);
   std::memcpy(a + 8, our_mac, RTE_ETHER_ADDR_LEN);
   std::memcpy(a + 14, &pi->v4, 4);
   std::memcpy(a + 18, req_mac, RTE_ETHER_ADDR_LEN);
@@ -356,18 +352,18 @@ void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   uint8_t* icmp = ip + kIpv4Len;
   ip[0] = 0x45;
   ip[1] = hdr[1];
-  wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + icmp_len));
+  put16(ip + 2, static_cast<uint16_t>(kIpv4Len + icmp_len));
   ip[4] = hdr[4];
   ip[5] = hdr[5];
-  wr16(ip + 6, 0);
+  put16(ip + 6, 0);
   ip[8] = kEchoTtl;
   ip[9] = IPPROTO_ICMP;
-  wr16(ip + 10, 0);
+  put16(ip + 10, 0);
   std::memcpy(ip + 12, hdr + 16, 4);
   std::memcpy(ip + 16, hdr + 12, 4);
   put_cksum(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
   icmp[0] = kIcmpEchoReply;
-  wr16(icmp + 2, 0);
+  put16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp4_cksum(icmp, icmp_len));
   echo_reply_done(m, p, md, pi, kIcmpEchoReply, kIpv4Len, icmp_len, out);
 }
@@ -420,13 +416,13 @@ void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   ip = p + md.l2_len;
   uint8_t* icmp = ip + kIpv6Len;
   std::memcpy(ip, hdr, 4);  // version, traffic class, flow label
-  wr16(ip + 4, static_cast<uint16_t>(icmp_len));
+  put16(ip + 4, static_cast<uint16_t>(icmp_len));
   ip[6] = IPPROTO_ICMPV6;
   ip[7] = kEchoTtl;
   std::memcpy(ip + 8, hdr + 24, 16);
   std::memcpy(ip + 24, hdr + 8, 16);
   icmp[0] = kIcmp6EchoReply;
-  wr16(icmp + 2, 0);
+  put16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp6_cksum(ip + 8, ip + 24, icmp, icmp_len));
   echo_reply_done(m, p, md, pi, kIcmp6EchoReply, kIpv6Len, icmp_len, out);
 }
@@ -491,16 +487,16 @@ void LocalStage::ns(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* ic
   uint8_t* oip = p + md.l2_len;
   uint8_t* na = oip + kIpv6Len;
   const uint8_t* our_mac = pi.iface->mac.addr_bytes;
-  wr16(oip, 0x6000);
-  wr16(oip + 2, 0);
-  wr16(oip + 4, kNdLen);
+  put16(oip, 0x6000);
+  put16(oip + 2, 0);
+  put16(oip + 4, kNdLen);
   oip[6] = IPPROTO_ICMPV6;
   oip[7] = kNdHopLimit;
   std::memcpy(oip + 8, target.b.data(), 16);
   std::memcpy(oip + 24, dst_ip.b.data(), 16);
   na[0] = kNdNa;
   na[1] = 0;
-  wr16(na + 2, 0);
+  put16(na + 2, 0);
   na[4] = static_cast<uint8_t>(kNaRouter | kNaOverride | (dad ? 0 : kNaSolicited));
   na[5] = na[6] = na[7] = 0;
   std::memcpy(na + 8, target.b.data(), 16);
@@ -553,13 +549,13 @@ rte_mbuf* LocalStage::make_arp_request(const Interface& ifc, const IpAddr& ip) n
   std::memset(p, 0, kMinFrame);
   std::memset(p, 0xff, RTE_ETHER_ADDR_LEN);
   std::memcpy(p + 6, ifc.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-  wr16(p + 12, RTE_ETHER_TYPE_ARP);
+  put16(p + 12, RTE_ETHER_TYPE_ARP);
   uint8_t* a = p + kEthLen;
-  wr16(a, RTE_ARP_HRD_ETHER);
-  wr16(a + 2, RTE_ETHER_TYPE_IPV4);
+  put16(a, RTE_ARP_HRD_ETHER);
+  put16(a + 2, RTE_ETHER_TYPE_IPV4);
   a[4] = RTE_ETHER_ADDR_LEN;
   a[5] = 4;
-  wr16(a + 6, RTE_ARP_OP_REQUEST);
+  put16(a + 6, RTE_ARP_OP_REQUEST);
   std::memcpy(a + 8, ifc.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
   std::memcpy(a + 14, ifc.v4->addr.v4_ptr(), 4);
   std::memcpy(a + 24, ip.v4_ptr(), 4);  // target hardware address stays zero
@@ -591,11 +587,11 @@ rte_mbuf* LocalStage::make_ns(const Interface& ifc, const IpAddr& src,
   p[1] = 0x33;
   std::memcpy(p + 2, group + 12, 4);
   std::memcpy(p + 6, ifc.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-  wr16(p + 12, RTE_ETHER_TYPE_IPV6);
+  put16(p + 12, RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = p + kEthLen;
-  wr16(ip, 0x6000);
-  wr16(ip + 2, 0);
-  wr16(ip + 4, kNdLen);
+  put16(ip, 0x6000);
+  put16(ip + 2, 0);
+  put16(ip + 4, kNdLen);
   ip[6] = IPPROTO_ICMPV6;
   ip[7] = kNdHopLimit;
   std::memcpy(ip + 8, src.b.data(), 16);
@@ -603,7 +599,7 @@ rte_mbuf* LocalStage::make_ns(const Interface& ifc, const IpAddr& src,
   uint8_t* ns = ip + kIpv6Len;
   ns[0] = kNdNs;
   ns[1] = 0;
-  wr16(ns + 2, 0);
+  put16(ns + 2, 0);
   ns[4] = ns[5] = ns[6] = ns[7] = 0;
   std::memcpy(ns + 8, target.b.data(), 16);
   ns[24] = kOptSourceLla;

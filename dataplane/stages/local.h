@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/ip_addr.h"
-#include "dataplane/core/own_addresses.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/proto/ip_addr.h"
+#include "dataplane/runtime/own_addresses.h"
+#include "dataplane/runtime/site.h"
 
 namespace traboule::dp {
 

@@ -13,11 +13,11 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/dns_snoop.h"
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/tls_sni.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/proto/tls_sni.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::dp {
 

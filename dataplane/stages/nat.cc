@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::dp {
 namespace {
 
@@ -33,9 +35,6 @@ inline uint16_t raw16(const uint8_t* p) noexcept {
 }
 inline void put_raw16(uint8_t* p, uint16_t v) noexcept {
   std::memcpy(p, &v, 2);
-}
-inline uint16_t be16(const uint8_t* p) noexcept {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
 }
 
 // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the ~m + m' terms of every changed word are summed
@@ -195,7 +194,7 @@ void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.to(kNext, m);
       continue;
     }
-    const uint16_t int_port = be16(l4 + li.port_off);
+    const uint16_t int_port = get16(l4 + li.port_off);
     NatFail fail;
     const uint32_t id =
         table_.out(md.uplink, proto, md.src, int_port, md.dst, md.tcp_flags, now_s, &fail);
@@ -287,10 +286,10 @@ int NatInStage::owner_worker(const rte_mbuf* m, const PacketMeta& md) const noex
     // RFC 5508/4443: the quote holds at least 8 bytes of the transport header.
     if (ql4 == 0 || ql4 + 8 > len) return -1;
     if (qproto == IPPROTO_TCP || qproto == IPPROTO_UDP)
-      port = be16(b + ql4);  // the quoted packet's source port: the external one
+      port = get16(b + ql4);  // the quoted packet's source port: the external one
     else if ((v4 && qproto == IPPROTO_ICMP && b[ql4] == 8) ||
              (!v4 && qproto == IPPROTO_ICMPV6 && b[ql4] == 128))
-      port = be16(b + ql4 + 4);  // a quoted echo request: its identifier
+      port = get16(b + ql4 + 4);  // a quoted echo request: its identifier
     else
       return -1;
   } else {
@@ -366,10 +365,10 @@ unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcep
   uint8_t* l4 = l3 + md.l3_len;
   // TCP/UDP: the destination port; echo reply: the identifier.
   const uint32_t port_off = icmp ? li.port_off : 2;
-  const uint32_t id = table_.in(in->uplink, proto, v4, be16(l4 + port_off));
+  const uint32_t id = table_.in(in->uplink, proto, v4, get16(l4 + port_off));
   if (id == kNoMapping) {
     if (icmp || view_ == nullptr || view_->policy == nullptr) return kNext;
-    const uint16_t port = be16(l4 + 2);
+    const uint16_t port = get16(l4 + 2);
     const PortForward* f = view_->policy->firewall.find_forward(in->uplink, proto, port, v4);
     if (f == nullptr) return kNext;
     if (!f->src.empty()) {
@@ -434,7 +433,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
     if (e_hl < kIpv4HdrLen) return kDropBase + kEmbeddedMalformed;
     if (e_off + e_hl > bound) return kDropBase + kEmbeddedTruncated;
     if (rte_raw_cksum(e, e_hl) != 0xffff) return kDropBase + kEmbeddedMalformed;  // REQ-3a
-    if ((be16(e + 6) & 0x1fff) != 0) return kNext;  // a later fragment: no ports to match
+    if ((get16(e + 6) & 0x1fff) != 0) return kNext;  // a later fragment: no ports to match
     e_proto = e[9];
     src_off = 12;
     dst_off = 16;
@@ -450,7 +449,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
       if (k == kMaxEmbeddedExt) return kDropBase + kEmbeddedMalformed;
       if (e_off + pos + 8 > bound) return kDropBase + kEmbeddedTruncated;
       const uint8_t* h = e + pos;
-      if (nh == IPPROTO_FRAGMENT && (be16(h + 2) & 0xfff8) != 0) return kNext;
+      if (nh == IPPROTO_FRAGMENT && (get16(h + 2) & 0xfff8) != 0) return kNext;
       const uint32_t len = nh == IPPROTO_FRAGMENT ? 8 : (h[1] + 1u) * 8;
       nh = h[0];
       pos += len;
@@ -471,7 +470,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
   if (std::memcmp(e_src, v4 ? ours.v4_ptr() : ours.b.data(), v4 ? 4 : 16) != 0) return kNext;
   if (e_icmp && !is_echo_request(e_proto, el4[0])) return kNext;
   const uint32_t port_off = e_icmp ? li.port_off : 0;
-  const uint32_t id = table_.in(uplink, e_proto, v4, be16(el4 + port_off));
+  const uint32_t id = table_.in(uplink, e_proto, v4, get16(el4 + port_off));
   if (id == kNoMapping) return kNext;
   // The quoted destination is the remote the host sent to: filtering applies to it (the error
   // itself may come from any router on the path).

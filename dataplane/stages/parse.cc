@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::dp {
 namespace {
 
@@ -33,20 +35,10 @@ constexpr unsigned kTcpMinHdrLen = 20;
 constexpr unsigned kUdpHdrLen = 8;
 constexpr unsigned kIcmpHdrLen = 8;  // type, code, checksum + the 4-byte rest (echo id/seq)
 
-inline uint16_t load_be16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return rte_be_to_cpu_16(v);
-}
 inline uint16_t load_raw16(const uint8_t* p) {  // network order, compared against RTE_BE16()
   uint16_t v;
   std::memcpy(&v, p, 2);
   return v;
-}
-inline uint32_t load_be32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return rte_be_to_cpu_32(v);
 }
 
 // IpAddr::v4_bytes without the temporary: two 8-byte stores (this runs twice per IPv4 packet).
@@ -130,11 +122,11 @@ inline unsigned parse_l4(PacketMeta& md, const uint8_t* p, uint32_t l4, uint32_t
   if (proto == IPPROTO_UDP) {
     if (l4 + kUdpHdrLen > lim) [[unlikely]]
       return shortfall(l4 + kUdpHdrLen, dgram_end, P::kUdpTruncated);
-    const uint16_t ulen = load_be16(h + 4);
+    const uint16_t ulen = get16(h + 4);
     if (ulen < kUdpHdrLen || l4 + ulen > dgram_end) [[unlikely]]
       return drop(P::kUdpBadLen);
-    md.src_port = load_be16(h);
-    md.dst_port = load_be16(h + 2);
+    md.src_port = get16(h);
+    md.dst_port = get16(h + 2);
     md.flags |= meta_flag::kHasL4;
     return 0;
   }
@@ -146,8 +138,8 @@ inline unsigned parse_l4(PacketMeta& md, const uint8_t* p, uint32_t l4, uint32_t
       return drop(P::kTcpBadOffset);
     if (l4 + doff > lim) [[unlikely]]
       return shortfall(l4 + doff, dgram_end, P::kTcpBadOffset);
-    md.src_port = load_be16(h);
-    md.dst_port = load_be16(h + 2);
+    md.src_port = get16(h);
+    md.dst_port = get16(h + 2);
     md.tcp_flags = h[13];
     md.flags |= meta_flag::kHasL4;
     return 0;
@@ -162,7 +154,7 @@ inline unsigned parse_l4(PacketMeta& md, const uint8_t* p, uint32_t l4, uint32_t
     // Echo request and reply share the identifier: one flow, whichever way it goes.
     const bool echo =
         proto == IPPROTO_ICMP ? (type == 8 || type == 0) : (type == 128 || type == 129);
-    if (echo) md.src_port = md.dst_port = load_be16(h + 4);
+    if (echo) md.src_port = md.dst_port = get16(h + 4);
     md.flags |= meta_flag::kHasL4;
     return 0;
   }
@@ -202,7 +194,7 @@ inline unsigned parse_ipv4(rte_mbuf* m, PacketMeta& md, const uint8_t* p, uint32
     const unsigned r = ipv4_check_ihl(ip, off, frame_len, hdr_lim, ihl);
     if (r != 0) return r;
   }
-  const uint32_t total = load_be16(ip + 2);
+  const uint32_t total = get16(ip + 2);
   const uint32_t dgram_end = off + total;
   if (total < ihl || dgram_end > frame_len) [[unlikely]]
     return drop(P::kIpv4BadTotalLen);
@@ -281,7 +273,7 @@ inline unsigned parse_ipv4(rte_mbuf* m, PacketMeta& md, const uint8_t* p, uint32
     ++n_ext;
     pos += len;
     if (nh == IPPROTO_FRAGMENT) {
-      const uint16_t off_m = load_be16(h + 2);  // offset << 3 | reserved | M
+      const uint16_t off_m = get16(h + 2);  // offset << 3 | reserved | M
       // An atomic fragment (offset 0, M 0) is a whole datagram: keep walking (RFC 6946).
       if (off_m & 0xfff9) {
         // The walk stops at the fragment header for every fragment, so all of them agree on
@@ -306,10 +298,10 @@ inline unsigned parse_ipv6(rte_mbuf* m, PacketMeta& md, const uint8_t* p, uint32
   const uint8_t* ip = p + off;
   if (off + kIpv6HdrLen > hdr_lim) [[unlikely]]
     return shortfall(off + kIpv6HdrLen, frame_len, P::kIpv6Truncated);
-  const uint32_t vtc_flow = load_be32(ip);
+  const uint32_t vtc_flow = get32(ip);
   if ((vtc_flow >> 28) != 6) [[unlikely]]
     return drop(P::kIpv6BadVersion);
-  const uint32_t total = kIpv6HdrLen + load_be16(ip + 4);
+  const uint32_t total = kIpv6HdrLen + get16(ip + 4);
   const uint32_t dgram_end = off + total;
   if (dgram_end > frame_len) [[unlikely]]
     return drop(P::kIpv6BadPayloadLen);
@@ -365,7 +357,7 @@ inline unsigned parse_vlans(PacketMeta& md, const uint8_t* p, uint32_t& off, uin
     if (tags == P::kMaxVlanTags) return drop(P::kVlanTooMany);
     if (off + kVlanTagLen > hdr_lim)
       return shortfall(off + kVlanTagLen, frame_len, P::kVlanTruncated);
-    (tags == 0 ? md.vlan_outer : md.vlan_inner) = load_be16(p + off);
+    (tags == 0 ? md.vlan_outer : md.vlan_inner) = get16(p + off);
     type = load_raw16(p + off + 2);
     off += kVlanTagLen;
     ++tags;

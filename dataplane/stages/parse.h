@@ -13,7 +13,7 @@
 #include <span>
 #include <string_view>
 
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
 #include "dataplane/stages/vlan_tag.h"
 
 namespace traboule::dp {

@@ -12,6 +12,8 @@
 #include <string>
 #include <utility>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::dp {
 
 static_assert(kStampMaxClasses == kClassTagged, "one class DM entry per overlay class tag");
@@ -25,20 +27,6 @@ constexpr uint16_t kIpv4Df = 0x4000;
 constexpr uint32_t kIpv6EcnMask = 0x00300000;  // the ECN bits of the traffic class, in word 0
 constexpr unsigned kMaxFailure = 10;
 
-uint16_t rd16(const uint8_t* p) noexcept {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t rd32(const uint8_t* p) noexcept {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-void wr16(uint8_t* p, uint16_t v) noexcept {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void wr32(uint8_t* p, uint32_t v) noexcept {
-  wr16(p, static_cast<uint16_t>(v >> 16));
-  wr16(p + 2, static_cast<uint16_t>(v));
-}
 uint32_t ld32(const void* p) noexcept {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -63,12 +51,12 @@ uint32_t l4_sum(bool v4, const uint8_t* src, const uint8_t* dst, uint8_t proto, 
     std::memcpy(ph, src, 4);
     std::memcpy(ph + 4, dst, 4);
     ph[9] = proto;
-    wr16(ph + 10, static_cast<uint16_t>(len));
+    put16(ph + 10, static_cast<uint16_t>(len));
     ph_len = 12;
   } else {
     std::memcpy(ph, src, 16);
     std::memcpy(ph + 16, dst, 16);
-    wr32(ph + 32, len);
+    put32(ph + 32, len);
     ph[39] = proto;
     ph_len = 40;
   }
@@ -223,7 +211,7 @@ void ProbeStage::handle(rte_mbuf* m, PacketMeta& md, bool refl, int session, Out
   uint8_t* udp = ip + md.l3_len;
   // Parse checked the UDP length against the datagram; check again, this stage may be fed
   // by a test or a future stage without that promise.
-  const uint32_t udp_len = rd16(udp + 4);
+  const uint32_t udp_len = get16(udp + 4);
   if (uint32_t{md.l3_len} + kUdpLen > md.l3_total || udp_len < kUdpLen ||
       uint32_t{md.l3_len} + udp_len > md.l3_total)
     return out.drop(kTruncated, m);
@@ -331,14 +319,14 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
   if (md.src_port == 0 || md.src_port == cfg_.reflector_port) return out.drop(kBadSource, m);
 
   uint8_t* payload = udp + kUdpLen;
-  const uint16_t ssid = rd16(payload + stamp_off::kSsid);
+  const uint16_t ssid = get16(payload + stamp_off::kSsid);
   uint16_t site = 0;
   uint8_t path = 0;
   const bool known = hub_ && known_peer(md, ssid, &site, &path);
   uint32_t seq;
   if (cfg_.stateful && hub_ && !known) {
     if (!cfg_.unknown_peers_stateless) return out.drop(kUnknownPeer, m);
-    seq = rd32(payload + stamp_off::kSeq);
+    seq = get32(payload + stamp_off::kSeq);
     bump(stats_.reflector_stateless);
   } else if (cfg_.stateful) {
     switch (reflector_seq(md, ssid, &seq)) {
@@ -350,7 +338,7 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
         return out.drop(kSourceLimit, m);
     }
   } else {
-    seq = rd32(payload + stamp_off::kSeq);
+    seq = get32(payload + stamp_off::kSeq);
   }
 
   const uint32_t base = v4 ? kIpv4Len : kIpv6Len;
@@ -364,28 +352,28 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
   if (v4) {
     ip[0] = 0x45;
     ip[1] = hdr[1] & 0xfc;  // DSCP kept, ECN cleared
-    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
+    put16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
     ip[4] = hdr[4];
     ip[5] = hdr[5];
-    wr16(ip + 6, kIpv4Df);
+    put16(ip + 6, kIpv4Df);
     ip[8] = kStampTtl;
     ip[9] = IPPROTO_UDP;
-    wr16(ip + 10, 0);
+    put16(ip + 10, 0);
     std::memcpy(ip + 12, hdr + 16, 4);
     std::memcpy(ip + 16, hdr + 12, 4);
     uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
     std::memcpy(ip + 10, &c, 2);
   } else {
-    wr32(ip, rd32(hdr) & ~kIpv6EcnMask);
-    wr16(ip + 4, static_cast<uint16_t>(udp_len));
+    put32(ip, get32(hdr) & ~kIpv6EcnMask);
+    put16(ip + 4, static_cast<uint16_t>(udp_len));
     ip[6] = IPPROTO_UDP;
     ip[7] = kStampTtl;
     std::memcpy(ip + 8, hdr + 24, 16);
     std::memcpy(ip + 24, hdr + 8, 16);
   }
-  const uint16_t sport = rd16(udp);
-  wr16(udp, rd16(udp + 2));
-  wr16(udp + 2, sport);
+  const uint16_t sport = get16(udp);
+  put16(udp, get16(udp + 2));
+  put16(udp + 2, sport);
   ErrorEstimate ours = clock_.error;
   ours.ptp = false;
   reflect_in_place({payload, udp_len - kUdpLen}, seq, clock_.ntp(rx_tsc_), ours, md.ttl, nullptr);
@@ -491,8 +479,9 @@ bool ProbeStage::echo_reply(rte_mbuf* m, PacketMeta& md, int session, Output& ou
   const uint8_t* icmp = ip + md.l3_len;
   const uint32_t icmp_len = md.l3_total - uint32_t{md.l3_len};
   const uint8_t* data = icmp + kIcmpEchoHdrLen;
-  const uint32_t seq = rd32(data + echo_off::kSeq);
-  if (rd32(data + echo_off::kMagic) != kEchoMagic || (seq & 0xffff) != rd16(icmp + 6)) return false;
+  const uint32_t seq = get32(data + echo_off::kSeq);
+  if (get32(data + echo_off::kMagic) != kEchoMagic || (seq & 0xffff) != get16(icmp + 6))
+    return false;
   // From here on it is our probe's answer: damaged or not, nobody else wants it.
   if (__rte_raw_cksum_reduce(
           icmp_sum(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), icmp, icmp_len)) != 0xffff) {
@@ -514,11 +503,11 @@ bool ProbeStage::echo_reply(rte_mbuf* m, PacketMeta& md, int session, Output& ou
   rec.length = static_cast<uint16_t>(icmp_len - kIcmpEchoHdrLen);
   rec.seq = seq;
   rec.reflector_seq = seq;
-  rec.sender_error = rd16(data + echo_off::kError);
+  rec.sender_error = get16(data + echo_off::kError);
   rec.reflector_error = 0;
-  rec.ssid = rd16(data + echo_off::kSsid);
+  rec.ssid = get16(data + echo_off::kSsid);
   rec.t1 =
-      uint64_t{rd32(data + echo_off::kTimestamp)} << 32 | rd32(data + echo_off::kTimestamp + 4);
+      uint64_t{get32(data + echo_off::kTimestamp)} << 32 | get32(data + echo_off::kTimestamp + 4);
   rec.t4 = clock_.ntp(rx_tsc_);
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) {
     out.drop(kResultRingFull, m);
@@ -558,25 +547,25 @@ void write_headers(uint8_t* p, const Interface& uplink, const rte_ether_addr& ne
   const bool v4 = dst.is_v4();
   std::memcpy(p, next_hop_mac.addr_bytes, RTE_ETHER_ADDR_LEN);
   std::memcpy(p + RTE_ETHER_ADDR_LEN, uplink.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
-  wr16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
+  put16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = p + kEthLen;
   const uint8_t tos = static_cast<uint8_t>((dscp & 0x3f) << 2);
   if (v4) {
     ip[0] = 0x45;
     ip[1] = tos;
-    wr16(ip + 2, static_cast<uint16_t>(kIpv4Len + l4_len));
-    wr16(ip + 4, 0);
-    wr16(ip + 6, kIpv4Df);
+    put16(ip + 2, static_cast<uint16_t>(kIpv4Len + l4_len));
+    put16(ip + 4, 0);
+    put16(ip + 6, kIpv4Df);
     ip[8] = kStampTtl;
     ip[9] = proto;
-    wr16(ip + 10, 0);
+    put16(ip + 10, 0);
     std::memcpy(ip + 12, src.v4_ptr(), 4);
     std::memcpy(ip + 16, dst.v4_ptr(), 4);
     uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
     std::memcpy(ip + 10, &c, 2);
   } else {
-    wr32(ip, 6u << 28 | uint32_t{tos} << 20);
-    wr16(ip + 4, static_cast<uint16_t>(l4_len));
+    put32(ip, 6u << 28 | uint32_t{tos} << 20);
+    put16(ip + 4, static_cast<uint16_t>(l4_len));
     ip[6] = proto;
     ip[7] = kStampTtl;
     std::memcpy(ip + 8, src.b.data(), 16);
@@ -632,10 +621,10 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
   write_headers(p, uplink, next_hop_mac, src, dst, IPPROTO_UDP, rq.dscp, udp_len);
   uint8_t* ip = p + kEthLen;
   uint8_t* udp = ip + l3;
-  wr16(udp, src_port);
-  wr16(udp + 2, dst_port);
-  wr16(udp + 4, static_cast<uint16_t>(udp_len));
-  wr16(udp + 6, 0);
+  put16(udp, src_port);
+  put16(udp + 2, dst_port);
+  put16(udp + 4, static_cast<uint16_t>(udp_len));
+  put16(udp + 6, 0);
   uint8_t* payload = udp + kUdpLen;
   StampSenderPacket s;
   s.seq = rq.seq;
@@ -675,23 +664,23 @@ StampSendFailure build_icmp_echo_probe(rte_mbuf* m, const Interface& uplink,
   uint8_t* icmp = ip + l3;
   icmp[0] = v4 ? 8 : 128;  // echo request
   icmp[1] = 0;
-  wr16(icmp + 2, 0);
-  wr16(icmp + 4, ident);
-  wr16(icmp + 6, static_cast<uint16_t>(rq.seq));
+  put16(icmp + 2, 0);
+  put16(icmp + 4, ident);
+  put16(icmp + 6, static_cast<uint16_t>(rq.seq));
   uint8_t* data = icmp + kIcmpEchoHdrLen;
   std::memset(data, 0, rq.length);
-  wr32(data + echo_off::kMagic, kEchoMagic);
-  wr32(data + echo_off::kSeq, rq.seq);
-  wr16(data + echo_off::kSsid, rq.ssid);
+  put32(data + echo_off::kMagic, kEchoMagic);
+  put32(data + echo_off::kSeq, rq.seq);
+  put16(data + echo_off::kSsid, rq.ssid);
   ErrorEstimate e = clock.error;
   e.ptp = false;
-  wr16(data + echo_off::kError, e.encode());
+  put16(data + echo_off::kError, e.encode());
   set_probe_meta(m, uplink, src, dst, proto, ident, ident, rq.dscp, icmp_len);
   meta(m).icmp_type = icmp[0];
 
   const uint64_t t = clock.ntp(rte_rdtsc());
-  wr32(data + echo_off::kTimestamp, static_cast<uint32_t>(t >> 32));
-  wr32(data + echo_off::kTimestamp + 4, static_cast<uint32_t>(t));
+  put32(data + echo_off::kTimestamp, static_cast<uint32_t>(t >> 32));
+  put32(data + echo_off::kTimestamp + 4, static_cast<uint32_t>(t));
   const uint16_t c = static_cast<uint16_t>(~__rte_raw_cksum_reduce(
       icmp_sum(v4, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), icmp, icmp_len)));
   std::memcpy(icmp + 2, &c, 2);

@@ -17,12 +17,13 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/ip_addr.h"
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/own_addresses.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/stamp.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/proto/ip_addr.h"
+#include "dataplane/proto/overlay_header.h"
+#include "dataplane/proto/stamp.h"
+#include "dataplane/runtime/own_addresses.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/tables/overlay_sites.h"
 
 namespace traboule::dp {
 

@@ -24,11 +24,11 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/policy_snapshot.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/policy_snapshot.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/tables/overlay_sites.h"
 #include "qos/scheduler.h"
 #include "qos/token_bucket.h"
 

@@ -4,7 +4,8 @@
 #include <rte_cycles.h>
 #include <rte_ether.h>
 
-#include "dataplane/core/checksum.h"
+#include "dataplane/proto/checksum.h"
+#include "dataplane/select/overlay_endpoint.h"
 
 namespace traboule::dp {
 namespace {

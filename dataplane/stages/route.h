@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Decides where a packet goes. LAN → WAN: the active policy's first matching rule gives the
-// egress (overlay to the hub, breakout, or drop) and the path selector (core/path_select.h)
+// egress (overlay to the hub, breakout, or drop) and the path selector (select/path_select.h)
 // picks the uplink from the link snapshot and the rule's SLA class; the choice is cached in the
 // flow with the policy generation, so later packets pay a few checks and a new policy
 // re-evaluates each flow lazily on its next packet. WAN → LAN goes to the LAN port if the
@@ -10,17 +10,18 @@
 #include <array>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/path_events.h"
-#include "dataplane/core/path_select.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/overlay_config.h"
+#include "dataplane/model/path_events.h"
+#include "dataplane/proto/overlay_header.h"
+#include "dataplane/runtime/site.h"
+#include "dataplane/select/path_select.h"
+#include "dataplane/tables/flow_table.h"
 
 namespace traboule::dp {
 
-// kGenNone, kGenWanOpened and kUplinkPolicyDrop: see core/flow_table.h.
+// kGenNone, kGenWanOpened and kUplinkPolicyDrop: see tables/flow_table.h.
 
 class RouteStage final : public Stage {
  public:

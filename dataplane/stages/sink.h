@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
 
 namespace traboule::dp {
 

@@ -6,10 +6,10 @@
 
 #include <array>
 
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/stage.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/runtime/site.h"
 #include "dataplane/stages/vlan_tag.h"
+#include "dataplane/tables/overlay_sites.h"
 
 namespace traboule::dp {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "dataplane/core/site.h"
+#include "dataplane/runtime/site.h"
 
 namespace traboule::dp {
 

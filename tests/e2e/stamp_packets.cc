@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/stamp.h"
+#include "dataplane/proto/stamp.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/probe.h"
 #include "tests/testing/eal_env.h"

@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot build the messages: %s\n", e.what());
     return 1;
   }
-  // The test relies on one receive burst (kBurstMax, dataplane/core/stage.h) taking every LAN
+  // The test relies on one receive burst (kBurstMax, dataplane/graph/stage.h) taking every LAN
   // frame before the answers: each flow is then created by its host side.
   if (lan.size() > 64) {
     std::fprintf(stderr, "%zu LAN frames: more than one receive burst (64)\n", lan.size());

@@ -7,10 +7,11 @@
 
 #include <memory>
 
-#include "dataplane/core/nat_table.h"
-#include "dataplane/core/overlay.h"
+#include "dataplane/proto/overlay_header.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/stages/qos.h"
+#include "dataplane/tables/nat_table.h"
+#include "dataplane/tables/overlay_sites.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/test_site.h"
 

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "dataplane/core/packet_meta.h"
+#include "dataplane/graph/mbuf_meta.h"
 
 namespace traboule::testing {
 namespace {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/stage.h"
-#include "dataplane/core/trace.h"
+#include "dataplane/graph/stage.h"
+#include "dataplane/graph/trace.h"
 
 namespace traboule::testing {
 

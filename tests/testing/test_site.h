@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "dataplane/core/policy_snapshot.h"
-#include "dataplane/core/site.h"
-#include "dataplane/core/worker_view.h"
+#include "dataplane/graph/worker_view.h"
+#include "dataplane/model/policy_snapshot.h"
+#include "dataplane/runtime/site.h"
 
 namespace traboule::testing {
 

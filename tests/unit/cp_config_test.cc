@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "controlplane/agent/bootstrap.h"
-#include "controlplane/agent/config.h"
+#include "controlplane/config/config.h"
 
 namespace traboule::cp {
 namespace {

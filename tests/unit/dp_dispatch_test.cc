@@ -7,11 +7,11 @@
 
 #include <set>
 
-#include "dataplane/core/flow_key.h"
-#include "dataplane/core/flow_table.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/stages/dispatch.h"
+#include "dataplane/tables/flow_key.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/dns_snoop.h"
+#include "dataplane/proto/dns_snoop.h"
 
 namespace traboule::dp {
 namespace {

@@ -8,13 +8,13 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/nat_table.h"
-#include "dataplane/firewall/firewall_policy.h"
+#include "dataplane/model/firewall_policy.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/tables/flow_table.h"
+#include "dataplane/tables/nat_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

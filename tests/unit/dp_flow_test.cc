@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
 #include "dataplane/stages/flow.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

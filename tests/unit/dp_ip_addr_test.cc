@@ -3,8 +3,8 @@
 // including the IPv4-mapped form and hostile text.
 #include <gtest/gtest.h>
 
-#include "dataplane/core/flow_key.h"
-#include "dataplane/core/ip_addr.h"
+#include "dataplane/proto/ip_addr.h"
+#include "dataplane/tables/flow_key.h"
 
 namespace traboule::dp {
 namespace {

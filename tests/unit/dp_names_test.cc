@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/nat_table.h"
 #include "dataplane/runtime/pipeline_factory.h"
+#include "dataplane/tables/flow_table.h"
+#include "dataplane/tables/nat_table.h"
 #include "tests/testing/app_messages.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"

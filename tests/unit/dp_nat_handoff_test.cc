@@ -24,12 +24,12 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/stages/flow.h"
 #include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -4,7 +4,7 @@
 // across deleted slots), plus demotion of a neighbour that stopped answering.
 #include <gtest/gtest.h>
 
-#include "dataplane/core/neighbor_table.h"
+#include "dataplane/tables/neighbor_table.h"
 #include "tests/testing/packet_builder.h"
 
 namespace traboule::dp {

@@ -14,11 +14,13 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/overlay.h"
-#include "dataplane/core/policy_snapshot.h"
+#include "dataplane/model/overlay_config.h"
+#include "dataplane/model/policy_snapshot.h"
+#include "dataplane/proto/overlay_header.h"
 #include "dataplane/stages/decap.h"
 #include "dataplane/stages/encap.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/tables/overlay_sites.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -2,7 +2,7 @@
 // Path selection row by row: every strategy, stickiness, the reasons a flow moves, backups only
 // while no primary qualifies, the SLA fallbacks, and rules or flows naming uplinks that do not
 // exist. Also the quality score best-quality ranks by.
-#include "dataplane/core/path_select.h"
+#include "dataplane/select/path_select.h"
 
 #include <gtest/gtest.h>
 

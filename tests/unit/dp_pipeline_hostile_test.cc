@@ -7,9 +7,9 @@
 
 #include <random>
 
-#include "dataplane/core/flow_table.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/edge_pipeline.h"
 #include "tests/testing/packet_builder.h"

@@ -7,7 +7,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "dataplane/core/pipeline.h"
+#include "dataplane/graph/pipeline.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 

@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/core/flow_table.h"
-#include "dataplane/core/policy_snapshot.h"
+#include "dataplane/model/policy_snapshot.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/rcu.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "dataplane/core/stamp.h"
+#include "dataplane/proto/stamp.h"
 #include "dataplane/stages/parse.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"

@@ -22,11 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include "dataplane/core/box_ports.h"
-#include "dataplane/core/nat_table.h"
+#include "dataplane/model/box_ports.h"
 #include "dataplane/stages/local.h"
 #include "dataplane/stages/nat.h"
 #include "dataplane/stages/parse.h"
+#include "dataplane/tables/nat_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -10,8 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/overlay.h"
+#include "dataplane/proto/overlay_header.h"
 #include "dataplane/stages/qos.h"
+#include "dataplane/tables/overlay_sites.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 #include <rte_ip.h>
 
-#include "dataplane/core/flow_table.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/route.h"
 #include "dataplane/stages/tx.h"
+#include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/core/tls_sni.h"
+#include "dataplane/proto/tls_sni.h"
 
 namespace traboule::dp {
 namespace {

@@ -7,7 +7,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "controlplane/agent/config.h"
+#include "controlplane/config/config.h"
 #include "tools/traboulectl/table.h"
 
 namespace traboule::ctl {

@@ -3,19 +3,19 @@
 
 #include <cstddef>
 
+#include "dataplane/proto/bytes.h"
+
 namespace traboule::wanem {
 namespace {
+
+using dp::get16;
 
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
 
-uint16_t be16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-
 // One's-complement sum of 16-bit big-endian words (RFC 1071), an odd last byte padded.
 uint64_t sum_words(const uint8_t* p, size_t n, uint64_t sum) {
-  for (size_t i = 0; i + 1 < n; i += 2) sum += be16(p + i);
+  for (size_t i = 0; i + 1 < n; i += 2) sum += get16(p + i);
   if (n & 1) sum += static_cast<uint64_t>(p[n - 1]) << 8;
   return sum;
 }
@@ -44,11 +44,11 @@ FixupResult write_l4(uint8_t* l4, uint32_t l4_len, uint8_t proto, uint64_t pseud
 FixupResult complete_l4_checksum(uint8_t* frame, uint32_t len) {
   if (len < 14) return FixupResult::kMalformed;
   uint32_t off = 12;
-  uint16_t type = be16(frame + off);
+  uint16_t type = get16(frame + off);
   for (int tags = 0; (type == 0x8100 || type == 0x88a8) && tags < 2; ++tags) {
     off += 4;
     if (off + 2 > len) return FixupResult::kMalformed;
-    type = be16(frame + off);
+    type = get16(frame + off);
   }
   off += 2;  // start of the network header
 
@@ -56,11 +56,11 @@ FixupResult complete_l4_checksum(uint8_t* frame, uint32_t len) {
     if (off + 20 > len) return FixupResult::kMalformed;
     const uint8_t* ip = frame + off;
     uint32_t ihl = (ip[0] & 0x0f) * 4u;
-    uint32_t total = be16(ip + 2);
+    uint32_t total = get16(ip + 2);
     if ((ip[0] >> 4) != 4 || ihl < 20 || total < ihl || off + total > len) {
       return FixupResult::kMalformed;
     }
-    if (be16(ip + 6) & 0x3fff) return FixupResult::kNotTcpUdp;  // a fragment (MF or offset)
+    if (get16(ip + 6) & 0x3fff) return FixupResult::kNotTcpUdp;  // a fragment (MF or offset)
     uint8_t proto = ip[9];
     if (proto != kProtoTcp && proto != kProtoUdp) return FixupResult::kNotTcpUdp;
     uint64_t pseudo = sum_words(ip + 12, 8, 0);
@@ -70,7 +70,7 @@ FixupResult complete_l4_checksum(uint8_t* frame, uint32_t len) {
     if (off + 40 > len) return FixupResult::kMalformed;
     const uint8_t* ip = frame + off;
     if ((ip[0] >> 4) != 6) return FixupResult::kMalformed;
-    uint32_t payload = be16(ip + 4);
+    uint32_t payload = get16(ip + 4);
     if (off + 40 + payload > len) return FixupResult::kMalformed;
     uint8_t next = ip[6];
     uint32_t l4 = off + 40;

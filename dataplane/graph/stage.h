@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Stage: one step of the pipeline, with named output edges and named drop reasons.
+// A stage sees a burst, sends each packet to one edge or drops it with a reason (a counter).
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/graph/mbuf_meta.h"
+#include "dataplane/graph/trace.h"
+#include "dataplane/model/counter.h"
+
+namespace traboule::dp {
+
+inline constexpr uint16_t kBurstMax = 64;
+// A node's input can collect from several predecessors and from stages that emit extra packets.
+inline constexpr uint16_t kNodeInputMax = 2 * kBurstMax;
+inline constexpr unsigned kMaxEdges = 8;
+
+struct CounterValue {
+  std::string name;
+  uint64_t value = 0;
+};
+
+struct Burst {
+  uint16_t n = 0;
+  rte_mbuf* pkts[kNodeInputMax];
+};
+
+// Where a stage puts its results. Built by the Pipeline (or by a test harness) per stage.
+class Output {
+ public:
+  // Send packet to output edge `edge` (the stage's own edge enum value).
+  void to(unsigned edge, rte_mbuf* m) noexcept {
+    Burst* b = edges_[edge];
+    bump(edge_counts_[edge]);
+    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
+      trace_->record(m, stage_id_, edge, false);
+    if (b->n < kNodeInputMax) [[likely]] {
+      b->pkts[b->n++] = m;
+    } else {
+      drop_overflow(m);
+    }
+  }
+  // Drop packet with reason `reason` (the stage's own drop enum value); counted and freed.
+  void drop(unsigned reason, rte_mbuf* m) noexcept {
+    bump(drop_counts_[reason]);
+    if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
+      trace_->record(m, stage_id_, reason, true);
+    if (drops_->n < kNodeInputMax) [[likely]] {
+      drops_->pkts[drops_->n++] = m;
+    } else {
+      rte_pktmbuf_free(m);
+    }
+  }
+
+  // Wiring, done once before the first burst.
+  void wire(uint16_t stage_id, Burst** edges, uint64_t* edge_counts, Burst* drops,
+            uint64_t* drop_counts, uint64_t* overflow_count, Trace* trace) {
+    stage_id_ = stage_id;
+    edges_ = edges;
+    edge_counts_ = edge_counts;
+    drops_ = drops;
+    drop_counts_ = drop_counts;
+    overflow_count_ = overflow_count;
+    trace_ = trace;
+  }
+
+ private:
+  void drop_overflow(rte_mbuf* m) noexcept {
+    bump(*overflow_count_);
+    rte_pktmbuf_free(m);
+  }
+
+  uint16_t stage_id_ = 0;
+  Burst** edges_ = nullptr;
+  uint64_t* edge_counts_ = nullptr;
+  Burst* drops_ = nullptr;
+  uint64_t* drop_counts_ = nullptr;
+  uint64_t* overflow_count_ = nullptr;
+  Trace* trace_ = nullptr;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  Stage(const Stage&) = delete;
+  Stage& operator=(const Stage&) = delete;
+
+  // Stable names: counters are "<stage>.<drop reason>" and "<stage>.out.<edge>".
+  virtual std::string_view name() const noexcept = 0;
+  virtual std::span<const std::string_view> edge_names() const noexcept = 0;
+  virtual std::span<const std::string_view> drop_names() const noexcept = 0;
+
+  // Process n packets (n <= kNodeInputMax). Every packet goes to exactly one edge or drop.
+  virtual void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept = 0;
+
+  // Called by the worker from its loop when it has time (timers: ARP refresh, flow expiry).
+  // `now_tsc` is rte_rdtsc(). Default: nothing to do.
+  virtual void on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {}
+
+  // Counters beyond edges and drops (events, per-uplink figures), named "<stage>.<what>".
+  // Called from control threads while the worker runs: read with read_counter().
+  virtual void collect_extra(std::vector<CounterValue>& /*out*/) const {}
+
+ protected:
+  Stage() = default;
+};
+
+}  // namespace traboule::dp
