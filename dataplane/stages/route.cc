@@ -83,9 +83,6 @@ bool RouteStage::keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) 
 }
 
 void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  const PolicySnapshot* p = view_.policy;
-  const uint16_t gen = view_.policy_gen;
-  const bool overlay_on = overlay_.port != 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -106,190 +103,229 @@ void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       continue;
     }
     if (md.flags & meta_flag::kFromLan) {
-      if (site_.is_lan_dst(md.dst, v4)) [[unlikely]] {
-        out.drop(kLanToLan, m);
-        continue;
-      }
-      FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
-      // FlowPath lives in its own array: read it only when needed (one more cache miss per
-      // packet at a million flows otherwise). The duplicate strategy's second uplink is chosen
-      // anew for every packet (keeps() sends those flows to the selector).
-      FlowPath* fp = md.flow_id != kNoFlow ? &flows_.path(md.flow_id) : nullptr;
-      uint8_t u = e != nullptr ? e->uplink : kNoUplink;
-      uint8_t u2 = kNoUplink;
-      uint16_t rule = e != nullptr ? e->rule : 0;
-      const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
-      const bool wan_opened = fgen == kGenWanOpened && u != kNoUplink;
-      const bool fresh = fgen == gen || wan_opened;
-      if (fresh && u == kUplinkPolicyDrop) {
-        if (p != nullptr) p->count_packet(rule, worker_, md.l3_total);
-        out.drop(kPolicyDrop, m);
-        continue;
-      }
-      if (wan_opened) {
-        // Answers go back the way the flow came in (BCP 38 upstream); through the overlay if
-        // that is how it came.
-        if (!alive(u)) {
-          out.drop(kNoUsableUplink, m);
-          continue;
-        }
-      } else {
-        if (p == nullptr || p->rules.empty()) [[unlikely]] {
-          out.drop(kNoPolicy, m);
-          continue;
-        }
-        if (!fresh || !keeps(*p, p->rules[rule < p->rules.size() ? rule : 0].action, u)) {
-          if (!fresh) {
-            const uint16_t app = e != nullptr ? e->app : kAppUnknown;
-            const uint16_t cat = app < p->apps.size() && p->apps[app].id == app
-                                     ? p->apps[app].category_id
-                                     : kCategoryUnknown;
-            rule = p->match(md, app, cat);
-          }
-          const RuleAction& a = p->rules[rule].action;
-          uint8_t chosen = kUplinkPolicyDrop;
-          if (a.egress != Egress::kDrop) {
-            // A new policy keeps the flow's uplink if the new rule still allows it.
-            const PathChoice pc = select_path(a, candidates(*p, rule, v4), u, md.flow_hash,
-                                              a.egress == Egress::kBreakout);
-            bump(reasons_[static_cast<unsigned>(pc.reason)]);
-            chosen = pc.uplink;
-            u2 = pc.second;
-            if (pc.reason == PathReason::kSlaDrop) chosen = kNoUplink;
-            if (chosen != kNoUplink && (u == kNoUplink || fgen != gen))
-              p->count_flow(rule, worker_);
-            if (fp != nullptr && u < kMaxUplinks && chosen != u && chosen < kMaxUplinks) {
-              ++fp->moves;
-              PathEvent ev;
-              ev.tsc = rte_rdtsc();
-              ev.src = md.src;
-              ev.dst = md.dst;
-              ev.src_port = md.src_port;
-              ev.dst_port = md.dst_port;
-              ev.proto = md.l4_proto;
-              ev.rule = rule;
-              ev.from = u;
-              ev.to = chosen;
-              ev.reason = pc.reason;
-              events_.push(ev);
-            }
-            if (pc.reason == PathReason::kSlaDrop) {
-              if (e != nullptr) {
-                e->rule = rule;
-                e->policy_gen = gen;
-                e->uplink = kNoUplink;
-              }
-              p->count_packet(rule, worker_, md.l3_total);
-              out.drop(kSlaDrop, m);
-              continue;
-            }
-          }
-          u = chosen;
-          if (e != nullptr) {
-            e->uplink = u;
-            e->rule = rule;
-            e->policy_gen = gen;
-          }
-          if (fp != nullptr && fp->dup_uplink != u2) fp->dup_uplink = u2;
-          if (u == kUplinkPolicyDrop) {
-            p->count_packet(rule, worker_, md.l3_total);
-            out.drop(kPolicyDrop, m);
-            continue;
-          }
-        }
-      }
-      if (u == kNoUplink) {
-        out.drop(kNoUsableUplink, m);
-        continue;
-      }
-      md.uplink = u;
-      md.rule = rule;
-      md.out_port = site_.uplinks[u]->port_id;
-      unsigned edge = kUplink;
-      const bool from_site =
-          fp != nullptr && (wan_opened || (overlay_on && overlay_.hub)) && fp->site != 0;
-      if (wan_opened) {
-        if (from_site && overlay_on) {
-          edge = kOverlay;
-        } else if (fp != nullptr && fp->fwd_port != 0) {
-          // An answer through a port forward: nat_out sends it from the public port.
-          md.fwd_port = fp->fwd_port;
-          md.flags |= meta_flag::kPortForward;
-          edge = kBreakout;
-        }
-      } else {
-        p->count_packet(rule, worker_, md.l3_total);
-        const RuleAction& a = p->rules[rule].action;
-        if (a.egress == Egress::kBreakout) {
-          edge = kBreakout;
-        } else if (overlay_on && overlay_.hub) {
-          if (!from_site) {
-            out.drop(kNoOverlaySite, m);
-            continue;
-          }
-          edge = kOverlay;
-        } else if (overlay_on && !p->peers.empty()) {
-          edge = kOverlay;
-          md.dup_uplink = u2;
-        }
-      }
-      // The rule's QoS class marks the packet (before encapsulation: the overlay's outer header
-      // copies the inner DSCP).
-      if (p != nullptr && md.rule < p->rules.size()) {
-        const uint8_t q = p->rules[md.rule].action.qos_class;
-        if (q < p->qos_classes.size() && p->qos_classes[q].dscp >= 0 &&
-            p->qos_classes[q].dscp != md.dscp) {
-          set_dscp(rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len), v4,
-                   static_cast<uint8_t>(p->qos_classes[q].dscp));
-          md.dscp = static_cast<uint8_t>(p->qos_classes[q].dscp);
-        }
-      }
-      if (edge == kOverlay && from_site) {
-        md.overlay_site = fp->site;
-        md.overlay_path = fp->remote_path;
-        md.overlay_cls = fp->cls;  // the site's tag for this flow: its class is counted both ways
-      } else if (edge == kOverlay) {
-        md.overlay_cls = 0;
-        if (p != nullptr && md.rule < p->rules.size()) {
-          const uint8_t c = p->rules[md.rule].action.sla_class;
-          if (c < kClassTagged) md.overlay_cls = static_cast<uint8_t>(c + 1);
-        }
-      }
-      out.to(edge, m);
+      from_lan(m, md, v4, out);
     } else {
-      if (!site_.is_lan_dst(md.dst, v4)) {
-        out.drop(kNoRoute, m);
-        continue;
-      }
-      // A flow opened from the WAN answers on the uplink it came in by: upstream anti-spoofing
-      // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
-      if (md.flow_id != kNoFlow) {
-        FlowEntry& e = flows_.entry(md.flow_id);
-        if (e.uplink == kUplinkPolicyDrop) [[unlikely]] {
-          // The policy drops this flow (its rule, or the firewall revoked it): both ways.
-          out.drop(kPolicyDrop, m);
-          continue;
-        }
-        if (e.uplink == kNoUplink && e.policy_gen == kGenNone) {
-          e.uplink = in->uplink;
-          e.policy_gen = kGenWanOpened;
-        }
-        // Answers to a flow the LAN opened carry its rule (the qos stage polices by class).
-        if (e.policy_gen == gen) md.rule = e.rule;
-        // Through the overlay: remember the site and its path, where answers go (a hub
-        // follows the edge's own choice, so a failover moves both directions at once).
-        if (md.flags & meta_flag::kFromOverlay) {
-          FlowPath& fp = flows_.path(md.flow_id);
-          fp.site = md.overlay_site;
-          fp.remote_path = md.overlay_path;
-          fp.cls = md.overlay_cls;
-        }
-      }
-      md.uplink = in->uplink;
-      md.out_port = site_.lan->port_id;
-      out.to(kLan, m);
+      to_lan(m, md, *in, v4, out);
     }
   }
+}
+
+void RouteStage::from_lan(rte_mbuf* m, PacketMeta& md, bool v4, Output& out) noexcept {
+  if (site_.is_lan_dst(md.dst, v4)) [[unlikely]] {
+    out.drop(kLanToLan, m);
+    return;
+  }
+  FlowEntry* e = md.flow_id != kNoFlow ? &flows_.entry(md.flow_id) : nullptr;
+  // FlowPath lives in its own array: read it only when needed (one more cache miss per packet
+  // at a million flows otherwise). The duplicate strategy's second uplink is chosen anew for
+  // every packet (keeps() sends those flows to the selector).
+  FlowPath* fp = md.flow_id != kNoFlow ? &flows_.path(md.flow_id) : nullptr;
+  LanPath lp;
+  if (!choose_uplink(m, md, v4, e, fp, lp, out)) return;
+  if (lp.uplink == kNoUplink) {
+    out.drop(kNoUsableUplink, m);
+    return;
+  }
+  md.uplink = lp.uplink;
+  md.rule = lp.rule;
+  md.out_port = site_.uplinks[lp.uplink]->port_id;
+  const bool from_site =
+      fp != nullptr && (lp.wan_opened || (overlay_.port != 0 && overlay_.hub)) && fp->site != 0;
+  unsigned edge = kUplink;
+  if (!lan_edge(m, md, fp, lp, from_site, edge, out)) return;
+  mark_class_dscp(m, md, v4);
+  if (edge == kOverlay) tag_overlay(md, fp, from_site);
+  out.to(edge, m);
+}
+
+bool RouteStage::choose_uplink(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* e, FlowPath* fp,
+                               LanPath& lp, Output& out) noexcept {
+  const PolicySnapshot* p = view_.policy;
+  const uint16_t gen = view_.policy_gen;
+  lp.uplink = e != nullptr ? e->uplink : kNoUplink;
+  lp.rule = e != nullptr ? e->rule : 0;
+  const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
+  lp.wan_opened = fgen == kGenWanOpened && lp.uplink != kNoUplink;
+  const bool fresh = fgen == gen || lp.wan_opened;
+  if (fresh && lp.uplink == kUplinkPolicyDrop) {
+    if (p != nullptr) p->count_packet(lp.rule, worker_, md.l3_total);
+    out.drop(kPolicyDrop, m);
+    return false;
+  }
+  if (lp.wan_opened) {
+    // Answers go back the way the flow came in (BCP 38 upstream); through the overlay if that
+    // is how it came.
+    if (alive(lp.uplink)) return true;
+    out.drop(kNoUsableUplink, m);
+    return false;
+  }
+  if (p == nullptr || p->rules.empty()) [[unlikely]] {
+    out.drop(kNoPolicy, m);
+    return false;
+  }
+  if (fresh && keeps(*p, p->rules[lp.rule < p->rules.size() ? lp.rule : 0].action, lp.uplink))
+    return true;
+  return reselect(m, md, v4, e, fp, fgen, lp, out);
+}
+
+[[gnu::noinline]] bool RouteStage::reselect(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* e,
+                                            FlowPath* fp, uint16_t fgen, LanPath& lp,
+                                            Output& out) noexcept {
+  const PolicySnapshot& p = *view_.policy;
+  const uint16_t gen = view_.policy_gen;
+  const uint8_t u = lp.uplink;
+  if (fgen != gen) {
+    const uint16_t app = e != nullptr ? e->app : kAppUnknown;
+    const uint16_t cat =
+        app < p.apps.size() && p.apps[app].id == app ? p.apps[app].category_id : kCategoryUnknown;
+    lp.rule = p.match(md, app, cat);
+  }
+  const RuleAction& a = p.rules[lp.rule].action;
+  uint8_t chosen = kUplinkPolicyDrop;
+  if (a.egress != Egress::kDrop) {
+    // A new policy keeps the flow's uplink if the new rule still allows it.
+    const PathChoice pc =
+        select_path(a, candidates(p, lp.rule, v4), u, md.flow_hash, a.egress == Egress::kBreakout);
+    bump(reasons_[static_cast<unsigned>(pc.reason)]);
+    chosen = pc.reason == PathReason::kSlaDrop ? kNoUplink : pc.uplink;
+    lp.second = pc.second;
+    if (chosen != kNoUplink && (u == kNoUplink || fgen != gen)) p.count_flow(lp.rule, worker_);
+    if (fp != nullptr && u < kMaxUplinks && chosen != u && chosen < kMaxUplinks) {
+      ++fp->moves;
+      log_move(md, lp.rule, u, chosen, pc.reason);
+    }
+    if (pc.reason == PathReason::kSlaDrop) {
+      if (e != nullptr) {
+        e->rule = lp.rule;
+        e->policy_gen = gen;
+        e->uplink = kNoUplink;
+      }
+      p.count_packet(lp.rule, worker_, md.l3_total);
+      out.drop(kSlaDrop, m);
+      return false;
+    }
+  }
+  lp.uplink = chosen;
+  if (e != nullptr) {
+    e->uplink = chosen;
+    e->rule = lp.rule;
+    e->policy_gen = gen;
+  }
+  if (fp != nullptr && fp->dup_uplink != lp.second) fp->dup_uplink = lp.second;
+  if (chosen == kUplinkPolicyDrop) {
+    p.count_packet(lp.rule, worker_, md.l3_total);
+    out.drop(kPolicyDrop, m);
+    return false;
+  }
+  return true;
+}
+
+void RouteStage::log_move(const PacketMeta& md, uint16_t rule, uint8_t from, uint8_t to,
+                          PathReason why) noexcept {
+  PathEvent ev;
+  ev.tsc = rte_rdtsc();
+  ev.src = md.src;
+  ev.dst = md.dst;
+  ev.src_port = md.src_port;
+  ev.dst_port = md.dst_port;
+  ev.proto = md.l4_proto;
+  ev.rule = rule;
+  ev.from = from;
+  ev.to = to;
+  ev.reason = why;
+  events_.push(ev);
+}
+
+bool RouteStage::lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp, const LanPath& lp,
+                          bool from_site, unsigned& edge, Output& out) noexcept {
+  const bool overlay_on = overlay_.port != 0;
+  if (lp.wan_opened) {
+    if (from_site && overlay_on) {
+      edge = kOverlay;
+    } else if (fp != nullptr && fp->fwd_port != 0) {
+      // An answer through a port forward: nat_out sends it from the public port.
+      md.fwd_port = fp->fwd_port;
+      md.flags |= meta_flag::kPortForward;
+      edge = kBreakout;
+    }
+    return true;
+  }
+  const PolicySnapshot& p = *view_.policy;
+  p.count_packet(lp.rule, worker_, md.l3_total);
+  if (p.rules[lp.rule].action.egress == Egress::kBreakout) {
+    edge = kBreakout;
+  } else if (overlay_on && overlay_.hub) {
+    if (!from_site) {
+      out.drop(kNoOverlaySite, m);
+      return false;
+    }
+    edge = kOverlay;
+  } else if (overlay_on && !p.peers.empty()) {
+    edge = kOverlay;
+    md.dup_uplink = lp.second;
+  }
+  return true;
+}
+
+void RouteStage::mark_class_dscp(rte_mbuf* m, PacketMeta& md, bool v4) noexcept {
+  const PolicySnapshot* p = view_.policy;
+  if (p == nullptr || md.rule >= p->rules.size()) return;
+  const uint8_t q = p->rules[md.rule].action.qos_class;
+  if (q >= p->qos_classes.size()) return;
+  const int dscp = p->qos_classes[q].dscp;
+  if (dscp < 0 || dscp == md.dscp) return;
+  set_dscp(rte_pktmbuf_mtod_offset(m, uint8_t*, md.l2_len), v4, static_cast<uint8_t>(dscp));
+  md.dscp = static_cast<uint8_t>(dscp);
+}
+
+void RouteStage::tag_overlay(PacketMeta& md, const FlowPath* fp, bool from_site) const noexcept {
+  if (from_site) {
+    md.overlay_site = fp->site;
+    md.overlay_path = fp->remote_path;
+    md.overlay_cls = fp->cls;  // the site's tag for this flow: its class is counted both ways
+    return;
+  }
+  md.overlay_cls = 0;
+  const PolicySnapshot* p = view_.policy;
+  if (p != nullptr && md.rule < p->rules.size()) {
+    const uint8_t c = p->rules[md.rule].action.sla_class;
+    if (c < kClassTagged) md.overlay_cls = static_cast<uint8_t>(c + 1);
+  }
+}
+
+void RouteStage::to_lan(rte_mbuf* m, PacketMeta& md, const Interface& in, bool v4,
+                        Output& out) noexcept {
+  if (!site_.is_lan_dst(md.dst, v4)) {
+    out.drop(kNoRoute, m);
+    return;
+  }
+  // A flow opened from the WAN answers on the uplink it came in by: upstream anti-spoofing
+  // (BCP 38) would drop replies sourced from that uplink's addresses on another one.
+  if (md.flow_id != kNoFlow) {
+    FlowEntry& e = flows_.entry(md.flow_id);
+    if (e.uplink == kUplinkPolicyDrop) [[unlikely]] {
+      // The policy drops this flow (its rule, or the firewall revoked it): both ways.
+      out.drop(kPolicyDrop, m);
+      return;
+    }
+    if (e.uplink == kNoUplink && e.policy_gen == kGenNone) {
+      e.uplink = in.uplink;
+      e.policy_gen = kGenWanOpened;
+    }
+    // Answers to a flow the LAN opened carry its rule (the qos stage polices by class).
+    if (e.policy_gen == view_.policy_gen) md.rule = e.rule;
+    // Through the overlay: remember the site and its path, where answers go (a hub follows the
+    // edge's own choice, so a failover moves both directions at once).
+    if (md.flags & meta_flag::kFromOverlay) {
+      FlowPath& fp = flows_.path(md.flow_id);
+      fp.site = md.overlay_site;
+      fp.remote_path = md.overlay_path;
+      fp.cls = md.overlay_cls;
+    }
+  }
+  md.uplink = in.uplink;
+  md.out_port = site_.lan->port_id;
+  out.to(kLan, m);
 }
 
 void RouteStage::collect_extra(std::vector<CounterValue>& out) const {

@@ -72,6 +72,45 @@ class RouteStage final : public Stage {
   // its cap, a primary, and not a duplicate-strategy rule (those re-check both paths).
   bool keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) const noexcept;
 
+  // The per-packet steps below are inlined into process() (a call each cost ~12 cycles/packet in
+  // traboule-bench); reselect() and log_move(), taken only when a flow's path is decided, are not.
+  // One LAN packet's uplink decision: the uplink (kNoUplink: none usable), the duplicate
+  // strategy's second one, the rule, and whether the flow was opened from the WAN.
+  struct LanPath {
+    uint8_t uplink = kNoUplink;
+    uint8_t second = kNoUplink;
+    uint16_t rule = 0;
+    bool wan_opened = false;
+  };
+  // LAN → WAN: the flow's uplink, the edge, the class's DSCP, the overlay tag.
+  [[gnu::always_inline]] inline void from_lan(rte_mbuf* m, PacketMeta& md, bool v4,
+                                              Output& out) noexcept;
+  // The cached choice while the policy generation holds and keeps() agrees; else reselect().
+  // False: the packet was dropped (policy, SLA, no policy, dead uplink of a WAN-opened flow).
+  [[gnu::always_inline]] inline bool choose_uplink(rte_mbuf* m, PacketMeta& md, bool v4,
+                                                   FlowEntry* e, FlowPath* fp, LanPath& lp,
+                                                   Output& out) noexcept;
+  // The rule (matched again when `fgen` is not the policy's generation) and the path
+  // selector's uplink, cached in the flow; a move is logged as a path event.
+  bool reselect(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* e, FlowPath* fp, uint16_t fgen,
+                LanPath& lp, Output& out) noexcept;
+  void log_move(const PacketMeta& md, uint16_t rule, uint8_t from, uint8_t to,
+                PathReason why) noexcept;
+  // uplink, overlay or breakout for a LAN packet with its uplink chosen. False: dropped (a hub
+  // has no site to send an overlay flow to).
+  [[gnu::always_inline]] inline bool lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp,
+                                              const LanPath& lp, bool from_site, unsigned& edge,
+                                              Output& out) noexcept;
+  // The rule's QoS class DSCP, here and not in qos: before encapsulation, so the overlay's outer
+  // header copies it.
+  [[gnu::always_inline]] inline void mark_class_dscp(rte_mbuf* m, PacketMeta& md, bool v4) noexcept;
+  // Overlay class tag (and, for a flow a site opened, the site and path to answer on).
+  [[gnu::always_inline]] inline void tag_overlay(PacketMeta& md, const FlowPath* fp,
+                                                 bool from_site) const noexcept;
+  // WAN → LAN: to the LAN port for our prefixes; remembers where the flow's answers go.
+  [[gnu::always_inline]] inline void to_lan(rte_mbuf* m, PacketMeta& md, const Interface& in,
+                                            bool v4, Output& out) noexcept;
+
   const Site& site_;
   FlowTable& flows_;
   const WorkerView& view_;
