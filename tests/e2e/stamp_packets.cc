@@ -23,6 +23,7 @@
 #include "dataplane/stages/probe.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pcap_file.h"
 #include "tests/testing/stage_harness.h"
 
 namespace {
@@ -36,65 +37,13 @@ using traboule::dp::StampRecord;
 using traboule::dp::StampRecordKind;
 using traboule::dp::StampRequest;
 using traboule::testing::Frame;
+using traboule::testing::read_pcap;
 using traboule::testing::StageHarness;
+using traboule::testing::write_pcap;
 using Bytes = std::vector<uint8_t>;
 
 constexpr uint16_t kPort = 1;
 constexpr uint16_t kSenderBase = 40000;
-
-// --- pcap, by hand (the format is 24 + 16 bytes of header): no library needed.
-
-bool write_pcap(const std::string& path, const std::vector<Bytes>& frames) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "cannot write %s\n", path.c_str());
-    return false;
-  }
-  const uint32_t hdr[6] = {0xa1b2c3d4u, 0x00040002u, 0, 0, 65535, 1};  // usec, v2.4, Ethernet
-  std::fwrite(hdr, sizeof hdr, 1, f);
-  uint32_t usec = 0;
-  for (const Bytes& b : frames) {
-    const uint32_t rec[4] = {1767225600u, usec += 10, static_cast<uint32_t>(b.size()),
-                             static_cast<uint32_t>(b.size())};
-    std::fwrite(rec, sizeof rec, 1, f);
-    std::fwrite(b.data(), 1, b.size(), f);
-  }
-  return std::fclose(f) == 0;
-}
-
-bool read_pcap(const std::string& path, std::vector<Bytes>* frames) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
-    return false;
-  }
-  uint32_t hdr[6];
-  bool ok = std::fread(hdr, sizeof hdr, 1, f) == 1;
-  const bool swap = ok && (hdr[0] == 0xd4c3b2a1u || hdr[0] == 0x4d3cb2a1u);
-  if (!ok || !(swap || hdr[0] == 0xa1b2c3d4u || hdr[0] == 0xa1b23c4du)) {
-    std::fprintf(stderr, "%s: not a pcap file\n", path.c_str());
-    std::fclose(f);
-    return false;
-  }
-  uint32_t rec[4];
-  while (std::fread(rec, sizeof rec, 1, f) == 1) {
-    const uint32_t len = swap ? __builtin_bswap32(rec[2]) : rec[2];
-    if (len > 65535) {
-      std::fprintf(stderr, "%s: record of %u bytes\n", path.c_str(), len);
-      ok = false;
-      break;
-    }
-    Bytes b(len);
-    if (std::fread(b.data(), 1, len, f) != len) {
-      std::fprintf(stderr, "%s: truncated record\n", path.c_str());
-      ok = false;
-      break;
-    }
-    frames->push_back(std::move(b));
-  }
-  std::fclose(f);
-  return ok;
-}
 
 // --- a box
 
@@ -254,7 +203,8 @@ int cmd_write(const std::string& dir) {
   json += "]}\n";
   rte_ring_free(results);
   rte_ring_free(requests);
-  if (!write_pcap(dir + "/sender.pcap", sent) || !write_pcap(dir + "/reflected.pcap", reflected))
+  if (!write_pcap(dir + "/sender.pcap", sent, 10) ||
+      !write_pcap(dir + "/reflected.pcap", reflected, 10))
     return 1;
   FILE* f = std::fopen((dir + "/expect.json").c_str(), "w");
   if (f == nullptr) return 1;
@@ -278,7 +228,7 @@ int cmd_reflect(const std::string& in, const std::string& out) {
     std::printf("{\"verdict\": \"%s\"}\n", verdict.c_str());
     if (verdict == "edge:reply") answers.push_back(answer);
   }
-  return write_pcap(out, answers) ? 0 : 1;
+  return write_pcap(out, answers, 10) ? 0 : 1;
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 // using real applications (DNS, an HTTP download, TLS with SNI, QUIC, SIP and RTP), the LAN side
 // in lan_in.pcap and the servers' answers in fiber_in.pcap, plus flows.txt listing each flow
 // with the packets it must count each way. The script holds the label each flow must get.
-#include <pcap/pcap.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +13,7 @@
 
 #include "tests/testing/app_messages.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pcap_file.h"
 
 using traboule::testing::Bytes;
 using traboule::testing::Frame;
@@ -158,27 +158,6 @@ std::vector<Flow> flows() {
   return v;
 }
 
-bool write(const std::string& path, const std::vector<Frame>& frames) {
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
-  pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
-  if (d == nullptr) {
-    std::fprintf(stderr, "cannot write %s: %s\n", path.c_str(), pcap_geterr(dead));
-    pcap_close(dead);
-    return false;
-  }
-  long usec = 0;
-  for (const Frame& f : frames) {
-    pcap_pkthdr h{};
-    h.ts.tv_sec = 1767225600;  // fixed: captures are byte-for-byte reproducible
-    h.ts.tv_usec = usec += 1000;
-    h.caplen = h.len = static_cast<bpf_u_int32>(f.bytes.size());
-    pcap_dump(reinterpret_cast<u_char*>(d), &h, f.bytes.data());
-  }
-  pcap_dump_close(d);
-  pcap_close(dead);
-  return true;
-}
-
 bool write_text(const std::string& path, const std::string& text) {
   std::FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
@@ -216,7 +195,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%zu LAN frames: more than one receive burst (64)\n", lan.size());
     return 1;
   }
-  const bool ok = write(dir + "/lan_in.pcap", lan) && write(dir + "/fiber_in.pcap", fiber) &&
-                  write(dir + "/vdsl_in.pcap", {}) && write_text(dir + "/flows.txt", manifest);
+  const bool ok = write_pcap(dir + "/lan_in.pcap", lan, 1000) &&
+                  write_pcap(dir + "/fiber_in.pcap", fiber, 1000) &&
+                  write_pcap(dir + "/vdsl_in.pcap", std::vector<Frame>{}, 1000) &&
+                  write_text(dir + "/flows.txt", manifest);
   return ok ? 0 : 1;
 }

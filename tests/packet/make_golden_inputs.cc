@@ -2,13 +2,13 @@
 // Writes the input captures of the golden test: what a LAN host and the two uplinks send to
 // the edge. Each frame's comment says what the edge must do with it; expected/*.pcap hold what
 // it did when the captures were last reviewed (tests/packet/run_golden.sh --update).
-#include <pcap/pcap.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pcap_file.h"
 
 using traboule::testing::Frame;
 using traboule::testing::Ipv4Opts;
@@ -24,26 +24,6 @@ constexpr const char* kEdgeFiber = "02:00:00:00:0b:01";
 constexpr const char* kFiberGw = "02:00:00:00:0b:fe";
 constexpr const char* kEdgeVdsl = "02:00:00:00:0c:01";
 constexpr const char* kVdslGw = "02:00:00:00:0c:fe";
-
-bool write(const std::string& path, const std::vector<Frame>& frames) {
-  pcap_t* dead = pcap_open_dead(DLT_EN10MB, 65535);
-  pcap_dumper_t* d = pcap_dump_open(dead, path.c_str());
-  if (d == nullptr) {
-    std::fprintf(stderr, "cannot write %s: %s\n", path.c_str(), pcap_geterr(dead));
-    return false;
-  }
-  long usec = 0;
-  for (const Frame& f : frames) {
-    pcap_pkthdr h{};
-    h.ts.tv_sec = 1767225600;  // fixed: captures are byte-for-byte reproducible
-    h.ts.tv_usec = usec += 10;
-    h.caplen = h.len = static_cast<bpf_u_int32>(f.bytes.size());
-    pcap_dump(reinterpret_cast<u_char*>(d), &h, f.bytes.data());
-  }
-  pcap_dump_close(d);
-  pcap_close(dead);
-  return true;
-}
 
 std::vector<Frame> lan_in() {
   std::vector<Frame> v;
@@ -230,7 +210,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string dir = argv[1];
-  bool ok = write(dir + "/lan_in.pcap", lan_in()) && write(dir + "/fiber_in.pcap", fiber_in()) &&
-            write(dir + "/vdsl_in.pcap", vdsl_in());
+  bool ok = write_pcap(dir + "/lan_in.pcap", lan_in(), 10) &&
+            write_pcap(dir + "/fiber_in.pcap", fiber_in(), 10) &&
+            write_pcap(dir + "/vdsl_in.pcap", vdsl_in(), 10);
   return ok ? 0 : 1;
 }
