@@ -27,6 +27,8 @@
 
 #include "dataplane/io/mempool.h"
 #include "dataplane/model/policy_snapshot.h"
+#include "dataplane/model/stamp_clock.h"
+#include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/stamp.h"
 #include "dataplane/runtime/pipeline_factory.h"
 #include "dataplane/runtime/site.h"

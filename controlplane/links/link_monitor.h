@@ -14,7 +14,8 @@
 #include <vector>
 
 #include "controlplane/links/path_monitor.h"
-#include "dataplane/proto/stamp.h"
+#include "dataplane/model/stamp_ring.h"
+#include "dataplane/model/stamp_sessions.h"
 
 #include <nlohmann/json.hpp>
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/model/stamp_ring.h"
 #include "dataplane/proto/stamp.h"
 
 namespace traboule::cp {

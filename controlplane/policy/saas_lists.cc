@@ -6,7 +6,7 @@
 #include <map>
 #include <sstream>
 
-#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/model/domain_matcher.h"
 #include "dataplane/proto/ip_addr.h"
 
 namespace traboule::saas {

@@ -23,7 +23,8 @@ struct Endpoint {
   std::string app;       // catalogue name: teams, outlook, google-meet, zoom, ...
   std::string category;  // Microsoft 365: optimize, allow, default; empty for the others
   int id = 0;            // the vendor's endpoint-set id, 0 when it has none
-  std::vector<std::string> domains;   // patterns, "*.x" = x's subdomains (see dns_snoop.h)
+  std::vector<std::string>
+      domains;  // patterns, "*.x" = x's subdomains (see dataplane/model/domain_matcher.h)
   std::vector<std::string> prefixes;  // CIDR, normalised text
   std::string tcp_ports;
   std::string udp_ports;

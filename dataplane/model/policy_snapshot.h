@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/model/domain_matcher.h"
 #include "dataplane/model/firewall_policy.h"
 #include "dataplane/model/packet_meta.h"
-#include "dataplane/proto/dns_snoop.h"
 #include "dataplane/proto/ip_addr.h"
 
 namespace traboule::dp {

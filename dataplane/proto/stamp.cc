@@ -13,32 +13,12 @@ namespace {
 
 constexpr uint64_t kNsPerS = 1'000'000'000ULL;
 constexpr uint64_t kFracOne = 1ULL << 32;
-constexpr double kMaxSlewPpm = 500.0;
 
-// floor(rem × 2^32 / hz) for rem < hz < 2^48, without a 128-bit type: two 16-bit steps.
-uint64_t frac_of(uint64_t rem, uint64_t hz) noexcept {
-  const uint64_t a = rem << 16;
-  const uint64_t q1 = a / hz;
-  const uint64_t b = (a % hz) << 16;
-  return (q1 << 16) + b / hz;
-}
-uint64_t ticks_to_ntp(uint64_t ticks, uint64_t hz) noexcept {
-  return ((ticks / hz) << 32) + frac_of(ticks % hz, hz);
-}
 uint64_t ns_to_frac(uint64_t ns) noexcept {  // ns < 1e9
   return (ns << 32) / kNsPerS;
 }
 uint64_t frac_to_ns(uint64_t frac) noexcept {  // rounded
   return (frac * kNsPerS + (kFracOne >> 1)) >> 32;
-}
-
-bool v4_bad_remote(const IpAddr& a) noexcept {
-  const uint8_t b0 = a.b[12];
-  return a.v4_host() == 0 || b0 == 127 || b0 >= 224;
-}
-bool v6_bad_remote(const IpAddr& a) noexcept {
-  static const IpAddr kLoopback = *IpAddr::parse("::1");
-  return a.is_zero() || a.b[0] == 0xff || a == kLoopback;
 }
 
 }  // namespace
@@ -100,58 +80,6 @@ int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept {
   return neg ? -ns : ns;
 }
 
-uint64_t TscClock::ntp(uint64_t tsc) const noexcept {
-  if (hz == 0) return 0;
-  return tsc >= tsc0 ? ntp0 + ticks_to_ntp(tsc - tsc0, hz) : ntp0 - ticks_to_ntp(tsc0 - tsc, hz);
-}
-
-TscClock TscClock::anchor(uint64_t tsc, uint64_t unix_ns, uint64_t hz, ErrorEstimate e) {
-  return TscClock{tsc, ntp_from_unix_ns(unix_ns), hz, e};
-}
-
-TscClock TscClock::slewed(uint64_t now_tsc, uint64_t now_unix_ns, uint64_t nominal_hz,
-                          uint32_t window_s, uint64_t step_ns, ErrorEstimate e) const noexcept {
-  if (!set() || window_s == 0 || nominal_hz == 0)
-    return anchor(now_tsc, now_unix_ns, nominal_hz, e);
-  const uint64_t mapped = ntp(now_tsc);
-  const int64_t off_ns = ntp_diff_ns(ntp_from_unix_ns(now_unix_ns), mapped);
-  const uint64_t mag = off_ns < 0 ? static_cast<uint64_t>(-off_ns) : static_cast<uint64_t>(off_ns);
-  if (mag > step_ns) return anchor(now_tsc, now_unix_ns, nominal_hz, e);
-  // Ahead of the system clock (off < 0): more ticks per second, so the mapping runs slower.
-  const double window_ns = static_cast<double>(window_s) * 1e9;
-  double ratio = window_ns / (window_ns + static_cast<double>(off_ns));
-  const double lim = kMaxSlewPpm * 1e-6;
-  if (ratio > 1 + lim) ratio = 1 + lim;
-  if (ratio < 1 - lim) ratio = 1 - lim;
-  const auto new_hz = static_cast<uint64_t>(std::llround(static_cast<double>(nominal_hz) * ratio));
-  return TscClock{now_tsc, mapped, new_hz, e};
-}
-
-void SharedTscClock::store(const TscClock& c) noexcept {
-  const uint32_t s = seq_.load(std::memory_order_relaxed);
-  seq_.store(s + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  tsc0_.store(c.tsc0, std::memory_order_relaxed);
-  ntp0_.store(c.ntp0, std::memory_order_relaxed);
-  hz_.store(c.hz, std::memory_order_relaxed);
-  error_.store(c.error.encode(), std::memory_order_relaxed);
-  seq_.store(s + 2, std::memory_order_release);
-}
-
-TscClock SharedTscClock::load() const noexcept {
-  TscClock c;
-  for (;;) {
-    const uint32_t s1 = seq_.load(std::memory_order_acquire);
-    if (s1 & 1) continue;
-    c.tsc0 = tsc0_.load(std::memory_order_relaxed);
-    c.ntp0 = ntp0_.load(std::memory_order_relaxed);
-    c.hz = hz_.load(std::memory_order_relaxed);
-    c.error = ErrorEstimate::decode(error_.load(std::memory_order_relaxed));
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq_.load(std::memory_order_relaxed) == s1) return c;
-  }
-}
-
 const char* to_string(StampStatus s) noexcept {
   switch (s) {
     case StampStatus::kOk:
@@ -160,42 +88,6 @@ const char* to_string(StampStatus s) noexcept {
       return "shorter than the 44-byte STAMP packet";
     case StampStatus::kTooLong:
       return "longer than a STAMP packet may be";
-  }
-  return "?";
-}
-
-const char* to_string(StampProbeKind k) noexcept {
-  switch (k) {
-    case StampProbeKind::kStamp:
-      return "stamp";
-    case StampProbeKind::kIcmpEcho:
-      return "icmp";
-  }
-  return "?";
-}
-
-const char* to_string(StampSendFailure f) noexcept {
-  switch (f) {
-    case StampSendFailure::kNone:
-      return "none";
-    case StampSendFailure::kNoSession:
-      return "no_session";
-    case StampSendFailure::kLinkDown:
-      return "link_down";
-    case StampSendFailure::kNoSource:
-      return "no_source_address";
-    case StampSendFailure::kNoRoute:
-      return "no_route";
-    case StampSendFailure::kNoNeighbor:
-      return "next_hop_unresolved";
-    case StampSendFailure::kNoMbuf:
-      return "no_mbuf";
-    case StampSendFailure::kBadLength:
-      return "bad_length";
-    case StampSendFailure::kClockUnset:
-      return "clock_unset";
-    case StampSendFailure::kQueueFull:
-      return "request_queue_full";
   }
   return "?";
 }
@@ -432,74 +324,6 @@ StampDmStatus reflect_dm(std::span<uint8_t> pkt, const StampDm* counters) noexce
   put32(t + 12, counters->r_txc);
   reflect_class_dm(pkt, *counters);
   return StampDmStatus::kOk;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-StampSessionTable::StampSessionTable(uint16_t local_port_base) : base_(local_port_base) {
-  if (base_ != 0 && uint32_t{base_} + kMaxStampSessions > 65536)
-    throw std::invalid_argument("STAMP sender port base " + std::to_string(base_) + ": the " +
-                                std::to_string(kMaxStampSessions) +
-                                " session ports would pass 65535");
-}
-
-std::optional<std::string> StampSessionTable::set(uint16_t id, const StampSession& s) {
-  const std::string who = "STAMP session " + std::to_string(id);
-  if (base_ == 0) return who + ": no sender port range configured (port base 0)";
-  if (id >= kMaxStampSessions)
-    return who + ": id out of range (0.." + std::to_string(kMaxStampSessions - 1) + ")";
-  if (s.uplink == 0xff) return who + ": uplink not set";
-  if (s.remote.is_v4() ? v4_bad_remote(s.remote) : v6_bad_remote(s.remote))
-    return who + ": remote " + s.remote.str() +
-           " is not a unicast address (zero, loopback, multicast or broadcast)";
-  if (s.kind == StampProbeKind::kStamp && s.remote_port == 0) return who + ": remote port 0";
-  if (s.kind == StampProbeKind::kIcmpEcho && s.remote_port != 0)
-    return who + ": remote port " + std::to_string(s.remote_port) +
-           " given for an ICMP echo session (echo has no port; use 0)";
-  if (s.kind != StampProbeKind::kStamp && s.kind != StampProbeKind::kIcmpEcho)
-    return who + ": kind " + std::to_string(static_cast<unsigned>(s.kind)) + " unknown";
-  Slot& sl = slots_[id];
-  const uint32_t q = sl.seq.load(std::memory_order_relaxed);
-  sl.seq.store(q + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  sl.uplink.store(s.uplink, std::memory_order_relaxed);
-  sl.kind.store(static_cast<uint8_t>(s.kind), std::memory_order_relaxed);
-  sl.remote_port.store(s.remote_port, std::memory_order_relaxed);
-  sl.remote_w0.store(s.remote.word(0), std::memory_order_relaxed);
-  sl.remote_w1.store(s.remote.word(1), std::memory_order_relaxed);
-  sl.active.store(true, std::memory_order_relaxed);
-  sl.seq.store(q + 2, std::memory_order_release);
-  return std::nullopt;
-}
-
-void StampSessionTable::clear(uint16_t id) noexcept {
-  if (id >= kMaxStampSessions) return;
-  Slot& sl = slots_[id];
-  const uint32_t q = sl.seq.load(std::memory_order_relaxed);
-  sl.seq.store(q + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  sl.active.store(false, std::memory_order_relaxed);
-  sl.seq.store(q + 2, std::memory_order_release);
-}
-
-bool StampSessionTable::get(uint16_t id, StampSession* out) const noexcept {
-  if (id >= kMaxStampSessions) return false;
-  const Slot& sl = slots_[id];
-  for (;;) {
-    const uint32_t q = sl.seq.load(std::memory_order_acquire);
-    if (q & 1) continue;
-    const bool active = sl.active.load(std::memory_order_relaxed);
-    out->uplink = sl.uplink.load(std::memory_order_relaxed);
-    out->kind = static_cast<StampProbeKind>(sl.kind.load(std::memory_order_relaxed));
-    out->remote_port = sl.remote_port.load(std::memory_order_relaxed);
-    const uint64_t w0 = sl.remote_w0.load(std::memory_order_relaxed);
-    const uint64_t w1 = sl.remote_w1.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (sl.seq.load(std::memory_order_relaxed) != q) continue;
-    std::memcpy(out->remote.b.data(), &w0, 8);
-    std::memcpy(out->remote.b.data() + 8, &w1, 8);
-    return active;
-  }
 }
 
 }  // namespace traboule::dp

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// STAMP (RFC 8762, unauthenticated mode) as both planes share it: the test packet formats, NTP
-// and PTP timestamps, the error estimate, the TSC → NTP clock, the records the data plane hands
-// the control plane, and the session table the control plane fills for the data plane.
-// Pure C++ (no DPDK types): the probe stage, the link monitor and the tests all use this one
-// encoding, and every decode checks the length it is given before reading.
+// STAMP (RFC 8762, unauthenticated mode; RFC 8972 TLVs) on the wire: the test packet formats,
+// NTP and PTP timestamps, the error estimate. The probe stage, the link monitor and the tests all
+// use this one encoding, and every decode checks the length it is given before reading. The
+// clock, the ring records and the session table are in dataplane/model/stamp_*.h.
 #pragma once
 
 #include <array>
@@ -109,36 +108,6 @@ inline uint64_t stamp_ts_to_ntp(uint64_t raw, const ErrorEstimate& e) noexcept {
 }
 // a − b in nanoseconds (rounded), for a and b less than 2^31 s apart in either direction.
 int64_t ntp_diff_ns(uint64_t a, uint64_t b) noexcept;
-
-// TSC ticks → NTP: time = ntp0 + (tsc − tsc0) / hz. Exact integer arithmetic (no float), and
-// a TSC before tsc0 maps to an earlier time.
-struct TscClock {
-  uint64_t tsc0 = 0;
-  uint64_t ntp0 = 0;
-  uint64_t hz = 0;      // TSC ticks per second of this mapping; 0: not set
-  ErrorEstimate error;  // what our timestamps carry (S bit, accuracy)
-
-  bool set() const noexcept { return hz != 0; }
-  uint64_t ntp(uint64_t tsc) const noexcept;
-  static TscClock anchor(uint64_t tsc, uint64_t unix_ns, uint64_t hz, ErrorEstimate e = {});
-  // A new mapping equal to this one at now_tsc (no step for probes in flight) whose rate makes
-  // it meet the system clock (`now_unix_ns`) after `window_s` seconds. The rate correction is
-  // limited to ±500 ppm; an offset above `step_ns` (or no mapping yet) re-anchors instead.
-  TscClock slewed(uint64_t now_tsc, uint64_t now_unix_ns, uint64_t nominal_hz, uint32_t window_s,
-                  uint64_t step_ns, ErrorEstimate e) const noexcept;
-};
-
-// Published by a control thread, read by every worker: a seqlock over the clock's fields.
-class SharedTscClock {
- public:
-  void store(const TscClock& c) noexcept;  // one writer
-  TscClock load() const noexcept;          // lock-free readers (retry while a store runs)
-
- private:
-  std::atomic<uint32_t> seq_{0};
-  std::atomic<uint64_t> tsc0_{0}, ntp0_{0}, hz_{0};
-  std::atomic<uint16_t> error_{0};
-};
 
 // ---------------------------------------------------------------------------------------------
 // Packets
@@ -248,143 +217,5 @@ inline constexpr bool stamp_overlay_ssid_parse(uint16_t ssid, uint16_t* site,
   *path = static_cast<uint8_t>(ssid >> 12 & 3u);
   return true;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Data plane → control plane: one record per probe event, through a multi-producer rte_ring
-// (elements of sizeof(StampRecord) bytes) that a control thread drains.
-
-enum class StampRecordKind : uint8_t {
-  kSent = 1,    // worker 0 sent probe `seq` of `session`, stamped t1
-  kSendFailed,  // worker 0 could not send it: `failure` says why
-  kReply,       // a reflected packet (or an echo reply) for one of our sessions arrived, at t4
-};
-
-enum class StampSendFailure : uint8_t {
-  kNone = 0,
-  kNoSession,   // the session slot is not active
-  kLinkDown,    // the uplink's port is down
-  kNoSource,    // no address of the remote's family on the uplink
-  kNoRoute,     // remote not on-link and no gateway of its family
-  kNoNeighbor,  // next hop's MAC not resolved yet (resolution was asked for)
-  kNoMbuf,      // packet pool empty
-  kBadLength,   // asked payload length outside 44..kStampMaxPacketLen
-  kClockUnset,  // no TSC → NTP mapping published yet
-  kQueueFull,   // control plane side: the request ring to the sending worker was full
-};
-const char* to_string(StampSendFailure f) noexcept;
-
-struct StampRecord {
-  StampRecordKind kind = StampRecordKind::kReply;
-  StampSendFailure failure = StampSendFailure::kNone;
-  uint8_t sender_ttl = 0;  // kReply: the TTL the reflector saw on our probe
-  uint8_t reply_ttl = 0;   // kReply: the TTL of the reply as it reached us
-  uint16_t session = 0;
-  uint16_t length = 0;  // kReply: STAMP payload bytes; kSent: bytes sent
-  uint32_t seq = 0;     // our (Session-Sender) sequence number
-  uint32_t reflector_seq = 0;
-  uint16_t sender_error = 0;     // raw error estimate of t1 (ours, as the reflector echoed it)
-  uint16_t reflector_error = 0;  // raw error estimate of t2 and t3
-  uint16_t ssid = 0;
-  uint16_t reserved = 0;
-  uint64_t t1 = 0;  // NTP: we sent (kSent: as stamped; kReply: as echoed)
-  uint64_t t2 = 0;  // NTP: reflector received (converted from PTP when its Z bit is set)
-  uint64_t t3 = 0;  // NTP: reflector sent
-  uint64_t t4 = 0;  // NTP: we received
-  // Direct measurement (RFC 8972 §4.5) of the overlay data packets on the probe's path, 32-bit
-  // wrapping counters (docs/links.md). kSent: dm = the probe carried a DM TLV, dm_s_txc what it
-  // said. kReply: dm = the reflector filled it (U and M clear, length 12), and then all four:
-  uint32_t dm_s_txc = 0;  // our encap's packets sent on this uplink to the hub, at T1
-  uint32_t dm_r_rxc = 0;  // the hub's decap's packets received from this site on this path, at T2
-  uint32_t dm_r_txc = 0;  // the hub's encap's packets sent to this site on this path, at T2
-  uint32_t dm_s_rxc = 0;  // our decap's packets received from the hub on this uplink, at T4
-  bool dm = false;
-  // Per traffic class 1..dm_classes (kStampTlvClassDm), entry i is class i + 1: kSent what the
-  // probe said (c_s_txc), kReply the four counters once the reflector filled them (else 0).
-  uint8_t dm_classes = 0;
-  uint8_t dm_reserved[2] = {};
-  std::array<uint32_t, kStampMaxClasses> c_s_txc{}, c_r_rxc{}, c_r_txc{}, c_s_rxc{};
-};
-static_assert(std::is_trivially_copyable_v<StampRecord>);
-static_assert(sizeof(StampRecord) % 4 == 0, "rte_ring element sizes are multiples of 4");
-
-// Control plane → worker 0: send one probe now (rte_ring of sizeof(StampRequest) elements).
-struct StampRequest {
-  uint16_t session = 0;
-  uint16_t length = kStampPacketLen;  // STAMP payload bytes (44 + padding)
-  uint32_t seq = 0;
-  uint16_t ssid = 0;
-  uint8_t dscp = 0;
-  uint8_t classes = 0;  // per-class direct measurement entries an edge's probe carries (0..7)
-};
-static_assert(std::is_trivially_copyable_v<StampRequest>);
-static_assert(sizeof(StampRequest) % 4 == 0, "rte_ring element sizes are multiples of 4");
-
-// ---------------------------------------------------------------------------------------------
-// Our Session-Sender sessions. Session i uses local UDP port base + i (or ICMP echo identifier
-// base + i), so a reply is matched with two compares; the slot says which uplink and remote it
-// belongs to. Written by a control thread, read lock-free by every worker (a seqlock per slot).
-
-inline constexpr uint16_t kMaxStampSessions = 256;
-
-// What a session's probes are: STAMP test packets to a reflector, or ICMP/ICMPv6 echo requests
-// to an internet host (breakout targets: any host answers ping, few run a reflector).
-enum class StampProbeKind : uint8_t { kStamp = 0, kIcmpEcho };
-const char* to_string(StampProbeKind k) noexcept;
-
-struct StampSession {
-  uint8_t uplink = 0xff;              // uplink index in Site::uplinks
-  IpAddr remote;                      // reflector or echo target address (IPv4 mapped or IPv6)
-  uint16_t remote_port = kStampPort;  // STAMP only; 0 for kIcmpEcho (echo has no port)
-  StampProbeKind kind = StampProbeKind::kStamp;
-};
-
-// Our ICMP echo probes. The identifier is the session's local port (base + id), outside every
-// NAT range, so a reply is matched as a STAMP reply is; the echo data starts with this header
-// (network order), which the target echoes back: a stateless reflector that keeps T1 for us.
-// The echo sequence number is the low 16 bits of `seq`, which must agree.
-namespace echo_off {
-inline constexpr size_t kMagic = 0;      // kEchoMagic
-inline constexpr size_t kSeq = 4;        // 32-bit sequence number of the path
-inline constexpr size_t kTimestamp = 8;  // T1, NTP
-inline constexpr size_t kSsid = 16;
-inline constexpr size_t kError = 18;  // our error estimate for T1
-}  // namespace echo_off
-inline constexpr size_t kEchoHeaderLen = 20;
-inline constexpr uint32_t kEchoMagic = 0x54524231;  // "TRB1"
-inline constexpr size_t kIcmpEchoHdrLen = 8;        // type, code, checksum, identifier, sequence
-
-class StampSessionTable {
- public:
-  // Local ports [base, base + kMaxStampSessions) belong to the sessions; base 0 means none.
-  explicit StampSessionTable(uint16_t local_port_base);
-  StampSessionTable(const StampSessionTable&) = delete;
-  StampSessionTable& operator=(const StampSessionTable&) = delete;
-
-  // Control thread. An error text naming the bad field and value, or nullopt when accepted.
-  std::optional<std::string> set(uint16_t id, const StampSession& s);
-  void clear(uint16_t id) noexcept;
-
-  uint16_t port_base() const noexcept { return base_; }
-  uint16_t local_port(uint16_t id) const noexcept { return static_cast<uint16_t>(base_ + id); }
-  // The session id owning local port `port`, or -1.
-  int session_of_port(uint16_t port) const noexcept {
-    unsigned d = static_cast<uint16_t>(port - base_);
-    return base_ != 0 && d < kMaxStampSessions ? static_cast<int>(d) : -1;
-  }
-  // Hot path: false when the slot is not active.
-  bool get(uint16_t id, StampSession* out) const noexcept;
-
- private:
-  struct Slot {
-    std::atomic<uint32_t> seq{0};  // odd while written
-    std::atomic<bool> active{false};
-    std::atomic<uint8_t> uplink{0xff};
-    std::atomic<uint8_t> kind{0};
-    std::atomic<uint16_t> remote_port{0};
-    std::atomic<uint64_t> remote_w0{0}, remote_w1{0};
-  };
-  uint16_t base_;
-  Slot slots_[kMaxStampSessions];
-};
 
 }  // namespace traboule::dp

@@ -20,6 +20,8 @@
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/model/path_events.h"
 #include "dataplane/model/policy_snapshot.h"
+#include "dataplane/model/stamp_clock.h"
+#include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/stamp.h"
 #include "dataplane/runtime/own_addresses.h"
 #include "dataplane/runtime/rcu.h"

@@ -15,9 +15,10 @@
 
 #include "dataplane/graph/stage.h"
 #include "dataplane/graph/worker_view.h"
-#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/proto/dns.h"
 #include "dataplane/proto/tls_sni.h"
 #include "dataplane/tables/flow_table.h"
+#include "dataplane/tables/name_cache.h"
 
 namespace traboule::dp {
 

@@ -18,6 +18,9 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
+#include "dataplane/model/stamp_clock.h"
+#include "dataplane/model/stamp_ring.h"
+#include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/ip_addr.h"
 #include "dataplane/proto/overlay_header.h"
 #include "dataplane/proto/stamp.h"

@@ -18,6 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/model/stamp_clock.h"
+#include "dataplane/model/stamp_ring.h"
+#include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/stamp.h"
 #include "dataplane/stages/parse.h"
 #include "dataplane/stages/probe.h"

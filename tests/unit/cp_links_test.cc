@@ -18,6 +18,7 @@
 #include "controlplane/links/link_monitor.h"
 #include "controlplane/links/path_monitor.h"
 #include "controlplane/policy/policy.h"
+#include "dataplane/model/stamp_ring.h"
 #include "dataplane/proto/stamp.h"
 
 namespace traboule::cp {

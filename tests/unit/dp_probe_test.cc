@@ -19,6 +19,9 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/model/stamp_clock.h"
+#include "dataplane/model/stamp_ring.h"
+#include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/stamp.h"
 #include "dataplane/stages/parse.h"
 #include "tests/testing/eal_env.h"

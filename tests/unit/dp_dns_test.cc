@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/model/domain_matcher.h"
+#include "dataplane/proto/dns.h"
+#include "dataplane/tables/name_cache.h"
 
 namespace traboule::dp {
 namespace {

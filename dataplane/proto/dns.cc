@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dataplane/proto/dns_snoop.h"
+#include "dataplane/proto/dns.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "dataplane/model/counter.h"
 #include "dataplane/proto/bytes.h"
+#include "dataplane/proto/host_name.h"
 
 namespace traboule::dp {
 
@@ -47,14 +47,6 @@ constexpr unsigned kMaxJumps = 16;
 // A, AAAA and CNAME records of the answer section kept for the chain walk.
 constexpr unsigned kMaxRecords = 64;
 
-bool host_char(uint8_t c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
-}
-char lower(uint8_t c) {
-  return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-}
-
 // Walks the name at `off`. *end: the offset just after the name where it is written (after
 // its first pointer, if any). With `text`, also writes the lower-case dotted form (the
 // labels must then be host-name characters).
@@ -91,7 +83,7 @@ DnsStatus walk_name(const uint8_t* m, size_t len, size_t off, size_t* end, char*
       for (size_t i = 0; i < b; ++i) {
         const uint8_t c = m[pos + 1 + i];
         if (!host_char(c)) return DnsStatus::kBadName;
-        text[out++] = lower(c);
+        text[out++] = ascii_lower(c);
       }
     } else {
       out += (out != 0) + b;
@@ -137,7 +129,7 @@ bool names_equal(const uint8_t* m, size_t len, size_t a, size_t b) {
     if (!ha) return true;
     if (na != nb) return false;
     for (uint8_t i = 0; i < na; ++i)
-      if (lower(la[i]) != lower(lb[i])) return false;
+      if (ascii_lower(la[i]) != ascii_lower(lb[i])) return false;
   }
 }
 
@@ -242,228 +234,6 @@ DnsStatus parse_dns_response(const uint8_t* m, size_t len, DnsResponse* out) noe
   }
   out->answers_dropped = static_cast<uint16_t>(out->answers_dropped + recs_dropped);
   return DnsStatus::kOk;
-}
-
-// ---- NameCache ----
-
-NameCache::NameCache(uint32_t capacity) {
-  uint32_t sets = 1;
-  while (uint64_t{sets} * kWays < capacity && sets < (1u << 24)) sets <<= 1;
-  slots_.resize(size_t{sets} * kWays);
-  set_mask_ = sets - 1;
-}
-
-NameCache::Slot* NameCache::set_of(const IpAddr& addr) noexcept {
-  uint64_t h = (addr.word(0) * 0x9e3779b97f4a7c15ull) ^ addr.word(1);
-  h *= 0xc2b2ae3d27d4eb4full;
-  h ^= h >> 29;
-  return &slots_[size_t(h & set_mask_) * kWays];
-}
-
-bool NameCache::insert(const IpAddr& addr, std::string_view name, uint16_t app, uint32_t ttl_s,
-                       uint32_t now_s) noexcept {
-  if (name.size() > kNameMax) {
-    bump(counters_.name_too_long);
-    return false;
-  }
-  const uint32_t ttl = std::clamp(ttl_s, kMinTtlS, kMaxTtlS);
-  if (ttl != ttl_s) bump(counters_.ttl_clamped);
-  Slot* set = set_of(addr);
-  Slot* slot = nullptr;
-  Slot* free_slot = nullptr;
-  Slot* expired = nullptr;
-  Slot* oldest = set;
-  for (unsigned w = 0; w < kWays; ++w) {
-    Slot& s = set[w];
-    if (s.used == 0) {
-      if (!free_slot) free_slot = &s;
-      continue;
-    }
-    if (s.addr == addr) {
-      slot = &s;
-      break;
-    }
-    if (!expired && s.expiry_s <= now_s) expired = &s;
-    if (s.used < oldest->used || oldest->used == 0) oldest = &s;
-  }
-  if (slot) {
-    bump(counters_.updates);
-  } else if (free_slot) {
-    slot = free_slot;
-    ++occupied_;
-    bump(counters_.inserts);
-  } else if (expired) {
-    slot = expired;
-    bump(counters_.inserts);
-  } else {
-    slot = oldest;
-    bump(counters_.evictions);
-  }
-  slot->addr = addr;
-  slot->app = app;
-  slot->expiry_s = now_s + ttl;
-  slot->name_len = static_cast<uint8_t>(name.size());
-  std::memcpy(slot->name, name.data(), name.size());
-  slot->name[name.size()] = '\0';
-  if (++tick_ == 0) tick_ = 1;
-  slot->used = tick_;
-  return true;
-}
-
-std::optional<NameCache::Hit> NameCache::lookup(const IpAddr& addr, uint32_t now_s) noexcept {
-  Slot* set = set_of(addr);
-  for (unsigned w = 0; w < kWays; ++w) {
-    Slot& s = set[w];
-    if (s.used == 0 || !(s.addr == addr)) continue;
-    if (s.expiry_s <= now_s) {
-      s.used = 0;
-      --occupied_;
-      bump(counters_.expired);
-      return std::nullopt;
-    }
-    if (++tick_ == 0) tick_ = 1;
-    s.used = tick_;
-    bump(counters_.hits);
-    return Hit{s.app, s.expiry_s, std::string_view(s.name, s.name_len)};
-  }
-  bump(counters_.misses);
-  return std::nullopt;
-}
-
-// ---- DomainMatcher ----
-
-namespace {
-
-constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
-constexpr uint64_t kFnvPrime = 0x100000001b3ull;
-constexpr uint64_t kWildcardSalt = 0x5bd1e9955bd1e995ull;
-
-uint64_t step(uint64_t h, char c) {
-  return (h ^ static_cast<uint8_t>(c)) * kFnvPrime;
-}
-// The hash of a suffix, fed from its last character backwards: the lookup gets every suffix's
-// hash in one right-to-left pass over the name.
-uint64_t suffix_hash(std::string_view s) {
-  uint64_t h = kFnvBasis;
-  for (size_t i = s.size(); i-- > 0;) h = step(h, s[i]);
-  return h;
-}
-uint64_t slot_hash(uint64_t h, bool wildcard) {
-  h ^= wildcard ? kWildcardSalt : 0;
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
-}
-
-}  // namespace
-
-std::string DomainMatcher::check_pattern(std::string_view p) {
-  if (p.empty()) return "empty pattern";
-  if (p.substr(0, 2) == "*.") {
-    p.remove_prefix(2);
-    if (p.empty() || p == ".") return "\"*.\" with nothing after it";
-  }
-  if (p.back() == '.') p.remove_suffix(1);
-  if (p.empty()) return "empty pattern";
-  if (p.size() > kDnsMaxName) return "longer than 253 characters";
-  size_t label = 0;
-  for (size_t i = 0; i <= p.size(); ++i) {
-    if (i == p.size() || p[i] == '.') {
-      if (label == 0) return "empty label";
-      if (label > 63) return "label longer than 63 characters";
-      label = 0;
-      continue;
-    }
-    const auto c = static_cast<uint8_t>(p[i]);
-    if (c == '*') return "'*' allowed only as the whole first label (\"*.example.org\")";
-    if (!host_char(c)) return std::string("character '") + p[i] + "' not allowed in a host name";
-    ++label;
-  }
-  return {};
-}
-
-std::optional<DomainMatcher> DomainMatcher::build(const std::vector<DomainPattern>& patterns,
-                                                  std::string* error) {
-  DomainMatcher dm;
-  size_t size = 16;
-  while (size < patterns.size() * 2 + 2) size <<= 1;
-  dm.table_.resize(size);
-  for (size_t i = 0; i < patterns.size(); ++i) {
-    const std::string why = check_pattern(patterns[i].pattern);
-    if (!why.empty()) {
-      if (error)
-        *error = "pattern " + std::to_string(i) + " \"" + patterns[i].pattern + "\": " + why;
-      return std::nullopt;
-    }
-    std::string_view p = patterns[i].pattern;
-    if (p.back() == '.') p.remove_suffix(1);
-    const bool wildcard = p.substr(0, 2) == "*.";
-    if (wildcard) p.remove_prefix(2);
-    std::string low(p);
-    for (char& c : low) c = lower(static_cast<uint8_t>(c));
-    const uint64_t h = suffix_hash(low);
-    if (const Entry* e = dm.find(h, low.data(), low.size(), wildcard)) {
-      if (e->app != patterns[i].app) {
-        if (error)
-          *error = "pattern " + std::to_string(i) + " \"" + patterns[i].pattern +
-                   "\": already given to application " + std::to_string(e->app) + ", now to " +
-                   std::to_string(patterns[i].app);
-        return std::nullopt;
-      }
-      continue;
-    }
-    const uint64_t sh = slot_hash(h, wildcard);
-    size_t k = sh & (size - 1);
-    while (dm.table_[k].used) k = (k + 1) & (size - 1);
-    dm.table_[k] = Entry{h,
-                         static_cast<uint32_t>(dm.pool_.size()),
-                         static_cast<uint16_t>(low.size()),
-                         patterns[i].app,
-                         wildcard,
-                         true};
-    dm.pool_ += low;
-    ++dm.count_;
-  }
-  return dm;
-}
-
-const DomainMatcher::Entry* DomainMatcher::find(uint64_t hash, const char* s, size_t len,
-                                                bool wildcard) const noexcept {
-  if (table_.empty()) return nullptr;
-  const size_t mask = table_.size() - 1;
-  for (size_t k = slot_hash(hash, wildcard) & mask;; k = (k + 1) & mask) {
-    const Entry& e = table_[k];
-    if (!e.used) return nullptr;
-    if (e.hash == hash && e.wildcard == wildcard && e.len == len &&
-        std::memcmp(pool_.data() + e.offset, s, len) == 0)
-      return &e;
-  }
-}
-
-uint16_t DomainMatcher::match(std::string_view name) const noexcept {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.empty() || name.size() > kDnsMaxName || count_ == 0) return 0;
-  char low[kDnsMaxName];
-  for (size_t i = 0; i < name.size(); ++i) low[i] = lower(static_cast<uint8_t>(name[i]));
-  // Suffix starts (at a label boundary) and their hashes, shortest suffix first.
-  uint32_t starts[kDnsMaxName / 2 + 2];
-  uint64_t hashes[kDnsMaxName / 2 + 2];
-  unsigned n = 0;
-  uint64_t h = kFnvBasis;
-  for (size_t i = name.size(); i-- > 0;) {
-    h = step(h, low[i]);
-    if (i == 0 || low[i - 1] == '.') {
-      starts[n] = static_cast<uint32_t>(i);
-      hashes[n++] = h;
-    }
-  }
-  if (const Entry* e = find(hashes[n - 1], low, name.size(), false)) return e->app;
-  for (unsigned k = n - 1; k-- > 0;) {
-    if (const Entry* e = find(hashes[k], low + starts[k], name.size() - starts[k], true))
-      return e->app;
-  }
-  return 0;
 }
 
 }  // namespace traboule::dp
