@@ -269,6 +269,20 @@ std::string bearer_token(std::string_view header) {
   return std::string(token);
 }
 
+// ?top=N (1..kMaxTop) into `top`; false after answering 400 when it is not that.
+bool top_param(const httplib::Request& req, httplib::Response& res, size_t& top) {
+  if (!req.has_param("top")) return true;
+  const std::string v = req.get_param_value("top");
+  const auto n = parse_u64(v);
+  if (!n || *n < 1 || *n > kMaxTop) {
+    send_bad_request(res,
+                     {{"?top", shown_text(v), "an integer from 1 to " + std::to_string(kMaxTop)}});
+    return false;
+  }
+  top = static_cast<size_t>(*n);
+  return true;
+}
+
 }  // namespace
 
 const std::vector<ApiServer::Bound>& ApiServer::table() {
@@ -1760,14 +1774,7 @@ void ApiServer::get_paths(const httplib::Request& req, httplib::Response& res, c
 void ApiServer::get_firewall(const httplib::Request& req, httplib::Response& res, const Caller&) {
   if (refuse_unknown_params(req, {"top"}, res)) return;
   size_t top = kDefaultTop;
-  if (req.has_param("top")) {
-    const std::string v = req.get_param_value("top");
-    auto n = parse_u64(v);
-    if (!n || *n < 1 || *n > kMaxTop)
-      return send_bad_request(
-          res, {{"?top", shown_text(v), "an integer from 1 to " + std::to_string(kMaxTop)}});
-    top = static_cast<size_t>(*n);
-  }
+  if (!top_param(req, res, top)) return;
   send_json(res, 200, state_.firewall(top));
 }
 
@@ -1789,14 +1796,7 @@ void ApiServer::get_routes(const httplib::Request& req, httplib::Response& res, 
 void ApiServer::get_flows(const httplib::Request& req, httplib::Response& res, const Caller&) {
   if (refuse_unknown_params(req, {"top"}, res)) return;
   size_t top = kDefaultTop;
-  if (req.has_param("top")) {
-    const std::string v = req.get_param_value("top");
-    auto n = parse_u64(v);
-    if (!n || *n < 1 || *n > kMaxTop)
-      return send_bad_request(
-          res, {{"?top", shown_text(v), "an integer from 1 to " + std::to_string(kMaxTop)}});
-    top = static_cast<size_t>(*n);
-  }
+  if (!top_param(req, res, top)) return;
   send_json(res, 200, {{"top", top}, {"flows", state_.flows(top)}});
 }
 

@@ -29,10 +29,8 @@ enum Ie : uint16_t {
   kFlowEndMilliseconds = 153,
 };
 
-// Addresses first, so both templates differ only there.
-constexpr std::array<Field, 17> kFieldsV4 = {{
-    {kSourceIPv4Address, 4},
-    {kDestinationIPv4Address, 4},
+// Addresses first, so both templates differ only there; then these, the same in both.
+constexpr std::array<Field, 14> kCommonFields = {{
     {kSourceTransportPort, 2},
     {kDestinationTransportPort, 2},
     {kProtocolIdentifier, 1},
@@ -47,27 +45,19 @@ constexpr std::array<Field, 17> kFieldsV4 = {{
     {kEgressInterface, 4},
     {kApplicationId, 4},
     {kApplicationName, kVarLen},
-    {0, 0},
 }};
-constexpr std::array<Field, 17> kFieldsV6 = {{
-    {kSourceIPv6Address, 16},
-    {kDestinationIPv6Address, 16},
-    {kSourceTransportPort, 2},
-    {kDestinationTransportPort, 2},
-    {kProtocolIdentifier, 1},
-    {kIpClassOfService, 1},
-    {kPostIpClassOfService, 1},
-    {kFlowEndReason, 1},
-    {kOctetDeltaCount, 8},
-    {kPacketDeltaCount, 8},
-    {kFlowStartMilliseconds, 8},
-    {kFlowEndMilliseconds, 8},
-    {kIngressInterface, 4},
-    {kEgressInterface, 4},
-    {kApplicationId, 4},
-    {kApplicationName, kVarLen},
-    {0, 0},
-}};
+constexpr std::array<Field, 17> template_fields(Field src, Field dst) {
+  std::array<Field, 17> f{};
+  f[0] = src;
+  f[1] = dst;
+  for (size_t i = 0; i < kCommonFields.size(); ++i) f[2 + i] = kCommonFields[i];
+  f[16] = {0, 0};
+  return f;
+}
+constexpr std::array<Field, 17> kFieldsV4 =
+    template_fields({kSourceIPv4Address, 4}, {kDestinationIPv4Address, 4});
+constexpr std::array<Field, 17> kFieldsV6 =
+    template_fields({kSourceIPv6Address, 16}, {kDestinationIPv6Address, 16});
 constexpr size_t kFieldCount = 16;  // the trailing {0, 0} is not sent
 
 constexpr size_t kMessageHeader = 16;

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace traboule::dp {
 
@@ -28,6 +29,28 @@ inline uint64_t get64(const uint8_t* p) noexcept {
 inline void put64(uint8_t* p, uint64_t v) noexcept {
   put32(p, static_cast<uint32_t>(v >> 32));
   put32(p + 4, static_cast<uint32_t>(v));
+}
+
+// Words as they sit in memory (network order kept, no swap): for one's complement sums, which
+// are byte-order independent (RFC 1071 §2(B)), and compares against constants in network order.
+inline uint16_t load_raw16(const uint8_t* p) noexcept {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_raw32(const void* p) noexcept {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline void store_raw16(uint8_t* p, uint16_t v) noexcept {
+  std::memcpy(p, &v, 2);
+}
+// The first byte in memory of a word loaded with load_raw32 (an IPv4 address's first octet).
+inline uint8_t first_octet(uint32_t raw) noexcept {
+  uint8_t b[4];
+  std::memcpy(b, &raw, 4);
+  return b[0];
 }
 
 // A 16-bit field read or written through a struct in network order, to and from host order.

@@ -7,7 +7,9 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
+#include "dataplane/proto/bytes.h"
 #include "dataplane/proto/ip_addr.h"
 #include "dataplane/runtime/site.h"
 
@@ -18,6 +20,25 @@ inline uint32_t raw4(const IpAddr& a) noexcept {
   uint32_t v;
   std::memcpy(&v, a.v4_ptr(), 4);
   return v;
+}
+
+// An interface's IPv4 address as stages compare it with packet words (network order, as
+// load_raw32 reads them), with its mask and directed broadcast (0 for /31 and /32, RFC 3021).
+struct V4Words {
+  uint32_t addr = 0;
+  uint32_t mask = 0;
+  uint32_t bcast = 0;
+};
+inline std::optional<V4Words> v4_words(const Interface& ifc) noexcept {
+  if (!ifc.v4 || !ifc.v4->addr.is_v4()) return std::nullopt;
+  const uint8_t plen = ifc.v4->plen > 32 ? 32 : ifc.v4->plen;
+  uint8_t mask[4];
+  put32(mask, plen == 0 ? 0 : ~uint32_t{0} << (32 - plen));
+  V4Words w;
+  w.addr = raw4(ifc.v4->addr);
+  w.mask = load_raw32(mask);
+  w.bcast = plen <= 30 ? (w.addr | ~w.mask) : 0;
+  return w;
 }
 
 class OwnAddresses {

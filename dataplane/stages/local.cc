@@ -43,18 +43,6 @@ constexpr uint32_t kNdFixedLen = 24;          // type, code, checksum, flags/res
 constexpr uint32_t kNdLen = kNdFixedLen + 8;  // plus one link-layer address option
 constexpr uint32_t kMinFrame = 60;            // Ethernet minimum without FCS
 
-uint32_t ld32(const void* p) noexcept {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-// First byte of an address held in network order in a uint32 loaded from memory.
-uint8_t first_octet(uint32_t raw) noexcept {
-  uint8_t b[4];
-  std::memcpy(b, &raw, 4);
-  return b[0];
-}
-
 bool v6_multicast(const uint8_t* a) noexcept {
   return a[0] == 0xff;
 }
@@ -151,14 +139,11 @@ LocalStage::LocalStage(Site& site, rte_mempool* pool, bool resolver)
     if (ifc == nullptr) continue;
     PortInfo& pi = ports_[port];
     pi.iface = ifc;
-    if (ifc->v4 && ifc->v4->addr.is_v4()) {
+    if (const auto w = v4_words(*ifc)) {
       pi.has_v4 = true;
-      pi.v4 = raw4(ifc->v4->addr);
-      uint8_t plen = ifc->v4->plen > 32 ? 32 : ifc->v4->plen;
-      uint32_t mask_host = plen == 0 ? 0 : ~uint32_t{0} << (32 - plen);
-      pi.mask4 = rte_cpu_to_be_32(mask_host);
-      // /31 and /32 have no broadcast address (RFC 3021).
-      pi.bcast4 = plen <= 30 ? (pi.v4 | ~pi.mask4) : 0;
+      pi.v4 = w->addr;
+      pi.mask4 = w->mask;
+      pi.bcast4 = w->bcast;
     }
     if (ifc->gw4 && ifc->gw4->is_v4()) pi.gw4 = raw4(*ifc->gw4);
     if (ifc->gw6 && !ifc->gw6->is_v4() && !ifc->gw6->is_zero()) {
@@ -236,8 +221,8 @@ void LocalStage::arp(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
   if (pi == nullptr) return out.drop(kArpUnknownPort, m);
   const uint8_t* sha = a + 8;
   if (!mac_usable(sha)) return out.drop(kArpBadSender, m);
-  uint32_t spa = ld32(a + 14);
-  uint32_t tpa = ld32(a + 24);
+  uint32_t spa = load_raw32(a + 14);
+  uint32_t tpa = load_raw32(a + 24);
   if (pi->has_v4 && spa == pi->v4) return out.drop(kAddrConflict, m);
   // The gateway counts as on-link even outside the prefix (a /32 on a point-to-point uplink).
   bool on_link = pi->has_v4 && spa != 0 && (((spa ^ pi->v4) & pi->mask4) == 0 || spa == pi->gw4);
@@ -327,18 +312,31 @@ bool LocalStage::wan_echo_allowed(uint64_t now_tsc) noexcept {
   return true;
 }
 
+uint8_t* LocalStage::echo_start(rte_mbuf* m, PacketMeta& md, uint32_t min_l3,
+                                Output& out) noexcept {
+  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]] {
+    out.drop(kEchoRateLimited, m);
+    return nullptr;
+  }
+  if (md.l3_len < min_l3 || md.l3_total < uint32_t{md.l3_len} + 8) {
+    out.drop(kEchoMalformed, m);
+    return nullptr;
+  }
+  if (!fits(m, md.l2_len, md.l3_total, kEchoMalformed, out)) return nullptr;
+  if (m->nb_segs != 1) {
+    out.drop(kChainedMbuf, m);
+    return nullptr;
+  }
+  return rte_pktmbuf_mtod(m, uint8_t*) + md.l2_len;
+}
+
 void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {
-  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]]
-    return out.drop(kEchoRateLimited, m);
-  if (md.l3_len < kIpv4Len || md.l3_total < uint32_t{md.l3_len} + 8)
-    return out.drop(kEchoMalformed, m);
-  if (!fits(m, md.l2_len, md.l3_total, kEchoMalformed, out)) return;
-  if (m->nb_segs != 1) return out.drop(kChainedMbuf, m);
+  uint8_t* ip = echo_start(m, md, kIpv4Len, out);
+  if (ip == nullptr) return;
   uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
-  uint8_t* ip = p + md.l2_len;
   uint32_t icmp_len = md.l3_total - md.l3_len;
   if (icmp4_cksum(ip + md.l3_len, icmp_len) != 0) return out.drop(kEchoBadChecksum, m);
-  uint32_t src = ld32(ip + 12);
+  uint32_t src = load_raw32(ip + 12);
   uint8_t s0 = first_octet(src);
   if (s0 == 0 || s0 == 127 || s0 >= 224 || src == pi.bcast4 || own4(src))
     return out.drop(kEchoBadSource, m);
@@ -394,14 +392,9 @@ void LocalStage::ipv6(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
 }
 
 void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {
-  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]]
-    return out.drop(kEchoRateLimited, m);
-  if (md.l3_len < kIpv6Len || md.l3_total < uint32_t{md.l3_len} + 8)
-    return out.drop(kEchoMalformed, m);
-  if (!fits(m, md.l2_len, md.l3_total, kEchoMalformed, out)) return;
-  if (m->nb_segs != 1) return out.drop(kChainedMbuf, m);
+  uint8_t* ip = echo_start(m, md, kIpv6Len, out);
+  if (ip == nullptr) return;
   uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
-  uint8_t* ip = p + md.l2_len;
   uint32_t icmp_len = md.l3_total - md.l3_len;
   if (icmp6_cksum(ip + 8, ip + 24, ip + md.l3_len, icmp_len) != 0)
     return out.drop(kEchoBadChecksum, m);

@@ -156,6 +156,9 @@ class LocalStage final : public Stage {
           Output& out) noexcept;
   void na(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* icmp, const uint8_t* tll,
           Output& out) noexcept;
+  // What echo4 and echo6 check first (WAN rate limit, lengths, one segment): the IP header, or
+  // null when the packet was dropped.
+  uint8_t* echo_start(rte_mbuf* m, PacketMeta& md, uint32_t min_l3, Output& out) noexcept;
   void echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept;
   void echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept;
   void echo_reply_done(rte_mbuf* m, uint8_t* eth, PacketMeta& md, const PortInfo& pi, uint8_t type,

@@ -26,25 +26,17 @@ constexpr uint32_t kIpv4HdrLen = 20;
 constexpr uint32_t kIpv6HdrLen = 40;
 constexpr unsigned kMaxEmbeddedExt = 8;
 
-// All arithmetic below is on 16-bit words as they sit in memory (the one's complement sum is
-// byte-order independent, RFC 1071 §2(B)), so no swapping is needed anywhere.
-inline uint16_t raw16(const uint8_t* p) noexcept {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline void put_raw16(uint8_t* p, uint16_t v) noexcept {
-  std::memcpy(p, &v, 2);
-}
-
+// All arithmetic below is on 16-bit words as they sit in memory (load_raw16: the one's
+// complement sum is byte-order independent, RFC 1071 §2(B)), so no swapping is needed anywhere.
+//
 // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the ~m + m' terms of every changed word are summed
 // here, then applied to each checksum that covers them.
 struct Delta {
   uint32_t acc = 0;
   void add(const uint8_t* old_bytes, const uint8_t* new_bytes, uint32_t n) noexcept {
     for (uint32_t i = 0; i < n; i += 2) {
-      acc += static_cast<uint16_t>(~raw16(old_bytes + i));
-      acc += raw16(new_bytes + i);
+      acc += static_cast<uint16_t>(~load_raw16(old_bytes + i));
+      acc += load_raw16(new_bytes + i);
     }
   }
   void add16(uint16_t old_raw, uint16_t new_raw) noexcept {
@@ -63,12 +55,12 @@ inline uint16_t fold(uint32_t s) noexcept {
 // Applies `d` to the checksum at `field`; returns the old raw value (for an outer checksum
 // that covers this one). UDP's "0 means none" is kept by writing 0xffff instead of 0.
 inline uint16_t apply(uint8_t* field, const Delta& d, bool udp = false) noexcept {
-  const uint16_t old = raw16(field);
+  const uint16_t old = load_raw16(field);
   uint32_t s = static_cast<uint16_t>(~old);
   s += (d.acc & 0xffff) + (d.acc >> 16);
   uint16_t v = static_cast<uint16_t>(~fold(s));
   if (udp && v == 0) v = 0xffff;
-  put_raw16(field, v);
+  store_raw16(field, v);
   return old;
 }
 
@@ -87,7 +79,7 @@ void rewrite(uint8_t* l3, bool v4, uint8_t* l4, uint8_t proto, uint32_t addr_off
   Delta da, dp;
   da.add(l3 + addr_off, new_addr, alen);
   const uint16_t new_port = rte_cpu_to_be_16(port);
-  dp.add16(raw16(l4 + port_off), new_port);
+  dp.add16(load_raw16(l4 + port_off), new_port);
   if (v4) apply(l3 + 10, da);
   Delta both = da;
   both.add(dp);
@@ -96,7 +88,7 @@ void rewrite(uint8_t* l3, bool v4, uint8_t* l4, uint8_t proto, uint32_t addr_off
       apply(l4 + 16, both);
       break;
     case IPPROTO_UDP:
-      if (raw16(l4 + 6) != 0) apply(l4 + 6, both, true);  // 0: no checksum, stays 0
+      if (load_raw16(l4 + 6) != 0) apply(l4 + 6, both, true);  // 0: no checksum, stays 0
       break;
     case IPPROTO_ICMP:
       apply(l4 + 2, dp);  // ICMPv4 has no pseudo-header
@@ -106,7 +98,7 @@ void rewrite(uint8_t* l3, bool v4, uint8_t* l4, uint8_t proto, uint32_t addr_off
       break;
   }
   std::memcpy(l3 + addr_off, new_addr, alen);
-  put_raw16(l4 + port_off, new_port);
+  store_raw16(l4 + port_off, new_port);
 }
 
 inline uint8_t icmp_proto(bool v4) noexcept {
@@ -483,17 +475,17 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
   const uint16_t new_port = rte_cpu_to_be_16(map.int_port);
   Delta da, dp, outer;  // outer: every change inside the ICMP message
   da.add(e + src_off, new_addr, alen);
-  dp.add16(raw16(el4 + port_off), new_port);
+  dp.add16(load_raw16(el4 + port_off), new_port);
   Delta both = da;
   both.add(dp);
-  auto track = [&outer](uint8_t* field, uint16_t old) { outer.add16(old, raw16(field)); };
+  auto track = [&outer](uint8_t* field, uint16_t old) { outer.add16(old, load_raw16(field)); };
   if (v4) track(e + 10, apply(e + 10, da));
   switch (e_proto) {
     case IPPROTO_TCP:
       if (el4_off + 18 <= bound) track(el4 + 16, apply(el4 + 16, both));  // often not quoted
       break;
     case IPPROTO_UDP:
-      if (raw16(el4 + 6) != 0) track(el4 + 6, apply(el4 + 6, both, true));
+      if (load_raw16(el4 + 6) != 0) track(el4 + 6, apply(el4 + 6, both, true));
       break;
     case IPPROTO_ICMP:
       track(el4 + 2, apply(el4 + 2, dp));
@@ -505,7 +497,7 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
   outer.add(da);
   outer.add(dp);
   std::memcpy(e + src_off, new_addr, alen);
-  put_raw16(el4 + port_off, new_port);
+  store_raw16(el4 + port_off, new_port);
 
   uint8_t* o_dst = l3 + (v4 ? 16 : 24);
   Delta dd;

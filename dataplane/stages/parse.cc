@@ -35,12 +35,6 @@ constexpr unsigned kTcpMinHdrLen = 20;
 constexpr unsigned kUdpHdrLen = 8;
 constexpr unsigned kIcmpHdrLen = 8;  // type, code, checksum + the 4-byte rest (echo id/seq)
 
-inline uint16_t load_raw16(const uint8_t* p) {  // network order, compared against RTE_BE16()
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-
 // IpAddr::v4_bytes without the temporary: two 8-byte stores (this runs twice per IPv4 packet).
 inline void set_v4(IpAddr& a, const uint8_t* p) {
   uint32_t v;

@@ -27,16 +27,6 @@ constexpr uint16_t kIpv4Df = 0x4000;
 constexpr uint32_t kIpv6EcnMask = 0x00300000;  // the ECN bits of the traffic class, in word 0
 constexpr unsigned kMaxFailure = 10;
 
-uint32_t ld32(const void* p) noexcept {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint8_t first_octet(uint32_t raw) noexcept {
-  uint8_t b[4];
-  std::memcpy(b, &raw, 4);
-  return b[0];
-}
 bool v6_link_local(const uint8_t* a) noexcept {
   return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
 }
@@ -140,12 +130,10 @@ ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
     if (ifc == nullptr) continue;
     PortInfo& pi = ports_[port];
     pi.iface = ifc;
-    if (ifc->v4 && ifc->v4->addr.is_v4()) {
+    if (const auto w = v4_words(*ifc)) {
       pi.has_v4 = true;
-      pi.v4 = raw4(ifc->v4->addr);
-      const uint8_t plen = ifc->v4->plen > 32 ? 32 : ifc->v4->plen;
-      const uint32_t mask = rte_cpu_to_be_32(plen == 0 ? 0 : ~uint32_t{0} << (32 - plen));
-      pi.bcast4 = plen <= 30 ? (pi.v4 | ~mask) : 0;
+      pi.v4 = w->addr;
+      pi.bcast4 = w->bcast;
     }
     if (ifc->v6 && !ifc->v6->addr.is_v4() && !ifc->v6->addr.is_zero()) {
       pi.has_v6 = true;
@@ -306,7 +294,7 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
   // Never answer what cannot be a real sender, nor another reflector (two reflectors would
   // answer each other forever).
   if (v4) {
-    const uint32_t src = ld32(ip + 12);
+    const uint32_t src = load_raw32(ip + 12);
     const uint8_t s0 = first_octet(src);
     if (s0 == 0 || s0 == 127 || s0 >= 224 || (pi.bcast4 != 0 && src == pi.bcast4) || own4(src))
       return out.drop(kBadSource, m);
