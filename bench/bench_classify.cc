@@ -142,7 +142,7 @@ class PassStage final : public dp::Stage {
   void process(rte_mbuf** pkts, uint16_t n, dp::Output& out) noexcept override {
     for (uint16_t i = 0; i < n; ++i) {
       benchmark::DoNotOptimize(dp::meta(pkts[i]).flow_id);
-      out.to(0, pkts[i]);
+      out.to_index(0, pkts[i]);
     }
   }
 };

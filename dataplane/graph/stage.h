@@ -5,11 +5,13 @@
 
 #include <rte_mbuf.h>
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "dataplane/graph/mbuf_meta.h"
@@ -33,11 +35,36 @@ struct Burst {
   rte_mbuf* pkts[kNodeInputMax];
 };
 
+// A stage's edges and drop reasons are its own two enums, `enum Edge` and `enum Drop`, each
+// ending with kEdgeCount / kDropCount (checked against the name tables at compile time) and
+// made known here by two friend functions of the stage, found by argument-dependent lookup:
+//   friend constexpr bool stage_edge(Edge) noexcept { return true; }
+//   friend constexpr bool stage_drop(Drop) noexcept { return true; }
+// so out.to() takes only an edge and out.drop() only a drop reason: passing a drop code as an
+// edge (or a plain number) does not compile.
+template <typename E>
+concept StageEdge = std::is_enum_v<E> && requires(E e) {
+  { stage_edge(e) } -> std::same_as<bool>;
+};
+template <typename E>
+concept StageDrop = std::is_enum_v<E> && requires(E e) {
+  { stage_drop(e) } -> std::same_as<bool>;
+};
+
 // Where a stage puts its results. Built by the Pipeline (or by a test harness) per stage.
 class Output {
  public:
-  // Send packet to output edge `edge` (the stage's own edge enum value).
-  void to(unsigned edge, rte_mbuf* m) noexcept {
+  template <StageEdge E>
+  void to(E edge, rte_mbuf* m) noexcept {
+    to_index(static_cast<unsigned>(edge), m);
+  }
+  template <StageDrop E>
+  void drop(E reason, rte_mbuf* m) noexcept {
+    drop_index(static_cast<unsigned>(reason), m);
+  }
+
+  // By index, for code that is not a stage with its own enums (the pipeline's test stages).
+  void to_index(unsigned edge, rte_mbuf* m) noexcept {
     Burst* b = edges_[edge];
     bump(edge_counts_[edge]);
     if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
@@ -48,8 +75,8 @@ class Output {
       drop_overflow(m);
     }
   }
-  // Drop packet with reason `reason` (the stage's own drop enum value); counted and freed.
-  void drop(unsigned reason, rte_mbuf* m) noexcept {
+  // Drop packet with reason `reason`; counted and freed.
+  void drop_index(unsigned reason, rte_mbuf* m) noexcept {
     bump(drop_counts_[reason]);
     if (trace_ != nullptr && (meta(m).flags & meta_flag::kTrace))
       trace_->record(m, stage_id_, reason, true);

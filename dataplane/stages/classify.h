@@ -18,8 +18,10 @@ namespace traboule::dp {
 
 class ClassifyStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext };
+  enum Edge : unsigned { kNext, kEdgeCount };
   static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 0> kDrops{};
   // A flow that got no verdict (pool exhausted, unreadable packets) within this many of its
   // packets is left unknown for good: bounded cost for a flood of new flows.

@@ -24,8 +24,10 @@ namespace traboule::dp {
 
 class DecapStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext };
+  enum Edge : unsigned { kNext, kEdgeCount };
   static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   enum Drop : unsigned {
     kTruncated,       // UDP payload shorter than the overlay header, or chained mbuf
     kBadVersion,      // overlay version we do not speak
@@ -37,10 +39,13 @@ class DecapStage final : public Stage {
     kDuplicate,       // the second copy of a duplicate-strategy packet
     kTooOld,          // a duplicate-strategy packet older than the filter's window
     kInnerMalformed,  // the inner packet failed parsing (its reason is not split further)
+    kDropCount,       // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 10> kDrops{
       "truncated",  "bad_version",  "bad_inner", "encrypted", "bad_site",
       "wrong_site", "unknown_peer", "duplicate", "too_old",   "inner_malformed"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   // `sites`: the box's overlay table: a hub learns its sites' paths into it, and on both roles
   // the stage registers its passive figures there for direct measurement (the probe stage reads

@@ -15,10 +15,14 @@ namespace traboule::dp {
 
 class DispatchStage final : public Stage {
  public:
-  enum Edge : unsigned { kLocal };
-  enum Drop : unsigned { kRingFull };
+  enum Edge : unsigned { kLocal, kEdgeCount };
+  enum Drop : unsigned { kRingFull, kDropCount };
   static constexpr std::array<std::string_view, 1> kEdges{"local"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 1> kDrops{"ring_full"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   // `to_worker[w]` is the ring towards worker w (nullptr for `self`).
   DispatchStage(unsigned self, std::vector<rte_ring*> to_worker);

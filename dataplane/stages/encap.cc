@@ -28,7 +28,7 @@ EncapStage::EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites&
   us_per_tick_ = hz != 0 ? 1e6 / static_cast<double>(hz) : 0;
 }
 
-bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, unsigned& why) const noexcept {
+bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) const noexcept {
   if (u >= site_.uplinks.size()) {
     why = kNoAddress;
     return false;
@@ -61,7 +61,7 @@ bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, unsigned& wh
 }
 
 bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq,
-                       unsigned& why) noexcept {
+                       Drop& why) noexcept {
   PacketMeta& md = meta(m);
   const Interface& up = *site_.uplinks[u];
   const bool v4out = t.dst.is_v4();
@@ -241,7 +241,7 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     }
     const uint8_t u = md.uplink;
     Target t;
-    unsigned why = 0;
+    Drop why = kDropCount;
     if (!target(md, u, t, why)) {
       out.drop(why, m);
       continue;
@@ -272,7 +272,7 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     Target t2;
     uint32_t dup_seq = 0;
     const uint8_t u2 = md.dup_uplink;
-    unsigned why2 = 0;
+    Drop why2 = kDropCount;
     if (u2 != kNoUplink && u2 != u && target(md, u2, t2, why2) && t2.dst.is_v4() == t.dst.is_v4()) {
       copy = pool_ != nullptr ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
       if (copy == nullptr) {

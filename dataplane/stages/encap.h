@@ -25,8 +25,10 @@ class EncapStage final : public Stage {
  public:
   // icmp: an ICMP "fragmentation needed" / ICMPv6 "packet too big" for the LAN sender of a
   // packet that does not fit (meta.out_port = the LAN port).
-  enum Edge : unsigned { kNext, kIcmp };
+  enum Edge : unsigned { kNext, kIcmp, kEdgeCount };
   static constexpr std::array<std::string_view, 2> kEdges{"next", "icmp"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   enum Drop : unsigned {
     kNoPeer,       // an edge whose policy has no peer endpoint for the uplink's family
     kNoSitePath,   // a hub that never heard from the site on that path
@@ -35,11 +37,14 @@ class EncapStage final : public Stage {
     kTtlExceeded,  // inner TTL/hop limit would reach 0
     kNoHeadroom,   // not enough mbuf headroom for the outer headers
     kChainedMbuf,  // the packet does not sit in one segment
+    kDropCount,    // the number of them (checked against the names)
   };
   // (No mbuf for a duplicate copy is not a drop: the original goes; encap.uplink.X.copy_failed.)
   static constexpr std::array<std::string_view, 7> kDrops{
       "no_peer",      "no_site_path", "no_address",  "too_big",
       "ttl_exceeded", "no_headroom",  "chained_mbuf"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
              const WorkerView& view, rte_mempool* pool);
@@ -56,8 +61,8 @@ class EncapStage final : public Stage {
     uint16_t port = 0;
   };
   // Encapsulates m for uplink u towards t; false (with the drop reason) on failure.
-  bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, unsigned& why) noexcept;
-  bool target(const PacketMeta& md, uint8_t u, Target& t, unsigned& why) const noexcept;
+  bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, Drop& why) noexcept;
+  bool target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) const noexcept;
   // The too-big message for `m` (left untouched), advertising `mtu` for the inner packet; nullptr
   // when none is due (IPv4 without DF: RFC 1191 senders set it) or possible.
   rte_mbuf* too_big(const rte_mbuf* m, uint16_t mtu) noexcept;

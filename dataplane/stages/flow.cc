@@ -335,14 +335,14 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
     PacketMeta& md = meta(m);
     bool related = false;
     if (ids[j] == kNoFlow) [[unlikely]] {
-      unsigned drop = kTableFull;
+      unsigned drop = kTableFull;  // a Drop, or kRejectAnswer
       ids[j] = admit(m, reqs[j], now_tsc, &related, &drop);
       if (ids[j] == kNoFlow) {
         md.flow_id = kNoFlow;
         if (drop == kRejectAnswer) {
           out.to(kReject, m);
         } else {
-          out.drop(drop, m);
+          out.drop(static_cast<Drop>(drop), m);
         }
         continue;
       }

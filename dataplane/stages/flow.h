@@ -49,18 +49,30 @@ class FlowStage final : public Stage {
  public:
   // reject: a refused packet a `reject` rule answers (TCP RST, ICMP unreachable), rewritten in
   // place and sent back out the port it came in on.
-  enum Edge : unsigned { kNext = 0, kReject };
+  enum Edge : unsigned { kNext = 0, kReject, kEdgeCount };
   // table_full: no room for a new flow. Dropped, not forwarded statelessly: the return path
   // (de-NAT, the LAN host's MAC, the uplink the reply must match) needs the flow.
   // firewall: a new flow the zone defaults or a rule deny (details in firewall.* counters);
   // spoofed_source: a LAN source outside its segment, or a WAN source inside the site;
   // wan_flood: over the WAN's share of the table or its source's new-flow rate.
-  enum Drop : unsigned { kTableFull = 0, kNotIp, kArp, kFirewall, kSpoofedSource, kWanFlood };
+  enum Drop : unsigned {
+    kTableFull = 0,
+    kNotIp,
+    kArp,
+    kFirewall,
+    kSpoofedSource,
+    kWanFlood,
+    kDropCount
+  };
   static constexpr std::array<std::string_view, 2> kEdges{"next", "reject"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   // Reject answers per second per worker (bursts of as many); beyond, a plain drop.
   static constexpr uint32_t kRejectsPerSecond = 100;
   static constexpr std::array<std::string_view, 6> kDrops{
       "table_full", "not_ip", "arp", "firewall", "spoofed_source", "wan_flood"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
   // What the firewall did with a packet that would open a flow (counted, and logged when a
   // rule says so or it is a denial).
   enum Verdict : uint8_t {

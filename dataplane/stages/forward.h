@@ -15,17 +15,22 @@ namespace traboule::dp {
 
 class ForwardStage final : public Stage {
  public:
-  enum Edge : unsigned { kTx };
+  enum Edge : unsigned { kTx, kEdgeCount };
   enum Drop : unsigned {
     kTtlExceeded,
     kNoGateway,
     kGatewayUnresolved,
     kNeighborUnresolved,
-    kBadEgress
+    kBadEgress,
+    kDropCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 5> kDrops{
       "ttl_exceeded", "no_gateway", "gateway_unresolved", "neighbor_unresolved", "bad_egress"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   ForwardStage(Site& site, FlowTable& flows);
 

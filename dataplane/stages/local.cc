@@ -167,7 +167,7 @@ bool LocalStage::on_link6(const PortInfo& pi, const IpAddr& a) const noexcept {
          (pi.has_gw6 && a == pi.gw6);
 }
 
-bool LocalStage::fits(rte_mbuf* m, uint16_t l2_len, uint32_t l3_need, unsigned short_reason,
+bool LocalStage::fits(rte_mbuf* m, uint16_t l2_len, uint32_t l3_need, Drop short_reason,
                       Output& out) noexcept {
   uint32_t need = uint32_t{l2_len} + l3_need;
   // Replies rewrite both MACs: an L2 header shorter than Ethernet's would overlap L3.

@@ -24,12 +24,15 @@ namespace traboule::dp {
 class LocalStage final : public Stage {
  public:
   enum Edge : unsigned {
-    kForward,   // not for us: continue to the data path
-    kTx,        // a complete frame built here (reply or request); meta.out_port is set
-    kConsumed,  // handled (e.g. an ARP reply we learned from): free it
-    kToKernel,  // for the box, not answered here: to the punt stage (only with set_punt(true))
+    kForward,    // not for us: continue to the data path
+    kTx,         // a complete frame built here (reply or request); meta.out_port is set
+    kConsumed,   // handled (e.g. an ARP reply we learned from): free it
+    kToKernel,   // for the box, not answered here: to the punt stage (only with set_punt(true))
+    kEdgeCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 4> kEdges{"forward", "tx", "consumed", "to_kernel"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
 
   enum Drop : unsigned {
     kArpMalformed,
@@ -59,6 +62,7 @@ class LocalStage final : public Stage {
     kChainedMbuf,
     kNoRoom,
     kEchoRateLimited,
+    kDropCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 27> kDrops{
       "arp_malformed",       "arp_unsupported_op",
@@ -76,6 +80,8 @@ class LocalStage final : public Stage {
       "chained_mbuf",        "no_room",
       "echo_rate_limited",
   };
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
   // Echo requests to the box from an uplink (the firewall's wan → box): answered up to this
   // many per second per worker, bursts of as many; the LAN is not limited.
   static constexpr uint32_t kWanEchoPerSecond = 50;
@@ -144,7 +150,7 @@ class LocalStage final : public Stage {
   bool on_link6(const PortInfo& pi, const IpAddr& a) const noexcept;
   // True when the first segment holds the L2 header and l3_need bytes after it; otherwise drops
   // the packet (chained_mbuf, or short_reason).
-  bool fits(rte_mbuf* m, uint16_t l2_len, uint32_t l3_need, unsigned short_reason,
+  bool fits(rte_mbuf* m, uint16_t l2_len, uint32_t l3_need, Drop short_reason,
             Output& out) noexcept;
   bool learn(Interface& ifc, const IpAddr& ip, const uint8_t* mac) noexcept;
 

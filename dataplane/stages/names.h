@@ -24,8 +24,10 @@ namespace traboule::dp {
 
 class NamesStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext };
+  enum Edge : unsigned { kNext, kEdgeCount };
   static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 0> kDrops{};
   // A flow's first packets in its original direction are looked at, no more.
   static constexpr uint64_t kFirstPackets = 4;

@@ -312,12 +312,12 @@ void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     md.flags &= static_cast<uint16_t>(~meta_flag::kNatHandoff);
     const unsigned r = handle(m, md, now_s);
     if (r >= kDropBase) [[unlikely]]
-      out.drop(r - kDropBase, m);
+      out.drop(static_cast<Drop>(r - kDropBase), m);
     else if (r == kTranslated && punt_ &&
              (md.l3 == L3Kind::kIpv4 ? own_.has4(raw4(md.dst)) : own_.has6(md.dst))) [[unlikely]]
       out.to(kToBox, m);
     else
-      out.to(r, m);
+      out.to(static_cast<Edge>(r), m);
   }
   for (unsigned w = 0; w < to_worker_.size() && n_away != 0; ++w) {
     rte_mbuf* batch[kNodeInputMax];

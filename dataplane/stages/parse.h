@@ -34,7 +34,7 @@ namespace traboule::dp {
 // (forward decides).
 class ParseStage final : public Stage {
  public:
-  enum Edge : unsigned { kIpv4 = 0, kIpv6, kArp };
+  enum Edge : unsigned { kIpv4 = 0, kIpv6, kArp, kEdgeCount };
   enum Drop : unsigned {
     kEthTruncated = 0,
     kVlanTruncated,
@@ -62,8 +62,11 @@ class ParseStage final : public Stage {
     kIcmpv6Truncated,
     kNotFirstSegment,
     kVlanForeign,
+    kDropCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 3> kEdges{"ipv4", "ipv6", "arp"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 26> kDrops{
       "eth_truncated",      "vlan_truncated",     "vlan_too_many",        "ethertype_unsupported",
       "arp_truncated",      "arp_unsupported",    "ipv4_truncated",       "ipv4_bad_version",
@@ -73,6 +76,8 @@ class ParseStage final : public Stage {
       "udp_truncated",      "udp_bad_len",        "icmp_truncated",       "icmpv6_truncated",
       "not_first_segment",  "vlan_foreign",
   };
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
   // More IPv6 extension headers than this before the upper layer is a drop (a cheap DoS guard).
   static constexpr unsigned kMaxIpv6ExtHeaders = 8;
   static constexpr unsigned kMaxVlanTags = 2;

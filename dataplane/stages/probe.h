@@ -68,12 +68,15 @@ struct ProbeDeps {
 class ProbeStage final : public Stage {
  public:
   enum Edge : unsigned {
-    kNext,      // not STAMP for us, nor an echo reply to our probes: on to local
-    kReply,     // a reflected test packet; meta.out_port = meta.in_port
-    kProbe,     // a Session-Sender packet or echo request built here (on_idle); out_port set
-    kConsumed,  // a reply to our session (STAMP or echo), recorded in the result ring: free it
+    kNext,       // not STAMP for us, nor an echo reply to our probes: on to local
+    kReply,      // a reflected test packet; meta.out_port = meta.in_port
+    kProbe,      // a Session-Sender packet or echo request built here (on_idle); out_port set
+    kConsumed,   // a reply to our session (STAMP or echo), recorded in the result ring: free it
+    kEdgeCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 4> kEdges{"next", "reply", "probe", "consumed"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
 
   enum Drop : unsigned {
     kTruncated,        // UDP payload shorter than the 44-byte STAMP packet
@@ -89,6 +92,7 @@ class ProbeStage final : public Stage {
     kBadIcmpChecksum,  // an echo reply to one of our echo probes, with a wrong checksum
     kSourceLimit,      // reflector: the source holds its quota of active sessions
     kUnknownPeer,      // reflector on a hub: not a known site path (unknown_peers_stateless off)
+    kDropCount,        // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 13> kDrops{
       "stamp_truncated",
@@ -105,6 +109,8 @@ class ProbeStage final : public Stage {
       "reflector_source_limit",
       "reflector_unknown_peer",
   };
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   struct Stats {
     uint64_t reflector_sessions_new = 0;     // counters started (new sender, or idle restart)

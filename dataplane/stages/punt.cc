@@ -166,7 +166,7 @@ void PuntStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         break;
     }
     if (!take(cls, now)) {
-      out.drop(kPoliced0 + static_cast<unsigned>(cls), m);
+      out.drop(static_cast<Drop>(kPoliced0 + static_cast<unsigned>(cls)), m);
       continue;
     }
     bump(passed_[static_cast<unsigned>(cls)]);

@@ -41,19 +41,24 @@ struct PuntDeps {
 
 class PuntStage final : public Stage {
  public:
-  enum Edge : unsigned { kTx };
+  enum Edge : unsigned { kTx, kEdgeCount };
   static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   enum Drop : unsigned {
     kNoTwin,      // the owning interface has no twin
     kNotAllowed,  // a connection from a source outside management.allow
     kClosed,      // TCP/UDP to a port the box did not use lately, from outside the allow list
     kPoliced0,    // one per class, in PuntClass order
     kPolicedLast = kPoliced0 + kPuntClasses - 1,
+    kDropCount,  // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 3 + kPuntClasses> kDrops{
       "no_twin",        "not_allowed",        "closed",
       "policed_arp_nd", "policed_dhcp",       "policed_routing",
       "policed_icmp",   "policed_management", "policed_box"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   PuntStage(const Site& site, const PuntSettings& settings, const PuntDeps& deps);
 

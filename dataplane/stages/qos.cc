@@ -311,7 +311,7 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   release(now, out);
 }
 
-void QosStage::refuse(unsigned why, rte_mbuf* m, Output& out) noexcept {
+void QosStage::refuse(Drop why, rte_mbuf* m, Output& out) noexcept {
   const PacketMeta& md = meta(m);
   if (own_drops_ != nullptr && (md.flags & meta_flag::kOverlayOut))
     own_drops_->own_drop(md.overlay_site, md.overlay_path, md.overlay_cls);

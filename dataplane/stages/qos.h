@@ -82,12 +82,16 @@ struct QosPlan {
 
 class QosStage final : public Stage {
  public:
-  enum Edge : unsigned { kTx };
+  enum Edge : unsigned { kTx, kEdgeCount };
   static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   // Scheduler refusals (qos::EnqueueResult), counted per class too (qos.<uplink>.<class>.*).
-  enum Drop : unsigned { kTooLarge, kQueueFull, kOverCap, kIngressPoliced };
+  enum Drop : unsigned { kTooLarge, kQueueFull, kOverCap, kIngressPoliced, kDropCount };
   static constexpr std::array<std::string_view, 4> kDrops{"too_large", "queue_full", "over_cap",
                                                           "ingress_policed"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
   // Scheduler classes: the policy's first kMaxClasses - 1 QoS classes, then "unclassified"
   // (rules without a class, and classes beyond), at the lowest level.
   static constexpr size_t kMaxClasses = kQosMaxClasses;
@@ -135,7 +139,7 @@ class QosStage final : public Stage {
   void count_own_drops(OverlaySites* sites) noexcept { own_drops_ = sites; }
 
  private:
-  void refuse(unsigned why, rte_mbuf* m, Output& out) noexcept;
+  void refuse(Drop why, rte_mbuf* m, Output& out) noexcept;
   struct ClassCounters {  // copied from the scheduler by the worker, read by control threads
     uint64_t enqueued = 0, dequeued = 0, dropped = 0, dequeued_bytes = 0, depth = 0;
     uint64_t rate_bps = 0;

@@ -131,7 +131,7 @@ void RouteStage::from_lan(rte_mbuf* m, PacketMeta& md, bool v4, Output& out) noe
   md.out_port = site_.uplinks[lp.uplink]->port_id;
   const bool from_site =
       fp != nullptr && (lp.wan_opened || (overlay_.port != 0 && overlay_.hub)) && fp->site != 0;
-  unsigned edge = kUplink;
+  Edge edge = kUplink;
   if (!lan_edge(m, md, fp, lp, from_site, edge, out)) return;
   mark_class_dscp(m, md, v4);
   if (edge == kOverlay) tag_overlay(md, fp, from_site);
@@ -237,7 +237,7 @@ void RouteStage::log_move(const PacketMeta& md, uint16_t rule, uint8_t from, uin
 }
 
 bool RouteStage::lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp, const LanPath& lp,
-                          bool from_site, unsigned& edge, Output& out) noexcept {
+                          bool from_site, Edge& edge, Output& out) noexcept {
   const bool overlay_on = overlay_.port != 0;
   if (lp.wan_opened) {
     if (from_site && overlay_on) {

@@ -27,7 +27,7 @@ class RouteStage final : public Stage {
  public:
   // uplink: straight out (a flow opened from the WAN, or overlay egress on an edge without a
   // peer); overlay: to the encap stage; breakout: out with source NAT.
-  enum Edge : unsigned { kUplink, kLan, kOverlay, kBreakout };
+  enum Edge : unsigned { kUplink, kLan, kOverlay, kBreakout, kEdgeCount };
   enum Drop : unsigned {
     kNotOurMac,
     kUnknownPort,
@@ -39,11 +39,16 @@ class RouteStage final : public Stage {
     kNoPolicy,
     kSlaDrop,        // nothing meets the rule's SLA class and its fallback is drop
     kNoOverlaySite,  // a hub with overlay egress for a flow no site opened
+    kDropCount,      // the number of them (checked against the names)
   };
   static constexpr std::array<std::string_view, 4> kEdges{"uplink", "lan", "overlay", "breakout"};
+  static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
+  friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 10> kDrops{
       "not_our_mac",  "unknown_port", "lan_to_lan", "no_route", "no_uplink",
       "not_routable", "policy_drop",  "no_policy",  "sla_drop", "no_overlay_site"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker,
              const OverlayConfig& overlay = {});
@@ -99,7 +104,7 @@ class RouteStage final : public Stage {
   // uplink, overlay or breakout for a LAN packet with its uplink chosen. False: dropped (a hub
   // has no site to send an overlay flow to).
   [[gnu::always_inline]] inline bool lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp,
-                                              const LanPath& lp, bool from_site, unsigned& edge,
+                                              const LanPath& lp, bool from_site, Edge& edge,
                                               Output& out) noexcept;
   // The rule's QoS class DSCP, here and not in qos: before encapsulation, so the overlay's outer
   // header copies it.

@@ -15,8 +15,10 @@ namespace traboule::dp {
 
 class TxStage final : public Stage {
  public:
-  enum Drop : unsigned { kBadPort, kQueueFull, kVlanNoRoom };
+  enum Drop : unsigned { kBadPort, kQueueFull, kVlanNoRoom, kDropCount };
   static constexpr std::array<std::string_view, 3> kDrops{"bad_port", "queue_full", "vlan_no_room"};
+  static_assert(kDrops.size() == kDropCount, "one name per enumerator");
+  friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   // `queue` is this worker's TX queue id on every port; `ports_ready[p]` says port p is started.
   // Throws std::invalid_argument when a ready port has no such queue (sending on it would

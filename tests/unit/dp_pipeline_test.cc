@@ -28,9 +28,9 @@ class SplitStage final : public Stage {
     for (uint16_t i = 0; i < n; ++i) {
       uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
       if (len == 0)
-        out.drop(0, pkts[i]);
+        out.drop_index(0, pkts[i]);
       else
-        out.to(len % 2, pkts[i]);
+        out.to_index(len % 2, pkts[i]);
     }
   }
   static constexpr std::array<std::string_view, 2> kEdges{"even", "odd"};
