@@ -889,6 +889,12 @@ lab_down_all() {
   echo "$removed"
 }
 
+# The daemon's DPDK runtime files are free: no process holds the lock a primary takes on them.
+lab__eal_released() {
+  local f="/var/run/dpdk/$(lab_ns "$1")/fbarray_memzone"
+  [ ! -e "$f" ] || flock -n -x "$f" true 2>/dev/null
+}
+
 # restart HOST [--crash]: stops one daemon (SIGTERM, 10 s, then SIGKILL; --crash: SIGKILL at
 # once, as a power cut would) and starts it again with the same config and state_dir, waiting
 # until it forwards again. The old log is kept as HOST.log.1.
@@ -908,6 +914,10 @@ lab_restart() {
     fi
     for ((i = 0; i < 50; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
   fi
+  # A killed daemon is a zombie (lab_pid_alive: dead) as soon as its main thread exits, while its
+  # other threads still hold the DPDK runtime files: a primary started then finds them locked
+  # ("couldn't lock .../fbarray_memzone", EAL fails). Wait until the last one lets go.
+  for ((i = 0; i < 100; i++)); do lab__eal_released "$d" && break; sleep 0.1; done
   mv -f "$LAB_DIR/logs/$d.log" "$LAB_DIR/logs/$d.log.1" 2>/dev/null || true
   lab__spawn "$d" "$d" "$LAB_TRABOULED" --config "$LAB_DIR/$d/trabouled.json"
   LAB_DEADLINE=$((SECONDS + LAB_TIMEOUT))
