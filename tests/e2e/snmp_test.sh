@@ -164,9 +164,25 @@ PYEOF
 grep -q 'Traboule uplink fiber (DPDK port' "$work/ifdescr.txt" || fail "ifDescr: $(cat "$work/ifdescr.txt")"
 
 # --- 2. TRABOULE-MIB paths against traboulectl links; HOST-RESOURCES from snmpd itself.
+# A path stays "unknown" until its probes settle it, and the 4g paths (~40 ms, lossy) settle last;
+# the subagent's snapshot trails the daemon by up to one polling interval and one agent loop. So:
+# wait until the daemon has settled every path, give the subagent time to catch up, and read the
+# daemon before and after the walk: each path's state in the MIB is one of those readings.
+settled() {
+  "$lab" exec edge traboulectl --json links >"$work/links0.json" &&
+    "$py" - "$work/links0.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ups = d["uplinks"] if isinstance(d, dict) else d
+sys.exit(0 if all(p["state"] in ("up", "down") for u in ups for p in u["paths"]) else 1)
+PYEOF
+}
+until_ok 20 settled || fail "paths not settled within 20 s: $(cat "$work/links0.json")"
+sleep 2.5
 "$lab" exec edge traboulectl --json links >"$work/links.json"
 swalk 1.3.6.1.4.1.32473.1.4.1 >"$work/paths.txt" || fail "snmpwalk trbPathTable"
-"$py" - "$work/paths.txt" "$work/links.json" <<'PYEOF' || fail "trbPathTable does not match traboulectl links: $(head -20 "$work/paths.txt")"
+"$lab" exec edge traboulectl --json links >"$work/links2.json"
+"$py" - "$work/paths.txt" "$work/links.json" "$work/links0.json" "$work/links2.json" <<'PYEOF' || fail "trbPathTable does not match traboulectl links: $(head -20 "$work/paths.txt")"
 import json, re, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -174,22 +190,24 @@ for line in open(sys.argv[1]):
     if m:
         rows.setdefault((int(m.group(2)), m.group(3)), {})[int(m.group(1))] = m.group(5).strip('"')
 by_name = {r[2]: r for r in rows.values() if 2 in r}
-d = json.load(open(sys.argv[2]))
-ups = d["uplinks"] if isinstance(d, dict) else d
+def paths(f):
+    d = json.load(open(f))
+    return [p for u in (d["uplinks"] if isinstance(d, dict) else d) for p in u["paths"]]
+others = [{p["name"]: p["state"] for p in paths(f)} for f in sys.argv[3:]]
 n = 0
-for u in ups:
-    for p in u["paths"]:
-        r = by_name[p["name"]]
-        assert {"up": "2", "down": "3"}.get(p["state"], "1") == r[3], (p["name"], p["state"], r)
-        ctl = p["rtt_us"]["avg"]
-        snmp = int(r[4])
-        # Two reads of the daemon's moving RTT average, up to ~2 s apart (one polling interval
-        # and one agent loop): with probes every 100 ms the average takes in some 20 new samples
-        # meanwhile, and on the lab's noisiest link (4g: ~40 ms, jitter ~10 ms) it moves by a few
-        # ms. 25 % (at least 1 ms) catches a wrong unit (ms or ns) or a wrong path, not noise.
-        assert abs(snmp - ctl) <= max(1000, 0.25 * ctl), (p["name"], snmp, ctl)
-        n += 1
-        print("   %-24s rtt snmp %6d us, traboulectl %8.0f us" % (p["name"], snmp, ctl))
+for p in paths(sys.argv[2]):
+    r = by_name[p["name"]]
+    seen = [p["state"]] + [o.get(p["name"]) for o in others]
+    assert r[3] in {{"up": "2", "down": "3"}.get(s, "1") for s in seen}, (p["name"], seen, r)
+    ctl = p["rtt_us"]["avg"]
+    snmp = int(r[4])
+    # Two reads of the daemon's moving RTT average, up to ~2 s apart (one polling interval
+    # and one agent loop): with probes every 100 ms the average takes in some 20 new samples
+    # meanwhile, and on the lab's noisiest link (4g: ~40 ms, jitter ~10 ms) it moves by a few
+    # ms. 25 % (at least 1 ms) catches a wrong unit (ms or ns) or a wrong path, not noise.
+    assert abs(snmp - ctl) <= max(1000, 0.25 * ctl), (p["name"], snmp, ctl)
+    n += 1
+    print("   %-24s rtt snmp %6d us, traboulectl %8.0f us" % (p["name"], snmp, ctl))
 assert n >= 6 and n == len(by_name), (n, sorted(by_name))
 print("ok: trbPathTable: %d paths, state and RTT as traboulectl links" % n)
 PYEOF
