@@ -140,34 +140,37 @@ struct Record {
   uint16_t type;
 };
 
-}  // namespace
+struct Records {
+  Record r[kMaxRecords];
+  unsigned n = 0;
+  unsigned dropped = 0;  // beyond kMaxRecords
+};
 
-DnsStatus parse_dns_response(const uint8_t* m, size_t len, DnsResponse* out) noexcept {
-  out->qname_len = 0;
-  out->qname[0] = '\0';
-  out->n_answers = 0;
-  out->answers_dropped = 0;
-  out->chain_len = 1;
+// The header and the one question: the name into `out`, `*pos` after the question.
+DnsStatus read_question(const uint8_t* m, size_t len, DnsResponse* out, unsigned* ancount,
+                        size_t* pos) noexcept {
   if (len < kHeaderLen) return DnsStatus::kTruncated;
   const uint16_t flags = get16(m + 2);
   if ((flags & 0x8000) == 0 || ((flags >> 11) & 0xf) != 0 || (flags & 0xf) != 0)
     return DnsStatus::kNotResponse;
   if (get16(m + 4) != 1) return DnsStatus::kBadQuestion;
-  const unsigned ancount = get16(m + 6);
-
-  size_t pos = kHeaderLen;
-  DnsStatus st = walk_name(m, len, kHeaderLen, &pos, out->qname, &out->qname_len);
+  *ancount = get16(m + 6);
+  *pos = kHeaderLen;
+  const DnsStatus st = walk_name(m, len, kHeaderLen, pos, out->qname, &out->qname_len);
   if (st != DnsStatus::kOk) return st;
-  if (pos + 4 > len) return DnsStatus::kTruncated;
-  out->qtype = get16(m + pos);
-  if (get16(m + pos + 2) != kClassIn) return DnsStatus::kBadQuestion;
-  pos += 4;
+  if (*pos + 4 > len) return DnsStatus::kTruncated;
+  out->qtype = get16(m + *pos);
+  if (get16(m + *pos + 2) != kClassIn) return DnsStatus::kBadQuestion;
+  *pos += 4;
+  return DnsStatus::kOk;
+}
 
-  Record recs[kMaxRecords];
-  unsigned n_recs = 0, recs_dropped = 0;
+// The answer section: every record checked, the IN A/AAAA/CNAME ones kept (up to kMaxRecords).
+DnsStatus read_answers(const uint8_t* m, size_t len, unsigned ancount, size_t pos,
+                       Records* recs) noexcept {
   for (unsigned i = 0; i < ancount; ++i) {
     const size_t owner = pos;
-    st = walk_name(m, len, owner, &pos, nullptr, nullptr);
+    DnsStatus st = walk_name(m, len, owner, &pos, nullptr, nullptr);
     if (st != DnsStatus::kOk) return st;
     if (pos + 10 > len) return DnsStatus::kTruncated;
     const uint16_t type = get16(m + pos), cls = get16(m + pos + 2);
@@ -189,50 +192,75 @@ DnsStatus parse_dns_response(const uint8_t* m, size_t len, DnsResponse* out) noe
       continue;
     }
     if (ttl > 0x7fffffffu) ttl = 0;  // RFC 2181 §8: the top bit set means zero
-    if (n_recs == kMaxRecords) {
-      ++recs_dropped;
+    if (recs->n == kMaxRecords) {
+      ++recs->dropped;
       continue;
     }
-    recs[n_recs++] = Record{owner, rdata, ttl, type};
+    recs->r[recs->n++] = Record{owner, rdata, ttl, type};
   }
+  return DnsStatus::kOk;
+}
 
-  // Names that lead to the queried one: grown from the CNAMEs until nothing changes.
-  size_t chain[kDnsMaxChain] = {kHeaderLen};
+// Names that lead to the queried one (at kHeaderLen): grown from the CNAMEs until nothing
+// changes. Returns how many, in chain[].
+unsigned cname_chain(const uint8_t* m, size_t len, const Records& recs,
+                     size_t (&chain)[kDnsMaxChain]) noexcept {
+  chain[0] = kHeaderLen;
   unsigned n_chain = 1;
   bool grew = true;
   while (grew && n_chain < kDnsMaxChain) {
     grew = false;
-    for (unsigned r = 0; r < n_recs && n_chain < kDnsMaxChain; ++r) {
-      if (recs[r].type != kTypeCname) continue;
+    for (unsigned r = 0; r < recs.n && n_chain < kDnsMaxChain; ++r) {
+      if (recs.r[r].type != kTypeCname) continue;
       bool from = false, known = false;
       for (unsigned c = 0; c < n_chain; ++c) {
-        from = from || names_equal(m, len, recs[r].owner, chain[c]);
-        known = known || names_equal(m, len, recs[r].rdata, chain[c]);
+        from = from || names_equal(m, len, recs.r[r].owner, chain[c]);
+        known = known || names_equal(m, len, recs.r[r].rdata, chain[c]);
       }
       if (from && !known) {
-        chain[n_chain++] = recs[r].rdata;
+        chain[n_chain++] = recs.r[r].rdata;
         grew = true;
       }
     }
   }
+  return n_chain;
+}
+
+}  // namespace
+
+DnsStatus parse_dns_response(const uint8_t* m, size_t len, DnsResponse* out) noexcept {
+  out->qname_len = 0;
+  out->qname[0] = '\0';
+  out->n_answers = 0;
+  out->answers_dropped = 0;
+  out->chain_len = 1;
+  unsigned ancount = 0;
+  size_t pos = 0;
+  DnsStatus st = read_question(m, len, out, &ancount, &pos);
+  if (st != DnsStatus::kOk) return st;
+  Records recs;
+  st = read_answers(m, len, ancount, pos, &recs);
+  if (st != DnsStatus::kOk) return st;
+  size_t chain[kDnsMaxChain] = {kHeaderLen};
+  const unsigned n_chain = cname_chain(m, len, recs, chain);
   out->chain_len = static_cast<uint8_t>(n_chain);
 
-  for (unsigned r = 0; r < n_recs; ++r) {
-    if (recs[r].type == kTypeCname) continue;
+  // The addresses of the names in the chain.
+  for (unsigned r = 0; r < recs.n; ++r) {
+    const Record& rec = recs.r[r];
+    if (rec.type == kTypeCname) continue;
     bool ours = false;
-    for (unsigned c = 0; c < n_chain && !ours; ++c)
-      ours = names_equal(m, len, recs[r].owner, chain[c]);
+    for (unsigned c = 0; c < n_chain && !ours; ++c) ours = names_equal(m, len, rec.owner, chain[c]);
     if (!ours) continue;
     if (out->n_answers == kDnsMaxAnswers) {
       ++out->answers_dropped;
       continue;
     }
     DnsAddress& a = out->answers[out->n_answers++];
-    a.addr = recs[r].type == kTypeA ? IpAddr::v4_bytes(m + recs[r].rdata)
-                                    : IpAddr::v6_bytes(m + recs[r].rdata);
-    a.ttl_s = recs[r].ttl;
+    a.addr = rec.type == kTypeA ? IpAddr::v4_bytes(m + rec.rdata) : IpAddr::v6_bytes(m + rec.rdata);
+    a.ttl_s = rec.ttl;
   }
-  out->answers_dropped = static_cast<uint16_t>(out->answers_dropped + recs_dropped);
+  out->answers_dropped = static_cast<uint16_t>(out->answers_dropped + recs.dropped);
   return DnsStatus::kOk;
 }
 

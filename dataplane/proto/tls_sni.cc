@@ -331,7 +331,22 @@ bool varint(const uint8_t* p, size_t end, size_t* pos, uint64_t* v) {
 
 }  // namespace
 
-SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
+// The parts of a client Initial's long header (RFC 9000 §17.2.2) that decryption needs.
+struct SniReader::QuicHeader {
+  const uint8_t* dcid = nullptr;
+  size_t dcid_len = 0;
+  size_t pn_offset = 0;  // where the (protected) packet number starts
+  uint64_t length = 0;   // packet number + payload
+};
+
+namespace {
+
+// Internal to the QUIC steps below: no verdict yet, go on.
+constexpr SniStatus kGoOn = SniStatus::kCount;
+
+}  // namespace
+
+SniStatus SniReader::quic_header(const uint8_t* p, size_t len, QuicHeader* h) noexcept {
   if (len < 7 || (p[0] & 0x80) == 0) return SniStatus::kNotQuicInitial;
   const uint32_t version =
       (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | p[4];
@@ -339,44 +354,78 @@ SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
   if (version != 1) return SniStatus::kWrongVersion;
   if (((p[0] >> 4) & 3) != 0) return SniStatus::kNotQuicInitial;  // 0-RTT, Handshake, Retry
   size_t pos = 5;
-  const size_t dcid_len = p[pos++];
-  if (dcid_len < 8 || dcid_len > 20) return SniStatus::kBadConnectionId;
-  if (pos + dcid_len + 1 > len) return SniStatus::kTruncated;
-  const uint8_t* dcid = p + pos;
-  pos += dcid_len;
+  h->dcid_len = p[pos++];
+  if (h->dcid_len < 8 || h->dcid_len > 20) return SniStatus::kBadConnectionId;
+  if (pos + h->dcid_len + 1 > len) return SniStatus::kTruncated;
+  h->dcid = p + pos;
+  pos += h->dcid_len;
   const size_t scid_len = p[pos++];
   if (scid_len > 20) return SniStatus::kMalformed;
   pos += scid_len;
-  uint64_t token_len = 0, length = 0;
+  uint64_t token_len = 0;
   if (!varint(p, len, &pos, &token_len)) return SniStatus::kTruncated;
   if (token_len > len - pos) return SniStatus::kTruncated;
   pos += token_len;
-  if (!varint(p, len, &pos, &length)) return SniStatus::kTruncated;
-  const size_t pn_offset = pos;
-  if (length > len - pn_offset) return SniStatus::kTruncated;
-  if (length < 4 + 16) return SniStatus::kMalformed;  // room for the header-protection sample
+  if (!varint(p, len, &pos, &h->length)) return SniStatus::kTruncated;
+  h->pn_offset = pos;
+  if (h->length > len - h->pn_offset) return SniStatus::kTruncated;
+  if (h->length < 4 + 16) return SniStatus::kMalformed;  // room for the header-protection sample
+  return kGoOn;
+}
 
+namespace {
+
+// An ACK frame's fields after its type (RFC 9000 §19.3), ECN counts for type 0x03.
+bool skip_ack(const uint8_t* f, size_t end, size_t* at, bool ecn) {
+  uint64_t a = 0, b = 0, count = 0, d = 0;
+  if (!varint(f, end, at, &a) || !varint(f, end, at, &b) || !varint(f, end, at, &count) ||
+      !varint(f, end, at, &d))
+    return false;
+  if (count > end) return false;
+  for (uint64_t i = 0; i < count; ++i)
+    if (!varint(f, end, at, &a) || !varint(f, end, at, &b)) return false;
+  if (ecn)
+    for (int i = 0; i < 3; ++i)
+      if (!varint(f, end, at, &a)) return false;
+  return true;
+}
+
+}  // namespace
+
+SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
+  QuicHeader h;
+  SniStatus st = quic_header(p, len, &h);
+  if (st != kGoOn) return st;
+  size_t ct_len = 0, have = 0;
+  st = quic_decrypt(p, h, &ct_len);
+  if (st != kGoOn) return st;
+  st = quic_crypto_stream(ct_len, &have);
+  if (st != kGoOn) return st;
+  return client_hello_sni(crypto_stream_, have, true, &name_);
+}
+
+SniStatus SniReader::quic_decrypt(const uint8_t* p, const QuicHeader& h, size_t* ct_len) noexcept {
   QuicInitialKeys keys;
-  if (!derive_initial_keys(dcid, dcid_len, &keys)) return SniStatus::kDecryptFailed;
+  if (!derive_initial_keys(h.dcid, h.dcid_len, &keys)) return SniStatus::kDecryptFailed;
 
   // Header protection (RFC 9001 §5.4): the sample starts 4 bytes after the packet number.
   uint8_t mask[16];
   int outl = 0;
   Crypto& c = *crypto_;
   if (EVP_EncryptInit_ex2(c.ecb, nullptr, keys.hp, nullptr, nullptr) != 1 ||
-      EVP_EncryptUpdate(c.ecb, mask, &outl, p + pn_offset + 4, 16) != 1 || outl != 16)
+      EVP_EncryptUpdate(c.ecb, mask, &outl, p + h.pn_offset + 4, 16) != 1 || outl != 16)
     return SniStatus::kDecryptFailed;
   const uint8_t first = p[0] ^ (mask[0] & 0x0f);
   const size_t pn_len = (first & 3u) + 1;
   uint8_t pn_bytes[4];
   uint64_t pn = 0;
   for (size_t i = 0; i < pn_len; ++i) {
-    pn_bytes[i] = p[pn_offset + i] ^ mask[1 + i];
+    pn_bytes[i] = p[h.pn_offset + i] ^ mask[1 + i];
     pn = (pn << 8) | pn_bytes[i];
   }
-  const size_t ct_start = pn_offset + pn_len;
-  const size_t ct_len = length - pn_len - 16;
-  if (ct_len > kMaxInitialPayload) return SniStatus::kTooLarge;
+  const size_t ct_start = h.pn_offset + pn_len;
+  *ct_len = h.length - pn_len - 16;
+  if (*ct_len > kMaxInitialPayload) return SniStatus::kTooLarge;
   uint8_t nonce[12];
   std::memcpy(nonce, keys.iv, 12);
   for (size_t i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(pn >> (8 * i));
@@ -384,47 +433,38 @@ SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
   // AEAD over the unprotected header (RFC 9001 §5.3), without copying it.
   int n = 0, fin = 0;
   uint8_t tag[16];
-  std::memcpy(tag, p + ct_start + ct_len, 16);
+  std::memcpy(tag, p + ct_start + *ct_len, 16);
   if (EVP_DecryptInit_ex2(c.gcm, nullptr, keys.key, nonce, nullptr) != 1 ||
       EVP_DecryptUpdate(c.gcm, nullptr, &n, &first, 1) != 1 ||
-      EVP_DecryptUpdate(c.gcm, nullptr, &n, p + 1, static_cast<int>(pn_offset - 1)) != 1 ||
+      EVP_DecryptUpdate(c.gcm, nullptr, &n, p + 1, static_cast<int>(h.pn_offset - 1)) != 1 ||
       EVP_DecryptUpdate(c.gcm, nullptr, &n, pn_bytes, static_cast<int>(pn_len)) != 1 ||
-      EVP_DecryptUpdate(c.gcm, plain_, &n, p + ct_start, static_cast<int>(ct_len)) != 1 ||
+      EVP_DecryptUpdate(c.gcm, plain_, &n, p + ct_start, static_cast<int>(*ct_len)) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.gcm, EVP_CTRL_AEAD_SET_TAG, 16, tag) != 1 ||
       EVP_DecryptFinal_ex(c.gcm, plain_ + n, &fin) != 1)
     return SniStatus::kDecryptFailed;
+  return kGoOn;
+}
 
-  // Frames allowed in a client Initial (RFC 9000 §12.4): PADDING, PING, ACK, CRYPTO,
-  // CONNECTION_CLOSE. CRYPTO data is placed by offset (clients send it out of order).
+// Frames allowed in a client Initial (RFC 9000 §12.4): PADDING, PING, ACK, CRYPTO,
+// CONNECTION_CLOSE. CRYPTO data is placed by offset (clients send it out of order).
+SniStatus SniReader::quic_crypto_stream(size_t ct_len, size_t* have) noexcept {
   struct Range {
     size_t lo, hi;
   } ranges[kMaxCryptoFrames];
   unsigned n_ranges = 0;
   size_t at = 0;
   while (at < ct_len) {
-    uint64_t type = 0;
+    uint64_t type = 0, a = 0, b = 0, d = 0;
     if (!varint(plain_, ct_len, &at, &type)) return SniStatus::kMalformed;
-    uint64_t a = 0, b = 0, d = 0;
     switch (type) {
       case 0x00:
       case 0x01:
         break;
       case 0x02:
-      case 0x03: {
-        uint64_t count = 0;
-        if (!varint(plain_, ct_len, &at, &a) || !varint(plain_, ct_len, &at, &b) ||
-            !varint(plain_, ct_len, &at, &count) || !varint(plain_, ct_len, &at, &d))
-          return SniStatus::kMalformed;
-        if (count > ct_len) return SniStatus::kMalformed;
-        for (uint64_t i = 0; i < count; ++i)
-          if (!varint(plain_, ct_len, &at, &a) || !varint(plain_, ct_len, &at, &b))
-            return SniStatus::kMalformed;
-        if (type == 0x03)
-          for (int i = 0; i < 3; ++i)
-            if (!varint(plain_, ct_len, &at, &a)) return SniStatus::kMalformed;
+      case 0x03:
+        if (!skip_ack(plain_, ct_len, &at, type == 0x03)) return SniStatus::kMalformed;
         break;
-      }
-      case 0x06: {
+      case 0x06:
         if (!varint(plain_, ct_len, &at, &a) || !varint(plain_, ct_len, &at, &b) || b > ct_len - at)
           return SniStatus::kMalformed;
         if (a < kMaxCrypto && n_ranges < kMaxCryptoFrames) {
@@ -434,7 +474,6 @@ SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
         }
         at += b;
         break;
-      }
       case 0x1c:
         if (!varint(plain_, ct_len, &at, &a) || !varint(plain_, ct_len, &at, &b) ||
             !varint(plain_, ct_len, &at, &d) || d > ct_len - at)
@@ -446,17 +485,17 @@ SniStatus SniReader::quic_parse(const uint8_t* p, size_t len) noexcept {
     }
   }
   // The contiguous prefix of the stream from offset 0.
-  size_t have = 0;
+  *have = 0;
   for (bool grew = true; grew;) {
     grew = false;
     for (unsigned i = 0; i < n_ranges; ++i)
-      if (ranges[i].lo <= have && ranges[i].hi > have) {
-        have = ranges[i].hi;
+      if (ranges[i].lo <= *have && ranges[i].hi > *have) {
+        *have = ranges[i].hi;
         grew = true;
       }
   }
-  if (have == 0) return n_ranges ? SniStatus::kFragmented : SniStatus::kNoSni;
-  return client_hello_sni(crypto_stream_, have, true, &name_);
+  if (*have == 0) return n_ranges ? SniStatus::kFragmented : SniStatus::kNoSni;
+  return kGoOn;
 }
 
 }  // namespace traboule::dp

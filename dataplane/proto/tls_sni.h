@@ -82,7 +82,13 @@ class SniReader {
 
  private:
   struct Crypto;
+  struct QuicHeader;
+  static SniStatus quic_header(const uint8_t* p, size_t len, QuicHeader* h) noexcept;
   SniStatus quic_parse(const uint8_t* p, size_t len) noexcept;
+  // The Initial's payload decrypted into plain_ (ct_len bytes).
+  SniStatus quic_decrypt(const uint8_t* p, const QuicHeader& h, size_t* ct_len) noexcept;
+  // The CRYPTO frames of plain_ placed in crypto_stream_: the contiguous prefix's length.
+  SniStatus quic_crypto_stream(size_t ct_len, size_t* have) noexcept;
   bool hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* const* parts,
                    const size_t* part_lens, unsigned n_parts, uint8_t out[32]) noexcept;
   bool expand_label(const uint8_t secret[32], std::string_view label, uint8_t* out,

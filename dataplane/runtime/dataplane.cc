@@ -78,10 +78,32 @@ void Dataplane::offer_qos_plans(const PolicySnapshot& p, uint16_t gen) {
 }
 
 void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy) {
-  Site& site = site_;
+  start_shared(std::move(policy));
+  Startup s;
+  s.twin_infos.resize(ports.size());
+  s.has_twin.assign(ports.size(), false);
+  s.punt_deps.twin_of.fill(kNoPort);
+  start_ports(ports, s);
+  if (settings_.punt.enabled) start_twins(ports, s);
+  warn_small_pool(ports, s);
+  // Resolution of every uplink's gateways starts now.
+  for (Interface* up : site_.uplinks) {
+    if (up->gw4) up->neighbors->want(*up->gw4);
+    if (up->gw6) up->neighbors->want(*up->gw6);
+  }
+  poll_links();
+  make_handoff_rings();
+  workers_.resize(settings_.workers);
+  for (unsigned w = 0; w < settings_.workers; ++w) start_worker(w, s);
+  // The first policy's QoS plans, before any worker runs.
+  const Published<PolicySnapshot>* first = policy_->load();
+  offer_qos_plans(*first->object, first->generation);
+}
+
+// What the workers share: RCU, the snapshot slots, the STAMP rings and the packet pool.
+void Dataplane::start_shared(std::shared_ptr<const PolicySnapshot> policy) {
   const DataplaneSettings& settings = settings_;
-  const unsigned n = settings.workers;
-  rcu_ = std::make_unique<Rcu>(n);
+  rcu_ = std::make_unique<Rcu>(settings.workers);
   policy->prepare_hits();
   policy_ = std::make_unique<SnapshotSlot<PolicySnapshot>>(*rcu_, std::move(policy));
   links_ = std::make_unique<SnapshotSlot<LinkSnapshot>>(*rcu_, std::make_shared<LinkSnapshot>());
@@ -100,113 +122,117 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
     throw std::runtime_error("dataplane: cannot allocate " + std::to_string(settings.mbufs) +
                              " packet buffers (" + rte_strerror(rte_errno) +
                              "); give EAL more memory (-m) or lower dataplane.mbufs");
+}
 
-  std::array<bool, kMaxPorts> ready{};
-  std::vector<PortInfo> infos;
+void Dataplane::start_ports(std::vector<PortSetup>& ports, Startup& s) {
   for (size_t i = 0; i < ports.size(); ++i) {
-    ports[i].workers = static_cast<uint16_t>(n);
+    ports[i].workers = static_cast<uint16_t>(settings_.workers);
     PortInfo info = start_port(ports[i], pool_);
     if (info.port_id >= kMaxPorts)
       throw std::runtime_error("port " + ports[i].label + ": port id too large");
-    Interface& itf = *site.ifaces[i];
+    Interface& itf = *site_.ifaces[i];
     itf.port_id = info.port_id;
     itf.mac = info.mac;
     itf.v6_link_local = link_local_from_mac(info.mac);
-    site.by_port[info.port_id] = &itf;
-    ready[info.port_id] = true;
+    site_.by_port[info.port_id] = &itf;
+    s.ready[info.port_id] = true;
     port_ids_.push_back(info.port_id);
-    infos.push_back(info);
+    s.infos.push_back(info);
   }
-  // Kernel twins (docs/kernel.md): a net_tap port per interface with the interface's MAC and
-  // addresses. Twins vanish with their file descriptors, so a crashed run leaves none; the
-  // routing rules it added outlive it and are removed first.
-  std::vector<PortInfo> twin_infos(ports.size());
-  std::vector<bool> has_twin(ports.size(), false);
-  PuntDeps punt_deps;
-  punt_deps.twin_of.fill(kNoPort);
-  if (settings.punt.enabled) {
-    remove_twin_rules(static_cast<unsigned>(site.uplinks.size()));
-    // The kernel must not pick, as a client, a port whose answers the data plane keeps.
-    std::string reserved;
-    if (settings.stamp_port_base != 0)
-      reserved = std::to_string(settings.stamp_port_base) + "-" +
-                 std::to_string(settings.stamp_port_base + kMaxStampSessions - 1);
-    if (settings.nat && settings.nat_ports != 0) {
-      const uint32_t last =
-          std::min<uint32_t>(65535, settings.nat_port_base + settings.nat_ports - 1);
-      reserved += (reserved.empty() ? "" : ",") + std::to_string(settings.nat_port_base) + "-" +
-                  std::to_string(last);
-    }
-    if (!reserved.empty()) reserve_kernel_ports(reserved);
-    box_ports_ = std::make_unique<BoxPorts>(static_cast<unsigned>(site.ifaces.size()),
-                                            rte_get_tsc_hz(), rte_rdtsc());
-    own_ = std::make_unique<OwnAddresses>(site);
-    punt_deps.box_ports = box_ports_.get();
-    for (size_t i = 0; i < ports.size(); ++i) {
-      const std::string name = i < settings.twins.size() ? settings.twins[i] : "";
-      if (name.empty()) continue;
-      if (kernel_interface_exists(name))
-        throw std::runtime_error("twin " + name +
-                                 ": the kernel has an interface of that name already (give the "
-                                 "port another \"twin\" name)");
-      Interface& itf = *site.ifaces[i];
-      const std::string vdev = "net_tap_twin" + std::to_string(i);
-      char mac[RTE_ETHER_ADDR_FMT_SIZE];
-      rte_ether_format_addr(mac, sizeof mac, &itf.mac);
-      const std::string args = "iface=" + name + ",mac=" + mac;
-      if (int rc = rte_eal_hotplug_add("vdev", vdev.c_str(), args.c_str()); rc != 0)
-        throw std::runtime_error("twin " + name + ": cannot create the tap device (" +
-                                 rte_strerror(rc < 0 ? -rc : rc) + "); is /dev/net/tun there?");
-      twin_vdevs_.push_back(vdev);
-      PortSetup ts;
-      ts.label = "twin " + name;
-      ts.device_name = vdev;
-      ts.workers = static_cast<uint16_t>(n);
-      ts.rx_desc = 256;
-      ts.tx_desc = 256;
-      PortInfo ti = start_port(ts, pool_);
-      if (ti.port_id >= kMaxPorts) throw std::runtime_error("twin " + name + ": port id too large");
-      ready[ti.port_id] = true;
-      port_ids_.push_back(ti.port_id);
-      twin_infos[i] = ti;
-      has_twin[i] = true;
-      punt_deps.twin_of[itf.port_id] = ti.port_id;
-      TwinKernelSetup ks;
-      ks.ifname = name;
-      if (itf.v4) ks.addrs.push_back(*itf.v4);
-      if (itf.v6) ks.addrs.push_back(*itf.v6);
-      ks.default_route = itf.is_lan && settings.twin_default_route;
-      if (!itf.is_lan) {
-        ks.gw4 = itf.gw4;
-        ks.gw6 = itf.gw6;
-        ks.table = kTwinTableBase + itf.uplink;
-        ks.rule_priority = kTwinRuleBase + itf.uplink;
-      }
-      configure_twin_kernel(ks);
-    }
-  }
+}
 
-  // Buffers the drivers may hold at once: full RX and TX rings plus the per-lcore caches. A
-  // pool smaller than that can stall RX silently, so say so at start (some drivers, AF_PACKET
-  // and pcap among them, hold fewer: a warning, not a refusal).
-  uint64_t held = uint64_t{n} * (256 + 2 * kBurstMax);
+// Kernel twins (docs/kernel.md): a net_tap port per interface with the interface's MAC and
+// addresses. Twins vanish with their file descriptors, so a crashed run leaves none; the
+// routing rules it added outlive it and are removed first.
+void Dataplane::start_twins(const std::vector<PortSetup>& ports, Startup& s) {
+  remove_twin_rules(static_cast<unsigned>(site_.uplinks.size()));
+  reserve_box_ports();
+  box_ports_ = std::make_unique<BoxPorts>(static_cast<unsigned>(site_.ifaces.size()),
+                                          rte_get_tsc_hz(), rte_rdtsc());
+  own_ = std::make_unique<OwnAddresses>(site_);
+  s.punt_deps.box_ports = box_ports_.get();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string name = i < settings_.twins.size() ? settings_.twins[i] : "";
+    if (!name.empty()) start_twin(i, name, s);
+  }
+}
+
+// The kernel must not pick, as a client, a port whose answers the data plane keeps.
+void Dataplane::reserve_box_ports() {
+  const DataplaneSettings& settings = settings_;
+  std::string reserved;
+  if (settings.stamp_port_base != 0)
+    reserved = std::to_string(settings.stamp_port_base) + "-" +
+               std::to_string(settings.stamp_port_base + kMaxStampSessions - 1);
+  if (settings.nat && settings.nat_ports != 0) {
+    const uint32_t last =
+        std::min<uint32_t>(65535, settings.nat_port_base + settings.nat_ports - 1);
+    reserved += (reserved.empty() ? "" : ",") + std::to_string(settings.nat_port_base) + "-" +
+                std::to_string(last);
+  }
+  if (!reserved.empty()) reserve_kernel_ports(reserved);
+}
+
+void Dataplane::start_twin(size_t i, const std::string& name, Startup& s) {
+  if (kernel_interface_exists(name))
+    throw std::runtime_error("twin " + name +
+                             ": the kernel has an interface of that name already (give the "
+                             "port another \"twin\" name)");
+  Interface& itf = *site_.ifaces[i];
+  const std::string vdev = "net_tap_twin" + std::to_string(i);
+  char mac[RTE_ETHER_ADDR_FMT_SIZE];
+  rte_ether_format_addr(mac, sizeof mac, &itf.mac);
+  const std::string args = "iface=" + name + ",mac=" + mac;
+  if (int rc = rte_eal_hotplug_add("vdev", vdev.c_str(), args.c_str()); rc != 0)
+    throw std::runtime_error("twin " + name + ": cannot create the tap device (" +
+                             rte_strerror(rc < 0 ? -rc : rc) + "); is /dev/net/tun there?");
+  twin_vdevs_.push_back(vdev);
+  PortSetup ts;
+  ts.label = "twin " + name;
+  ts.device_name = vdev;
+  ts.workers = static_cast<uint16_t>(settings_.workers);
+  ts.rx_desc = 256;
+  ts.tx_desc = 256;
+  PortInfo ti = start_port(ts, pool_);
+  if (ti.port_id >= kMaxPorts) throw std::runtime_error("twin " + name + ": port id too large");
+  s.ready[ti.port_id] = true;
+  port_ids_.push_back(ti.port_id);
+  s.twin_infos[i] = ti;
+  s.has_twin[i] = true;
+  s.punt_deps.twin_of[itf.port_id] = ti.port_id;
+  TwinKernelSetup ks;
+  ks.ifname = name;
+  if (itf.v4) ks.addrs.push_back(*itf.v4);
+  if (itf.v6) ks.addrs.push_back(*itf.v6);
+  ks.default_route = itf.is_lan && settings_.twin_default_route;
+  if (!itf.is_lan) {
+    ks.gw4 = itf.gw4;
+    ks.gw6 = itf.gw6;
+    ks.table = kTwinTableBase + itf.uplink;
+    ks.rule_priority = kTwinRuleBase + itf.uplink;
+  }
+  configure_twin_kernel(ks);
+}
+
+// Buffers the drivers may hold at once: full RX and TX rings plus the per-lcore caches. A
+// pool smaller than that can stall RX silently, so say so at start (some drivers, AF_PACKET
+// and pcap among them, hold fewer: a warning, not a refusal).
+void Dataplane::warn_small_pool(const std::vector<PortSetup>& ports, const Startup& s) const {
+  uint64_t held = uint64_t{settings_.workers} * (256 + 2 * kBurstMax);
   for (size_t i = 0; i < ports.size(); ++i)
-    held += uint64_t{infos[i].rx_queues} * ports[i].rx_desc +
-            uint64_t{infos[i].tx_queues} * ports[i].tx_desc;
-  if (settings.mbufs < held)
+    held += uint64_t{s.infos[i].rx_queues} * ports[i].rx_desc +
+            uint64_t{s.infos[i].tx_queues} * ports[i].tx_desc;
+  if (settings_.mbufs < held)
     std::fprintf(
         stderr,
         "trabouled: warning: dataplane.mbufs = %u, but the ports' rings and caches can hold %llu "
         "buffers; raise dataplane.mbufs if RX stalls\n",
-        settings.mbufs, static_cast<unsigned long long>(held));
-  // Resolution of every uplink's gateways starts now.
-  for (Interface* up : site.uplinks) {
-    if (up->gw4) up->neighbors->want(*up->gw4);
-    if (up->gw6) up->neighbors->want(*up->gw6);
-  }
-  poll_links();
+        settings_.mbufs, static_cast<unsigned long long>(held));
+}
 
-  // Hand-off rings: one single-producer/single-consumer ring per ordered worker pair.
+// Hand-off rings: one single-producer/single-consumer ring per ordered worker pair.
+void Dataplane::make_handoff_rings() {
+  const unsigned n = settings_.workers;
   rings_.assign(size_t{n} * n, nullptr);
   for (unsigned from = 0; from < n; ++from)
     for (unsigned to = 0; to < n; ++to) {
@@ -217,76 +243,80 @@ void Dataplane::start(std::vector<PortSetup> ports, std::shared_ptr<const Policy
       if (r == nullptr) throw std::runtime_error("dataplane: cannot create ring " + name);
       rings_[from * n + to] = r;
     }
+}
 
-  workers_.resize(n);
-  for (unsigned w = 0; w < n; ++w) {
-    auto& pw = workers_[w];
-    pw.flows = std::make_unique<FlowTable>(site.flows.capacity, site.flows.timeouts,
-                                           static_cast<int>(rte_socket_id()));
-    std::vector<rte_ring*> to_worker(n, nullptr), inbound;
-    for (unsigned o = 0; o < n; ++o)
-      if (o != w) {
-        to_worker[o] = rings_[w * n + o];
-        inbound.push_back(rings_[o * n + w]);
-      }
-    pw.view = std::make_unique<WorkerView>();
-    WorkerDeps deps{w, &site, pw.flows.get(), pool_, to_worker, ready, pw.view.get()};
-    deps.probe_cfg = settings.probe;
-    deps.probe.clock = &clock_;
-    deps.probe.sessions = sessions_.get();
-    deps.probe.results = stamp_results_;
-    deps.probe.requests = w == 0 ? stamp_requests_ : nullptr;
-    deps.probe.pool = pool_;
-    if (settings.nat) {
-      NatConfig nc;
-      nc.capacity = settings.nat_mappings;
-      nc.port_base = settings.nat_port_base;
-      nc.port_range_size = settings.nat_ports / n;
-      nc.worker = w;
-      pw.nat = std::make_unique<NatTable>(nc);
+void Dataplane::start_worker(unsigned w, const Startup& s) {
+  const DataplaneSettings& settings = settings_;
+  const unsigned n = settings.workers;
+  auto& pw = workers_[w];
+  pw.flows = std::make_unique<FlowTable>(site_.flows.capacity, site_.flows.timeouts,
+                                         static_cast<int>(rte_socket_id()));
+  std::vector<rte_ring*> to_worker(n, nullptr), inbound;
+  for (unsigned o = 0; o < n; ++o)
+    if (o != w) {
+      to_worker[o] = rings_[w * n + o];
+      inbound.push_back(rings_[o * n + w]);
     }
-    deps.nat = pw.nat.get();
-    deps.classify_slots = settings.classify_slots;
-    deps.names_cache = settings.names_cache;
-    deps.qos = settings.qos;
-    deps.overlay = settings.overlay;
-    deps.sites = overlay_sites_.get();
-    deps.punt = settings.punt;
-    deps.punt_deps = punt_deps;
-    pw.pipeline = make_worker_pipeline(std::move(deps));
-    pw.qos = pw.pipeline->find<QosStage>("qos");  // null: QoS off
-    if (pw.qos != nullptr && n > 1) {
-      if (!qos_shared_) qos_shared_ = std::make_unique<QosShared>();
-      pw.qos->share(qos_shared_.get());
-    }
-    // RX: a port with a queue per worker gives each worker its own; single-queue ports are
-    // shared out round-robin.
-    std::vector<RxQueue> rx;
-    for (size_t i = 0; i < infos.size(); ++i) {
-      const bool lan = site.ifaces[i]->is_lan;
-      if (infos[i].rx_queues > 1)
-        rx.push_back({infos[i].port_id, static_cast<uint16_t>(w), lan});
-      else if (i % n == w)
-        rx.push_back({infos[i].port_id, 0, lan});
-    }
-    for (size_t i = 0; i < infos.size(); ++i) {
-      if (!has_twin[i]) continue;
-      const bool lan = site.ifaces[i]->is_lan;
-      const auto idx = static_cast<uint8_t>(i);
-      if (twin_infos[i].rx_queues > 1)
-        rx.push_back({twin_infos[i].port_id, static_cast<uint16_t>(w), lan, infos[i].port_id, idx,
-                      site.ifaces[i]->vlan});
-      else if (w == 0)
-        rx.push_back({twin_infos[i].port_id, 0, lan, infos[i].port_id, idx, site.ifaces[i]->vlan});
-    }
-    pw.worker = std::make_unique<Worker>(
-        *pw.pipeline, std::move(rx), std::move(inbound), settings.polling, stop_,
-        WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
-    pw.worker->set_twins(box_ports_.get(), own_.get(), static_cast<uint16_t>(w));
+  pw.view = std::make_unique<WorkerView>();
+  WorkerDeps deps{w, &site_, pw.flows.get(), pool_, to_worker, s.ready, pw.view.get()};
+  deps.probe_cfg = settings.probe;
+  deps.probe.clock = &clock_;
+  deps.probe.sessions = sessions_.get();
+  deps.probe.results = stamp_results_;
+  deps.probe.requests = w == 0 ? stamp_requests_ : nullptr;
+  deps.probe.pool = pool_;
+  if (settings.nat) {
+    NatConfig nc;
+    nc.capacity = settings.nat_mappings;
+    nc.port_base = settings.nat_port_base;
+    nc.port_range_size = settings.nat_ports / n;
+    nc.worker = w;
+    pw.nat = std::make_unique<NatTable>(nc);
   }
-  // The first policy's QoS plans, before any worker runs.
-  const Published<PolicySnapshot>* first = policy_->load();
-  offer_qos_plans(*first->object, first->generation);
+  deps.nat = pw.nat.get();
+  deps.classify_slots = settings.classify_slots;
+  deps.names_cache = settings.names_cache;
+  deps.qos = settings.qos;
+  deps.overlay = settings.overlay;
+  deps.sites = overlay_sites_.get();
+  deps.punt = settings.punt;
+  deps.punt_deps = s.punt_deps;
+  pw.pipeline = make_worker_pipeline(std::move(deps));
+  pw.qos = pw.pipeline->find<QosStage>("qos");  // null: QoS off
+  if (pw.qos != nullptr && n > 1) {
+    if (!qos_shared_) qos_shared_ = std::make_unique<QosShared>();
+    pw.qos->share(qos_shared_.get());
+  }
+  pw.worker = std::make_unique<Worker>(
+      *pw.pipeline, rx_queues(w, s), std::move(inbound), settings.polling, stop_,
+      WorkerSync{rcu_.get(), w, policy_.get(), links_.get(), pw.view.get()});
+  pw.worker->set_twins(box_ports_.get(), own_.get(), static_cast<uint16_t>(w));
+}
+
+// RX: a port with a queue per worker gives each worker its own; single-queue ports are shared
+// out round-robin. Twins' single queues all go to worker 0.
+std::vector<RxQueue> Dataplane::rx_queues(unsigned w, const Startup& s) const {
+  const unsigned n = settings_.workers;
+  std::vector<RxQueue> rx;
+  for (size_t i = 0; i < s.infos.size(); ++i) {
+    const bool lan = site_.ifaces[i]->is_lan;
+    if (s.infos[i].rx_queues > 1)
+      rx.push_back({s.infos[i].port_id, static_cast<uint16_t>(w), lan});
+    else if (i % n == w)
+      rx.push_back({s.infos[i].port_id, 0, lan});
+  }
+  for (size_t i = 0; i < s.has_twin.size(); ++i) {
+    if (!s.has_twin[i]) continue;
+    const bool lan = site_.ifaces[i]->is_lan;
+    const auto idx = static_cast<uint8_t>(i);
+    const PortInfo& t = s.twin_infos[i];
+    if (t.rx_queues > 1)
+      rx.push_back({t.port_id, static_cast<uint16_t>(w), lan, s.infos[i].port_id, idx,
+                    site_.ifaces[i]->vlan});
+    else if (w == 0)
+      rx.push_back({t.port_id, 0, lan, s.infos[i].port_id, idx, site_.ifaces[i]->vlan});
+  }
+  return rx;
 }
 
 Dataplane::~Dataplane() {

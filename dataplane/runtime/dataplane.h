@@ -7,7 +7,9 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -172,7 +174,24 @@ class Dataplane {
     std::unique_ptr<NatTable> nat;
     QosStage* qos = nullptr;  // in `pipeline`, when QoS is on
   };
+  // What start() learns about the ports on the way, for the workers' wiring.
+  struct Startup {
+    std::array<bool, kMaxPorts> ready{};
+    std::vector<PortInfo> infos;       // per interface
+    std::vector<PortInfo> twin_infos;  // per interface, valid where has_twin
+    std::vector<bool> has_twin;
+    PuntDeps punt_deps;
+  };
   void start(std::vector<PortSetup> ports, std::shared_ptr<const PolicySnapshot> policy);
+  void start_shared(std::shared_ptr<const PolicySnapshot> policy);
+  void start_ports(std::vector<PortSetup>& ports, Startup& s);
+  void start_twins(const std::vector<PortSetup>& ports, Startup& s);
+  void start_twin(size_t i, const std::string& name, Startup& s);
+  void reserve_box_ports();
+  void warn_small_pool(const std::vector<PortSetup>& ports, const Startup& s) const;
+  void make_handoff_rings();
+  void start_worker(unsigned w, const Startup& s);
+  std::vector<RxQueue> rx_queues(unsigned w, const Startup& s) const;
   // Builds and offers each worker's QoS plan for `p`, about to be published as `gen`.
   void offer_qos_plans(const PolicySnapshot& p, uint16_t gen);
   std::unique_ptr<QosShared> qos_shared_;  // the uplinks' budgets, shared by the workers

@@ -74,6 +74,54 @@ uint32_t path_score(uint32_t rtt_us, uint32_t jitter_us, uint32_t loss_ppm,
   return static_cast<uint32_t>(std::min<uint64_t>(s, 0xfffffffeu));
 }
 
+namespace {
+
+// Nothing meets the rule's SLA class: drop (the class says so and something is alive), or
+// the best available uplink.
+PathChoice sla_fallback(const RuleAction& a, const std::array<PathCandidate, kMaxUplinks>& c,
+                        uint8_t current) noexcept {
+  auto valid = [&](uint8_t u) { return u < kMaxUplinks && listed(a, u); };
+  PathChoice out;
+  if (a.fallback == SlaFallback::kDrop) {
+    bool any = false;
+    for (uint8_t u : a.uplinks)
+      if (valid(u) && c[u].usable && c[u].alive && c[u].cap_ok) any = true;
+    if (any) {
+      out.reason = PathReason::kSlaDrop;
+      return out;
+    }
+  }
+  // Best available: the best-scored live uplink, primaries first; then (a hub that stopped
+  // answering probes) anything the driver says is up rather than nothing.
+  auto best_of = [&](auto ok) {
+    uint8_t best = kNoUplink;
+    for (uint8_t u : a.uplinks)
+      if (valid(u) && ok(u) && (best == kNoUplink || c[u].score < c[best].score)) best = u;
+    return best;
+  };
+  for (UplinkRole r : {UplinkRole::kPrimary, UplinkRole::kBackup}) {
+    if (out.uplink == kNoUplink && current != kNoUplink && valid(current) && c[current].role == r &&
+        c[current].usable && c[current].alive && c[current].cap_ok)
+      out.uplink = current;  // everything fails the SLA: do not move for nothing
+    if (out.uplink == kNoUplink)
+      out.uplink = best_of(
+          [&](uint8_t u) { return c[u].role == r && c[u].usable && c[u].alive && c[u].cap_ok; });
+  }
+  if (out.uplink == kNoUplink && current != kNoUplink && valid(current) && c[current].usable &&
+      c[current].cap_ok)
+    out.uplink = current;
+  if (out.uplink == kNoUplink)
+    out.uplink = best_of([&](uint8_t u) { return c[u].usable && c[u].cap_ok; });
+  if (out.uplink == kNoUplink) {
+    out.reason = PathReason::kNone;
+    return out;
+  }
+  out.reason = out.uplink == current ? PathReason::kKept : PathReason::kFallback;
+  return out;
+}
+
+}  // namespace
+
 PathChoice select_path(const RuleAction& a, const std::array<PathCandidate, kMaxUplinks>& c,
                        uint8_t current, uint32_t flow_hash, bool sticky_backup) noexcept {
   auto valid = [&](uint8_t u) { return u < kMaxUplinks && listed(a, u); };
@@ -113,42 +161,8 @@ PathChoice select_path(const RuleAction& a, const std::array<PathCandidate, kMax
     if (out.uplink != kNoUplink) out.reason = moved;
   }
   if (out.uplink == kNoUplink) {
-    // Nothing meets the SLA class.
-    if (a.fallback == SlaFallback::kDrop) {
-      bool any = false;
-      for (uint8_t u : a.uplinks)
-        if (valid(u) && c[u].usable && c[u].alive && c[u].cap_ok) any = true;
-      if (any) {
-        out.reason = PathReason::kSlaDrop;
-        return out;
-      }
-    }
-    // Best available: the best-scored live uplink, primaries first; then (a hub that stopped
-    // answering probes) anything the driver says is up rather than nothing.
-    auto best_of = [&](auto ok) {
-      uint8_t best = kNoUplink;
-      for (uint8_t u : a.uplinks)
-        if (valid(u) && ok(u) && (best == kNoUplink || c[u].score < c[best].score)) best = u;
-      return best;
-    };
-    for (UplinkRole r : {UplinkRole::kPrimary, UplinkRole::kBackup}) {
-      if (out.uplink == kNoUplink && current != kNoUplink && valid(current) &&
-          c[current].role == r && c[current].usable && c[current].alive && c[current].cap_ok)
-        out.uplink = current;  // everything fails the SLA: do not move for nothing
-      if (out.uplink == kNoUplink)
-        out.uplink = best_of(
-            [&](uint8_t u) { return c[u].role == r && c[u].usable && c[u].alive && c[u].cap_ok; });
-    }
-    if (out.uplink == kNoUplink && current != kNoUplink && valid(current) && c[current].usable &&
-        c[current].cap_ok)
-      out.uplink = current;
-    if (out.uplink == kNoUplink)
-      out.uplink = best_of([&](uint8_t u) { return c[u].usable && c[u].cap_ok; });
-    if (out.uplink == kNoUplink) {
-      out.reason = PathReason::kNone;
-      return out;
-    }
-    out.reason = out.uplink == current ? PathReason::kKept : PathReason::kFallback;
+    out = sla_fallback(a, c, current);
+    if (out.uplink == kNoUplink) return out;
   }
   if (a.strategy == PathStrategy::kDuplicate) {
     // The second copy: the next qualifying uplink of the same role in preference order (a

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "dataplane/proto/checksum.h"
+#include "dataplane/proto/ip_header.h"
 #include "dataplane/select/overlay_endpoint.h"
 
 namespace traboule::dp {
@@ -60,13 +61,31 @@ bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) c
   return true;
 }
 
+// The overlay header of the next packet on (slot, tx_path), counted as sent there.
+OverlayHeader EncapStage::next_header(const PacketMeta& md, uint8_t u, uint16_t slot,
+                                      uint8_t tx_path, uint32_t dup_seq) noexcept {
+  OverlayHeader h;
+  h.inner = md.l3 == L3Kind::kIpv4 ? 4 : 6;
+  h.path = u;
+  h.cls = md.overlay_cls < kClassTags ? md.overlay_cls : 0;
+  h.site = cfg_.hub ? md.overlay_site : cfg_.site_id;
+  h.seq = sites_.path(slot, tx_path).tx_seq.fetch_add(1, std::memory_order_relaxed) + 1;
+  sites_.count_tx(slot, tx_path, h.cls);
+  h.tx_us =
+      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * us_per_tick_));
+  if (dup_seq != 0) {
+    h.flags |= overlay_flag::kDuplicate;
+    h.dup_seq = dup_seq;
+  }
+  return h;
+}
+
 bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq,
                        Drop& why) noexcept {
   PacketMeta& md = meta(m);
   const Interface& up = *site_.uplinks[u];
   const bool v4out = t.dst.is_v4();
   const IpAddr src = v4out ? up.v4->addr : up.v6->addr;
-  const bool v4in = md.l3 == L3Kind::kIpv4;
   const uint16_t inner_len = md.l3_total;
   const uint16_t ip_len = v4out ? 20 : 40;
   const uint16_t hdr_len = static_cast<uint16_t>(kEthLen + ip_len + kUdpLen + kOverlayHdrLen);
@@ -84,47 +103,29 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   // The outer header carries the inner DSCP, so operators' queues see the class (ECN not).
   const uint8_t tos = static_cast<uint8_t>(md.dscp << 2);
   if (v4out) {
-    ip[0] = 0x45;
-    ip[1] = tos;
-    put16(ip + 2, static_cast<uint16_t>(ip_len + udp_len));
-    put16(ip + 4, 0);
-    put16(ip + 6, 0x4000);  // DF: we fit packets to the MTU rather than fragment them
-    ip[8] = 64;
-    ip[9] = IPPROTO_UDP;
-    put16(ip + 10, 0);
-    std::memcpy(ip + 12, src.v4_ptr(), 4);
-    std::memcpy(ip + 16, t.dst.v4_ptr(), 4);
-    auto* h4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
-    h4->hdr_checksum = rte_ipv4_cksum(h4);
+    // DF: we fit packets to the MTU rather than fragment them.
+    write_ipv4_header(ip, {.tos = tos,
+                           .total_len = static_cast<uint16_t>(ip_len + udp_len),
+                           .proto = IPPROTO_UDP,
+                           .src = src.v4_ptr(),
+                           .dst = t.dst.v4_ptr()});
   } else {
-    put32(ip, 0x60000000u | uint32_t{tos} << 20 | (md.flow_hash & 0xfffff));
-    put16(ip + 4, udp_len);
-    ip[6] = IPPROTO_UDP;
-    ip[7] = 64;
-    std::memcpy(ip + 8, src.b.data(), 16);
-    std::memcpy(ip + 24, t.dst.b.data(), 16);
+    write_ipv6_header(ip, {.tclass = tos,
+                           .flow_label = md.flow_hash,
+                           .payload_len = udp_len,
+                           .next = IPPROTO_UDP,
+                           .src = src.b.data(),
+                           .dst = t.dst.b.data()});
   }
   put16(udp, cfg_.port);
   put16(udp + 2, t.port);
   put16(udp + 4, udp_len);
   put16(udp + 6, 0);  // IPv4: no checksum (RFC 768); IPv6 gets one below (RFC 8200 §8.1)
 
-  OverlayHeader h;
-  h.inner = v4in ? 4 : 6;
-  h.path = u;
-  h.cls = md.overlay_cls < kClassTags ? md.overlay_cls : 0;
   // The sender counters of the path (an edge: its uplink; a hub: the site's path).
   const uint16_t slot = cfg_.hub ? md.overlay_site : 0;
   const uint8_t tx_path = cfg_.hub ? md.overlay_path : u;
-  h.site = cfg_.hub ? md.overlay_site : cfg_.site_id;
-  h.seq = sites_.path(slot, tx_path).tx_seq.fetch_add(1, std::memory_order_relaxed) + 1;
-  sites_.count_tx(slot, tx_path, h.cls);
-  h.tx_us =
-      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * us_per_tick_));
-  if (dup_seq != 0) {
-    h.flags |= overlay_flag::kDuplicate;
-    h.dup_seq = dup_seq;
-  }
+  const OverlayHeader h = next_header(md, u, slot, tx_path, dup_seq);
   write_overlay_header(udp + kUdpLen, h);
   if (!v4out) {
     const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), udp);
@@ -183,26 +184,21 @@ rte_mbuf* EncapStage::too_big(const rte_mbuf* m, uint16_t mtu) noexcept {
   std::memcpy(icmp + 8, l3, quote);
   const IpAddr src = v4 ? lan->v4->addr : lan->v6->addr;
   if (v4) {
-    ip[0] = 0x45;
-    put16(ip + 2, static_cast<uint16_t>(total));
-    ip[8] = 64;
-    ip[9] = IPPROTO_ICMP;
-    std::memcpy(ip + 12, src.v4_ptr(), 4);
-    std::memcpy(ip + 16, md.src.v4_ptr(), 4);
-    auto* h4 = reinterpret_cast<rte_ipv4_hdr*>(ip);
-    h4->hdr_checksum = rte_ipv4_cksum(h4);
+    write_ipv4_header(ip, {.total_len = static_cast<uint16_t>(total),
+                           .frag = 0,
+                           .proto = IPPROTO_ICMP,
+                           .src = src.v4_ptr(),
+                           .dst = md.src.v4_ptr()});
     icmp[0] = 3;  // destination unreachable
     icmp[1] = 4;  // fragmentation needed and DF set (RFC 1191: next-hop MTU in bytes 6-7)
     put16(icmp + 6, mtu);
     const uint16_t c = static_cast<uint16_t>(~rte_raw_cksum(icmp, 8 + quote));
     std::memcpy(icmp + 2, &c, 2);
   } else {
-    put32(ip, 0x60000000u);
-    put16(ip + 4, static_cast<uint16_t>(8 + quote));
-    ip[6] = IPPROTO_ICMPV6;
-    ip[7] = 64;
-    std::memcpy(ip + 8, src.b.data(), 16);
-    std::memcpy(ip + 24, md.src.b.data(), 16);
+    write_ipv6_header(ip, {.payload_len = static_cast<uint16_t>(8 + quote),
+                           .next = IPPROTO_ICMPV6,
+                           .src = src.b.data(),
+                           .dst = md.src.b.data()});
     icmp[0] = 2;  // packet too big (RFC 4443 §3.2)
     put32(icmp + 4, mtu);
     const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), icmp);

@@ -16,6 +16,7 @@
 #include "dataplane/graph/stage.h"
 #include "dataplane/graph/worker_view.h"
 #include "dataplane/model/overlay_config.h"
+#include "dataplane/proto/overlay_header.h"
 #include "dataplane/runtime/site.h"
 #include "dataplane/tables/overlay_sites.h"
 
@@ -61,6 +62,8 @@ class EncapStage final : public Stage {
     uint16_t port = 0;
   };
   // Encapsulates m for uplink u towards t; false (with the drop reason) on failure.
+  OverlayHeader next_header(const PacketMeta& md, uint8_t u, uint16_t slot, uint8_t tx_path,
+                            uint32_t dup_seq) noexcept;
   bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, Drop& why) noexcept;
   bool target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) const noexcept;
   // The too-big message for `m` (left untouched), advertising `mtu` for the inner packet; nullptr

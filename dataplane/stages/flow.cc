@@ -127,6 +127,74 @@ FlowStage::Verdict FlowStage::wan_limits(const PacketMeta& md, bool v4, uint64_t
   return kVerdictCount;
 }
 
+namespace {
+
+// The policy's firewall rule for a packet towards the LAN, or kNoFwRule.
+int16_t match_rule(const FirewallPolicy& fp, const PacketMeta& md, Zone from, bool v4) noexcept {
+  if (fp.rules.empty()) return kNoFwRule;
+  FwPacket fpk;
+  fpk.from = from;
+  fpk.src = md.src;
+  fpk.dst = md.dst;
+  fpk.v4 = v4;
+  fpk.proto = md.l4_proto;
+  fpk.has_ports = (md.flags & meta_flag::kHasL4) != 0 && (md.flags & meta_flag::kFragment) == 0 &&
+                  (md.l4_proto == IPPROTO_TCP || md.l4_proto == IPPROTO_UDP);
+  fpk.dst_port = md.dst_port;
+  return fp.match(fpk);
+}
+
+}  // namespace
+
+// The flow an ICMP error is about, when the table knows it; else kNoFlow.
+uint32_t FlowStage::related_flow(rte_mbuf* m, const PacketMeta& md) noexcept {
+  FlowKey inner;
+  if (!icmp_error_type(md) || !icmp_error_inner_key(m, md, inner)) return kNoFlow;
+  return table_.find(inner);
+}
+
+uint32_t FlowStage::admit_forward(const FlowRequest& r, const PacketMeta& md, uint64_t now_tsc,
+                                  unsigned* drop) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  if (const Verdict v = wan_limits(md, v4, now_tsc); v != kVerdictCount) {
+    verdict(v, md, Zone::kWan, Zone::kLan, kNoFwRule, now_tsc);
+    *drop = kWanFlood;
+    return kNoFlow;
+  }
+  const uint32_t id = table_.create(r, now_tsc);
+  if (id == kNoFlow) {
+    *drop = kTableFull;
+    return id;
+  }
+  table_.path(id).fwd_port = md.fwd_port;
+  table_.path(id).opened_by = WanOpenedBy::kForward;
+  const PolicySnapshot* p = fw_.view->policy;
+  const FirewallPolicy* fp = p != nullptr ? &p->firewall : nullptr;
+  const Interface* in = fw_.site->iface(md.in_port);
+  const PortForward* pf = fp != nullptr && in != nullptr
+                              ? fp->find_forward(in->uplink, md.l4_proto, md.fwd_port, v4)
+                              : nullptr;
+  verdict(kAllowedForward, md, Zone::kWan, Zone::kLan, kNoFwRule, now_tsc,
+          pf != nullptr ? static_cast<int16_t>(pf - fp->forwards.data()) : -1);
+  return id;
+}
+
+// A denied packet: counted; a reject rule answers what comes from an uplink (the overlay's
+// senders are behind a tunnel: dropped), the answers rate-limited per worker.
+void FlowStage::deny(rte_mbuf* m, PacketMeta& md, const FirewallPolicy* fp, int16_t rule, Zone from,
+                     Zone to, uint64_t now_tsc, unsigned* drop) noexcept {
+  verdict(rule != kNoFwRule ? kDeniedRule : kDeniedDefault, md, from, to, rule, now_tsc);
+  *drop = kFirewall;
+  if (rule == kNoFwRule || fp->rules[rule].action != FwAction::kReject || from != Zone::kWan)
+    return;
+  if (!take(rejects_, IpAddr{}, 0, kRejectsPerSecond, now_tsc)) {
+    bump(rejects_limited_);
+  } else if (make_reject(m, md)) {
+    bump(rejects_sent_);
+    *drop = kRejectAnswer;
+  }
+}
+
 uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
                           unsigned* drop) noexcept {
   *related = false;
@@ -165,38 +233,15 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
   }
 
   // From outside (wan or overlay). An ICMP error about a flow the table knows goes with it.
-  if (icmp_error_type(md)) {
-    FlowKey inner;
-    if (icmp_error_inner_key(m, md, inner)) {
-      const uint32_t id = table_.find(inner);
-      if (id != kNoFlow) {
-        verdict(kRelated, md, from, to, kNoFwRule, now_tsc);
-        *related = true;
-        return id;
-      }
-    }
+  if (const uint32_t id = related_flow(m, md); id != kNoFlow) {
+    verdict(kRelated, md, from, to, kNoFwRule, now_tsc);
+    *related = true;
+    return id;
   }
   // A port forward of the policy (nat_in rewrote it to the LAN host; the forward's own source
   // list was checked there): open, within the WAN's limits.
-  if (from == Zone::kWan && (md.flags & meta_flag::kPortForward) != 0 && to_lan) {
-    if (const Verdict v = wan_limits(md, v4, now_tsc); v != kVerdictCount) {
-      verdict(v, md, from, to, kNoFwRule, now_tsc);
-      *drop = kWanFlood;
-      return kNoFlow;
-    }
-    const uint32_t id = create();
-    if (id != kNoFlow) {
-      table_.path(id).fwd_port = md.fwd_port;
-      table_.path(id).opened_by = WanOpenedBy::kForward;
-      const Interface* in = site.iface(md.in_port);
-      const PortForward* pf = fp != nullptr && in != nullptr
-                                  ? fp->find_forward(in->uplink, md.l4_proto, md.fwd_port, v4)
-                                  : nullptr;
-      verdict(kAllowedForward, md, from, to, kNoFwRule, now_tsc,
-              pf != nullptr ? static_cast<int16_t>(pf - fp->forwards.data()) : -1);
-    }
-    return id;
-  }
+  if (from == Zone::kWan && (md.flags & meta_flag::kPortForward) != 0 && to_lan)
+    return admit_forward(r, md, now_tsc, drop);
   // Translated by nat_in: the packet matched a mapping a LAN host opened, and passed its
   // filtering (address-dependent by default, endpoint-independent when the policy says so).
   if (from == Zone::kWan && (md.flags & meta_flag::kNatIn) != 0 && to_lan) {
@@ -211,39 +256,12 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
     *drop = kSpoofedSource;
     return kNoFlow;
   }
-  int16_t rule = kNoFwRule;
-  if (to_lan && fp != nullptr && !fp->rules.empty()) {
-    FwPacket fpk;
-    fpk.from = from;
-    fpk.src = md.src;
-    fpk.dst = md.dst;
-    fpk.v4 = v4;
-    fpk.proto = md.l4_proto;
-    fpk.has_ports = (md.flags & meta_flag::kHasL4) != 0 && (md.flags & meta_flag::kFragment) == 0 &&
-                    (md.l4_proto == IPPROTO_TCP || md.l4_proto == IPPROTO_UDP);
-    fpk.dst_port = md.dst_port;
-    rule = fp->match(fpk);
-  }
-  bool allow;
-  if (rule != kNoFwRule) {
-    allow = fp->rules[rule].action == FwAction::kAllow;
-  } else {
-    // Zone defaults: overlay → lan allowed; wan → lan, wan → overlay and transit denied.
-    allow = from == Zone::kOverlay && to_lan;
-  }
+  const int16_t rule = to_lan && fp != nullptr ? match_rule(*fp, md, from, v4) : kNoFwRule;
+  // Zone defaults: overlay → lan allowed; wan → lan, wan → overlay and transit denied.
+  const bool allow = rule != kNoFwRule ? fp->rules[rule].action == FwAction::kAllow
+                                       : from == Zone::kOverlay && to_lan;
   if (!allow) {
-    verdict(rule != kNoFwRule ? kDeniedRule : kDeniedDefault, md, from, to, rule, now_tsc);
-    *drop = kFirewall;
-    // A reject rule answers what comes from an uplink (the overlay's senders are behind a
-    // tunnel: dropped); the answers are rate-limited per worker.
-    if (rule != kNoFwRule && fp->rules[rule].action == FwAction::kReject && from == Zone::kWan) {
-      if (!take(rejects_, IpAddr{}, 0, kRejectsPerSecond, now_tsc)) {
-        bump(rejects_limited_);
-      } else if (make_reject(m, md)) {
-        bump(rejects_sent_);
-        *drop = kRejectAnswer;
-      }
-    }
+    deny(m, md, fp, rule, from, to, now_tsc, drop);
     return kNoFlow;
   }
   if (from == Zone::kWan) {

@@ -126,6 +126,11 @@ class FlowStage final : public Stage {
   // A packet with no flow: the firewall's decision. Returns the flow id to use (a new flow, or
   // for an ICMP error the flow it is about, with *related set), or kNoFlow with *drop set.
   // kReject in *drop: the packet was rewritten into a reject answer (edge reject).
+  uint32_t related_flow(rte_mbuf* m, const PacketMeta& md) noexcept;
+  uint32_t admit_forward(const FlowRequest& r, const PacketMeta& md, uint64_t now_tsc,
+                         unsigned* drop) noexcept;
+  void deny(rte_mbuf* m, PacketMeta& md, const FirewallPolicy* fp, int16_t rule, Zone from, Zone to,
+            uint64_t now_tsc, unsigned* drop) noexcept;
   uint32_t admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, bool* related,
                  unsigned* drop) noexcept;
   static constexpr unsigned kRejectAnswer = 0x100;

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "dataplane/proto/bytes.h"
+#include "dataplane/proto/ip_header.h"
 
 namespace traboule::dp {
 
@@ -348,18 +349,14 @@ void LocalStage::echo4(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   set_len(m, md.l2_len + kIpv4Len + icmp_len);  // drops Ethernet padding; never grows
   ip = p + md.l2_len;
   uint8_t* icmp = ip + kIpv4Len;
-  ip[0] = 0x45;
-  ip[1] = hdr[1];
-  put16(ip + 2, static_cast<uint16_t>(kIpv4Len + icmp_len));
-  ip[4] = hdr[4];
-  ip[5] = hdr[5];
-  put16(ip + 6, 0);
-  ip[8] = kEchoTtl;
-  ip[9] = IPPROTO_ICMP;
-  put16(ip + 10, 0);
-  std::memcpy(ip + 12, hdr + 16, 4);
-  std::memcpy(ip + 16, hdr + 12, 4);
-  put_cksum(ip + 10, rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip)));
+  write_ipv4_header(ip, {.tos = hdr[1],
+                         .total_len = static_cast<uint16_t>(kIpv4Len + icmp_len),
+                         .id = get16(hdr + 4),
+                         .frag = 0,
+                         .ttl = kEchoTtl,
+                         .proto = IPPROTO_ICMP,
+                         .src = hdr + 16,
+                         .dst = hdr + 12});
   icmp[0] = kIcmpEchoReply;
   put16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp4_cksum(icmp, icmp_len));
@@ -408,12 +405,13 @@ void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& 
   set_len(m, md.l2_len + kIpv6Len + icmp_len);
   ip = p + md.l2_len;
   uint8_t* icmp = ip + kIpv6Len;
-  std::memcpy(ip, hdr, 4);  // version, traffic class, flow label
-  put16(ip + 4, static_cast<uint16_t>(icmp_len));
-  ip[6] = IPPROTO_ICMPV6;
-  ip[7] = kEchoTtl;
-  std::memcpy(ip + 8, hdr + 24, 16);
-  std::memcpy(ip + 24, hdr + 8, 16);
+  write_ipv6_header(ip, {.tclass = static_cast<uint8_t>(get32(hdr) >> 20),
+                         .flow_label = get32(hdr),
+                         .payload_len = static_cast<uint16_t>(icmp_len),
+                         .next = IPPROTO_ICMPV6,
+                         .hop_limit = kEchoTtl,
+                         .src = hdr + 24,
+                         .dst = hdr + 8});
   icmp[0] = kIcmp6EchoReply;
   put16(icmp + 2, 0);
   put_cksum(icmp + 2, icmp6_cksum(ip + 8, ip + 24, icmp, icmp_len));
@@ -480,13 +478,11 @@ void LocalStage::ns(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* ic
   uint8_t* oip = p + md.l2_len;
   uint8_t* na = oip + kIpv6Len;
   const uint8_t* our_mac = pi.iface->mac.addr_bytes;
-  put16(oip, 0x6000);
-  put16(oip + 2, 0);
-  put16(oip + 4, kNdLen);
-  oip[6] = IPPROTO_ICMPV6;
-  oip[7] = kNdHopLimit;
-  std::memcpy(oip + 8, target.b.data(), 16);
-  std::memcpy(oip + 24, dst_ip.b.data(), 16);
+  write_ipv6_header(oip, {.payload_len = kNdLen,
+                          .next = IPPROTO_ICMPV6,
+                          .hop_limit = kNdHopLimit,
+                          .src = target.b.data(),
+                          .dst = dst_ip.b.data()});
   na[0] = kNdNa;
   na[1] = 0;
   put16(na + 2, 0);
@@ -582,13 +578,11 @@ rte_mbuf* LocalStage::make_ns(const Interface& ifc, const IpAddr& src,
   std::memcpy(p + 6, ifc.mac.addr_bytes, RTE_ETHER_ADDR_LEN);
   put16(p + 12, RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = p + kEthLen;
-  put16(ip, 0x6000);
-  put16(ip + 2, 0);
-  put16(ip + 4, kNdLen);
-  ip[6] = IPPROTO_ICMPV6;
-  ip[7] = kNdHopLimit;
-  std::memcpy(ip + 8, src.b.data(), 16);
-  std::memcpy(ip + 24, group, 16);
+  write_ipv6_header(ip, {.payload_len = kNdLen,
+                         .next = IPPROTO_ICMPV6,
+                         .hop_limit = kNdHopLimit,
+                         .src = src.b.data(),
+                         .dst = group});
   uint8_t* ns = ip + kIpv6Len;
   ns[0] = kNdNs;
   ns[1] = 0;

@@ -387,19 +387,15 @@ unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcep
   return kTranslated;
 }
 
-// An ICMP error about a packet we translated: the quoted packet left as uplink-address:ext-port
-// → remote. RFC 5508 REQ-4: revert the quoted source (address, port, the quoted checksums that
-// are present), set the outer destination to the LAN host, fix the outer checksums.
-unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, const IpAddr& ours,
-                                uint32_t l4_off, uint32_t bound) noexcept {
-  const bool v4 = md.l3 == L3Kind::kIpv4;
-  uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
-  uint8_t* l3 = base + md.l2_len;
-  uint8_t* icmp = base + l4_off;
-  // RFC 5508 REQ-3: an error with a bad checksum is dropped (it may sit in a chained mbuf).
-  const uint32_t icmp_len = md.l2_len + uint32_t{md.l3_total} - l4_off;
+namespace {
+
+constexpr unsigned kGoOn = ~0u;  // the steps below: no verdict yet
+
+// RFC 5508 REQ-3: an error with a bad checksum is dropped (it may sit in a chained mbuf).
+unsigned check_icmp_sum(const rte_mbuf* m, const uint8_t* l3, bool v4, uint32_t l4_off,
+                        uint32_t icmp_len) noexcept {
   uint16_t raw = 0;
-  if (rte_raw_cksum_mbuf(m, l4_off, icmp_len, &raw) != 0) return kDropBase + kTruncated;
+  if (rte_raw_cksum_mbuf(m, l4_off, icmp_len, &raw) != 0) return kDropBase + NatInStage::kTruncated;
   uint32_t sum = raw;
   if (!v4) {
     uint8_t ph[40] = {};
@@ -409,80 +405,65 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
     ph[39] = IPPROTO_ICMPV6;
     sum += rte_raw_cksum(ph, sizeof ph);
   }
-  if (fold(sum) != 0xffff) return kDropBase + kBadIcmpChecksum;
+  return fold(sum) != 0xffff ? kDropBase + NatInStage::kBadIcmpChecksum : kGoOn;
+}
 
-  // The quoted IP header.
-  const uint32_t e_off = l4_off + kIcmpHdrLen;
-  uint8_t* e = base + e_off;
-  uint32_t e_hl;
-  uint8_t e_proto;
-  uint32_t src_off;  // of the quoted source address, within the quoted header
-  uint32_t dst_off;
+// The IP header an ICMP error quotes (at `e`, e_off in the frame, readable up to `bound`).
+struct Quoted {
+  uint32_t hl = 0;  // its length, extension headers included
+  uint8_t proto = 0;
+  uint32_t src_off = 0, dst_off = 0;  // of its addresses, within it
+};
+
+unsigned read_quoted(const uint8_t* e, uint32_t e_off, uint32_t bound, bool v4,
+                     Quoted* q) noexcept {
+  using S = NatInStage;
   if (v4) {
-    if (e_off + kIpv4HdrLen > bound) return kDropBase + kEmbeddedTruncated;
-    if ((e[0] >> 4) != 4) return kDropBase + kEmbeddedMalformed;
-    e_hl = (e[0] & 0x0f) * 4u;
-    if (e_hl < kIpv4HdrLen) return kDropBase + kEmbeddedMalformed;
-    if (e_off + e_hl > bound) return kDropBase + kEmbeddedTruncated;
-    if (rte_raw_cksum(e, e_hl) != 0xffff) return kDropBase + kEmbeddedMalformed;  // REQ-3a
-    if ((get16(e + 6) & 0x1fff) != 0) return kNext;  // a later fragment: no ports to match
-    e_proto = e[9];
-    src_off = 12;
-    dst_off = 16;
-  } else {
-    if (e_off + kIpv6HdrLen > bound) return kDropBase + kEmbeddedTruncated;
-    if ((e[0] >> 4) != 6) return kDropBase + kEmbeddedMalformed;
-    uint8_t nh = e[6];
-    uint32_t pos = kIpv6HdrLen;
-    for (unsigned k = 0;; ++k) {  // REQ-3b: step over the quoted extension headers
-      if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS &&
-          nh != IPPROTO_FRAGMENT)
-        break;
-      if (k == kMaxEmbeddedExt) return kDropBase + kEmbeddedMalformed;
-      if (e_off + pos + 8 > bound) return kDropBase + kEmbeddedTruncated;
-      const uint8_t* h = e + pos;
-      if (nh == IPPROTO_FRAGMENT && (get16(h + 2) & 0xfff8) != 0) return kNext;
-      const uint32_t len = nh == IPPROTO_FRAGMENT ? 8 : (h[1] + 1u) * 8;
-      nh = h[0];
-      pos += len;
-    }
-    e_hl = pos;
-    e_proto = nh;
-    src_off = 8;
-    dst_off = 24;
+    if (e_off + kIpv4HdrLen > bound) return kDropBase + S::kEmbeddedTruncated;
+    if ((e[0] >> 4) != 4) return kDropBase + S::kEmbeddedMalformed;
+    q->hl = (e[0] & 0x0f) * 4u;
+    if (q->hl < kIpv4HdrLen) return kDropBase + S::kEmbeddedMalformed;
+    if (e_off + q->hl > bound) return kDropBase + S::kEmbeddedTruncated;
+    if (rte_raw_cksum(e, q->hl) != 0xffff) return kDropBase + S::kEmbeddedMalformed;  // REQ-3a
+    if ((get16(e + 6) & 0x1fff) != 0) return S::kNext;  // a later fragment: no ports to match
+    *q = Quoted{q->hl, e[9], 12, 16};
+    return kGoOn;
   }
-  const L4Info li = l4_info(e_proto);
-  const bool e_icmp = e_proto == icmp_proto(v4);
-  if (li.need == 0 || (li.port_off != 0 && !e_icmp)) return kNext;
-  const uint32_t el4_off = e_off + e_hl;
-  // RFC 792 / 4443 quote at least 8 bytes of the transport header: the ports or echo id.
-  if (el4_off + 8 > bound) return kDropBase + kEmbeddedTruncated;
-  uint8_t* el4 = base + el4_off;
-  const uint8_t* e_src = e + src_off;
-  if (std::memcmp(e_src, v4 ? ours.v4_ptr() : ours.b.data(), v4 ? 4 : 16) != 0) return kNext;
-  if (e_icmp && !is_echo_request(e_proto, el4[0])) return kNext;
-  const uint32_t port_off = e_icmp ? li.port_off : 0;
-  const uint32_t id = table_.in(uplink, e_proto, v4, get16(el4 + port_off));
-  if (id == kNoMapping) return kNext;
-  // The quoted destination is the remote the host sent to: filtering applies to it (the error
-  // itself may come from any router on the path).
-  const IpAddr e_dst = v4 ? IpAddr::v4_bytes(e + dst_off) : IpAddr::v6_bytes(e + dst_off);
-  if (!table_.permitted(id, e_dst)) return kDropBase + kFiltered;
-  const NatMapping& map = table_.mapping(id);
+  if (e_off + kIpv6HdrLen > bound) return kDropBase + S::kEmbeddedTruncated;
+  if ((e[0] >> 4) != 6) return kDropBase + S::kEmbeddedMalformed;
+  uint8_t nh = e[6];
+  uint32_t pos = kIpv6HdrLen;
+  for (unsigned k = 0;; ++k) {  // REQ-3b: step over the quoted extension headers
+    if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS &&
+        nh != IPPROTO_FRAGMENT)
+      break;
+    if (k == kMaxEmbeddedExt) return kDropBase + S::kEmbeddedMalformed;
+    if (e_off + pos + 8 > bound) return kDropBase + S::kEmbeddedTruncated;
+    const uint8_t* h = e + pos;
+    if (nh == IPPROTO_FRAGMENT && (get16(h + 2) & 0xfff8) != 0) return S::kNext;
+    const uint32_t len = nh == IPPROTO_FRAGMENT ? 8 : (h[1] + 1u) * 8;
+    nh = h[0];
+    pos += len;
+  }
+  *q = Quoted{pos, nh, 8, 24};
+  return kGoOn;
+}
 
-  const uint8_t* new_addr = v4 ? map.int_addr.v4_ptr() : map.int_addr.b.data();
+// Reverts the quoted source to the LAN host's address and port, with the quoted checksums that
+// are present; returns the change to every word inside the ICMP message (for its checksum).
+Delta revert_quoted(uint8_t* e, uint8_t* el4, bool tcp_sum_quoted, bool v4, const Quoted& q,
+                    uint32_t port_off, const uint8_t* new_addr, uint16_t new_port) noexcept {
   const uint32_t alen = v4 ? 4 : 16;
-  const uint16_t new_port = rte_cpu_to_be_16(map.int_port);
-  Delta da, dp, outer;  // outer: every change inside the ICMP message
-  da.add(e + src_off, new_addr, alen);
+  Delta da, dp, outer;
+  da.add(e + q.src_off, new_addr, alen);
   dp.add16(load_raw16(el4 + port_off), new_port);
   Delta both = da;
   both.add(dp);
   auto track = [&outer](uint8_t* field, uint16_t old) { outer.add16(old, load_raw16(field)); };
   if (v4) track(e + 10, apply(e + 10, da));
-  switch (e_proto) {
+  switch (q.proto) {
     case IPPROTO_TCP:
-      if (el4_off + 18 <= bound) track(el4 + 16, apply(el4 + 16, both));  // often not quoted
+      if (tcp_sum_quoted) track(el4 + 16, apply(el4 + 16, both));  // often not quoted
       break;
     case IPPROTO_UDP:
       if (load_raw16(el4 + 6) != 0) track(el4 + 6, apply(el4 + 6, both, true));
@@ -496,9 +477,52 @@ unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, con
   }
   outer.add(da);
   outer.add(dp);
-  std::memcpy(e + src_off, new_addr, alen);
+  std::memcpy(e + q.src_off, new_addr, alen);
   store_raw16(el4 + port_off, new_port);
+  return outer;
+}
 
+}  // namespace
+
+// An ICMP error about a packet we translated: the quoted packet left as uplink-address:ext-port
+// → remote. RFC 5508 REQ-4: revert the quoted source (address, port, the quoted checksums that
+// are present), set the outer destination to the LAN host, fix the outer checksums.
+unsigned NatInStage::icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, const IpAddr& ours,
+                                uint32_t l4_off, uint32_t bound) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
+  uint8_t* l3 = base + md.l2_len;
+  uint8_t* icmp = base + l4_off;
+  const uint32_t icmp_len = md.l2_len + uint32_t{md.l3_total} - l4_off;
+  if (const unsigned r = check_icmp_sum(m, l3, v4, l4_off, icmp_len); r != kGoOn) return r;
+  const uint32_t e_off = l4_off + kIcmpHdrLen;
+  uint8_t* e = base + e_off;
+  Quoted q;
+  if (const unsigned r = read_quoted(e, e_off, bound, v4, &q); r != kGoOn) return r;
+
+  const L4Info li = l4_info(q.proto);
+  const bool e_icmp = q.proto == icmp_proto(v4);
+  if (li.need == 0 || (li.port_off != 0 && !e_icmp)) return kNext;
+  const uint32_t el4_off = e_off + q.hl;
+  // RFC 792 / 4443 quote at least 8 bytes of the transport header: the ports or echo id.
+  if (el4_off + 8 > bound) return kDropBase + kEmbeddedTruncated;
+  uint8_t* el4 = base + el4_off;
+  if (std::memcmp(e + q.src_off, v4 ? ours.v4_ptr() : ours.b.data(), v4 ? 4 : 16) != 0)
+    return kNext;
+  if (e_icmp && !is_echo_request(q.proto, el4[0])) return kNext;
+  const uint32_t port_off = e_icmp ? li.port_off : 0;
+  const uint32_t id = table_.in(uplink, q.proto, v4, get16(el4 + port_off));
+  if (id == kNoMapping) return kNext;
+  // The quoted destination is the remote the host sent to: filtering applies to it (the error
+  // itself may come from any router on the path).
+  const IpAddr e_dst = v4 ? IpAddr::v4_bytes(e + q.dst_off) : IpAddr::v6_bytes(e + q.dst_off);
+  if (!table_.permitted(id, e_dst)) return kDropBase + kFiltered;
+  const NatMapping& map = table_.mapping(id);
+
+  const uint8_t* new_addr = v4 ? map.int_addr.v4_ptr() : map.int_addr.b.data();
+  const uint32_t alen = v4 ? 4 : 16;
+  Delta outer = revert_quoted(e, el4, el4_off + 18 <= bound, v4, q, port_off, new_addr,
+                              rte_cpu_to_be_16(map.int_port));
   uint8_t* o_dst = l3 + (v4 ? 16 : 24);
   Delta dd;
   dd.add(o_dst, new_addr, alen);

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "dataplane/proto/bytes.h"
+#include "dataplane/proto/ip_header.h"
 
 namespace traboule::dp {
 
@@ -23,8 +24,6 @@ constexpr uint32_t kEthLen = RTE_ETHER_HDR_LEN;
 constexpr uint32_t kIpv4Len = 20;
 constexpr uint32_t kIpv6Len = 40;
 constexpr uint32_t kUdpLen = 8;
-constexpr uint16_t kIpv4Df = 0x4000;
-constexpr uint32_t kIpv6EcnMask = 0x00300000;  // the ECN bits of the traffic class, in word 0
 constexpr unsigned kMaxFailure = 10;
 
 bool v6_link_local(const uint8_t* a) noexcept {
@@ -287,47 +286,104 @@ uint32_t ProbeStage::edge_rx(uint8_t uplink, uint8_t tag) const noexcept {
   return static_cast<uint32_t>(n);
 }
 
-void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp,
-                         uint32_t udp_len, Output& out) noexcept {
-  const bool v4 = md.l3 == L3Kind::kIpv4;
-  uint8_t* ip = udp - md.l3_len;
-  // Never answer what cannot be a real sender, nor another reflector (two reflectors would
-  // answer each other forever).
-  if (v4) {
+// Never answer what cannot be a real sender, nor another reflector (two reflectors would
+// answer each other forever).
+bool ProbeStage::answerable(const PacketMeta& md, const PortInfo& pi,
+                            const uint8_t* ip) const noexcept {
+  if (md.l3 == L3Kind::kIpv4) {
     const uint32_t src = load_raw32(ip + 12);
     const uint8_t s0 = first_octet(src);
     if (s0 == 0 || s0 == 127 || s0 >= 224 || (pi.bcast4 != 0 && src == pi.bcast4) || own4(src))
-      return out.drop(kBadSource, m);
+      return false;
   } else {
     static constexpr uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     const uint8_t* src = ip + 8;
     if (src[0] == 0xff || md.src.is_zero() || std::memcmp(src, kLoopback, 16) == 0 || own6(md.src))
-      return out.drop(kBadSource, m);
+      return false;
   }
-  if (md.src_port == 0 || md.src_port == cfg_.reflector_port) return out.drop(kBadSource, m);
+  return md.src_port != 0 && md.src_port != cfg_.reflector_port;
+}
 
-  uint8_t* payload = udp + kUdpLen;
+// The reflected Sequence Number (RFC 8762 §4.2), or the drop reason (kDropCount: none).
+ProbeStage::Drop ProbeStage::reflected_seq(const PacketMeta& md, const uint8_t* payload, bool known,
+                                           uint32_t* seq) noexcept {
   const uint16_t ssid = get16(payload + stamp_off::kSsid);
-  uint16_t site = 0;
-  uint8_t path = 0;
-  const bool known = hub_ && known_peer(md, ssid, &site, &path);
-  uint32_t seq;
   if (cfg_.stateful && hub_ && !known) {
-    if (!cfg_.unknown_peers_stateless) return out.drop(kUnknownPeer, m);
-    seq = get32(payload + stamp_off::kSeq);
+    if (!cfg_.unknown_peers_stateless) return kUnknownPeer;
+    *seq = get32(payload + stamp_off::kSeq);
     bump(stats_.reflector_stateless);
   } else if (cfg_.stateful) {
-    switch (reflector_seq(md, ssid, &seq)) {
+    switch (reflector_seq(md, ssid, seq)) {
       case ReflSeq::kOk:
         break;
       case ReflSeq::kFull:
-        return out.drop(kReflectorFull, m);
+        return kReflectorFull;
       case ReflSeq::kSourceLimit:
-        return out.drop(kSourceLimit, m);
+        return kSourceLimit;
     }
   } else {
-    seq = get32(payload + stamp_off::kSeq);
+    *seq = get32(payload + stamp_off::kSeq);
   }
+  return kDropCount;
+}
+
+namespace {
+
+// The reply's IP header over the request's (`hdr`, a copy): addresses swapped, DSCP kept and ECN
+// cleared, TTL 255, no options; IPv4 keeps the identification, IPv6 the flow label.
+void reflected_ip_header(uint8_t* ip, const uint8_t* hdr, bool v4, uint32_t udp_len) noexcept {
+  if (v4)
+    write_ipv4_header(ip, {.tos = static_cast<uint8_t>(hdr[1] & 0xfc),
+                           .total_len = static_cast<uint16_t>(kIpv4Len + udp_len),
+                           .id = get16(hdr + 4),
+                           .ttl = kStampTtl,
+                           .proto = IPPROTO_UDP,
+                           .src = hdr + 16,
+                           .dst = hdr + 12});
+  else
+    write_ipv6_header(ip, {.tclass = static_cast<uint8_t>((get32(hdr) >> 20) & 0xfc),
+                           .flow_label = get32(hdr),
+                           .payload_len = static_cast<uint16_t>(udp_len),
+                           .next = IPPROTO_UDP,
+                           .hop_limit = kStampTtl,
+                           .src = hdr + 24,
+                           .dst = hdr + 8});
+}
+
+}  // namespace
+
+// Direct measurement: what this box received from, and sent to, the probe's site path.
+void ProbeStage::fill_dm(uint8_t* payload, uint32_t len, bool known, uint16_t site,
+                         uint8_t path) noexcept {
+  if (len < kStampPacketLen + kStampTlvHeaderLen) return;
+  StampDm c;
+  if (known) {
+    c.r_rxc = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path));
+    c.r_txc = deps_.overlay->tx_packets(site, path);
+    c.classes = kStampMaxClasses;
+    for (uint8_t i = 0; i < kStampMaxClasses; ++i) {
+      const auto tag = static_cast<uint8_t>(i + 1);
+      c.c_r_rxc[i] = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path, tag));
+      c.c_r_txc[i] = deps_.overlay->tx_packets(site, path, tag);
+    }
+  }
+  const StampDmStatus st = reflect_dm({payload, len}, known ? &c : nullptr);
+  if (st == StampDmStatus::kOk) bump(stats_.dm_filled);
+  if (st == StampDmStatus::kNotFilled) bump(stats_.dm_unattributed);
+}
+
+void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp,
+                         uint32_t udp_len, Output& out) noexcept {
+  const bool v4 = md.l3 == L3Kind::kIpv4;
+  uint8_t* ip = udp - md.l3_len;
+  if (!answerable(md, pi, ip)) return out.drop(kBadSource, m);
+  uint8_t* payload = udp + kUdpLen;
+  uint16_t site = 0;
+  uint8_t path = 0;
+  const bool known = hub_ && known_peer(md, get16(payload + stamp_off::kSsid), &site, &path);
+  uint32_t seq = 0;
+  if (const Drop why = reflected_seq(md, payload, known, &seq); why != kDropCount)
+    return out.drop(why, m);
 
   const uint32_t base = v4 ? kIpv4Len : kIpv6Len;
   uint8_t hdr[kIpv6Len];
@@ -337,51 +393,14 @@ void ProbeStage::reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_
   if (rte_pktmbuf_data_len(m) > len)  // bytes after the UDP datagram are not echoed
     rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - len));
   ip = p + md.l2_len;  // udp has not moved: only the L2 header slid forward
-  if (v4) {
-    ip[0] = 0x45;
-    ip[1] = hdr[1] & 0xfc;  // DSCP kept, ECN cleared
-    put16(ip + 2, static_cast<uint16_t>(kIpv4Len + udp_len));
-    ip[4] = hdr[4];
-    ip[5] = hdr[5];
-    put16(ip + 6, kIpv4Df);
-    ip[8] = kStampTtl;
-    ip[9] = IPPROTO_UDP;
-    put16(ip + 10, 0);
-    std::memcpy(ip + 12, hdr + 16, 4);
-    std::memcpy(ip + 16, hdr + 12, 4);
-    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
-    std::memcpy(ip + 10, &c, 2);
-  } else {
-    put32(ip, get32(hdr) & ~kIpv6EcnMask);
-    put16(ip + 4, static_cast<uint16_t>(udp_len));
-    ip[6] = IPPROTO_UDP;
-    ip[7] = kStampTtl;
-    std::memcpy(ip + 8, hdr + 24, 16);
-    std::memcpy(ip + 24, hdr + 8, 16);
-  }
+  reflected_ip_header(ip, hdr, v4, udp_len);
   const uint16_t sport = get16(udp);
   put16(udp, get16(udp + 2));
   put16(udp + 2, sport);
   ErrorEstimate ours = clock_.error;
   ours.ptp = false;
   reflect_in_place({payload, udp_len - kUdpLen}, seq, clock_.ntp(rx_tsc_), ours, md.ttl, nullptr);
-  if (udp_len - kUdpLen >= kStampPacketLen + kStampTlvHeaderLen) {
-    // Direct measurement: what this box received from, and sent to, the probe's site path.
-    StampDm c;
-    if (known) {
-      c.r_rxc = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path));
-      c.r_txc = deps_.overlay->tx_packets(site, path);
-      c.classes = kStampMaxClasses;
-      for (uint8_t i = 0; i < kStampMaxClasses; ++i) {
-        const auto tag = static_cast<uint8_t>(i + 1);
-        c.c_r_rxc[i] = static_cast<uint32_t>(deps_.overlay->rx_packets(site, path, tag));
-        c.c_r_txc[i] = deps_.overlay->tx_packets(site, path, tag);
-      }
-    }
-    const StampDmStatus st = reflect_dm({payload, udp_len - kUdpLen}, known ? &c : nullptr);
-    if (st == StampDmStatus::kOk) bump(stats_.dm_filled);
-    if (st == StampDmStatus::kNotFilled) bump(stats_.dm_unattributed);
-  }
+  fill_dm(payload, udp_len - kUdpLen, known, site, path);
   std::memcpy(p, p + RTE_ETHER_ADDR_LEN, RTE_ETHER_ADDR_LEN);
   std::memcpy(p + RTE_ETHER_ADDR_LEN, pi.iface->mac.addr_bytes, RTE_ETHER_ADDR_LEN);
 
@@ -538,27 +557,20 @@ void write_headers(uint8_t* p, const Interface& uplink, const rte_ether_addr& ne
   put16(p + 12, v4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = p + kEthLen;
   const uint8_t tos = static_cast<uint8_t>((dscp & 0x3f) << 2);
-  if (v4) {
-    ip[0] = 0x45;
-    ip[1] = tos;
-    put16(ip + 2, static_cast<uint16_t>(kIpv4Len + l4_len));
-    put16(ip + 4, 0);
-    put16(ip + 6, kIpv4Df);
-    ip[8] = kStampTtl;
-    ip[9] = proto;
-    put16(ip + 10, 0);
-    std::memcpy(ip + 12, src.v4_ptr(), 4);
-    std::memcpy(ip + 16, dst.v4_ptr(), 4);
-    uint16_t c = rte_ipv4_cksum(reinterpret_cast<const rte_ipv4_hdr*>(ip));
-    std::memcpy(ip + 10, &c, 2);
-  } else {
-    put32(ip, 6u << 28 | uint32_t{tos} << 20);
-    put16(ip + 4, static_cast<uint16_t>(l4_len));
-    ip[6] = proto;
-    ip[7] = kStampTtl;
-    std::memcpy(ip + 8, src.b.data(), 16);
-    std::memcpy(ip + 24, dst.b.data(), 16);
-  }
+  if (v4)
+    write_ipv4_header(ip, {.tos = tos,
+                           .total_len = static_cast<uint16_t>(kIpv4Len + l4_len),
+                           .ttl = kStampTtl,
+                           .proto = proto,
+                           .src = src.v4_ptr(),
+                           .dst = dst.v4_ptr()});
+  else
+    write_ipv6_header(ip, {.tclass = tos,
+                           .payload_len = static_cast<uint16_t>(l4_len),
+                           .next = proto,
+                           .hop_limit = kStampTtl,
+                           .src = src.b.data(),
+                           .dst = dst.b.data()});
 }
 
 void set_probe_meta(rte_mbuf* m, const Interface& uplink, const IpAddr& src, const IpAddr& dst,
@@ -689,6 +701,38 @@ void ProbeStage::push_failure(const StampRequest& rq, StampSendFailure f) noexce
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) bump(stats_.records_lost);
 }
 
+namespace {
+
+// Next hop: the remote itself when on-link, else the uplink's gateway of its family.
+StampSendFailure probe_next_hop(const Interface& ifc, const IpAddr& remote, IpAddr* nh) noexcept {
+  if (remote.is_v4()) {
+    if (!ifc.v4 || !ifc.v4->addr.is_v4()) return StampSendFailure::kNoSource;
+    IpPrefix net{ifc.v4->addr, static_cast<uint8_t>(96 + (ifc.v4->plen > 32 ? 32 : ifc.v4->plen)),
+                 true};
+    if (net.contains(remote, true))
+      *nh = remote;
+    else if (ifc.gw4 && ifc.gw4->is_v4())
+      *nh = *ifc.gw4;
+    else
+      return StampSendFailure::kNoRoute;
+  } else {
+    const bool ll = v6_link_local(remote.b.data());
+    const bool has_v6 = ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero();
+    if (ll ? ifc.v6_link_local.is_zero() : !has_v6) return StampSendFailure::kNoSource;
+    IpPrefix net{};
+    if (has_v6) net = IpPrefix{ifc.v6->addr, ifc.v6->plen > 128 ? uint8_t{128} : ifc.v6->plen};
+    if (ll || (has_v6 && net.contains(remote, false)))
+      *nh = remote;
+    else if (ifc.gw6 && !ifc.gw6->is_v4() && !ifc.gw6->is_zero())
+      *nh = *ifc.gw6;
+    else
+      return StampSendFailure::kNoRoute;
+  }
+  return StampSendFailure::kNone;
+}
+
+}  // namespace
+
 void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output& out) noexcept {
   if (!clock.set()) return push_failure(rq, StampSendFailure::kClockUnset);
   StampSession s;
@@ -700,32 +744,9 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
     return push_failure(rq, StampSendFailure::kBadLength);
 
-  // Next hop: the remote itself when on-link, else the uplink's gateway of its family.
   IpAddr nh;
-  if (s.remote.is_v4()) {
-    if (!ifc.v4 || !ifc.v4->addr.is_v4()) return push_failure(rq, StampSendFailure::kNoSource);
-    IpPrefix net{ifc.v4->addr, static_cast<uint8_t>(96 + (ifc.v4->plen > 32 ? 32 : ifc.v4->plen)),
-                 true};
-    if (net.contains(s.remote, true))
-      nh = s.remote;
-    else if (ifc.gw4 && ifc.gw4->is_v4())
-      nh = *ifc.gw4;
-    else
-      return push_failure(rq, StampSendFailure::kNoRoute);
-  } else {
-    const bool ll = v6_link_local(s.remote.b.data());
-    const bool has_v6 = ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero();
-    if (ll ? ifc.v6_link_local.is_zero() : !has_v6)
-      return push_failure(rq, StampSendFailure::kNoSource);
-    IpPrefix net{};
-    if (has_v6) net = IpPrefix{ifc.v6->addr, ifc.v6->plen > 128 ? uint8_t{128} : ifc.v6->plen};
-    if (ll || (has_v6 && net.contains(s.remote, false)))
-      nh = s.remote;
-    else if (ifc.gw6 && !ifc.gw6->is_v4() && !ifc.gw6->is_zero())
-      nh = *ifc.gw6;
-    else
-      return push_failure(rq, StampSendFailure::kNoRoute);
-  }
+  if (const StampSendFailure f = probe_next_hop(ifc, s.remote, &nh); f != StampSendFailure::kNone)
+    return push_failure(rq, f);
   rte_ether_addr mac;
   if (ifc.neighbors == nullptr) return push_failure(rq, StampSendFailure::kNoNeighbor);
   if (!ifc.neighbors->lookup(nh, &mac)) {

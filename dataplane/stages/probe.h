@@ -166,6 +166,10 @@ class ProbeStage final : public Stage {
   bool own4(uint32_t a) const noexcept { return own_.has4(a); }
   bool own6(const IpAddr& a) const noexcept { return own_.has6(a); }
   void handle(rte_mbuf* m, PacketMeta& md, bool reflect, int session, Output& out) noexcept;
+  bool answerable(const PacketMeta& md, const PortInfo& pi, const uint8_t* ip) const noexcept;
+  Drop reflected_seq(const PacketMeta& md, const uint8_t* payload, bool known,
+                     uint32_t* seq) noexcept;
+  void fill_dm(uint8_t* payload, uint32_t len, bool known, uint16_t site, uint8_t path) noexcept;
   void reflect(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, uint8_t* udp, uint32_t udp_len,
                Output& out) noexcept;
   void record_reply(rte_mbuf* m, PacketMeta& md, int session, const uint8_t* udp, uint32_t udp_len,
