@@ -139,7 +139,8 @@ class PassStage final : public dp::Stage {
   std::string_view name() const noexcept override { return "pass"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return {}; }
-  void process(rte_mbuf** pkts, uint16_t n, dp::Output& out) noexcept override {
+  void process(rte_mbuf** pkts, uint16_t n, const dp::BurstContext& /*ctx*/,
+               dp::Output& out) noexcept override {
     for (uint16_t i = 0; i < n; ++i) {
       benchmark::DoNotOptimize(dp::meta(pkts[i]).flow_id);
       out.to_index(0, pkts[i]);
@@ -164,19 +165,22 @@ std::vector<rte_mbuf*> flow_burst(dp::FlowTable& flows) {
     dp::meta(m).flags = dp::meta_flag::kFromLan;
     v.push_back(m);
   }
-  parse.process(v.data(), kBurst, s.out);
+  const dp::BurstContext ctx{.now_tsc = rte_rdtsc()};
+  parse.process(v.data(), kBurst, ctx, s.out);
   s.reset();
-  flow.process(v.data(), kBurst, s.out);
+  flow.process(v.data(), kBurst, ctx, s.out);
   return v;
 }
 
 template <class Stage>
-void timed(benchmark::State& state, std::vector<rte_mbuf*>& pkts, Stage& stage) {
+void timed(benchmark::State& state, std::vector<rte_mbuf*>& pkts, Stage& stage,
+           const dp::WorkerView* view = nullptr) {
   Sink s;
   std::vector<uint64_t> samples;
   for (auto _ : state) {
     const uint64_t t0 = rte_rdtsc_precise();
-    stage.process(pkts.data(), static_cast<uint16_t>(pkts.size()), s.out);
+    const dp::BurstContext ctx{.now_tsc = t0, .view = view};
+    stage.process(pkts.data(), static_cast<uint16_t>(pkts.size()), ctx, s.out);
     const uint64_t dt = rte_rdtsc_precise() - t0;
     samples.push_back(dt);
     state.SetIterationTime(double(dt) / double(rte_get_tsc_hz()));
@@ -203,10 +207,10 @@ void BM_ClassifyStageClassifiedFlows(benchmark::State& state) {
   auto policy = std::make_shared<dp::PolicySnapshot>();
   policy->apps.resize(20);
   dp::WorkerView view{policy.get(), 1, nullptr};
-  dp::ClassifyStage classify(flows, view, 1024);
+  dp::ClassifyStage classify(flows, 1024);
   auto pkts = flow_burst(flows);
   for (auto* m : pkts) flows.entry(dp::meta(m).flow_id).app = 16;
-  timed(state, pkts, classify);
+  timed(state, pkts, classify, &view);
 }
 BENCHMARK(BM_ClassifyStageClassifiedFlows)->UseManualTime();
 
@@ -216,11 +220,12 @@ void BM_ClassifyStageDoneUnknownFlows(benchmark::State& state) {
   auto policy = std::make_shared<dp::PolicySnapshot>();
   policy->apps.resize(20);
   dp::WorkerView view{policy.get(), 1, nullptr};
-  dp::ClassifyStage classify(flows, view, 1024, 1);  // give up after one packet
+  dp::ClassifyStage classify(flows, 1024, 1);  // give up after one packet
   auto pkts = flow_burst(flows);
   Sink s;
-  classify.process(pkts.data(), kBurst, s.out);  // the one packet each: given up
-  timed(state, pkts, classify);
+  classify.process(pkts.data(), kBurst, dp::BurstContext{.now_tsc = rte_rdtsc(), .view = &view},
+                   s.out);  // the one packet each: given up
+  timed(state, pkts, classify, &view);
 }
 BENCHMARK(BM_ClassifyStageDoneUnknownFlows)->UseManualTime();
 

@@ -98,7 +98,6 @@ struct FwSite {
   FirewallDeps deps() const {
     FirewallDeps d;
     d.site = &site;
-    d.view = &view;
     return d;
   }
 };
@@ -143,7 +142,7 @@ void BM_FlowLookupExisting(benchmark::State& state) {
       if (++pos == fx.order.size()) pos = 0;
     }
     const uint64_t t0 = rte_rdtsc();
-    stage.process(pkts, kBurst, out);
+    stage.process(pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, out);
     const uint64_t dt = rte_rdtsc() - t0;
     cycles += dt;
     packets += kBurst;
@@ -209,7 +208,7 @@ void BM_FlowNew(benchmark::State& state) {
     }
     for (auto* p : pkts) fill_meta(meta(p), i++ & 0x3fffffff, from_wan ? 1 : 0);
     const uint64_t t0 = rte_rdtsc();
-    stage->process(pkts, kBurst, out);
+    stage->process(pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, out);
     const uint64_t dt = rte_rdtsc() - t0;
     cycles += dt;
     packets += kBurst;

@@ -111,7 +111,7 @@ class Fixture {
 
   uint64_t run_once() {
     const uint64_t t0 = rte_rdtsc();
-    stage_.process(pkts_.data(), kBurstMax, out_);
+    stage_.process(pkts_.data(), kBurstMax, traboule::dp::BurstContext{.now_tsc = t0}, out_);
     const uint64_t t = rte_rdtsc() - t0;
     for (auto& e : edges_) e.n = 0;
     return t;

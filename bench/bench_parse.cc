@@ -80,7 +80,7 @@ class Fixture {
   ~Fixture() { rte_pktmbuf_free_bulk(pkts_.data(), kBurstMax); }
 
   void run_once() {
-    stage_.process(pkts_.data(), kBurstMax, out_);
+    stage_.process(pkts_.data(), kBurstMax, traboule::dp::BurstContext{}, out_);
     for (auto& e : edges_) e.n = 0;
   }
   bool all_passed() const {

@@ -351,7 +351,7 @@ int main(int argc, char** argv) {
         rte_ring_free(b);
       }
     } ring_guard{results, requests};
-    dp::WorkerDeps deps{0, &site, &flows, b.pool, {nullptr}, ready, &view};
+    dp::WorkerDeps deps{0, &site, &flows, b.pool, {nullptr}, ready};
     deps.probe = {&clock, &sessions, results, requests, b.pool};
     deps.classify_slots = opt.classify_slots;
     deps.names_cache = opt.names_cache;
@@ -370,9 +370,12 @@ int main(int argc, char** argv) {
       uint16_t sent = rte_eth_tx_burst(b.tx_port, 0, pkts, n);
       if (sent < n) rte_pktmbuf_free_bulk(pkts + sent, n - sent);
     };
+    // As the worker does: one context per burst, its time read once.
+    dp::BurstContext ctx{.view = &view};
     auto full = [&](rte_mbuf** pkts, uint16_t n) {
       dp::mark_rx(pkts, n, b.rx_port, true);
-      pipeline->run(parse, pkts, n);
+      ctx.now_tsc = rte_rdtsc();
+      pipeline->run(parse, pkts, n, ctx);
     };
     // Create every flow first (not timed), so the measurement is the steady state.
     {

@@ -91,7 +91,7 @@ uint16_t Pipeline::node_index(std::string_view name) const {
   throw std::out_of_range("pipeline: no node '" + std::string(name) + "'");
 }
 
-void Pipeline::drain(size_t from) noexcept {
+void Pipeline::drain(size_t from, const BurstContext& ctx) noexcept {
   const bool timed = (drains_++ & sample_mask_) == 0;
   for (size_t i = from; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
@@ -102,13 +102,13 @@ void Pipeline::drain(size_t from) noexcept {
     bump(n.vectors, cnt);
     if (timed) [[unlikely]] {
       const uint64_t t0 = rte_rdtsc();
-      n.stage->process(n.input.pkts, cnt, n.out);
+      n.stage->process(n.input.pkts, cnt, ctx, n.out);
       bump(n.prof_cycles, rte_rdtsc() - t0);
       bump(n.prof_packets, cnt);
       bump(n.prof_calls);
       continue;
     }
-    n.stage->process(n.input.pkts, cnt, n.out);
+    n.stage->process(n.input.pkts, cnt, ctx, n.out);
   }
   if (drops_.n != 0) {
     rte_pktmbuf_free_bulk(drops_.pkts, drops_.n);
@@ -116,15 +116,15 @@ void Pipeline::drain(size_t from) noexcept {
   }
 }
 
-void Pipeline::run(uint16_t entry, rte_mbuf** pkts, uint16_t n) noexcept {
+void Pipeline::run(uint16_t entry, rte_mbuf** pkts, uint16_t n, const BurstContext& ctx) noexcept {
   Burst& in = nodes_[entry].input;
   for (uint16_t i = 0; i < n; ++i) in.pkts[in.n++] = pkts[i];
-  drain(entry);
+  drain(entry, ctx);
 }
 
-void Pipeline::idle(uint64_t now_tsc) noexcept {
-  for (auto& n : nodes_) n.stage->on_idle(now_tsc, n.out);
-  drain(0);
+void Pipeline::idle(const BurstContext& ctx) noexcept {
+  for (auto& n : nodes_) n.stage->on_idle(ctx, n.out);
+  drain(0, ctx);
 }
 
 std::vector<Pipeline::StageProfile> Pipeline::profile() const {

@@ -31,10 +31,11 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Runs n packets (n <= kBurstMax) entering at node `entry`, to completion.
-  void run(uint16_t entry, rte_mbuf** pkts, uint16_t n) noexcept;
+  // Runs n packets (n <= kBurstMax) entering at node `entry`, to completion; every stage sees
+  // the same `ctx`.
+  void run(uint16_t entry, rte_mbuf** pkts, uint16_t n, const BurstContext& ctx) noexcept;
   // Gives every stage its timer slot and runs what they emitted.
-  void idle(uint64_t now_tsc) noexcept;
+  void idle(const BurstContext& ctx) noexcept;
 
   uint16_t node_index(std::string_view name) const;  // throws std::out_of_range
   size_t size() const noexcept { return nodes_.size(); }
@@ -92,7 +93,7 @@ class Pipeline {
     uint64_t calls = 0;
     uint64_t vectors = 0;
   };
-  void drain(size_t from) noexcept;
+  void drain(size_t from, const BurstContext& ctx) noexcept;
 
   std::vector<Node> nodes_;  // in topological order
   Burst drops_;

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "dataplane/graph/burst_context.h"
 #include "dataplane/graph/mbuf_meta.h"
 #include "dataplane/graph/trace.h"
 #include "dataplane/model/counter.h"
@@ -126,11 +127,14 @@ class Stage {
   virtual std::span<const std::string_view> drop_names() const noexcept = 0;
 
   // Process n packets (n <= kNodeInputMax). Every packet goes to exactly one edge or drop.
-  virtual void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept = 0;
+  // `ctx` is the burst's time, worker and snapshot view: the only clock and the only view of
+  // the control plane a stage reads.
+  virtual void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                       Output& out) noexcept = 0;
 
-  // Called by the worker from its loop when it has time (timers: ARP refresh, flow expiry).
-  // `now_tsc` is rte_rdtsc(). Default: nothing to do.
-  virtual void on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {}
+  // Called by the worker from its loop when it has time (timers: ARP refresh, flow expiry),
+  // with the same kind of context (ctx.now_tsc: the time of the call). Default: nothing to do.
+  virtual void on_idle(const BurstContext& /*ctx*/, Output& /*out*/) noexcept {}
 
   // Counters beyond edges and drops (events, per-uplink figures), named "<stage>.<what>".
   // Called from control threads while the worker runs: read with read_counter().

@@ -258,7 +258,7 @@ void Dataplane::start_worker(unsigned w, const Startup& s) {
       inbound.push_back(rings_[o * n + w]);
     }
   pw.view = std::make_unique<WorkerView>();
-  WorkerDeps deps{w, &site_, pw.flows.get(), pool_, to_worker, s.ready, pw.view.get()};
+  WorkerDeps deps{w, &site_, pw.flows.get(), pool_, to_worker, s.ready};
   deps.probe_cfg = settings.probe;
   deps.probe.clock = &clock_;
   deps.probe.sessions = sessions_.get();

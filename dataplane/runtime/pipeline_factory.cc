@@ -66,11 +66,10 @@ void add_receive(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
         {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
          {{"next", s.after_probe}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
   if (s.overlay)
-    t.push_back({std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, *d.view),
-                 {{"next", s.before_local}}});
+    t.push_back(
+        {std::make_unique<DecapStage>(*d.site, d.overlay, d.sites), {{"next", s.before_local}}});
   if (s.nat) {
     auto nat_in = std::make_unique<NatInStage>(*d.site, *d.nat);
-    nat_in->watch_policy(d.view);
     nat_in->set_punt(d.punt.enabled);
     if (s.dispatch) {
       const uint32_t size = d.nat->port_count();
@@ -101,29 +100,24 @@ void add_decide(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
   const char* after_names = s.classify ? "classify" : "route";
   FirewallDeps fw;
   fw.site = d.site;
-  fw.view = d.view;
   fw.worker = d.worker;
   t.push_back({d.firewall ? std::make_unique<FlowStage>(*d.flows, fw)
                           : std::make_unique<FlowStage>(*d.flows),
                {{"next", s.names ? "names" : after_names}, {"reject", "tx"}}});
   if (s.names)
-    t.push_back(
-        {std::make_unique<NamesStage>(*d.flows, *d.view, d.names_cache), {{"next", after_names}}});
+    t.push_back({std::make_unique<NamesStage>(*d.flows, d.names_cache), {{"next", after_names}}});
   if (s.classify)
-    t.push_back({std::make_unique<ClassifyStage>(*d.flows, *d.view, d.classify_slots),
-                 {{"next", "route"}}});
-  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, *d.view, d.worker, d.overlay),
+    t.push_back({std::make_unique<ClassifyStage>(*d.flows, d.classify_slots), {{"next", "route"}}});
+  t.push_back({std::make_unique<RouteStage>(*d.site, *d.flows, d.worker, d.overlay),
                {{"uplink", "forward"},
                 {"lan", "forward"},
                 {"overlay", s.overlay ? "encap" : "forward"},
                 {"breakout", s.nat ? "nat_out" : "forward"}}});
   if (s.nat) {
-    auto nat_out = std::make_unique<NatOutStage>(*d.site, *d.nat);
-    nat_out->watch_links(d.view);
-    t.push_back({std::move(nat_out), {{"next", "forward"}}});
+    t.push_back({std::make_unique<NatOutStage>(*d.site, *d.nat), {{"next", "forward"}}});
   }
   if (s.overlay)
-    t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, *d.view, d.pool),
+    t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, d.pool),
                  {{"next", "forward"}, {"icmp", "forward"}}});
 }
 
@@ -133,7 +127,7 @@ void add_transmit(std::vector<NodeSpec>& t, const WorkerDeps& d, const Shape& s)
   // Our own drops of overlay packets after encap are not the path's loss (direct measurement).
   OverlaySites* own_drops = s.overlay ? d.sites : nullptr;
   if (d.qos) {
-    auto qos = std::make_unique<QosStage>(*d.site, *d.view);
+    auto qos = std::make_unique<QosStage>(*d.site);
     qos->count_own_drops(own_drops);
     t.push_back({std::move(qos), {{"tx", "tx"}}});
   }
@@ -146,7 +140,6 @@ void add_transmit(std::vector<NodeSpec>& t, const WorkerDeps& d, const Shape& s)
 }  // namespace
 
 std::unique_ptr<Pipeline> make_worker_pipeline(WorkerDeps d) {
-  if (d.view == nullptr) throw std::invalid_argument("make_worker_pipeline: no worker view");
   if (d.to_worker.empty()) d.to_worker.push_back(nullptr);
   const Shape s = shape_of(d);
   if (s.overlay && d.sites == nullptr)

@@ -30,7 +30,6 @@ struct WorkerDeps {
   std::vector<rte_ring*>
       to_worker;  // hand-off ring per worker (nullptr for itself); size = workers
   std::array<bool, kMaxPorts> ports_ready{};
-  const WorkerView* view = nullptr;  // the worker's snapshot view (required)
   // STAMP: with a clock, the probe stage (reflector, and sender when sessions are given) sits
   // between parse and local (ARP goes through it too, so a burst keeps its order);
   // `probe.requests` only on the worker that sends (worker 0).

@@ -69,6 +69,9 @@ int Worker::run() noexcept {
   // Short idle sleeps are only short with a small timer slack (the default adds 50 us).
   if (polling_ == Polling::kAdaptive) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   if (sync_.rcu != nullptr) sync_.rcu->online(sync_.id);
+  BurstContext ctx;
+  ctx.view = sync_.view;
+  ctx.worker = static_cast<uint16_t>(sync_.id);
   while (!stop_.load(std::memory_order_relaxed)) {
     refresh_view();
     uint32_t got = 0;
@@ -76,16 +79,17 @@ int Worker::run() noexcept {
       uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurstMax);
       if (n == 0) continue;
       got += n;
+      ctx.now_tsc = rte_rdtsc();
       if (q.twin_for != kNoPort) [[unlikely]] {
-        n = from_kernel(pkts, n, q);
+        n = from_kernel(pkts, n, q, ctx.now_tsc);
         if (n == 0) continue;
         RxQueue as_port{q.twin_for, 0, q.from_lan};
         mark(pkts, n, as_port);
-        pipeline_.run(parse_node_, pkts, n);
+        pipeline_.run(parse_node_, pkts, n, ctx);
         continue;
       }
       mark(pkts, n, q);
-      pipeline_.run(parse_node_, pkts, n);
+      pipeline_.run(parse_node_, pkts, n, ctx);
     }
     for (rte_ring* r : inbound_) {
       // Handed-off packets were parsed by the sending worker: they enter at the flow stage,
@@ -93,6 +97,7 @@ int Worker::run() noexcept {
       unsigned n = rte_ring_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurstMax, nullptr);
       if (n == 0) continue;
       got += n;
+      ctx.now_tsc = rte_rdtsc();
       rte_mbuf* nat[kBurstMax];
       uint16_t nn = 0, nf = 0;
       for (unsigned i = 0; i < n; ++i) {
@@ -101,13 +106,13 @@ int Worker::run() noexcept {
         else
           pkts[nf++] = pkts[i];
       }
-      if (nf != 0) pipeline_.run(flow_node_, pkts, nf);
-      if (nn != 0) pipeline_.run(nat_in_node_, nat, nn);
+      if (nf != 0) pipeline_.run(flow_node_, pkts, nf, ctx);
+      if (nn != 0) pipeline_.run(nat_in_node_, nat, nn, ctx);
     }
-    const uint64_t now = rte_rdtsc();
-    if (now >= next_timer) {
-      pipeline_.idle(now);
-      next_timer = now + timer_period;
+    ctx.now_tsc = rte_rdtsc();
+    if (ctx.now_tsc >= next_timer) {
+      pipeline_.idle(ctx);
+      next_timer = ctx.now_tsc + timer_period;
     }
     bump(stats_.loops);
     // Nothing from a snapshot is held past this point: the control thread may free old ones.
@@ -135,11 +140,12 @@ int Worker::run() noexcept {
   return 0;
 }
 
-uint16_t Worker::from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept {
+uint16_t Worker::from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q,
+                             uint64_t now_tsc) noexcept {
   bump(twin_.rx, n);
   rte_mbuf* wire[kBurstMax];
   uint16_t nw = 0, ni = 0;
-  const uint32_t now_s = box_ports_ != nullptr ? box_ports_->seconds(rte_rdtsc()) : 0;
+  const uint32_t now_s = box_ports_ != nullptr ? box_ports_->seconds(now_tsc) : 0;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const uint8_t* eth = rte_pktmbuf_mtod(m, const uint8_t*);

@@ -92,7 +92,7 @@ class Worker {
   void refresh_view() noexcept;
   // Sends or injects what a twin queue returned; returns how many of `pkts` (moved to its
   // front) enter the pipeline.
-  uint16_t from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q) noexcept;
+  uint16_t from_kernel(rte_mbuf** pkts, uint16_t n, const RxQueue& q, uint64_t now_tsc) noexcept;
 
   Pipeline& pipeline_;
   std::vector<RxQueue> rx_;

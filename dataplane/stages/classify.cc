@@ -7,10 +7,8 @@
 
 namespace traboule::dp {
 
-ClassifyStage::ClassifyStage(FlowTable& flows, const WorkerView& view, uint32_t slots,
-                             uint32_t max_packets)
+ClassifyStage::ClassifyStage(FlowTable& flows, uint32_t slots, uint32_t max_packets)
     : flows_(flows),
-      view_(view),
       classifier_(slots, max_packets),
       state_(flows.capacity(), kIdle),
       tag_(flows.capacity(), 0) {
@@ -29,14 +27,15 @@ void ClassifyStage::forget(uint32_t flow_id) noexcept {
   state_[flow_id] = kIdle;
 }
 
-void ClassifyStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  const PolicySnapshot* p = view_.policy;
-  if (p != nullptr && (!ids_ready_ || view_.policy_gen != ids_gen_)) {
+void ClassifyStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                            Output& out) noexcept {
+  const PolicySnapshot* p = ctx.policy();
+  if (p != nullptr && (!ids_ready_ || ctx.policy_gen() != ids_gen_)) {
     ids_ = resolve_app_ids(p->apps);
-    ids_gen_ = view_.policy_gen;
+    ids_gen_ = ctx.policy_gen();
     ids_ready_ = true;
   }
-  const uint64_t now_ms = rte_get_tsc_cycles() / tsc_per_ms_;
+  const uint64_t now_ms = ctx.now_tsc / tsc_per_ms_;
   const uint64_t attempt_limit = kAttemptPacketsFactor * classifier_.max_packets();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/app_ids.h"
 #include "dataplane/select/classifier.h"
 #include "dataplane/tables/flow_table.h"
@@ -28,13 +27,13 @@ class ClassifyStage final : public Stage {
   static constexpr uint64_t kAttemptPacketsFactor = 4;  // x max_packets
 
   // Throws like Classifier's constructor (start-up only). One stage per worker.
-  ClassifyStage(FlowTable& flows, const WorkerView& view, uint32_t slots,
+  ClassifyStage(FlowTable& flows, uint32_t slots,
                 uint32_t max_packets = Classifier::kDefaultMaxPackets);
 
   std::string_view name() const noexcept override { return "classify"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // classify.<counter> for the classifier's counters and memory figures.
   void collect_extra(std::vector<CounterValue>& out) const override;
 
@@ -52,7 +51,6 @@ class ClassifyStage final : public Stage {
   enum : uint8_t { kIdle = 0, kClassifying = 1, kDone = 2 };
 
   FlowTable& flows_;
-  const WorkerView& view_;
   Classifier classifier_;
   AppIdMap ids_;
   uint16_t ids_gen_ = 0;

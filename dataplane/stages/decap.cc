@@ -18,9 +18,8 @@ constexpr unsigned kUdpLen = 8;
 
 }  // namespace
 
-DecapStage::DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
-                       const WorkerView& view)
-    : site_(site), cfg_(cfg), sites_(sites), view_(view) {
+DecapStage::DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites)
+    : site_(site), cfg_(cfg), sites_(sites) {
   const size_t slots = cfg.hub ? kMaxSiteId + 1 : kMaxUplinks;
   passive_.resize(slots * kMaxUplinks);
   dup_.resize(slots);
@@ -33,8 +32,7 @@ DecapStage::~DecapStage() {
   if (sites_ != nullptr) sites_->detach_rx(passive_.data());
 }
 
-bool DecapStage::from_peer(const IpAddr& src) const noexcept {
-  const PolicySnapshot* p = view_.policy;
+bool DecapStage::from_peer(const PolicySnapshot* p, const IpAddr& src) noexcept {
   if (p == nullptr) return false;
   for (const OverlayPeerDp& peer : p->peers)
     for (const IpAddr& a : peer.endpoints)
@@ -42,8 +40,8 @@ bool DecapStage::from_peer(const IpAddr& src) const noexcept {
   return false;
 }
 
-void DecapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  now_tsc_ = 0;
+void DecapStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const PacketMeta& md = meta(m);
@@ -62,11 +60,11 @@ void DecapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       out.to(kNext, m);
       continue;
     }
-    handle(m, out);
+    handle(m, ctx, out);
   }
 }
 
-void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
+void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexcept {
   PacketMeta& md = meta(m);
   const uint32_t udp_off = uint32_t{md.l2_len} + md.l3_len;
   const uint32_t end = uint32_t{md.l2_len} + md.l3_total;
@@ -89,14 +87,13 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
     case OverlayParse::kBadSite:
       return out.drop(kBadSite, m);
   }
-  if (now_tsc_ == 0) now_tsc_ = rte_rdtsc();
   uint16_t slot;
   if (cfg_.hub) {
     slot = h.site;
-    if (sites_ != nullptr) sites_->learn(h.site, h.path, md.src, md.src_port, now_tsc_, tsc_hz_);
+    if (sites_ != nullptr) sites_->learn(h.site, h.path, md.src, md.src_port, ctx.now_tsc, tsc_hz_);
   } else {
     if (h.site != cfg_.site_id) return out.drop(kWrongSite, m);
-    if (!from_peer(md.src)) return out.drop(kUnknownPeer, m);
+    if (!from_peer(ctx.policy(), md.src)) return out.drop(kUnknownPeer, m);
     const Interface* in = site_.iface(md.in_port);
     slot = in->uplink < kMaxUplinks ? in->uplink : 0;
   }
@@ -104,7 +101,7 @@ void DecapStage::handle(rte_mbuf* m, Output& out) noexcept {
   // measured before the filter (a dropped copy is no gap in its path's sequence, and the direct
   // measurement's received count must match what the sender counted as sent on that path).
   const uint32_t rx_us =
-      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(now_tsc_) * us_per_tick_));
+      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(ctx.now_tsc) * us_per_tick_));
   PassivePath& pp = passive_[size_t{slot} * kMaxUplinks + h.path];
   pp.on_packet(h.seq, h.tx_us, rx_us);
   bump(pp.received_cls[h.cls]);

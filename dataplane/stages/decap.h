@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/runtime/own_addresses.h"
 #include "dataplane/runtime/site.h"
@@ -49,10 +48,9 @@ class DecapStage final : public Stage {
 
   // `sites`: the box's overlay table: a hub learns its sites' paths into it, and on both roles
   // the stage registers its passive figures there for direct measurement (the probe stage reads
-  // the received counts); nullptr: neither. `view`: an edge checks the sender against its
-  // policy's peers.
-  DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
-             const WorkerView& view);
+  // the received counts); nullptr: neither. An edge checks the sender against its policy's
+  // peers (BurstContext::policy()).
+  DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites);
   ~DecapStage() override;
   DecapStage(const DecapStage&) = delete;
   DecapStage& operator=(const DecapStage&) = delete;
@@ -60,7 +58,7 @@ class DecapStage final : public Stage {
   std::string_view name() const noexcept override { return "decap"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // Passive figures of the path `path` of `slot` (an edge: slot = our uplink index; a hub:
@@ -70,18 +68,16 @@ class DecapStage final : public Stage {
   }
 
  private:
-  void handle(rte_mbuf* m, Output& out) noexcept;
-  bool from_peer(const IpAddr& src) const noexcept;
+  void handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexcept;
+  static bool from_peer(const PolicySnapshot* p, const IpAddr& src) noexcept;
 
   const Site& site_;
   OverlayConfig cfg_;
   OverlaySites* sites_;
-  const WorkerView& view_;
   std::vector<PassivePath> passive_;  // slots × kMaxUplinks
   std::vector<DupFilter> dup_;        // per slot
   double us_per_tick_ = 0;
   uint64_t tsc_hz_ = 0;
-  uint64_t now_tsc_ = 0;
 };
 
 }  // namespace traboule::dp

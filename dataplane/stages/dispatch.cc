@@ -9,7 +9,8 @@ namespace traboule::dp {
 DispatchStage::DispatchStage(unsigned self, std::vector<rte_ring*> to_worker)
     : self_(self), to_worker_(std::move(to_worker)), handed_off_(to_worker_.size(), 0) {}
 
-void DispatchStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void DispatchStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*ctx*/,
+                            Output& out) noexcept {
   const auto workers = static_cast<unsigned>(to_worker_.size());
   // Per-target staging, on the stack: at most kNodeInputMax packets in all.
   rte_mbuf* away[kNodeInputMax];

@@ -30,7 +30,7 @@ class DispatchStage final : public Stage {
   std::string_view name() const noexcept override { return "dispatch"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // The worker a flow hash belongs to (same mapping for every worker).

@@ -23,13 +23,14 @@ constexpr uint8_t kTcpSyn = 0x02;
 }  // namespace
 
 EncapStage::EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
-                       const WorkerView& view, rte_mempool* pool)
-    : site_(site), cfg_(cfg), sites_(sites), view_(view), pool_(pool) {
+                       rte_mempool* pool)
+    : site_(site), cfg_(cfg), sites_(sites), pool_(pool) {
   const uint64_t hz = rte_get_tsc_hz();
   us_per_tick_ = hz != 0 ? 1e6 / static_cast<double>(hz) : 0;
 }
 
-bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) const noexcept {
+bool EncapStage::target(const PolicySnapshot* p, const PacketMeta& md, uint8_t u, Target& t,
+                        Drop& why) const noexcept {
   if (u >= site_.uplinks.size()) {
     why = kNoAddress;
     return false;
@@ -46,7 +47,6 @@ bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) c
     }
     return true;
   }
-  const PolicySnapshot* p = view_.policy;
   if (p == nullptr || p->peers.empty()) {
     why = kNoPeer;
     return false;
@@ -63,7 +63,8 @@ bool EncapStage::target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) c
 
 // The overlay header of the next packet on (slot, tx_path), counted as sent there.
 OverlayHeader EncapStage::next_header(const PacketMeta& md, uint8_t u, uint16_t slot,
-                                      uint8_t tx_path, uint32_t dup_seq) noexcept {
+                                      uint8_t tx_path, uint32_t dup_seq,
+                                      uint64_t now_tsc) noexcept {
   OverlayHeader h;
   h.inner = md.l3 == L3Kind::kIpv4 ? 4 : 6;
   h.path = u;
@@ -72,7 +73,7 @@ OverlayHeader EncapStage::next_header(const PacketMeta& md, uint8_t u, uint16_t 
   h.seq = sites_.path(slot, tx_path).tx_seq.fetch_add(1, std::memory_order_relaxed) + 1;
   sites_.count_tx(slot, tx_path, h.cls);
   h.tx_us =
-      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * us_per_tick_));
+      static_cast<uint32_t>(static_cast<uint64_t>(static_cast<double>(now_tsc) * us_per_tick_));
   if (dup_seq != 0) {
     h.flags |= overlay_flag::kDuplicate;
     h.dup_seq = dup_seq;
@@ -80,7 +81,7 @@ OverlayHeader EncapStage::next_header(const PacketMeta& md, uint8_t u, uint16_t 
   return h;
 }
 
-bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq,
+bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, uint64_t now_tsc,
                        Drop& why) noexcept {
   PacketMeta& md = meta(m);
   const Interface& up = *site_.uplinks[u];
@@ -125,7 +126,7 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   // The sender counters of the path (an edge: its uplink; a hub: the site's path).
   const uint16_t slot = cfg_.hub ? md.overlay_site : 0;
   const uint8_t tx_path = cfg_.hub ? md.overlay_path : u;
-  const OverlayHeader h = next_header(md, u, slot, tx_path, dup_seq);
+  const OverlayHeader h = next_header(md, u, slot, tx_path, dup_seq, now_tsc);
   write_overlay_header(udp + kUdpLen, h);
   if (!v4out) {
     const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), udp);
@@ -223,7 +224,8 @@ rte_mbuf* EncapStage::too_big(const rte_mbuf* m, uint16_t mtu) noexcept {
   return r;
 }
 
-void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void EncapStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -238,7 +240,7 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     const uint8_t u = md.uplink;
     Target t;
     Drop why = kDropCount;
-    if (!target(md, u, t, why)) {
+    if (!target(ctx.policy(), md, u, t, why)) {
       out.drop(why, m);
       continue;
     }
@@ -269,7 +271,8 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
     uint32_t dup_seq = 0;
     const uint8_t u2 = md.dup_uplink;
     Drop why2 = kDropCount;
-    if (u2 != kNoUplink && u2 != u && target(md, u2, t2, why2) && t2.dst.is_v4() == t.dst.is_v4()) {
+    if (u2 != kNoUplink && u2 != u && target(ctx.policy(), md, u2, t2, why2) &&
+        t2.dst.is_v4() == t.dst.is_v4()) {
       copy = pool_ != nullptr ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
       if (copy == nullptr) {
         bump(per_uplink_[u2].copy_failed);
@@ -281,13 +284,13 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         if (dup_seq == 0) dup_seq = 1;  // 0 means "not duplicated"
       }
     }
-    if (!encap(m, u, t, dup_seq, why)) {
+    if (!encap(m, u, t, dup_seq, ctx.now_tsc, why)) {
       out.drop(why, m);
     } else {
       out.to(kNext, m);
     }
     if (copy != nullptr) {
-      if (!encap(copy, u2, t2, dup_seq, why)) {
+      if (!encap(copy, u2, t2, dup_seq, ctx.now_tsc, why)) {
         out.drop(why, copy);
       } else {
         bump(per_uplink_[u2].copies);

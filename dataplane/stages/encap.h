@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/proto/overlay_header.h"
 #include "dataplane/runtime/site.h"
@@ -47,13 +46,12 @@ class EncapStage final : public Stage {
   static_assert(kDrops.size() == kDropCount, "one name per enumerator");
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
-  EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
-             const WorkerView& view, rte_mempool* pool);
+  EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites, rte_mempool* pool);
 
   std::string_view name() const noexcept override { return "encap"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
  private:
@@ -63,9 +61,11 @@ class EncapStage final : public Stage {
   };
   // Encapsulates m for uplink u towards t; false (with the drop reason) on failure.
   OverlayHeader next_header(const PacketMeta& md, uint8_t u, uint16_t slot, uint8_t tx_path,
-                            uint32_t dup_seq) noexcept;
-  bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, Drop& why) noexcept;
-  bool target(const PacketMeta& md, uint8_t u, Target& t, Drop& why) const noexcept;
+                            uint32_t dup_seq, uint64_t now_tsc) noexcept;
+  bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, uint64_t now_tsc,
+             Drop& why) noexcept;
+  bool target(const PolicySnapshot* p, const PacketMeta& md, uint8_t u, Target& t,
+              Drop& why) const noexcept;
   // The too-big message for `m` (left untouched), advertising `mtu` for the inner packet; nullptr
   // when none is due (IPv4 without DF: RFC 1191 senders set it) or possible.
   rte_mbuf* too_big(const rte_mbuf* m, uint16_t mtu) noexcept;
@@ -73,7 +73,6 @@ class EncapStage final : public Stage {
   const Site& site_;
   OverlayConfig cfg_;
   OverlaySites& sites_;
-  const WorkerView& view_;
   rte_mempool* pool_;
   double us_per_tick_ = 0;
   struct PerUplink {

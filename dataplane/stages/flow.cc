@@ -32,7 +32,7 @@ inline bool pure_syn(const PacketMeta& md) noexcept {
 
 FlowStage::FlowStage(FlowTable& table, const FirewallDeps& fw, uint32_t expire_scan)
     : table_(table), expire_scan_(expire_scan), fw_(fw) {
-  fw_on_ = fw.site != nullptr && fw.view != nullptr;
+  fw_on_ = fw.site != nullptr;
   if (fw_on_) {
     sources_.resize(kRateSlots);
     dests_.resize(kRateSlots);
@@ -41,10 +41,11 @@ FlowStage::FlowStage(FlowTable& table, const FirewallDeps& fw, uint32_t expire_s
   tsc_hz_ = rte_get_tsc_hz();
 }
 
-void FlowStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  const uint64_t now = rte_rdtsc();
+void FlowStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                        Output& out) noexcept {
+  policy_ = ctx.policy();
   for (uint16_t off = 0; off < n; off += FlowTable::kLookupMax)
-    process_chunk(pkts + off, std::min<uint16_t>(FlowTable::kLookupMax, n - off), now, out);
+    process_chunk(pkts + off, std::min<uint16_t>(FlowTable::kLookupMax, n - off), ctx.now_tsc, out);
 }
 
 void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int16_t rule,
@@ -53,14 +54,14 @@ void FlowStage::verdict(Verdict v, const PacketMeta& md, Zone from, Zone to, int
   const bool denied = v != kAllowedRule && v != kAllowedDefault && v != kAllowedNat &&
                       v != kAllowedForward && v != kRelated;
   if (denied) bump(denied_[static_cast<unsigned>(from)][static_cast<unsigned>(to)]);
-  const FirewallPolicy* fp = fw_.view->policy != nullptr ? &fw_.view->policy->firewall : nullptr;
+  const FirewallPolicy* fp = policy_ != nullptr ? &policy_->firewall : nullptr;
   const bool log_rule = rule != kNoFwRule && fp != nullptr &&
                         static_cast<size_t>(rule) < fp->rules.size() && fp->rules[rule].log;
-  if (rule != kNoFwRule && fw_.view->policy != nullptr)
-    fw_.view->policy->count_fw_hit(static_cast<uint16_t>(rule), fw_.worker);
+  if (rule != kNoFwRule && policy_ != nullptr)
+    policy_->count_fw_hit(static_cast<uint16_t>(rule), fw_.worker);
   bool log_forward = false;
   if (forward >= 0 && fp != nullptr && static_cast<size_t>(forward) < fp->forwards.size()) {
-    fw_.view->policy->count_fwd_hit(static_cast<uint16_t>(forward), fw_.worker);
+    policy_->count_fwd_hit(static_cast<uint16_t>(forward), fw_.worker);
     log_forward = fp->forwards[static_cast<size_t>(forward)].log;
   }
   if (!denied && !log_rule && !log_forward) return;
@@ -114,8 +115,7 @@ FlowStage::Verdict FlowStage::wan_limits(const PacketMeta& md, bool v4, uint64_t
     std::fill(src.b.begin() + 8, src.b.end(), uint8_t{0});  // the /64
   }
   static const FloodLimits kDefaults;
-  const FloodLimits& lim =
-      fw_.view->policy != nullptr ? fw_.view->policy->firewall.flood : kDefaults;
+  const FloodLimits& lim = policy_ != nullptr ? policy_->firewall.flood : kDefaults;
   // A source: one noisy source is refused without spending the destination's budget. A
   // destination (LAN host and port, after a forward's rewrite): a SYN flood from random sources
   // at one service is held to its rate and cannot use up the WAN's share for every other one.
@@ -168,7 +168,7 @@ uint32_t FlowStage::admit_forward(const FlowRequest& r, const PacketMeta& md, ui
   }
   table_.path(id).fwd_port = md.fwd_port;
   table_.path(id).opened_by = WanOpenedBy::kForward;
-  const PolicySnapshot* p = fw_.view->policy;
+  const PolicySnapshot* p = policy_;
   const FirewallPolicy* fp = p != nullptr ? &p->firewall : nullptr;
   const Interface* in = fw_.site->iface(md.in_port);
   const PortForward* pf = fp != nullptr && in != nullptr
@@ -205,7 +205,7 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
   }
   PacketMeta& md = meta(m);
   const Site& site = *fw_.site;
-  const PolicySnapshot* p = fw_.view->policy;
+  const PolicySnapshot* p = policy_;
   const FirewallPolicy* fp = p != nullptr ? &p->firewall : nullptr;
   const bool v4 = md.l3 == L3Kind::kIpv4;
   const Zone from = zone_of(md);
@@ -280,7 +280,7 @@ uint32_t FlowStage::admit(rte_mbuf* m, const FlowRequest& r, uint64_t now_tsc, b
 bool FlowStage::still_allowed(uint32_t id) const noexcept {
   const FlowPath& path = table_.path(id);
   if (path.opened_by != WanOpenedBy::kRule && path.opened_by != WanOpenedBy::kForward) return true;
-  const PolicySnapshot* p = fw_.view->policy;
+  const PolicySnapshot* p = policy_;
   if (p == nullptr) return true;  // no policy: nothing to say
   const FirewallPolicy& fp = p->firewall;
   const FlowEntry& e = table_.entry(id);
@@ -401,10 +401,11 @@ void FlowStage::process_chunk(rte_mbuf** pkts, uint16_t n, uint64_t now_tsc, Out
   }
 }
 
-void FlowStage::on_idle(uint64_t now_tsc, Output& /*out*/) noexcept {
-  table_.expire(now_tsc, expire_scan_);
+void FlowStage::on_idle(const BurstContext& ctx, Output& /*out*/) noexcept {
+  table_.expire(ctx.now_tsc, expire_scan_);
   if (!fw_on_) return;
-  const uint16_t gen = fw_.view->policy_gen;
+  policy_ = ctx.policy();
+  const uint16_t gen = ctx.policy_gen();
   if (gen != swept_gen_ && gen != sweep_gen_) {  // a new policy: (re)start the sweep
     sweep_gen_ = gen;
     sweep_pos_ = 0;

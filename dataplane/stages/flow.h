@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/firewall_policy.h"
 #include "dataplane/model/path_events.h"
 #include "dataplane/runtime/site.h"
@@ -26,7 +25,6 @@ namespace traboule::dp {
 // Without FirewallDeps (unit tests, benchmarks of the bare table) every miss creates a flow.
 struct FirewallDeps {
   const Site* site = nullptr;
-  const WorkerView* view = nullptr;
   unsigned worker = 0;
   // The WAN flood limits come from the policy (FirewallPolicy::flood; its defaults without one).
 };
@@ -110,10 +108,10 @@ class FlowStage final : public Stage {
   std::string_view name() const noexcept override { return "flow"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // Expiry; and after a policy change, a sweep (bounded slices) that revokes flows opened from
   // the WAN by a rule or a port forward the new policy no longer has.
-  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void on_idle(const BurstContext& ctx, Output& out) noexcept override;
   // flow.created, flow.expired, flow.restarted, flow.active, flow.wan_opened; with the
   // firewall: firewall.<verdict> and firewall.denied.<from>_<to> per zone pair.
   void collect_extra(std::vector<CounterValue>& out) const override;
@@ -144,6 +142,9 @@ class FlowStage final : public Stage {
   uint32_t expire_scan_;
   FirewallDeps fw_;
   bool fw_on_ = false;
+  // The policy of the burst being processed (BurstContext::policy(), set first by process() and
+  // on_idle()): the firewall's rules, forwards and flood limits.
+  const PolicySnapshot* policy_ = nullptr;
   uint64_t verdicts_[kVerdictCount] = {};
   uint64_t denied_[kZoneCount][kZoneCount] = {};
   // Token buckets for new WAN-opened flows, per source prefix and per destination: bounded

@@ -22,7 +22,8 @@ bool ForwardStage::gateway_mac(Interface& up, bool v4, rte_ether_addr* mac) noex
   return c.resolved;
 }
 
-void ForwardStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void ForwardStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*ctx*/,
+                           Output& out) noexcept {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);

@@ -182,10 +182,12 @@ bool LocalStage::learn(Interface& ifc, const IpAddr& ip, const uint8_t* mac) noe
   if (ifc.neighbors == nullptr) return true;  // nothing to keep on this interface
   rte_ether_addr a;
   std::memcpy(a.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
-  return ifc.neighbors->learn(ip, a, rte_rdtsc());
+  return ifc.neighbors->learn(ip, a, now_tsc_);
 }
 
-void LocalStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void LocalStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
+  now_tsc_ = ctx.now_tsc;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -315,7 +317,7 @@ bool LocalStage::wan_echo_allowed(uint64_t now_tsc) noexcept {
 
 uint8_t* LocalStage::echo_start(rte_mbuf* m, PacketMeta& md, uint32_t min_l3,
                                 Output& out) noexcept {
-  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(rte_rdtsc())) [[unlikely]] {
+  if ((md.flags & meta_flag::kFromLan) == 0 && !wan_echo_allowed(now_tsc_)) [[unlikely]] {
     out.drop(kEchoRateLimited, m);
     return nullptr;
   }
@@ -609,7 +611,8 @@ rte_mbuf* LocalStage::make_ns(const Interface& ifc, const IpAddr& src,
   return m;
 }
 
-void LocalStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
+void LocalStage::on_idle(const BurstContext& ctx, Output& out) noexcept {
+  const uint64_t now_tsc = ctx.now_tsc;
   if (!resolver_ || now_tsc - last_resolve_tsc_ < period_tsc_) return;
   last_resolve_tsc_ = now_tsc;
   // Uplinks first (their gateways carry everything), each interface with its own budget, so

@@ -105,9 +105,9 @@ class LocalStage final : public Stage {
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
 
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // Resolver: at most every kResolvePeriodMs, sends the requests the neighbour tables want.
-  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void on_idle(const BurstContext& ctx, Output& out) noexcept override;
 
   const Stats& stats() const noexcept { return stats_; }
   // With kernel twins: what is for the box and not answered here goes to `to_kernel` instead
@@ -180,6 +180,7 @@ class LocalStage final : public Stage {
   uint64_t retry_tsc_;
   uint64_t refresh_tsc_;
   uint64_t last_resolve_tsc_ = 0;
+  uint64_t now_tsc_ = 0;  // the burst being processed (BurstContext::now_tsc)
 
   std::array<PortInfo, kMaxPorts> ports_{};
   OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)

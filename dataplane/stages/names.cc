@@ -12,8 +12,8 @@ constexpr uint16_t kHttpsPort = 443;
 
 }  // namespace
 
-NamesStage::NamesStage(FlowTable& flows, const WorkerView& view, uint32_t cache_entries)
-    : flows_(flows), view_(view), cache_(cache_entries) {}
+NamesStage::NamesStage(FlowTable& flows, uint32_t cache_entries)
+    : flows_(flows), cache_(cache_entries), tsc_hz_(rte_get_tsc_hz()) {}
 
 void NamesStage::snoop_dns(const PolicySnapshot& p, const uint8_t* payload, uint32_t len) noexcept {
   if (parse_dns_response(payload, len, &dns_) != DnsStatus::kOk) {
@@ -49,9 +49,10 @@ uint16_t NamesStage::custom_app(const PolicySnapshot& p, const PacketMeta& md) c
   return kAppUnknown;
 }
 
-void NamesStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  const PolicySnapshot* p = view_.policy;
-  now_s_ = static_cast<uint32_t>(rte_rdtsc() / rte_get_tsc_hz());
+void NamesStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
+  const PolicySnapshot* p = ctx.policy();
+  now_s_ = static_cast<uint32_t>(tsc_hz_ != 0 ? ctx.now_tsc / tsc_hz_ : 0);
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const PacketMeta& md = meta(m);

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/proto/dns.h"
 #include "dataplane/proto/tls_sni.h"
 #include "dataplane/tables/flow_table.h"
@@ -32,12 +31,12 @@ class NamesStage final : public Stage {
   // A flow's first packets in its original direction are looked at, no more.
   static constexpr uint64_t kFirstPackets = 4;
 
-  NamesStage(FlowTable& flows, const WorkerView& view, uint32_t cache_entries);
+  NamesStage(FlowTable& flows, uint32_t cache_entries);
 
   std::string_view name() const noexcept override { return "names"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   const NameCache& cache() const noexcept { return cache_; }
@@ -47,11 +46,11 @@ class NamesStage final : public Stage {
   uint16_t custom_app(const PolicySnapshot& p, const PacketMeta& md) const noexcept;
 
   FlowTable& flows_;
-  const WorkerView& view_;
   NameCache cache_;
   SniReader sni_;
   DnsResponse dns_;  // scratch (large: kept out of the stack)
   uint32_t now_s_ = 0;
+  uint64_t tsc_hz_ = 0;
   struct Counters {
     uint64_t dns_answers = 0, dns_bad = 0, dns_known = 0;
     uint64_t by_custom = 0, by_dns = 0, by_sni = 0, by_quic = 0;

@@ -134,12 +134,12 @@ inline L4Info l4_info(uint8_t proto) noexcept {
 // ---------------------------------------------------------------------------------------------
 // nat_out
 
-NatOutStage::NatOutStage(const Site& site, NatTable& table, NatClock clock)
-    : site_(site), table_(table), clock_(clock) {}
+NatOutStage::NatOutStage(const Site& site, NatTable& table) : site_(site), table_(table) {}
 
-void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void NatOutStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                          Output& out) noexcept {
   if (n == 0) return;
-  const uint32_t now_s = clock_();
+  const uint32_t now_s = nat_seconds(ctx.now_tsc);
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -206,13 +206,12 @@ void NatOutStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   }
 }
 
-void NatOutStage::on_idle(uint64_t /*now_tsc*/, Output& /*out*/) noexcept {
-  table_.expire(clock_(), kExpireBudget);
-  if (view_ == nullptr) return;
+void NatOutStage::on_idle(const BurstContext& ctx, Output& /*out*/) noexcept {
+  table_.expire(nat_seconds(ctx.now_tsc), kExpireBudget);
+  const LinkSnapshot* links = ctx.links();
   for (size_t u = 0; u < site_.uplinks.size() && u < kMaxUplinks; ++u) {
     const auto ui = static_cast<uint8_t>(u);
-    const bool down =
-        !site_.uplink_usable(ui) || (view_->links != nullptr && view_->links->down(ui));
+    const bool down = !site_.uplink_usable(ui) || (links != nullptr && links->down(ui));
     if (down && !was_down_[u]) table_.expire_uplink(ui);
     was_down_[u] = down;
   }
@@ -234,8 +233,8 @@ void NatOutStage::collect_extra(std::vector<CounterValue>& out) const {
 // ---------------------------------------------------------------------------------------------
 // nat_in
 
-NatInStage::NatInStage(const Site& site, NatTable& table, NatClock clock)
-    : site_(site), table_(table), clock_(clock), own_(site) {}
+NatInStage::NatInStage(const Site& site, NatTable& table)
+    : site_(site), table_(table), own_(site) {}
 
 // The worker owning the external port an answer is addressed to (TCP/UDP destination port, echo
 // reply identifier, or the source port an ICMP error quotes), or -1 when it is none of ours.
@@ -291,9 +290,10 @@ int NatInStage::owner_worker(const rte_mbuf* m, const PacketMeta& md) const noex
                                   static_cast<unsigned>(to_worker_.size()));
 }
 
-void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void NatInStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
   if (n == 0) return;
-  const uint32_t now_s = clock_();
+  const uint32_t now_s = nat_seconds(ctx.now_tsc);
   rte_mbuf* away[kNodeInputMax];
   uint8_t away_to[kNodeInputMax];
   uint16_t n_away = 0;
@@ -310,7 +310,7 @@ void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
       }
     }
     md.flags &= static_cast<uint16_t>(~meta_flag::kNatHandoff);
-    const unsigned r = handle(m, md, now_s);
+    const unsigned r = handle(m, md, ctx.policy(), now_s);
     if (r >= kDropBase) [[unlikely]]
       out.drop(static_cast<Drop>(r - kDropBase), m);
     else if (r == kTranslated && punt_ &&
@@ -332,7 +332,8 @@ void NatInStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
   }
 }
 
-unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcept {
+unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, const PolicySnapshot* policy,
+                            uint32_t now_s) noexcept {
   if (md.flags & (meta_flag::kFromLan | meta_flag::kFragment)) return kNext;
   const Interface* in = site_.iface(md.in_port);
   if (in == nullptr || in->is_lan || in->uplink >= site_.uplinks.size()) return kNext;
@@ -359,9 +360,9 @@ unsigned NatInStage::handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcep
   const uint32_t port_off = icmp ? li.port_off : 2;
   const uint32_t id = table_.in(in->uplink, proto, v4, get16(l4 + port_off));
   if (id == kNoMapping) {
-    if (icmp || view_ == nullptr || view_->policy == nullptr) return kNext;
+    if (icmp || policy == nullptr) return kNext;
     const uint16_t port = get16(l4 + 2);
-    const PortForward* f = view_->policy->firewall.find_forward(in->uplink, proto, port, v4);
+    const PortForward* f = policy->firewall.find_forward(in->uplink, proto, port, v4);
     if (f == nullptr) return kNext;
     if (!f->src.empty()) {
       bool ok = false;

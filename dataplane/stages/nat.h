@@ -14,15 +14,11 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/runtime/own_addresses.h"
 #include "dataplane/runtime/site.h"
 #include "dataplane/tables/nat_table.h"
 
 namespace traboule::dp {
-
-// The stages' time source, monotonic seconds; nat_now_s() in production, a fake in tests.
-using NatClock = uint32_t (*)() noexcept;
 
 // Translates every packet it gets: meta.uplink names the breakout uplink (out_port already
 // set). TCP, UDP and ICMP/ICMPv6 echo requests only; the translated source is written back to
@@ -51,31 +47,29 @@ class NatOutStage final : public Stage {
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
   // The table is shared with this worker's NatInStage; this stage runs its expiry (on_idle).
-  NatOutStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
+  // Time: nat_seconds(BurstContext::now_tsc).
+  NatOutStage(const Site& site, NatTable& table);
 
   std::string_view name() const noexcept override { return "nat_out"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // Frees up to kExpireBudget idle mappings per call.
-  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void on_idle(const BurstContext& ctx, Output& out) noexcept override;
   // nat_out.mappings_{created,expired,active,flushed}, nat_out.port_exhausted,
   // nat_out.table_full, nat_out.permissions_active, nat_out.uplink.<name>.flushed.
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   static constexpr uint32_t kExpireBudget = 64;
 
-  // With a view, on_idle also flushes every mapping of an uplink the moment it goes down (at
-  // the driver or measured by the probes): its public address is gone, so its flows cannot
-  // live on; they take a new mapping on the uplink the route stage moves them to. Counted in
-  // nat_out.uplink.<name>.flushed.
-  void watch_links(const WorkerView* view) noexcept { view_ = view; }
+  // on_idle also flushes every mapping of an uplink the moment it goes down (at the driver, or
+  // measured by the probes: BurstContext::links()): its public address is gone, so its flows
+  // cannot live on; they take a new mapping on the uplink the route stage moves them to.
+  // Counted in nat_out.uplink.<name>.flushed.
 
  private:
   const Site& site_;
   NatTable& table_;
-  NatClock clock_;
-  const WorkerView* view_ = nullptr;
   std::array<bool, kMaxUplinks> was_down_{};
 };
 
@@ -110,10 +104,9 @@ class NatInStage final : public Stage {
   static_assert(kDrops.size() == kDropCount, "one name per enumerator");
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
-  NatInStage(const Site& site, NatTable& table, NatClock clock = nat_now_s);
-  // Port forwards (the policy's firewall.port_forwards) are read from the worker's view; without
-  // one there are none.
-  void watch_policy(const WorkerView* view) noexcept { view_ = view; }
+  // Port forwards (the policy's firewall.port_forwards) are read from BurstContext::policy();
+  // without one there are none.
+  NatInStage(const Site& site, NatTable& table);
   // With kernel twins: answers translated to one of the box's addresses leave on to_box.
   void set_punt(bool on) noexcept { punt_ = on; }
   // Several workers: an answer to a port of another worker's range (NatConfig) goes to that
@@ -132,21 +125,20 @@ class NatInStage final : public Stage {
   std::string_view name() const noexcept override { return "nat_in"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // nat_in.icmp_errors_translated.
   void collect_extra(std::vector<CounterValue>& out) const override;
   uint64_t icmp_errors_translated() const noexcept { return read_counter(icmp_errors_); }
 
  private:
   // Returns an edge, or kDropBase + a drop reason.
-  unsigned handle(rte_mbuf* m, PacketMeta& md, uint32_t now_s) noexcept;
+  unsigned handle(rte_mbuf* m, PacketMeta& md, const PolicySnapshot* policy,
+                  uint32_t now_s) noexcept;
   unsigned icmp_error(rte_mbuf* m, PacketMeta& md, uint8_t uplink, const IpAddr& ours,
                       uint32_t l4_off, uint32_t bound) noexcept;
 
   const Site& site_;
   NatTable& table_;
-  NatClock clock_;
-  const WorkerView* view_ = nullptr;
   uint64_t icmp_errors_ = 0;
   uint64_t forwarded_ = 0;
   OwnAddresses own_;

@@ -411,7 +411,8 @@ unsigned ParseStage::parse(rte_mbuf* m) noexcept {
   return parse_one(m);
 }
 
-void ParseStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void ParseStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*ctx*/,
+                         Output& out) noexcept {
   constexpr uint16_t kPrefetchAhead = 3;
   for (uint16_t i = 0; i < n; ++i) {
     if (i + kPrefetchAhead < n) {

@@ -147,13 +147,14 @@ ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
 
 void ProbeStage::burst_time() noexcept {
   if (have_time_) return;
-  rx_tsc_ = rte_rdtsc();
   clock_ = deps_.clock->load();
   have_time_ = true;
 }
 
-void ProbeStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void ProbeStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
   have_time_ = false;
+  rx_tsc_ = ctx.now_tsc;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -802,7 +803,7 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   out.to(kProbe, m);
 }
 
-void ProbeStage::on_idle(uint64_t /*now_tsc*/, Output& out) noexcept {
+void ProbeStage::on_idle(const BurstContext& /*ctx*/, Output& out) noexcept {
   if (deps_.requests == nullptr) return;
   StampRequest rq[kSendBudget];
   const unsigned n =

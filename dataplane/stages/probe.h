@@ -133,9 +133,9 @@ class ProbeStage final : public Stage {
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
 
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   // With a request ring: sends up to kSendBudget requested probes per call.
-  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void on_idle(const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
   const Stats& stats() const noexcept { return stats_; }
 
@@ -200,7 +200,9 @@ class ProbeStage final : public Stage {
   OwnAddresses own_;  // every interface's addresses (what is sent to the box itself)
   std::vector<ReflSlot> refl_;
   uint32_t refl_mask_ = 0;
-  // Per burst: read once, at the first STAMP packet.
+  // Per burst: the reception time (T2 of a reflected probe, T4 of an answer) is the burst's
+  // BurstContext::now_tsc; the clock is read once, at the first STAMP packet. T1 and T3 are the
+  // exception to "stages read the time from their context": they are read at the last moment.
   bool have_time_ = false;
   uint64_t rx_tsc_ = 0;
   TscClock clock_;

@@ -44,7 +44,8 @@ bool PuntStage::allowed(const IpAddr& src) const noexcept {
   return false;
 }
 
-PuntStage::Verdict PuntStage::judge(rte_mbuf* m, PuntClass& cls, uint16_t& twin) const noexcept {
+PuntStage::Verdict PuntStage::judge(rte_mbuf* m, uint64_t now_tsc, PuntClass& cls,
+                                    uint16_t& twin) const noexcept {
   const PacketMeta& md = meta(m);
   cls = PuntClass::kBox;
   twin = kNoPort;
@@ -102,7 +103,7 @@ PuntStage::Verdict PuntStage::judge(rte_mbuf* m, PuntClass& cls, uint16_t& twin)
     if (tcp && (md.tcp_flags & 0x12) == kTcpSyn) return Verdict::kNotAllowed;
     if (deps_.box_ports != nullptr &&
         deps_.box_ports->open(static_cast<unsigned>(owner), tcp, md.dst_port,
-                              deps_.box_ports->seconds(rte_rdtsc()))) {
+                              deps_.box_ports->seconds(now_tsc))) {
       cls = PuntClass::kBox;
       return Verdict::kPass;
     }
@@ -146,13 +147,14 @@ bool PuntStage::take(PuntClass c, uint64_t now_tsc) noexcept {
   return true;
 }
 
-void PuntStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  const uint64_t now = rte_rdtsc();
+void PuntStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                        Output& out) noexcept {
+  const uint64_t now = ctx.now_tsc;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PuntClass cls = PuntClass::kBox;
     uint16_t twin = kNoPort;
-    switch (judge(m, cls, twin)) {
+    switch (judge(m, now, cls, twin)) {
       case Verdict::kNoTwin:
         out.drop(kNoTwin, m);
         continue;

@@ -65,12 +65,12 @@ class PuntStage final : public Stage {
   std::string_view name() const noexcept override { return "punt"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // The class and fate of one packet, without policing (tests, and process()).
   enum class Verdict : uint8_t { kPass, kNoTwin, kNotAllowed, kClosed };
-  Verdict judge(rte_mbuf* m, PuntClass& cls, uint16_t& twin) const noexcept;
+  Verdict judge(rte_mbuf* m, uint64_t now_tsc, PuntClass& cls, uint16_t& twin) const noexcept;
 
  private:
   bool allowed(const IpAddr& src) const noexcept;

@@ -8,10 +8,6 @@
 
 namespace traboule::dp {
 
-uint64_t QosStage::tsc_now() noexcept {
-  return rte_rdtsc();
-}
-
 uint64_t QosStage::tsc_now_ns() noexcept {
   const uint64_t hz = rte_get_tsc_hz();
   return hz != 0 ? static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * 1e9 /
@@ -19,8 +15,7 @@ uint64_t QosStage::tsc_now_ns() noexcept {
                  : 0;
 }
 
-QosStage::QosStage(const Site& site, const WorkerView& view, Clock clock)
-    : site_(site), view_(view), clock_(clock) {
+QosStage::QosStage(const Site& site) : site_(site) {
   const uint64_t hz = rte_get_tsc_hz();
   ns_per_tick_ = hz != 0 ? 1e9 / static_cast<double>(hz) : 0;
 }
@@ -126,14 +121,14 @@ bool QosStage::retire(QosPlan* p) noexcept {
   return false;
 }
 
-void QosStage::adopt(Output& out) noexcept {
-  if (cur_ != nullptr && view_.policy_gen == gen_) [[likely]]
+void QosStage::adopt(const BurstContext& ctx, Output& out) noexcept {
+  if (cur_ != nullptr && ctx.policy_gen() == gen_) [[likely]]
     return;
   if (draining_ != nullptr && draining_->depth() == 0 && retire(draining_)) draining_ = nullptr;
   QosPlan* next = pending_.load(std::memory_order_acquire);
-  if (next == nullptr || next->gen != view_.policy_gen) {
-    if (view_.policy_gen != late_gen_) {
-      late_gen_ = view_.policy_gen;
+  if (next == nullptr || next->gen != ctx.policy_gen()) {
+    if (ctx.policy_gen() != late_gen_) {
+      late_gen_ = ctx.policy_gen();
       bump(plans_late_);
     }
     return;  // the old plan goes on until this policy's arrives
@@ -156,7 +151,7 @@ void QosStage::adopt(Output& out) noexcept {
     QosPlan::Uplink& from = old->up[u];
     QosPlan::Uplink& to = next->up[u];
     if (!from.sched || from.sched->depth_packets() == 0 || !next->on || !to.sched) continue;
-    const uint64_t now = now_ns(clock_());
+    const uint64_t now = now_ns(ctx.now_tsc);
     from.sched->drain([&](rte_mbuf* m, size_t c) {
       const size_t cls = c + 1 >= from.classes ? to.classes - 1 : std::min(c, to.classes - 1);
       if (to.sched->enqueue(cls, m, now) != qos::EnqueueResult::kAccepted)
@@ -175,10 +170,10 @@ void QosStage::adopt(Output& out) noexcept {
   retire(old);  // a slot was free
 }
 
-void QosStage::release(uint64_t now, Output& out) noexcept {
-  if (cur_ != nullptr) release_from(*cur_, now, out);
+void QosStage::release(const PolicySnapshot* p, uint64_t now, Output& out) noexcept {
+  if (cur_ != nullptr) release_from(*cur_, p, now, out);
   if (draining_ != nullptr) [[unlikely]] {
-    release_from(*draining_, now, out);
+    release_from(*draining_, p, now, out);
     if (draining_->depth() == 0 && retire(draining_)) draining_ = nullptr;
   }
 }
@@ -214,9 +209,9 @@ void QosStage::pay(size_t u, uint32_t bytes) noexcept {
     shared_->up[u].pool.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-void QosStage::release_from(QosPlan& plan, uint64_t now, Output& out) noexcept {
+void QosStage::release_from(QosPlan& plan, const PolicySnapshot* p, uint64_t now,
+                            Output& out) noexcept {
   std::array<rte_mbuf*, kBurstMax> burst;
-  const PolicySnapshot* p = view_.policy;
   for (size_t ui = 0; ui < kMaxUplinks; ++ui) {
     QosPlan::Uplink& u = plan.up[ui];
     const bool shared = u.share_bps != 0 && shared_ != nullptr;
@@ -249,16 +244,16 @@ void QosStage::release_from(QosPlan& plan, uint64_t now, Output& out) noexcept {
   }
 }
 
-void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
-  adopt(out);
+void QosStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept {
+  adopt(ctx, out);
+  const PolicySnapshot* p = ctx.policy();
+  const uint64_t now = now_ns(ctx.now_tsc);
   if (!on_) {
     for (uint16_t i = 0; i < n; ++i) out.to(kTx, pkts[i]);
     if (draining_ != nullptr) [[unlikely]]
-      release(now_ns(clock_()), out);
+      release(p, now, out);
     return;
   }
-  const PolicySnapshot* p = view_.policy;
-  const uint64_t now = now_ns(clock_());
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     const PacketMeta& md = meta(m);
@@ -308,7 +303,7 @@ void QosStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
         break;
     }
   }
-  release(now, out);
+  release(p, now, out);
 }
 
 void QosStage::refuse(Drop why, rte_mbuf* m, Output& out) noexcept {
@@ -341,15 +336,15 @@ void QosStage::publish_counters(uint64_t now) noexcept {
   }
 }
 
-void QosStage::on_idle(uint64_t now_tsc, Output& out) noexcept {
-  adopt(out);
-  const uint64_t now = now_ns(now_tsc);
+void QosStage::on_idle(const BurstContext& ctx, Output& out) noexcept {
+  adopt(ctx, out);
+  const uint64_t now = now_ns(ctx.now_tsc);
   if (!on_) {
     if (draining_ != nullptr) [[unlikely]]
-      release(now, out);
+      release(ctx.policy(), now, out);
     return;
   }
-  release(now, out);
+  release(ctx.policy(), now, out);
   if (now - last_publish_ns_ >= 100'000'000) {  // the counters' view, ten times a second
     publish_counters(now);
     last_publish_ns_ = now;

@@ -25,7 +25,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/policy_snapshot.h"
 #include "dataplane/runtime/site.h"
 #include "dataplane/tables/overlay_sites.h"
@@ -99,20 +98,18 @@ class QosStage final : public Stage {
   // keep the link busy, short enough that bulk does not bloat the queue.
   static constexpr uint64_t kQueueMs = 50;
 
-  // The clock (TSC) the stage stamps arrivals with; tests give their own.
-  using Clock = uint64_t (*)() noexcept;
-  static uint64_t tsc_now() noexcept;
-  // tsc_now() in nanoseconds: the time base of plans built for the real clock.
+  // The stage's time is its burst's BurstContext::now_tsc, in nanoseconds; tsc_now_ns() is the
+  // same of rte_rdtsc(), the time base of plans built for the real clock.
   static uint64_t tsc_now_ns() noexcept;
   // How many workers share an uplink is the plan's business (QosStage::plan).
-  QosStage(const Site& site, const WorkerView& view, Clock clock = tsc_now);
+  explicit QosStage(const Site& site);
   ~QosStage() override;
 
   std::string_view name() const noexcept override { return "qos"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
-  void on_idle(uint64_t now_tsc, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
+  void on_idle(const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
   // Control thread. The plan for `policy` (null: none) as generation `gen`, for a stage of a
@@ -158,10 +155,10 @@ class QosStage final : public Stage {
   };
 
   // Takes the offered plan of the policy the worker now sees (one compare when none changed).
-  void adopt(Output& out) noexcept;
+  void adopt(const BurstContext& ctx, Output& out) noexcept;
   bool retire(QosPlan* p) noexcept;  // false: no free slot (kept, tried again later)
-  void release(uint64_t now_ns, Output& out) noexcept;
-  void release_from(QosPlan& plan, uint64_t now_ns, Output& out) noexcept;
+  void release(const PolicySnapshot* p, uint64_t now_ns, Output& out) noexcept;
+  void release_from(QosPlan& plan, const PolicySnapshot* p, uint64_t now_ns, Output& out) noexcept;
   // Several workers: earns this worker's share of uplink `u` since the last call, overflowing
   // into the pool; then whether a packet may leave (own bucket first, then the pool) and the
   // payment for one that did.
@@ -174,8 +171,6 @@ class QosStage final : public Stage {
   }
 
   const Site& site_;
-  const WorkerView& view_;
-  Clock clock_;
   double ns_per_tick_ = 0;
   uint16_t gen_ = 0;
   bool on_ = false;

@@ -17,9 +17,9 @@ inline bool link_local(const IpAddr& a, bool v4) noexcept {
 
 }  // namespace
 
-RouteStage::RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker,
+RouteStage::RouteStage(const Site& site, FlowTable& flows, unsigned worker,
                        const OverlayConfig& overlay)
-    : site_(site), flows_(flows), view_(view), worker_(worker), overlay_(overlay) {}
+    : site_(site), flows_(flows), worker_(worker), overlay_(overlay) {}
 
 bool RouteStage::usable(uint8_t u, bool v4) const noexcept {
   if (!site_.uplink_usable(u)) return false;
@@ -38,7 +38,7 @@ std::array<PathCandidate, kMaxUplinks> RouteStage::candidates(const PolicySnapsh
   const RuleAction& a = p.rules[rule].action;
   const SlaClass* sla = a.sla_class < p.sla_classes.size() ? &p.sla_classes[a.sla_class] : nullptr;
   const bool critical = a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical;
-  const LinkSnapshot* links = view_.links;
+  const LinkSnapshot* links = burst_.links;
   // An edge's overlay packets leave in the family of the hub endpoint encap picks for the
   // uplink (overlay_endpoint), not the inner packet's: an IPv6 flow over an IPv4-only underlay
   // is fine.
@@ -73,7 +73,7 @@ std::array<PathCandidate, kMaxUplinks> RouteStage::candidates(const PolicySnapsh
 bool RouteStage::keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) const noexcept {
   if (u >= kMaxUplinks || !alive(u) || a.strategy == PathStrategy::kDuplicate) return false;
   if (u < p.uplinks.size() && p.uplinks[u].role != UplinkRole::kPrimary) return false;
-  const LinkSnapshot* links = view_.links;
+  const LinkSnapshot* links = burst_.links;
   if (links == nullptr) return true;
   if (a.sla_class < p.sla_classes.size() && !links->meets(u, a.sla_class)) return false;
   if (links->uplinks[u].cap_reached) return false;
@@ -82,7 +82,9 @@ bool RouteStage::keeps(const PolicySnapshot& p, const RuleAction& a, uint8_t u) 
   return true;
 }
 
-void RouteStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void RouteStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+                         Output& out) noexcept {
+  burst_ = BurstView{ctx.policy(), ctx.links(), ctx.now_tsc, ctx.policy_gen()};
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     PacketMeta& md = meta(m);
@@ -140,8 +142,8 @@ void RouteStage::from_lan(rte_mbuf* m, PacketMeta& md, bool v4, Output& out) noe
 
 bool RouteStage::choose_uplink(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* e, FlowPath* fp,
                                LanPath& lp, Output& out) noexcept {
-  const PolicySnapshot* p = view_.policy;
-  const uint16_t gen = view_.policy_gen;
+  const PolicySnapshot* p = burst_.policy;
+  const uint16_t gen = burst_.gen;
   lp.uplink = e != nullptr ? e->uplink : kNoUplink;
   lp.rule = e != nullptr ? e->rule : 0;
   const uint16_t fgen = e != nullptr ? e->policy_gen : kGenNone;
@@ -171,8 +173,8 @@ bool RouteStage::choose_uplink(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* 
 [[gnu::noinline]] bool RouteStage::reselect(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* e,
                                             FlowPath* fp, uint16_t fgen, LanPath& lp,
                                             Output& out) noexcept {
-  const PolicySnapshot& p = *view_.policy;
-  const uint16_t gen = view_.policy_gen;
+  const PolicySnapshot& p = *burst_.policy;
+  const uint16_t gen = burst_.gen;
   const uint8_t u = lp.uplink;
   if (fgen != gen) {
     const uint16_t app = e != nullptr ? e->app : kAppUnknown;
@@ -223,7 +225,7 @@ bool RouteStage::choose_uplink(rte_mbuf* m, PacketMeta& md, bool v4, FlowEntry* 
 void RouteStage::log_move(const PacketMeta& md, uint16_t rule, uint8_t from, uint8_t to,
                           PathReason why) noexcept {
   PathEvent ev;
-  ev.tsc = rte_rdtsc();
+  ev.tsc = burst_.now_tsc;
   ev.src = md.src;
   ev.dst = md.dst;
   ev.src_port = md.src_port;
@@ -250,7 +252,7 @@ bool RouteStage::lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp, const
     }
     return true;
   }
-  const PolicySnapshot& p = *view_.policy;
+  const PolicySnapshot& p = *burst_.policy;
   p.count_packet(lp.rule, worker_, md.l3_total);
   if (p.rules[lp.rule].action.egress == Egress::kBreakout) {
     edge = kBreakout;
@@ -268,7 +270,7 @@ bool RouteStage::lan_edge(rte_mbuf* m, PacketMeta& md, const FlowPath* fp, const
 }
 
 void RouteStage::mark_class_dscp(rte_mbuf* m, PacketMeta& md, bool v4) noexcept {
-  const PolicySnapshot* p = view_.policy;
+  const PolicySnapshot* p = burst_.policy;
   if (p == nullptr || md.rule >= p->rules.size()) return;
   const uint8_t q = p->rules[md.rule].action.qos_class;
   if (q >= p->qos_classes.size()) return;
@@ -286,7 +288,7 @@ void RouteStage::tag_overlay(PacketMeta& md, const FlowPath* fp, bool from_site)
     return;
   }
   md.overlay_cls = 0;
-  const PolicySnapshot* p = view_.policy;
+  const PolicySnapshot* p = burst_.policy;
   if (p != nullptr && md.rule < p->rules.size()) {
     const uint8_t c = p->rules[md.rule].action.sla_class;
     if (c < kClassTagged) md.overlay_cls = static_cast<uint8_t>(c + 1);
@@ -313,7 +315,7 @@ void RouteStage::to_lan(rte_mbuf* m, PacketMeta& md, const Interface& in, bool v
       e.policy_gen = kGenWanOpened;
     }
     // Answers to a flow the LAN opened carry its rule (the qos stage polices by class).
-    if (e.policy_gen == view_.policy_gen) md.rule = e.rule;
+    if (e.policy_gen == burst_.gen) md.rule = e.rule;
     // Through the overlay: remember the site and its path, where answers go (a hub follows the
     // edge's own choice, so a failover moves both directions at once).
     if (md.flags & meta_flag::kFromOverlay) {

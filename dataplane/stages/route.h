@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "dataplane/graph/stage.h"
-#include "dataplane/graph/worker_view.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/model/path_events.h"
 #include "dataplane/proto/overlay_header.h"
@@ -50,28 +49,27 @@ class RouteStage final : public Stage {
   static_assert(kDrops.size() == kDropCount, "one name per enumerator");
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
-  RouteStage(const Site& site, FlowTable& flows, const WorkerView& view, unsigned worker,
+  RouteStage(const Site& site, FlowTable& flows, unsigned worker,
              const OverlayConfig& overlay = {});
 
   std::string_view name() const noexcept override { return "route"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
 
-  // What each listed uplink looks like for a flow of `rule` and family v4 right now.
   // Flows moved to another uplink, for the control thread (events with flow, rule, reason).
   const PathEventLog& events() const noexcept { return events_; }
 
+ private:
+  // What each listed uplink looks like for a flow of `rule` and family v4 right now.
   std::array<PathCandidate, kMaxUplinks> candidates(const PolicySnapshot& p, uint16_t rule,
                                                     bool v4) const noexcept;
-
- private:
   // Link up (and, with `measured`, not measured down) with a resolved gateway for the family.
   bool usable(uint8_t u, bool v4) const noexcept;
   // Link up at the driver and not measured down by the probes.
   bool alive(uint8_t u) const noexcept {
-    return site_.uplink_usable(u) && (view_.links == nullptr || !view_.links->down(u));
+    return site_.uplink_usable(u) && (burst_.links == nullptr || !burst_.links->down(u));
   }
   // The flow's uplink can stay without asking the selector: alive, meeting the SLA, not over
   // its cap, a primary, and not a duplicate-strategy rule (those re-check both paths).
@@ -118,7 +116,14 @@ class RouteStage final : public Stage {
 
   const Site& site_;
   FlowTable& flows_;
-  const WorkerView& view_;
+  // The burst's context (process() sets it first): what the helpers below read of the control
+  // plane, and when.
+  struct BurstView {
+    const PolicySnapshot* policy = nullptr;
+    const LinkSnapshot* links = nullptr;
+    uint64_t now_tsc = 0;
+    uint16_t gen = 0;
+  } burst_;
   unsigned worker_;
   OverlayConfig overlay_;
   std::array<uint64_t, kPathReasonCount> reasons_{};  // path decisions by reason

@@ -15,7 +15,7 @@ class SinkStage final : public Stage {
   std::string_view name() const noexcept override { return name_; }
   std::span<const std::string_view> edge_names() const noexcept override { return {}; }
   std::span<const std::string_view> drop_names() const noexcept override { return {}; }
-  void process(rte_mbuf** pkts, uint16_t n, Output&) noexcept override {
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext&, Output&) noexcept override {
     rte_pktmbuf_free_bulk(pkts, n);
   }
 

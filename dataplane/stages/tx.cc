@@ -20,7 +20,8 @@ TxStage::TxStage(uint16_t queue, std::array<bool, kMaxPorts> ports_ready, const 
   }
 }
 
-void TxStage::process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept {
+void TxStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*ctx*/,
+                      Output& out) noexcept {
   // Usually one or two ports per burst: one pass per distinct port keeps the order per port.
   rte_mbuf* batch[kNodeInputMax];
   bool done[kNodeInputMax] = {};

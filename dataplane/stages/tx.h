@@ -29,7 +29,7 @@ class TxStage final : public Stage {
   std::string_view name() const noexcept override { return "tx"; }
   std::span<const std::string_view> edge_names() const noexcept override { return {}; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override;
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output& out) noexcept override;
   void collect_extra(std::vector<CounterValue>& out) const override;
   // Overlay packets the driver refuses are our own loss (as QosStage::count_own_drops).
   void count_own_drops(OverlaySites* sites) noexcept { own_drops_ = sites; }

@@ -410,9 +410,13 @@ int NatTable::worker_of_port(uint16_t port, uint16_t port_base, uint32_t port_ra
   return w < workers ? static_cast<int>(w) : -1;
 }
 
-uint32_t nat_now_s() noexcept {
+uint32_t nat_seconds(uint64_t tsc) noexcept {
   const uint64_t hz = rte_get_tsc_hz();  // 0 before EAL init
-  return static_cast<uint32_t>(rte_rdtsc() / (hz == 0 ? 1 : hz));
+  return static_cast<uint32_t>(tsc / (hz == 0 ? 1 : hz));
+}
+
+uint32_t nat_now_s() noexcept {
+  return nat_seconds(rte_rdtsc());
 }
 
 }  // namespace traboule::dp

@@ -231,7 +231,9 @@ class NatTable {
   uint64_t perm_active_ = 0;
 };
 
-// Monotonic seconds from the TSC (rte_rdtsc() / rte_get_tsc_hz()): the stages' default clock.
+// Monotonic seconds from a TSC reading (tsc / rte_get_tsc_hz()): the stages' time, from their
+// burst's BurstContext::now_tsc; nat_now_s() is the same of rte_rdtsc().
+uint32_t nat_seconds(uint64_t tsc) noexcept;
 uint32_t nat_now_s() noexcept;
 
 }  // namespace traboule::dp

@@ -88,7 +88,7 @@ bool parse(rte_mbuf* m) {
   uint64_t overflow = 0;
   traboule::dp::Output o;
   o.wire(0, ptrs, counts, &drops, dcounts, &overflow, nullptr);
-  ps.process(&m, 1, o);
+  ps.process(&m, 1, traboule::dp::BurstContext{}, o);
   if (drops.n != 0) {
     rte_pktmbuf_free(drops.pkts[0]);
     return false;

@@ -45,7 +45,7 @@ class EdgePipeline {
   std::unique_ptr<dp::Pipeline> make(TestSite& ts, dp::FlowTable& flows) {
     std::array<bool, dp::kMaxPorts> ready{};
     ready[ts.lan_port] = ready[ts.up_port] = true;
-    dp::WorkerDeps deps{0, &ts.site, &flows, test_pool(), {nullptr}, ready, &ts.view};
+    dp::WorkerDeps deps{0, &ts.site, &flows, test_pool(), {nullptr}, ready};
     deps.overlay = {.port = 4500, .site_id = 7};
     deps.sites = &sites_;
     deps.nat = &nat_;

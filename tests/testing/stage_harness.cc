@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tests/testing/stage_harness.h"
 
+#include <rte_cycles.h>
+
 #include <algorithm>
 
 namespace traboule::testing {
 
-StageHarness::StageHarness(dp::Stage& stage)
+StageHarness::StageHarness(dp::Stage& stage, const dp::WorkerView* view, Clock clock)
     : stage_(stage),
       edge_bufs_(stage.edge_names().size()),
       edge_counts_(stage.edge_names().size(), 0),
-      drop_counts_(stage.drop_names().size(), 0) {
+      drop_counts_(stage.drop_names().size(), 0),
+      clock_(clock) {
+  ctx_.view = view;
   for (auto& b : edge_bufs_) edge_ptrs_.push_back(&b);
   out_.wire(0, edge_ptrs_.data(), edge_counts_.data(), &drops_, drop_counts_.data(), &overflow_,
             &trace_);
@@ -69,13 +73,15 @@ std::vector<Verdict> StageHarness::run(std::vector<rte_mbuf*> pkts) {
   std::vector<rte_mbuf*> copy = pkts;
   for (size_t off = 0; off < copy.size(); off += dp::kBurstMax) {
     uint16_t n = static_cast<uint16_t>(std::min<size_t>(dp::kBurstMax, copy.size() - off));
-    stage_.process(copy.data() + off, n, out_);
+    ctx_.now_tsc = clock_ != nullptr ? clock_() : rte_rdtsc();
+    stage_.process(copy.data() + off, n, ctx_, out_);
   }
   return collect(pkts);
 }
 
 std::vector<Verdict> StageHarness::idle(uint64_t now_tsc) {
-  stage_.on_idle(now_tsc, out_);
+  ctx_.now_tsc = now_tsc;
+  stage_.on_idle(ctx_, out_);
   return collect({});
 }
 

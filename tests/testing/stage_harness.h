@@ -20,13 +20,18 @@ struct Verdict {
 
 class StageHarness {
  public:
-  explicit StageHarness(dp::Stage& stage);
+  // The context of each run(): `view` is what the stage reads of the control plane (for stages
+  // that read snapshots); the time is `clock()` (a test's own clock), else rte_rdtsc().
+  using Clock = uint64_t (*)() noexcept;
+  explicit StageHarness(dp::Stage& stage, const dp::WorkerView* view = nullptr,
+                        Clock clock = nullptr);
   ~StageHarness();
 
   // Processes the packets; returns one verdict per input packet, in input order for packets
   // that kept their identity, followed by packets the stage emitted on its own.
   std::vector<Verdict> run(std::vector<rte_mbuf*> pkts);
   std::vector<Verdict> idle(uint64_t now_tsc);
+  dp::BurstContext& context() { return ctx_; }
   uint64_t drop_count(const std::string& reason) const;
   uint64_t edge_count(const std::string& edge) const;
 
@@ -43,6 +48,8 @@ class StageHarness {
   dp::Trace trace_;
   dp::Output out_;
   std::vector<rte_mbuf*> held_;
+  dp::BurstContext ctx_;
+  Clock clock_;
 };
 
 }  // namespace traboule::testing

@@ -10,6 +10,9 @@
 #include <memory>
 #include <vector>
 
+#include <rte_cycles.h>
+
+#include "dataplane/graph/burst_context.h"
 #include "dataplane/graph/worker_view.h"
 #include "dataplane/model/policy_snapshot.h"
 #include "dataplane/runtime/site.h"
@@ -36,6 +39,10 @@ class TestSite {
   std::shared_ptr<dp::PolicySnapshot> policy;
   dp::WorkerView view;
   void set_policy(std::shared_ptr<dp::PolicySnapshot> p);
+  // A burst's context on this site's view, at `now_tsc` (default: now), as a worker makes one.
+  dp::BurstContext ctx(uint64_t now_tsc = 0) const {
+    return {now_tsc != 0 ? now_tsc : rte_rdtsc(), &view, 0};
+  }
   // A snapshot with one default rule sending everything to the given uplinks (priority).
   static std::shared_ptr<dp::PolicySnapshot> default_policy(const dp::Site& site,
                                                             std::vector<uint8_t> uplinks);

@@ -206,7 +206,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
     p->firewall.rules.push_back(udp);
     fx.set_policy(p);
   }
-  WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready, &fx.view};
+  WorkerDeps deps{0, &fx.site, &flows, testing::test_pool(), {nullptr}, ready};
   deps.probe = {&clock, &sessions, results, requests, testing::test_pool()};
   auto pipeline = make_worker_pipeline(std::move(deps));
   const uint16_t parse = pipeline->node_index("parse");
@@ -225,10 +225,10 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
     fake_now += hz / 100;  // 10 ms per round: timers fire, flows age out
     t_counting = true;
     mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
-    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()));
+    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), fx.ctx(fake_now));
     mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
-    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()));
-    pipeline->idle(fake_now);
+    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), fx.ctx(fake_now));
+    pipeline->idle(fx.ctx(fake_now));
     t_counting = false;
     processed += lan.size() + wan.size();
     fx.drain_lan();
@@ -331,10 +331,10 @@ TEST(Alloc, ProductionPipelineDoesNotAllocate) {
     fake_now += hz / 100;
     t_counting = true;
     mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
-    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()));
+    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), fx.ctx(fake_now));
     mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
-    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()));
-    pipeline->idle(fake_now);
+    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), fx.ctx(fake_now));
+    pipeline->idle(fx.ctx(fake_now));
     t_counting = false;
     processed += lan.size() + wan.size();
     fx.drain_lan();

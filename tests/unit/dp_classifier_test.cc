@@ -424,7 +424,7 @@ struct StageRig {
   ClassifyStage classify;
   uint64_t now_tsc = 1;
 
-  explicit StageRig(uint32_t slots = 64) : classify(flows, view, slots) {
+  explicit StageRig(uint32_t slots = 64) : classify(flows, slots) {
     policy->apps.resize(20);
     policy->apps[14] = {.name = "dns", .category = "network-service", .id = 14};
     policy->apps[5] = {.name = "teams", .category = "video-conferencing", .id = 5};
@@ -450,7 +450,7 @@ struct StageRig {
     Output out;
     out.wire(0, edges, edge_counts, &drops, drop_counts, &overflow, &trace);
     rte_mbuf* pkts[1] = {m};
-    flow.process(pkts, 1, out);
+    flow.process(pkts, 1, BurstContext{.now_tsc = rte_rdtsc(), .view = &view}, out);
     EXPECT_EQ(next.n, 1u);
     EXPECT_EQ(drops.n, 0u);
     const uint32_t id = meta(m).flow_id;
@@ -462,7 +462,7 @@ struct StageRig {
 
 TEST(ClassifyStage, CachesPolicyAppIdInFlow) {
   StageRig rig;
-  testing::StageHarness h(rig.classify);
+  testing::StageHarness h(rig.classify, &rig.view);
   struct Row {
     const char* what;
     std::vector<Pkt> pkts;
@@ -511,7 +511,7 @@ TEST(ClassifyStage, CachesPolicyAppIdInFlow) {
 
 TEST(ClassifyStage, PassesPacketsWithoutFlowOrPolicy) {
   StageRig rig;
-  testing::StageHarness h(rig.classify);
+  testing::StageHarness h(rig.classify, &rig.view);
   const Frame f = udp(kClient, "9.9.9.9", 41000, 53, dns_message("a.example", false));
   rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, 0);
   meta(m) = PacketMeta{};
@@ -529,7 +529,7 @@ TEST(ClassifyStage, PassesPacketsWithoutFlowOrPolicy) {
 
 TEST(ClassifyStage, FloodOfNewFlowsIsBoundedAndAbandoned) {
   StageRig rig(4);
-  testing::StageHarness h(rig.classify);
+  testing::StageHarness h(rig.classify, &rig.view);
   std::vector<uint32_t> ids;
   for (uint16_t i = 0; i < 16; ++i)
     ids.push_back(rig.send(

@@ -39,12 +39,15 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
   FlowTable t0(4096, ts.site.flows.timeouts, 0), t1(4096, ts.site.flows.timeouts, 0);
   std::array<bool, kMaxPorts> ready{};
   ready[ts.lan_port] = ready[ts.up_port] = true;
-  auto p0 = make_worker_pipeline(
-      {0, &ts.site, &t0, testing::test_pool(), {nullptr, r01}, ready, &ts.view});
-  auto p1 = make_worker_pipeline(
-      {1, &ts.site, &t1, testing::test_pool(), {r10, nullptr}, ready, &ts.view});
+  auto p0 = make_worker_pipeline({0, &ts.site, &t0, testing::test_pool(), {nullptr, r01}, ready});
+  auto p1 = make_worker_pipeline({1, &ts.site, &t1, testing::test_pool(), {r10, nullptr}, ready});
   Pipeline* pipes[2] = {p0.get(), p1.get()};
   rte_ring* inbound[2] = {r10, r01};
+  auto ctx_of = [&](unsigned w) {
+    BurstContext c = ts.ctx();
+    c.worker = static_cast<uint16_t>(w);
+    return c;
+  };
 
   auto deliver = [&](unsigned w, std::vector<testing::Frame> frames, uint16_t port, bool from_lan) {
     for (size_t off = 0; off < frames.size(); off += kBurstMax) {
@@ -52,7 +55,8 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
       for (size_t i = off; i < std::min(frames.size(), off + kBurstMax); ++i)
         b.push_back(testing::to_mbuf(testing::test_pool(), frames[i], port));
       mark_rx(b.data(), static_cast<uint16_t>(b.size()), port, from_lan);
-      pipes[w]->run(pipes[w]->node_index("parse"), b.data(), static_cast<uint16_t>(b.size()));
+      pipes[w]->run(pipes[w]->node_index("parse"), b.data(), static_cast<uint16_t>(b.size()),
+                    ctx_of(w));
     }
     // Each worker drains what the other handed it, entering at the flow stage.
     for (unsigned x = 0; x < 2; ++x) {
@@ -60,7 +64,7 @@ TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {
       unsigned n;
       while ((n = rte_ring_dequeue_burst(inbound[x], reinterpret_cast<void**>(m), kBurstMax,
                                          nullptr)) != 0)
-        pipes[x]->run(pipes[x]->node_index("flow"), m, static_cast<uint16_t>(n));
+        pipes[x]->run(pipes[x]->node_index("flow"), m, static_cast<uint16_t>(n), ctx_of(x));
     }
   };
 

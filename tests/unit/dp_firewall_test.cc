@@ -100,12 +100,11 @@ struct Fixture {
   explicit Fixture(FirewallDeps extra = {})
       : stage(flows, [&] {
           extra.site = &ts.site;
-          extra.view = &ts.view;
           return extra;
         }()) {}
   std::string run(const Frame& f, From from, uint32_t* flow = nullptr, uint8_t* dir = nullptr,
                   std::vector<uint8_t>* bytes = nullptr, PacketMeta* md = nullptr) {
-    testing::StageHarness h(stage);
+    testing::StageHarness h(stage, &ts.view);
     auto v = h.run({parsed(ts, f, from)});
     if (v.empty()) return "none";
     if (v[0].pkt != nullptr) {
@@ -384,7 +383,7 @@ TEST(Firewall, APolicyChangeRevokesWhatItNoLongerAllows) {
   // The operator removes the ssh rule: within a sweep of the table, that flow is revoked
   // (dropped both ways by the route stage); the web flow and the NAT mapping's flow stay.
   f.ts.set_policy(with_rules(f.ts, {web}));
-  testing::StageHarness h(f.stage);
+  testing::StageHarness h(f.stage, &f.ts.view);
   for (uint32_t t = 0; t <= f.flows.capacity() / FlowStage::kSweepScan; ++t) h.idle(rte_rdtsc());
   EXPECT_EQ(f.flows.entry(ssh_id).uplink, kUplinkPolicyDrop);
   EXPECT_NE(f.flows.entry(web_id).uplink, kUplinkPolicyDrop);
@@ -621,7 +620,7 @@ struct ForwardRig {
     nat = std::make_unique<NatTable>(nc);
     std::array<bool, kMaxPorts> ready{};
     ready[ts.lan_port] = ready[ts.up_port] = true;
-    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view};
+    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready};
     d.nat = nat.get();
     pipe = make_worker_pipeline(std::move(d));
   }
@@ -629,7 +628,7 @@ struct ForwardRig {
   std::vector<std::vector<uint8_t>> send(const Frame& f, bool from_lan, uint16_t out_port) {
     rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, from_lan ? ts.lan_port : ts.up_port);
     mark_rx(&m, 1, from_lan ? ts.lan_port : ts.up_port, from_lan);
-    pipe->run(pipe->node_index("parse"), &m, 1);
+    pipe->run(pipe->node_index("parse"), &m, 1, ts.ctx());
     std::vector<std::vector<uint8_t>> out;
     rte_mbuf* got[32];
     const uint16_t n = rte_eth_rx_burst(out_port, 0, got, 32);
@@ -711,7 +710,7 @@ TEST(PortForward, OpensOnePortToOneHostAndAnswersFromThePublicPort) {
   p2->firewall.forwards.erase(p2->firewall.forwards.begin());
   r.ts.set_policy(p2);
   for (uint32_t t = 0; t <= r.flows.capacity() / FlowStage::kSweepScan; ++t)
-    r.pipe->idle(rte_rdtsc());
+    r.pipe->idle(r.ts.ctx());
   EXPECT_TRUE(
       r.send(wan_tcp("198.51.100.7", "100.64.1.2", 50000, 8080, tcpf::kAck), false, r.ts.lan_port)
           .empty());

@@ -83,7 +83,7 @@ struct Rig {
     nat = std::make_unique<NatTable>(nc);
     std::array<bool, kMaxPorts> ready{};
     ready[ts.lan_port] = ready[ts.up_port] = true;
-    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view};
+    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready};
     d.nat = nat.get();
     d.names_cache = 256;
     pipe = make_worker_pipeline(std::move(d));
@@ -91,7 +91,7 @@ struct Rig {
   void send(const Frame& f, bool from_lan) {
     rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, from_lan ? ts.lan_port : ts.up_port);
     mark_rx_one(m, from_lan);
-    pipe->run(pipe->node_index("parse"), &m, 1);
+    pipe->run(pipe->node_index("parse"), &m, 1, ts.ctx());
     ts.drain_lan();
     ts.drain_uplink();
   }

@@ -81,8 +81,9 @@ constexpr const char* kRouter4 = "198.51.100.254";
 constexpr const char* kRouter6 = "2001:db8:ff::1";
 
 std::atomic<uint32_t> g_now{1000};
-uint32_t fake_now() noexcept {
-  return g_now.load();
+// The stages' time (BurstContext::now_tsc): g_now seconds in TSC ticks.
+uint64_t fake_tsc() noexcept {
+  return uint64_t{g_now.load()} * rte_get_tsc_hz();
 }
 
 // LAN + fiber (IPv4 and IPv6) + lte (IPv4 only). Port ids are labels: no port is touched.
@@ -130,7 +131,7 @@ rte_mbuf* parsed(const Frame& f, uint16_t port) {
   Output out;
   out.wire(0, ep, ec, &drops, dc, &of, &tr);
   rte_mbuf* pkts[1] = {m};
-  parse.process(pkts, 1, out);
+  parse.process(pkts, 1, BurstContext{}, out);
   EXPECT_EQ(drops.n, 0) << "test frame must parse";
   return m;
 }
@@ -241,10 +242,10 @@ struct NatWorker {
   StageHarness hin;
   NatWorker(const Site& site, unsigned w)
       : table(worker_config(w)),
-        nat_out(site, table, fake_now),
-        nat_in(site, table, fake_now),
-        hout(nat_out),
-        hin(nat_in) {}
+        nat_out(site, table),
+        nat_in(site, table),
+        hout(nat_out, nullptr, fake_tsc),
+        hin(nat_in, nullptr, fake_tsc) {}
   uint64_t nat_in_total() const {
     uint64_t n = 0;
     for (auto e : NatInStage::kEdges) n += hin.edge_count(std::string(e));
@@ -765,8 +766,8 @@ TEST(NatHandoff, WorkerRunsFlaggedRingPacketsFromNatIn) {
     FlowTable f0(4096, ts.site.flows.timeouts, 0), f1(4096, ts.site.flows.timeouts, 0);
     std::array<bool, kMaxPorts> ready{};
     ready[ts.lan_port] = ready[ts.up_port] = true;
-    WorkerDeps d0{0, &ts.site, &f0, testing::test_pool(), {nullptr, r01}, ready, &ts.view};
-    WorkerDeps d1{1, &ts.site, &f1, testing::test_pool(), {r10, nullptr}, ready, &ts.view};
+    WorkerDeps d0{0, &ts.site, &f0, testing::test_pool(), {nullptr, r01}, ready};
+    WorkerDeps d1{1, &ts.site, &f1, testing::test_pool(), {r10, nullptr}, ready};
     d0.nat = &n0;
     d1.nat = &n1;
     auto p0 = make_worker_pipeline(d0);
@@ -789,7 +790,7 @@ TEST(NatHandoff, WorkerRunsFlaggedRingPacketsFromNatIn) {
                                        .build(),
                                    ts.up_port);
     mark_rx(&a, 1, ts.up_port, false);
-    p0->run(p0->node_index("parse"), &a, 1);
+    p0->run(p0->node_index("parse"), &a, 1, ts.ctx());
     EXPECT_EQ(counter(*p0, "nat_in.to_worker1"), 1u);
     EXPECT_EQ(stage_total<NatInStage>(*p0, "nat_in"), 0u);
     ASSERT_EQ(rte_ring_count(r01), 1u);
@@ -811,7 +812,7 @@ TEST(NatHandoff, WorkerRunsFlaggedRingPacketsFromNatIn) {
       Trace tr;
       Output out;
       out.wire(0, ep, ec, &drops, dc, &of, &tr);
-      parse.process(&plain, 1, out);
+      parse.process(&plain, 1, BurstContext{}, out);
       ASSERT_EQ(drops.n, 0);
     }
     ASSERT_EQ(meta(plain).flags & meta_flag::kNatHandoff, 0);

@@ -483,8 +483,9 @@ constexpr const char* kSaas4 = "203.0.113.1";
 constexpr const char* kSaas6 = "2001:db8:99::1";
 
 std::atomic<uint32_t> g_now{1000};
-uint32_t fake_now() noexcept {
-  return g_now.load();
+// The stages' time (BurstContext::now_tsc): g_now seconds in TSC ticks.
+uint64_t fake_tsc() noexcept {
+  return uint64_t{g_now.load()} * rte_get_tsc_hz();
 }
 
 // LAN + fiber (IPv4 and IPv6) + lte (IPv4 only). Port ids are labels: no port is touched.
@@ -532,7 +533,7 @@ rte_mbuf* parsed(const Frame& f, uint16_t port) {
   Output out;
   out.wire(0, ep, ec, &drops, dc, &of, &tr);
   rte_mbuf* pkts[1] = {m};
-  parse.process(pkts, 1, out);
+  parse.process(pkts, 1, BurstContext{}, out);
   EXPECT_EQ(drops.n, 0) << "test frame must parse";
   return m;
 }
@@ -601,10 +602,10 @@ struct Fixture {
   StageHarness hin;
   explicit Fixture(NatConfig c = small_config(1024, 20000, 1000))
       : table(c),
-        nat_out(s.site, table, fake_now),
-        nat_in(s.site, table, fake_now),
-        hout(nat_out),
-        hin(nat_in) {
+        nat_out(s.site, table),
+        nat_in(s.site, table),
+        hout(nat_out, nullptr, fake_tsc),
+        hin(nat_in, nullptr, fake_tsc) {
     g_now = 1000;
   }
   // Runs nat_out on one LAN frame; returns the verdict and the bytes after it.
@@ -870,7 +871,7 @@ TEST(NatOutStage, PortRangeOfOneExhausts) {
   EXPECT_EQ(get("nat_out.mappings_active"), 1u);
   // The idle sweep runs from on_idle with the stage's clock.
   g_now += 121;
-  for (int i = 0; i < 4; ++i) fx.hout.idle(0);
+  for (int i = 0; i < 4; ++i) fx.hout.idle(fake_tsc());
   EXPECT_EQ(fx.table.active(), 0u);
 }
 

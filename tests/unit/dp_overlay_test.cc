@@ -634,10 +634,10 @@ struct Pipes {
   OverlaySites edge_sites, hub_sites;
   OverlayConfig edge_cfg{.port = kOvPort, .site_id = kSiteId};
   OverlayConfig hub_cfg{.port = kOvPort, .site_id = 0, .hub = true};
-  EncapStage edge_encap{edge.site, edge_cfg, edge_sites, edge.view, testing::test_pool()};
-  DecapStage edge_decap{edge.site, edge_cfg, nullptr, edge.view};
-  EncapStage hub_encap{hub.site, hub_cfg, hub_sites, hub.view, testing::test_pool()};
-  DecapStage hub_decap{hub.site, hub_cfg, &hub_sites, hub.view};
+  EncapStage edge_encap{edge.site, edge_cfg, edge_sites, testing::test_pool()};
+  DecapStage edge_decap{edge.site, edge_cfg, nullptr};
+  EncapStage hub_encap{hub.site, hub_cfg, hub_sites, testing::test_pool()};
+  DecapStage hub_decap{hub.site, hub_cfg, &hub_sites};
 };
 
 TEST(OverlayStages, EdgeToHubAndBack) {
@@ -653,7 +653,7 @@ TEST(OverlayStages, EdgeToHubAndBack) {
       rte_mbuf* m = parsed(lan.bytes, kLanPort, true);
       ASSERT_NE(m, nullptr);
       meta(m).uplink = u;
-      testing::StageHarness h(p.edge_encap);
+      testing::StageHarness h(p.edge_encap, &p.edge.view);
       auto v = h.run({m});
       ASSERT_EQ(v.size(), 1u);
       ASSERT_EQ(v[0].where, "edge:next");
@@ -696,7 +696,7 @@ TEST(OverlayStages, EdgeToHubAndBack) {
       SCOPED_TRACE("decap " + std::to_string(i));
       rte_mbuf* m = parsed(sent[i], kHubPort, false);
       ASSERT_NE(m, nullptr);
-      testing::StageHarness h(p.hub_decap);
+      testing::StageHarness h(p.hub_decap, &p.hub.view);
       auto v = h.run({m});
       ASSERT_EQ(v.size(), 1u);
       ASSERT_EQ(v[0].where, "edge:next");
@@ -749,7 +749,7 @@ TEST(OverlayStages, EdgeToHubAndBack) {
     meta(m).overlay_path = 0;
     std::vector<uint8_t> back;
     {
-      testing::StageHarness h(p.hub_encap);
+      testing::StageHarness h(p.hub_encap, &p.hub.view);
       auto v = h.run({m});
       ASSERT_EQ(v.size(), 1u);
       ASSERT_EQ(v[0].where, "edge:next");
@@ -771,7 +771,7 @@ TEST(OverlayStages, EdgeToHubAndBack) {
     // The edge takes it back on fiber.
     rte_mbuf* e = parsed(back, kFiberPort, false);
     ASSERT_NE(e, nullptr);
-    testing::StageHarness h(p.edge_decap);
+    testing::StageHarness h(p.edge_decap, &p.edge.view);
     auto v = h.run({e});
     ASSERT_EQ(v.size(), 1u);
     ASSERT_EQ(v[0].where, "edge:next");
@@ -798,7 +798,7 @@ TEST(OverlayStages, ClassTagIsCountedAtBothEnds) {
     ASSERT_NE(m, nullptr);
     meta(m).uplink = 0;
     meta(m).overlay_cls = cls;
-    testing::StageHarness h(p.edge_encap);
+    testing::StageHarness h(p.edge_encap, &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u);
     ASSERT_EQ(v[0].where, "edge:next");
@@ -827,7 +827,7 @@ TEST(OverlayStages, ClassTagIsCountedAtBothEnds) {
   for (size_t i = 0; i < sent.size(); ++i) {
     rte_mbuf* m = parsed(sent[i], kHubPort, false);
     ASSERT_NE(m, nullptr);
-    testing::StageHarness h(p.hub_decap);
+    testing::StageHarness h(p.hub_decap, &p.hub.view);
     auto v = h.run({m});
     ASSERT_EQ(v[0].where, "edge:next");
     EXPECT_EQ(meta(v[0].pkt).overlay_cls, i < 2 ? 2 : (i == 2 ? 0 : 1));
@@ -850,7 +850,7 @@ TEST(OverlayStages, Ipv6InnerOverIpv4) {
   meta(m).uplink = 0;
   std::vector<uint8_t> sent;
   {
-    testing::StageHarness h(p.edge_encap);
+    testing::StageHarness h(p.edge_encap, &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v[0].where, "edge:next");
     sent = on_wire(v[0].pkt, kHubMac);
@@ -860,7 +860,7 @@ TEST(OverlayStages, Ipv6InnerOverIpv4) {
   ASSERT_EQ(o.inner.size(), lan.bytes.size() - 14);
   EXPECT_EQ(o.inner[7], 8) << "hop limit decremented";
   rte_mbuf* d = parsed(sent, kHubPort, false);
-  testing::StageHarness h(p.hub_decap);
+  testing::StageHarness h(p.hub_decap, &p.hub.view);
   auto v = h.run({d});
   ASSERT_EQ(v[0].where, "edge:next");
   EXPECT_EQ(meta(v[0].pkt).l3, L3Kind::kIpv6);
@@ -992,7 +992,7 @@ TEST(OverlayStages, EdgeDecapTable) {
     rte_mbuf* m = parsed(fr.bytes, r.port == 9 ? kFiberPort : r.port, r.from_lan);
     ASSERT_NE(m, nullptr) << r.what;
     meta(m).in_port = r.port;
-    testing::StageHarness h(p.edge_decap);
+    testing::StageHarness h(p.edge_decap, &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, r.want) << r.what;
@@ -1035,7 +1035,7 @@ TEST(OverlayStages, InnerChecksumIsVerifiedEvenWhenTheNicCheckedTheOuterOne) {
     rte_mbuf* m = parsed(ov_frame(f).bytes, kFiberPort, false);
     ASSERT_NE(m, nullptr) << r.what;
     m->ol_flags |= r.ol_flags;
-    testing::StageHarness h(p.edge_decap);
+    testing::StageHarness h(p.edge_decap, &p.edge.view);
     auto v = h.run({m});
     EXPECT_EQ(v[0].where, r.want) << r.what;
   }
@@ -1047,7 +1047,7 @@ TEST(OverlayStages, EdgeDecapWithoutPolicyRefusesEverything) {
   OvFrame f;
   f.inner = inner_ipv4();
   rte_mbuf* m = parsed(ov_frame(f).bytes, kFiberPort, false);
-  testing::StageHarness h(p.edge_decap);
+  testing::StageHarness h(p.edge_decap, &p.edge.view);
   auto v = h.run({m});
   EXPECT_EQ(v[0].where, "drop:unknown_peer");
 }
@@ -1073,7 +1073,7 @@ TEST(OverlayStages, HubDecapRefusesHostileHeadersButLearnsNothingFromThem) {
     f.inner = inner_ipv4();
     f.edit_payload = r.edit;
     rte_mbuf* m = parsed(ov_frame(f, kHubMac).bytes, kHubPort, false);
-    testing::StageHarness h(p.hub_decap);
+    testing::StageHarness h(p.hub_decap, &p.hub.view);
     auto v = h.run({m});
     EXPECT_EQ(v[0].where, r.want) << r.what;
     IpAddr a;
@@ -1177,7 +1177,7 @@ TEST(OverlayStages, EncapTable) {
     ASSERT_NE(m, nullptr) << r.what;
     meta(m).uplink = 0;
     r.setup(p, meta(m));
-    testing::StageHarness h(r.hub ? p.hub_encap : p.edge_encap);
+    testing::StageHarness h(r.hub ? p.hub_encap : p.edge_encap, r.hub ? &p.hub.view : &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, r.want) << r.what;
@@ -1194,12 +1194,12 @@ TEST(OverlayStages, EncapTable) {
 TEST(OverlayStages, SmallerMtuIsHonoured) {
   Pipes p;
   OverlayConfig cfg{.port = kOvPort, .site_id = kSiteId, .mtu = 1280};
-  EncapStage enc(p.edge.site, cfg, p.edge_sites, p.edge.view, testing::test_pool());
+  EncapStage enc(p.edge.site, cfg, p.edge_sites, testing::test_pool());
   for (auto [total, want] : {std::pair<size_t, const char*>{1228, "edge:next"},
                              std::pair<size_t, const char*>{1229, "drop:too_big"}}) {
     rte_mbuf* m = parsed(lan_udp(64, total - 28).bytes, kLanPort, true);
     meta(m).uplink = 0;
-    testing::StageHarness h(enc);
+    testing::StageHarness h(enc, &p.edge.view);
     EXPECT_EQ(h.run({m})[0].where, want) << total;
   }
 }
@@ -1238,7 +1238,7 @@ TEST(OverlayStages, ClampsTheMssOfSyns) {
     rte_mbuf* m = parsed(f.bytes, kLanPort, true);
     ASSERT_NE(m, nullptr) << r.what;
     meta(m).uplink = 0;
-    testing::StageHarness h(p.edge_encap);
+    testing::StageHarness h(p.edge_encap, &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v[0].where, "edge:next") << r.what;
     const Outer o = outer_of(testing::from_mbuf(v[0].pkt));
@@ -1274,7 +1274,7 @@ TEST(OverlayStages, DuplicateStrategySendsTwoCopiesAndTheHubKeepsOne) {
       ASSERT_NE(m, nullptr);
       meta(m).uplink = 0;
       meta(m).dup_uplink = 1;
-      testing::StageHarness h(p.edge_encap);
+      testing::StageHarness h(p.edge_encap, &p.edge.view);
       auto v = h.run({m});
       ASSERT_EQ(v.size(), 2u) << "original and copy";
       ASSERT_EQ(v[0].where, "edge:next");
@@ -1308,7 +1308,7 @@ TEST(OverlayStages, DuplicateStrategySendsTwoCopiesAndTheHubKeepsOne) {
     for (const auto& [i, want] : order) {
       rte_mbuf* m = parsed(wire[i], kHubPort, false);
       ASSERT_NE(m, nullptr);
-      testing::StageHarness h(p.hub_decap);
+      testing::StageHarness h(p.hub_decap, &p.hub.view);
       auto v = h.run({m});
       ASSERT_EQ(v.size(), 1u);
       EXPECT_EQ(v[0].where, want) << "copy " << i;
@@ -1351,7 +1351,7 @@ TEST(OverlayStages, NoCopyWhenTheSecondUplinkCannotCarryIt) {
     ASSERT_NE(m, nullptr) << r.what;
     meta(m).uplink = 0;
     meta(m).dup_uplink = r.dup;
-    testing::StageHarness h(p.edge_encap);
+    testing::StageHarness h(p.edge_encap, &p.edge.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, "edge:next") << r.what;

@@ -917,7 +917,7 @@ TEST(ParsePreserve, KeepsInPortTraceIdAndRxFlags) {
   dirty_meta(m, true);
   meta(m).flags |= meta_flag::kTrace;
   meta(m).trace_id = 4321;
-  stage.process(&m, 1, out);
+  stage.process(&m, 1, BurstContext{}, out);
   ASSERT_EQ(edges[ParseStage::kIpv4].n, 1);
   EXPECT_EQ(meta(m).in_port, 7);
   EXPECT_EQ(meta(m).trace_id, 4321);

@@ -135,8 +135,8 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
   const unsigned before = testing::pool_in_use();
   uint64_t sent = 0, fed = 0;
   {
-    auto pipeline = make_worker_pipeline(
-        {0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready, &ts.view});
+    auto pipeline =
+        make_worker_pipeline({0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready});
     const uint16_t parse = pipeline->node_index("parse");
     std::mt19937 rng(20261128);
     const std::vector<Frame> cases = corpus(rng);
@@ -149,9 +149,9 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
                                         from_wan ? ts.up_port : ts.lan_port));
       }
       mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), ts.lan_port, true);
-      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()));
+      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), ts.ctx());
       mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), ts.up_port, false);
-      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()));
+      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), ts.ctx());
       fed += lan.size() + wan.size();
       sent += ts.drain_lan() + ts.drain_uplink();
     }
@@ -202,11 +202,11 @@ TEST(PipelineHostile, TheProductionPipelineSurvivesTheCorpusWithoutLeaks) {
                                         from_wan ? ts.up_port : ts.lan_port));
       }
       mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), ts.lan_port, true);
-      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()));
+      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), ts.ctx());
       mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), ts.up_port, false);
-      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()));
+      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), ts.ctx());
       now += rte_get_tsc_hz() / 1000;
-      pipeline->idle(now);
+      pipeline->idle(ts.ctx(now));
       fed += lan.size() + wan.size();
       sent += ts.drain_lan() + ts.drain_uplink();
     }

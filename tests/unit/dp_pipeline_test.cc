@@ -24,7 +24,9 @@ class SplitStage final : public Stage {
   std::string_view name() const noexcept override { return "split"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
   std::span<const std::string_view> drop_names() const noexcept override { return kDrops; }
-  void process(rte_mbuf** pkts, uint16_t n, Output& out) noexcept override {
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
+               Output& out) noexcept override {
+    last = ctx;
     for (uint16_t i = 0; i < n; ++i) {
       uint32_t len = rte_pktmbuf_pkt_len(pkts[i]);
       if (len == 0)
@@ -35,6 +37,7 @@ class SplitStage final : public Stage {
   }
   static constexpr std::array<std::string_view, 2> kEdges{"even", "odd"};
   static constexpr std::array<std::string_view, 1> kDrops{"empty"};
+  BurstContext last;  // what the last process() call was given
 };
 
 // Counts and frees what reaches it.
@@ -44,11 +47,13 @@ class SinkStage final : public Stage {
   std::string_view name() const noexcept override { return name_; }
   std::span<const std::string_view> edge_names() const noexcept override { return {}; }
   std::span<const std::string_view> drop_names() const noexcept override { return {}; }
-  void process(rte_mbuf** pkts, uint16_t n, Output&) noexcept override {
+  void process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx, Output&) noexcept override {
+    last = ctx;
     seen += n;
     rte_pktmbuf_free_bulk(pkts, n);
   }
   uint64_t seen = 0;
+  BurstContext last;
   std::string name_;
 };
 
@@ -77,13 +82,45 @@ TEST(Pipeline, RoutesEdgesAndCountsDrops) {
     f.bytes.assign(len, 0);
     pkts.push_back(to_mbuf(test_pool(), f));
   }
-  p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()));
+  p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()), BurstContext{});
   EXPECT_EQ(p.find<SinkStage>("evens")->seen, 3u);
   EXPECT_EQ(p.find<SinkStage>("odds")->seen, 2u);
   EXPECT_EQ(counter(p, "split.empty"), 1u);
   EXPECT_EQ(counter(p, "split.out.even"), 3u);
   EXPECT_EQ(counter(p, "split.out.odd"), 2u);
   EXPECT_EQ(traboule::testing::pool_in_use(), before) << "every packet freed exactly once";
+}
+
+// One context per burst: every stage the burst reaches sees the very context the worker made
+// (its time, its worker, its view), bursts with different contexts one after the other.
+TEST(Pipeline, EveryStageSeesTheBurstsContext) {
+  Pipeline p(table());
+  WorkerView view_a, view_b;
+  const BurstContext rows[] = {
+      {.now_tsc = 1000, .view = &view_a, .worker = 0},
+      {.now_tsc = 123456789012345, .view = &view_b, .worker = 3},
+      {.now_tsc = 0, .view = nullptr, .worker = 65535},  // hostile: no view, no time
+  };
+  for (const BurstContext& c : rows) {
+    std::vector<rte_mbuf*> pkts;
+    for (size_t len : {60, 61}) {
+      testing::Frame f;
+      f.bytes.assign(len, 0);
+      pkts.push_back(to_mbuf(test_pool(), f));
+    }
+    p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()), c);
+    for (const BurstContext& seen :
+         {p.find<SplitStage>("split")->last, p.find<SinkStage>("evens")->last,
+          p.find<SinkStage>("odds")->last}) {
+      EXPECT_EQ(seen.now_tsc, c.now_tsc);
+      EXPECT_EQ(seen.view, c.view);
+      EXPECT_EQ(seen.worker, c.worker);
+    }
+  }
+  // Without a view the accessors say "nothing published" rather than crash.
+  EXPECT_EQ(rows[2].policy(), nullptr);
+  EXPECT_EQ(rows[2].links(), nullptr);
+  EXPECT_EQ(rows[2].policy_gen(), 0);
 }
 
 // `show runtime`: calls and packets counted on every burst, cycles timed on one in
@@ -110,7 +147,7 @@ TEST(Pipeline, RuntimeCountsEveryCallAndTimesASample) {
         f.bytes.assign(len, 0);
         pkts.push_back(to_mbuf(test_pool(), f));
       }
-      p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()));
+      p.run(p.node_index("split"), pkts.data(), static_cast<uint16_t>(pkts.size()), BurstContext{});
     }
     std::map<std::string, Pipeline::StageProfile> by;
     for (const auto& s : p.profile()) by[s.name] = s;
@@ -122,7 +159,7 @@ TEST(Pipeline, RuntimeCountsEveryCallAndTimesASample) {
     EXPECT_GT(split.cycles, 0u) << r.what;
     EXPECT_EQ(by.at("evens").vectors, 4u * r.bursts) << r.what;
     EXPECT_EQ(by.at("odds").calls, r.bursts) << r.what;
-    p.idle(0);  // nothing queued: no stage is called
+    p.idle(BurstContext{});  // nothing queued: no stage is called
     EXPECT_EQ(p.profile()[0].calls + p.profile()[1].calls + p.profile()[2].calls, 3u * r.bursts)
         << r.what;
   }

@@ -136,7 +136,7 @@ TEST(PolicySwap, ThousandsOfSwapsUnderTrafficLoseAndMisrouteNothing) {
     std::array<bool, kMaxPorts> ready{};
     ready[lan.port] = ready[up0.port] = ready[up1.port] = true;
     auto pipeline =
-        make_worker_pipeline({0, &site, &flows, testing::test_pool(), {nullptr}, ready, &view});
+        make_worker_pipeline({0, &site, &flows, testing::test_pool(), {nullptr}, ready});
     std::atomic<bool> stop{false};
     Worker worker(*pipeline, {{lan.port, 0, true}, {up0.port, 0, false}, {up1.port, 0, false}}, {},
                   Polling::kAdaptive, stop, WorkerSync{&rcu, 0, &slot, nullptr, &view});

@@ -645,7 +645,7 @@ TEST(PuntTable, EveryRowGetsItsClassTwinAndFrame) {
       rte_mbuf* m = parsed(row.frame, row.in_port, row.flags);
       PuntClass cls = PuntClass::kBox;
       uint16_t twin = 0;
-      const PuntStage::Verdict v = stage.judge(m, cls, twin);
+      const PuntStage::Verdict v = stage.judge(m, rte_rdtsc(), cls, twin);
       if (row.cls) {
         EXPECT_EQ(class_name(cls), std::string(class_name(*row.cls)));
       }
@@ -834,7 +834,7 @@ TEST(PuntFix, EchoRequestsAreNotIcmpClass) {
       rte_mbuf* m = parsed(r.f, r.port);
       PuntClass cls = PuntClass::kBox;
       uint16_t twin = 0;
-      fx.open.judge(m, cls, twin);
+      fx.open.judge(m, rte_rdtsc(), cls, twin);
       if (r.cls) {
         EXPECT_EQ(class_name(cls), std::string(class_name(*r.cls))) << r.what;
       }
@@ -1207,8 +1207,9 @@ TEST(LocalPunt, LocalThenPuntEndToEnd) {
 // NatInStage::set_punt: answers translated to one of the box's own addresses (the kernel's own
 // connections out through the breakout) leave on to_box.
 
-uint32_t nat_clock() noexcept {
-  return 1000;
+// The NAT stages' time: second 1000 in TSC ticks.
+uint64_t nat_clock() noexcept {
+  return 1000 * rte_get_tsc_hz();
 }
 
 NatConfig nat_config() {
@@ -1222,10 +1223,10 @@ NatConfig nat_config() {
 struct NatFx {
   std::unique_ptr<Site> site = make_site();
   NatTable table{nat_config()};
-  NatOutStage out{*site, table, nat_clock};
-  NatInStage in{*site, table, nat_clock};
-  StageHarness hout{out};
-  StageHarness hin{in};
+  NatOutStage out{*site, table};
+  NatInStage in{*site, table};
+  StageHarness hout{out, nullptr, nat_clock};
+  StageHarness hin{in, nullptr, nat_clock};
   // Sends `f` (from the LAN) out through nat_out on the fiber uplink; returns the frame that
   // left and the external port.
   Bytes send(const Frame& f, uint16_t* ext) {

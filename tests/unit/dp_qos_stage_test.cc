@@ -97,9 +97,9 @@ TEST(QosStage, TableOfPacketKinds) {
     auto p = qos_policy(ts.site, 10'000'000);
     if (!r.classes) p->qos_classes.clear();
     ts.set_policy(p);
-    QosStage stage(ts.site, ts.view, fake_tsc);
+    QosStage stage(ts.site);
     offer(stage, ts);
-    testing::StageHarness h(stage);
+    testing::StageHarness h(stage, &ts.view, fake_tsc);
     auto v = h.run({packet(ts, r.to_uplink, r.from_lan, r.rule)});
     ASSERT_EQ(v.size(), 1u);
     EXPECT_EQ(v[0].where, r.want);
@@ -109,9 +109,9 @@ TEST(QosStage, TableOfPacketKinds) {
 TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
   testing::TestSite ts("qos2");
   ts.set_policy(qos_policy(ts.site, 800'000));  // 100 kB/s: a 1042-byte frame every ~10 ms
-  QosStage stage(ts.site, ts.view, fake_tsc);
+  QosStage stage(ts.site);
   offer(stage, ts);
-  testing::StageHarness h(stage);
+  testing::StageHarness h(stage, &ts.view, fake_tsc);
   std::vector<rte_mbuf*> bulk;
   for (int i = 0; i < 20; ++i) bulk.push_back(packet(ts, true, true, 1));
   auto v = h.run(bulk);
@@ -149,9 +149,9 @@ TEST(QosStage, VoiceOvertakesABulkBacklogAndTheRateIsKept) {
 TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
   testing::TestSite ts("qos3");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: nothing more leaves during the test
-  QosStage stage(ts.site, ts.view, fake_tsc);
+  QosStage stage(ts.site);
   offer(stage, ts);
-  testing::StageHarness h(stage);
+  testing::StageHarness h(stage, &ts.view, fake_tsc);
   std::vector<rte_mbuf*> flood;
   for (int i = 0; i < 100; ++i) flood.push_back(packet(ts, true, true, 1));
   auto v = h.run(flood);
@@ -191,9 +191,9 @@ TEST(QosStage, FullQueuesDropByNameAndAPolicyChangeReleasesTheBacklog) {
 TEST(QosStage, APolicyChangeMovesTheBacklogIntoTheNewQueues) {
   testing::TestSite ts("qos5");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s
-  QosStage stage(ts.site, ts.view, fake_tsc);
+  QosStage stage(ts.site);
   offer(stage, ts);
-  testing::StageHarness h(stage);
+  testing::StageHarness h(stage, &ts.view, fake_tsc);
   size_t held = 0;
   for (int round = 0; round < 4; ++round) {  // 4 × 40 small packets per class: 320 queued
     std::vector<rte_mbuf*> burst;
@@ -225,9 +225,9 @@ TEST(QosStage, APolicyChangeMovesTheBacklogIntoTheNewQueues) {
 TEST(QosStage, APolicyWithoutItsPlanKeepsTheOldOneUntilItComes) {
   testing::TestSite ts("qos6");
   ts.set_policy(qos_policy(ts.site, 8'000));
-  QosStage stage(ts.site, ts.view, fake_tsc);
+  QosStage stage(ts.site);
   offer(stage, ts);
-  testing::StageHarness h(stage);
+  testing::StageHarness h(stage, &ts.view, fake_tsc);
   std::vector<rte_mbuf*> backlog;
   for (int i = 0; i < 10; ++i) backlog.push_back(packet(ts, true, true, 1));
   auto v = h.run(backlog);  // 1 kB/s: most of them wait
@@ -256,12 +256,12 @@ TEST(QosStage, WorkersShareTheUplinksRateInsteadOfSplittingIt) {
   testing::TestSite ts("qos7");
   ts.set_policy(qos_policy(ts.site, 8'000'000));  // 1 MB/s
   QosShared shared;
-  QosStage a(ts.site, ts.view, fake_tsc), b(ts.site, ts.view, fake_tsc);
+  QosStage a(ts.site), b(ts.site);
   for (QosStage* st : {&a, &b}) {
     st->share(&shared);
     st->offer(QosStage::plan(ts.view.policy, ts.view.policy_gen, ts.site, 2, fake_ns()));
   }
-  testing::StageHarness ha(a), hb(b);
+  testing::StageHarness ha(a, &ts.view, fake_tsc), hb(b, &ts.view, fake_tsc);
   // Bytes released over `ms` simulated milliseconds, feeding 1042-byte frames to the stages in
   // `feed` at 2 MB/s each (twice the rate: queues stay full).
   auto run = [&](std::vector<testing::StageHarness*> feed, int ms) {
@@ -300,11 +300,11 @@ namespace {
 TEST(QosStage, DroppedOverlayPacketsAreCountedAsOurOwnDrops) {
   testing::TestSite ts("qos5");
   ts.set_policy(qos_policy(ts.site, 8'000));  // 1 kB/s: the queue fills at once
-  QosStage stage(ts.site, ts.view, fake_tsc);
+  QosStage stage(ts.site);
   offer(stage, ts);
   OverlaySites sites;
   stage.count_own_drops(&sites);
-  testing::StageHarness h(stage);
+  testing::StageHarness h(stage, &ts.view, fake_tsc);
   // The box's own LAN traffic fills the queue: its drops are nobody's overlay loss.
   std::vector<rte_mbuf*> flood;
   for (int i = 0; i < 100; ++i) flood.push_back(packet(ts, true, true, 1));
@@ -350,9 +350,9 @@ TEST(QosStage, IngressPolicingDropsWhatArrivesAboveTheClassRate) {
     auto p = qos_policy(ts.site, 10'000'000);
     p->qos_classes[1].ingress_max_bps = r.ingress_bps;
     ts.set_policy(p);
-    QosStage stage(ts.site, ts.view, fake_tsc);
+    QosStage stage(ts.site);
     offer(stage, ts);
-    testing::StageHarness h(stage);
+    testing::StageHarness h(stage, &ts.view, fake_tsc);
     std::vector<rte_mbuf*> in;
     for (int i = 0; i < 10; ++i) {
       rte_mbuf* m = packet(ts, false, false, r.rule);

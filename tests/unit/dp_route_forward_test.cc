@@ -105,7 +105,7 @@ rte_mbuf* parsed(const Frame& f, uint16_t port) {
   Output out;
   out.wire(0, ep, ec, &drops, dc, &of, &tr);
   rte_mbuf* pkts[1] = {m};
-  parse.process(pkts, 1, out);
+  parse.process(pkts, 1, BurstContext{}, out);
   EXPECT_EQ(drops.n, 0) << "test frame must parse";
   return m;
 }
@@ -121,7 +121,7 @@ struct RouteRow {
 TEST(RouteTable, PicksUplinkOrDrops) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   auto lan = [] { return PacketBuilder().eth(kLanMac, kHost); };
   auto wan = [] { return PacketBuilder().eth(kFiberMac, kFiberGw); };
   std::vector<RouteRow> rows;
@@ -191,7 +191,7 @@ TEST(RouteTable, PicksUplinkOrDrops) {
   for (auto& r : rows) {
     rte_mbuf* m = parsed(r.frame, r.port == kUnknownPort ? kLan : r.port);
     meta(m).in_port = r.port;
-    testing::StageHarness h(route);
+    testing::StageHarness h(route, &s.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, r.expect) << r.what;
@@ -245,12 +245,12 @@ TEST(RouteOverlay, TheUnderlaysFamilyDecidesNotTheInnerOne) {
     p->rules = {only};
     s.set_policy(p);
     FlowTable flows(1024, FlowTimeouts{}, 0);
-    RouteStage route(s.site, flows, s.view, 0, OverlayConfig{.port = 4500, .site_id = 7});
+    RouteStage route(s.site, flows, 0, OverlayConfig{.port = 4500, .site_id = 7});
     auto b = PacketBuilder().eth(kLanMac, kHost);
     Frame f = r.inner_v6 ? b.ipv6("fd00:10::10", "2001:db8::1").udp(1, 2).build()
                          : b.ipv4("192.168.10.10", "10.1.2.3").udp(1, 2).build();
     rte_mbuf* m = parsed(f, kLan);
-    testing::StageHarness h(route);
+    testing::StageHarness h(route, &s.view);
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, r.expect) << r.what;
@@ -263,7 +263,7 @@ TEST(RouteOverlay, TheUnderlaysFamilyDecidesNotTheInnerOne) {
 TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   Frame f = PacketBuilder()
                 .eth(kLanMac, kHost)
                 .ipv4("192.168.10.10", "203.0.113.1")
@@ -277,7 +277,7 @@ TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
     uint32_t id;
     flows.lookup_or_create(&req, 1, 1, &id);
     meta(m).flow_id = id;
-    testing::StageHarness h(route);
+    testing::StageHarness h(route, &s.view);
     auto v = h.run({m});
     return v[0].where == "edge:uplink" ? meta(v[0].pkt).uplink : kNoUplink;
   };
@@ -294,7 +294,7 @@ TEST(RouteTable, FlowsStickAndMoveWhenTheirUplinkGoesDown) {
 TEST(RouteTable, RepliesLeaveByTheUplinkAWanFlowCameInOn) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   auto with_flow = [&](rte_mbuf* m) {
     FlowRequest req;
     flow_request(meta(m), req);
@@ -309,7 +309,7 @@ TEST(RouteTable, RepliesLeaveByTheUplinkAWanFlowCameInOn) {
                  .ipv4("198.51.100.9", "192.168.10.10")
                  .tcp(50000, 22, testing::tcpf::kSyn)
                  .build();
-  testing::StageHarness h1(route);
+  testing::StageHarness h1(route, &s.view);
   EXPECT_EQ(h1.run({with_flow(parsed(in, kLte))})[0].where, "edge:lan");
   // ...so the LAN host's reply goes back on lte, although the default rule prefers fiber.
   Frame reply = PacketBuilder()
@@ -317,7 +317,7 @@ TEST(RouteTable, RepliesLeaveByTheUplinkAWanFlowCameInOn) {
                     .ipv4("192.168.10.10", "198.51.100.9")
                     .tcp(22, 50000, testing::tcpf::kSyn | testing::tcpf::kAck)
                     .build();
-  testing::StageHarness h2(route);
+  testing::StageHarness h2(route, &s.view);
   auto v = h2.run({with_flow(parsed(reply, kLan))});
   ASSERT_EQ(v[0].where, "edge:uplink");
   EXPECT_EQ(meta(v[0].pkt).uplink, 1);
@@ -327,8 +327,8 @@ TEST(RouteTable, NewFlowsSkipAnUplinkWhoseGatewayDoesNotAnswer) {
   Sites s;
   s.site.uplinks[0]->neighbors = std::make_unique<NeighborTable>(64);  // fiber's gateway unknown
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
-  testing::StageHarness h(route);
+  RouteStage route(s.site, flows, 0);
+  testing::StageHarness h(route, &s.view);
   auto v = h.run({parsed(
       PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(1, 443).build(),
       kLan)});
@@ -349,7 +349,7 @@ struct FlowRunner {
     uint32_t id;
     flows.lookup_or_create(&req, 1, 1, &id);
     meta(m).flow_id = id;
-    testing::StageHarness h(route);
+    testing::StageHarness h(route, &s.view);
     auto v = h.run({m});
     where = v[0].where;
     return where == "edge:uplink" ? meta(v[0].pkt).uplink : kNoUplink;
@@ -359,7 +359,7 @@ struct FlowRunner {
 TEST(RoutePolicy, ANewPolicyReevaluatesExistingFlowsOnTheirNextPacket) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   FlowRunner fr{s, flows, route, {}};
   Frame web = PacketBuilder()
                   .eth(kLanMac, kHost)
@@ -403,7 +403,7 @@ TEST(RoutePolicy, BackupUplinksCarryTrafficOnlyWhenNoPrimaryCan) {
   p->uplinks[0].role = UplinkRole::kBackup;  // fiber as backup, although listed first
   s.set_policy(p);
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   FlowRunner fr{s, flows, route, {}};
   Frame web = PacketBuilder()
                   .eth(kLanMac, kHost)
@@ -423,7 +423,7 @@ TEST(RoutePolicy, UplinksMeasuredDownAreAvoidedUnlessNothingElseIsLeft) {
   LinkSnapshot links;
   s.view.links = &links;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 0);
+  RouteStage route(s.site, flows, 0);
   FlowRunner fr{s, flows, route, {}};
   Frame web = PacketBuilder()
                   .eth(kLanMac, kHost)
@@ -445,7 +445,7 @@ TEST(RoutePolicy, UplinksMeasuredDownAreAvoidedUnlessNothingElseIsLeft) {
 TEST(RoutePolicy, RuleHitsCountFlowsPacketsAndBytesPerRule) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
-  RouteStage route(s.site, flows, s.view, 3);  // worker 3: its own counter row
+  RouteStage route(s.site, flows, 3);  // worker 3: its own counter row
   FlowRunner fr{s, flows, route, {}};
   Frame voice = PacketBuilder()
                     .eth(kLanMac, kHost)
@@ -464,8 +464,8 @@ TEST(RoutePolicy, NoPolicyOrEmptyPolicyDropsByName) {
   Sites s;
   FlowTable flows(1024, FlowTimeouts{}, 0);
   WorkerView empty;
-  RouteStage route(s.site, flows, empty, 0);
-  testing::StageHarness h(route);
+  RouteStage route(s.site, flows, 0);
+  testing::StageHarness h(route, &empty);
   auto v = h.run({parsed(
       PacketBuilder().eth(kLanMac, kHost).ipv4("192.168.10.10", "203.0.113.1").tcp(1, 443).build(),
       kLan)});
