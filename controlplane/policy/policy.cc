@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "controlplane/policy/policy_internal.h"
@@ -132,10 +133,11 @@ std::string sha256_hex(const std::string& data) {
   return out;
 }
 
-bool parse_policy_text(const std::string& text, nlohmann::json& doc,
-                       std::vector<PolicyError>& errors) {
-  doc = nullptr;
-  // Nesting is checked on the text first: later steps (dump, diff) recurse.
+namespace {
+
+// The nesting error of `text`, checked on the text before parsing: later steps (dump, diff)
+// recurse.
+std::optional<PolicyError> too_deep(const std::string& text) {
   size_t depth = 0;
   bool in_string = false, escaped = false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -150,46 +152,32 @@ bool parse_policy_text(const std::string& text, nlohmann::json& doc,
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > detail::kMaxDepth) {
-        errors.push_back({"", "",
-                          "is nested deeper than " + std::to_string(detail::kMaxDepth) +
-                              " levels at byte " + std::to_string(i + 1) + ": no policy is"});
-        return false;
-      }
+      if (++depth > detail::kMaxDepth)
+        return PolicyError{"", "",
+                           "is nested deeper than " + std::to_string(detail::kMaxDepth) +
+                               " levels at byte " + std::to_string(i + 1) + ": no policy is"};
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
+  return std::nullopt;
+}
 
-  // JSON keeps the last of two equal keys in an object: a silently lost section is refused.
-  struct Level {
-    bool object;
-    std::set<std::string> keys;
-    std::string key;
-    size_t index = 0;
-  };
-  std::vector<Level> stack;
-  std::vector<PolicyError> dups;
-  auto path = [&stack]() {
-    std::string p;
-    for (auto& l : stack)
-      p += "/" + (l.object ? detail::escape_token(l.key) : std::to_string(l.index));
-    return p;
-  };
-  auto element_done = [&stack]() {
-    if (!stack.empty() && !stack.back().object) ++stack.back().index;
-  };
-  json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+// JSON keeps the last of two equal keys in an object: a silently lost section is refused. The
+// parser calls `on_event` for every event; `dups` collects the keys given twice.
+class DuplicateKeys {
+ public:
+  bool on_event(json::parse_event_t ev, const json& parsed) {
     switch (ev) {
       case json::parse_event_t::object_start:
-        stack.push_back({true, {}, {}, 0});
+        stack_.push_back({true, {}, {}, 0});
         break;
       case json::parse_event_t::array_start:
-        stack.push_back({false, {}, {}, 0});
+        stack_.push_back({false, {}, {}, 0});
         break;
       case json::parse_event_t::key:
-        if (!stack.empty() && parsed.is_string()) {
-          Level& top = stack.back();
+        if (!stack_.empty() && parsed.is_string()) {
+          Level& top = stack_.back();
           top.key = parsed.get<std::string>();
           if (!top.keys.insert(top.key).second && dups.size() < detail::kMaxErrors)
             dups.push_back(
@@ -198,7 +186,7 @@ bool parse_policy_text(const std::string& text, nlohmann::json& doc,
         break;
       case json::parse_event_t::object_end:
       case json::parse_event_t::array_end:
-        if (!stack.empty()) stack.pop_back();
+        if (!stack_.empty()) stack_.pop_back();
         element_done();
         break;
       case json::parse_event_t::value:
@@ -206,47 +194,88 @@ bool parse_policy_text(const std::string& text, nlohmann::json& doc,
         break;
     }
     return true;
+  }
+
+  std::vector<PolicyError> dups;
+
+ private:
+  struct Level {
+    bool object;
+    std::set<std::string> keys;
+    std::string key;
+    size_t index = 0;
   };
+
+  std::string path() const {
+    std::string p;
+    for (auto& l : stack_)
+      p += "/" + (l.object ? detail::escape_token(l.key) : std::to_string(l.index));
+    return p;
+  }
+  void element_done() {
+    if (!stack_.empty() && !stack_.back().object) ++stack_.back().index;
+  }
+
+  std::vector<Level> stack_;
+};
+
+// "parse error at line 1, column 5: syntax error ..." → "... at byte N (line 1, column 5): ...".
+std::string syntax_message(const json::parse_error& e) {
+  std::string what = e.what();
+  auto at = what.find("parse error at ");
+  std::string reason = at == std::string::npos ? what : what.substr(at + 15);
+  auto colon = reason.find(": ");
+  if (reason.rfind("line ", 0) == 0 && colon != std::string::npos)
+    reason = " (" + reason.substr(0, colon) + ")" + reason.substr(colon);
+  else
+    reason = ": " + reason;
+  return detail::printable("not valid JSON at byte " + std::to_string(e.byte) + reason);
+}
+
+// A number beyond a double (406): valid JSON grammar, but no value can hold it.
+std::string too_large_message(const json::out_of_range& e, const std::string& text) {
+  std::string what = e.what();
+  auto q1 = what.find('\'');
+  auto q2 = what.rfind('\'');
+  std::string literal = q1 != std::string::npos && q2 > q1 ? what.substr(q1 + 1, q2 - q1 - 1) : "";
+  size_t at = literal.empty() ? std::string::npos : text.find(literal);
+  std::string shown_literal = literal.size() > 40 ? literal.substr(0, 37) + "..." : literal;
+  return detail::printable(
+      "not valid JSON" +
+      (at == std::string::npos ? std::string() : " at byte " + std::to_string(at + 1)) +
+      ": number " + shown_literal + " is too large to represent");
+}
+
+}  // namespace
+
+bool parse_policy_text(const std::string& text, nlohmann::json& doc,
+                       std::vector<PolicyError>& errors) {
+  doc = nullptr;
+  if (auto deep = too_deep(text)) {
+    errors.push_back(*deep);
+    return false;
+  }
+  DuplicateKeys keys;
+  json::parser_callback_t cb = [&keys](int, json::parse_event_t ev, json& parsed) {
+    return keys.on_event(ev, parsed);
+  };
+  std::string message;
   try {
     doc = json::parse(text, cb);
   } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    auto at = what.find("parse error at ");
-    std::string reason = at == std::string::npos ? what : what.substr(at + 15);
-    // "line 1, column 5: syntax error ..." → " (line 1, column 5): syntax error ..."
-    auto colon = reason.find(": ");
-    if (reason.rfind("line ", 0) == 0 && colon != std::string::npos)
-      reason = " (" + reason.substr(0, colon) + ")" + reason.substr(colon);
-    else
-      reason = ": " + reason;
-    errors.push_back(
-        {"", "", detail::printable("not valid JSON at byte " + std::to_string(e.byte) + reason)});
-    doc = nullptr;
-    return false;
+    message = syntax_message(e);
   } catch (const json::out_of_range& e) {
-    // A number beyond a double (406): valid JSON grammar, but no value can hold it.
-    std::string what = e.what();
-    auto q1 = what.find('\'');
-    auto q2 = what.rfind('\'');
-    std::string literal =
-        q1 != std::string::npos && q2 > q1 ? what.substr(q1 + 1, q2 - q1 - 1) : "";
-    size_t at = literal.empty() ? std::string::npos : text.find(literal);
-    std::string shown_literal = literal.size() > 40 ? literal.substr(0, 37) + "..." : literal;
-    errors.push_back(
-        {"", "",
-         detail::printable(
-             "not valid JSON" +
-             (at == std::string::npos ? std::string() : " at byte " + std::to_string(at + 1)) +
-             ": number " + shown_literal + " is too large to represent")});
-    doc = nullptr;
-    return false;
+    message = too_large_message(e, text);
   } catch (const json::exception& e) {
-    errors.push_back({"", "", detail::printable(std::string("not valid JSON: ") + e.what())});
+    message = detail::printable(std::string("not valid JSON: ") + e.what());
+  }
+  if (!message.empty()) {
+    errors.push_back({"", "", message});
     doc = nullptr;
     return false;
   }
-  if (!dups.empty()) {
-    errors.insert(errors.end(), dups.begin(), dups.end());
+  if (!keys.dups.empty()) {
+    errors.insert(errors.end(), keys.dups.begin(), keys.dups.end());
     doc = nullptr;
     return false;
   }

@@ -255,6 +255,131 @@ bool starts_with(const std::string& s, const char* p) {
   return s.rfind(p, 0) == 0;
 }
 
+// One valijson error, located: the path, the value there (in the original document) and the
+// schema fragment that describes it.
+struct Raw {
+  std::vector<Step> path;
+  const json* value;
+  const json* frag;
+  std::string description;
+};
+
+Raw locate(const valijson::ValidationResults::Error& e, const json& original,
+           const SchemaWalker& walker, const json& schema_doc) {
+  Raw r{{}, &original, &schema_doc, e.description};
+  for (size_t i = 0; i < e.context.size(); ++i) {
+    const std::string& c = e.context[i];
+    if (i == 0 && c == "<root>") continue;
+    Step s;
+    s.token = c.size() >= 2 && c.front() == '[' && c.back() == ']' ? c.substr(1, c.size() - 2) : c;
+    const json* v = r.value;
+    if (v && v->is_array()) {
+      s.index = true;
+      size_t idx = 0;
+      bool digits = !s.token.empty() && s.token.size() < 10;
+      for (char ch : s.token) digits = digits && ch >= '0' && ch <= '9';
+      if (digits) idx = std::stoul(s.token);
+      r.value = digits && idx < v->size() ? &(*v)[idx] : nullptr;
+    } else if (v && v->is_object()) {
+      auto it = v->find(s.token);
+      r.value = it != v->end() ? &*it : nullptr;
+    } else {
+      r.value = nullptr;
+    }
+    r.frag = walker.step(r.frag, s.token, s.index);
+    r.path.push_back(std::move(s));
+  }
+  r.frag = walker.resolve(r.frag);
+  return r;
+}
+
+std::string enum_message(const Raw& r, const std::string& ptr) {
+  if (ptr == "/version") return "is not a policy version this box reads (it reads version 1)";
+  const json* en = member(r.frag, "enum");
+  std::string list;
+  if (en && en->is_array())
+    for (auto& x : *en)
+      list += (list.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : x.dump());
+  return "must be one of: " + list;
+}
+
+std::string length_message(const Raw& r) {
+  const json* lo = member(r.frag, "minLength");
+  const json* hi = member(r.frag, "maxLength");
+  if (lo && lo->is_number_unsigned() && lo->get<unsigned>() > 1 && hi)
+    return "must be " + lo->dump() + " to " + hi->dump() + " characters long";
+  if (hi && r.value && r.value->is_string() && !r.value->get_ref<const std::string&>().empty())
+    return "must be at most " + hi->dump() + " characters long";
+  return "must not be empty";
+}
+
+// The message for an error about the value itself (not its type, fields or items).
+std::string value_message(const Raw& r, const std::string& ptr) {
+  const std::string& d = r.description;
+  if (starts_with(d, "Failed to match against any enum values") ||
+      starts_with(d, "Failed to match expected value set by 'const'"))
+    return enum_message(r, ptr);
+  if (starts_with(d, "Expected number")) return range_message(r.frag);
+  if (starts_with(d, "Failed to match regex")) {
+    std::string hint = str_or(r.frag, "x-hint", "");
+    return hint.empty() ? "must match " + str_or(r.frag, "pattern", "its pattern")
+                        : "must be " + hint;
+  }
+  if (starts_with(d, "String should be")) return length_message(r);
+  if (starts_with(d, "Array should contain"))
+    return count_message(r.frag, "minItems", "maxItems", "items");
+  return d;  // not expected from this schema: say it as valijson does rather than lose it
+}
+
+// Adds the policy errors for one valijson error (none for a wrapper, or where the type is
+// wrong: other complaints there are noise).
+void explain(const Raw& r, const std::set<std::string>& type_errors,
+             std::vector<PolicyError>& out) {
+  const std::string ptr = pointer_of(r.path);
+  const std::string value = r.value ? shown(*r.value) : "";
+  const std::string& d = r.description;
+  if (starts_with(d, "Failed to validate item #") || starts_with(d, "Cannot validate item #") ||
+      starts_with(d, "Failed to validate against schema associated with property") ||
+      starts_with(d, "Failed to validate against additional properties schema"))
+    return;  // a wrapper around the errors below it
+  if (starts_with(d, "Value type not permitted")) {
+    std::string hint = str_or(r.frag, "x-hint", "");
+    const json* t = member(r.frag, "type");
+    out.push_back({ptr, value, "must be " + (hint.empty() && t ? type_phrase(*t) : hint)});
+    return;
+  }
+  if (type_errors.count(ptr)) return;
+  if (starts_with(d, "Object contains a property that could not be validated")) {
+    // valijson names only the first unknown field: list them all.
+    const json* props = member(r.frag, "properties");
+    if (r.value && r.value->is_object())
+      for (auto& [k, v] : r.value->items())
+        if (!props || !props->contains(k))
+          out.push_back({ptr + "/" + escape_token(k), shown(v), unknown_field_message(k, r.frag)});
+    return;
+  }
+  if (starts_with(d, "Missing required property '")) {
+    std::string key = d.substr(27);
+    if (key.size() >= 2) key.resize(key.size() - 2);  // "'."
+    out.push_back({ptr + "/" + escape_token(key), "", "is required"});
+    return;
+  }
+  out.push_back({ptr, value, value_message(r, ptr)});
+}
+
+// One complaint per field is enough (an empty name breaks its length and its pattern), in
+// document order (array indexes as numbers), whatever order valijson walked in.
+std::vector<PolicyError> first_per_field(std::vector<PolicyError> out) {
+  std::vector<PolicyError> unique;
+  std::set<std::string> seen;
+  for (auto& x : out)
+    if (seen.insert(x.pointer).second) unique.push_back(std::move(x));
+  std::stable_sort(unique.begin(), unique.end(), [](const PolicyError& a, const PolicyError& b) {
+    return document_order(a.pointer, b.pointer);
+  });
+  return unique;
+}
+
 }  // namespace
 
 std::vector<PolicyError> schema_errors(const json& original) {
@@ -273,125 +398,18 @@ std::vector<PolicyError> schema_errors(const json& original) {
   if (validator.validate(ls.schema, adapter, &results)) return {};
 
   SchemaWalker walker(ls.doc);
-  std::vector<PolicyError> out;
   std::set<std::string> type_errors;  // pointers: other complaints there are noise
   valijson::ValidationResults::Error e;
-  struct Raw {
-    std::vector<Step> path;
-    const json* value;
-    const json* frag;
-    std::string description;
-  };
   std::vector<Raw> raws;
   while (results.popError(e)) {
-    Raw r{{}, &original, &ls.doc, e.description};
-    for (size_t i = 0; i < e.context.size(); ++i) {
-      const std::string& c = e.context[i];
-      if (i == 0 && c == "<root>") continue;
-      Step s;
-      s.token =
-          c.size() >= 2 && c.front() == '[' && c.back() == ']' ? c.substr(1, c.size() - 2) : c;
-      const json* v = r.value;
-      if (v && v->is_array()) {
-        s.index = true;
-        size_t idx = 0;
-        bool digits = !s.token.empty() && s.token.size() < 10;
-        for (char ch : s.token) digits = digits && ch >= '0' && ch <= '9';
-        if (digits) idx = std::stoul(s.token);
-        r.value = digits && idx < v->size() ? &(*v)[idx] : nullptr;
-      } else if (v && v->is_object()) {
-        auto it = v->find(s.token);
-        r.value = it != v->end() ? &*it : nullptr;
-      } else {
-        r.value = nullptr;
-      }
-      r.frag = walker.step(r.frag, s.token, s.index);
-      r.path.push_back(std::move(s));
-    }
-    r.frag = walker.resolve(r.frag);
+    Raw r = locate(e, original, walker, ls.doc);
     if (starts_with(r.description, "Value type not permitted"))
       type_errors.insert(pointer_of(r.path));
     raws.push_back(std::move(r));
   }
-
-  for (auto& r : raws) {
-    const std::string ptr = pointer_of(r.path);
-    const std::string value = r.value ? shown(*r.value) : "";
-    const std::string& d = r.description;
-    if (starts_with(d, "Failed to validate item #") || starts_with(d, "Cannot validate item #") ||
-        starts_with(d, "Failed to validate against schema associated with property") ||
-        starts_with(d, "Failed to validate against additional properties schema"))
-      continue;  // a wrapper around the errors below it
-    if (starts_with(d, "Value type not permitted")) {
-      std::string hint = str_or(r.frag, "x-hint", "");
-      const json* t = member(r.frag, "type");
-      out.push_back({ptr, value, "must be " + (hint.empty() && t ? type_phrase(*t) : hint)});
-      continue;
-    }
-    if (type_errors.count(ptr)) continue;
-    if (starts_with(d, "Object contains a property that could not be validated")) {
-      // valijson names only the first unknown field: list them all.
-      const json* props = member(r.frag, "properties");
-      if (r.value && r.value->is_object())
-        for (auto& [k, v] : r.value->items())
-          if (!props || !props->contains(k))
-            out.push_back(
-                {ptr + "/" + escape_token(k), shown(v), unknown_field_message(k, r.frag)});
-      continue;
-    }
-    if (starts_with(d, "Missing required property '")) {
-      std::string key = d.substr(27);
-      if (key.size() >= 2) key.resize(key.size() - 2);  // "'."
-      out.push_back({ptr + "/" + escape_token(key), "", "is required"});
-      continue;
-    }
-    std::string msg;
-    if (starts_with(d, "Failed to match against any enum values") ||
-        starts_with(d, "Failed to match expected value set by 'const'")) {
-      if (ptr == "/version") {
-        msg = "is not a policy version this box reads (it reads version 1)";
-      } else {
-        const json* en = member(r.frag, "enum");
-        std::string list;
-        if (en && en->is_array())
-          for (auto& x : *en)
-            list += (list.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : x.dump());
-        msg = "must be one of: " + list;
-      }
-    } else if (starts_with(d, "Expected number")) {
-      msg = range_message(r.frag);
-    } else if (starts_with(d, "Failed to match regex")) {
-      std::string hint = str_or(r.frag, "x-hint", "");
-      msg = hint.empty() ? "must match " + str_or(r.frag, "pattern", "its pattern")
-                         : "must be " + hint;
-    } else if (starts_with(d, "String should be")) {
-      const json* lo = member(r.frag, "minLength");
-      const json* hi = member(r.frag, "maxLength");
-      if (lo && lo->is_number_unsigned() && lo->get<unsigned>() > 1 && hi)
-        msg = "must be " + lo->dump() + " to " + hi->dump() + " characters long";
-      else if (hi && r.value && r.value->is_string() &&
-               !r.value->get_ref<const std::string&>().empty())
-        msg = "must be at most " + hi->dump() + " characters long";
-      else
-        msg = "must not be empty";
-    } else if (starts_with(d, "Array should contain")) {
-      msg = count_message(r.frag, "minItems", "maxItems", "items");
-    } else {
-      msg = d;  // not expected from this schema: say it as valijson does rather than lose it
-    }
-    out.push_back({ptr, value, msg});
-  }
-
-  // One complaint per field is enough (an empty name breaks its length and its pattern).
-  std::vector<PolicyError> unique;
-  std::set<std::string> seen;
-  for (auto& x : out)
-    if (seen.insert(x.pointer).second) unique.push_back(std::move(x));
-  // Document order (array indexes as numbers), whatever order valijson walked in.
-  std::stable_sort(unique.begin(), unique.end(), [](const PolicyError& a, const PolicyError& b) {
-    return document_order(a.pointer, b.pointer);
-  });
-  return unique;
+  std::vector<PolicyError> out;
+  for (auto& r : raws) explain(r, type_errors, out);
+  return first_per_field(std::move(out));
 }
 
 }  // namespace traboule::cp::detail

@@ -165,7 +165,10 @@ std::string version_file_text(const PolicyVersion& v) {
   return j.dump(2) + "\n";
 }
 
-std::optional<PolicyVersion> parse_version_file(const std::string& text, std::string& error) {
+namespace {
+
+// The record of a version file with its checksum checked and removed, its fields all known.
+std::optional<json> checked_record(const std::string& text, std::string& error) {
   if (text.empty()) {
     error = "empty file";
     return std::nullopt;
@@ -179,16 +182,13 @@ std::optional<PolicyVersion> parse_version_file(const std::string& text, std::st
     error = "not a JSON object";
     return std::nullopt;
   }
-  std::string checksum;
-  if (const std::string* s = get_string(j, "checksum", error)) {
-    checksum = *s;
-  } else {
-    return std::nullopt;
-  }
+  const std::string* checksum = get_string(j, "checksum", error);
+  if (!checksum) return std::nullopt;
+  const std::string recorded = *checksum;
   j.erase("checksum");
-  if (const std::string actual = sha256_hex(canonical_text(j)); actual != checksum) {
+  if (const std::string actual = sha256_hex(canonical_text(j)); actual != recorded) {
     error = "checksum mismatch: the record hashes to " + actual + " but the file records " +
-            checksum + " (damaged or edited by hand)";
+            recorded + " (damaged or edited by hand)";
     return std::nullopt;
   }
   static const char* const kKnown[] = {"version",     "author",           "time",      "comment",
@@ -202,96 +202,129 @@ std::optional<PolicyVersion> parse_version_file(const std::string& text, std::st
       return std::nullopt;
     }
   }
-  PolicyVersion v;
+  return j;
+}
+
+// version, author, time, comment, hash and parent.
+bool read_identity(const json& j, PolicyVersion& v, std::string& error) {
   auto version = get_u64(j, "version", error);
-  if (!version) return std::nullopt;
+  if (!version) return false;
   if (*version == 0) {
     error = "field \"version\" is 0 (versions start at 1)";
-    return std::nullopt;
+    return false;
   }
   v.version = *version;
   const std::string* s;
-  if (!(s = get_string(j, "author", error))) return std::nullopt;
+  if (!(s = get_string(j, "author", error))) return false;
   v.author = *s;
-  if (!(s = get_string(j, "time", error))) return std::nullopt;
+  if (!(s = get_string(j, "time", error))) return false;
   if (!is_rfc3339_utc(*s)) {
     error = "field \"time\" is not an RFC 3339 UTC time (got \"" + *s + "\")";
-    return std::nullopt;
+    return false;
   }
   v.time = *s;
-  if (!(s = get_string(j, "comment", error))) return std::nullopt;
+  if (!(s = get_string(j, "comment", error))) return false;
   v.comment = *s;
-  if (!(s = get_string(j, "hash", error))) return std::nullopt;
+  if (!(s = get_string(j, "hash", error))) return false;
   if (!is_hex64(*s)) {
     error = "field \"hash\" is not 64 lowercase hex digits (got \"" + *s + "\")";
-    return std::nullopt;
+    return false;
   }
   v.hash = *s;
   auto parent = j.find("parent");
   if (parent == j.end()) {
     error = "missing field \"parent\"";
-    return std::nullopt;
+    return false;
   }
-  if (!parent->is_null()) {
-    if (!(v.parent = get_u64(j, "parent", error))) return std::nullopt;
-    if (*v.parent >= v.version) {
-      error = "field \"parent\" (" + std::to_string(*v.parent) + ") is not older than version " +
-              std::to_string(v.version);
-      return std::nullopt;
-    }
+  if (parent->is_null()) return true;
+  if (!(v.parent = get_u64(j, "parent", error))) return false;
+  if (*v.parent >= v.version) {
+    error = "field \"parent\" (" + std::to_string(*v.parent) + ") is not older than version " +
+            std::to_string(v.version);
+    return false;
   }
-  if (!(s = get_string(j, "state", error))) return std::nullopt;
+  return true;
+}
+
+// state, and the policy, which must hash to the recorded hash.
+bool read_state_and_policy(const json& j, PolicyVersion& v, std::string& error) {
+  const std::string* s = get_string(j, "state", error);
+  if (!s) return false;
   auto state = parse_version_state(*s);
   if (!state) {
     error =
         "field \"state\" is not committed, pending, confirmed or rolled-back (got \"" + *s + "\")";
-    return std::nullopt;
+    return false;
   }
   v.state = *state;
   auto policy = j.find("policy");
   if (policy == j.end()) {
     error = "missing field \"policy\"";
-    return std::nullopt;
+    return false;
   }
   if (!policy->is_object()) {
     error = "field \"policy\" is not an object";
-    return std::nullopt;
+    return false;
   }
   v.policy = *policy;
   const std::string actual = sha256_hex(canonical_text(v.policy));
   if (actual != v.hash) {
     error = "hash mismatch: the policy hashes to " + actual + " but the file records " + v.hash;
-    return std::nullopt;
+    return false;
   }
+  return true;
+}
+
+bool read_resolution(const json& r, Resolution& res, std::string& error) {
+  if (!r.is_object()) {
+    error = "field \"resolution\" is not an object";
+    return false;
+  }
+  const std::string* s;
+  if (!(s = get_string(r, "time", error))) return false;
+  res.time = *s;
+  if (!(s = get_string(r, "author", error))) return false;
+  res.author = *s;
+  if (!(s = get_string(r, "reason", error))) return false;
+  res.reason = *s;
+  return true;
+}
+
+// The optional fields: rollback_of, confirm_deadline (required when pending), resolution.
+bool read_history(const json& j, PolicyVersion& v, std::string& error) {
   if (j.contains("rollback_of")) {
-    if (!(v.rollback_of = get_u64(j, "rollback_of", error))) return std::nullopt;
+    if (!(v.rollback_of = get_u64(j, "rollback_of", error))) return false;
   }
   if (j.contains("confirm_deadline")) {
-    if (!(s = get_string(j, "confirm_deadline", error))) return std::nullopt;
+    const std::string* s = get_string(j, "confirm_deadline", error);
+    if (!s) return false;
     if (!is_rfc3339_utc(*s)) {
       error = "field \"confirm_deadline\" is not an RFC 3339 UTC time (got \"" + *s + "\")";
-      return std::nullopt;
+      return false;
     }
     v.confirm_deadline = *s;
   }
   if (v.state == VersionState::kPending && v.confirm_deadline.empty()) {
     error = "pending version without \"confirm_deadline\"";
-    return std::nullopt;
+    return false;
   }
   if (auto r = j.find("resolution"); r != j.end()) {
-    if (!r->is_object()) {
-      error = "field \"resolution\" is not an object";
-      return std::nullopt;
-    }
     Resolution res;
-    if (!(s = get_string(*r, "time", error))) return std::nullopt;
-    res.time = *s;
-    if (!(s = get_string(*r, "author", error))) return std::nullopt;
-    res.author = *s;
-    if (!(s = get_string(*r, "reason", error))) return std::nullopt;
-    res.reason = *s;
+    if (!read_resolution(*r, res, error)) return false;
     v.resolution = std::move(res);
   }
+  return true;
+}
+
+}  // namespace
+
+std::optional<PolicyVersion> parse_version_file(const std::string& text, std::string& error) {
+  std::optional<json> j = checked_record(text, error);
+  if (!j) return std::nullopt;
+  PolicyVersion v;
+  if (!read_identity(*j, v, error) || !read_state_and_policy(*j, v, error) ||
+      !read_history(*j, v, error))
+    return std::nullopt;
   return v;
 }
 
@@ -303,6 +336,83 @@ std::string PolicyStore::file_name(uint64_t version) {
   return buf;
 }
 
+namespace {
+
+// The names in the store's directory, created (with its parent: state_dir may not exist on a
+// fresh box) when missing.
+std::vector<std::string> list_store_dir(const std::string& dir) {
+  const std::string parent = dir.substr(0, dir.rfind('/'));
+  if (!parent.empty() && ::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
+    throw StoreError("policy store: cannot create " + parent + ": " + errno_text(errno));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw StoreError("policy store: cannot create " + dir + ": " + errno_text(errno));
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw StoreError("policy store: cannot list " + dir + ": " + errno_text(errno));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  return names;
+}
+
+// Version `number` from the file `name` at `path`, or nullopt and why not.
+std::optional<PolicyVersion> load_version(const std::string& path, const std::string& name,
+                                          uint64_t number, std::string& error) {
+  std::string text;
+  std::optional<PolicyVersion> v;
+  if (read_file(path, text, error) && (v = parse_version_file(text, error)) &&
+      v->version != number) {
+    error = "holds version " + std::to_string(v->version) + " but is named " + name;
+    v.reset();
+  }
+  return v;
+}
+
+// The committed version the pointer file at `path` names, if it is one of `versions` and
+// committed or confirmed; else nullopt and why not.
+std::optional<uint64_t> read_pointer(const std::string& path,
+                                     const std::map<uint64_t, PolicyVersion>& versions,
+                                     std::string& error) {
+  std::string text;
+  if (!read_file(path, text, error)) return std::nullopt;
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = "not a valid JSON object";
+    return std::nullopt;
+  }
+  std::optional<uint64_t> number = get_u64(j, "version", error);
+  const std::string* hash = number ? get_string(j, "hash", error) : nullptr;
+  if (!number || !hash) return std::nullopt;
+  auto it = versions.find(*number);
+  if (it == versions.end()) {
+    error = "it names version " + std::to_string(*number) + ", which is missing or corrupt";
+  } else if (it->second.hash != *hash) {
+    error = "its hash for version " + std::to_string(*number) + " does not match the version file";
+  } else if (it->second.state != VersionState::kCommitted &&
+             it->second.state != VersionState::kConfirmed) {
+    error =
+        "it names version " + std::to_string(*number) + ", which is " + to_string(it->second.state);
+  } else {
+    return number;
+  }
+  return std::nullopt;
+}
+
+// Committed or confirmed versions newer than the pointer: a write interrupted before the
+// pointer moved. Said, never restored.
+void warn_newer_than_committed(const std::map<uint64_t, PolicyVersion>& versions,
+                               uint64_t committed, std::vector<std::string>& warnings) {
+  for (auto it = versions.upper_bound(committed); it != versions.end(); ++it) {
+    if (it->second.state == VersionState::kCommitted ||
+        it->second.state == VersionState::kConfirmed)
+      warnings.push_back("policy store: version " + std::to_string(it->first) + " is " +
+                         to_string(it->second.state) + " but newer than the committed version " +
+                         std::to_string(committed) +
+                         " (write interrupted before the pointer moved?); not restored");
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> PolicyStore::open() {
   std::vector<std::string> warnings;
   versions_.clear();
@@ -310,21 +420,8 @@ std::vector<std::string> PolicyStore::open() {
   highest_seen_ = 0;
   corrupt_files_ = 0;
 
-  // Parent first: state_dir may not exist on a fresh box.
-  const std::string parent = dir_.substr(0, dir_.rfind('/'));
-  if (!parent.empty() && ::mkdir(parent.c_str(), 0700) != 0 && errno != EEXIST)
-    throw StoreError("policy store: cannot create " + parent + ": " + errno_text(errno));
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
-    throw StoreError("policy store: cannot create " + dir_ + ": " + errno_text(errno));
-
-  DIR* d = ::opendir(dir_.c_str());
-  if (!d) throw StoreError("policy store: cannot list " + dir_ + ": " + errno_text(errno));
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-  ::closedir(d);
-
   bool pointer_present = false;
-  for (const auto& name : names) {
+  for (const auto& name : list_store_dir(dir_)) {
     const std::string path = dir_ + "/" + name;
     if (name.rfind(kTempPrefix, 0) == 0) {
       // A write interrupted before its rename: never part of the store.
@@ -339,13 +436,8 @@ std::vector<std::string> PolicyStore::open() {
     auto number = version_of_file(name);
     if (!number) continue;
     highest_seen_ = std::max(highest_seen_, *number);
-    std::string text, error;
-    std::optional<PolicyVersion> v;
-    if (read_file(path, text, error) && (v = parse_version_file(text, error)) &&
-        v->version != *number) {
-      error = "holds version " + std::to_string(v->version) + " but is named " + name;
-      v.reset();
-    }
+    std::string error;
+    std::optional<PolicyVersion> v = load_version(path, name, *number, error);
     if (!v) {
       ++corrupt_files_;
       warnings.push_back("policy store: version " + std::to_string(*number) + " (" + path +
@@ -357,31 +449,8 @@ std::vector<std::string> PolicyStore::open() {
 
   if (pointer_present) {
     const std::string path = dir_ + "/" + kPointerFile;
-    std::string text, error;
-    if (read_file(path, text, error)) {
-      json j = json::parse(text, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        error = "not a valid JSON object";
-      } else {
-        std::optional<uint64_t> number = get_u64(j, "version", error);
-        const std::string* hash = number ? get_string(j, "hash", error) : nullptr;
-        if (number && hash) {
-          auto it = versions_.find(*number);
-          if (it == versions_.end()) {
-            error = "it names version " + std::to_string(*number) + ", which is missing or corrupt";
-          } else if (it->second.hash != *hash) {
-            error = "its hash for version " + std::to_string(*number) +
-                    " does not match the version file";
-          } else if (it->second.state != VersionState::kCommitted &&
-                     it->second.state != VersionState::kConfirmed) {
-            error = "it names version " + std::to_string(*number) + ", which is " +
-                    to_string(it->second.state);
-          } else {
-            committed_ = *number;
-          }
-        }
-      }
-    }
+    std::string error;
+    committed_ = read_pointer(path, versions_, error);
     if (!committed_) {
       ++corrupt_files_;
       warnings.push_back("policy store: the committed pointer " + path + " is unusable (" + error +
@@ -393,16 +462,7 @@ std::vector<std::string> PolicyStore::open() {
                        " is missing although versions exist; falling back to the newest good "
                        "committed version");
   }
-  if (committed_) {
-    for (auto it = versions_.upper_bound(*committed_); it != versions_.end(); ++it) {
-      if (it->second.state == VersionState::kCommitted ||
-          it->second.state == VersionState::kConfirmed)
-        warnings.push_back("policy store: version " + std::to_string(it->first) + " is " +
-                           to_string(it->second.state) + " but newer than the committed version " +
-                           std::to_string(*committed_) +
-                           " (write interrupted before the pointer moved?); not restored");
-    }
-  }
+  if (committed_) warn_newer_than_committed(versions_, *committed_, warnings);
   return warnings;
 }
 
