@@ -135,8 +135,11 @@ double business_seconds(int64_t a_ms, int64_t b_ms, const BusinessHours& bh) {
   return total;
 }
 
-AvailabilityReport compute_availability(const std::vector<JournalEvent>& events, int year,
-                                        int month, int64_t now_ms, const AvailabilityOptions& opt) {
+namespace {
+
+// The report's frame: the month, the observed period in it and the target.
+AvailabilityReport report_frame(const std::vector<JournalEvent>& events, int year, int month,
+                                int64_t now_ms, const AvailabilityOptions& opt) {
   AvailabilityReport r;
   r.year = year;
   r.month = month;
@@ -159,76 +162,29 @@ AvailabilityReport compute_availability(const std::vector<JournalEvent>& events,
       break;
     }
   r.observed_from_ms = first_start < 0 ? r.end_ms : std::clamp(first_start, r.start_ms, r.end_ms);
-  const int64_t lo = r.observed_from_ms, hi = r.end_ms;
+  return r;
+}
 
-  std::map<std::string, Track> tracks;  // "kind\nname"
-  bool daemon_down = false;
-  int64_t daemon_down_since = 0;
-  auto key = [](const std::string& k, const std::string& n) { return k + "\n" + n; };
-  // An outage [a, b) of one subject, clipped to the observed period.
-  auto close = [&](SubjectAvailability& s, int64_t a, int64_t b) {
-    const int64_t ca = std::max(a, lo), cb = std::min(b, hi);
-    if (cb <= ca) return;
-    const double d = static_cast<double>(cb - ca) / 1000.0;
-    s.unavailable_s += d;
-    ++s.outages;
-    s.longest_outage_s = std::max(s.longest_outage_s, static_cast<double>(b - a) / 1000.0);
-    const double bd = business_seconds(ca, cb, opt.business);
-    s.business_unavailable_s += bd;
-    if (bd > 0) ++s.business_outages;
-  };
-  auto track = [&](const std::string& kind, const std::string& name) -> Track& {
-    auto [it, fresh] = tracks.try_emplace(key(kind, name));
-    if (fresh) {
-      it->second.kind = kind;
-      it->second.name = name;
-      it->second.out.kind = kind;
-      it->second.out.name = name;
-    }
-    return it->second;
-  };
-  track("site", "hub");  // the site reaching its hub: always reported
-  // The daemon down from a to b: every subject known so far was unavailable then (an outage of
-  // its own unless it was already down).
-  auto daemon_gap = [&](int64_t a, int64_t b) {
-    for (auto& [k, t] : tracks) {
-      if (t.down) {
-        t.since_ms = std::min(t.since_ms, a);  // its outage runs on through the gap
-        continue;
-      }
-      close(t.out, a, b);
-    }
-  };
+// Every subject's timeline over the observed period [lo, hi), fed the journal in order.
+class Timelines {
+ public:
+  Timelines(int64_t lo, int64_t hi, const BusinessHours& business)
+      : lo_(lo), hi_(hi), business_(business) {
+    track("site", "hub");  // the site reaching its hub: always reported
+  }
 
-  // Every record, also those after the period: an outage running past its end is clipped to
-  // it but its longest duration is the outage's own.
-  for (const JournalEvent& e : events) {
-    if (e.unix_ms > now_ms) break;
+  void feed(const JournalEvent& e) {
     if (e.kind == "daemon") {
       if (e.state == "stop") {
-        daemon_down = true;
-        daemon_down_since = e.unix_ms;
+        daemon_down_ = true;
+        daemon_down_since_ = e.unix_ms;
       } else if (e.state == "start") {
-        int64_t from = -1;
-        if (daemon_down) {
-          from = daemon_down_since;
-        } else if (e.extra.contains("last_alive_ms") &&
-                   e.extra["last_alive_ms"].is_number_integer()) {
-          from = e.extra["last_alive_ms"].get<int64_t>();  // it crashed: down since then
-        }
-        if (from >= 0 && from < e.unix_ms) daemon_gap(from, e.unix_ms);
-        // A fresh daemon starts every subject over (what was down is re-measured).
-        for (auto& [k, t] : tracks)
-          if (t.down) {
-            close(t.out, t.since_ms, e.unix_ms);
-            t.down = false;
-          }
-        daemon_down = false;
+        daemon_start(e);
       }
-      continue;
+      return;
     }
-    if (e.kind != "uplink" && e.kind != "path" && e.kind != "site") continue;
-    if (e.state != "down" && e.state != "up") continue;
+    if (e.kind != "uplink" && e.kind != "path" && e.kind != "site") return;
+    if (e.state != "down" && e.state != "up") return;
     Track& t = track(e.kind, e.subject);
     if (e.state == "down" && !t.down) {
       t.down = true;
@@ -238,26 +194,107 @@ AvailabilityReport compute_availability(const std::vector<JournalEvent>& events,
       t.down = false;
     }
   }
-  const int64_t until = std::max(hi, now_ms);  // still down now: the outage runs on
-  for (auto& [k, t] : tracks) {
-    if (daemon_down) {
-      close(t.out, t.down ? std::min(t.since_ms, daemon_down_since) : daemon_down_since, until);
-    } else if (t.down) {
-      close(t.out, t.since_ms, until);
+
+  // The subjects, outages still running at now_ms closed, site first, then uplinks, then paths.
+  std::vector<SubjectAvailability> finish(int64_t now_ms) {
+    const int64_t until = std::max(hi_, now_ms);  // still down now: the outage runs on
+    for (auto& [k, t] : tracks_) {
+      if (daemon_down_) {
+        close(t.out, t.down ? std::min(t.since_ms, daemon_down_since_) : daemon_down_since_, until);
+      } else if (t.down) {
+        close(t.out, t.since_ms, until);
+      }
+      SubjectAvailability& s = t.out;
+      s.observed_s = static_cast<double>(hi_ - lo_) / 1000.0;
+      s.unavailable_s = std::min(s.unavailable_s, s.observed_s);
+      s.available_s = s.observed_s - s.unavailable_s;
+      s.business_observed_s = business_seconds(lo_, hi_, business_);
+      s.business_unavailable_s = std::min(s.business_unavailable_s, s.business_observed_s);
     }
-    SubjectAvailability& s = t.out;
-    s.observed_s = static_cast<double>(hi - lo) / 1000.0;
-    s.unavailable_s = std::min(s.unavailable_s, s.observed_s);
-    s.available_s = s.observed_s - s.unavailable_s;
-    s.business_observed_s = business_seconds(lo, hi, opt.business);
-    s.business_unavailable_s = std::min(s.business_unavailable_s, s.business_observed_s);
+    auto order = [](const std::string& k) { return k == "site" ? 0 : k == "uplink" ? 1 : 2; };
+    std::vector<SubjectAvailability> subjects;
+    for (auto& [k, t] : tracks_) subjects.push_back(t.out);
+    std::stable_sort(subjects.begin(), subjects.end(),
+                     [&](const SubjectAvailability& a, const SubjectAvailability& b) {
+                       return order(a.kind) < order(b.kind);
+                     });
+    return subjects;
   }
-  auto order = [](const std::string& k) { return k == "site" ? 0 : k == "uplink" ? 1 : 2; };
-  for (auto& [k, t] : tracks) r.subjects.push_back(t.out);
-  std::stable_sort(r.subjects.begin(), r.subjects.end(),
-                   [&](const SubjectAvailability& a, const SubjectAvailability& b) {
-                     return order(a.kind) < order(b.kind);
-                   });
+
+ private:
+  void daemon_start(const JournalEvent& e) {
+    int64_t from = -1;
+    if (daemon_down_) {
+      from = daemon_down_since_;
+    } else if (e.extra.contains("last_alive_ms") && e.extra["last_alive_ms"].is_number_integer()) {
+      from = e.extra["last_alive_ms"].get<int64_t>();  // it crashed: down since then
+    }
+    if (from >= 0 && from < e.unix_ms) daemon_gap(from, e.unix_ms);
+    // A fresh daemon starts every subject over (what was down is re-measured).
+    for (auto& [k, t] : tracks_)
+      if (t.down) {
+        close(t.out, t.since_ms, e.unix_ms);
+        t.down = false;
+      }
+    daemon_down_ = false;
+  }
+
+  // An outage [a, b) of one subject, clipped to the observed period.
+  void close(SubjectAvailability& s, int64_t a, int64_t b) const {
+    const int64_t ca = std::max(a, lo_), cb = std::min(b, hi_);
+    if (cb <= ca) return;
+    const double d = static_cast<double>(cb - ca) / 1000.0;
+    s.unavailable_s += d;
+    ++s.outages;
+    s.longest_outage_s = std::max(s.longest_outage_s, static_cast<double>(b - a) / 1000.0);
+    const double bd = business_seconds(ca, cb, business_);
+    s.business_unavailable_s += bd;
+    if (bd > 0) ++s.business_outages;
+  }
+
+  Track& track(const std::string& kind, const std::string& name) {
+    auto [it, fresh] = tracks_.try_emplace(kind + "\n" + name);
+    if (fresh) {
+      it->second.kind = kind;
+      it->second.name = name;
+      it->second.out.kind = kind;
+      it->second.out.name = name;
+    }
+    return it->second;
+  }
+
+  // The daemon down from a to b: every subject known so far was unavailable then (an outage of
+  // its own unless it was already down).
+  void daemon_gap(int64_t a, int64_t b) {
+    for (auto& [k, t] : tracks_) {
+      if (t.down) {
+        t.since_ms = std::min(t.since_ms, a);  // its outage runs on through the gap
+        continue;
+      }
+      close(t.out, a, b);
+    }
+  }
+
+  const int64_t lo_, hi_;
+  const BusinessHours business_;
+  std::map<std::string, Track> tracks_;  // "kind\nname"
+  bool daemon_down_ = false;
+  int64_t daemon_down_since_ = 0;
+};
+
+}  // namespace
+
+AvailabilityReport compute_availability(const std::vector<JournalEvent>& events, int year,
+                                        int month, int64_t now_ms, const AvailabilityOptions& opt) {
+  AvailabilityReport r = report_frame(events, year, month, now_ms, opt);
+  Timelines timelines(r.observed_from_ms, r.end_ms, opt.business);
+  // Every record, also those after the period: an outage running past its end is clipped to
+  // it but its longest duration is the outage's own.
+  for (const JournalEvent& e : events) {
+    if (e.unix_ms > now_ms) break;
+    timelines.feed(e);
+  }
+  r.subjects = timelines.finish(now_ms);
   return r;
 }
 
