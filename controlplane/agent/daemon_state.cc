@@ -368,80 +368,73 @@ json DaemonState::app_traffic(size_t top) {
   return out;
 }
 
-json DaemonState::firewall(size_t top) {
-  auto policy = dp_.policy();
-  json out = json::object();
+namespace {
+
+json prefix_list(const std::vector<dp::IpPrefix>& v) {
+  json a = json::array();
+  for (const auto& p : v) a.push_back(p.str());
+  return a;
+}
+
+json fw_segments(const dp::FirewallPolicy& fw) {
+  json segs = json::array();
+  for (const auto& s : fw.segments)
+    segs.push_back({{"name", s.name},
+                    {"vlan", s.vlan >= 0 ? json(s.vlan) : json(nullptr)},
+                    {"prefixes", prefix_list(s.prefixes)}});
+  return segs;
+}
+
+json fw_rules(const dp::PolicySnapshot& policy) {
+  const dp::FirewallPolicy& fw = policy.firewall;
   json rules = json::array();
-  if (policy) {
-    const dp::FirewallPolicy& fw = policy->firewall;
-    out["lan_source_check"] =
-        std::string(dp::kSourceCheckNames[static_cast<unsigned>(fw.lan_source)]);
-    json segs = json::array();
-    for (const auto& s : fw.segments) {
-      json pf = json::array();
-      for (const auto& p : s.prefixes) pf.push_back(p.str());
-      segs.push_back({{"name", s.name},
-                      {"vlan", s.vlan >= 0 ? json(s.vlan) : json(nullptr)},
-                      {"prefixes", pf}});
-    }
-    out["segments"] = segs;
-    for (size_t i = 0; i < fw.rules.size(); ++i) {
-      const dp::FwRule& r = fw.rules[i];
-      auto list = [](const std::vector<dp::IpPrefix>& v) {
-        json a = json::array();
-        for (const auto& p : v) a.push_back(p.str());
-        return a;
-      };
-      json ports = json::array();
-      for (const auto& pr : r.dst_ports)
-        ports.push_back(pr.lo == pr.hi ? std::to_string(pr.lo)
-                                       : std::to_string(pr.lo) + "-" + std::to_string(pr.hi));
-      rules.push_back(
-          {{"index", i},
-           {"name", r.name},
-           {"from", std::string(dp::kZoneNames[static_cast<unsigned>(r.from)])},
-           {"to", r.to_segment >= 0 && static_cast<size_t>(r.to_segment) < fw.segments.size()
-                      ? fw.segments[static_cast<size_t>(r.to_segment)].name
-                      : std::string("lan")},
-           {"src_prefixes", list(r.src)},
-           {"dst_prefixes", list(r.dst)},
-           {"proto", r.proto},
-           {"dst_ports", ports},
-           {"action", std::string(dp::kFwActionNames[static_cast<unsigned>(r.action)])},
-           {"log", r.log},
-           {"hits", policy->total_fw_hits(i)}});
-    }
+  for (size_t i = 0; i < fw.rules.size(); ++i) {
+    const dp::FwRule& r = fw.rules[i];
+    json ports = json::array();
+    for (const auto& pr : r.dst_ports)
+      ports.push_back(pr.lo == pr.hi ? std::to_string(pr.lo)
+                                     : std::to_string(pr.lo) + "-" + std::to_string(pr.hi));
+    rules.push_back(
+        {{"index", i},
+         {"name", r.name},
+         {"from", std::string(dp::kZoneNames[static_cast<unsigned>(r.from)])},
+         {"to", r.to_segment >= 0 && static_cast<size_t>(r.to_segment) < fw.segments.size()
+                    ? fw.segments[static_cast<size_t>(r.to_segment)].name
+                    : std::string("lan")},
+         {"src_prefixes", prefix_list(r.src)},
+         {"dst_prefixes", prefix_list(r.dst)},
+         {"proto", r.proto},
+         {"dst_ports", ports},
+         {"action", std::string(dp::kFwActionNames[static_cast<unsigned>(r.action)])},
+         {"log", r.log},
+         {"hits", policy.total_fw_hits(i)}});
   }
-  out["inbound"] = rules;
+  return rules;
+}
+
+json fw_forwards(const dp::PolicySnapshot& policy, const std::vector<dp::Interface*>& ups) {
+  const auto& fw = policy.firewall;
   json forwards = json::array();
-  if (policy) {
-    const auto& ups = dp_.site().uplinks;
-    const auto& fw = policy->firewall;
-    for (size_t i = 0; i < fw.forwards.size(); ++i) {
-      const dp::PortForward& f = fw.forwards[i];
-      json src = json::array();
-      for (const auto& p : f.src) src.push_back(p.str());
-      forwards.push_back(
-          {{"index", i},
-           {"name", f.name},
-           {"uplink", f.uplink < ups.size() ? ups[f.uplink]->name : std::string("?")},
-           {"proto", f.proto == 17 ? "udp" : "tcp"},
-           {"port", f.port},
-           {"to", f.to.str()},
-           {"to_port", f.to_port},
-           {"src_prefixes", src},
-           {"log", f.log},
-           {"hits", policy->total_fwd_hits(i)}});
-    }
+  for (size_t i = 0; i < fw.forwards.size(); ++i) {
+    const dp::PortForward& f = fw.forwards[i];
+    forwards.push_back({{"index", i},
+                        {"name", f.name},
+                        {"uplink", f.uplink < ups.size() ? ups[f.uplink]->name : std::string("?")},
+                        {"proto", f.proto == 17 ? "udp" : "tcp"},
+                        {"port", f.port},
+                        {"to", f.to.str()},
+                        {"to_port", f.to_port},
+                        {"src_prefixes", prefix_list(f.src)},
+                        {"log", f.log},
+                        {"hits", policy.total_fwd_hits(i)}});
   }
-  out["port_forwards"] = forwards;
-  out["defaults"] = {{"lan", "allow"},
-                     {"overlay_to_lan", "allow"},
-                     {"wan_to_lan", "deny unless part of a flow opened from inside"},
-                     {"wan_to_overlay", "deny"},
-                     {"wan_to_box", "overlay, STAMP reflector, ICMP echo (rate-limited)"}};
+  return forwards;
+}
+
+// The firewall counters: verdicts by name, and denials by zones ("firewall.denied.<zones>").
+void fw_verdicts(const std::vector<dp::CounterValue>& counters, json& out) {
   json verdicts = json::object(), denied = json::object();
-  for (auto& c : dp_.counters()) {
+  for (auto& c : counters) {
     if (c.name.rfind("firewall.denied.", 0) == 0) {
       denied[c.name.substr(16)] = denied.value(c.name.substr(16), uint64_t{0}) + c.value;
     } else if (c.name.rfind("firewall.", 0) == 0) {
@@ -453,6 +446,27 @@ json DaemonState::firewall(size_t top) {
   }
   out["verdicts"] = verdicts;
   out["denied_by_zones"] = denied;
+}
+
+}  // namespace
+
+json DaemonState::firewall(size_t top) {
+  auto policy = dp_.policy();
+  json out = json::object();
+  if (policy) {
+    const dp::FirewallPolicy& fw = policy->firewall;
+    out["lan_source_check"] =
+        std::string(dp::kSourceCheckNames[static_cast<unsigned>(fw.lan_source)]);
+    out["segments"] = fw_segments(fw);
+  }
+  out["inbound"] = policy ? fw_rules(*policy) : json::array();
+  out["port_forwards"] = policy ? fw_forwards(*policy, dp_.site().uplinks) : json::array();
+  out["defaults"] = {{"lan", "allow"},
+                     {"overlay_to_lan", "allow"},
+                     {"wan_to_lan", "deny unless part of a flow opened from inside"},
+                     {"wan_to_overlay", "deny"},
+                     {"wan_to_box", "overlay, STAMP reflector, ICMP echo (rate-limited)"}};
+  fw_verdicts(dp_.counters(), out);
   json log = fw_log_ ? fw_log_(top) : json::object();
   out["top_denied_sources"] = log.value("top_denied_sources", json::array());
   out["last"] = log.value("last", json::array());
