@@ -261,17 +261,40 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   auto health = std::make_shared<dp::LinkSnapshot>();
   health->time_ns = now_ns;
   std::array<SlaInputs, dp::kMaxUplinks> inputs{};
-  std::array<std::array<std::optional<double>, dp::kStampMaxClasses>, dp::kMaxUplinks> class_loss{};
+  std::array<ClassLoss, dp::kMaxUplinks> class_loss{};
   track_load(now_ns);
   for (size_t u = 0; u < states.size(); ++u) {
     health->uplinks[u].state = states[u];
     health->uplinks[u].internet = internet[u];
     inputs[u].alive = states[u] != dp::LinkHealth::kDown;
   }
+  gather_path_figures(now_ns, states.size(), *health, inputs, class_loss);
+  meter_caps(*health, now_ns);
+  const bool sla_changed = evaluate_slas(*health, states.size(), inputs, class_loss, now_ns);
+  if (changed || force || sla_changed || now_ns - last_publish_ns_ >= kPublishEveryNs) {
+    dp_.publish_links(health);
+    last_health_ = states;
+    last_internet_ = internet;
+    last_publish_ns_ = now_ns;
+  }
+  journal_sla_unmet(*health);
+  evaluate_rules(*health, now_ns);
+  collect_flow_events(now_ns);
+  collect_fw_events(now_ns);
+  watch_flood(now_ns);
+  json j = state_to_json(st, states, internet);
+  std::lock_guard lock(mu_);
+  j["events"] = events_;
+  state_ = std::move(j);
+}
+
+void LinksRunner::gather_path_figures(uint64_t now_ns, size_t n_uplinks, dp::LinkSnapshot& health,
+                                      std::array<SlaInputs, dp::kMaxUplinks>& inputs,
+                                      std::array<ClassLoss, dp::kMaxUplinks>& class_loss) const {
   for (const PathPlan& p : active_) {
     // The figures and SLA classes stay the hub paths' (internet paths only say up or down).
-    if (p.where.uplink >= states.size() || p.internet) continue;
-    dp::UplinkHealth& h = health->uplinks[p.where.uplink];
+    if (p.where.uplink >= n_uplinks || p.internet) continue;
+    dp::UplinkHealth& h = health.uplinks[p.where.uplink];
     ++h.paths;
     const PathMonitor* m = monitor_.path(p.session);
     if (m == nullptr || m->status() != LinkStatus::kUp) continue;
@@ -290,48 +313,44 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
       in.rtt_us = pm.rtt_avg_us;
       in.jitter_us = pm.jitter_rtt_us;
       in.loss_ratio = pm.loss_ratio;
-      // A direction the uplink's own traffic loads (>= 80 % of its rate in the last data
-      // window) loses packets by congestion (TCP finding the line's rate): that is not a
-      // brownout, and moving the class would only take the congestion along.
-      const Load& ld = load_[p.where.uplink];
-      const bool up_ok = now_ns >= ld.busy_up_until_ns;
-      const bool down_ok = now_ns >= ld.busy_down_until_ns;
-      std::array<std::optional<double>, dp::kStampMaxClasses>& cl = class_loss[p.where.uplink];
-      cl = {};
-      for (uint8_t c = 0; c < pm.data_classes; ++c) {
-        const PathMetrics::ClassLoss& l = pm.class_loss[c];
-        const std::optional<double> f = up_ok ? l.forward_low : std::nullopt;
-        const std::optional<double> b = down_ok ? l.backward_low : std::nullopt;
-        if (f || b) cl[c] = std::max(f.value_or(0), b.value_or(0));
-      }
+      class_loss[p.where.uplink] = class_loss_now(pm, p.where.uplink, now_ns);
     }
   }
-  meter_caps(*health, now_ns);
+}
+
+LinksRunner::ClassLoss LinksRunner::class_loss_now(const PathMetrics& pm, uint8_t u,
+                                                   uint64_t now_ns) const {
+  // A direction the uplink's own traffic loads (>= 80 % of its rate in the last data
+  // window) loses packets by congestion (TCP finding the line's rate): that is not a
+  // brownout, and moving the class would only take the congestion along.
+  const Load& ld = load_[u];
+  const bool up_ok = now_ns >= ld.busy_up_until_ns;
+  const bool down_ok = now_ns >= ld.busy_down_until_ns;
+  ClassLoss cl = {};
+  for (uint8_t c = 0; c < pm.data_classes; ++c) {
+    const PathMetrics::ClassLoss& l = pm.class_loss[c];
+    const std::optional<double> f = up_ok ? l.forward_low : std::nullopt;
+    const std::optional<double> b = down_ok ? l.backward_low : std::nullopt;
+    if (f || b) cl[c] = std::max(f.value_or(0), b.value_or(0));
+  }
+  return cl;
+}
+
+bool LinksRunner::evaluate_slas(dp::LinkSnapshot& health, size_t n_uplinks,
+                                const std::array<SlaInputs, dp::kMaxUplinks>& inputs,
+                                const std::array<ClassLoss, dp::kMaxUplinks>& class_loss,
+                                uint64_t now_ns) {
   bool sla_changed = false;
-  for (size_t u = 0; u < states.size(); ++u) {
-    health->uplinks[u].sla_ok =
+  for (size_t u = 0; u < n_uplinks; ++u) {
+    health.uplinks[u].sla_ok =
         evaluate_sla(static_cast<uint8_t>(u), inputs[u], class_loss[u], now_ns);
-    if (health->uplinks[u].sla_ok != last_sla_bits_[u] ||
-        health->uplinks[u].cap_reached != last_cap_[u])
+    if (health.uplinks[u].sla_ok != last_sla_bits_[u] ||
+        health.uplinks[u].cap_reached != last_cap_[u])
       sla_changed = true;
-    last_sla_bits_[u] = health->uplinks[u].sla_ok;
-    last_cap_[u] = health->uplinks[u].cap_reached;
+    last_sla_bits_[u] = health.uplinks[u].sla_ok;
+    last_cap_[u] = health.uplinks[u].cap_reached;
   }
-  if (changed || force || sla_changed || now_ns - last_publish_ns_ >= kPublishEveryNs) {
-    dp_.publish_links(health);
-    last_health_ = states;
-    last_internet_ = internet;
-    last_publish_ns_ = now_ns;
-  }
-  journal_sla_unmet(*health);
-  evaluate_rules(*health, now_ns);
-  collect_flow_events(now_ns);
-  collect_fw_events(now_ns);
-  watch_flood(now_ns);
-  json j = state_to_json(st, states, internet);
-  std::lock_guard lock(mu_);
-  j["events"] = events_;
-  state_ = std::move(j);
+  return sla_changed;
 }
 
 void LinksRunner::log_internet(const std::vector<dp::LinkHealth>& internet, uint64_t now_ns) {
@@ -439,15 +458,13 @@ uint32_t LinksRunner::evaluate_sla(
   return bits;
 }
 
-void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns) {
-  if (!policy_) return;
-  const dp::PolicySnapshot& p = *policy_->snapshot;
+std::string LinksRunner::uplink_name(uint8_t u) const {
   const auto& ups = dp_.site().uplinks;
-  auto up_name = [&](uint8_t u) {
-    return u < ups.size() ? ups[u]->name : std::string(u == dp::kNoUplink ? "none" : "?");
-  };
-  if (rule_choice_.size() != p.rules.size()) rule_choice_.assign(p.rules.size(), dp::kNoUplink);
-  json rules = json::array();
+  return u < ups.size() ? ups[u]->name : std::string(u == dp::kNoUplink ? "none" : "?");
+}
+
+json LinksRunner::sla_view(const dp::PolicySnapshot& p, const dp::LinkSnapshot& links) const {
+  const auto& ups = dp_.site().uplinks;
   json sla = json::array();
   for (size_t u = 0; u < ups.size() && u < dp::kMaxUplinks; ++u) {
     json classes = json::object();
@@ -459,6 +476,61 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
     }
     sla.push_back({{"uplink", ups[u]->name}, {"classes", classes}});
   }
+  return sla;
+}
+
+namespace {
+
+// What each of a rule's uplinks offers a new flow now, for select_path.
+std::array<dp::PathCandidate, dp::kMaxUplinks> rule_candidates(
+    const dp::PolicySnapshot& p, const dp::RuleAction& a, const dp::SlaClass* sc,
+    const dp::LinkSnapshot& links, const std::vector<dp::Interface*>& ups) {
+  std::array<dp::PathCandidate, dp::kMaxUplinks> c{};
+  for (uint8_t u : a.uplinks) {
+    if (u >= ups.size() || u >= dp::kMaxUplinks) continue;
+    c[u].usable = ups[u]->link_up.load(std::memory_order_relaxed);
+    c[u].alive = !links.down(u) && !(a.egress == dp::Egress::kBreakout &&
+                                     links.uplinks[u].internet == dp::LinkHealth::kDown);
+    c[u].sla = sc == nullptr || links.meets(u, a.sla_class);
+    c[u].cap_ok = !links.uplinks[u].cap_reached ||
+                  (a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical);
+    if (u < p.uplinks.size()) {
+      c[u].role = p.uplinks[u].role;
+      c[u].cost = p.uplinks[u].cost;
+    }
+    const dp::UplinkHealth& h = links.uplinks[u];
+    c[u].score = dp::path_score(h.rtt_us, h.jitter_us, h.loss_ppm, sc);
+  }
+  return c;
+}
+
+}  // namespace
+
+std::string LinksRunner::why_moved(uint8_t before, uint8_t now_u, dp::PathReason reason,
+                                   const dp::SlaClass* sc, const dp::LinkSnapshot& links) const {
+  const auto& ups = dp_.site().uplinks;
+  std::string why = reason == dp::PathReason::kNew
+                        ? uplink_name(now_u) + " preferred again (it qualifies)"
+                        : dp::kPathReasonNames[static_cast<unsigned>(reason)];
+  if (before < ups.size()) {
+    if (links.down(before) || !ups[before]->link_up.load(std::memory_order_relaxed)) {
+      why = uplink_name(before) + " down";
+    } else if (sc != nullptr) {
+      const auto it = sla_[before].find(sc->name);
+      if (it != sla_[before].end() && !it->second.ok())
+        why = uplink_name(before) + " " + it->second.last_reason();
+    }
+  }
+  return why;
+}
+
+void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns) {
+  if (!policy_) return;
+  const dp::PolicySnapshot& p = *policy_->snapshot;
+  const auto& ups = dp_.site().uplinks;
+  if (rule_choice_.size() != p.rules.size()) rule_choice_.assign(p.rules.size(), dp::kNoUplink);
+  json rules = json::array();
+  json sla = sla_view(p, links);
   for (size_t r = 0; r < p.rules.size(); ++r) {
     const dp::RuleAction& a = p.rules[r].action;
     json row = {{"rule", p.rules[r].name},
@@ -469,57 +541,31 @@ void LinksRunner::evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns)
       rules.push_back(row);
       continue;
     }
-    std::array<dp::PathCandidate, dp::kMaxUplinks> c{};
     const dp::SlaClass* sc =
         a.sla_class < p.sla_classes.size() ? &p.sla_classes[a.sla_class] : nullptr;
-    for (uint8_t u : a.uplinks) {
-      if (u >= ups.size() || u >= dp::kMaxUplinks) continue;
-      c[u].usable = ups[u]->link_up.load(std::memory_order_relaxed);
-      c[u].alive = !links.down(u) && !(a.egress == dp::Egress::kBreakout &&
-                                       links.uplinks[u].internet == dp::LinkHealth::kDown);
-      c[u].sla = sc == nullptr || links.meets(u, a.sla_class);
-      c[u].cap_ok = !links.uplinks[u].cap_reached ||
-                    (a.qos_class < p.qos_classes.size() && p.qos_classes[a.qos_class].critical);
-      if (u < p.uplinks.size()) {
-        c[u].role = p.uplinks[u].role;
-        c[u].cost = p.uplinks[u].cost;
-      }
-      const dp::UplinkHealth& h = links.uplinks[u];
-      c[u].score = dp::path_score(h.rtt_us, h.jitter_us, h.loss_ppm, sc);
-    }
+    const std::array<dp::PathCandidate, dp::kMaxUplinks> c = rule_candidates(p, a, sc, links, ups);
     const uint8_t before = rule_choice_[r];
     // What a new flow of the rule gets now (established flows stay where they are while their
     // uplink qualifies: the data plane's stickiness).
     const dp::PathChoice pc =
         dp::select_path(a, c, dp::kNoUplink, 0, a.egress == dp::Egress::kBreakout);
     const uint8_t now_u = pc.reason == dp::PathReason::kSlaDrop ? dp::kNoUplink : pc.uplink;
-    row["uplink"] = up_name(now_u);
+    row["uplink"] = uplink_name(now_u);
     row["reason"] = dp::kPathReasonNames[static_cast<unsigned>(pc.reason)];
     if (sc != nullptr) row["sla_class"] = sc->name;
-    if (pc.second != dp::kNoUplink) row["second"] = up_name(pc.second);
+    if (pc.second != dp::kNoUplink) row["second"] = uplink_name(pc.second);
     rules.push_back(row);
     if (now_u == before) continue;
     rule_choice_[r] = now_u;
     if (before == dp::kNoUplink) continue;  // first look after start or a policy change
-    std::string why = pc.reason == dp::PathReason::kNew
-                          ? up_name(now_u) + " preferred again (it qualifies)"
-                          : dp::kPathReasonNames[static_cast<unsigned>(pc.reason)];
-    if (before < ups.size()) {
-      if (links.down(before) || !ups[before]->link_up.load(std::memory_order_relaxed)) {
-        why = up_name(before) + " down";
-      } else if (sc != nullptr) {
-        const auto it = sla_[before].find(sc->name);
-        if (it != sla_[before].end() && !it->second.ok())
-          why = up_name(before) + " " + it->second.last_reason();
-      }
-    }
-    log_(false, "paths: rule " + p.rules[r].name + ": " + up_name(before) + " → " + up_name(now_u) +
-                    " (" + why + ")");
+    const std::string why = why_moved(before, now_u, pc.reason, sc, links);
+    log_(false, "paths: rule " + p.rules[r].name + ": " + uplink_name(before) + " → " +
+                    uplink_name(now_u) + " (" + why + ")");
     add_event({{"time_ns", now_ns},
                {"kind", "path"},
                {"rule", p.rules[r].name},
-               {"from", up_name(before)},
-               {"to", up_name(now_u)},
+               {"from", uplink_name(before)},
+               {"to", uplink_name(now_u)},
                {"reason", why}});
   }
   std::lock_guard lock(mu_);

@@ -99,6 +99,27 @@ class LinksRunner {
                         const std::array<std::optional<double>, dp::kStampMaxClasses>& class_loss,
                         uint64_t now_ns);
   void evaluate_rules(const dp::LinkSnapshot& links, uint64_t now_ns);
+  // Each SLA class's own traffic loss on a path (lower confidence bound; unset: unknown).
+  using ClassLoss = std::array<std::optional<double>, dp::kStampMaxClasses>;
+  // Per uplink, its hub paths' counts and its best path's figures into `health`, and the
+  // inputs its SLA classes are evaluated on.
+  void gather_path_figures(uint64_t now_ns, size_t n_uplinks, dp::LinkSnapshot& health,
+                           std::array<SlaInputs, dp::kMaxUplinks>& inputs,
+                           std::array<ClassLoss, dp::kMaxUplinks>& class_loss) const;
+  // The class loss of path figures `pm` on uplink u, left unset in a direction u's own traffic
+  // loads.
+  ClassLoss class_loss_now(const PathMetrics& pm, uint8_t u, uint64_t now_ns) const;
+  // Sets every uplink's sla_ok in `health`; true when that or cap_reached changed.
+  bool evaluate_slas(dp::LinkSnapshot& health, size_t n_uplinks,
+                     const std::array<SlaInputs, dp::kMaxUplinks>& inputs,
+                     const std::array<ClassLoss, dp::kMaxUplinks>& class_loss, uint64_t now_ns);
+  // Per uplink and SLA class, whether it meets it and why (GET /paths).
+  nlohmann::json sla_view(const dp::PolicySnapshot& p, const dp::LinkSnapshot& links) const;
+  // Why a rule's new flows moved off uplink `before`, for the log and the event.
+  std::string why_moved(uint8_t before, uint8_t now_u, dp::PathReason reason,
+                        const dp::SlaClass* sc, const dp::LinkSnapshot& links) const;
+  // The uplink's name; "none" for kNoUplink.
+  std::string uplink_name(uint8_t u) const;
   void add_event(nlohmann::json e);
   // Journal records (docs/operations.md): uplink and site reachability, SLA classes no uplink
   // meets; each change once.
