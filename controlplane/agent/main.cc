@@ -205,19 +205,25 @@ cp::ApiSettings api_settings(const cp::AgentConfig& cfg) {
   return s;
 }
 
+// A journal record of the daemon itself.
+cp::JournalEvent daemon_record(const std::string& state, const std::string& text) {
+  cp::JournalEvent e;
+  e.source = "daemon";
+  e.kind = "daemon";
+  e.subject = "trabouled";
+  e.state = state;
+  e.severity = "notice";
+  e.text = text;
+  return e;
+}
+
 }  // namespace
 
 // The daemon's start record. When the journal's last record is not a stop (the last run
 // crashed or lost power), it says since when the box was down: the later of the alive stamp
 // (written every 5 s) and that last record.
 static cp::JournalEvent start_record(const cp::Journal& journal, const std::string& alive_file) {
-  cp::JournalEvent e;
-  e.source = "daemon";
-  e.kind = "daemon";
-  e.subject = "trabouled";
-  e.state = "start";
-  e.severity = "notice";
-  e.text = "trabouled started";
+  cp::JournalEvent e = daemon_record("start", "trabouled started");
   const auto last = journal.read(0, "", 1);
   if (last.empty() || (last.back().kind == "daemon" && last.back().state == "stop")) return e;
   int64_t alive = last.back().unix_ms;
@@ -233,18 +239,21 @@ static cp::JournalEvent start_record(const cp::Journal& journal, const std::stri
   return e;
 }
 
-int main(int argc, char** argv) {
-  po::options_description opts(
-      "trabouled - Traboule SD-WAN data plane (edge or hub)\n\n"
-      "Usage: trabouled --config FILE [--role edge|hub] [--check] [--trace]\n\n"
-      "The config file (JSON) names the LAN port and 1-4 uplinks (DPDK device strings, addresses,\n"
-      "gateways), the EAL options, workers and flow table size, where policy versions are kept\n"
-      "(state_dir), the first-boot policy file and the HTTPS API (listener, certificate, tokens).\n"
-      "Behaviour (rules, classes, uplink roles) is in the policy: the last committed version in\n"
-      "state_dir is restored at start. See config/examples/, docs/config.md, docs/policy.md and\n"
-      "docs/api.md. Live counters also over DPDK telemetry: /traboule/counters, "
-      "/traboule/uplinks,\n"
-      "/traboule/flows, /traboule/trace,on|off.\n\nOptions");
+namespace {
+
+constexpr const char* kUsage =
+    "trabouled - Traboule SD-WAN data plane (edge or hub)\n\n"
+    "Usage: trabouled --config FILE [--role edge|hub] [--check] [--trace]\n\n"
+    "The config file (JSON) names the LAN port and 1-4 uplinks (DPDK device strings, addresses,\n"
+    "gateways), the EAL options, workers and flow table size, where policy versions are kept\n"
+    "(state_dir), the first-boot policy file and the HTTPS API (listener, certificate, tokens).\n"
+    "Behaviour (rules, classes, uplink roles) is in the policy: the last committed version in\n"
+    "state_dir is restored at start. See config/examples/, docs/config.md, docs/policy.md and\n"
+    "docs/api.md. Live counters also over DPDK telemetry: /traboule/counters, "
+    "/traboule/uplinks,\n"
+    "/traboule/flows, /traboule/trace,on|off.\n\nOptions";
+
+void add_options(po::options_description& opts) {
   opts.add_options()("help,h", "print this help and exit")("config,c", po::value<std::string>(),
                                                            "JSON config file (required)")(
       "role,r", po::value<std::string>(), "edge or hub; overrides the config's \"role\"")(
@@ -253,23 +262,15 @@ int main(int argc, char** argv) {
       "arguments it implies, and exit")(
       "trace",
       "start with the per-packet trace on (read it with the /traboule/trace telemetry command)");
-  po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "trabouled: " << e.what() << "\n(try --help)\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+}
+
+// The config file with --role applied; an exit code when there is nothing more to do (--help,
+// a bad command line or config).
+std::optional<int> read_config(const po::variables_map& vm, cp::AgentConfig& cfg) {
   if (!vm.count("config")) {
     std::cerr << "trabouled: --config FILE is required (try --help)\n";
     return 2;
   }
-  cp::AgentConfig cfg;
   try {
     cfg = cp::load_config_file(vm["config"].as<std::string>());
   } catch (const cp::ConfigError& e) {
@@ -285,31 +286,232 @@ int main(int argc, char** argv) {
     }
     cfg.role = r == "edge" ? cp::Role::kEdge : cp::Role::kHub;
   }
-  auto eal = cp::eal_arguments(cfg, cp::allowed_cpus());
-  if (vm.count("check")) {
-    std::string policy_note = "built-in default policy";
-    try {
-      if (auto doc = bootstrap_policy(cfg)) {
-        std::vector<cp::PolicyError> errors;
-        auto compiled = cp::compile_policy(*doc, site_facts(cfg), 0, errors);
-        if (!compiled) {
-          std::cerr << "trabouled: bad policy " << *cfg.policy_file << ":\n";
-          for (auto& e : errors) std::cerr << "  " << cp::to_string(e) << "\n";
-          return 2;
-        }
-        policy_note = "policy " + *cfg.policy_file + " OK (" +
-                      std::to_string(compiled->snapshot->rules.size()) + " rules)";
+  return std::nullopt;
+}
+
+// --check: the config and the first-boot policy against it, and the EAL arguments.
+int check_config(const cp::AgentConfig& cfg, const std::vector<std::string>& eal) {
+  std::string policy_note = "built-in default policy";
+  try {
+    if (auto doc = bootstrap_policy(cfg)) {
+      std::vector<cp::PolicyError> errors;
+      auto compiled = cp::compile_policy(*doc, site_facts(cfg), 0, errors);
+      if (!compiled) {
+        std::cerr << "trabouled: bad policy " << *cfg.policy_file << ":\n";
+        for (auto& e : errors) std::cerr << "  " << cp::to_string(e) << "\n";
+        return 2;
       }
-    } catch (const std::exception& e) {
-      std::cerr << "trabouled: " << e.what() << "\n";
-      return 2;
+      policy_note = "policy " + *cfg.policy_file + " OK (" +
+                    std::to_string(compiled->snapshot->rules.size()) + " rules)";
     }
-    std::cout << "config OK: role " << cp::to_string(cfg.role) << ", " << cfg.uplinks.size()
-              << " uplink(s); first boot: " << policy_note << "\nEAL:";
-    for (auto& a : eal) std::cout << " " << a;
-    std::cout << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "trabouled: " << e.what() << "\n";
+    return 2;
+  }
+  std::cout << "config OK: role " << cp::to_string(cfg.role) << ", " << cfg.uplinks.size()
+            << " uplink(s); first boot: " << policy_note << "\nEAL:";
+  for (auto& a : eal) std::cout << " " << a;
+  std::cout << "\n";
+  return 0;
+}
+
+// The data plane's settings that come from the config alone.
+dp::DataplaneSettings dataplane_settings(const cp::AgentConfig& cfg) {
+  dp::DataplaneSettings settings;
+  settings.workers = cfg.dataplane.workers;
+  settings.polling =
+      cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
+  settings.mbufs = cfg.dataplane.mbufs;
+  // The kernel side (docs/kernel.md): twins, the punt path and who may reach the box.
+  settings.punt.enabled = cfg.kernel.twins;
+  settings.punt.rates = cfg.kernel.rates;
+  settings.twin_default_route = cfg.kernel.default_route;
+  if (cfg.management.allow_set) {
+    settings.punt.allow = cfg.management.allow;
+  } else {  // the LAN's networks and the overlay's other side
+    settings.punt.allow = cfg.lan.prefixes;
+    settings.punt.allow_overlay = true;
+  }
+  if (cfg.kernel.twins) {
+    settings.twins.push_back(cfg.lan.port.twin);
+    for (const auto& u : cfg.uplinks) settings.twins.push_back(u.port.twin);
+  }
+  return settings;
+}
+
+// STAMP and the overlay, once the running policy is known.
+void add_probe_and_overlay(const cp::AgentConfig& cfg, const cp::CompiledPolicy& initial,
+                           dp::DataplaneSettings& settings) {
+  // STAMP: the reflector on the policy's probe port; an edge also sends from local ports
+  // 40000-40255 (sessions), a hub only reflects.
+  settings.probe.reflector_port = initial.probes.port;
+  settings.stamp_port_base = cfg.role == cp::Role::kEdge ? 40000 : 0;
+  // The overlay: an edge needs its site id for it (without one it routes natively).
+  const bool overlay =
+      cfg.overlay.port != 0 && (cfg.role == cp::Role::kHub || cfg.overlay.site_id != 0);
+  settings.overlay.port = overlay ? cfg.overlay.port : 0;
+  settings.overlay.site_id = cfg.overlay.site_id;
+  settings.overlay.hub = cfg.role == cp::Role::kHub;
+  settings.overlay.mtu = cfg.overlay.mtu;
+  if (cfg.role == cp::Role::kEdge && !overlay)
+    log_msg(false,
+            "overlay: off (no /overlay/site_id in the config): overlay rules leave natively");
+}
+
+// Restores the last committed policy (or the first-boot one) and says which runs.
+void start_policies(cp::PolicyManager& policies, const cp::AgentConfig& cfg) {
+  policies.set_log([](cp::PolicyManager::LogLevel level, const std::string& msg) {
+    log_msg(level != cp::PolicyManager::LogLevel::kInfo, msg);
+  });
+  for (auto& w : policies.start(bootstrap_policy(cfg))) log_msg(true, w);
+  auto v = policies.running_version();
+  log_msg(false, "policy version " + std::to_string(v.version) + " (" + v.hash.substr(0, 12) +
+                     ") by " + v.author + " active");
+}
+
+// What the API's state source reads from the link runner and the journal.
+void connect_state(cp::DaemonState& state, const cp::AgentConfig& cfg, cp::LinksRunner& link_runner,
+                   cp::Journal& journal, cp::SyslogSender& syslog) {
+  state.set_link_details(
+      [&link_runner](const std::string& u) { return link_runner.paths_json(u); });
+  state.set_paths([&link_runner] { return link_runner.paths_view(); });
+  state.set_firewall_log([&link_runner](size_t top) { return link_runner.firewall_log_view(top); });
+  cp::AvailabilityOptions avail;
+  avail.target_percent = cfg.operations.availability_target_percent;
+  avail.business = cfg.operations.business;
+  avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
+  state.set_journal(&journal, avail, cfg.operations.syslog.empty() ? nullptr : &syslog);
+}
+
+// Flow export (docs/operations.md "IPFIX"): walks the tables once a second. Null: no collector.
+std::unique_ptr<cp::IpfixExporter> start_ipfix(const cp::AgentConfig& cfg, dp::Dataplane& d,
+                                               cp::DaemonState& state) {
+  if (cfg.ipfix.collectors.empty()) return nullptr;
+  auto ipfix = std::make_unique<cp::IpfixExporter>(
+      cfg.ipfix, [&d] { return cp::sample_flows(d); },
+      [&d](uint16_t app) { return cp::app_name(d, app); });
+  state.set_ipfix(ipfix.get());
+  log_msg(false, "IPFIX: flows to " + std::to_string(cfg.ipfix.collectors.size()) +
+                     " collector(s), active timeout " + std::to_string(cfg.ipfix.active_timeout_s) +
+                     " s");
+  return ipfix;
+}
+
+// The HTTPS API, when the config has one.
+std::unique_ptr<cp::ApiServer> start_api(const cp::AgentConfig& cfg, cp::PolicyManager& policies,
+                                         cp::DaemonState& state) {
+  if (!cfg.api.enabled) return nullptr;
+  auto api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
+  // Failed logins, refusals and cut-off clients: rate-limited lines in the daemon's log.
+  api->set_security_log([](const std::string& line) { log_msg(true, line); });
+  api->start();
+  log_msg(false,
+          "API on https://" + cfg.api.listen + ":" + std::to_string(api->port()) + "/api/v1");
+  return api;
+}
+
+// After EAL: the policy, the data plane, the link runner, the journal and the API, until a
+// signal stops the data plane.
+void run_daemon(const cp::AgentConfig& cfg, bool trace) {
+  auto site = cp::build_site(cfg);
+  dp::DataplaneSettings settings = dataplane_settings(cfg);
+
+  // The policy first: the data plane starts with the last committed version.
+  std::atomic<dp::Dataplane*> live{nullptr};
+  std::atomic<cp::LinksRunner*> links{nullptr};
+  std::shared_ptr<const cp::CompiledPolicy> initial;
+  cp::PolicyStore store(cfg.state_dir);
+  cp::PolicyManager policies(store, site_facts(cfg),
+                             [&](std::shared_ptr<const cp::CompiledPolicy> p) {
+                               dp::Dataplane* dpl = live.load();
+                               if (dpl == nullptr) {  // start(): what the data plane starts with
+                                 initial = p;
+                                 return;
+                               }
+                               dpl->publish_policy(p->snapshot);
+                               if (cp::LinksRunner* l = links.load()) l->set_policy(p);
+                             });
+  start_policies(policies, cfg);
+  add_probe_and_overlay(cfg, *initial, settings);
+  dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial->snapshot);
+  live.store(&d);
+  // The event journal (docs/operations.md): a start record, saying since when the box was
+  // down when the last run did not end with a stop record (a crash, a power cut).
+  cp::Journal journal(cfg.state_dir + "/journal");
+  // Every record also to the syslog collectors (RFC 5424; never blocks the caller).
+  cp::SyslogSender syslog(cfg.operations.syslog, cfg.operations.syslog_facility);
+  if (!cfg.operations.syslog.empty())
+    journal.set_sink([&syslog](const cp::JournalEvent& e) { syslog.send(e); });
+  const std::string alive_file = journal.dir() + "/alive";
+  journal.append(start_record(journal, alive_file));
+  cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
+                              [](bool error, const std::string& m) { log_msg(error, m); });
+  link_runner.set_policy(initial);
+  link_runner.set_usage_file(cfg.state_dir + "/usage.json");
+  link_runner.set_journal(&journal, cfg.operations.incidents, alive_file);
+  link_runner.start();
+  links.store(&link_runner);
+  g_dp.store(&d);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an EPIPE, never a dead daemon
+  if (g_signalled) d.stop();
+  if (trace) d.set_trace(true);
+  cp::register_telemetry(d);
+  std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n",
+              cp::to_string(cfg.role), d.workers(), cfg.uplinks.size());
+  std::fflush(stdout);
+  // Nothing may keep a pointer to `d` past its scope, however the scope is left.
+  struct Unpublish {
+    ~Unpublish() {
+      cp::unregister_telemetry();
+      g_dp.store(nullptr);
+    }
+  } unpublish;
+  cp::DaemonState state(cfg, d, policies);
+  connect_state(state, cfg, link_runner, journal, syslog);
+  // The links' last hour and day for the web view's plots (docs/webview.md).
+  cp::HistoryStore history;
+  cp::HistoryRecorder history_recorder(
+      history, [&d, &link_runner] { return cp::sample_history(d, link_runner); },
+      cfg.state_dir + "/history.json");
+  state.set_history(&history);
+  std::unique_ptr<cp::IpfixExporter> ipfix = start_ipfix(cfg, d, state);
+  std::unique_ptr<cp::ApiServer> api = start_api(cfg, policies, state);
+  std::thread control([&d] { control_loop(d); });
+  d.run();
+  control.join();
+  if (api) api->stop();
+  state.set_ipfix(nullptr);
+  ipfix.reset();  // the flows' last records (forced end) while the tables still exist
+  links.store(nullptr);
+  link_runner.stop();
+  journal.append(daemon_record("stop", "trabouled stopped"));
+  live.store(nullptr);
+  print_summary(d);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts(kUsage);
+  add_options(opts);
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "trabouled: " << e.what() << "\n(try --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\n";
     return 0;
   }
+  cp::AgentConfig cfg;
+  if (std::optional<int> rc = read_config(vm, cfg)) return *rc;
+  auto eal = cp::eal_arguments(cfg, cp::allowed_cpus());
+  if (vm.count("check")) return check_config(cfg, eal);
 
   // The journal's months, days and business hours are in this zone: set before any thread
   // (the EAL's included) exists, as setenv requires.
@@ -325,158 +527,7 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   try {
-    auto site = cp::build_site(cfg);
-    dp::DataplaneSettings settings;
-    settings.workers = cfg.dataplane.workers;
-    settings.polling =
-        cfg.dataplane.poll == cp::PollMode::kBusy ? dp::Polling::kBusy : dp::Polling::kAdaptive;
-    settings.mbufs = cfg.dataplane.mbufs;
-    // The kernel side (docs/kernel.md): twins, the punt path and who may reach the box.
-    settings.punt.enabled = cfg.kernel.twins;
-    settings.punt.rates = cfg.kernel.rates;
-    settings.twin_default_route = cfg.kernel.default_route;
-    if (cfg.management.allow_set) {
-      settings.punt.allow = cfg.management.allow;
-    } else {  // the LAN's networks and the overlay's other side
-      settings.punt.allow = cfg.lan.prefixes;
-      settings.punt.allow_overlay = true;
-    }
-    if (cfg.kernel.twins) {
-      settings.twins.push_back(cfg.lan.port.twin);
-      for (const auto& u : cfg.uplinks) settings.twins.push_back(u.port.twin);
-    }
-
-    // The policy first: the data plane starts with the last committed version.
-    std::atomic<dp::Dataplane*> live{nullptr};
-    std::atomic<cp::LinksRunner*> links{nullptr};
-    std::shared_ptr<const cp::CompiledPolicy> initial;
-    cp::PolicyStore store(cfg.state_dir);
-    cp::PolicyManager policies(store, site_facts(cfg),
-                               [&](std::shared_ptr<const cp::CompiledPolicy> p) {
-                                 dp::Dataplane* dpl = live.load();
-                                 if (dpl == nullptr) {  // start(): what the data plane starts with
-                                   initial = p;
-                                   return;
-                                 }
-                                 dpl->publish_policy(p->snapshot);
-                                 if (cp::LinksRunner* l = links.load()) l->set_policy(p);
-                               });
-    policies.set_log([](cp::PolicyManager::LogLevel level, const std::string& msg) {
-      log_msg(level != cp::PolicyManager::LogLevel::kInfo, msg);
-    });
-    for (auto& w : policies.start(bootstrap_policy(cfg))) log_msg(true, w);
-    {
-      auto v = policies.running_version();
-      log_msg(false, "policy version " + std::to_string(v.version) + " (" + v.hash.substr(0, 12) +
-                         ") by " + v.author + " active");
-    }
-
-    // STAMP: the reflector on the policy's probe port; an edge also sends from local ports
-    // 40000-40255 (sessions), a hub only reflects.
-    settings.probe.reflector_port = initial->probes.port;
-    settings.stamp_port_base = cfg.role == cp::Role::kEdge ? 40000 : 0;
-    // The overlay: an edge needs its site id for it (without one it routes natively).
-    const bool overlay =
-        cfg.overlay.port != 0 && (cfg.role == cp::Role::kHub || cfg.overlay.site_id != 0);
-    settings.overlay.port = overlay ? cfg.overlay.port : 0;
-    settings.overlay.site_id = cfg.overlay.site_id;
-    settings.overlay.hub = cfg.role == cp::Role::kHub;
-    settings.overlay.mtu = cfg.overlay.mtu;
-    if (cfg.role == cp::Role::kEdge && !overlay)
-      log_msg(false,
-              "overlay: off (no /overlay/site_id in the config): overlay rules leave natively");
-    dp::Dataplane d(*site, cp::port_setups(cfg), settings, initial->snapshot);
-    live.store(&d);
-    // The event journal (docs/operations.md): a start record, saying since when the box was
-    // down when the last run did not end with a stop record (a crash, a power cut).
-    cp::Journal journal(cfg.state_dir + "/journal");
-    // Every record also to the syslog collectors (RFC 5424; never blocks the caller).
-    cp::SyslogSender syslog(cfg.operations.syslog, cfg.operations.syslog_facility);
-    if (!cfg.operations.syslog.empty())
-      journal.set_sink([&syslog](const cp::JournalEvent& e) { syslog.send(e); });
-    const std::string alive_file = journal.dir() + "/alive";
-    journal.append(start_record(journal, alive_file));
-    cp::LinksRunner link_runner(d, cp::to_string(cfg.role),
-                                [](bool error, const std::string& m) { log_msg(error, m); });
-    link_runner.set_policy(initial);
-    link_runner.set_usage_file(cfg.state_dir + "/usage.json");
-    link_runner.set_journal(&journal, cfg.operations.incidents, alive_file);
-    link_runner.start();
-    links.store(&link_runner);
-    g_dp.store(&d);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGPIPE, SIG_IGN);  // a peer gone mid-write is an EPIPE, never a dead daemon
-    if (g_signalled) d.stop();
-    if (vm.count("trace")) d.set_trace(true);
-    cp::register_telemetry(d);
-    std::printf("trabouled: %s forwarding with %u worker(s), lan + %zu uplink(s)\n",
-                cp::to_string(cfg.role), d.workers(), cfg.uplinks.size());
-    std::fflush(stdout);
-    // Nothing may keep a pointer to `d` past its scope, however the scope is left.
-    struct Unpublish {
-      ~Unpublish() {
-        cp::unregister_telemetry();
-        g_dp.store(nullptr);
-      }
-    } unpublish;
-    cp::DaemonState state(cfg, d, policies);
-    state.set_link_details(
-        [&link_runner](const std::string& u) { return link_runner.paths_json(u); });
-    state.set_paths([&link_runner] { return link_runner.paths_view(); });
-    state.set_firewall_log(
-        [&link_runner](size_t top) { return link_runner.firewall_log_view(top); });
-    cp::AvailabilityOptions avail;
-    avail.target_percent = cfg.operations.availability_target_percent;
-    avail.business = cfg.operations.business;
-    avail.timezone = cfg.operations.timezone.empty() ? "system" : cfg.operations.timezone;
-    state.set_journal(&journal, avail, cfg.operations.syslog.empty() ? nullptr : &syslog);
-    // The links' last hour and day for the web view's plots (docs/webview.md).
-    cp::HistoryStore history;
-    cp::HistoryRecorder history_recorder(
-        history, [&d, &link_runner] { return cp::sample_history(d, link_runner); },
-        cfg.state_dir + "/history.json");
-    state.set_history(&history);
-    // Flow export (docs/operations.md "IPFIX"): walks the tables once a second.
-    std::unique_ptr<cp::IpfixExporter> ipfix;
-    if (!cfg.ipfix.collectors.empty()) {
-      ipfix = std::make_unique<cp::IpfixExporter>(
-          cfg.ipfix, [&d] { return cp::sample_flows(d); },
-          [&d](uint16_t app) { return cp::app_name(d, app); });
-      state.set_ipfix(ipfix.get());
-      log_msg(false, "IPFIX: flows to " + std::to_string(cfg.ipfix.collectors.size()) +
-                         " collector(s), active timeout " +
-                         std::to_string(cfg.ipfix.active_timeout_s) + " s");
-    }
-    std::unique_ptr<cp::ApiServer> api;
-    if (cfg.api.enabled) {
-      api = std::make_unique<cp::ApiServer>(api_settings(cfg), policies, state);
-      // Failed logins, refusals and cut-off clients: rate-limited lines in the daemon's log.
-      api->set_security_log([](const std::string& line) { log_msg(true, line); });
-      api->start();
-      log_msg(false,
-              "API on https://" + cfg.api.listen + ":" + std::to_string(api->port()) + "/api/v1");
-    }
-    std::thread control([&d] { control_loop(d); });
-    d.run();
-    control.join();
-    if (api) api->stop();
-    state.set_ipfix(nullptr);
-    ipfix.reset();  // the flows' last records (forced end) while the tables still exist
-    links.store(nullptr);
-    link_runner.stop();
-    {
-      cp::JournalEvent stop;
-      stop.source = "daemon";
-      stop.kind = "daemon";
-      stop.subject = "trabouled";
-      stop.state = "stop";
-      stop.severity = "notice";
-      stop.text = "trabouled stopped";
-      journal.append(std::move(stop));
-    }
-    live.store(nullptr);
-    print_summary(d);
+    run_daemon(cfg, vm.count("trace") > 0);
   } catch (const std::exception& e) {
     std::cerr << "trabouled: " << e.what() << "\n";
     rc = 1;
