@@ -1085,60 +1085,62 @@ struct ApiServer::Net {
   }
 };
 
-void ApiServer::start() {
-  if (net_) throw ApiError("api: already started");
-  // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL): a client that resets
-  // its connection while we answer (or send close_notify) would raise SIGPIPE, whose default
-  // action kills the whole daemon, data plane included. systemd ignores it for the unit; a
-  // daemon run from a shell, a lab or a test must too. EPIPE is handled where it is returned.
-  std::signal(SIGPIPE, SIG_IGN);
+namespace {
+
+// TLS 1.3 is negotiated whenever the client has it; 1.2 only with forward-secret AEAD. False
+// with tls_error set when a setting, the certificate or the key is refused.
+bool setup_tls(SSL_CTX& ctx, const ApiSettings& settings, std::string& tls_error) {
+  ERR_clear_error();
+  if (!SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) ||
+      !SSL_CTX_set_cipher_list(&ctx,
+                               "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")) {
+    tls_error = "TLS settings refused: " + openssl_error();
+    return false;
+  }
+  SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  // Idle connections keep no read/write buffers.
+  SSL_CTX_set_mode(&ctx, SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate_chain_file(&ctx, settings.cert_file.c_str()) != 1) {
+    tls_error = "cert_file " + settings.cert_file + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_use_PrivateKey_file(&ctx, settings.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    tls_error = "key_file " + settings.key_file + ": " + openssl_error();
+    return false;
+  }
+  if (SSL_CTX_check_private_key(&ctx) != 1) {
+    tls_error = "key_file " + settings.key_file + " does not match cert_file " +
+                settings.cert_file + ": " + openssl_error();
+    return false;
+  }
+  return true;
+}
+
+SSL_CTX* new_tls_context(const ApiSettings& settings) {
   std::string tls_error;
-  auto setup = [this, &tls_error](SSL_CTX& ctx) {
-    ERR_clear_error();
-    // TLS 1.3 is negotiated whenever the client has it; 1.2 only with forward-secret AEAD.
-    if (!SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION) ||
-        !SSL_CTX_set_cipher_list(&ctx,
-                                 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-                                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-                                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")) {
-      tls_error = "TLS settings refused: " + openssl_error();
-      return false;
-    }
-    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    // Idle connections keep no read/write buffers.
-    SSL_CTX_set_mode(&ctx, SSL_MODE_RELEASE_BUFFERS);
-    if (SSL_CTX_use_certificate_chain_file(&ctx, settings_.cert_file.c_str()) != 1) {
-      tls_error = "cert_file " + settings_.cert_file + ": " + openssl_error();
-      return false;
-    }
-    if (SSL_CTX_use_PrivateKey_file(&ctx, settings_.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      tls_error = "key_file " + settings_.key_file + ": " + openssl_error();
-      return false;
-    }
-    if (SSL_CTX_check_private_key(&ctx) != 1) {
-      tls_error = "key_file " + settings_.key_file + " does not match cert_file " +
-                  settings_.cert_file + ": " + openssl_error();
-      return false;
-    }
-    return true;
-  };
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) throw ApiError("api: TLS context: " + openssl_error());
-  if (!setup(*ctx)) {
+  if (!setup_tls(*ctx, settings, tls_error)) {
     SSL_CTX_free(ctx);
     throw ApiError("api: " + tls_error);
   }
+  return ctx;
+}
 
-  // The listening socket (non-blocking: the loop accepts until EAGAIN).
+// The listening socket (non-blocking: the loop accepts until EAGAIN). On failure, frees ctx
+// and throws.
+int listen_socket(const ApiSettings& settings, SSL_CTX* ctx) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
   addrinfo* ai = nullptr;
-  const std::string where = settings_.listen_address + " port " + std::to_string(settings_.port);
-  if (::getaddrinfo(settings_.listen_address.c_str(), std::to_string(settings_.port).c_str(),
-                    &hints, &ai) != 0 ||
+  const std::string where = settings.listen_address + " port " + std::to_string(settings.port);
+  if (::getaddrinfo(settings.listen_address.c_str(), std::to_string(settings.port).c_str(), &hints,
+                    &ai) != 0 ||
       !ai) {
     SSL_CTX_free(ctx);
     throw ApiError("api: cannot listen on " + where + ": not an IP address");
@@ -1155,6 +1157,49 @@ void ApiServer::start() {
     SSL_CTX_free(ctx);
     throw ApiError("api: cannot listen on " + where + ": " + std::strerror(err));
   }
+  return fd;
+}
+
+// Errors httplib answers by itself (400 on a bad request line, 414) get the same JSON error
+// body as ours.
+httplib::Server::HandlerResponse answer_httplib_error(size_t max, httplib::Response& res) {
+  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  const int s = res.status;
+  if (s == 413)
+    send_error(res, 413, "payload_too_large",
+               "the request body is larger than " + std::to_string(max) + " bytes");
+  else if (s == 414)
+    send_error(res, 414, "uri_too_long", "the request line is too long");
+  else if (s >= 500)
+    send_error(res, s, "internal", "HTTP " + std::to_string(s));
+  else
+    send_error(res, s, s == 404 ? "not_found" : "bad_request",
+               "the request could not be parsed (HTTP " + std::to_string(s) + ")");
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void answer_exception(httplib::Response& res, std::exception_ptr ep) {
+  std::string what = "unexpected error";
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  send_error(res, 500, "internal", what);
+}
+
+}  // namespace
+
+void ApiServer::start() {
+  if (net_) throw ApiError("api: already started");
+  // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL): a client that resets
+  // its connection while we answer (or send close_notify) would raise SIGPIPE, whose default
+  // action kills the whole daemon, data plane included. systemd ignores it for the unit; a
+  // daemon run from a shell, a lab or a test must too. EPIPE is handled where it is returned.
+  std::signal(SIGPIPE, SIG_IGN);
+  SSL_CTX* ctx = new_tls_context(settings_);
+  int fd = listen_socket(settings_, ctx);
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -1165,8 +1210,13 @@ void ApiServer::start() {
   auto net = std::make_unique<Net>(*this, ctx, fd);
   if (::pipe2(net->wake, O_NONBLOCK | O_CLOEXEC) != 0)
     throw ApiError(std::string("api: pipe: ") + std::strerror(errno));
+  install_handlers(net->engine);
+  port_ = static_cast<uint16_t>(port);
+  net_ = std::move(net);
+  net_->start_threads();
+}
 
-  Engine& server = net->engine;
+void ApiServer::install_handlers(httplib::Server& server) {
   server.set_payload_max_length(settings_.max_body_bytes);
   server.set_keep_alive_timeout(static_cast<time_t>(std::ceil(settings_.idle_timeout_s)));
   server.set_keep_alive_max_count(kMaxRequestsPerConnection);
@@ -1182,37 +1232,9 @@ void ApiServer::start() {
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     dispatch(req, res);
   };
-  // Bodies are read here, decoded, and never past max_body_bytes (see the comment above Net).
   auto with_body = [this](const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) {
-    const size_t max = settings_.max_body_bytes;
-    if (req.is_multipart_form_data()) {
-      close_after(res, true);
-      return send_error(res, 415, "unsupported_media_type", "multipart bodies are not accepted");
-    }
-    std::string body;
-    bool too_large = false;
-    const bool ok = reader([&](const char* data, size_t n) {
-      if (n > max - body.size()) {
-        too_large = true;
-        return false;
-      }
-      body.append(data, n);
-      return true;
-    });
-    if (too_large || res.status == 413) {
-      ++bodies_too_large_;
-      close_after(res, true);
-      return send_error(res, 413, "payload_too_large",
-                        "the request body is larger than " + std::to_string(max) + " bytes");
-    }
-    if (!ok) {
-      close_after(res, false);
-      return send_error(res, 400, "bad_request", "the request body could not be read");
-    }
-    httplib::Request with = req;
-    with.body = std::move(body);
-    dispatch(with, res);
+    dispatch_with_body(req, res, reader);
   };
   server.Get(".*", handler);
   server.Post(".*", httplib::Server::HandlerWithContentReader(with_body));
@@ -1220,60 +1242,69 @@ void ApiServer::start() {
   server.Patch(".*", httplib::Server::HandlerWithContentReader(with_body));
   server.Delete(".*", httplib::Server::HandlerWithContentReader(with_body));
   server.Options(".*", handler);
-  // Errors httplib answers by itself (400 on a bad request line, 414) get the same JSON error
-  // body as ours.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max = settings_.max_body_bytes](const httplib::Request&, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        const int s = res.status;
-        if (s == 413)
-          send_error(res, 413, "payload_too_large",
-                     "the request body is larger than " + std::to_string(max) + " bytes");
-        else if (s == 414)
-          send_error(res, 414, "uri_too_long", "the request line is too long");
-        else if (s >= 500)
-          send_error(res, s, "internal", "HTTP " + std::to_string(s));
-        else
-          send_error(res, s, s == 404 ? "not_found" : "bad_request",
-                     "the request could not be parsed (HTTP " + std::to_string(s) + ")");
-        return httplib::Server::HandlerResponse::Handled;
+        return answer_httplib_error(max, res);
       }));
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unexpected error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        send_error(res, 500, "internal", what);
-      });
-  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    count(res.status);
-    const int s = res.status;
-    if (s == 401 || s == 403 || s == 429 || s == 413) {
-      // Never the token: only whether one was sent.
-      std::string path = req.path.substr(0, 100);
-      for (char& ch : path)
-        if (ch < 0x21 || ch > 0x7e) ch = '?';
-      const char* why =
-          s == 401   ? (req.has_header("Authorization") ? "unknown or malformed token" : "no token")
-          : s == 403 ? "token lacks the role"
-          : s == 429 ? "rate limited"
-                     : "body too large";
-      security_event("api: " + req.remote_addr + " " + req.method.substr(0, 10) + " " + path + " " +
-                     std::to_string(s) + " (" + why + ")");
-    }
-    std::lock_guard lock(log_mu_);
-    if (access_log_)
-      access_log_("api: " + req.remote_addr + " " + req.method + " " + req.path + " " +
-                  std::to_string(res.status));
-  });
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                  std::exception_ptr ep) { answer_exception(res, ep); });
+  server.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { log_request(req, res); });
+}
 
-  port_ = static_cast<uint16_t>(port);
-  net_ = std::move(net);
-  net_->start_threads();
+// Bodies are read here, decoded, and never past max_body_bytes (see the comment above Net).
+void ApiServer::dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                                   const httplib::ContentReader& reader) {
+  const size_t max = settings_.max_body_bytes;
+  if (req.is_multipart_form_data()) {
+    close_after(res, true);
+    return send_error(res, 415, "unsupported_media_type", "multipart bodies are not accepted");
+  }
+  std::string body;
+  bool too_large = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (n > max - body.size()) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (too_large || res.status == 413) {
+    ++bodies_too_large_;
+    close_after(res, true);
+    return send_error(res, 413, "payload_too_large",
+                      "the request body is larger than " + std::to_string(max) + " bytes");
+  }
+  if (!ok) {
+    close_after(res, false);
+    return send_error(res, 400, "bad_request", "the request body could not be read");
+  }
+  httplib::Request with = req;
+  with.body = std::move(body);
+  dispatch(with, res);
+}
+
+void ApiServer::log_request(const httplib::Request& req, const httplib::Response& res) {
+  count(res.status);
+  const int s = res.status;
+  if (s == 401 || s == 403 || s == 429 || s == 413) {
+    // Never the token: only whether one was sent.
+    std::string path = req.path.substr(0, 100);
+    for (char& ch : path)
+      if (ch < 0x21 || ch > 0x7e) ch = '?';
+    const char* why =
+        s == 401   ? (req.has_header("Authorization") ? "unknown or malformed token" : "no token")
+        : s == 403 ? "token lacks the role"
+        : s == 429 ? "rate limited"
+                   : "body too large";
+    security_event("api: " + req.remote_addr + " " + req.method.substr(0, 10) + " " + path + " " +
+                   std::to_string(s) + " (" + why + ")");
+  }
+  std::lock_guard lock(log_mu_);
+  if (access_log_)
+    access_log_("api: " + req.remote_addr + " " + req.method + " " + req.path + " " +
+                std::to_string(res.status));
 }
 
 void ApiServer::stop() {

@@ -34,6 +34,8 @@
 namespace httplib {
 struct Request;
 struct Response;
+class Server;
+class ContentReader;
 }  // namespace httplib
 
 namespace traboule::cp {
@@ -120,6 +122,13 @@ class ApiServer {
   // any fails, before the body is read.
   bool gate(const httplib::Request& req, httplib::Response& res);
   void dispatch(const httplib::Request& req, httplib::Response& res);
+  // The routes and httplib's hooks (gate, bodies, errors, access and security log).
+  void install_handlers(httplib::Server& server);
+  // Reads the body (at most max_body_bytes), then dispatches.
+  void dispatch_with_body(const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader& reader);
+  // Counts the answer; logs it, and refusals to the security log too.
+  void log_request(const httplib::Request& req, const httplib::Response& res);
   // nullopt: no or unknown token (the response is filled with 401).
   std::optional<Caller> authenticate(const httplib::Request& req, httplib::Response& res);
   bool admit(const std::string& client, double& retry_after_s);
