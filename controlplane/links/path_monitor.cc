@@ -444,66 +444,104 @@ PathMetrics PathMonitor::metrics() const {
   m.reply_ttl = reply_ttl_;
   m.data_windows_reset = data_resets_;
   m.data_reordered = data_reordered_;
-  if (data_.size() >= 2 && reflector_counts_) {
-    const DataSample& a = data_.front();
-    const DataSample& b = data_.back();
-    // Lost in the window: sent − received, less those still in flight at its end, plus those
-    // that were in flight at its start (sent before it, received in it).
-    auto lost_of = [](uint32_t sent, uint32_t recv, double in_start, double in_end) {
-      const double l = double(sent) - double(recv) + in_start - in_end;
-      return l > 0 ? std::min(l, double(sent)) : 0.0;
-    };
-    auto loss = [&](uint32_t sent, uint32_t recv, double in_start = 0, double in_end = 0) {
-      return sent > 0 ? lost_of(sent, recv, in_start, in_end) / double(sent) : 0.0;
-    };
-    m.data_sent_forward = uint32_t(b.s_txc - a.s_txc);
-    m.data_sent_backward = uint32_t(b.r_txc - a.r_txc);
-    if (m.data_sent_forward >= kMinDataPackets)
-      m.data_loss_forward =
-          loss(b.s_txc - a.s_txc, b.r_rxc - a.r_rxc, a.in_flight_f, b.in_flight_f);
-    if (m.data_sent_backward >= kMinDataPackets)
-      m.data_loss_backward =
-          loss(b.r_txc - a.r_txc, b.s_rxc - a.s_rxc, a.in_flight_b, b.in_flight_b);
-    // Per class, over the samples that carried it at both ends of the window.
-    m.data_classes = std::min(a.classes, b.classes);
-    for (uint8_t c = 0; c < m.data_classes; ++c) {
-      PathMetrics::ClassLoss& cl = m.class_loss[c];
-      const uint32_t sf = b.c_s_txc[c] - a.c_s_txc[c], rf = b.c_r_rxc[c] - a.c_r_rxc[c];
-      const uint32_t sb = b.c_r_txc[c] - a.c_r_txc[c], rb = b.c_s_rxc[c] - a.c_s_rxc[c];
-      cl.sent_forward = sf;
-      cl.sent_backward = sb;
-      cl.lost_forward =
-          static_cast<uint64_t>(lost_of(sf, rf, a.c_in_flight_f[c], b.c_in_flight_f[c]) + 0.5);
-      cl.lost_backward =
-          static_cast<uint64_t>(lost_of(sb, rb, a.c_in_flight_b[c], b.c_in_flight_b[c]) + 0.5);
-      if (sf >= kMinDataPackets) {
-        cl.forward = double(cl.lost_forward) / double(sf);
-        cl.forward_low = loss_lower_bound(cl.lost_forward, sf);
-      }
-      if (sb >= kMinDataPackets) {
-        cl.backward = double(cl.lost_backward) / double(sb);
-        cl.backward_low = loss_lower_bound(cl.lost_backward, sb);
-      }
+  if (data_.size() >= 2 && reflector_counts_) data_loss(m);
+
+  uint64_t age = 0;
+  const std::vector<const Entry*> w = window(age);
+  probe_figures(w, m);
+
+  // Loss direction (stateful reflector). Between two probes that reached the reflector, a and
+  // b: (seq_b − seq_a) − (rseq_b − rseq_a) probes never reached it; less those never sent, that
+  // is the forward loss of the gap; the rest of the gap's losses are backward.
+  if (cfg_.reflector == ReflectorMode::kStateless) {
+    m.lost_unknown_direction = m.lost;
+    return m;
+  }
+  loss_direction(w, age, m);
+  return m;
+}
+
+void PathMonitor::data_loss(PathMetrics& m) const {
+  const DataSample& a = data_.front();
+  const DataSample& b = data_.back();
+  // Lost in the window: sent − received, less those still in flight at its end, plus those
+  // that were in flight at its start (sent before it, received in it).
+  auto lost_of = [](uint32_t sent, uint32_t recv, double in_start, double in_end) {
+    const double l = double(sent) - double(recv) + in_start - in_end;
+    return l > 0 ? std::min(l, double(sent)) : 0.0;
+  };
+  auto loss = [&](uint32_t sent, uint32_t recv, double in_start = 0, double in_end = 0) {
+    return sent > 0 ? lost_of(sent, recv, in_start, in_end) / double(sent) : 0.0;
+  };
+  m.data_sent_forward = uint32_t(b.s_txc - a.s_txc);
+  m.data_sent_backward = uint32_t(b.r_txc - a.r_txc);
+  if (m.data_sent_forward >= kMinDataPackets)
+    m.data_loss_forward = loss(b.s_txc - a.s_txc, b.r_rxc - a.r_rxc, a.in_flight_f, b.in_flight_f);
+  if (m.data_sent_backward >= kMinDataPackets)
+    m.data_loss_backward = loss(b.r_txc - a.r_txc, b.s_rxc - a.s_rxc, a.in_flight_b, b.in_flight_b);
+  // Per class, over the samples that carried it at both ends of the window.
+  m.data_classes = std::min(a.classes, b.classes);
+  for (uint8_t c = 0; c < m.data_classes; ++c) {
+    PathMetrics::ClassLoss& cl = m.class_loss[c];
+    const uint32_t sf = b.c_s_txc[c] - a.c_s_txc[c], rf = b.c_r_rxc[c] - a.c_r_rxc[c];
+    const uint32_t sb = b.c_r_txc[c] - a.c_r_txc[c], rb = b.c_s_rxc[c] - a.c_s_rxc[c];
+    cl.sent_forward = sf;
+    cl.sent_backward = sb;
+    cl.lost_forward =
+        static_cast<uint64_t>(lost_of(sf, rf, a.c_in_flight_f[c], b.c_in_flight_f[c]) + 0.5);
+    cl.lost_backward =
+        static_cast<uint64_t>(lost_of(sb, rb, a.c_in_flight_b[c], b.c_in_flight_b[c]) + 0.5);
+    if (sf >= kMinDataPackets) {
+      cl.forward = double(cl.lost_forward) / double(sf);
+      cl.forward_low = loss_lower_bound(cl.lost_forward, sf);
+    }
+    if (sb >= kMinDataPackets) {
+      cl.backward = double(cl.lost_backward) / double(sb);
+      cl.backward_low = loss_lower_bound(cl.lost_backward, sb);
     }
   }
+}
 
-  // The window: the newest `window` settled probes, oldest first. Probes still in flight are
-  // not part of it yet.
+const PathMonitor::Entry* PathMonitor::slot(uint64_t age) const {
+  const uint32_t seq = next_seq_ - 1 - static_cast<uint32_t>(age);
+  const Entry& e = ring_[seq & mask_];
+  return e.fate == Fate::kFree || e.seq != seq ? nullptr : &e;
+}
+
+std::vector<const PathMonitor::Entry*> PathMonitor::window(uint64_t& age) const {
+  // The newest `window` settled probes, oldest first. Probes still in flight are not part of
+  // it yet.
   const uint64_t avail = std::min<uint64_t>(allocated_, ring_.size());
-  auto slot = [&](uint64_t age) -> const Entry* {
-    const uint32_t seq = next_seq_ - 1 - static_cast<uint32_t>(age);
-    const Entry& e = ring_[seq & mask_];
-    return e.fate == Fate::kFree || e.seq != seq ? nullptr : &e;
-  };
   std::vector<const Entry*> w;
-  uint64_t age = 0;
-  for (; age < avail && w.size() < cfg_.window; ++age) {
+  for (age = 0; age < avail && w.size() < cfg_.window; ++age) {
     const Entry* e = slot(age);
     if (e == nullptr || e->fate == Fate::kRequested || e->fate == Fate::kSent) continue;
     w.push_back(e);
   }
   std::reverse(w.begin(), w.end());
+  return w;
+}
 
+void PathMonitor::count_fate(Fate fate, PathMetrics& m) {
+  switch (fate) {
+    case Fate::kReceived:
+      ++m.received;
+      break;
+    case Fate::kLost:
+      ++m.lost;
+      break;
+    case Fate::kLate:
+      ++m.late;
+      break;
+    case Fate::kNotSent:
+      ++m.not_sent;
+      break;
+    default:
+      break;
+  }
+}
+
+void PathMonitor::probe_figures(const std::vector<const Entry*>& w, PathMetrics& m) {
   std::vector<int64_t> rtts;
   int64_t refl_sum = 0;
   uint32_t refl_n = 0;
@@ -513,22 +551,7 @@ PathMetrics PathMonitor::metrics() const {
   for (const Entry* e : w) {
     ++m.window_probes;
     m.duplicates += e->dups;
-    switch (e->fate) {
-      case Fate::kReceived:
-        ++m.received;
-        break;
-      case Fate::kLost:
-        ++m.lost;
-        break;
-      case Fate::kLate:
-        ++m.late;
-        break;
-      case Fate::kNotSent:
-        ++m.not_sent;
-        break;
-      default:
-        break;
-    }
+    count_fate(e->fate, m);
     if (e->fate != Fate::kReceived) continue;
     if (e->reordered) ++m.reordered;
     if (e->rtt_valid) rtts.push_back(e->rtt_ns);
@@ -554,21 +577,35 @@ PathMetrics PathMonitor::metrics() const {
   }
   const uint32_t denom = m.received + m.lost + m.late;
   if (denom > 0) m.loss_ratio = static_cast<double>(m.lost) / denom;
-
-  if (!rtts.empty()) {
-    int64_t sum = 0;
-    for (int64_t v : rtts) sum += v;
-    std::vector<int64_t> sorted = rtts;
-    std::sort(sorted.begin(), sorted.end());
-    m.rtt_min_us = us(sorted.front());
-    m.rtt_max_us = us(sorted.back());
-    m.rtt_avg_us = static_cast<double>(sum) / static_cast<double>(sorted.size()) / 1000.0;
-    m.rtt_p50_us = us(percentile(sorted, 50));
-    m.rtt_p90_us = us(percentile(sorted, 90));
-    m.rtt_p99_us = us(percentile(sorted, 99));
-    m.pdv_p99_us = us(percentile(sorted, 99) - sorted.front());
+  rtt_figures(rtts, m);
+  ipdv_figure(w, m);
+  if (refl_n > 0) m.reflector_time_avg_us = static_cast<double>(refl_sum) / refl_n / 1000.0;
+  if (owd_n > 0) {
+    fwd.avg_us /= owd_n;
+    bwd.avg_us /= owd_n;
+    m.forward_us = fwd;
+    m.backward_us = bwd;
+    m.one_way_error_us = owd_err * 1e6;
   }
-  // RFC 3393 IPDV between probes with consecutive sequence numbers that were both answered.
+}
+
+void PathMonitor::rtt_figures(const std::vector<int64_t>& rtts, PathMetrics& m) {
+  if (rtts.empty()) return;
+  int64_t sum = 0;
+  for (int64_t v : rtts) sum += v;
+  std::vector<int64_t> sorted = rtts;
+  std::sort(sorted.begin(), sorted.end());
+  m.rtt_min_us = us(sorted.front());
+  m.rtt_max_us = us(sorted.back());
+  m.rtt_avg_us = static_cast<double>(sum) / static_cast<double>(sorted.size()) / 1000.0;
+  m.rtt_p50_us = us(percentile(sorted, 50));
+  m.rtt_p90_us = us(percentile(sorted, 90));
+  m.rtt_p99_us = us(percentile(sorted, 99));
+  m.pdv_p99_us = us(percentile(sorted, 99) - sorted.front());
+}
+
+// RFC 3393 IPDV between probes with consecutive sequence numbers that were both answered.
+void PathMonitor::ipdv_figure(const std::vector<const Entry*>& w, PathMetrics& m) {
   int64_t ipdv_sum = 0;
   uint32_t ipdv_n = 0;
   for (size_t i = 1; i < w.size(); ++i) {
@@ -582,22 +619,11 @@ PathMetrics PathMonitor::metrics() const {
     ++ipdv_n;
   }
   if (ipdv_n > 0) m.ipdv_mean_abs_us = static_cast<double>(ipdv_sum) / ipdv_n / 1000.0;
-  if (refl_n > 0) m.reflector_time_avg_us = static_cast<double>(refl_sum) / refl_n / 1000.0;
-  if (owd_n > 0) {
-    fwd.avg_us /= owd_n;
-    bwd.avg_us /= owd_n;
-    m.forward_us = fwd;
-    m.backward_us = bwd;
-    m.one_way_error_us = owd_err * 1e6;
-  }
+}
 
-  // Loss direction (stateful reflector). Between two probes that reached the reflector, a and
-  // b: (seq_b − seq_a) − (rseq_b − rseq_a) probes never reached it; less those never sent, that
-  // is the forward loss of the gap; the rest of the gap's losses are backward.
-  if (cfg_.reflector == ReflectorMode::kStateless) {
-    m.lost_unknown_direction = m.lost;
-    return m;
-  }
+void PathMonitor::loss_direction(const std::vector<const Entry*>& w, uint64_t age,
+                                 PathMetrics& m) const {
+  const uint64_t avail = std::min<uint64_t>(allocated_, ring_.size());
   auto arrived = [](const Entry* e) {
     return e->fate == Fate::kReceived || e->fate == Fate::kLate;
   };
@@ -634,7 +660,6 @@ PathMetrics PathMonitor::metrics() const {
     }
   }
   m.lost_unknown_direction += lost_in_gap;  // after the last answer: direction not known yet
-  return m;
 }
 
 }  // namespace traboule::cp

@@ -179,6 +179,19 @@ class PathMonitor {
   void outcome(bool answered, uint64_t now_ns, dp::StampSendFailure why);
   void change(LinkStatus to, std::string reason, uint64_t now_ns);
   void data_sample(const dp::StampRecord& r, uint64_t now_ns);
+  // The parts of metrics(). data_loss: the Direct Measurement loss over data_ (two samples at
+  // least). slot: the probe `age` before the newest, null when gone. window: the newest
+  // cfg_.window settled probes, oldest first; `age` where the walk stopped. probe_figures: the
+  // window's counts, RTT, IPDV, reflector time and one-way delays. loss_direction: the window's
+  // losses split forward and backward (stateful reflector).
+  void data_loss(PathMetrics& m) const;
+  const Entry* slot(uint64_t age) const;
+  std::vector<const Entry*> window(uint64_t& age) const;
+  static void count_fate(Fate fate, PathMetrics& m);
+  static void probe_figures(const std::vector<const Entry*>& w, PathMetrics& m);
+  static void rtt_figures(const std::vector<int64_t>& rtts, PathMetrics& m);
+  static void ipdv_figure(const std::vector<const Entry*>& w, PathMetrics& m);
+  void loss_direction(const std::vector<const Entry*>& w, uint64_t age, PathMetrics& m) const;
 
   // One Direct Measurement reading: the counters both ends had when the probe passed.
   struct DataSample {
