@@ -253,7 +253,9 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   std::vector<dp::LinkHealth> states = health_states();
   std::vector<dp::LinkHealth> internet = health_states(true);
   log_internet(internet, now_ns);
-  journal_health(states, internet);
+  if (role_ == "edge")
+    journal_.health(states, internet, dp_.site().uplinks,
+                    policy_ ? policy_->snapshot.get() : nullptr);
   const bool changed = states != last_health_ || internet != last_internet_;
   if (!changed && !force && now_ns - last_refresh_ns_ < kRefreshNs) return;
   last_refresh_ns_ = now_ns;
@@ -277,11 +279,13 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
     last_internet_ = internet;
     last_publish_ns_ = now_ns;
   }
-  journal_sla_unmet(*health);
+  if (policy_ && role_ == "edge")
+    journal_.sla_unmet(*health, policy_->snapshot->sla_classes,
+                       std::min<size_t>(dp_.site().uplinks.size(), dp::kMaxUplinks));
   evaluate_rules(*health, now_ns);
   collect_flow_events(now_ns);
   collect_fw_events(now_ns);
-  watch_flood(now_ns);
+  journal_.watch_flood(now_ns, dp_);
   json j = state_to_json(st, states, internet);
   std::lock_guard lock(mu_);
   j["events"] = events_;
@@ -448,10 +452,11 @@ uint32_t LinksRunner::evaluate_sla(
                  {"sla_class", classes[c].name},
                  {"ok", ch->ok},
                  {"reason", ch->reason}});
-      journal("sla", classes[c].name + "@" + up, ch->ok ? "met" : "violated",
-              ch->ok ? "notice" : "warning", ch->ok ? "" : incidents_.sla_degraded,
-              "uplink " + up + (ch->ok ? " meets" : " leaves") + " SLA class " + classes[c].name +
-                  " (" + ch->reason + ")");
+      journal_.record("sla", classes[c].name + "@" + up, ch->ok ? "met" : "violated",
+                      ch->ok ? "notice" : "warning",
+                      ch->ok ? "" : journal_.incidents().sla_degraded,
+                      "uplink " + up + (ch->ok ? " meets" : " leaves") + " SLA class " +
+                          classes[c].name + " (" + ch->reason + ")");
     }
     if (!t.ok()) bits &= ~(1u << c);
   }
@@ -633,9 +638,10 @@ void LinksRunner::meter_caps(dp::LinkSnapshot& links, uint64_t now_ns) {
                  {"kind", "cap"},
                  {"uplink", status[u].name},
                  {"reason", "monthly cap reached: " + std::to_string(used) + " bytes"}});
-      journal("cap", status[u].name, "reached", "warning", incidents_.cap_reached,
-              "uplink " + status[u].name + " reached its monthly cap (" + std::to_string(used) +
-                  " of " + std::to_string(cap) + " bytes): critical classes only");
+      journal_.record("cap", status[u].name, "reached", "warning", journal_.incidents().cap_reached,
+                      "uplink " + status[u].name + " reached its monthly cap (" +
+                          std::to_string(used) + " of " + std::to_string(cap) +
+                          " bytes): critical classes only");
     }
     links.uplinks[u].cap_reached = reached;
     const bool metered =
@@ -808,127 +814,6 @@ json LinksRunner::firewall_log_view(size_t top) const {
   return {{"top_denied_sources", srcs}, {"last", last}, {"records_lost", fw_events_lost_}};
 }
 
-void LinksRunner::journal(const std::string& kind, const std::string& subject,
-                          const std::string& state, const std::string& severity,
-                          const std::string& incident, const std::string& text) {
-  if (journal_ == nullptr) return;
-  JournalEvent e;
-  e.source = "links";
-  e.kind = kind;
-  e.subject = subject;
-  e.state = state;
-  e.severity = severity;
-  e.incident = incident;
-  e.text = text;
-  journal_->append(std::move(e));
-}
-
-void LinksRunner::journal_health(const std::vector<dp::LinkHealth>& hub,
-                                 const std::vector<dp::LinkHealth>& internet) {
-  if (journal_ == nullptr || role_ != "edge") return;
-  const auto& ups = dp_.site().uplinks;
-  journaled_hub_.resize(hub.size(), dp::LinkHealth::kUnknown);
-  journaled_internet_.resize(internet.size(), dp::LinkHealth::kUnknown);
-  bool any_hub = false, all_hub_down = true, any_inet = false, all_inet_down = true;
-  for (size_t u = 0; u < hub.size() && u < ups.size(); ++u) {
-    if (hub[u] != dp::LinkHealth::kUnknown) any_hub = true;
-    if (hub[u] != dp::LinkHealth::kDown) all_hub_down = false;
-    // An uplink's hub reachability: down, and up again after a down (a first "up" after start
-    // is no news).
-    const dp::LinkHealth was = journaled_hub_[u];
-    if (hub[u] == dp::LinkHealth::kDown && was != dp::LinkHealth::kDown) {
-      const bool backup = policy_ && u < policy_->snapshot->uplinks.size() &&
-                          policy_->snapshot->uplinks[u].role == dp::UplinkRole::kBackup;
-      journal("uplink", ups[u]->name, "down", backup ? "warning" : "error",
-              backup ? incidents_.backup_down : incidents_.primary_down,
-              std::string(backup ? "backup" : "primary") + " uplink " + ups[u]->name +
-                  " has no path to the hub");
-    } else if (hub[u] == dp::LinkHealth::kUp && was == dp::LinkHealth::kDown) {
-      journal("uplink", ups[u]->name, "up", "notice", "",
-              "uplink " + ups[u]->name + " reaches the hub again");
-    }
-    if (hub[u] != dp::LinkHealth::kUnknown) journaled_hub_[u] = hub[u];
-  }
-  for (size_t u = 0; u < internet.size(); ++u) {
-    if (internet[u] != dp::LinkHealth::kUnknown) any_inet = true;
-    if (internet[u] != dp::LinkHealth::kDown) all_inet_down = false;
-  }
-  // The site: P0 when no uplink reaches the hub (or, with breakout targets, the internet).
-  const dp::LinkHealth site = !any_hub       ? dp::LinkHealth::kUnknown
-                              : all_hub_down ? dp::LinkHealth::kDown
-                                             : dp::LinkHealth::kUp;
-  if (site == dp::LinkHealth::kDown && journaled_site_ != dp::LinkHealth::kDown)
-    journal("site", "hub", "down", "critical", incidents_.site_down,
-            "the site has no usable path to the hub");
-  else if (site == dp::LinkHealth::kUp && journaled_site_ == dp::LinkHealth::kDown)
-    journal("site", "hub", "up", "notice", "", "the site reaches the hub again");
-  if (site != dp::LinkHealth::kUnknown) journaled_site_ = site;
-  const dp::LinkHealth inet = !any_inet       ? dp::LinkHealth::kUnknown
-                              : all_inet_down ? dp::LinkHealth::kDown
-                                              : dp::LinkHealth::kUp;
-  if (inet == dp::LinkHealth::kDown && journaled_site_internet_ != dp::LinkHealth::kDown)
-    journal("site", "internet", "down", "critical", incidents_.site_down,
-            "the site has no usable path to the internet (no breakout target answers)");
-  else if (inet == dp::LinkHealth::kUp && journaled_site_internet_ == dp::LinkHealth::kDown)
-    journal("site", "internet", "up", "notice", "", "the site reaches the internet again");
-  if (inet != dp::LinkHealth::kUnknown) journaled_site_internet_ = inet;
-}
-
-void LinksRunner::journal_sla_unmet(const dp::LinkSnapshot& links) {
-  if (journal_ == nullptr || !policy_ || role_ != "edge") return;
-  const auto& classes = policy_->snapshot->sla_classes;
-  const size_t n = std::min<size_t>(dp_.site().uplinks.size(), dp::kMaxUplinks);
-  for (size_t c = 0; c < classes.size() && c < 32; ++c) {
-    bool met = false;
-    for (size_t u = 0; u < n; ++u)
-      met = met || (links.uplinks[u].state != dp::LinkHealth::kDown &&
-                    (links.uplinks[u].sla_ok >> c & 1u) != 0);
-    auto [it, fresh] = journaled_unmet_.try_emplace(classes[c].name, false);
-    if (!met && !it->second)
-      journal("sla", classes[c].name, "unmet", "error", incidents_.sla_unmet,
-              "no uplink meets SLA class " + classes[c].name);
-    else if (met && it->second)
-      journal("sla", classes[c].name, "met", "notice", "",
-              "an uplink meets SLA class " + classes[c].name + " again");
-    it->second = !met;
-  }
-}
-
-void LinksRunner::watch_flood(uint64_t now_ns) {
-  if (journal_ == nullptr || now_ns - flood_checked_ns_ < FloodWatch::kIntervalNs) return;
-  flood_checked_ns_ = now_ns;
-  uint64_t refused = 0;  // new flows the WAN flood limits refused, every worker
-  for (const dp::CounterValue& c : dp_.counters())
-    if (c.name == "firewall.flood_table_share" || c.name == "firewall.flood_source_rate" ||
-        c.name == "firewall.flood_destination_rate")
-      refused += c.value;
-  const auto ch = flood_.update(now_ns, refused);
-  if (!ch) return;
-  if (ch->active)
-    journal("firewall", "wan", "flood", "warning", incidents_.firewall_flood,
-            "WAN flood: the firewall's flood limits refuse " + std::to_string(ch->per_second) +
-                " new flows/s (table share, source and destination rates; docs/firewall.md)");
-  else
-    journal("firewall", "wan", "calm", "notice", "",
-            "WAN flood over: " + std::to_string(ch->refused) + " new flows refused, peak " +
-                std::to_string(ch->per_second) + "/s");
-}
-
-void LinksRunner::stamp_alive(uint64_t now_ns) {
-  if (alive_file_.empty() || now_ns - alive_stamped_ns_ < 5'000'000'000ULL) return;
-  alive_stamped_ns_ = now_ns;
-  // Written aside and renamed: a crash leaves the old stamp or the new one, never half.
-  const std::string tmp = alive_file_ + ".tmp";
-  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-    std::fprintf(f, "%lld\n", static_cast<long long>(ms));
-    std::fclose(f);
-    std::rename(tmp.c_str(), alive_file_.c_str());
-  }
-}
-
 void LinksRunner::add_event(json e) {
   std::lock_guard lock(mu_);
   path_events_.push_back(std::move(e));
@@ -986,12 +871,12 @@ void LinksRunner::run() {
       }
     }
     prev_loop_ns_ = now;
-    stamp_alive(now);
+    journal_.stamp_alive(now);
     if (wanted) {
       if (policy_ != wanted && wanted->snapshot)
-        journal("policy", "policy", "applied", "notice", "",
-                "policy version " + std::to_string(wanted->snapshot->version) + " (" +
-                    wanted->snapshot->hash.substr(0, 12) + ") in force");
+        journal_.record("policy", "policy", "applied", "notice", "",
+                        "policy version " + std::to_string(wanted->snapshot->version) + " (" +
+                            wanted->snapshot->hash.substr(0, 12) + ") in force");
       policy_ = wanted;
       rule_choice_.clear();
       for (const BreakoutTarget& t : wanted->breakout_targets)
@@ -1012,8 +897,9 @@ void LinksRunner::run() {
       log_(e.to == LinkStatus::kDown, "links: path " + e.path + " " + to_string(e.from) + " → " +
                                           to_string(e.to) + " (" + e.reason + ")");
       if (e.to == LinkStatus::kDown || (e.to == LinkStatus::kUp && e.from == LinkStatus::kDown))
-        journal("path", e.path, to_string(e.to), e.to == LinkStatus::kDown ? "warning" : "notice",
-                "", "path " + e.path + " " + to_string(e.to) + " (" + e.reason + ")");
+        journal_.record("path", e.path, to_string(e.to),
+                        e.to == LinkStatus::kDown ? "warning" : "notice", "",
+                        "path " + e.path + " " + to_string(e.to) + " (" + e.reason + ")");
       std::lock_guard lock(mu_);
       events_.push_back(to_json(e));
       if (events_.size() > kEventsKept) events_.erase(events_.begin());

@@ -17,8 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "controlplane/agent/health_journal.h"
 #include "controlplane/config/config.h"
-#include "controlplane/journal/flood_watch.h"
 #include "controlplane/journal/journal.h"
 #include "controlplane/links/cap_meter.h"
 #include "controlplane/links/link_monitor.h"
@@ -45,9 +45,7 @@ class LinksRunner {
   // runner stamps every few seconds so a restart after a crash knows when the box was last
   // alive (before start(); null: nothing journaled).
   void set_journal(Journal* journal, IncidentClasses classes, std::string alive_file) {
-    journal_ = journal;
-    incidents_ = std::move(classes);
-    alive_file_ = std::move(alive_file);
+    journal_.set(journal, std::move(classes), std::move(alive_file));
   }
   void start();
   void stop();
@@ -121,16 +119,6 @@ class LinksRunner {
   // The uplink's name; "none" for kNoUplink.
   std::string uplink_name(uint8_t u) const;
   void add_event(nlohmann::json e);
-  // Journal records (docs/operations.md): uplink and site reachability, SLA classes no uplink
-  // meets; each change once.
-  void journal(const std::string& kind, const std::string& subject, const std::string& state,
-               const std::string& severity, const std::string& incident, const std::string& text);
-  void journal_health(const std::vector<dp::LinkHealth>& hub,
-                      const std::vector<dp::LinkHealth>& internet);
-  void journal_sla_unmet(const dp::LinkSnapshot& links);
-  void stamp_alive(uint64_t now_ns);
-  // Journals when the firewall's WAN flood limits start and stop refusing (FloodWatch).
-  void watch_flood(uint64_t now_ns);
   void collect_flow_events(uint64_t now_ns);
   // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
   // denied sources for GET /firewall.
@@ -177,16 +165,7 @@ class LinksRunner {
   static constexpr uint64_t kLoadIntervalNs = 50'000'000;
   static constexpr uint32_t kBusyPercent = 80;
   std::array<Load, dp::kMaxUplinks> load_{};
-  Journal* journal_ = nullptr;
-  IncidentClasses incidents_;
-  std::string alive_file_;
-  uint64_t alive_stamped_ns_ = 0;
-  std::vector<dp::LinkHealth> journaled_hub_, journaled_internet_;  // per uplink
-  dp::LinkHealth journaled_site_ = dp::LinkHealth::kUnknown;
-  dp::LinkHealth journaled_site_internet_ = dp::LinkHealth::kUnknown;
-  std::map<std::string, bool> journaled_unmet_;  // SLA class → no uplink meets it
-  FloodWatch flood_;
-  uint64_t flood_checked_ns_ = 0;
+  HealthJournal journal_;  // runner thread
   void track_load(uint64_t now_ns);
   std::vector<uint8_t> rule_choice_;  // per rule of policy_: kNoUplink until first evaluated
   nlohmann::json rules_view_ = nlohmann::json::array();   // under mu_

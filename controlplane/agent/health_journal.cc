@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "controlplane/agent/health_journal.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace traboule::cp {
+
+void HealthJournal::record(const std::string& kind, const std::string& subject,
+                           const std::string& state, const std::string& severity,
+                           const std::string& incident, const std::string& text) {
+  if (journal_ == nullptr) return;
+  JournalEvent e;
+  e.source = "links";
+  e.kind = kind;
+  e.subject = subject;
+  e.state = state;
+  e.severity = severity;
+  e.incident = incident;
+  e.text = text;
+  journal_->append(std::move(e));
+}
+
+void HealthJournal::health(const std::vector<dp::LinkHealth>& hub,
+                           const std::vector<dp::LinkHealth>& internet,
+                           const std::vector<dp::Interface*>& ups,
+                           const dp::PolicySnapshot* policy) {
+  if (journal_ == nullptr) return;
+  journaled_hub_.resize(hub.size(), dp::LinkHealth::kUnknown);
+  journaled_internet_.resize(internet.size(), dp::LinkHealth::kUnknown);
+  bool any_hub = false, all_hub_down = true, any_inet = false, all_inet_down = true;
+  for (size_t u = 0; u < hub.size() && u < ups.size(); ++u) {
+    if (hub[u] != dp::LinkHealth::kUnknown) any_hub = true;
+    if (hub[u] != dp::LinkHealth::kDown) all_hub_down = false;
+    // An uplink's hub reachability: down, and up again after a down (a first "up" after start
+    // is no news).
+    const dp::LinkHealth was = journaled_hub_[u];
+    if (hub[u] == dp::LinkHealth::kDown && was != dp::LinkHealth::kDown) {
+      const bool backup = policy != nullptr && u < policy->uplinks.size() &&
+                          policy->uplinks[u].role == dp::UplinkRole::kBackup;
+      record("uplink", ups[u]->name, "down", backup ? "warning" : "error",
+             backup ? incidents_.backup_down : incidents_.primary_down,
+             std::string(backup ? "backup" : "primary") + " uplink " + ups[u]->name +
+                 " has no path to the hub");
+    } else if (hub[u] == dp::LinkHealth::kUp && was == dp::LinkHealth::kDown) {
+      record("uplink", ups[u]->name, "up", "notice", "",
+             "uplink " + ups[u]->name + " reaches the hub again");
+    }
+    if (hub[u] != dp::LinkHealth::kUnknown) journaled_hub_[u] = hub[u];
+  }
+  for (size_t u = 0; u < internet.size(); ++u) {
+    if (internet[u] != dp::LinkHealth::kUnknown) any_inet = true;
+    if (internet[u] != dp::LinkHealth::kDown) all_inet_down = false;
+  }
+  // The site: P0 when no uplink reaches the hub (or, with breakout targets, the internet).
+  const dp::LinkHealth site = !any_hub       ? dp::LinkHealth::kUnknown
+                              : all_hub_down ? dp::LinkHealth::kDown
+                                             : dp::LinkHealth::kUp;
+  if (site == dp::LinkHealth::kDown && journaled_site_ != dp::LinkHealth::kDown)
+    record("site", "hub", "down", "critical", incidents_.site_down,
+           "the site has no usable path to the hub");
+  else if (site == dp::LinkHealth::kUp && journaled_site_ == dp::LinkHealth::kDown)
+    record("site", "hub", "up", "notice", "", "the site reaches the hub again");
+  if (site != dp::LinkHealth::kUnknown) journaled_site_ = site;
+  const dp::LinkHealth inet = !any_inet       ? dp::LinkHealth::kUnknown
+                              : all_inet_down ? dp::LinkHealth::kDown
+                                              : dp::LinkHealth::kUp;
+  if (inet == dp::LinkHealth::kDown && journaled_site_internet_ != dp::LinkHealth::kDown)
+    record("site", "internet", "down", "critical", incidents_.site_down,
+           "the site has no usable path to the internet (no breakout target answers)");
+  else if (inet == dp::LinkHealth::kUp && journaled_site_internet_ == dp::LinkHealth::kDown)
+    record("site", "internet", "up", "notice", "", "the site reaches the internet again");
+  if (inet != dp::LinkHealth::kUnknown) journaled_site_internet_ = inet;
+}
+
+void HealthJournal::sla_unmet(const dp::LinkSnapshot& links,
+                              const std::vector<dp::SlaClass>& classes, size_t n) {
+  if (journal_ == nullptr) return;
+  for (size_t c = 0; c < classes.size() && c < 32; ++c) {
+    bool met = false;
+    for (size_t u = 0; u < n; ++u)
+      met = met || (links.uplinks[u].state != dp::LinkHealth::kDown &&
+                    (links.uplinks[u].sla_ok >> c & 1u) != 0);
+    auto [it, fresh] = journaled_unmet_.try_emplace(classes[c].name, false);
+    if (!met && !it->second)
+      record("sla", classes[c].name, "unmet", "error", incidents_.sla_unmet,
+             "no uplink meets SLA class " + classes[c].name);
+    else if (met && it->second)
+      record("sla", classes[c].name, "met", "notice", "",
+             "an uplink meets SLA class " + classes[c].name + " again");
+    it->second = !met;
+  }
+}
+
+void HealthJournal::watch_flood(uint64_t now_ns, const dp::Dataplane& dataplane) {
+  if (journal_ == nullptr || now_ns - flood_checked_ns_ < FloodWatch::kIntervalNs) return;
+  flood_checked_ns_ = now_ns;
+  uint64_t refused = 0;  // new flows the WAN flood limits refused, every worker
+  for (const dp::CounterValue& c : dataplane.counters())
+    if (c.name == "firewall.flood_table_share" || c.name == "firewall.flood_source_rate" ||
+        c.name == "firewall.flood_destination_rate")
+      refused += c.value;
+  const auto ch = flood_.update(now_ns, refused);
+  if (!ch) return;
+  if (ch->active)
+    record("firewall", "wan", "flood", "warning", incidents_.firewall_flood,
+           "WAN flood: the firewall's flood limits refuse " + std::to_string(ch->per_second) +
+               " new flows/s (table share, source and destination rates; docs/firewall.md)");
+  else
+    record("firewall", "wan", "calm", "notice", "",
+           "WAN flood over: " + std::to_string(ch->refused) + " new flows refused, peak " +
+               std::to_string(ch->per_second) + "/s");
+}
+
+void HealthJournal::stamp_alive(uint64_t now_ns) {
+  if (alive_file_.empty() || now_ns - alive_stamped_ns_ < 5'000'000'000ULL) return;
+  alive_stamped_ns_ = now_ns;
+  // Written aside and renamed: a crash leaves the old stamp or the new one, never half.
+  const std::string tmp = alive_file_ + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    std::fprintf(f, "%lld\n", static_cast<long long>(ms));
+    std::fclose(f);
+    std::rename(tmp.c_str(), alive_file_.c_str());
+  }
+}
+
+}  // namespace traboule::cp
