@@ -284,7 +284,7 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
                        std::min<size_t>(dp_.site().uplinks.size(), dp::kMaxUplinks));
   evaluate_rules(*health, now_ns);
   collect_flow_events(now_ns);
-  collect_fw_events(now_ns);
+  fw_log_.collect(dp_, policy_ ? policy_->snapshot.get() : nullptr, now_ns, log_);
   journal_.watch_flood(now_ns, dp_);
   json j = state_to_json(st, states, internet);
   std::lock_guard lock(mu_);
@@ -717,101 +717,8 @@ void LinksRunner::collect_flow_events(uint64_t now_ns) {
   while (flow_events_.size() > kEventsKept) flow_events_.erase(flow_events_.begin());
 }
 
-void LinksRunner::collect_fw_events(uint64_t now_ns) {
-  constexpr uint32_t kLinesPerSecond = 10;
-  constexpr size_t kLastKept = 64, kSourcesKept = 4096;
-  const auto logs = dp_.fw_events();
-  if (fw_event_pos_.size() != logs.size()) fw_event_pos_.assign(logs.size(), 0);
-  std::vector<dp::FwEvent> evs;
-  uint64_t lost = 0;
-  for (size_t w = 0; w < logs.size(); ++w)
-    fw_event_pos_[w] = logs[w]->read(fw_event_pos_[w], evs, lost);
-  if (now_ns - fw_log_window_ns_ >= 1'000'000'000ull) {
-    if (fw_suppressed_ != 0)
-      log_(false, "firewall: " + std::to_string(fw_suppressed_) +
-                      " more decisions not logged in the last second (rate limit " +
-                      std::to_string(kLinesPerSecond) + "/s; counters have them all)");
-    fw_log_window_ns_ = now_ns;
-    fw_logged_in_window_ = 0;
-    fw_suppressed_ = 0;
-  }
-  if (evs.empty() && lost == 0) return;
-  const dp::PolicySnapshot* p = policy_ ? policy_->snapshot.get() : nullptr;
-  const uint64_t tsc_now = rte_rdtsc(), hz = rte_get_tsc_hz();
-  json out = json::array();
-  std::vector<std::string> denied_from;
-  for (const dp::FwEvent& e : evs) {
-    const char* proto = e.proto == 6    ? "tcp"
-                        : e.proto == 17 ? "udp"
-                        : e.proto == 1  ? "icmp"
-                        : e.proto == 58 ? "icmpv6"
-                                        : "ip";
-    auto ep = [&](const dp::IpAddr& a, uint16_t port) {
-      const std::string s = a.str();
-      return (a.is_v4() ? s : "[" + s + "]") + ":" + std::to_string(port);
-    };
-    std::string rule = "default";
-    if (e.rule != dp::kNoFwRule && p != nullptr &&
-        static_cast<size_t>(e.rule) < p->firewall.rules.size())
-      rule = p->firewall.rules[static_cast<size_t>(e.rule)].name;
-    if (e.forward >= 0 && p != nullptr &&
-        static_cast<size_t>(e.forward) < p->firewall.forwards.size())
-      rule = "port forward " + p->firewall.forwards[static_cast<size_t>(e.forward)].name;
-    const std::string verdict = e.verdict < dp::FlowStage::kVerdictCount
-                                    ? std::string(dp::FlowStage::kVerdictNames[e.verdict])
-                                    : "?";
-    const std::string zones = std::string(dp::kZoneNames[static_cast<unsigned>(e.from)]) + "→" +
-                              std::string(dp::kZoneNames[static_cast<unsigned>(e.to)]);
-    const std::string flow =
-        std::string(proto) + " " + ep(e.src, e.src_port) + " → " + ep(e.dst, e.dst_port);
-    const bool denied =
-        e.verdict != dp::FlowStage::kAllowedRule && e.verdict != dp::FlowStage::kAllowedForward &&
-        e.verdict != dp::FlowStage::kAllowedDefault && e.verdict != dp::FlowStage::kAllowedNat &&
-        e.verdict != dp::FlowStage::kRelated;
-    if (denied) denied_from.push_back(e.src.str());
-    if (fw_logged_in_window_ < kLinesPerSecond) {
-      ++fw_logged_in_window_;
-      log_(false, "firewall: " + verdict + " " + zones + " " + flow + " (rule " + rule + ")");
-    } else {
-      ++fw_suppressed_;
-    }
-    const uint64_t age_ns = tsc_now > e.tsc && hz != 0 ? (tsc_now - e.tsc) * 1'000'000'000 / hz : 0;
-    out.push_back({{"time_ns", now_ns > age_ns ? now_ns - age_ns : now_ns},
-                   {"verdict", verdict},
-                   {"zones", zones},
-                   {"flow", flow},
-                   {"rule", rule}});
-  }
-  std::lock_guard lock(mu_);
-  fw_events_lost_ += lost;
-  for (json& e : out) fw_last_.push_back(std::move(e));
-  while (fw_last_.size() > kLastKept) fw_last_.erase(fw_last_.begin());
-  for (const std::string& src : denied_from) {
-    auto it = fw_denied_sources_.find(src);
-    if (it != fw_denied_sources_.end())
-      ++it->second;
-    else if (fw_denied_sources_.size() < kSourcesKept)
-      fw_denied_sources_.emplace(src, 1);
-  }
-}
-
 json LinksRunner::firewall_log_view(size_t top) const {
-  std::lock_guard lock(mu_);
-  std::vector<std::pair<uint64_t, std::string>> v;
-  for (const auto& [src, n] : fw_denied_sources_) v.emplace_back(n, src);
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  json srcs = json::array();
-  for (size_t i = 0; i < v.size() && i < top; ++i)
-    srcs.push_back({{"source", v[i].second}, {"denied", v[i].first}});
-  json last = fw_last_;
-  const uint64_t now = mono_ns();
-  for (json& e : last) {
-    const uint64_t t = e.value("time_ns", uint64_t{0});
-    e["ago_s"] = now >= t ? double(now - t) / 1e9 : 0.0;
-  }
-  return {{"top_denied_sources", srcs}, {"last", last}, {"records_lost", fw_events_lost_}};
+  return fw_log_.view(top, mono_ns());
 }
 
 void LinksRunner::add_event(json e) {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "controlplane/agent/firewall_log.h"
 #include "controlplane/agent/health_journal.h"
 #include "controlplane/config/config.h"
 #include "controlplane/journal/journal.h"
@@ -120,9 +121,6 @@ class LinksRunner {
   std::string uplink_name(uint8_t u) const;
   void add_event(nlohmann::json e);
   void collect_flow_events(uint64_t now_ns);
-  // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
-  // denied sources for GET /firewall.
-  void collect_fw_events(uint64_t now_ns);
   // Monthly use per uplink against the policy's caps; sets cap_reached in `links`.
   void meter_caps(dp::LinkSnapshot& links, uint64_t now_ns);
   // IP bytes of the probes (and their replies) of one path, and of every path of an uplink
@@ -174,13 +172,10 @@ class LinksRunner {
   nlohmann::json flow_events_ = nlohmann::json::array();  // under mu_: flows moved (newest last)
   uint64_t flow_moves_ = 0, flow_events_lost_ = 0;        // under mu_
   std::vector<uint64_t> flow_event_pos_;                  // per worker log, runner thread
-  std::vector<uint64_t> fw_event_pos_;                    // per worker log, runner thread
-  uint64_t fw_log_window_ns_ = 0;                         // runner thread: log rate limit
-  uint32_t fw_logged_in_window_ = 0, fw_suppressed_ = 0;  // runner thread
-  nlohmann::json fw_last_ = nlohmann::json::array();      // under mu_: newest last
-  std::map<std::string, uint64_t> fw_denied_sources_;     // under mu_: bounded
-  uint64_t fw_events_lost_ = 0;                           // under mu_
-  CapMeter caps_;                                         // runner thread
+  // Firewall decisions from the workers: rate-limited log lines, the last ones and the top
+  // denied sources for GET /firewall.
+  FirewallLog fw_log_;
+  CapMeter caps_;                                                // runner thread
   std::array<uint64_t, dp::kMaxUplinks> retired_probe_bytes_{};  // runner thread
   std::string usage_file_;
   uint64_t last_usage_save_ns_ = 0;
