@@ -747,6 +747,23 @@ json LinksRunner::paths_view() const {
           {"flow_moves", {{"total", flow_moves_}, {"lost", flow_events_lost_}, {"last", flows}}}};
 }
 
+std::optional<std::string> LinksRunner::LateLoops::tick(uint64_t now_ns, uint64_t late_ns) {
+  std::optional<std::string> line;
+  if (prev_ns != 0 && now_ns - prev_ns > late_ns) {
+    ++count;
+    max_ns = std::max(max_ns, now_ns - prev_ns);
+    if (now_ns - logged_ns >= 10'000'000'000ULL) {
+      line = "links: control loop ran late " + std::to_string(count) + " times, longest gap " +
+             std::to_string(max_ns / 1'000'000) + " ms (outage detection is late by as much)";
+      logged_ns = now_ns;
+      count = 0;
+      max_ns = 0;
+    }
+  }
+  prev_ns = now_ns;
+  return line;
+}
+
 void LinksRunner::run() {
   uint64_t next_clock = mono_ns() + kClockEveryNs;
   for (;;) {
@@ -762,22 +779,7 @@ void LinksRunner::run() {
       }
     }
     uint64_t now = mono_ns();
-    // The loop runs every kPollNs; one that comes back much later (the control thread not
-    // scheduled, a slow publish) delays outage detection by as much. Said in the log, at
-    // most every 10 s, with the longest gap since the last time.
-    if (prev_loop_ns_ != 0 && now - prev_loop_ns_ > kLateLoopNs) {
-      ++late_loops_;
-      late_loop_max_ns_ = std::max(late_loop_max_ns_, now - prev_loop_ns_);
-      if (now - late_loop_logged_ns_ >= 10'000'000'000ULL) {
-        log_(true, "links: control loop ran late " + std::to_string(late_loops_) +
-                       " times, longest gap " + std::to_string(late_loop_max_ns_ / 1'000'000) +
-                       " ms (outage detection is late by as much)");
-        late_loop_logged_ns_ = now;
-        late_loops_ = 0;
-        late_loop_max_ns_ = 0;
-      }
-    }
-    prev_loop_ns_ = now;
+    if (auto line = late_loops_.tick(now, kLateLoopNs)) log_(true, *line);
     journal_.stamp_alive(now);
     if (wanted) {
       if (policy_ != wanted && wanted->snapshot)

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -181,8 +182,15 @@ class LinksRunner {
   uint64_t last_usage_save_ns_ = 0;
   nlohmann::json usage_view_ = nlohmann::json::array();  // under mu_
   uint64_t last_publish_ns_ = 0;
-  uint64_t prev_loop_ns_ = 0, late_loop_logged_ns_ = 0, late_loop_max_ns_ = 0;
-  uint64_t late_loops_ = 0;
+  // The loop runs every kPollNs; one that comes back much later (the control thread not
+  // scheduled, a slow publish) delays outage detection by as much. Said in the log, at most
+  // every 10 s, with the longest gap since the last time (runner thread).
+  struct LateLoops {
+    uint64_t prev_ns = 0, logged_ns = 0, max_ns = 0, count = 0;
+    // The loop came round at now_ns: the line to log, if one is due (late: a gap over late_ns).
+    std::optional<std::string> tick(uint64_t now_ns, uint64_t late_ns);
+  };
+  LateLoops late_loops_;
   uint64_t last_refresh_ns_ = 0;
 };
 
