@@ -56,21 +56,24 @@ void HealthJournal::health(const std::vector<dp::LinkHealth>& hub,
   const dp::LinkHealth site = !any_hub       ? dp::LinkHealth::kUnknown
                               : all_hub_down ? dp::LinkHealth::kDown
                                              : dp::LinkHealth::kUp;
-  if (site == dp::LinkHealth::kDown && journaled_site_ != dp::LinkHealth::kDown)
-    record("site", "hub", "down", "critical", incidents_.site_down,
-           "the site has no usable path to the hub");
-  else if (site == dp::LinkHealth::kUp && journaled_site_ == dp::LinkHealth::kDown)
-    record("site", "hub", "up", "notice", "", "the site reaches the hub again");
-  if (site != dp::LinkHealth::kUnknown) journaled_site_ = site;
+  site_change(site, journaled_site_, "hub", "the site has no usable path to the hub",
+              "the site reaches the hub again");
   const dp::LinkHealth inet = !any_inet       ? dp::LinkHealth::kUnknown
                               : all_inet_down ? dp::LinkHealth::kDown
                                               : dp::LinkHealth::kUp;
-  if (inet == dp::LinkHealth::kDown && journaled_site_internet_ != dp::LinkHealth::kDown)
-    record("site", "internet", "down", "critical", incidents_.site_down,
-           "the site has no usable path to the internet (no breakout target answers)");
-  else if (inet == dp::LinkHealth::kUp && journaled_site_internet_ == dp::LinkHealth::kDown)
-    record("site", "internet", "up", "notice", "", "the site reaches the internet again");
-  if (inet != dp::LinkHealth::kUnknown) journaled_site_internet_ = inet;
+  site_change(inet, journaled_site_internet_, "internet",
+              "the site has no usable path to the internet (no breakout target answers)",
+              "the site reaches the internet again");
+}
+
+void HealthJournal::site_change(dp::LinkHealth now, dp::LinkHealth& journaled,
+                                const std::string& subject, const std::string& down_text,
+                                const std::string& up_text) {
+  if (now == dp::LinkHealth::kDown && journaled != dp::LinkHealth::kDown)
+    record("site", subject, "down", "critical", incidents_.site_down, down_text);
+  else if (now == dp::LinkHealth::kUp && journaled == dp::LinkHealth::kDown)
+    record("site", subject, "up", "notice", "", up_text);
+  if (now != dp::LinkHealth::kUnknown) journaled = now;
 }
 
 void HealthJournal::sla_unmet(const dp::LinkSnapshot& links,

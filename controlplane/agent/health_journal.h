@@ -43,6 +43,11 @@ class HealthJournal {
   void stamp_alive(uint64_t now_ns);
 
  private:
+  // The site's reachability of `subject` ("hub", "internet") is `now`: journaled when it goes
+  // down, and up after a down.
+  void site_change(dp::LinkHealth now, dp::LinkHealth& journaled, const std::string& subject,
+                   const std::string& down_text, const std::string& up_text);
+
   Journal* journal_ = nullptr;
   IncidentClasses incidents_;
   std::string alive_file_;
