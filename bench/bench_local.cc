@@ -204,10 +204,10 @@ std::vector<Frame> arp_requests() {
 }
 
 void BM_LocalTransitIpv4(benchmark::State& state) {
-  run(state, transit4(), LocalStage::kForward, false);
+  run(state, transit4(), LocalStage::kTransit, false);
 }
 void BM_LocalTransitIpv6(benchmark::State& state) {
-  run(state, transit6(), LocalStage::kForward, false);
+  run(state, transit6(), LocalStage::kTransit, false);
 }
 void BM_LocalArpReply(benchmark::State& state) {
   run(state, arp_requests(), LocalStage::kTx, true);

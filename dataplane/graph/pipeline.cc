@@ -39,6 +39,12 @@ Pipeline::Pipeline(std::vector<NodeSpec> specs) {
       if (it->second == i)
         throw std::invalid_argument("pipeline: edge '" + std::string(st.name()) + "." + edge +
                                     "' loops");
+      // An edge named like a node leads to that node (local.tx to tx): in counters
+      // (<stage>.out.<edge>) and traces the name is read as the place.
+      if (auto same = by_name.find(edge); same != by_name.end() && same->second != it->second)
+        throw std::invalid_argument("pipeline: edge '" + std::string(st.name()) + "." + edge +
+                                    "' is named like node '" + edge + "' but goes to '" + target +
+                                    "'");
       succ[i][e] = it->second;
     }
     for (size_t e = 0; e < edge_names.size(); ++e)

@@ -25,7 +25,8 @@ struct NodeSpec {
 class Pipeline {
  public:
   // Throws std::invalid_argument naming the node and edge when the table is wrong (unknown or
-  // unwired edge, unknown node, duplicate name, cycle). Start-up only.
+  // unwired edge, unknown node, duplicate name, cycle, an edge named like a node it does not
+  // lead to). Start-up only.
   explicit Pipeline(std::vector<NodeSpec> nodes);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;

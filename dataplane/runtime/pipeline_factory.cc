@@ -64,7 +64,7 @@ void add_receive(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
   if (s.probe)
     t.push_back(
         {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
-         {{"next", s.after_probe}, {"reply", "tx"}, {"probe", "tx"}, {"consumed", "consumed"}}});
+         {{"next", s.after_probe}, {"reply", "tx"}, {"sent", "tx"}, {"consumed", "consumed"}}});
   if (s.overlay)
     t.push_back(
         {std::make_unique<DecapStage>(*d.site, d.overlay, d.sites), {{"next", s.before_local}}});
@@ -84,7 +84,7 @@ void add_receive(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
   auto local = std::make_unique<LocalStage>(*d.site, d.pool, d.worker == 0);
   local->set_punt(d.punt.enabled);
   t.push_back({std::move(local),
-               {{"forward", s.to_flows},
+               {{"transit", s.to_flows},
                 {"tx", "tx"},
                 {"consumed", "consumed"},
                 {"to_kernel", d.punt.enabled ? "punt" : "consumed"}}});
@@ -92,7 +92,7 @@ void add_receive(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
     t.push_back({std::make_unique<PuntStage>(*d.site, d.punt, d.punt_deps), {{"tx", "tx"}}});
   if (s.dispatch)
     t.push_back(
-        {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"local", "flow"}}});
+        {std::make_unique<DispatchStage>(d.worker, std::move(d.to_worker)), {{"own", "flow"}}});
 }
 
 // What is decided per flow: flow (firewall), [names], [classify], route, [nat_out], [encap].
@@ -123,7 +123,8 @@ void add_decide(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
 
 // What goes out: forward, [qos], tx, and the sink of consumed packets.
 void add_transmit(std::vector<NodeSpec>& t, const WorkerDeps& d, const Shape& s) {
-  t.push_back({std::make_unique<ForwardStage>(*d.site, *d.flows), {{"tx", d.qos ? "qos" : "tx"}}});
+  t.push_back(
+      {std::make_unique<ForwardStage>(*d.site, *d.flows), {{"egress", d.qos ? "qos" : "tx"}}});
   // Our own drops of overlay packets after encap are not the path's loss (direct measurement).
   OverlaySites* own_drops = s.overlay ? d.sites : nullptr;
   if (d.qos) {

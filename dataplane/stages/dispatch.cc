@@ -32,7 +32,7 @@ void DispatchStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*c
       }
     }
     if (w == self_) {
-      out.to(kLocal, pkts[i]);
+      out.to(kOwn, pkts[i]);
     } else {
       away[n_away] = pkts[i];
       away_to[n_away++] = static_cast<uint8_t>(w);

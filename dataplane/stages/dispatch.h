@@ -15,9 +15,9 @@ namespace traboule::dp {
 
 class DispatchStage final : public Stage {
  public:
-  enum Edge : unsigned { kLocal, kEdgeCount };
+  enum Edge : unsigned { kOwn, kEdgeCount };
   enum Drop : unsigned { kRingFull, kDropCount };
-  static constexpr std::array<std::string_view, 1> kEdges{"local"};
+  static constexpr std::array<std::string_view, 1> kEdges{"own"};
   static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
   friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 1> kDrops{"ring_full"};

@@ -95,7 +95,7 @@ void ForwardStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& /*ct
       bump(t.packets[wan][dir]);
       bump(t.bytes[wan][dir], len);
     }
-    out.to(kTx, m);
+    out.to(kEgress, m);
   }
 }
 

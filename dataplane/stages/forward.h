@@ -15,7 +15,7 @@ namespace traboule::dp {
 
 class ForwardStage final : public Stage {
  public:
-  enum Edge : unsigned { kTx, kEdgeCount };
+  enum Edge : unsigned { kEgress, kEdgeCount };
   enum Drop : unsigned {
     kTtlExceeded,
     kNoGateway,
@@ -24,7 +24,7 @@ class ForwardStage final : public Stage {
     kBadEgress,
     kDropCount,  // the number of them (checked against the names)
   };
-  static constexpr std::array<std::string_view, 1> kEdges{"tx"};
+  static constexpr std::array<std::string_view, 1> kEdges{"egress"};
   static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
   friend constexpr bool stage_edge(Edge) noexcept { return true; }
   static constexpr std::array<std::string_view, 5> kDrops{

@@ -202,7 +202,7 @@ void LocalStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
         arp(m, md, out);
         break;
       default:
-        out.to(kForward, m);
+        out.to(kTransit, m);
         break;
     }
   }
@@ -281,7 +281,7 @@ void LocalStage::ipv4(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
     if (pi.has_v4 && pi.bcast4 != 0 && dst == pi.bcast4) [[unlikely]]
       return out.drop(kIpv4Broadcast, m);
   }
-  out.to(kForward, m);
+  out.to(kTransit, m);
 }
 
 // The part of an echo reply both families share: MACs swapped to answer the requester, the
@@ -387,7 +387,7 @@ void LocalStage::ipv6(rte_mbuf* m, PacketMeta& md, Output& out) noexcept {
   // Link-local scope never crosses a router (RFC 4291 §2.5.6).
   if (v6_link_local(dst.b.data())) [[unlikely]]
     return out.drop(kIpv6LinkLocal, m);
-  out.to(kForward, m);
+  out.to(kTransit, m);
 }
 
 void LocalStage::echo6(rte_mbuf* m, PacketMeta& md, const PortInfo& pi, Output& out) noexcept {

@@ -24,13 +24,13 @@ namespace traboule::dp {
 class LocalStage final : public Stage {
  public:
   enum Edge : unsigned {
-    kForward,    // not for us: continue to the data path
+    kTransit,    // not for us: continue to the data path
     kTx,         // a complete frame built here (reply or request); meta.out_port is set
     kConsumed,   // handled (e.g. an ARP reply we learned from): free it
     kToKernel,   // for the box, not answered here: to the punt stage (only with set_punt(true))
     kEdgeCount,  // the number of them (checked against the names)
   };
-  static constexpr std::array<std::string_view, 4> kEdges{"forward", "tx", "consumed", "to_kernel"};
+  static constexpr std::array<std::string_view, 4> kEdges{"transit", "tx", "consumed", "to_kernel"};
   static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
   friend constexpr bool stage_edge(Edge) noexcept { return true; }
 

@@ -800,7 +800,7 @@ void ProbeStage::send_one(const StampRequest& rq, const TscClock& clock, Output&
   if (rte_ring_enqueue_elem(deps_.results, &rec, sizeof rec) != 0) bump(stats_.records_lost);
   bump(stats_.probes_sent);
   if (echo) bump(stats_.echo_sent);
-  out.to(kProbe, m);
+  out.to(kSent, m);
 }
 
 void ProbeStage::on_idle(const BurstContext& /*ctx*/, Output& out) noexcept {

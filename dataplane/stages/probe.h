@@ -70,11 +70,11 @@ class ProbeStage final : public Stage {
   enum Edge : unsigned {
     kNext,       // not STAMP for us, nor an echo reply to our probes: on to local
     kReply,      // a reflected test packet; meta.out_port = meta.in_port
-    kProbe,      // a Session-Sender packet or echo request built here (on_idle); out_port set
+    kSent,       // a Session-Sender packet or echo request built here (on_idle); out_port set
     kConsumed,   // a reply to our session (STAMP or echo), recorded in the result ring: free it
     kEdgeCount,  // the number of them (checked against the names)
   };
-  static constexpr std::array<std::string_view, 4> kEdges{"next", "reply", "probe", "consumed"};
+  static constexpr std::array<std::string_view, 4> kEdges{"next", "reply", "sent", "consumed"};
   static_assert(kEdges.size() == kEdgeCount, "one name per enumerator");
   friend constexpr bool stage_edge(Edge) noexcept { return true; }
 

@@ -245,7 +245,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
       if (c.name == n) return c.value;
     return uint64_t{0};
   };
-  EXPECT_GT(get("forward.out.tx"), 3000u);
+  EXPECT_GT(get("forward.out.egress"), 3000u);
   EXPECT_GT(get("local.out.tx"), 3000u);
   EXPECT_GT(get("forward.ttl_exceeded"), 0u);
   EXPECT_GT(get("flow.firewall"), 0u);

@@ -38,7 +38,7 @@ const std::vector<std::string> kUplinks{"fiber", "lte"};
 
 // What Dataplane::counters() gives with the qos stage in the pipeline.
 std::vector<dp::CounterValue> stage_counters() {
-  return {{"forward.out.tx", 10},
+  return {{"forward.out.egress", 10},
           {"qos.out.tx", 9},
           {"qos.queue_full", 1},
           {"qos.fiber.class0.depth", 3},
@@ -116,7 +116,7 @@ TEST(QosView, EveryPolicyFieldAndTheStageFigures) {
 
 TEST(QosView, NotEnforcedWithoutTheStage) {
   const dp::PolicySnapshot p = policy(2);
-  std::vector<dp::CounterValue> counters{{"forward.out.tx", 10}};
+  std::vector<dp::CounterValue> counters{{"forward.out.egress", 10}};
   const json v = qos_view(&p, kUplinks, 1, counters);
   ASSERT_EQ(v.size(), 2u);  // no unclassified queue either
   for (const json& c : v) {

@@ -133,7 +133,7 @@ TEST(Dispatch, FullRingIsANamedDrop) {
   auto v = h.run(pkts);
   unsigned local = 0, full = 0, handed = 0;
   for (auto& x : v) {
-    local += x.where == "edge:local";
+    local += x.where == "edge:own";
     full += x.where == "drop:ring_full";
     handed += x.where == "lost";  // handed to the ring: no longer the harness' business
   }

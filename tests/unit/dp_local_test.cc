@@ -816,36 +816,36 @@ std::vector<Row> rows() {
                    .ipv4("192.168.1.10", "8.8.8.8")
                    .udp(40000, 53)
                    .build(),
-               kLanPort, "edge:forward"});
+               kLanPort, "edge:transit"});
   r.push_back({"IPv4 transit echo request", echo4_frame("192.168.1.10", "1.1.1.1"), kLanPort,
-               "edge:forward"});
+               "edge:transit"});
   r.push_back({"IPv4 transit to the uplink's subnet",
                PacketBuilder()
                    .eth(kLanMac, kHostMac)
                    .ipv4("192.168.1.10", "203.0.113.77")
                    .tcp(40000, 443)
                    .build(),
-               kLanPort, "edge:forward"});
+               kLanPort, "edge:transit"});
   r.push_back(
       {"IPv4 inbound transit on the uplink",
        PacketBuilder().eth(kWanMac, kGwMac).ipv4("8.8.8.8", "192.168.1.10").udp(53, 40000).build(),
-       kWanPort, "edge:forward"});
+       kWanPort, "edge:transit"});
   r.push_back({"IPv6 transit",
                PacketBuilder()
                    .eth(kLanMac, kHostMac)
                    .ipv6("2001:db8:1::10", "2606:4700::1111")
                    .tcp(40000, 443)
                    .build(),
-               kLanPort, "edge:forward"});
+               kLanPort, "edge:transit"});
   r.push_back({"IPv6 transit echo request", echo6_frame("2001:db8:1::10", "2606:4700::1111"),
-               kLanPort, "edge:forward"});
+               kLanPort, "edge:transit"});
   r.push_back({"transit from a port with no interface",
                PacketBuilder()
                    .eth(kLanMac, kHostMac)
                    .ipv4("192.168.1.10", "8.8.8.8")
                    .udp(40000, 53)
                    .build(),
-               kUnknownPort, "edge:forward"});
+               kUnknownPort, "edge:transit"});
   return r;
 }
 
@@ -892,7 +892,7 @@ TEST(LocalTable, MixedBurstKeepsOrderAndCounts) {
       return static_cast<uint64_t>(std::count(expect.begin(), expect.end(), e));
     };
     EXPECT_EQ(h.drop_count("local_unhandled"), expected("drop:local_unhandled"));
-    EXPECT_EQ(h.edge_count("forward"), expected("edge:forward"));
+    EXPECT_EQ(h.edge_count("transit"), expected("edge:transit"));
     EXPECT_EQ(h.edge_count("tx"), expected("edge:tx"));
     EXPECT_EQ(h.edge_count("consumed"), expected("edge:consumed"));
   }

@@ -832,7 +832,7 @@ TEST(NatHandoff, WorkerRunsFlaggedRingPacketsFromNatIn) {
     EXPECT_EQ(counter(*p1, "nat_in.out.translated"), 1u) << "the flagged answer, by nat_in";
     EXPECT_EQ(stage_total<NatInStage>(*p1, "nat_in"), 1u) << "the plain packet skips nat_in";
     // flow saw the plain packet plus whatever dispatch kept of the translated one.
-    EXPECT_EQ(stage_total<FlowStage>(*p1, "flow"), counter(*p1, "dispatch.out.local") + 1)
+    EXPECT_EQ(stage_total<FlowStage>(*p1, "flow"), counter(*p1, "dispatch.out.own") + 1)
         << "the plain packet enters at flow";
     EXPECT_EQ(counter(*p1, "nat_in.to_worker0"), 0u) << "never sent back";
     p0.reset();

@@ -159,7 +159,7 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
     pipeline->collect(cs);
     const uint64_t consumed = sum_prefix(cs, "local.out.consumed", true);
     const uint64_t tx_in =
-        sum_prefix(cs, "forward.out.tx", true) + sum_prefix(cs, "local.out.tx", true);
+        sum_prefix(cs, "forward.out.egress", true) + sum_prefix(cs, "local.out.tx", true);
     const uint64_t tx_drops =
         sum_prefix(cs, "tx.bad_port", true) + sum_prefix(cs, "tx.queue_full", true);
     EXPECT_EQ(fed, pipeline->total_drops() + consumed + sent)

@@ -192,6 +192,24 @@ TEST(Pipeline, RejectsBadWiring) {
           << r.what << ": " << e.what();
     }
   }
+  // An edge named like a node must lead to it: split.even to a node "even" is fine, split.even
+  // to "odds" while a node "even" exists is refused (the counter would read as the place).
+  auto named = [](const char* even_to) {
+    std::vector<NodeSpec> t;
+    t.push_back({std::make_unique<SinkStage>("even"), {}});
+    t.push_back({std::make_unique<SplitStage>(), {{"even", even_to}, {"odd", "odds"}}});
+    t.push_back({std::make_unique<SinkStage>("odds"), {}});
+    return t;
+  };
+  EXPECT_NO_THROW(Pipeline p(named("even")));
+  try {
+    Pipeline p(named("odds"));
+    ADD_FAILURE() << "an edge named like another node: accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("named like node 'even' but goes to 'odds'"),
+              std::string::npos)
+        << e.what();
+  }
   std::vector<NodeSpec> dup;
   dup.push_back({std::make_unique<SinkStage>("x"), {}});
   dup.push_back({std::make_unique<SinkStage>("x"), {}});

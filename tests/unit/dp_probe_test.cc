@@ -1062,7 +1062,7 @@ struct SendRow {
   uint16_t session;
   StampSession s;  // uplink 0xff: leave the slot inactive
   uint16_t length;
-  std::string want;               // "edge:probe" or "failed:<reason>"
+  std::string want;               // "edge:sent" or "failed:<reason>"
   const char* dst_mac = nullptr;  // for sent probes
   std::function<void(Site&)> tweak = nullptr;
 };
@@ -1073,17 +1073,17 @@ TEST(ProbeStage, SenderBuildsRequestedProbes) {
        12,
        {0, ip(kPeer4), kStampPort},
        47,
-       "edge:probe",
+       "edge:sent",
        kGwMac},
-      {"IPv4 via the gateway", 0, {0, ip(kPeer4), kStampPort}, 44, "edge:probe", kGwMac},
-      {"IPv4 padded", 1, {0, ip(kPeer4), kStampPort}, 200, "edge:probe", kGwMac},
+      {"IPv4 via the gateway", 0, {0, ip(kPeer4), kStampPort}, 44, "edge:sent", kGwMac},
+      {"IPv4 padded", 1, {0, ip(kPeer4), kStampPort}, 200, "edge:sent", kGwMac},
       {"IPv4 on-link remote: its own MAC",
        2,
        {0, ip("203.0.113.50"), kStampPort},
        44,
-       "edge:probe",
+       "edge:sent",
        kPeerMac},
-      {"IPv6 via the link-local gateway", 3, {0, ip(kPeer6), 4862}, 44, "edge:probe", kGw6Mac},
+      {"IPv6 via the link-local gateway", 3, {0, ip(kPeer6), 4862}, 44, "edge:sent", kGw6Mac},
       {"inactive session", 4, {0xff, IpAddr{}, 0}, 44, "failed:no_session"},
       {"uplink index past the site's", 5, {7, ip(kPeer4), kStampPort}, 44, "failed:no_session"},
       {"link down",
@@ -1685,7 +1685,7 @@ TEST(ProbeStage, EdgeProbesCarryDirectMeasurement) {
     ASSERT_EQ(rte_ring_enqueue_elem(rig.requests, &rq, sizeof rq), 0);
     auto sent = rig.h->idle(rte_rdtsc());
     ASSERT_EQ(sent.size(), 1u);
-    ASSERT_EQ(sent[0].where, "edge:probe");
+    ASSERT_EQ(sent[0].where, "edge:sent");
     const Bytes b = traboule::testing::from_mbuf(sent[0].pkt);
     const size_t st = 14 + 20 + 8;
     ASSERT_EQ(b.size(), st + r.want_len);
@@ -2133,14 +2133,14 @@ TEST(ProbeStage, SenderBuildsEchoRequests) {
     uint8_t uplink;
     const char* target;
     uint16_t length;
-    std::string want;  // "edge:probe" or "failed:<reason>"
+    std::string want;  // "edge:sent" or "failed:<reason>"
     const char* dst_mac = nullptr;
   };
   const EchoRow rows[] = {
-      {"IPv4 via the gateway", 20, 0, kTarget4, 44, "edge:probe", kGwMac},
-      {"IPv4, 100 bytes of data", 21, 0, kTarget4, 100, "edge:probe", kGwMac},
-      {"IPv4 on-link target: its own MAC", 22, 0, "203.0.113.50", 44, "edge:probe", kPeerMac},
-      {"IPv6 via the link-local gateway", 23, 0, kTarget6, 44, "edge:probe", kGw6Mac},
+      {"IPv4 via the gateway", 20, 0, kTarget4, 44, "edge:sent", kGwMac},
+      {"IPv4, 100 bytes of data", 21, 0, kTarget4, 100, "edge:sent", kGwMac},
+      {"IPv4 on-link target: its own MAC", 22, 0, "203.0.113.50", 44, "edge:sent", kPeerMac},
+      {"IPv6 via the link-local gateway", 23, 0, kTarget6, 44, "edge:sent", kGw6Mac},
       {"no IPv6 on lte", 24, 1, kTarget6, 44, "failed:no_source_address"},
       {"gateway of lte not resolved", 25, 1, kTarget4, 44, "failed:next_hop_unresolved"},
       {"43 bytes asked", 26, 0, kTarget4, 43, "failed:bad_length"},

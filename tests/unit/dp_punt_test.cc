@@ -1021,7 +1021,7 @@ std::vector<LocalRow> local_rows() {
                wan().ipv4(kRouter4, kWan4).icmp(3, 3).payload(28).build(), kWanPort,
                "edge:to_kernel", "drop:local_unhandled"});
   r.push_back({"transit to another host", lan().ipv4(kHost4, "8.8.8.8").udp(1, 53).build(),
-               kLanPort, "edge:forward", "edge:forward"});
+               kLanPort, "edge:transit", "edge:transit"});
   r.push_back({"IPv4 multicast", lan().ipv4(kHost4, "224.0.0.5").udp(1, 2).build(), kLanPort,
                "drop:ipv4_multicast", "drop:ipv4_multicast"});
   r.push_back({"IPv6 multicast", lan().ipv6(kHost6, "ff02::1").udp(1, 2).build(), kLanPort,

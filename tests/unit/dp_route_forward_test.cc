@@ -490,14 +490,14 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
   std::vector<FwdRow> rows;
   rows.push_back({"v4 to fiber",
                   lan().ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).payload(10).build(), kLan,
-                  kFiber, "edge:tx", kFiberGw, 63});
+                  kFiber, "edge:egress", kFiberGw, 63});
   rows.push_back(
       {"TTL 255",
        lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 255}).udp(1, 2).build(), kLan,
-       kFiber, "edge:tx", kFiberGw, 254});
+       kFiber, "edge:egress", kFiberGw, 254});
   rows.push_back({"TTL 2 is the last hop we give",
                   lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 2}).udp(1, 2).build(),
-                  kLan, kFiber, "edge:tx", kFiberGw, 1});
+                  kLan, kFiber, "edge:egress", kFiberGw, 1});
   rows.push_back({"TTL 1",
                   lan().ipv4("192.168.10.10", "203.0.113.1", Ipv4Opts{.ttl = 1}).udp(1, 2).build(),
                   kLan, kFiber, "drop:ttl_exceeded"});
@@ -506,7 +506,7 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
                   kLan, kFiber, "drop:ttl_exceeded"});
   rows.push_back({"v6 to fiber",
                   lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 9}).udp(1, 2).build(),
-                  kLan, kFiber, "edge:tx", kFiberGw, 8});
+                  kLan, kFiber, "edge:egress", kFiberGw, 8});
   rows.push_back({"v6 hop limit 1",
                   lan().ipv6("fd00:10::10", "2001:db8::1", {.hop_limit = 1}).udp(1, 2).build(),
                   kLan, kFiber, "drop:ttl_exceeded"});
@@ -516,14 +516,14 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
   rows.push_back(
       {"QinQ tags removed",
        lan().vlan(100, 0x88a8).vlan(200).ipv4("192.168.10.10", "203.0.113.1").udp(1, 2).build(),
-       kLan, kFiber, "edge:tx", kFiberGw, 63});
+       kLan, kFiber, "edge:egress", kFiberGw, 63});
   rows.push_back({"to a known LAN host",
                   PacketBuilder()
                       .eth(kFiberMac, kFiberGw)
                       .ipv4("203.0.113.1", "192.168.10.20")
                       .udp(2, 1)
                       .build(),
-                  kFiber, kLan, "edge:tx", "02:00:00:00:0a:20", 63});
+                  kFiber, kLan, "edge:egress", "02:00:00:00:0a:20", 63});
   rows.push_back({"to an unknown LAN host",
                   PacketBuilder()
                       .eth(kFiberMac, kFiberGw)
@@ -543,7 +543,7 @@ TEST(ForwardTable, RewritesL2AndTtlOrDrops) {
     auto v = h.run({m});
     ASSERT_EQ(v.size(), 1u) << r.what;
     EXPECT_EQ(v[0].where, r.expect) << r.what;
-    if (r.expect != "edge:tx") continue;
+    if (r.expect != "edge:egress") continue;
     auto bytes = testing::from_mbuf(v[0].pkt);
     EXPECT_EQ(bytes.size(), len_before - (l2_before - 14)) << r.what << ": VLAN tags removed";
     rte_ether_addr dst, src;
@@ -588,7 +588,7 @@ TEST(ForwardTable, IncrementalChecksumMatchesAFullRecompute) {
       meta(m).out_port = kFiber;
       testing::StageHarness h(fwd);
       auto v = h.run({m});
-      ASSERT_EQ(v[0].where, "edge:tx");
+      ASSERT_EQ(v[0].where, "edge:egress");
       auto bytes = testing::from_mbuf(v[0].pkt);
       auto* ip = reinterpret_cast<rte_ipv4_hdr*>(bytes.data() + 14);
       uint16_t got = ip->hdr_checksum;
