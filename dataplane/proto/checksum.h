@@ -10,6 +10,20 @@
 
 namespace traboule::dp {
 
+// The folded one's-complement sum (RFC 1071) of `len` bytes (even), in memory order: 0xffff over
+// a header whose checksum is right. Loads are byte-order independent (RFC 1071 §2(B)).
+inline uint16_t ones_sum(const uint8_t* p, uint32_t len) noexcept {
+  uint64_t sum = 0;
+  uint32_t i = 0;
+  for (; i + 4 <= len; i += 4) sum += load_raw32(p + i);
+  if (i < len) sum += load_raw16(p + i);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
 // ~(~old_sum + ~old_word + new_word), words in host order; sum in network order in and out.
 inline uint16_t csum_replace16(uint16_t sum_be, uint16_t old_word, uint16_t new_word) noexcept {
   uint32_t s =

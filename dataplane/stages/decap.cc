@@ -7,8 +7,8 @@
 
 #include <cstring>
 
+#include "dataplane/graph/mbuf_parse.h"
 #include "dataplane/graph/worker_view.h"
-#include "dataplane/stages/parse.h"
 
 namespace traboule::dp {
 namespace {
@@ -127,8 +127,8 @@ void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexc
   rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off - kEthLen));
   // The NIC's checksum verdicts were about the outer headers: the inner ones are checked anew.
   m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
-  const unsigned r = ParseStage::parse(m);
-  if (r >= ParseStage::kDropBase) return out.drop(kInnerMalformed, m);
+  const unsigned r = parse_mbuf(m);
+  if (r >= FrameCodes::kDropBase) return out.drop(kInnerMalformed, m);
   md.flags |= meta_flag::kFromOverlay;
   md.overlay_site = h.site;
   md.overlay_path = h.path;

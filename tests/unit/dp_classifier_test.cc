@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/graph/mbuf_parse.h"
 #include "dataplane/model/app_ids.h"
 #include "dataplane/select/classifier.h"
 #include "dataplane/stages/classify.h"
@@ -441,7 +442,7 @@ struct StageRig {
     // Parse and flow run outside harnesses: a harness frees what it holds, so the packet must
     // belong to one harness only (handing one harness's output to another freed it twice and
     // corrupted the shared test pool for every later test).
-    const unsigned pr = ParseStage::parse(m);
+    const unsigned pr = parse_mbuf(m);
     EXPECT_LT(pr, 2u) << "parse: " << pr;
     Burst next, drops;
     Burst* edges[1] = {&next};

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/graph/mbuf_parse.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/model/policy_snapshot.h"
 #include "dataplane/proto/overlay_header.h"
@@ -535,7 +536,7 @@ rte_mbuf* parsed(const std::vector<uint8_t>& bytes, uint16_t port, bool from_lan
   }
   meta(m).in_port = port;
   meta(m).flags = from_lan ? meta_flag::kFromLan : 0;
-  const unsigned r = ParseStage::parse(m);
+  const unsigned r = parse_mbuf(m);
   EXPECT_LT(r, ParseStage::kDropBase)
       << "test frame must parse (drop "
       << (r >= ParseStage::kDropBase ? r - ParseStage::kDropBase : 0) << ")";

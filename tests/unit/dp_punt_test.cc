@@ -4,6 +4,7 @@
 // per-class policing; local's `to_kernel` edge with set_punt(true) against the old drops; and
 // nat_in's `to_box` edge for answers translated to one of the box's own addresses. Frames go
 // through the real parse stage first, so meta is what the pipeline would hand the stages.
+#include "dataplane/graph/mbuf_parse.h"
 #include "dataplane/stages/punt.h"
 
 #include <gtest/gtest.h>
@@ -170,7 +171,7 @@ rte_mbuf* parsed(const Frame& f, uint16_t port, uint16_t extra = 0) {
   EXPECT_NE(m, nullptr);
   meta(m).in_port = port;
   meta(m).flags = port == kLanPort ? meta_flag::kFromLan : 0;
-  const unsigned r = ParseStage::parse(m);
+  const unsigned r = parse_mbuf(m);
   EXPECT_LT(r, ParseStage::kDropBase) << "test frame must parse";
   meta(m).flags |= extra;
   return m;
