@@ -15,30 +15,12 @@
 # Usage: firewall_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in hping3 traceroute iperf3 curl; do
-  command -v "$t" >/dev/null || { echo "SKIP: $t missing (tools/setup installs it)"; exit 77; }
-done
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-name="fw$$"
-work=$(mktemp -d /tmp/tb-fw.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-ns() { echo "tblab-$name-$1"; }
-cleanup() {
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" fw hping3 traceroute iperf3 curl
+on_fail() {
   "$lab" exec edge traboulectl firewall 2>&1 | head -60 || true
-  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 # counter NAME: a data-plane counter of the edge (0 when absent).
 counter() {
   "$lab" exec edge traboulectl --json counters "$1" 2>/dev/null |

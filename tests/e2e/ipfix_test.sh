@@ -12,33 +12,18 @@
 # Usage: ipfix_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in nfcapd nfdump tshark iperf3 curl tcpdump; do
-  command -v "$t" >/dev/null || { echo "SKIP: $t not installed (tools/setup installs it)"; exit 77; }
-done
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-name="ix$$"
-work=$(mktemp -d /tmp/tb-ipfix.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-ns() { echo "tblab-$name-$1"; }
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" ix nfcapd nfdump tshark iperf3 curl tcpdump
 pids=()
-cleanup() {
+test_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  tail -n 20 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
+e2e_cleanups+=(test_cleanup)
+on_fail() {
   tail -n 5 "$work/nfcapd.out" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 
 "$lab" up --clean >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
 pass "lab '$name' up"

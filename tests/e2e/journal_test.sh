@@ -16,28 +16,16 @@
 # Usage: journal_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-wanem="$build/tools/wanem/traboule-wanem"
-name="jr$$"
-work=$(mktemp -d /tmp/tb-journal.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-cleanup() {
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" jr
+test_cleanup() {
   [ -z "${rsyslog_pid:-}" ] || kill "$rsyslog_pid" 2>/dev/null || true
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+e2e_cleanups+=(test_cleanup)
+on_fail() {
   "$lab" exec edge traboulectl events 2>&1 | tail -30 || true
-  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 ctl_of() {
   "$lab" status --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["links"][sys.argv[1]]["ctl"])' "$1"
 }

@@ -19,27 +19,13 @@
 # Usage: links_test.sh BUILD_DIR [lossy]
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-name="lk$$"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" lk
 mode=${2:-}
-work=$(mktemp -d /tmp/tb-links.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-cleanup() {
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+on_fail() {
   "$lab" exec edge traboulectl links 2>&1 | head -20 || true
-  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 links_json() { "$lab" exec edge traboulectl --json links >"$work/links.json" 2>"$work/links.err" ||
   fail "traboulectl links: $(cat "$work/links.err")"; }
 # path FIELD-EXPR UPLINK: evaluates a python expression on the uplink's first path (p).

@@ -17,33 +17,14 @@
 # Usage: management_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in hping3 iperf3 curl ssh /usr/sbin/sshd nft; do
-  command -v "$t" >/dev/null || { echo "SKIP: $t missing (tools/setup installs it)"; exit 77; }
-done
-[ -e /dev/net/tun ] || { echo "SKIP: no /dev/net/tun for the twins"; exit 77; }
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-name="mg$$"
-work=$(mktemp -d /tmp/tb-mg.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-ns() { echo "tblab-$name-$1"; }
-state=/run/traboule-lab/$name
-cleanup() {
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" mg hping3 iperf3 curl ssh /usr/sbin/sshd nft
+e2e_need_tun
+on_fail() {
   "$lab" exec edge traboulectl counters 2>&1 | grep -E "punt|twin|local\." | head -60 || true
-  tail -n 30 "$state/logs/edge.log" 2>/dev/null || true
   tail -n 10 "$state/logs/edge-sshd.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 counter() {
   "$lab" exec edge traboulectl --json counters "$1" 2>/dev/null |
     "$py" -c 'import json,sys; d=json.load(sys.stdin); c=d.get("counters", d); print(c.get(sys.argv[1], 0))' "$1"

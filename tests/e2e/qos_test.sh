@@ -16,28 +16,12 @@
 # Usage: qos_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-traffic="$here/traffic.py"
-py=/usr/bin/python3
-wanem="$build/tools/wanem/traboule-wanem"
-name="qo$$"
-work=$(mktemp -d /tmp/tb-qos.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-cleanup() {
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" qo
+on_fail() {
   "$lab" exec edge traboulectl counters qos 2>&1 | head -30 || true
-  tail -n 20 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-ns() { echo "tblab-$name-$1"; }
 jget() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]
 print(d)' "$1" "$2"; }

@@ -13,39 +13,25 @@
 # Usage: snmp_test.sh BUILD_DIR   (TB_SNMP_BIN overrides BUILD_DIR/controlplane/snmp/traboule-snmp)
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
-for t in snmpd snmptrapd snmpwalk snmpget; do
-  command -v "$t" >/dev/null || { echo "SKIP: $t not installed (snmpd, snmp, snmptrapd)"; exit 77; }
-done
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-wanem="$build/tools/wanem/traboule-wanem"
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" sn snmpd snmptrapd snmpwalk snmpget
 sub_bin=${TB_SNMP_BIN:-$build/controlplane/snmp/traboule-snmp}
 [ -x "$sub_bin" ] || { echo "FAIL: no $sub_bin (build the traboule-snmp target)"; exit 1; }
-name="sn$$"
 ns="tblab-$name-edge"
-work=$(mktemp -d /tmp/tb-snmp.XXXXXX)
 chmod 700 "$work"
-export TB_BUILD=$build TB_LAB=$name
 pids=()
-cleanup() {
+test_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+e2e_cleanups+=(test_cleanup)
+on_fail() {
   echo "--- traboule-snmp"; tail -n 20 "$work/sub.log" 2>/dev/null || true
   echo "--- snmpd"; tail -n 10 "$work/snmpd.log" 2>/dev/null || true
   echo "--- snmptrapd"; tail -n 20 "$work/traps.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 t_start=$(date +%s)
 
 # The v3 users' passphrases: fresh for each run, only in the 0600 config files, never printed.

@@ -24,8 +24,8 @@
 # Usage: steering_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # On this 2-core machine one of the timing phases fails now and then (3 of the last 8 runs:
 # phases 3, 4 and 9, each a false class-loss move right after traffic starts or moves;
 # docs/steering.md "Known flakiness"). A failed attempt is run again once, loudly, in a fresh
@@ -37,27 +37,10 @@ if [ -z "${TB_STEERING_ATTEMPT:-}" ]; then
   echo "FLAKE: e2e_steering attempt 1 failed (rc $rc, its FAIL line is above); running it once more"
   TB_STEERING_ATTEMPT=2 exec bash "$0" "$@"
 fi
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-traffic="$here/traffic.py"
-py=/usr/bin/python3
-wanem="$build/tools/wanem/traboule-wanem"
-name="st$$"
-work=$(mktemp -d /tmp/tb-steer.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-cleanup() {
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+e2e_init "$1" st
+on_fail() {
   "$lab" exec edge traboulectl paths 2>&1 | head -30 || true
-  tail -n 30 "/run/traboule-lab/$name/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
-ns() { echo "tblab-$name-$1"; }
 # counter HOST NAME: one counter of edge or hub.
 counter() {
   "$lab" exec "$1" traboulectl --json counters | "$py" -c \

@@ -9,34 +9,22 @@
 # Usage: webview_test.sh BUILD_DIR
 set -euo pipefail
 
-build=$(cd "$1" && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init "$1" wv
 command -v chromium >/dev/null || { echo "SKIP: chromium not installed (tools/setup)"; exit 77; }
 /usr/bin/python3 -c "import websocket" 2>/dev/null ||
   { echo "SKIP: python3-websocket not installed (tools/setup)"; exit 77; }
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab="$here/../../tools/lab"
-py=/usr/bin/python3
-name="wv$$"
-work=$(mktemp -d /tmp/tb-webview.XXXXXX)
-export TB_BUILD=$build TB_LAB=$name
-ns() { echo "tblab-$name-$1"; }
 lab_dir="/run/traboule-lab/$name"
 chrome_pid=""
-cleanup() {
+test_cleanup() {
   [ -z "$chrome_pid" ] || kill "$chrome_pid" 2>/dev/null || true
   [ -z "$chrome_pid" ] || wait "$chrome_pid" 2>/dev/null || true
-  "$lab" down >/dev/null 2>&1 || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
+e2e_cleanups+=(test_cleanup)
+on_fail() {
   tail -n 20 "$work/chrome.log" 2>/dev/null || true
-  tail -n 20 "$lab_dir/logs/edge.log" 2>/dev/null || true
-  exit 1
 }
-pass() { echo "ok: $*"; }
 
 "$lab" up --clean >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
 pass "lab '$name' up"
