@@ -19,7 +19,7 @@ namespace traboule::cp {
 
 inline constexpr size_t kFrameHeader = 4;
 inline constexpr uint32_t kMaxFrame = 64 * 1024;  // body bytes (type + fields)
-inline constexpr size_t kMaxSas = 256;            // per message: 150 sites x uplinks fit elsewhere
+inline constexpr size_t kMaxSas = 256;            // per message (one per path: uplinks x hubs)
 inline constexpr size_t kMaxText = 256;           // software version, goodbye detail
 inline constexpr size_t kSaKeyBytes = 32;         // AES-256-GCM (RFC 4106)
 inline constexpr size_t kSaSaltBytes = 4;

@@ -190,7 +190,7 @@ const char* session_error_name(SessionError e) noexcept {
 }
 
 std::unique_ptr<TlsContext> TlsContext::create(const Identity& identity) {
-  auto t = std::unique_ptr<TlsContext>(new TlsContext());
+  auto t = std::make_unique<TlsContext>();
   t->ctx_.reset(SSL_CTX_new(TLS_method()));
   if (!t->ctx_ || !configure_ctx(t->ctx_.get(), identity)) {
     ERR_clear_error();
@@ -313,8 +313,8 @@ SessionError ControlSession::send_frame(const WipedBuffer& frame) {
   return io_error(ssl_.get(), r);
 }
 
-SessionError ControlSession::read_exact(uint8_t* p, size_t n) {
-  size_t got = 0;
+SessionError ControlSession::read_exact(uint8_t* p, size_t n, size_t& got) {
+  got = 0;
   while (got < n) {
     const int r = SSL_read(ssl_.get(), p + got, static_cast<int>(n - got));
     if (r <= 0) return io_error(ssl_.get(), r);
@@ -327,13 +327,14 @@ SessionError ControlSession::receive(ControlMessage& m, CodecError* codec_error)
   if (closed_) return SessionError::kClosed;
   WipedBuffer frame;
   frame.resize(kFrameHeader);
-  SessionError e = read_exact(frame.data(), kFrameHeader);
-  if (e == SessionError::kTimeout) return e;  // nothing of a frame read: still usable
+  size_t got = 0;
+  SessionError e = read_exact(frame.data(), kFrameHeader, got);
+  if (e == SessionError::kTimeout && got == 0) return e;  // nothing of a frame read: usable
   uint32_t body = 0;
   CodecError c = e == SessionError::kOk ? frame_body_length(frame.view(), body) : CodecError::kOk;
   if (e == SessionError::kOk && c == CodecError::kOk) {
     frame.resize(kFrameHeader + body);
-    e = read_exact(frame.data() + kFrameHeader, body);
+    e = read_exact(frame.data() + kFrameHeader, body, got);
   }
   if (e == SessionError::kOk && c == CodecError::kOk) {
     Decoded d = decode(frame.view());

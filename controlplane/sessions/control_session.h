@@ -49,8 +49,11 @@ const char* session_error_name(SessionError e) noexcept;
 // verification callback.
 class TlsContext {
  public:
+  TlsContext() = default;
   // nullptr when OpenSSL refuses the identity (cannot happen for a loaded Identity).
   static std::unique_ptr<TlsContext> create(const Identity& identity);
+  TlsContext(const TlsContext&) = delete;  // the SSL_CTX points back at this object
+  TlsContext& operator=(const TlsContext&) = delete;
   SSL_CTX* get() const noexcept { return ctx_.get(); }
   PeerRole peer_role() const noexcept { return peer_role_; }
 
@@ -79,7 +82,8 @@ class ControlSession {
   SessionError send(const M& m) {
     return send_frame(encode(m));
   }
-  // One message; kTimeout when none came within the timeout (the session is still usable).
+  // One message; kTimeout when none began within the timeout (the session is still usable).
+  // Any other error, or a timeout inside a frame, ends the session (the stream lost its framing).
   SessionError receive(ControlMessage& m, CodecError* codec_error = nullptr);
   // Sends goodbye (best effort) and closes TLS and the socket.
   void close(const Goodbye& goodbye);
@@ -94,7 +98,7 @@ class ControlSession {
  private:
   ControlSession(int fd, SslPtr ssl) : fd_(fd), ssl_(std::move(ssl)) {}
   SessionError handshake(bool server, const TlsContext& tls);
-  SessionError read_exact(uint8_t* p, size_t n);
+  SessionError read_exact(uint8_t* p, size_t n, size_t& got);
   SessionError send_frame(const WipedBuffer& frame);
 
   int fd_ = -1;

@@ -49,6 +49,8 @@ TEST(SessIdentity, LoadRows) {
   IdentityFiles foreign_crl = p.files(p.a, "hub");
   foreign_crl.crl = p.b + "/crl.pem";  // made below: signed by CA b
   ASSERT_EQ(test::run(p.pki + " crl " + p.b), 0);
+  IdentityFiles stale_crl = p.files(p.a, "hub");
+  stale_crl.crl = p.a + "/stale-crl.pem";
   const std::vector<LoadRow> rows = {
       {"edge ok", p.files(p.a, "edge7"), site7, IdentityError::kOk},
       {"edge ok with CRL", p.files(p.a, "edge7", true), site7, IdentityError::kOk},
@@ -68,6 +70,7 @@ TEST(SessIdentity, LoadRows) {
        {PeerRole::kSite, 9},
        IdentityError::kRevoked},
       {"CRL of another CA", foreign_crl, hub, IdentityError::kBadCrl},
+      {"CRL past its next update", stale_crl, hub, IdentityError::kBadCrl},
       {"config site 8, certificate site 7",
        p.files(p.a, "edge7"),
        {PeerRole::kSite, 8},

@@ -70,6 +70,12 @@ struct Pki {
     ASSERT_EQ(run(pki + " issue " + a + " --site 9 revoked9"), 0);
     ASSERT_EQ(run(pki + " revoke " + a + " " + pem(a, "revoked9")), 0);
     ASSERT_EQ(run(pki + " crl " + a), 0);
+    // A CRL whose next update is long past: a hub that stopped refreshing its CRL.
+    ASSERT_EQ(
+        run("cd " + a +
+            " && TRABOULE_SAN=URI:urn:traboule:none openssl ca -gencrl -config openssl.cnf "
+            "-crl_lastupdate 20200101000000Z -crl_nextupdate 20200102000000Z -out stale-crl.pem"),
+        0);
     ASSERT_EQ(run(pki + " issue " + b + " --site 7 edge7"), 0);
     ASSERT_EQ(run(pki + " issue " + b + " --hub hub"), 0);
     // `openssl ca` takes explicit dates, so an expired certificate needs no clock games.
