@@ -38,7 +38,7 @@ std::string openssl_reason() {
 
 // "7" → 7; refuses empty, leading zeros, non-digits, 0 and > kMaxSiteId.
 std::optional<uint32_t> parse_site(std::string_view s) {
-  if (s.empty() || s.size() > 5 || s[0] == '0') return std::nullopt;
+  if (s.empty() || s.size() > 6 || s[0] == '0') return std::nullopt;
   uint32_t v = 0;
   for (char c : s) {
     if (c < '0' || c > '9') return std::nullopt;

@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "dataplane/proto/overlay_header.h"
+
 namespace traboule::cp {
 
 struct X509Free {
@@ -33,11 +35,13 @@ const char* peer_role_name(PeerRole r) noexcept;
 
 struct PeerIdentity {
   PeerRole role = PeerRole::kUnknown;
-  uint32_t site_id = 0;  // kSite: 1..65535; kHub: 0
+  uint32_t site_id = 0;  // kSite: 1..kMaxSiteId; kHub: 0
   bool operator==(const PeerIdentity&) const = default;
 };
 
-inline constexpr uint32_t kMaxSiteId = 65535;
+// The overlay's site ids (1..4095, dataplane/proto/overlay_header.h): a certificate for any
+// other site could never match an edge's config.
+inline constexpr uint32_t kMaxSiteId = dp::kMaxSiteId;
 
 // The role and site of a certificate from its SAN URIs. nullopt when it has none of ours, more
 // than one (ambiguous), or a malformed one (site 0, over kMaxSiteId, leading zeros, junk).

@@ -84,7 +84,7 @@ struct Pki {
     issue_raw(a, "two_ids", "URI:urn:traboule:site:3,URI:urn:traboule:hub");
     issue_raw(a, "zero_lead", "URI:urn:traboule:site:07");
     issue_raw(a, "site0", "URI:urn:traboule:site:0");
-    issue_raw(a, "too_big", "URI:urn:traboule:site:65536");
+    issue_raw(a, "too_big", "URI:urn:traboule:site:4096");
     issue_raw(a, "no_uri", "DNS:box.example");
     issue_raw(a, "other_urn", "URI:urn:traboule:ca,URI:https://example.org/site/4");
   }
