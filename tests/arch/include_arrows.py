@@ -85,6 +85,12 @@ HARD = [
      lambda i, q: q and i.startswith("dataplane/") and not i.startswith(PLAIN),
      "the control plane includes dataplane/model and dataplane/proto only (the agent and the "
      "runtime view, which own the running data plane, excepted)"),
+    ("sessions-without-dpdk",
+     lambda f: f.startswith("controlplane/sessions/"),
+     lambda i, q: is_packet_stack(i) or (q and i.startswith("controlplane/") and
+                                         not i.startswith("controlplane/sessions/")),
+     "the identity and control session library (issue 15) is OpenSSL and plain C++: no DPDK, "
+     "no other control-plane library, so it is tested without EAL"),
     ("traboulectl-without-dpdk",
      lambda f: f.startswith("tools/traboulectl/"),
      lambda i, q: is_packet_stack(i) or (q and (
@@ -188,6 +194,10 @@ def self_test():
         ("controlplane/agent/main.cc", '#include "dataplane/runtime/dataplane.h"', False),
         ("controlplane/telemetry/runtime_view.h", '#include "dataplane/graph/pipeline.h"', False),
         ("controlplane/telemetry/history.cc", '#include "dataplane/graph/pipeline.h"', True),
+        ("controlplane/sessions/s.cc", "#include <rte_mbuf.h>", True),
+        ("controlplane/sessions/s.cc", '#include "controlplane/api/api_server.h"', True),
+        ("controlplane/sessions/s.cc", '#include "dataplane/proto/overlay_header.h"', False),
+        ("controlplane/sessions/s.cc", "#include <openssl/ssl.h>", False),
         ("tools/traboulectl/new.cc", "#include <rte_cycles.h>", True),
         ("tools/traboulectl/new.cc", "#include <ndpi_api.h>", True),
         ("tools/traboulectl/new.cc", '#include "controlplane/policy/policy.h"', False),
