@@ -116,6 +116,24 @@ TEST(SessControlSession, ReceiveTimesOutAndStaysUsable) {
   EXPECT_NE(std::get_if<Goodbye>(&m), nullptr);
 }
 
+TEST(SessControlSession, TimeoutInsideAFrameEndsTheSession) {
+  const auto& p = pki();
+  test::Side hub = hub_side();
+  test::Listener l;
+  std::vector<uint8_t> bytes = test::frame_bytes(Hello{PeerRole::kSite, 7, "v"});
+  bytes.push_back(0);  // two bytes of the next frame's header, then silence
+  bytes.push_back(0);
+  std::thread client(
+      [&] { test::rogue_client(l.port, p.pem(p.a, "edge7"), p.key(p.a, "edge7"), bytes); });
+  ControlSession::Opened h = ControlSession::accept(*hub.tls, l.fd, std::chrono::milliseconds(500));
+  ASSERT_EQ(h.error, SessionError::kOk) << h.detail;
+  ControlMessage m;
+  EXPECT_EQ(h.session->receive(m), SessionError::kTimeout);
+  EXPECT_EQ(h.session->receive(m), SessionError::kClosed);  // the stream lost its framing
+  h.session->close({});
+  client.join();
+}
+
 struct HubRow {
   const char* name;
   std::function<void(uint16_t port)> client;
