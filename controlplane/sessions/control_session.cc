@@ -205,7 +205,9 @@ int listen_tcp(const std::string& host, uint16_t port, uint16_t& bound_port) {
   sockaddr_storage ss;
   socklen_t len = 0;
   if (!make_addr(host, port, ss, len)) return -1;
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: accept() polls first, and a connection reset between poll and accept4 must
+  // not block the hub (the accepted socket is blocking: accept4 does not inherit the flag).
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
