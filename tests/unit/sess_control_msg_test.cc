@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -234,6 +235,12 @@ TEST(SessControlMsg, FrameHeaderRefusedBeforeBody) {
   EXPECT_EQ(n, kMaxFrame);
 }
 
+template <class T>
+concept Printable = requires(std::ostream& o, const T& t) {
+  o << t;
+};
+static_assert(Printable<std::string>);  // the concept itself works
+
 // The wipe observer: records whether every wiped range was all zero when it was reported.
 std::vector<std::vector<uint8_t>> g_wiped;
 void observe(const uint8_t* p, size_t n) {
@@ -243,6 +250,9 @@ void observe(const uint8_t* p, size_t n) {
 TEST(SessControlMsg, KeysWipedOnDestructionAndMove) {
   static_assert(!std::is_copy_constructible_v<SecretBytes<32>>);
   static_assert(!std::is_copy_constructible_v<WipedBuffer>);
+  // Never printable: no operator<< reaches a key, a salt or a frame (so no log line can).
+  static_assert(!Printable<SecretBytes<32>> && !Printable<SecretBytes<4>>);
+  static_assert(!Printable<WipedBuffer> && !Printable<SaAnnounce>);
   g_wiped.clear();
   set_wipe_observer(observe);
   {
