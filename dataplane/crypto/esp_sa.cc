@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/model/counter.h"
 #include "dataplane/proto/bytes.h"
 
 namespace traboule::dp {
@@ -188,11 +189,15 @@ namespace {
 bool writable(const rte_mbuf* m) noexcept {
   return m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1;
 }
+// An SA's counters have several writers (workers): an atomic add, not bump().
+void add(uint64_t& c, uint64_t by = 1) noexcept {
+  std::atomic_ref<uint64_t>(c).fetch_add(by, std::memory_order_relaxed);
+}
 }  // namespace
 
 EspOutbound::Result EspOutbound::protect(rte_mbuf* m, uint8_t next_header) noexcept {
   if (!writable(m)) return Result::kNotWritable;
-  if (seq_ == UINT64_MAX) return Result::kSeqExhausted;
+  if (seq_.load(std::memory_order_relaxed) == UINT64_MAX) return Result::kSeqExhausted;
   const uint32_t len = rte_pktmbuf_data_len(m);
   const unsigned pad = esp_pad_len(len);
   const unsigned tail = pad + kEspTrailerMin + kEspIcvLen;
@@ -203,15 +208,15 @@ EspOutbound::Result EspOutbound::protect(rte_mbuf* m, uint8_t next_header) noexc
   rte_pktmbuf_append(m, static_cast<uint16_t>(tail));
   const uint32_t cipher_len = len + write_esp_trailer(payload + len, pad, next_header);
   auto* hdr = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kEspPrefixLen));
-  const uint64_t seq = ++seq_;
+  const uint64_t seq = seq_.fetch_add(1, std::memory_order_relaxed) + 1;
   write_esp_prefix(hdr, spi_, seq);
   const auto nonce = esp_nonce(salt_, hdr + kEspHdrLen);
   const auto aad = esp_aad(spi_, seq);
   if (!session_->run(payload, cipher_len, nonce.data(), aad.data(), payload + cipher_len)) {
     return Result::kCryptoFailed;
   }
-  ++counters_.packets;
-  counters_.bytes += len;
+  add(counters_.packets);
+  add(counters_.bytes, len);
   return Result::kOk;
 }
 
@@ -222,38 +227,56 @@ EspInbound::Result EspInbound::open(rte_mbuf* m, uint8_t& next_header) noexcept 
   const uint32_t cipher_len = len - kEspPrefixLen - kEspIcvLen;
   if (cipher_len % 4 != 0) return Result::kMisaligned;
   uint8_t* p = rte_pktmbuf_mtod(m, uint8_t*);
-  const ReplayWindow::Check check = window_.infer(get32(p + 4));
-  if (check.verdict == ReplayWindow::Verdict::kDuplicate) {
-    ++counters_.replayed;
-    return Result::kReplayed;
-  }
-  if (check.verdict == ReplayWindow::Verdict::kTooOld) {
-    ++counters_.too_old;
-    return Result::kTooOld;
-  }
+  const uint32_t seq_low = get32(p + 4);
+  rte_spinlock_lock(&lock_);
+  const ReplayWindow::Check check = window_.infer(seq_low);
+  rte_spinlock_unlock(&lock_);
+  if (Result r = refuse(check.verdict); r != Result::kOk) return r;
   const auto nonce = esp_nonce(salt_, p + kEspHdrLen);
   const auto aad = esp_aad(spi_, check.seq);
   uint8_t* cipher = p + kEspPrefixLen;
   if (!session_->run(cipher, cipher_len, nonce.data(), aad.data(), cipher + cipher_len)) {
     if (check.ahead) {  // below the window, not a wrap: an old packet again
-      ++counters_.too_old;
+      add(counters_.too_old);
       return Result::kTooOld;
     }
-    ++counters_.auth_failed;
+    add(counters_.auth_failed);
     return Result::kAuthFailed;
   }
-  window_.accept(check.seq);  // authentic: it moves the window even if its padding is odd
+  // Authentic; another worker may have taken the same number meanwhile: judge it again.
+  rte_spinlock_lock(&lock_);
+  const ReplayWindow::Check again = window_.infer(seq_low);
+  if (again.verdict == ReplayWindow::Verdict::kNew && again.seq == check.seq) {
+    window_.accept(check.seq);  // it moves the window even if its padding is odd
+  }
+  rte_spinlock_unlock(&lock_);
+  if (again.seq != check.seq) return refuse(ReplayWindow::Verdict::kTooOld);
+  if (Result r = refuse(again.verdict); r != Result::kOk) return r;
   EspTrailer trailer;
   if (read_esp_trailer(cipher, cipher_len, trailer) != EspTrailerError::kOk) {
-    ++counters_.bad_trailer;
+    add(counters_.bad_trailer);
     return Result::kBadTrailer;
   }
   rte_pktmbuf_adj(m, kEspPrefixLen);
   rte_pktmbuf_trim(m, static_cast<uint16_t>(trailer.pad + kEspTrailerMin + kEspIcvLen));
   next_header = trailer.next_header;
-  ++counters_.packets;
-  counters_.bytes += rte_pktmbuf_data_len(m);
+  add(counters_.packets);
+  add(counters_.bytes, rte_pktmbuf_data_len(m));
   return Result::kOk;
+}
+
+EspInbound::Result EspInbound::refuse(ReplayWindow::Verdict v) noexcept {
+  switch (v) {
+    case ReplayWindow::Verdict::kNew:
+      return Result::kOk;
+    case ReplayWindow::Verdict::kDuplicate:
+      add(counters_.replayed);
+      return Result::kReplayed;
+    case ReplayWindow::Verdict::kTooOld:
+      break;
+  }
+  add(counters_.too_old);
+  return Result::kTooOld;
 }
 
 const char* to_string(EspOutbound::Result r) noexcept {

@@ -5,9 +5,14 @@
 // docs/security.md "Why not rte_ipsec" says why.
 //
 // An outbound SA numbers and seals; an inbound SA checks the replay window, opens, and only then
-// moves the window. One worker owns an SA at a time (its counters and window are not atomic).
+// moves the window. Several workers may use one SA: the sequence number is atomic, the window is
+// checked under a lock before the cipher and again before it moves (the cipher runs unlocked),
+// and the counters are atomic adds.
 #pragma once
 
+#include <rte_spinlock.h>
+
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -76,7 +81,7 @@ class GcmSession {
   void* sess_;
 };
 
-struct EspSaCounters {
+struct EspSaCounters {  // read with read_counter (dataplane/model/counter.h) while running
   uint64_t packets = 0;
   uint64_t bytes = 0;  // payload bytes (before sealing / after opening)
 };
@@ -92,16 +97,17 @@ class EspOutbound {
   Result protect(rte_mbuf* m, uint8_t next_header) noexcept;
 
   uint32_t spi() const noexcept { return spi_; }
-  uint64_t sent() const noexcept { return seq_; }  // the last sequence number used
+  // The last sequence number used.
+  uint64_t sent() const noexcept { return seq_.load(std::memory_order_relaxed); }
   const EspSaCounters& counters() const noexcept { return counters_; }
   // For tests: where the next packet's number starts (after `seq`).
-  void set_sequence_for_test(uint64_t seq) noexcept { seq_ = seq; }
+  void set_sequence_for_test(uint64_t seq) noexcept { seq_.store(seq); }
 
  private:
   uint32_t spi_;
   uint32_t salt_;
   std::unique_ptr<GcmSession> session_;
-  uint64_t seq_ = 0;
+  std::atomic<uint64_t> seq_{0};
   EspSaCounters counters_;
 };
 
@@ -124,8 +130,12 @@ class EspInbound {
     kAuthFailed,
     kBadTrailer
   };
-  EspInbound(uint32_t spi, uint32_t salt, std::unique_ptr<GcmSession> session)
-      : spi_(spi), salt_(salt), session_(std::move(session)) {}
+  // site, path: whose packets this SA carries (the overlay header inside must say the same).
+  EspInbound(uint32_t spi, uint32_t salt, std::unique_ptr<GcmSession> session, uint16_t site = 0,
+             uint8_t path = 0)
+      : spi_(spi), salt_(salt), session_(std::move(session)), site_(site), path_(path) {
+    rte_spinlock_init(&lock_);
+  }
 
   // The mbuf's data starts at the ESP header (the outer headers removed) and its SPI is this
   // SA's. On kOk the data is the payload and `next_header` is set; on any other result the mbuf
@@ -133,6 +143,8 @@ class EspInbound {
   Result open(rte_mbuf* m, uint8_t& next_header) noexcept;
 
   uint32_t spi() const noexcept { return spi_; }
+  uint16_t site() const noexcept { return site_; }
+  uint8_t path() const noexcept { return path_; }
   const ReplayWindow& window() const noexcept { return window_; }
   // For tests: a receiver that has already accepted up to some number (2^32 packets cannot be
   // walked one by one).
@@ -143,6 +155,12 @@ class EspInbound {
   uint32_t spi_;
   uint32_t salt_;
   std::unique_ptr<GcmSession> session_;
+  // kOk for a number that may be new, else the drop counted.
+  Result refuse(ReplayWindow::Verdict v) noexcept;
+
+  uint16_t site_;
+  uint8_t path_;
+  rte_spinlock_t lock_;  // the window's
   ReplayWindow window_;
   EspInboundCounters counters_;
 };

@@ -12,6 +12,9 @@ struct OverlayConfig {
   uint16_t site_id = 0;  // an edge's id (1..4095); a hub's own is unused
   bool hub = false;      // learns sites from what it receives and answers on their paths
   uint16_t mtu = 1500;   // uplink IP MTU: inner packets are clamped to mtu - overhead
+  // ESP (docs/security.md): every overlay packet sealed and opened with the SAs the control
+  // sessions install; nothing in clear text either way, with or without an SA.
+  bool encrypt = false;
 };
 
 }  // namespace traboule::dp

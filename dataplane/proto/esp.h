@@ -34,6 +34,8 @@ inline constexpr uint8_t kEspNextOverlay = 253;
 constexpr unsigned esp_pad_len(unsigned payload_len) noexcept {
   return (4 - (payload_len + kEspTrailerMin) % 4) % 4;
 }
+// The most an ESP-protected payload grows by (3 pad bytes), for MTU and MSS budgets.
+inline constexpr unsigned kEspMaxOverhead = kEspPrefixLen + 3 + kEspTrailerMin + kEspIcvLen;
 // Bytes an ESP-protected payload grows by: prefix, padding, trailer, tag.
 constexpr unsigned esp_overhead(unsigned payload_len) noexcept {
   return kEspPrefixLen + esp_pad_len(payload_len) + kEspTrailerMin + kEspIcvLen;

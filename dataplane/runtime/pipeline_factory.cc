@@ -66,8 +66,8 @@ void add_receive(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
         {std::make_unique<ProbeStage>(*d.site, d.probe_cfg, d.probe),
          {{"next", s.after_probe}, {"reply", "tx"}, {"sent", "tx"}, {"consumed", "consumed"}}});
   if (s.overlay)
-    t.push_back(
-        {std::make_unique<DecapStage>(*d.site, d.overlay, d.sites), {{"next", s.before_local}}});
+    t.push_back({std::make_unique<DecapStage>(*d.site, d.overlay, d.sites, d.esp),
+                 {{"next", s.before_local}}});
   if (s.nat) {
     auto nat_in = std::make_unique<NatInStage>(*d.site, *d.nat);
     nat_in->set_punt(d.punt.enabled);
@@ -117,7 +117,7 @@ void add_decide(std::vector<NodeSpec>& t, WorkerDeps& d, const Shape& s) {
     t.push_back({std::make_unique<NatOutStage>(*d.site, *d.nat), {{"next", "forward"}}});
   }
   if (s.overlay)
-    t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, d.pool),
+    t.push_back({std::make_unique<EncapStage>(*d.site, d.overlay, *d.sites, d.pool, d.esp),
                  {{"next", "forward"}, {"icmp", "forward"}}});
 }
 

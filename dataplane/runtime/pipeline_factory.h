@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "dataplane/crypto/esp_sas.h"
 #include "dataplane/graph/pipeline.h"
 #include "dataplane/graph/worker_view.h"
 #include "dataplane/model/overlay_config.h"
@@ -40,6 +41,8 @@ struct WorkerDeps {
   // too (ProbeDeps::overlay, unless already set): direct measurement, hub's known peers.
   OverlayConfig overlay;
   OverlaySites* sites = nullptr;
+  // The ESP SAs (docs/security.md), required when overlay.encrypt; nullptr otherwise.
+  const EspSas* esp = nullptr;
   // Breakout source NAT (the worker's own table): nat_in sits before local (replies to our
   // mappings skip it), route's breakout edge goes through nat_out. nullptr: breakout leaves
   // untranslated.

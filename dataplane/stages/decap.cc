@@ -18,8 +18,9 @@ constexpr unsigned kUdpLen = 8;
 
 }  // namespace
 
-DecapStage::DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites)
-    : site_(site), cfg_(cfg), sites_(sites) {
+DecapStage::DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
+                       const EspSas* esp)
+    : site_(site), cfg_(cfg), sites_(sites), esp_(esp) {
   const size_t slots = cfg.hub ? kMaxSiteId + 1 : kMaxUplinks;
   passive_.resize(slots * kMaxUplinks);
   dup_.resize(slots);
@@ -64,18 +65,75 @@ void DecapStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
   }
 }
 
-void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexcept {
-  PacketMeta& md = meta(m);
+const EspInbound* DecapStage::open_esp(rte_mbuf* m, Drop& why) const noexcept {
+  if (rte_pktmbuf_data_len(m) < kEspHdrLen) {
+    why = kEspMalformed;
+    return nullptr;
+  }
+  EspInbound* sa = esp_ != nullptr ? esp_->inbound(get32(rte_pktmbuf_mtod(m, uint8_t*))) : nullptr;
+  if (sa == nullptr) {
+    why = kEspUnknownSpi;
+    return nullptr;
+  }
+  uint8_t next = 0;
+  switch (sa->open(m, next)) {
+    case EspInbound::Result::kOk:
+      if (next == kEspNextOverlay) return sa;
+      why = kEspNotOverlay;
+      return nullptr;
+    case EspInbound::Result::kReplayed:
+      why = kEspReplayed;
+      return nullptr;
+    case EspInbound::Result::kTooOld:
+      why = kEspTooOld;
+      return nullptr;
+    case EspInbound::Result::kAuthFailed:
+      why = kEspAuthFailed;
+      return nullptr;
+    case EspInbound::Result::kBadTrailer:
+      why = kEspBadTrailer;
+      return nullptr;
+    case EspInbound::Result::kNotWritable:
+    case EspInbound::Result::kTooShort:
+    case EspInbound::Result::kMisaligned:
+      break;
+  }
+  why = kEspMalformed;
+  return nullptr;
+}
+
+// Keeps the outer MACs in `macs` (route checks the destination is ours) and makes the UDP payload
+// the mbuf's data; false when the datagram is cut short.
+bool DecapStage::strip_outer(rte_mbuf* m, uint8_t* macs) noexcept {
+  const PacketMeta& md = meta(m);
   const uint32_t udp_off = uint32_t{md.l2_len} + md.l3_len;
   const uint32_t end = uint32_t{md.l2_len} + md.l3_total;
   if (m->nb_segs != 1 || rte_pktmbuf_data_len(m) < end || md.l2_len < kEthLen ||
-      udp_off + kUdpLen + kOverlayHdrLen > end)
-    return out.drop(kTruncated, m);
-  uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
+      udp_off + kUdpLen > end)
+    return false;
+  const uint8_t* base = rte_pktmbuf_mtod(m, uint8_t*);
   const uint32_t udp_len = get16(base + udp_off + 4);
-  if (udp_len < kUdpLen + kOverlayHdrLen || udp_off + udp_len > end) return out.drop(kTruncated, m);
+  if (udp_len < kUdpLen || udp_off + udp_len > end) return false;
+  std::memcpy(macs, base, 2 * RTE_ETHER_ADDR_LEN);
+  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - (udp_off + udp_len)));
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(udp_off + kUdpLen));
+  return true;
+}
+
+void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexcept {
+  PacketMeta& md = meta(m);
+  uint8_t macs[2 * RTE_ETHER_ADDR_LEN];
+  if (!strip_outer(m, macs)) return out.drop(kTruncated, m);
+  const EspInbound* sa = nullptr;
+  if (cfg_.encrypt) {
+    Drop why = kDropCount;
+    sa = open_esp(m, why);
+    if (sa == nullptr) return out.drop(why, m);
+  }
+  if (rte_pktmbuf_data_len(m) < kOverlayHdrLen) return out.drop(kTruncated, m);
+  uint8_t* oh = rte_pktmbuf_mtod(m, uint8_t*);
   OverlayHeader h;
-  switch (read_overlay_header(base + udp_off + kUdpLen, h)) {
+  switch (read_overlay_header(oh, h)) {
     case OverlayParse::kOk:
       break;
     case OverlayParse::kBadVersion:
@@ -87,6 +145,13 @@ void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexc
     case OverlayParse::kBadSite:
       return out.drop(kBadSite, m);
   }
+  const Interface* in = site_.iface(md.in_port);
+  const uint8_t in_uplink = in->uplink < kMaxUplinks ? in->uplink : 0;
+  // An SA carries one path of one site (a hub: the site's uplink the header names; an edge: the
+  // uplink it arrives on): a site cannot speak for another with its own keys.
+  if (sa != nullptr &&
+      (cfg_.hub ? sa->site() != h.site || sa->path() != h.path : sa->path() != in_uplink))
+    return out.drop(kEspWrongPath, m);
   uint16_t slot;
   if (cfg_.hub) {
     slot = h.site;
@@ -94,8 +159,7 @@ void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexc
   } else {
     if (h.site != cfg_.site_id) return out.drop(kWrongSite, m);
     if (!from_peer(ctx.policy(), md.src)) return out.drop(kUnknownPeer, m);
-    const Interface* in = site_.iface(md.in_port);
-    slot = in->uplink < kMaxUplinks ? in->uplink : 0;
+    slot = in_uplink;
   }
   // The path carried it, whether or not it is the second copy of a duplicate-strategy packet:
   // measured before the filter (a dropped copy is no gap in its path's sequence, and the direct
@@ -116,15 +180,12 @@ void DecapStage::handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexc
     }
   }
 
-  // Keep the outer MACs (route checks the destination is ours), drop the outer VLAN tags, IP,
-  // UDP and overlay header, and let parse read the inner packet as if it came in this port.
-  const uint32_t inner_off = udp_off + kUdpLen + kOverlayHdrLen;
-  const uint32_t inner_end = udp_off + udp_len;
-  uint8_t* eth = base + inner_off - kEthLen;
-  std::memmove(eth, base, 2 * RTE_ETHER_ADDR_LEN);
+  // The inner packet with an Ethernet header of the outer MACs over the overlay header's end, so
+  // parse reads it as if it came in this port (outer VLAN tags, IP and UDP are gone).
+  uint8_t* eth = oh + kOverlayHdrLen - kEthLen;
+  std::memcpy(eth, macs, sizeof macs);
   put16(eth + 12, h.inner == 4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
-  rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_pkt_len(m) - inner_end));
-  rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off - kEthLen));
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(kOverlayHdrLen - kEthLen));
   // The NIC's checksum verdicts were about the outer headers: the inner ones are checked anew.
   m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
   const unsigned r = parse_mbuf(m);

@@ -3,7 +3,9 @@
 // are checked, measured (per path: loss, reordering, RFC 3550 jitter of live traffic), filtered
 // of duplicate-strategy copies, stripped of the outer headers and parsed again, so the rest of
 // the pipeline sees the inner packet (meta.kFromOverlay, overlay_site, overlay_path). A hub
-// also learns from them where each site's paths end (core/overlay.h).
+// also learns from them where each site's paths end (tables/overlay_sites.h). With encryption on,
+// each is an ESP packet opened first (docs/security.md): only what an SA authenticates is
+// measured or learnt from.
 #pragma once
 
 #include <array>
@@ -13,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/crypto/esp_sas.h"
 #include "dataplane/graph/stage.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/runtime/own_addresses.h"
@@ -38,11 +41,22 @@ class DecapStage final : public Stage {
     kDuplicate,       // the second copy of a duplicate-strategy packet
     kTooOld,          // a duplicate-strategy packet older than the filter's window
     kInnerMalformed,  // the inner packet failed parsing (its reason is not split further)
-    kDropCount,       // the number of them (checked against the names)
+    // Encrypted overlay (OverlayConfig::encrypt), in the order they are judged:
+    kEspUnknownSpi,  // no SA has that SPI (a forged, stale or clear-text datagram)
+    kEspMalformed,   // too short, not 4-byte aligned, or a chained/shared buffer
+    kEspReplayed,    // a sequence number this SA already accepted
+    kEspTooOld,      // below the replay window
+    kEspAuthFailed,  // the tag does not match: forged or damaged
+    kEspBadTrailer,  // authentic but padded against RFC 4303 (not our sender)
+    kEspNotOverlay,  // authentic but its next header is not the overlay's
+    kEspWrongPath,   // authentic, but the overlay header names another site or path than the SA
+    kDropCount,      // the number of them (checked against the names)
   };
-  static constexpr std::array<std::string_view, 10> kDrops{
-      "truncated",  "bad_version",  "bad_inner", "encrypted", "bad_site",
-      "wrong_site", "unknown_peer", "duplicate", "too_old",   "inner_malformed"};
+  static constexpr std::array<std::string_view, 18> kDrops{
+      "truncated",       "bad_version",     "bad_inner",     "encrypted",   "bad_site",
+      "wrong_site",      "unknown_peer",    "duplicate",     "too_old",     "inner_malformed",
+      "esp_unknown_spi", "esp_malformed",   "esp_replayed",  "esp_too_old", "esp_auth_failed",
+      "esp_bad_trailer", "esp_not_overlay", "esp_wrong_path"};
   static_assert(kDrops.size() == kDropCount, "one name per enumerator");
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
@@ -50,7 +64,9 @@ class DecapStage final : public Stage {
   // the stage registers its passive figures there for direct measurement (the probe stage reads
   // the received counts); nullptr: neither. An edge checks the sender against its policy's
   // peers (BurstContext::policy()).
-  DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites);
+  // `esp`: the SAs when cfg.encrypt (nullptr then: everything is esp_unknown_spi).
+  DecapStage(const Site& site, const OverlayConfig& cfg, OverlaySites* sites,
+             const EspSas* esp = nullptr);
   ~DecapStage() override;
   DecapStage(const DecapStage&) = delete;
   DecapStage& operator=(const DecapStage&) = delete;
@@ -69,11 +85,15 @@ class DecapStage final : public Stage {
 
  private:
   void handle(rte_mbuf* m, const BurstContext& ctx, Output& out) noexcept;
+  static bool strip_outer(rte_mbuf* m, uint8_t* macs) noexcept;
+  // Opens the ESP packet the mbuf's data starts with; the SA, or nullptr with the drop reason.
+  const EspInbound* open_esp(rte_mbuf* m, Drop& why) const noexcept;
   static bool from_peer(const PolicySnapshot* p, const IpAddr& src) noexcept;
 
   const Site& site_;
   OverlayConfig cfg_;
   OverlaySites* sites_;
+  const EspSas* esp_;
   std::vector<PassivePath> passive_;  // slots × kMaxUplinks
   std::vector<DupFilter> dup_;        // per slot
   double us_per_tick_ = 0;

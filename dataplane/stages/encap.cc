@@ -23,8 +23,8 @@ constexpr uint8_t kTcpSyn = 0x02;
 }  // namespace
 
 EncapStage::EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites,
-                       rte_mempool* pool)
-    : site_(site), cfg_(cfg), sites_(sites), pool_(pool) {
+                       rte_mempool* pool, const EspSas* esp)
+    : site_(site), cfg_(cfg), sites_(sites), pool_(pool), esp_(esp) {
   const uint64_t hz = rte_get_tsc_hz();
   us_per_tick_ = hz != 0 ? 1e6 / static_cast<double>(hz) : 0;
 }
@@ -81,28 +81,18 @@ OverlayHeader EncapStage::next_header(const PacketMeta& md, uint8_t u, uint16_t 
   return h;
 }
 
-bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, uint64_t now_tsc,
-                       Drop& why) noexcept {
-  PacketMeta& md = meta(m);
-  const Interface& up = *site_.uplinks[u];
+// Ethernet (MACs left to forward), outer IPv4/IPv6 and UDP headers at p, for a UDP payload of
+// udp_len - 8 bytes already in place after them.
+void EncapStage::write_outer(uint8_t* p, uint8_t dscp, uint32_t flow_hash, const IpAddr& src,
+                             const Target& t, uint16_t udp_len) const noexcept {
   const bool v4out = t.dst.is_v4();
-  const IpAddr src = v4out ? up.v4->addr : up.v6->addr;
-  const uint16_t inner_len = md.l3_total;
   const uint16_t ip_len = v4out ? 20 : 40;
-  const uint16_t hdr_len = static_cast<uint16_t>(kEthLen + ip_len + kUdpLen + kOverlayHdrLen);
-  rte_pktmbuf_adj(m, md.l2_len);
-  uint8_t* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, hdr_len));
-  if (p == nullptr) {
-    why = kNoHeadroom;
-    return false;
-  }
   std::memset(p, 0, 12);  // MACs: the forward stage writes them
   put16(p + 12, v4out ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
   uint8_t* ip = p + kEthLen;
   uint8_t* udp = ip + ip_len;
-  const uint16_t udp_len = static_cast<uint16_t>(kUdpLen + kOverlayHdrLen + inner_len);
   // The outer header carries the inner DSCP, so operators' queues see the class (ECN not).
-  const uint8_t tos = static_cast<uint8_t>(md.dscp << 2);
+  const uint8_t tos = static_cast<uint8_t>(dscp << 2);
   if (v4out) {
     // DF: we fit packets to the MTU rather than fragment them.
     write_ipv4_header(ip, {.tos = tos,
@@ -112,7 +102,7 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
                            .dst = t.dst.v4_ptr()});
   } else {
     write_ipv6_header(ip, {.tclass = tos,
-                           .flow_label = md.flow_hash,
+                           .flow_label = flow_hash,
                            .payload_len = udp_len,
                            .next = IPPROTO_UDP,
                            .src = src.b.data(),
@@ -122,16 +112,51 @@ bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq
   put16(udp + 2, t.port);
   put16(udp + 4, udp_len);
   put16(udp + 6, 0);  // IPv4: no checksum (RFC 768); IPv6 gets one below (RFC 8200 §8.1)
-
-  // The sender counters of the path (an edge: its uplink; a hub: the site's path).
-  const uint16_t slot = cfg_.hub ? md.overlay_site : 0;
-  const uint8_t tx_path = cfg_.hub ? md.overlay_path : u;
-  const OverlayHeader h = next_header(md, u, slot, tx_path, dup_seq, now_tsc);
-  write_overlay_header(udp + kUdpLen, h);
   if (!v4out) {
     const uint16_t c = rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr*>(ip), udp);
     std::memcpy(udp + 6, &c, 2);
   }
+}
+
+bool EncapStage::encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, uint64_t now_tsc,
+                       Drop& why) noexcept {
+  PacketMeta& md = meta(m);
+  const Interface& up = *site_.uplinks[u];
+  const bool v4out = t.dst.is_v4();
+  const IpAddr src = v4out ? up.v4->addr : up.v6->addr;
+  // The sender counters of the path (an edge: its uplink; a hub: the site's path).
+  const uint16_t slot = cfg_.hub ? md.overlay_site : 0;
+  const uint8_t tx_path = cfg_.hub ? md.overlay_path : u;
+  EspOutbound* sa = nullptr;
+  if (cfg_.encrypt) {
+    sa = esp_ != nullptr ? esp_->outbound(slot, tx_path) : nullptr;
+    if (sa == nullptr) {
+      why = kNoSa;
+      return false;
+    }
+  }
+  const uint16_t ip_len = v4out ? 20 : 40;
+  const uint32_t outer_len = kEthLen + ip_len + kUdpLen;
+  const uint32_t esp_len = sa != nullptr ? kEspPrefixLen : 0;
+  if (rte_pktmbuf_headroom(m) + md.l2_len < outer_len + kOverlayHdrLen + esp_len) {
+    why = kNoHeadroom;
+    return false;
+  }
+  rte_pktmbuf_adj(m, md.l2_len);
+  // Ethernet padding after a short inner packet does not travel (nor get sealed).
+  if (rte_pktmbuf_data_len(m) > md.l3_total)
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - md.l3_total));
+  auto* oh = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kOverlayHdrLen));
+  const OverlayHeader h = next_header(md, u, slot, tx_path, dup_seq, now_tsc);
+  write_overlay_header(oh, h);
+  if (sa != nullptr && sa->protect(m, kEspNextOverlay) != EspOutbound::Result::kOk) {
+    sites_.own_drop(slot, tx_path, h.cls);  // next_header counted it as sent
+    why = kSealFailed;
+    return false;
+  }
+  const auto udp_len = static_cast<uint16_t>(kUdpLen + rte_pktmbuf_data_len(m));
+  auto* p = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, static_cast<uint16_t>(outer_len)));
+  write_outer(p, md.dscp, md.flow_hash, src, t, udp_len);
 
   md.l2_len = kEthLen;
   md.vlan_count = 0;
@@ -244,7 +269,8 @@ void EncapStage::process(rte_mbuf** pkts, uint16_t n, const BurstContext& ctx,
       out.drop(why, m);
       continue;
     }
-    const unsigned overhead = t.dst.is_v4() ? kOverlayOverhead4 : kOverlayOverhead6;
+    const unsigned overhead = (t.dst.is_v4() ? kOverlayOverhead4 : kOverlayOverhead6) +
+                              (cfg_.encrypt ? kEspMaxOverhead : 0);
     const bool v4in = md.l3 == L3Kind::kIpv4;
     if (md.l3_total + overhead > cfg_.mtu) {
       if (rte_mbuf* icmp = too_big(m, static_cast<uint16_t>(cfg_.mtu - overhead))) {

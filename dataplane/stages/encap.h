@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The encap stage: traffic the route stage sends to the overlay leaves in a UDP datagram from
 // the chosen uplink's address to the hub (an edge: its policy's first peer; a hub: the site's
-// path the flow last came in on), with the overlay header (core/overlay.h). It decrements the
+// path the flow last came in on), with the overlay header (proto/overlay_header.h), sealed in
+// ESP when encryption is on (docs/security.md). It decrements the
 // inner TTL, clamps the TCP MSS of SYNs to what fits, refuses what does not fit (counted), and
 // for the duplicate strategy sends a copy on the second uplink with the same dup_seq.
 #pragma once
@@ -13,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/crypto/esp_sas.h"
 #include "dataplane/graph/stage.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/proto/overlay_header.h"
@@ -37,16 +39,20 @@ class EncapStage final : public Stage {
     kTtlExceeded,  // inner TTL/hop limit would reach 0
     kNoHeadroom,   // not enough mbuf headroom for the outer headers
     kChainedMbuf,  // the packet does not sit in one segment
+    kNoSa,         // encryption on and no SA towards that path yet: never sent in clear text
+    kSealFailed,   // the SA refused it (no tailroom, sequence numbers exhausted, device error)
     kDropCount,    // the number of them (checked against the names)
   };
   // (No mbuf for a duplicate copy is not a drop: the original goes; encap.uplink.X.copy_failed.)
-  static constexpr std::array<std::string_view, 7> kDrops{
-      "no_peer",      "no_site_path", "no_address",  "too_big",
-      "ttl_exceeded", "no_headroom",  "chained_mbuf"};
+  static constexpr std::array<std::string_view, 9> kDrops{
+      "no_peer",     "no_site_path", "no_address", "too_big",    "ttl_exceeded",
+      "no_headroom", "chained_mbuf", "no_sa",      "seal_failed"};
   static_assert(kDrops.size() == kDropCount, "one name per enumerator");
   friend constexpr bool stage_drop(Drop) noexcept { return true; }
 
-  EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites, rte_mempool* pool);
+  // `esp`: the SAs when cfg.encrypt (nullptr then: everything is no_sa).
+  EncapStage(const Site& site, const OverlayConfig& cfg, OverlaySites& sites, rte_mempool* pool,
+             const EspSas* esp = nullptr);
 
   std::string_view name() const noexcept override { return "encap"; }
   std::span<const std::string_view> edge_names() const noexcept override { return kEdges; }
@@ -64,6 +70,8 @@ class EncapStage final : public Stage {
                             uint32_t dup_seq, uint64_t now_tsc) noexcept;
   bool encap(rte_mbuf* m, uint8_t u, const Target& t, uint32_t dup_seq, uint64_t now_tsc,
              Drop& why) noexcept;
+  void write_outer(uint8_t* p, uint8_t dscp, uint32_t flow_hash, const IpAddr& src, const Target& t,
+                   uint16_t udp_len) const noexcept;
   bool target(const PolicySnapshot* p, const PacketMeta& md, uint8_t u, Target& t,
               Drop& why) const noexcept;
   // The too-big message for `m` (left untouched), advertising `mtu` for the inner packet; nullptr
@@ -74,6 +82,7 @@ class EncapStage final : public Stage {
   OverlayConfig cfg_;
   OverlaySites& sites_;
   rte_mempool* pool_;
+  const EspSas* esp_;
   double us_per_tick_ = 0;
   struct PerUplink {
     uint64_t packets = 0, bytes = 0, copies = 0, copy_failed = 0, mss_clamped = 0, too_big_sent = 0;

@@ -8,12 +8,14 @@
 #include <netinet/in.h>
 #include <rte_ip.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "dataplane/crypto/esp_sas.h"
 #include "dataplane/graph/mbuf_parse.h"
 #include "dataplane/model/overlay_config.h"
 #include "dataplane/model/policy_snapshot.h"
@@ -1360,6 +1362,288 @@ TEST(OverlayStages, NoCopyWhenTheSecondUplinkCannotCarryIt) {
     EXPECT_EQ(o.h.flags, 0) << r.what;
     EXPECT_EQ(o.h.dup_seq, 0u) << r.what;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The encrypted overlay (docs/security.md): the same stages with OverlayConfig::encrypt and the
+// SAs a control session would install. Forged, replayed, damaged and cross-site packets are
+// named drops and never move what the hub learnt.
+
+EspKey key_of(uint8_t seed) {
+  EspKey k;
+  for (unsigned i = 0; i < kEspKeyLen; ++i) k.key[i] = static_cast<uint8_t>(seed * 31 + i);
+  k.salt = 0x11223344U ^ seed;
+  return k;
+}
+
+// The crypto device of the SecureOverlay tests: opened and closed by the suite, before EAL goes.
+CryptoDevice* g_secure_dev = nullptr;
+
+class SecureOverlay : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string error;
+    g_secure_dev = CryptoDevice::open("crypto_aesni_gcm_tbov", 256, error).release();
+    ASSERT_NE(g_secure_dev, nullptr) << error;
+  }
+  static void TearDownTestSuite() {
+    delete g_secure_dev;
+    g_secure_dev = nullptr;
+  }
+};
+
+struct SecurePipes {
+  static CryptoDevice& dev() { return *g_secure_dev; }
+  Box edge = Box::edge();
+  Box hub = Box::hub();
+  OverlaySites edge_sites, hub_sites;
+  OverlayConfig edge_cfg{.port = kOvPort, .site_id = kSiteId, .encrypt = true};
+  OverlayConfig hub_cfg{.port = kOvPort, .site_id = 0, .hub = true, .encrypt = true};
+  EspSas edge_sas{dev(), nullptr};
+  EspSas hub_sas{dev(), nullptr};
+  EncapStage edge_encap{edge.site, edge_cfg, edge_sites, testing::test_pool(), &edge_sas};
+  DecapStage edge_decap{edge.site, edge_cfg, nullptr, &edge_sas};
+  EncapStage hub_encap{hub.site, hub_cfg, hub_sites, testing::test_pool(), &hub_sas};
+  DecapStage hub_decap{hub.site, hub_cfg, &hub_sites, &hub_sas};
+  uint32_t up_spi = 0;    // edge → hub on fiber (the hub's inbound SPI)
+  uint32_t down_spi = 0;  // hub → edge on fiber (the edge's inbound SPI)
+
+  // What a control session does for the fiber path: each receiver picks its SPI and key.
+  void keys(uint8_t seed) {
+    std::string error;
+    up_spi = hub_sas.reserve_spi();
+    ASSERT_TRUE(hub_sas.add_inbound(up_spi, kSiteId, 0, key_of(seed), error)) << error;
+    ASSERT_TRUE(edge_sas.set_outbound(0, 0, up_spi, key_of(seed), error)) << error;
+    down_spi = edge_sas.reserve_spi();
+    ASSERT_TRUE(edge_sas.add_inbound(down_spi, kSiteId, 0, key_of(seed + 1), error)) << error;
+    ASSERT_TRUE(hub_sas.set_outbound(kSiteId, 0, down_spi, key_of(seed + 1), error)) << error;
+  }
+  // The edge's frame for `lan` on fiber, as the hub receives it; empty if encap dropped it.
+  std::vector<uint8_t> up(const Frame& lan, std::string* drop = nullptr) {
+    rte_mbuf* m = parsed(lan.bytes, kLanPort, true);
+    meta(m).uplink = 0;
+    testing::StageHarness h(edge_encap, &edge.view);
+    auto v = h.run({m});
+    EXPECT_EQ(v.size(), 1u);
+    if (v.size() != 1) return {};
+    if (v[0].where != "edge:next") {
+      if (drop != nullptr) *drop = v[0].where;
+      return {};
+    }
+    return on_wire(v[0].pkt, kHubMac);
+  }
+  // Where the hub's decap sends a received frame ("edge:next" or "drop:<reason>").
+  std::string at_hub(const std::vector<uint8_t>& wire, std::vector<uint8_t>* inner = nullptr) {
+    rte_mbuf* m = parsed(wire, kHubPort, false);
+    testing::StageHarness h(hub_decap, &hub.view);
+    auto v = h.run({m});
+    if (v.size() != 1) return "none";
+    if (inner != nullptr && v[0].where == "edge:next") {
+      const auto out = testing::from_mbuf(v[0].pkt);
+      inner->assign(out.begin() + kEth, out.end());
+    }
+    return v[0].where;
+  }
+};
+
+std::vector<uint8_t> with_outer_source(std::vector<uint8_t> wire, const char* src) {
+  Frame f;
+  f.bytes = std::move(wire);
+  f.l3_off = kEth;
+  const IpAddr a = ip(src);
+  std::memcpy(&f.bytes[kOuterIp + 12], a.v4_ptr(), 4);
+  f.fix_ipv4_checksum();
+  return f.bytes;
+}
+
+TEST_F(SecureOverlay, EdgeToHubAndBackCarryOnlyCipherText) {
+  const unsigned in_use = testing::pool_in_use();
+  {
+    SecurePipes p;
+    p.keys(1);
+    const Frame lan = lan_udp(64, 200);
+    const std::vector<uint8_t> want_inner = forwarded_inner(lan);
+    const std::vector<uint8_t> wire = p.up(lan);
+    ASSERT_FALSE(wire.empty());
+    EXPECT_EQ(get16(&wire[kOuterUdp + 2]), kOvPort);
+    EXPECT_EQ(get16(&wire[kOuterUdp + 4]), wire.size() - kOuterUdp);
+    EXPECT_EQ(get32(&wire[kOvHdr]), p.up_spi) << "ESP right after UDP";
+    EXPECT_EQ(get32(&wire[kOvHdr + 4]), 1u) << "first sequence number";
+    const size_t clear = kOverlayHdrLen + want_inner.size();
+    EXPECT_EQ(wire.size(), kOvHdr + clear + esp_overhead(static_cast<unsigned>(clear)));
+    // Neither the inner packet nor the overlay header is readable on the wire.
+    EXPECT_EQ(std::search(wire.begin(), wire.end(), want_inner.begin() + 20, want_inner.end()),
+              wire.end());
+
+    std::vector<uint8_t> inner;
+    ASSERT_EQ(p.at_hub(wire, &inner), "edge:next");
+    EXPECT_EQ(inner, want_inner);
+    IpAddr a;
+    uint16_t port = 0;
+    ASSERT_TRUE(p.hub_sites.endpoint(kSiteId, 0, a, port));
+    EXPECT_EQ(a, ip("100.64.1.2"));
+    EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 1u);
+
+    // The hub answers on that path, sealed with the edge's inbound SA.
+    const Frame reply = PacketBuilder()
+                            .eth(kHubMac, kPeerMac)
+                            .ipv4("203.0.113.1", "192.168.10.10", Ipv4Opts{.ttl = 50})
+                            .udp(5004, 40000)
+                            .payload(64)
+                            .build();
+    rte_mbuf* m = parsed(reply.bytes, kHubPort, false);
+    meta(m).uplink = 0;
+    meta(m).overlay_site = kSiteId;
+    meta(m).overlay_path = 0;
+    std::vector<uint8_t> back;
+    {
+      testing::StageHarness h(p.hub_encap, &p.hub.view);
+      auto v = h.run({m});
+      ASSERT_EQ(v.size(), 1u);
+      ASSERT_EQ(v[0].where, "edge:next");
+      back = on_wire(v[0].pkt, kFiberMac);
+    }
+    EXPECT_EQ(get32(&back[kOvHdr]), p.down_spi);
+    rte_mbuf* r = parsed(back, kFiberPort, false);
+    testing::StageHarness h(p.edge_decap, &p.edge.view);
+    auto v = h.run({r});
+    ASSERT_EQ(v.size(), 1u);
+    ASSERT_EQ(v[0].where, "edge:next");
+    EXPECT_EQ(meta(v[0].pkt).src, ip("203.0.113.1"));
+    EXPECT_EQ(meta(v[0].pkt).dst_port, 40000);
+  }
+  EXPECT_EQ(testing::pool_in_use(), in_use);
+}
+
+TEST_F(SecureOverlay, WithoutAnSaNothingLeavesAndNothingIsBelieved) {
+  const unsigned in_use = testing::pool_in_use();
+  {
+    SecurePipes p;  // no keys yet
+    std::string drop;
+    EXPECT_TRUE(p.up(lan_udp(), &drop).empty());
+    EXPECT_EQ(drop, "drop:no_sa") << "never clear text";
+    // A clear-text overlay datagram naming site 7, as any internet host can send.
+    Pipes clear;
+    rte_mbuf* m = parsed(lan_udp().bytes, kLanPort, true);
+    meta(m).uplink = 0;
+    testing::StageHarness h(clear.edge_encap, &clear.edge.view);
+    auto v = h.run({m});
+    ASSERT_EQ(v.size(), 1u);
+    const auto forged = with_outer_source(on_wire(v[0].pkt, kHubMac), "198.51.100.66");
+    EXPECT_EQ(p.at_hub(forged), "drop:esp_unknown_spi");
+    IpAddr a;
+    uint16_t port = 0;
+    EXPECT_FALSE(p.hub_sites.endpoint(kSiteId, 0, a, port)) << "the forger was not learnt";
+  }
+  EXPECT_EQ(testing::pool_in_use(), in_use);
+}
+
+struct ForgeryRow {
+  const char* name;
+  std::function<std::vector<uint8_t>(SecurePipes&, const std::vector<uint8_t>& genuine)> make;
+  std::string want;
+};
+
+TEST_F(SecureOverlay, ForgedReplayedAndCrossSitePacketsAreNamedDrops) {
+  const unsigned in_use = testing::pool_in_use();
+  {
+    const std::vector<ForgeryRow> rows = {
+        {"replay of a captured packet from elsewhere",
+         [](SecurePipes&, const std::vector<uint8_t>& g) {
+           return with_outer_source(g, "198.51.100.66");
+         },
+         "drop:esp_replayed"},
+        {"flipped tag bit",
+         [](SecurePipes& p, const std::vector<uint8_t>&) {
+           auto w = with_outer_source(p.up(lan_udp()), "198.51.100.66");
+           w.back() ^= 1;
+           return w;
+         },
+         "drop:esp_auth_failed"},
+        {"flipped cipher text bit",
+         [](SecurePipes& p, const std::vector<uint8_t>&) {
+           auto w = p.up(lan_udp());
+           w[kOvHdr + kEspPrefixLen + 5] ^= 0x40;
+           return w;
+         },
+         "drop:esp_auth_failed"},
+        {"unknown SPI",
+         [](SecurePipes& p, const std::vector<uint8_t>& g) {
+           auto w = g;
+           put32(&w[kOvHdr], p.up_spi ^ 0x00010000);
+           return w;
+         },
+         "drop:esp_unknown_spi"},
+        {"ESP cut to 10 bytes",
+         [](SecurePipes&, const std::vector<uint8_t>& g) {
+           Frame f;
+           f.bytes.assign(g.begin(), g.begin() + kOvHdr + 10);
+           f.l3_off = kEth;
+           f.set16(kOuterIp + 2, static_cast<uint16_t>(f.bytes.size() - kEth));
+           f.set16(kOuterUdp + 4, 18);
+           f.fix_ipv4_checksum();
+           return f.bytes;
+         },
+         "drop:esp_malformed"},
+        {"another site's header under site 7's SA",
+         [](SecurePipes& p, const std::vector<uint8_t>&) {
+           // A box holding site 7's keys claims to be site 8.
+           OverlayConfig cfg8 = p.edge_cfg;
+           cfg8.site_id = kSiteId + 1;
+           OverlaySites sites8;
+           EncapStage encap8{p.edge.site, cfg8, sites8, testing::test_pool(), &p.edge_sas};
+           rte_mbuf* m = parsed(lan_udp().bytes, kLanPort, true);
+           meta(m).uplink = 0;
+           testing::StageHarness h(encap8, &p.edge.view);
+           auto v = h.run({m});
+           return v.size() == 1 && v[0].where == "edge:next" ? on_wire(v[0].pkt, kHubMac)
+                                                             : std::vector<uint8_t>{};
+         },
+         "drop:esp_wrong_path"},
+    };
+    for (const auto& row : rows) {
+      SCOPED_TRACE(row.name);
+      SecurePipes p;
+      p.keys(3);
+      const auto genuine = p.up(lan_udp());
+      ASSERT_EQ(p.at_hub(genuine), "edge:next");
+      const auto bad = row.make(p, genuine);
+      ASSERT_FALSE(bad.empty());
+      EXPECT_EQ(p.at_hub(bad), row.want);
+      IpAddr a;
+      uint16_t port = 0;
+      ASSERT_TRUE(p.hub_sites.endpoint(kSiteId, 0, a, port));
+      EXPECT_EQ(a, ip("100.64.1.2")) << "the site's return path did not move";
+      EXPECT_FALSE(p.hub_sites.endpoint(kSiteId + 1, 0, a, port));
+      EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 1u) << "only authentic packets count";
+      // The real sender still gets through afterwards.
+      EXPECT_EQ(p.at_hub(p.up(lan_udp())), "edge:next");
+    }
+  }
+  EXPECT_EQ(testing::pool_in_use(), in_use);
+}
+
+TEST_F(SecureOverlay, RekeyMakeBeforeBreakLosesNothing) {
+  const unsigned in_use = testing::pool_in_use();
+  {
+    SecurePipes p;
+    p.keys(5);
+    const auto before = p.up(lan_udp());
+    // New inbound SA on the hub first, then the edge switches to it; the old one stays a while.
+    std::string error;
+    const uint32_t next_spi = p.hub_sas.reserve_spi();
+    ASSERT_TRUE(p.hub_sas.add_inbound(next_spi, kSiteId, 0, key_of(9), error)) << error;
+    ASSERT_TRUE(p.edge_sas.set_outbound(0, 0, next_spi, key_of(9), error)) << error;
+    const auto after = p.up(lan_udp());
+    EXPECT_EQ(get32(&after[kOvHdr]), next_spi);
+    EXPECT_EQ(get32(&after[kOvHdr + 4]), 1u) << "a new SA numbers from 1";
+    EXPECT_EQ(p.at_hub(after), "edge:next");
+    EXPECT_EQ(p.at_hub(before), "edge:next") << "late packet of the old SA, in its grace period";
+    ASSERT_TRUE(p.hub_sas.remove_inbound(p.up_spi));
+    EXPECT_EQ(p.at_hub(with_outer_source(before, "100.64.1.2")), "drop:esp_unknown_spi");
+    EXPECT_EQ(p.hub_sas.inbound_count(), 1u);
+  }
+  EXPECT_EQ(testing::pool_in_use(), in_use);
 }
 
 }  // namespace
