@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/crypto/esp_sas.h"
 #include "dataplane/io/mempool.h"
 #include "dataplane/model/policy_snapshot.h"
 #include "dataplane/model/stamp_clock.h"
@@ -34,6 +35,7 @@
 #include "dataplane/runtime/site.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/tables/flow_table.h"
+#include "dataplane/tables/overlay_sites.h"
 
 namespace po = boost::program_options;
 using namespace traboule;
@@ -54,6 +56,9 @@ struct Options {
   uint32_t classify_slots = 4096;
   uint32_t names_cache = 16384;
   bool firewall = true;
+  // Where the default rule's traffic goes: "off" (the uplink straight, as before), "clear" (the
+  // overlay to a hub) or "esp" (the overlay sealed in ESP, docs/security.md).
+  std::string overlay = "off";
 };
 
 // Per-burst TSC cycles (rx + processing + tx, generation excluded). The figure is the median
@@ -213,6 +218,9 @@ int main(int argc, char** argv) {
       "the stateful firewall in the flow stage (1, as the daemon) or not (0): its cost")(
       "names", po::value(&opt.names_cache)->default_value(opt.names_cache),
       "first-packet recognition (DNS answers, SNI): name cache entries, 0 = off")(
+      "overlay", po::value(&opt.overlay)->default_value(opt.overlay),
+      "off: the default rule's traffic leaves the uplink as it is; clear: through the overlay "
+      "(encap) to a hub; esp: the overlay sealed in ESP AES-256-GCM (crypto_aesni_gcm)")(
       "per-stage", po::bool_switch(&opt.per_stage),
       "after the measurement, a third run with per-stage cycle accounting (adds a TSC read per "
       "stage per burst)");
@@ -229,8 +237,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt.flows < 1 || opt.flows > (1u << 20) || opt.burst < 1 || opt.burst > kBurstMax ||
-      opt.packets < 1000) {
-    std::cerr << "traboule-bench: --flows must be 1..1048576, --burst 1..64, --packets >= 1000\n";
+      opt.packets < 1000 ||
+      (opt.overlay != "off" && opt.overlay != "clear" && opt.overlay != "esp")) {
+    std::cerr << "traboule-bench: --flows must be 1..1048576, --burst 1..64, --packets >= 1000, "
+                 "--overlay off|clear|esp\n";
     return 2;
   }
 
@@ -351,7 +361,33 @@ int main(int argc, char** argv) {
         rte_ring_free(b);
       }
     } ring_guard{results, requests};
+    // The overlay as an edge's daemon wires it (site 1, a hub beyond the uplink's gateway), and
+    // for "esp" the SA a control session would install (a fixed key: a benchmark).
+    dp::OverlaySites overlay_sites;
+    std::unique_ptr<dp::CryptoDevice> crypto;
+    std::unique_ptr<dp::EspSas> sas;
+    if (opt.overlay != "off") {
+      policy->peers = {{"hub", {*dp::IpAddr::parse("198.51.100.1")}, 4500}};
+      policy->prepare_hits();
+    }
+    if (opt.overlay == "esp") {
+      std::string error;
+      crypto = dp::CryptoDevice::open("crypto_aesni_gcm_bench", 16, error);
+      if (crypto) sas = std::make_unique<dp::EspSas>(*crypto, nullptr);
+      dp::EspKey key;
+      for (unsigned i = 0; i < key.key.size(); ++i) key.key[i] = static_cast<uint8_t>(i * 7);
+      key.salt = 0x01020304;
+      if (!sas || !sas->set_outbound(0, 0, 0x00010001, key, error)) {
+        std::cerr << "traboule-bench: " << error << "\n";
+        return 1;
+      }
+    }
     dp::WorkerDeps deps{0, &site, &flows, b.pool, {nullptr}, ready};
+    if (opt.overlay != "off") {
+      deps.overlay = {.port = 4500, .site_id = 1, .encrypt = opt.overlay == "esp"};
+      deps.sites = &overlay_sites;
+      deps.esp = sas.get();
+    }
     deps.probe = {&clock, &sessions, results, requests, b.pool};
     deps.classify_slots = opt.classify_slots;
     deps.names_cache = opt.names_cache;
@@ -416,8 +452,8 @@ int main(int argc, char** argv) {
     const double per_flow = double(flows.memory_bytes()) / double(capacity);
     if (opt.json) {
       std::printf(
-          "{\"flows\": %u, \"flow_capacity\": %u, \"active_flows\": %zu, \"packets\": %" PRIu64
-          ", \"burst\": %u, \"hugepages\": %s, \"tsc_hz\": %" PRIu64
+          "{\"overlay\": \"%s\", \"flows\": %u, \"flow_capacity\": %u, \"active_flows\": %zu, "
+          "\"packets\": %" PRIu64 ", \"burst\": %u, \"hugepages\": %s, \"tsc_hz\": %" PRIu64
           ", \"io_forward\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f}, "
           "\"pipeline\": {\"mpps\": %.3f, \"cycles_per_packet\": %.1f, \"p90_cycles_per_packet\": "
           "%.1f, "
@@ -426,10 +462,10 @@ int main(int argc, char** argv) {
           "\"pipeline_only_cycles_per_packet\": %.1f, \"memory_per_flow_bytes\": %.1f, "
           "\"heap_bytes_for_flows\": %" PRIu64 ", \"pipeline_drops\": %" PRIu64
           ", \"slow_bursts_share\": %.4f",
-          opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets, opt.burst,
-          opt.huge ? "true" : "false", hz, base.mpps(hz), base.cycles_per_packet(), pipe.mpps(hz),
-          pipe.cycles_per_packet(), pipe.p90_cycles_per_packet(), pipe_min, pipe_max, opt.runs,
-          pipe.cycles_per_packet() / base.cycles_per_packet(),
+          opt.overlay.c_str(), opt.flows, capacity, static_cast<size_t>(flows.size()), opt.packets,
+          opt.burst, opt.huge ? "true" : "false", hz, base.mpps(hz), base.cycles_per_packet(),
+          pipe.mpps(hz), pipe.cycles_per_packet(), pipe.p90_cycles_per_packet(), pipe_min, pipe_max,
+          opt.runs, pipe.cycles_per_packet() / base.cycles_per_packet(),
           pipe.cycles_per_packet() - base.cycles_per_packet(), per_flow, heap_after - heap_before,
           drops, std::max(base.slow_share, pipe.slow_share));
       if (!stages.empty()) {
@@ -443,8 +479,8 @@ int main(int argc, char** argv) {
       std::printf("}\n");
     } else {
       std::printf("traboule-bench: %u flows (table %u), %u x %" PRIu64
-                  " packets per loop, burst %u, %s, TSC %.2f GHz\n",
-                  opt.flows, capacity, opt.runs, opt.packets, opt.burst,
+                  " packets per loop, burst %u, overlay %s, %s, TSC %.2f GHz\n",
+                  opt.flows, capacity, opt.runs, opt.packets, opt.burst, opt.overlay.c_str(),
                   opt.huge ? "hugepages" : "no hugepages", double(hz) / 1e9);
       std::printf("  io-forward  %8.3f Mpps  %7.1f cycles/packet\n", base.mpps(hz),
                   base.cycles_per_packet());
