@@ -115,6 +115,16 @@ void HealthJournal::watch_flood(uint64_t now_ns, const dp::Dataplane& dataplane)
                std::to_string(ch->per_second) + "/s");
 }
 
+void HealthJournal::watch_refusals(uint64_t now_ns, const dp::Dataplane& dataplane) {
+  if (journal_ == nullptr || now_ns - refusals_checked_ns_ < 1'000'000'000) return;
+  refusals_checked_ns_ = now_ns;  // the counters are read once a second
+  std::vector<std::pair<std::string, uint64_t>> totals;
+  for (const dp::CounterValue& c : dataplane.counters())
+    if (c.name.rfind("decap.esp_", 0) == 0) totals.emplace_back(c.name, c.value);
+  if (const auto text = refusals_.update(now_ns, totals))
+    record("overlay", "esp", "refused", "warning", "", *text + " (docs/security.md)");
+}
+
 void HealthJournal::stamp_alive(uint64_t now_ns) {
   if (alive_file_.empty() || now_ns - alive_stamped_ns_ < 5'000'000'000ULL) return;
   alive_stamped_ns_ = now_ns;

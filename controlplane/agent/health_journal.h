@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The link runner's journal records (docs/operations.md): uplink and site reachability, SLA
-// classes no uplink meets and WAN floods, each change once; and the alive stamp a restart after
-// a crash reads. Runner thread only.
+// classes no uplink meets and WAN floods, each change once; refused overlay packets, rate-limited;
+// and the alive stamp a restart after a crash reads. Runner thread only.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "controlplane/config/config.h"
 #include "controlplane/journal/flood_watch.h"
 #include "controlplane/journal/journal.h"
+#include "controlplane/journal/refusal_report.h"
 #include "dataplane/runtime/dataplane.h"
 
 namespace traboule::cp {
@@ -39,6 +40,9 @@ class HealthJournal {
   // When the firewall's WAN flood limits start and stop refusing (FloodWatch), checked every
   // FloodWatch::kIntervalNs.
   void watch_flood(uint64_t now_ns, const dp::Dataplane& dataplane);
+  // Overlay packets the data plane refused as forged, replayed or damaged (decap.esp_*), with
+  // RefusalReport's rate limit.
+  void watch_refusals(uint64_t now_ns, const dp::Dataplane& dataplane);
   // Every 5 s, the time now (ms since the epoch) to the alive file.
   void stamp_alive(uint64_t now_ns);
 
@@ -58,6 +62,8 @@ class HealthJournal {
   std::map<std::string, bool> journaled_unmet_;  // SLA class → no uplink meets it
   FloodWatch flood_;
   uint64_t flood_checked_ns_ = 0;
+  RefusalReport refusals_;
+  uint64_t refusals_checked_ns_ = 0;
 };
 
 }  // namespace traboule::cp

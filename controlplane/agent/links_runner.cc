@@ -286,6 +286,7 @@ void LinksRunner::publish(uint64_t now_ns, bool force) {
   collect_flow_events(now_ns);
   fw_log_.collect(dp_, policy_ ? policy_->snapshot.get() : nullptr, now_ns, log_);
   journal_.watch_flood(now_ns, dp_);
+  journal_.watch_refusals(now_ns, dp_);
   json j = state_to_json(st, states, internet);
   std::lock_guard lock(mu_);
   j["events"] = events_;
