@@ -8,26 +8,21 @@
 set -euo pipefail
 
 trabouled=$1
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (DPDK)"; exit 77; }
-py=/usr/bin/python3
-work=$(mktemp -d /tmp/tb-api.XXXXXX)
-prefix="tbapi$$"
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_init --no-lab api
+prefix="tb$name"
 pid=""
-cleanup() {
+e2e_log="$work/log"
+e2e_log_lines=40
+stop_daemon() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  rm -rf "$work" "/var/run/dpdk/$prefix"
+  rm -rf "/var/run/dpdk/$prefix"
 }
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*"
-  echo "--- daemon log"; tail -n 40 "$work/log" 2>/dev/null || true
-  exit 1
-}
-pass() { echo "ok: $*"; }
+e2e_cleanups+=(stop_daemon)
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null

@@ -8,27 +8,21 @@
 set -uo pipefail
 CTL=${1:?traboulectl binary}
 SERVER=${2:?ctl_test_server binary}
-PY=/usr/bin/python3
 OPENSSL=/usr/bin/openssl
 [ -x "$OPENSSL" ] || { echo "SKIP: $OPENSSL missing"; exit 77; }
-
-TMP=$(mktemp -d "/tmp/traboulectl_e2e.$$.XXXXXX")
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_init --no-lab --no-root ctl
+TMP=$work
 PIDS=()
-cleanup() {
+stop_boxes() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$TMP"
 }
-trap cleanup EXIT
+e2e_cleanups+=(stop_boxes)
 
-PASSED=0
-FAILED=0
-ok() { PASSED=$((PASSED + 1)); echo "ok: $1"; }
-bad() {
-  FAILED=$((FAILED + 1))
-  echo "FAIL: $1"
-  echo "--- stdout"; cat "$TMP/out"; echo "--- stderr"; cat "$TMP/err"; echo "---"
-}
+# A check on the last run: its stdout and stderr go with the failure.
+bad() { soft_fail "$1" "--- stdout" "$(cat "$TMP/out")" "--- stderr" "$(cat "$TMP/err")"; }
 
 # run NAME WANT_RC ARGS...: runs traboulectl, keeps stdout/stderr in $TMP/out and $TMP/err.
 LAST_OK=1
@@ -37,26 +31,26 @@ run() {
   shift 2
   "$CTL" "$@" >"$TMP/out" 2>"$TMP/err"
   local rc=$?
-  if [ "$rc" -eq "$want" ]; then LAST_OK=1; ok "$name (exit $rc)"; else LAST_OK=0; bad "$name: exit $rc, expected $want"; fi
+  if [ "$rc" -eq "$want" ]; then LAST_OK=1; pass "$name (exit $rc)"; else LAST_OK=0; bad "$name: exit $rc, expected $want"; fi
 }
 # out_has / err_has NAME FIXED-STRING: checks the last run's output.
-out_has() { if grep -qF -- "$2" "$TMP/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; fi; }
-err_has() { if grep -qF -- "$2" "$TMP/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; fi; }
+out_has() { if grep -qF -- "$2" "$TMP/out"; then pass "$1"; else bad "$1: stdout lacks '$2'"; fi; }
+err_has() { if grep -qF -- "$2" "$TMP/err"; then pass "$1"; else bad "$1: stderr lacks '$2'"; fi; }
 # out_re / err_re NAME EXTENDED-REGEX: the same with a pattern (column spacing varies).
-out_re() { if grep -qE -- "$2" "$TMP/out"; then ok "$1"; else bad "$1: stdout lacks /$2/"; fi; }
-err_re() { if grep -qE -- "$2" "$TMP/err"; then ok "$1"; else bad "$1: stderr lacks /$2/"; fi; }
-out_lacks() { if grep -qF -- "$2" "$TMP/out"; then bad "$1: stdout has '$2'"; else ok "$1"; fi; }
+out_re() { if grep -qE -- "$2" "$TMP/out"; then pass "$1"; else bad "$1: stdout lacks /$2/"; fi; }
+err_re() { if grep -qE -- "$2" "$TMP/err"; then pass "$1"; else bad "$1: stderr lacks /$2/"; fi; }
+out_lacks() { if grep -qF -- "$2" "$TMP/out"; then bad "$1: stdout has '$2'"; else pass "$1"; fi; }
 # json_is NAME PYTHON-EXPRESSION-ON-d: the last stdout parses as JSON and the expression holds.
 json_is() {
-  if "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" \
-      "$TMP/out" 2>>"$TMP/err"; then ok "$1"; else bad "$1: not ($2)"; fi
+  if "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" \
+      "$TMP/out" 2>>"$TMP/err"; then pass "$1"; else bad "$1: not ($2)"; fi
 }
 
 # --- certificate, tokens, policies ---------------------------------------------------------
 "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -subj "/CN=127.0.0.1" \
   -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>"$TMP/openssl.log" ||
-  { cat "$TMP/openssl.log"; echo "cannot make a certificate"; exit 1; }
+  fail "cannot make a certificate" "$(cat "$TMP/openssl.log")"
 OP=operator-token-$$
 VIEW=viewer-token-$$
 
@@ -92,7 +86,7 @@ start_box() {
     [ -s "$TMP/$name/port" ] && break
     sleep 0.1
   done
-  [ -s "$TMP/$name/port" ] || { cat "$TMP/$name/log"; echo "box $name did not start"; exit 1; }
+  [ -s "$TMP/$name/port" ] || fail "box $name did not start" "$(cat "$TMP/$name/log")"
   printf -v "PORT_$name" '%s' "$(cat "$TMP/$name/port")"
 }
 
@@ -175,13 +169,13 @@ run "apply, never confirmed" 0 "${A[@]}" policy apply "$TMP/p2.json" --confirm-t
 back=0
 for _ in $(seq 50); do
   "$CTL" "${A[@]}" --json status >"$TMP/out" 2>"$TMP/err"
-  if "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['policy']['running_version'] == 4 and d['policy']['pending'] is None else 1)" "$TMP/out" 2>/dev/null; then
+  if "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['policy']['running_version'] == 4 and d['policy']['pending'] is None else 1)" "$TMP/out" 2>/dev/null; then
     back=1
     break
   fi
   sleep 0.2
 done
-if [ "$back" = 1 ]; then ok "unconfirmed apply rolled back by itself"; else bad "unconfirmed apply was not rolled back"; fi
+if [ "$back" = 1 ]; then pass "unconfirmed apply rolled back by itself"; else bad "unconfirmed apply was not rolled back"; fi
 
 for cmd in links flows apps counters rules qos routes drops; do
   run "$cmd" 0 "${A[@]}" "$cmd"
@@ -195,21 +189,21 @@ out_has "links humanises loss" "0.5 %"
 out_has "links shows the last change" "5 consecutive probes answered"
 run "flows --top 2" 0 "${A[@]}" flows --top 2
 json_rows=$(grep -c "198.51.100.7" "$TMP/out")
-if [ "$json_rows" = 2 ]; then ok "flows --top 2 shows two flows"; else bad "flows --top 2 shows $json_rows flows"; fi
+if [ "$json_rows" = 2 ]; then pass "flows --top 2 shows two flows"; else bad "flows --top 2 shows $json_rows flows"; fi
 run "counters with prefix" 0 "${A[@]}" counters parse.
 out_has "counters shows parse.ok" "parse.ok"
 out_lacks "counters filters by prefix" "route.rule"
 
 # --- a hostile server: the real HTTPS transport against bad answers -------------------------
 HERE=$(cd "$(dirname "$0")" && pwd)
-"$PY" "$HERE/traboulectl_test.hostile_server.py" "$TMP/cert.pem" "$TMP/key.pem" "$TMP/hostile.ports" \
+"$py" "$HERE/traboulectl_test.hostile_server.py" "$TMP/cert.pem" "$TMP/key.pem" "$TMP/hostile.ports" \
   >"$TMP/hostile.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do
   [ -s "$TMP/hostile.ports" ] && break
   sleep 0.1
 done
-read -r HTLS HPLAIN <"$TMP/hostile.ports" || { cat "$TMP/hostile.log"; exit 1; }
+read -r HTLS HPLAIN <"$TMP/hostile.ports" || fail "the hostile server did not start" "$(cat "$TMP/hostile.log")"
 H=(--ca "$TMP/cert.pem" --server "https://127.0.0.1:$HTLS")
 run "hostile: status not JSON" 1 "${H[@]}" status
 err_has "hostile: malformed answer message" 'malformed answer from the server: not JSON (got "<html>not json</html>")'
@@ -219,7 +213,7 @@ run "hostile: 429" 1 "${H[@]}" flows
 err_has "hostile: Retry-After read" "rate limited, retry after 7 s"
 run "hostile: escapes" 0 "${H[@]}" apps
 out_has "hostile: escapes neutralised" '\x1b[2J\x1b]0;owned\x07evil'
-if grep -q $'\x1b' "$TMP/out"; then bad "hostile: raw escape reached the terminal"; else ok "hostile: no raw escape printed"; fi
+if grep -q $'\x1b' "$TMP/out"; then bad "hostile: raw escape reached the terminal"; else pass "hostile: no raw escape printed"; fi
 run "hostile: connection dropped" 3 "${H[@]}" policy history
 run "hostile: long answer" 0 "${H[@]}" routes
 run "hostile: oversized answer" 1 "${H[@]}" drops
@@ -246,7 +240,7 @@ wrong='"token": "not-the-token"'
 # status_of BOX FIELD: a field of box's /status policy section.
 status_of() {
   "$CTL" --ca "$TMP/cert.pem" --server "https://127.0.0.1:$(cat "$TMP/$1/port")" --json status |
-    "$PY" -c "import json,sys; v=json.load(sys.stdin)['policy']['$2']; print('null' if v is None else v)"
+    "$py" -c "import json,sys; v=json.load(sys.stdin)['policy']['$2']; print('null' if v is None else v)"
 }
 
 echo "[$(device a f1 "$good"), $(device b f2 "$wrong"), $(device c f3 "$good")]" >"$TMP/fleet1.json"
@@ -258,8 +252,8 @@ out_re "third device skipped" "^c +skipped +- +-$"
 out_has "fleet summary" "1 confirmed, 1 failed, 1 skipped"
 err_has "progress on stderr, canary first" "a (canary): applying"
 if [ "$(status_of f1 running_version)" = 2 ] && [ "$(status_of f1 committed_version)" = 2 ] &&
-   [ "$(status_of f1 pending)" = null ]; then ok "canary runs and committed version 2"; else bad "canary state"; fi
-if [ "$(status_of f3 running_version)" = 1 ]; then ok "skipped device untouched"; else bad "skipped device was touched"; fi
+   [ "$(status_of f1 pending)" = null ]; then pass "canary runs and committed version 2"; else bad "canary state"; fi
+if [ "$(status_of f3 running_version)" = 1 ]; then pass "skipped device untouched"; else bad "skipped device was touched"; fi
 
 run "fleet --json" 1 --json fleet apply --devices "$TMP/fleet1.json" "$TMP/p1.json" --settle 0
 json_is "fleet --json report" "[x['result'] for x in d['devices']] == ['confirmed', 'failed', 'skipped'] and d['devices'][0]['canary'] and d['ok'] is False"
@@ -267,10 +261,10 @@ json_is "fleet --json report" "[x['result'] for x in d['devices']] == ['confirme
 echo "[$(device a f1 "$good"), $(device b f2 "$good"), $(device c f3 "$good")]" >"$TMP/fleet2.json"
 run "fleet: all healthy, canary c" 0 fleet apply --devices "$TMP/fleet2.json" "$TMP/p2.json" --settle 0.2 --canary c
 json_order=$(grep -E "^(a|b|c) " "$TMP/out" | cut -c1 | tr -d '\n')
-if [ "$json_order" = cab ]; then ok "canary first, then file order"; else bad "push order $json_order"; fi
+if [ "$json_order" = cab ]; then pass "canary first, then file order"; else bad "push order $json_order"; fi
 out_has "all confirmed" "3 confirmed, 0 failed, 0 skipped"
 if [ "$(status_of f2 running_version)" = 2 ] && [ "$(status_of f3 committed_version)" = 2 ]; then
-  ok "every device committed its new version"; else bad "fleet versions"; fi
+  pass "every device committed its new version"; else bad "fleet versions"; fi
 
 echo "[$(device a f1 "$good"), $(device d f4 "$good"), $(device c f3 "$good")]" >"$TMP/fleet3.json"
 before=$(status_of f3 running_version)
@@ -278,14 +272,14 @@ run "fleet: policy the second box's uplinks do not have" 1 fleet apply --devices
 out_re "box refuses the policy" "^d +failed: apply: refused by the server \\(400\\)"
 out_re "then stop" "^c +skipped"
 if [ "$(status_of f4 running_version)" = 1 ] && [ "$(status_of f3 running_version)" = "$before" ]; then
-  ok "refusing box and the one after unchanged"; else bad "fleet 3 state"; fi
+  pass "refusing box and the one after unchanged"; else bad "fleet 3 state"; fi
 
 echo "[$(device a f1 "$good"), $(device d f4 "$good" ', "uplinks": ["fiber", "lte"]'), $(device c f3 "$good")]" >"$TMP/fleet4.json"
 before=$(status_of f1 running_version)
 run "fleet: offline check against known uplinks first" 1 fleet apply --devices "$TMP/fleet4.json" "$TMP/p1.json" --settle 0
 out_re "device with known uplinks fails offline" "^d +failed: invalid for this device"
 out_has "validation problem listed" 'd: /uplinks/1/name: "vdsl"'
-if [ "$(status_of f1 running_version)" = "$before" ]; then ok "nothing pushed after an offline failure"; else bad "canary was pushed"; fi
+if [ "$(status_of f1 running_version)" = "$before" ]; then pass "nothing pushed after an offline failure"; else bad "canary was pushed"; fi
 
 run "fleet: unknown canary" 2 fleet apply --devices "$TMP/fleet2.json" "$TMP/p1.json" --canary zz
 err_has "unknown canary message" 'no device is named "zz"'
@@ -293,5 +287,4 @@ echo '[{"name": "x", "server": "http://127.0.0.1:1", "token": "t"}]' >"$TMP/flee
 run "fleet: bad devices file" 1 fleet apply --devices "$TMP/fleet_bad.json" "$TMP/p1.json"
 err_has "devices file error names the entry" "/0/server: bad server URL"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+e2e_summary
