@@ -15,66 +15,43 @@ if [ -z "$BIN" ] || [ "$BIN" = -h ] || [ "$BIN" = --help ]; then
   sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: the wanem accuracy test needs root (network namespaces, AF_PACKET)"
-  exit 77
-fi
 BIN=$(realpath "$BIN")
-HERE=$(cd "$(dirname "$0")" && pwd)
-PROBE="$HERE/../../tools/wanem/wanem_probe.py"
-PY=/usr/bin/python3
-for tool in ip chrt iperf3 "$PY"; do
-  command -v "$tool" >/dev/null || { echo "ERROR: '$tool' is missing: run tools/setup"; exit 1; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
+e2e_init --no-lab wn
+PROBE="$here/../../tools/wanem/wanem_probe.py"
+for tool in ip chrt iperf3 "$py"; do
+  command -v "$tool" >/dev/null || fail "'$tool' is missing: run tools/setup"
 done
 
-ID="wn$$"
-NS_H1="$ID-h1" NS_W="$ID-w" NS_H2="$ID-h2"
+NS_H1="$name-h1" NS_W="$name-w" NS_H2="$name-h2"
 H1=198.18.0.1 H2=198.18.0.2
-TMP=$(mktemp -d "/tmp/wanem-e2e.$ID.XXXXXX")
+TMP=$work
 SOCK="$TMP/wanem.sock"
 WANEM_PID=""
-FAILED=()
-PASSED=0
 REPORT=()
+e2e_log="$TMP/wanem.log"
+e2e_log_lines=40
 
-cleanup() {
-  local rc=$?
+stop_wanem() {
   if [ -n "$WANEM_PID" ] && kill -0 "$WANEM_PID" 2>/dev/null; then
     kill "$WANEM_PID" 2>/dev/null || true
     wait "$WANEM_PID" 2>/dev/null || true
   fi
-  if [ "$rc" -ne 0 ]; then
-    echo "=== last 40 lines of wanem's log"
-    tail -n 40 "$TMP/wanem.log" 2>/dev/null || true
-  fi
   for ns in "$NS_H1" "$NS_W" "$NS_H2"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+e2e_cleanups+=(stop_wanem)
 
-pass() {
-  PASSED=$((PASSED + 1))
-  printf 'PASS  %s\n' "$1"
-}
-fail() {
-  FAILED+=("$1")
-  printf 'FAIL  %s\n' "$1"
-  shift
-  local line
-  for line in "$@"; do printf '        %s\n' "$line"; done
-}
 report() {
   REPORT+=("$1")
   printf '      %s\n' "$1"
 }
 
 # jval FILE EXPR: evaluates a Python expression over the JSON document d.
-jval() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-# check "name" PYTHON_CONDITION "details": pass or fail on a condition over numbers.
-check() {
-  if "$PY" -c "import sys; sys.exit(0 if ($2) else 1)"; then pass "$1"; else fail "$1" "$3"; fi
+jval() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+# holds "name" PYTHON_CONDITION "details": pass or fail on a condition over numbers.
+holds() {
+  if "$py" -c "import sys; sys.exit(0 if ($2) else 1)"; then pass "$1"; else soft_fail "$1" "$3"; fi
 }
 
 ctl() { "$BIN" ctl --ctl "$SOCK" "$@" >/dev/null; }
@@ -108,10 +85,10 @@ ip netns exec "$NS_W" "$BIN" run --name acc --a wa --b wb --ctl "$SOCK" --seed 7
 WANEM_PID=$!
 for _ in $(seq 50); do
   "$BIN" ctl --ctl "$SOCK" show >/dev/null 2>&1 && break
-  kill -0 "$WANEM_PID" 2>/dev/null || { echo "ERROR: wanem exited at start"; exit 1; }
+  kill -0 "$WANEM_PID" 2>/dev/null || fail "wanem exited at start"
   sleep 0.1
 done
-"$BIN" ctl --ctl "$SOCK" show >/dev/null || { echo "ERROR: wanem's control socket never answered"; exit 1; }
+"$BIN" ctl --ctl "$SOCK" show >/dev/null || fail "wanem's control socket never answered"
 echo "wanem running (pid $WANEM_PID) between $NS_H1 and $NS_H2; tmp $TMP"
 
 # probe FROM_NS TO_ADDR TO_NS OUT COUNT PPS SIZE [recv options...]: one UDP run, JSON in OUT.
@@ -121,11 +98,11 @@ probe() {
   shift 7
   PORT=$((PORT + 1))
   rm -f "$TMP/ready"
-  ip netns exec "$to_ns" chrt -f 5 "$PY" "$PROBE" recv --port "$PORT" --expect "$count" \
+  ip netns exec "$to_ns" chrt -f 5 "$py" "$PROBE" recv --port "$PORT" --expect "$count" \
     --ready-file "$TMP/ready" "$@" >"$out" &
   local rpid=$!
   for _ in $(seq 50); do [ -f "$TMP/ready" ] && break; sleep 0.05; done
-  ip netns exec "$from" chrt -f 5 "$PY" "$PROBE" send --dst "$to" --port "$PORT" \
+  ip netns exec "$from" chrt -f 5 "$py" "$PROBE" send --dst "$to" --port "$PORT" \
     --count "$count" --pps "$pps" --size "$size" >"$out.send"
   wait "$rpid"
 }
@@ -148,14 +125,14 @@ delay_check() {
   p99=$(jval "$file" 'd["owd_ms"]["p99"]')
   within=$(jval "$file" 'd["within_tol"]')
   maxerr=$(jval "$file" 'd["max_abs_error_ms"]')
-  report "$name: target $target ms: p50 $(printf %.3f "$p50") p99 $(printf %.3f "$p99") max error $(printf %.3f "$maxerr") ms; $(printf %.2f "$("$PY" -c "print($within*100)")") % within 0.5 ms"
-  check "$name: median one-way delay within 0.5 ms of $target ms" "abs($p50 - $target) <= 0.5" "p50 $p50 ms"
+  report "$name: target $target ms: p50 $(printf %.3f "$p50") p99 $(printf %.3f "$p99") max error $(printf %.3f "$maxerr") ms; $(printf %.2f "$("$py" -c "print($within*100)")") % within 0.5 ms"
+  holds "$name: median one-way delay within 0.5 ms of $target ms" "abs($p50 - $target) <= 0.5" "p50 $p50 ms"
   # The issue's bound is the delay applied (the median above). The tail beyond 0.5 ms comes
   # from whole-machine stalls that the Python sender and receiver see too: measured 97-100 %
   # within 0.5 ms on a quiet machine, 89.7 % with a compile running alongside (docs/wanem.md).
   # So the tail is reported on every run and only checked against a floor that catches a
   # broken timer, not a busy machine.
-  check "$name: 80 % of frames within 0.5 ms of $target ms" "$within >= 0.80" "within $within, p99 $p99 ms"
+  holds "$name: 80 % of frames within 0.5 ms of $target ms" "$within >= 0.80" "within $within, p99 $p99 ms"
 }
 ctl dir=a2b delay=30ms dir=b2a delay=50ms
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/d_a2b.json" 2000 500 200 --target-ms 30
@@ -171,7 +148,7 @@ ctl clear delay=40ms jitter=5ms jitter_dist=normal reorder=off
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/j_off.json" 2000 1000 200
 R=$(jval "$TMP/j_off.json" 'd["reordered"]')
 report "jitter 5ms normal reorder=off: reordered $R of $(jval "$TMP/j_off.json" 'd["received"]'), sd $(jval "$TMP/j_off.json" 'round(d["owd_ms"]["sd"],3)') ms"
-check "jitter reorder=off: no frame overtakes another" "$R == 0" "reordered $R"
+holds "jitter reorder=off: no frame overtakes another" "$R == 0" "reordered $R"
 ctl reorder=on
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/j_on.json" 2000 1000 200
 R=$(jval "$TMP/j_on.json" 'd["reordered"]')
@@ -179,9 +156,9 @@ SD=$(jval "$TMP/j_on.json" 'd["owd_ms"]["sd"]')
 MEAN=$(jval "$TMP/j_on.json" 'd["owd_ms"]["mean"]')
 report "jitter 5ms normal reorder=on: mean $(printf %.3f "$MEAN") ms sd $(printf %.3f "$SD") ms, reordered $R"
 # sd of n normal samples: standard error sd/sqrt(2n) = 0.079 ms; 4 sigma plus 0.1 ms of timing noise.
-check "jitter reorder=on: standard deviation 5 ms within 4 sigma" "abs($SD - 5) <= 4 * 5 / (2 * 2000) ** 0.5 + 0.1" "sd $SD ms"
-check "jitter reorder=on: mean 40 ms within 4 sigma" "abs($MEAN - 40) <= 4 * 5 / 2000 ** 0.5 + 0.1" "mean $MEAN ms"
-check "jitter reorder=on: frames are reordered" "$R > 0" "reordered $R"
+holds "jitter reorder=on: standard deviation 5 ms within 4 sigma" "abs($SD - 5) <= 4 * 5 / (2 * 2000) ** 0.5 + 0.1" "sd $SD ms"
+holds "jitter reorder=on: mean 40 ms within 4 sigma" "abs($MEAN - 40) <= 4 * 5 / 2000 ** 0.5 + 0.1" "mean $MEAN ms"
+holds "jitter reorder=on: frames are reordered" "$R > 0" "reordered $R"
 
 # --- 4. random loss and Gilbert-Elliott loss --------------------------------------------------
 loss_check() {
@@ -191,22 +168,22 @@ loss_check() {
   n=$(jval "$file" 'd["expected"]')
   show
   wanem=$(jval "$TMP/show.json" "d['a2b']['counters']['dropped']['$counter']")
-  report "$name: lost $lost of $n ($(printf %.3f "$("$PY" -c "print(100*$lost/$n)")") %), expected $(printf %.1f "$expected") +- $(printf %.1f "$("$PY" -c "print(4*$sigma)")") (4 sigma); wanem counted $counter=$wanem"
-  check "$name: loss within 4 sigma" "abs($lost - $expected) <= 4 * $sigma" "lost $lost, expected $expected, sigma $sigma"
-  check "$name: wanem's $counter counter equals the frames lost" "$wanem == $lost" "counter $wanem, lost $lost"
+  report "$name: lost $lost of $n ($(printf %.3f "$("$py" -c "print(100*$lost/$n)")") %), expected $(printf %.1f "$expected") +- $(printf %.1f "$("$py" -c "print(4*$sigma)")") (4 sigma); wanem counted $counter=$wanem"
+  holds "$name: loss within 4 sigma" "abs($lost - $expected) <= 4 * $sigma" "lost $lost, expected $expected, sigma $sigma"
+  holds "$name: wanem's $counter counter equals the frames lost" "$wanem == $lost" "counter $wanem, lost $lost"
 }
 N=20000
 ctl clear loss=5%
 ctl zero
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/loss.json" $N 4000 64
-loss_check "loss 5%" "$TMP/loss.json" "$("$PY" -c "print($N*0.05)")" "$("$PY" -c "print(($N*0.05*0.95)**0.5)")" loss
+loss_check "loss 5%" "$TMP/loss.json" "$("$py" -c "print($N*0.05)")" "$("$py" -c "print(($N*0.05*0.95)**0.5)")" loss
 # ge=1%,30%: stationary loss p/(p+r); the count's variance is that of the two-state chain,
 # n pi_b pi_g (1+l)/(1-l) with l = 1-p-r (losses are correlated: wider than binomial).
 ctl clear ge=1%,30%
 ctl zero
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/ge.json" $N 4000 64
-GE_EXP=$("$PY" -c "p,r=0.01,0.30; print($N*p/(p+r))")
-GE_SD=$("$PY" -c "p,r=0.01,0.30; b=p/(p+r); l=1-p-r; print(($N*b*(1-b)*(1+l)/(1-l))**0.5)")
+GE_EXP=$("$py" -c "p,r=0.01,0.30; print($N*p/(p+r))")
+GE_SD=$("$py" -c "p,r=0.01,0.30; b=p/(p+r); l=1-p-r; print(($N*b*(1-b)*(1+l)/(1-l))**0.5)")
 loss_check "Gilbert-Elliott ge=1%,30%" "$TMP/ge.json" "$GE_EXP" "$GE_SD" ge_loss
 
 # --- 5. rate limit and queue ------------------------------------------------------------------
@@ -228,10 +205,10 @@ rate_check() {
   qfull=$(jval "$TMP/show.json" "d['a2b']['counters']['dropped']['queue_full']")
   ring=$(jval "$TMP/show.json" "d['a2b']['counters']['dropped']['ring_full']")
   tx=$(jval "$TMP/show.json" "d['a2b']['counters']['tx_frames']")
-  report "rate ${rate_mbit}mbit (UDP flood of 1242-byte frames at $sent_pps pps): measured $(printf %.4f "$("$PY" -c "print($measured/1e6)")") Mbit/s of Ethernet frames ($(printf %+.3f "$("$PY" -c "print(100*($measured/($rate_mbit*1e6)-1))")") %), queue $queue; longest sender stall $stall ms; wanem sent $tx, probe got $got (socket drops $sock); queue_full drops $qfull, ring_full $ring"
-  check "rate ${rate_mbit}mbit: the probe saw every frame wanem sent" "$got == $tx" "wanem tx $tx, received $got, socket drops $sock"
-  check "rate ${rate_mbit}mbit: measured within 2 %" "abs($measured / ($rate_mbit * 1e6) - 1) <= 0.02" "measured $measured bit/s"
-  check "rate ${rate_mbit}mbit: the full queue tail-drops" "$qfull > 0" "queue_full $qfull"
+  report "rate ${rate_mbit}mbit (UDP flood of 1242-byte frames at $sent_pps pps): measured $(printf %.4f "$("$py" -c "print($measured/1e6)")") Mbit/s of Ethernet frames ($(printf %+.3f "$("$py" -c "print(100*($measured/($rate_mbit*1e6)-1))")") %), queue $queue; longest sender stall $stall ms; wanem sent $tx, probe got $got (socket drops $sock); queue_full drops $qfull, ring_full $ring"
+  holds "rate ${rate_mbit}mbit: the probe saw every frame wanem sent" "$got == $tx" "wanem tx $tx, received $got, socket drops $sock"
+  holds "rate ${rate_mbit}mbit: measured within 2 %" "abs($measured / ($rate_mbit * 1e6) - 1) <= 0.02" "measured $measured bit/s"
+  holds "rate ${rate_mbit}mbit: the full queue tail-drops" "$qfull > 0" "queue_full $qfull"
 }
 rate_check 20 1mb 40000 4000
 rate_check 100 2mb 60000 15000
@@ -243,12 +220,12 @@ IPERF_PID=$!
 sleep 0.5
 if ip netns exec "$NS_H1" timeout 30 iperf3 -c "$H2" -p 5299 -t 5 -J >"$TMP/iperf.json"; then
   GOODPUT=$(jval "$TMP/iperf.json" 'd["end"]["sum_received"]["bits_per_second"]')
-  CEIL=$("$PY" -c "print(20e6 * 1448 / 1514)")
-  report "TCP (iperf3, 5 s) through rate=20mbit delay=10ms: goodput $(printf %.3f "$("$PY" -c "print($GOODPUT/1e6)")") Mbit/s, ceiling $(printf %.3f "$("$PY" -c "print($CEIL/1e6)")") Mbit/s"
-  check "TCP goodput does not exceed the rate (2 % margin)" "$GOODPUT <= $CEIL * 1.02" "goodput $GOODPUT"
-  check "TCP goodput reaches at least 70 % of the rate" "$GOODPUT >= $CEIL * 0.7" "goodput $GOODPUT"
+  CEIL=$("$py" -c "print(20e6 * 1448 / 1514)")
+  report "TCP (iperf3, 5 s) through rate=20mbit delay=10ms: goodput $(printf %.3f "$("$py" -c "print($GOODPUT/1e6)")") Mbit/s, ceiling $(printf %.3f "$("$py" -c "print($CEIL/1e6)")") Mbit/s"
+  holds "TCP goodput does not exceed the rate (2 % margin)" "$GOODPUT <= $CEIL * 1.02" "goodput $GOODPUT"
+  holds "TCP goodput reaches at least 70 % of the rate" "$GOODPUT >= $CEIL * 0.7" "goodput $GOODPUT"
 else
-  fail "iperf3 TCP run through wanem" "$(tail -n 5 "$TMP/iperf.json")"
+  soft_fail "iperf3 TCP run through wanem" "$(tail -n 5 "$TMP/iperf.json")"
 fi
 wait "$IPERF_PID" 2>/dev/null || true
 
@@ -260,8 +237,8 @@ DUPS=$(jval "$TMP/dup.json" 'd["duplicates"]')
 show
 WDUP=$(jval "$TMP/show.json" "d['a2b']['counters']['duplicated']")
 report "dup 10%: $DUPS duplicates received of 5000, wanem counted $WDUP"
-check "dup 10%: duplicates within 4 sigma" "abs($DUPS - 500) <= 4 * (5000 * 0.1 * 0.9) ** 0.5" "duplicates $DUPS"
-check "dup 10%: wanem's duplicated counter equals the duplicates received" "$DUPS == $WDUP" "counter $WDUP"
+holds "dup 10%: duplicates within 4 sigma" "abs($DUPS - 500) <= 4 * (5000 * 0.1 * 0.9) ** 0.5" "duplicates $DUPS"
+holds "dup 10%: wanem's duplicated counter equals the duplicates received" "$DUPS == $WDUP" "counter $WDUP"
 
 ctl clear down
 ctl zero
@@ -269,32 +246,27 @@ probe "$NS_H1" "$H2" "$NS_H2" "$TMP/down.json" 500 1000 64 --first-timeout 2
 show
 GOT=$(jval "$TMP/down.json" 'd["received"]')
 OUT=$(jval "$TMP/show.json" "d['a2b']['counters']['dropped']['outage']")
-check "down: nothing crosses the link" "$GOT == 0" "received $GOT"
-check "down: every frame is counted as outage" "$OUT == 500" "outage $OUT"
+holds "down: nothing crosses the link" "$GOT == 0" "received $GOT"
+holds "down: every frame is counted as outage" "$OUT == 500" "outage $OUT"
 ctl up
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/up.json" 500 1000 64
-check "up: traffic flows again" "$(jval "$TMP/up.json" 'd["received"]') == 500" "$(cat "$TMP/up.json")"
+holds "up: traffic flows again" "$(jval "$TMP/up.json" 'd["received"]') == 500" "$(cat "$TMP/up.json")"
 
 # --- 7. CPU use ---------------------------------------------------------------------------------
 ctl clear delay=20ms
 sleep 1
 T0=$(cpu_ticks)
 sleep 10
-IDLE=$("$PY" -c "print(100 * ($(cpu_ticks) - $T0) / $CLK_TCK / 10)")
+IDLE=$("$py" -c "print(100 * ($(cpu_ticks) - $T0) / $CLK_TCK / 10)")
 T0=$(cpu_ticks)
 probe "$NS_H1" "$H2" "$NS_H2" "$TMP/cpu.json" 10000 1000 200 --target-ms 20
-BUSY=$("$PY" -c "print(100 * ($(cpu_ticks) - $T0) / $CLK_TCK / 10)")
+BUSY=$("$py" -c "print(100 * ($(cpu_ticks) - $T0) / $CLK_TCK / 10)")
 report "CPU of wanem (all threads, % of one core): idle $(printf %.2f "$IDLE") %, 1000 pps a2b through delay=20ms $(printf %.2f "$BUSY") %"
-check "idle wanem uses under 1 % of a core (no busy loop)" "$IDLE < 1" "idle $IDLE %"
+holds "idle wanem uses under 1 % of a core (no busy loop)" "$IDLE < 1" "idle $IDLE %"
 delay_check "delay 20ms at 1000 pps" "$TMP/cpu.json" 20
 
 echo
 echo "=== wanem accuracy report"
 for line in "${REPORT[@]}"; do echo "  $line"; done
 echo
-if [ ${#FAILED[@]} -gt 0 ]; then
-  echo "=== wanem accuracy: ${#FAILED[@]} failed, $PASSED passed"
-  for f in "${FAILED[@]}"; do echo "  - $f"; done
-  exit 1
-fi
-echo "$PASSED passed, 0 failed"
+e2e_summary
