@@ -519,10 +519,22 @@ lab__start_subagent() {
 # process's own pid. Every process of a lab runs in one of its namespaces, which is how `down`
 # finds them all, pid files or not.
 lab__spawn() {
-  local name=$1 host=$2
+  local name=$1 host=$2 i
   shift 2
-  setsid ip netns exec "$(lab_ns "$host")" "$@" >"$LAB_DIR/logs/$name.log" 2>&1 </dev/null &
-  echo $! >"$LAB_DIR/pids/$name.pid"
+  rm -f "$LAB_DIR/pids/$name.pid" "$LAB_DIR/pids/$name.rc"
+  # A shell outside the namespace waits for the process and keeps its exit status in
+  # pids/NAME.rc (`stop` reports it); pids/NAME.pid is the process itself.
+  # shellcheck disable=SC2016 # expanded by that shell
+  setsid bash -c 'ip netns exec "$1" "${@:4}" >"$2" 2>&1 </dev/null &
+    echo $! >"$3.pid"
+    wait $!
+    echo $? >"$3.rc"' lab-spawn "$(lab_ns "$host")" "$LAB_DIR/logs/$name.log" "$LAB_DIR/pids/$name" \
+    "$@" </dev/null >/dev/null 2>&1 &
+  for ((i = 0; i < 100; i++)); do
+    [ -s "$LAB_DIR/pids/$name.pid" ] && return 0
+    sleep 0.02
+  done
+  lab_die "could not start $name in $(lab_ns "$host")"
 }
 
 # Polls a command until it succeeds or the deadline (absolute, in $SECONDS) passes.
@@ -718,9 +730,11 @@ lab_up() {
     lab__start_subagent
   fi
 
-  lab_log "lab '$LAB_NAME': health checks (lan1 -> dc1, lan1 -> inet)"
-  local target
-  for target in "dc1 $LAB_DC1_4" "inet $LAB_INET4"; do
+  # --standalone: the edge has no overlay to the hub, so dc1 (behind the hub) is out of reach.
+  local target targets=("dc1 $LAB_DC1_4" "inet $LAB_INET4")
+  [ "${LAB_STANDALONE:-0}" = 0 ] || targets=("inet $LAB_INET4")
+  lab_log "lab '$LAB_NAME': health checks (lan1 -> ${targets[*]% *})"
+  for target in "${targets[@]}"; do
     lab__wait_until "$LAB_DEADLINE" 0.2 lab__ping lan1 "${target#* }" ||
       lab__up_fail "lan1 cannot ping ${target% *} (${target#* }) within ${LAB_TIMEOUT}s" edge hub \
         wanem-fiber
@@ -777,7 +791,7 @@ lab__stop_ns_procs() {
 # its namespaces (the daemons first, so they print their final counters), the namespaces (and
 # with them every veth), the DPDK runtime dirs, the state dir. Idempotent.
 lab_down_all() {
-  local owner h ns removed=0 keep=${LAB_KEEP_LOGS:-}
+  local owner h ns removed=0 keep=${LAB_KEEP_LOGS:-} left
   owner=$(lab_up_owner || true)
   if [ -n "$owner" ] && [ "$owner" != $$ ]; then
     lab_log "stopping the tools/lab up in progress (pid $owner)"
@@ -798,6 +812,17 @@ lab_down_all() {
     [ -e "/run/netns/$ns" ] || continue
     ip netns del "$ns" 2>/dev/null && removed=$((removed + 1))
   done
+  # The spawning shells (lab__spawn) write each exit status as their process ends: let them
+  # finish before the state dir goes.
+  local p i
+  for ((i = 0; i < 20; i++)); do
+    left=0
+    for p in "$LAB_DIR"/pids/*.pid; do
+      [ -e "$p" ] && [ ! -e "${p%.pid}.rc" ] && left=1
+    done
+    [ "$left" = 0 ] && break
+    sleep 0.05
+  done
   for h in edge hub; do
     rm -rf "/var/run/dpdk/$(lab_ns "$h")"
     rm -f /dev/hugepages/"$(lab_ns "$h")"map_* 2>/dev/null
@@ -814,25 +839,52 @@ lab__eal_released() {
   [ ! -e "$f" ] || flock -n -x "$f" true 2>/dev/null
 }
 
-# restart HOST [--crash]: stops one daemon (SIGTERM, 10 s, then SIGKILL; --crash: SIGKILL at
-# once, as a power cut would) and starts it again with the same config and state_dir, waiting
-# until it forwards again. The old log is kept as HOST.log.1.
-lab_restart() {
-  local d=$1 crash=${2:-} pid i
-  case $d in edge | hub) ;; *) lab_die "restart: edge or hub (got '$d')" ;; esac
-  [ -z "$crash" ] || [ "$crash" = --crash ] || lab_die "restart: unknown option '$crash'"
-  [ -f "$LAB_DIR/$d/trabouled.json" ] || lab_die "lab '$LAB_NAME' is not up (no $d config)"
+# Stops one daemon: SIGTERM, 10 s, then SIGKILL (--crash: SIGKILL at once, as a power cut
+# would). Returns its exit status (137 when it had to be killed), 125 when it was not running.
+lab__stop_daemon() {
+  local d=$1 crash=${2:-} pid i rc killed=0
   pid=$(lab_read_pid "$d")
-  if [ -n "$pid" ] && lab_pid_alive "$pid"; then
-    if [ -n "$crash" ]; then
-      kill -KILL "$pid" 2>/dev/null || true
-    else
-      kill -TERM "$pid" 2>/dev/null || true
-      for ((i = 0; i < 100; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
-      lab_pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+  [ -n "$pid" ] && lab_pid_alive "$pid" || return 125
+  if [ -n "$crash" ]; then
+    kill -KILL "$pid" 2>/dev/null || true
+  else
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
+    if lab_pid_alive "$pid"; then
+      lab_log "$d (pid $pid) ignored SIGTERM for 10 s: killing it"
+      kill -KILL "$pid" 2>/dev/null
+      killed=1
     fi
-    for ((i = 0; i < 50; i++)); do lab_pid_alive "$pid" || break; sleep 0.1; done
   fi
+  for ((i = 0; i < 50; i++)); do [ -s "$LAB_DIR/pids/$d.rc" ] && break; sleep 0.1; done
+  rc=$(cat "$LAB_DIR/pids/$d.rc" 2>/dev/null || echo 137)
+  [ "$killed" = 0 ] || rc=137
+  return "$rc"
+}
+
+lab__check_daemon() {
+  case $1 in edge | hub) ;; *) lab_die "$2: edge or hub (got '$1')" ;; esac
+  [ -f "$LAB_DIR/$1/trabouled.json" ] || lab_die "lab '$LAB_NAME' is not up (no $1 config)"
+}
+
+# stop HOST: stops one daemon (as restart does) and exits with its exit status; its log keeps
+# its final counters. `restart` or `down` afterwards.
+lab_stop() {
+  local d=$1 rc=0
+  lab__check_daemon "$d" stop
+  lab__stop_daemon "$d" || rc=$?
+  [ "$rc" -ne 125 ] || lab_die "$d is not running"
+  echo "lab '$LAB_NAME': $d stopped (exit $rc)"
+  return "$rc"
+}
+
+# restart HOST [--crash]: stops one daemon (lab__stop_daemon) and starts it again with the same
+# config and state_dir, waiting until it forwards again. The old log is kept as HOST.log.1.
+lab_restart() {
+  local d=$1 crash=${2:-} i
+  lab__check_daemon "$d" restart
+  [ -z "$crash" ] || [ "$crash" = --crash ] || lab_die "restart: unknown option '$crash'"
+  lab__stop_daemon "$d" "$crash" || true
   # A killed daemon is a zombie (lab_pid_alive: dead) as soon as its main thread exits, while its
   # other threads still hold the DPDK runtime files: a primary started then finds them locked
   # ("couldn't lock .../fbarray_memzone", EAL fails). Wait until the last one lets go.
