@@ -26,17 +26,6 @@ counter() {
   "$lab" exec edge traboulectl --json counters "$1" 2>/dev/null |
     "$py" -c 'import json,sys; d=json.load(sys.stdin); c=d.get("counters", d); print(c.get(sys.argv[1], 0))' "$1"
 }
-push_policy() {  # push_policy COMMENT PYTHON (edits `p`)
-  "$lab" exec edge traboulectl policy show >"$work/policy.json" 2>/dev/null || fail "policy show"
-  "$py" - "$work/policy.json" "$2" <<'EOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
-exec(sys.argv[2])
-json.dump(p, open(sys.argv[1], "w"))
-EOF
-  "$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "firewall test: $1" \
-    >"$work/apply.txt" 2>&1 || fail "policy apply ($1): $(cat "$work/apply.txt")"
-}
 iperf_mbps() {  # iperf_mbps SECONDS OUT: lan1 → inet TCP (the "internet" rule: fiber breakout)
   "$lab" exec lan1 iperf3 -c 198.51.100.10 -p 5299 -t "$1" -J >"$2" 2>&1 || fail "iperf3: $(tail -5 "$2")"
   "$py" -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6, 1))' "$2"
@@ -95,7 +84,7 @@ grep -qE '^ *[0-9]+ +198\.51\.100\.10 ' <<<"$tr" || fail "traceroute reaches ine
 pass "traceroute from lan1 shows the hops past the edge ($(grep -cE '^ *[0-9]+ +[0-9.]+ ' <<<"$tr") answered)"
 
 # 3. A port forward publishes lan1:80 as fiber:8080, and nothing else.
-push_policy "port forward" 'p["firewall"] = {"port_forwards": [{"name": "lan1-web", "uplink": "fiber",
+e2e_push_policy "port forward" 'p["firewall"] = {"port_forwards": [{"name": "lan1-web", "uplink": "fiber",
   "proto": "tcp", "port": 8080, "to": "192.168.10.11", "to_port": 80, "log": True}],
   "inbound": [{"name": "refuse-telnet", "from": "wan", "proto": "tcp", "dst_ports": [23],
                "action": "reject"}]}'
@@ -150,7 +139,7 @@ print("ok: journal: " + ev[0]["text"])
 PYEOF2
 
 # 5. Anti-spoofing: lan1 sending as another segment's host, or as a host outside the LAN.
-push_policy "segments" 'p["segments"] = [{"name": "hosts", "prefixes": ["192.168.10.0/24"]},
+e2e_push_policy "segments" 'p["segments"] = [{"name": "hosts", "prefixes": ["192.168.10.0/24"]},
   {"name": "staff", "vlan": 100, "prefixes": ["10.50.0.0/24"]}]'
 sleep 0.5
 sp0=$(counter firewall.spoofed_lan_source)

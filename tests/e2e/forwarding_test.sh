@@ -9,13 +9,9 @@
 # (details printed), 77 = skipped (not root).
 set -euo pipefail
 
-if [ -z "${1:-}" ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
-fi
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
-e2e_init "$1" fwd
+e2e_init "${1:-}" fwd
 # shellcheck source=tools/lib/site_config.sh
 source "$here/../../tools/lib/site_config.sh"
 LAN4=$SITE_LAN1_4 LAN6=$SITE_LAN1_6 SERVER4=$SITE_INET4 SERVER6=$SITE_INET6
@@ -189,7 +185,7 @@ main() {
   # lab edge's third uplink, 4g, as an unused backup. No peer: the "overlay" rules leave
   # natively, without the hub.
   local to_lan1="\"dst_prefixes\": [\"$LAN4/32\", \"$LAN6/128\"]"
-  "$py" "$here/../../tools/lib/json_edit.py" "$here/../../config/examples/edge-lab.policy.json" \
+  "$py" "$json_edit" "$here/../../config/examples/edge-lab.policy.json" \
     --out "$work/policy.json" \
     "p['uplinks'].append({'name': '4g', 'kind': '4g', 'role': 'backup', 'up_kbps': 12000})" \
     "p['firewall'] = {'inbound': [

@@ -9,15 +9,11 @@
 # Exit 0 = all assertions passed, 1 = a failure (details printed), 77 = skipped (not root).
 set -euo pipefail
 
-if [ -z "${1:-}" ] || [ "$1" = -h ] || [ "$1" = --help ]; then
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
-fi
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 # Two labs named after this run, so parallel runs and a developer's own "lab" are untouched:
 # e2e_init's (A, brought down at exit) and B.
-e2e_init "$1" e2ea
+e2e_init "${1:-}" e2ea
 A=$name
 B="e2eb$$"
 

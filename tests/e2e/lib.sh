@@ -21,6 +21,10 @@
 #   check MSG CMD...       pass MSG when CMD succeeds, else soft_fail with its output
 #   e2e_summary            the closing line: how many passed, failed, in how many seconds
 #   ns HOST                the lab's namespace of HOST (edge, lan1, dc1, ...)
+#   e2e_push_policy COMMENT STATEMENT...  the edge's running policy, changed by the Python
+#                          statements on `p` (tools/lib/json_edit.py), applied; fail if refused
+#   e2e_apply_policy FILE COMMENT         FILE applied as the edge's policy; fail if refused
+#   json_edit              tools/lib/json_edit.py: "$py" "$json_edit" IN [--out OUT] STATEMENT...
 #   e2e_need_tun           skips without /dev/net/tun (the kernel twins)
 # shellcheck shell=bash disable=SC2034 # the variables are for the tests sourcing this
 
@@ -31,6 +35,16 @@ e2e__reported=0
 e2e__lab=1
 e2e_log_lines=30
 
+# With no argument, -h or --help: the calling script's opening comment, exit 2.
+e2e_usage_if_no_arg() {
+  case ${1:-} in
+    "" | -h | --help)
+      sed -n '3,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+      exit 2
+      ;;
+  esac
+}
+
 e2e_init() {
   local root=1
   if [ "${1:-}" = --no-lab ]; then
@@ -38,6 +52,7 @@ e2e_init() {
     shift
     [ "${1:-}" != --no-root ] || { root=0; shift; }
   else
+    e2e_usage_if_no_arg "${1:-}"
     build=$(cd "$1" && pwd)
     shift
   fi
@@ -52,6 +67,8 @@ e2e_init() {
   lab="$here/../../tools/lab"
   py=/usr/bin/python3
   traffic="$here/traffic.py"
+  json_edit="$here/../../tools/lib/json_edit.py"
+  e2e__script=$(basename "$0" .sh)
   name="$short$$"
   work=$(mktemp -d "/tmp/tb-$short.XXXXXX")
   e2e__t0=$SECONDS
@@ -131,3 +148,17 @@ e2e_summary() {
 }
 
 ns() { echo "tblab-$name-$1"; }
+
+e2e_apply_policy() {
+  "$lab" exec edge traboulectl policy apply "$1" --comment "$e2e__script: $2" >"$work/apply.txt" 2>&1 ||
+    fail "policy apply ($2)" "$(cat "$work/apply.txt")" \
+      "$("$lab" exec edge traboulectl policy validate "$1" 2>&1 | head -5)"
+}
+
+e2e_push_policy() {
+  local comment=$1
+  shift
+  "$lab" exec edge traboulectl policy show >"$work/policy.json" 2>/dev/null || fail "policy show"
+  "$py" "$json_edit" "$work/policy.json" "$@" || fail "policy edit ($comment)"
+  e2e_apply_policy "$work/policy.json" "$comment"
+}

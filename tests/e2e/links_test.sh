@@ -44,18 +44,6 @@ else:
 EOF
 }
 mono() { "$py" -c 'import time; print(time.monotonic_ns())'; }
-# push_policy COMMENT PYTHON: applies the running policy edited by PYTHON (on `p`).
-push_policy() {
-  "$lab" exec edge traboulectl policy show >"$work/policy.json" 2>/dev/null || fail "policy show"
-  "$py" - "$work/policy.json" "$2" <<'EOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
-exec(sys.argv[2])
-json.dump(p, open(sys.argv[1], "w"))
-EOF
-  "$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "links test: $1" \
-    >/dev/null || fail "policy apply ($1)"
-}
 
 t0=$(date +%s)
 "$lab" up --clean --no-supervision >"$work/up.txt" 2>&1 || { cat "$work/up.txt"; fail "lab up"; }
@@ -91,7 +79,7 @@ fi
 
 # 4g is metered (it has a monthly cap), so it is probed every second by default; the figures
 # below compare every link at the same probe rate.
-push_policy "metered probes as often as the others" \
+e2e_push_policy "metered probes as often as the others" \
   'p.setdefault("probes", {})["metered_interval_ms"] = 50'
 
 # --- 1. idle back-off: on clean links the RTT is the wire plus two daemons' wake-ups (edge and
@@ -201,7 +189,7 @@ print(f"ok: outage detection over {len(ms)} cuts (ms): min {ms[0]}, median {stat
 EOF
 
 # --- 4. loss over >= 4000 probes: push a policy with a 10 ms interval, count the totals.
-push_policy "10 ms probes" 'p["probes"].update(interval_ms=10, metered_interval_ms=10)'
+e2e_push_policy "10 ms probes" 'p["probes"].update(interval_ms=10, metered_interval_ms=10)'
 sleep 3  # paths rebuilt; let the first probes settle
 links_json
 declare -A sent0 lost0
@@ -227,7 +215,7 @@ pass "round-trip loss within 1 point on every link"
 # 20 MB download from inet through 4g alone (a rule for TCP 5202), measured against the bytes
 # the operator's side of the line (the core router's 4g interface) saw, as IP bytes.
 for u in fiber vdsl 4g; do "$lab" impair "$u" clear >/dev/null; done
-push_policy "a rule for TCP 5202 on 4g alone" '
+e2e_push_policy "a rule for TCP 5202 on 4g alone" '
 p["probes"].update(interval_ms=50, metered_interval_ms=1000)
 p["rules"].insert(0, {"name": "download-4g", "match": {"proto": "tcp", "dst_ports": [5202]},
                       "action": {"egress": "breakout", "uplinks": ["4g"]}})'

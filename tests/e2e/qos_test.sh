@@ -35,30 +35,28 @@ vdsl_ctl=$("$lab" status --json | "$py" -c 'import json,sys; print(json.load(sys
 "$lab" exec edge traboulectl policy show >"$work/base.json" || fail "policy show"
 # policy ON|OFF FILE: voice (udp 7300) and bulk (tcp 5201 to dc1) on vdsl only, over the overlay.
 policy() {
-  "$py" - "$work/base.json" "$1" "$2" <<'PYEOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
-on = sys.argv[2] == "on"
+  local mode
+  if [ "$1" = on ]; then
+    mode='for c in p["qos_classes"]:
+    if c["name"] == "voice":
+        c["max_rate_kbps"] = 400  # strict priority, policed so it cannot starve the others'
+  else
+    mode='p.pop("qos_classes", None)
+for r in p["rules"]:
+    r["action"].pop("qos_class", None)'
+  fi
+  "$py" "$json_edit" "$work/base.json" --out "$2" '
 for u in p["uplinks"]:
     if u["name"] == "vdsl":
-        u["up_kbps"] = 1900
+        u["up_kbps"] = 1900' '
 rules = [
     {"name": "qos-voice", "match": {"proto": "udp", "dst_ports": [7300]},
      "action": {"egress": "overlay", "uplinks": ["vdsl"], "qos_class": "voice"}},
     {"name": "qos-bulk", "match": {"proto": "tcp", "dst_ports": [5201]},
      "action": {"egress": "overlay", "uplinks": ["vdsl"], "qos_class": "bulk"}},
 ]
-p["rules"] = rules + [r for r in p["rules"] if r["name"] != "bulk-vdsl"]  # same match as qos-bulk
-if on:
-    for c in p["qos_classes"]:
-        if c["name"] == "voice":
-            c["max_rate_kbps"] = 400  # strict priority, policed so it cannot starve the others
-else:
-    p.pop("qos_classes", None)
-    for r in p["rules"]:
-        r["action"].pop("qos_class", None)
-json.dump(p, open(sys.argv[3], "w"), indent=1)
-PYEOF
+p["rules"] = rules + [r for r in p["rules"] if r["name"] != "bulk-vdsl"]  # same match as qos-bulk' \
+    "$mode" || fail "policy $1"
 }
 # run LABEL: voice alone (baseline), then voice during a bulk upload; prints the figures.
 run() {
@@ -107,8 +105,7 @@ PYEOF
 }
 
 policy on "$work/on.json"
-"$lab" exec edge traboulectl policy apply "$work/on.json" --comment "qos test: on" >/dev/null ||
-  fail "policy apply (on): $("$lab" exec edge traboulectl policy validate "$work/on.json" 2>&1 | head -5)"
+e2e_apply_policy "$work/on.json" on
 sleep 1
 # GET /qos says what the data plane does: voice and bulk enforced on vdsl (shaped to 1.9 Mbit/s).
 "$lab" exec edge traboulectl --json qos >"$work/qos.json" || fail "traboulectl qos"
@@ -126,8 +123,7 @@ run on
 queue_p99=$("$lab" exec edge traboulectl --json counters qos.vdsl.class0.queue_p99_us | "$py" -c \
   'import json,sys; print(json.load(sys.stdin)["counters"].get("qos.vdsl.class0.queue_p99_us", -1))')
 policy off "$work/off.json"
-"$lab" exec edge traboulectl policy apply "$work/off.json" --comment "qos test: off" >/dev/null ||
-  fail "policy apply (off)"
+e2e_apply_policy "$work/off.json" off
 sleep 1
 run off
 

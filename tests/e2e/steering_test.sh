@@ -156,11 +156,8 @@ PYEOF2
 
 # --- 4 and 5 need their own rules: push a policy (fast probes so 1 % of loss shows in 3 s).
 "$lab" exec edge traboulectl policy show >"$work/policy.json" || fail "policy show"
-"$py" - "$work/policy.json" <<'PYEOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
-p.pop("version_info", None)
-p["sla_classes"].append({"name": "bulk-sla", "max_loss_percent": 10})
+"$py" "$json_edit" "$work/policy.json" 'p.pop("version_info", None)' \
+  'p["sla_classes"].append({"name": "bulk-sla", "max_loss_percent": 10})' '
 extra = [
     {"name": "dup-voice", "match": {"proto": "udp", "dst_ports": [7000]},
      "action": {"egress": "overlay", "strategy": "duplicate", "uplinks": ["fiber", "vdsl"],
@@ -170,12 +167,10 @@ extra = [
     {"name": "bulk", "match": {"proto": "udp", "dst_ports": [7200]},
      "action": {"egress": "overlay", "uplinks": ["fiber", "vdsl", "4g"], "sla_class": "bulk-sla"}},
 ]
-p["rules"] = extra + p["rules"]
-p["probes"] = {"interval_ms": 20, "timeout_ms": 400, "window": 150, "down_after": 6, "up_after": 5}
-json.dump(p, open(sys.argv[1], "w"), indent=1)
-PYEOF
-"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "steering test" >/dev/null ||
-  fail "policy apply: $("$lab" exec edge traboulectl policy validate "$work/policy.json" 2>&1 | head -5)"
+p["rules"] = extra + p["rules"]' \
+  'p["probes"] = {"interval_ms": 20, "timeout_ms": 400, "window": 150, "down_after": 6, "up_after": 5}' ||
+  fail "policy edit"
+e2e_apply_policy "$work/policy.json" "fast probes, dup-voice, rt and bulk rules"
 # fiber must be back (5 answers) and meet the SLA again (hold 10 s) before the next phases.
 for _ in $(seq 1 60); do
   "$lab" exec edge traboulectl --json paths >"$work/paths.json" 2>/dev/null || true
@@ -288,14 +283,9 @@ pass "hovering fiber (10 s clean / 10 s at 1 % loss, 60 s): $moves move(s) (boun
 
 # --- 9. the realtime class's own loss at 100 ms probes: 500 packets/s, 5 % upload loss on fiber.
 # The probes alone would need ~20 ms intervals to see it within 3 s; the class's traffic shows it.
-"$py" - "$work/policy.json" <<'PYEOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
-p["probes"] = {"interval_ms": 100, "timeout_ms": 1000}
-json.dump(p, open(sys.argv[1], "w"), indent=1)
-PYEOF
-"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "steering test: 100 ms probes" \
-  >/dev/null || fail "policy apply (100 ms probes)"
+"$py" "$json_edit" "$work/policy.json" 'p["probes"] = {"interval_ms": 100, "timeout_ms": 1000}' ||
+  fail "policy edit (100 ms probes)"
+e2e_apply_policy "$work/policy.json" "100 ms probes"
 realtime_ok_on_both || fail "fiber and vdsl never met the realtime class at 100 ms probes"
 # fiber_class_loss CLASS: fiber's traffic loss figures for one SLA class (forward raw, forward
 # lower bound, packets sent forward and backward in the window), or "None None 0 0".
@@ -351,19 +341,14 @@ pass "5 % upload loss under 500 packets/s, probes at 100 ms: realtime moved in $
 # --- 10. our own shaper's drops and another class's loss do not move realtime. fiber's upload is
 # capped at 2 Mbit/s in the policy; 4 Mbit/s of bulk (its own class, lowest priority) beside
 # 100 packets/s of realtime (class voice) makes the qos stage drop bulk on fiber.
-"$py" - "$work/policy.json" <<'PYEOF'
-import json, sys
-p = json.load(open(sys.argv[1]))
+"$py" "$json_edit" "$work/policy.json" '
 for u in p["uplinks"]:
     if u["name"] == "fiber":
-        u["up_kbps"] = 2000
+        u["up_kbps"] = 2000' '
 for r in p["rules"]:
     if r["name"] == "rt":
-        r["action"]["qos_class"] = "voice"
-json.dump(p, open(sys.argv[1], "w"), indent=1)
-PYEOF
-"$lab" exec edge traboulectl policy apply "$work/policy.json" --comment "steering test: capped fiber" \
-  >/dev/null || fail "policy apply (capped fiber): $("$lab" exec edge traboulectl policy validate "$work/policy.json" 2>&1 | head -5)"
+        r["action"]["qos_class"] = "voice"' || fail "policy edit (capped fiber)"
+e2e_apply_policy "$work/policy.json" "capped fiber"
 realtime_ok_on_both || fail "fiber and vdsl never met the realtime class again before phase 10"
 ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 1000000 \
   --timeout 30 --idle 5 >/dev/null 2>&1 &

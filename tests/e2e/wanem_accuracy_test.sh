@@ -10,14 +10,10 @@
 # Exit 0 = all checks passed, 1 = a failure, 77 = skipped (not root).
 set -euo pipefail
 
-BIN=${1:-}
-if [ -z "$BIN" ] || [ "$BIN" = -h ] || [ "$BIN" = --help ]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
-fi
-BIN=$(realpath "$BIN")
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
+e2e_usage_if_no_arg "${1:-}"
+BIN=$(realpath "$1")
 e2e_init --no-lab wn
 PROBE="$here/../../tools/wanem/wanem_probe.py"
 for tool in ip chrt iperf3 "$py"; do
