@@ -31,39 +31,17 @@ view_token="viewer-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 op_hash=$(printf %s "$op_token" | sha256sum | cut -d' ' -f1)
 view_hash=$(printf %s "$view_token" | sha256sum | cut -d' ' -f1)
 
-policy() {  # policy NAME DEFAULT_UPLINKS_JSON
-  cat <<EOF
-{ "version": 1, "name": "$1",
-  "uplinks": [ { "name": "fiber", "kind": "fiber", "up_kbps": 100000 },
-               { "name": "vdsl", "kind": "vdsl", "up_kbps": 20000 } ],
-  "rules": [
-    { "name": "voice-$1", "match": { "proto": "udp", "dst_ports": [5060] },
-      "action": { "egress": "overlay", "uplinks": ["fiber", "vdsl"] } },
-    { "name": "default", "action": { "egress": "overlay", "uplinks": $2 } } ] }
-EOF
+# policy NAME DEFAULT_UPLINKS_JSON: $work/NAME.json, the net_null policy with a voice rule named
+# after it and the default rule on those uplinks.
+policy() {
+  "$py" "$json_edit" "$here/net_null/policy.json" --out "$work/$1.json" "p['name'] = '$1'" \
+    "p['rules'][0]['name'] = 'voice-$1'" "p['rules'][1]['action']['uplinks'] = $2" || fail "policy $1"
 }
-policy first '["fiber", "vdsl"]' >"$work/first.json"
+policy first '["fiber", "vdsl"]'
 
-cat >"$work/edge.json" <<EOF
-{
-  "eal": ["--no-huge", "--file-prefix", "$prefix", "--log-level", "*:warning"],
-  "dataplane": { "workers": 1, "mbufs": 4095 },
-  "flows": { "capacity": 4096 },
-  "lan": { "device": "net_null0", "mac": "02:00:00:00:0a:01", "ipv4": "192.168.10.1/24" },
-  "uplinks": [
-    { "name": "fiber", "device": "net_null1", "mac": "02:00:00:00:0b:01",
-      "ipv4": "100.64.1.2/24", "gateway4": "100.64.1.1", "gateway_mac": "02:00:00:00:0b:fe" },
-    { "name": "vdsl", "device": "net_null2", "mac": "02:00:00:00:0c:01",
-      "ipv4": "100.64.2.2/24", "gateway4": "100.64.2.1", "gateway_mac": "02:00:00:00:0c:fe" }
-  ],
-  "policy": "first.json",
-  "state_dir": "state",
-  "api": { "listen": "127.0.0.1", "port": 0, "cert": "cert.pem", "key": "key.pem",
-           "rate_per_s": 20, "burst": 40,
-           "tokens": [ { "name": "noc", "role": "operator", "sha256": "$op_hash" },
-                       { "name": "mairie", "role": "viewer", "sha256": "$view_hash" } ] }
-}
-EOF
+"$py" "$json_edit" "$here/net_null/edge.json" --out "$work/edge.json" "p['eal'][2] = '$prefix'" \
+  "p['api']['tokens'][0]['sha256'] = '$op_hash'" "p['api']['tokens'][1]['sha256'] = '$view_hash'" ||
+  fail "edge.json"
 
 port=""
 start() {
@@ -126,7 +104,7 @@ expect_code 200 "$(call GET /rules "$view_token")" "viewer reads the effective r
 
 # Validation: a malformed body and a bad policy, every error named.
 expect_code 400 "$(call POST /policy/validate "$op_token" '{"version": 1,')" "malformed JSON"
-policy bad '["fibre"]' >"$work/bad.json"
+policy bad '["fibre"]'
 r=$(call POST /policy/validate "$op_token" "$(cat "$work/bad.json")")
 expect_code 400 "$r" "policy naming an unknown uplink"
 echo "$r" | grep -q '/rules/1/action/uplinks/0' || fail "the error must name the field: $r"
@@ -137,7 +115,7 @@ expect_code 400 "$r" "applying it is refused"
 pass "the running policy is untouched"
 
 # Apply a new version; the data plane's effective rules follow.
-policy second '["vdsl", "fiber"]' >"$work/second.json"
+policy second '["vdsl", "fiber"]'
 r=$(call POST /policy/apply "$op_token" "$(apply_body "$work/second.json" "vdsl first")")
 expect_code 200 "$r" "operator applies version 2"
 r=$(call GET /rules "$view_token")
@@ -146,7 +124,7 @@ pass "effective rules are version 2's"
 hash2=$(json_get "$(call GET /policy "$view_token")" "d['hash']")
 
 # Commit-confirmed without a confirm: rolled back automatically within 1 s of the deadline.
-policy third '["fiber"]' >"$work/third.json"
+policy third '["fiber"]'
 r=$(call POST /policy/apply "$op_token" "$(apply_body "$work/third.json" "risky" 2)")
 expect_code 200 "$r" "commit-confirmed apply (2 s)"
 t_apply=$(date +%s.%N)

@@ -54,25 +54,17 @@ json_is() {
 OP=operator-token-$$
 VIEW=viewer-token-$$
 
-cat >"$TMP/p1.json" <<'JSON'
-{"version": 1, "name": "first",
- "uplinks": [{"name": "fiber", "kind": "fiber", "up_kbps": 100000},
-             {"name": "vdsl", "kind": "vdsl", "up_kbps": 20000}],
- "rules": [{"name": "default", "action": {"egress": "overlay", "uplinks": ["fiber", "vdsl"]}}]}
-JSON
-cat >"$TMP/p2.json" <<'JSON'
-{"version": 1, "name": "second",
- "uplinks": [{"name": "fiber", "kind": "fiber", "up_kbps": 100000},
-             {"name": "vdsl", "kind": "vdsl", "up_kbps": 20000}],
- "rules": [{"name": "voice", "match": {"proto": "udp", "dst_ports": ["5060-5061"]},
-            "action": {"egress": "overlay", "uplinks": ["vdsl", "fiber"]}},
-           {"name": "default", "action": {"egress": "overlay", "uplinks": ["fiber", "vdsl"]}}]}
-JSON
-cat >"$TMP/bad.json" <<'JSON'
-{"version": 1,
- "uplinks": [{"name": "fiber", "kind": "fiber"}, {"name": "vdsl", "kind": "vdsl"}],
- "rules": [{"name": "default", "action": {"egress": "overlay", "uplinks": ["fibre"]}}]}
-JSON
+# The policies: tests/e2e/net_null/policy.json's uplinks, with a default rule (p1), a voice rule
+# before it (p2), or a misspelt uplink (bad).
+base="$here/net_null/policy.json"
+"$py" "$json_edit" "$base" --out "$TMP/p1.json" 'p["rules"] = p["rules"][1:]' &&
+  "$py" "$json_edit" "$base" --out "$TMP/p2.json" 'p["name"] = "second"' 'p["rules"][0].update(
+      name="voice", match={"proto": "udp", "dst_ports": ["5060-5061"]},
+      action={"egress": "overlay", "uplinks": ["vdsl", "fiber"]})' &&
+  "$py" "$json_edit" "$base" --out "$TMP/bad.json" 'del p["name"]' \
+    'for u in p["uplinks"]: del u["up_kbps"]' \
+    'p["rules"] = [{"name": "default", "action": {"egress": "overlay", "uplinks": ["fibre"]}}]' ||
+  fail "the test policies"
 
 # start_box NAME UPLINKS: starts a server, sets PORT_<NAME>.
 start_box() {
