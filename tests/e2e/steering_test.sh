@@ -101,6 +101,16 @@ nat=$(counter edge nat_out.mappings_created)
 [ "$nat" -ge 1 ] || fail "no NAT mapping made"
 pass "breakout: inet saw the uplink's address for 3/3 requests, overlay packets unchanged ($enc_after), $nat NAT mappings"
 
+# dc1_recv PORT COUNT TIMEOUT [OPTION...]: a UDP receiver on dc1 in the background (--idle 5,
+# its output dropped); its pid in recv_pid.
+dc1_recv() {
+  local port=$1 count=$2 timeout=$3
+  shift 3
+  ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port "$port" \
+    --count "$count" --timeout "$timeout" --idle 5 "$@" >/dev/null 2>&1 &
+  recv_pid=$!
+}
+
 # --- 7. too big for the overlay: 1500-byte IPv4 with DF, 52 bytes of overlay on a 1500 MTU.
 "$lab" exec lan1 ping -M do -s 1472 -c 1 -W 2 10.10.0.10 >"$work/ping.txt" 2>&1 || true
 grep -q "mtu = 1448" "$work/ping.txt" || fail "no ICMP fragmentation needed (mtu 1448): $(cat "$work/ping.txt")"
@@ -216,12 +226,10 @@ pass "duplicate: 0 lost of 400 with vdsl cut, 0 duplicates at dc1, hub dropped $
 # must meet the realtime class again (its 10 s hold) to be somewhere to move to.
 realtime_ok_on_both || fail "vdsl and fiber never met the realtime class again"
 
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 100000 \
-  --timeout 25 --idle 5 >/dev/null 2>&1 &
-r1=$!
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7200 --count 100000 \
-  --timeout 25 --idle 5 >/dev/null 2>&1 &
-r2=$!
+dc1_recv 7100 100000 25
+r1=$recv_pid
+dc1_recv 7200 100000 25
+r2=$recv_pid
 sleep 0.5
 ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100 --count 1500 --rate 100 >/dev/null &
 s1=$!
@@ -261,9 +269,8 @@ print("yes" if {x["rule"]: x for x in v["rules"]}["rt"]["uplink"] == "fiber" els
   sleep 0.5
 done
 [ "$ok" = yes ] || fail "fiber never met the realtime class again after phase 5"
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 100000 \
-  --timeout 80 --idle 5 >/dev/null 2>&1 &
-r1=$!
+dc1_recv 7100 100000 80
+r1=$recv_pid
 sleep 0.5
 ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100 --count 6500 --rate 100 >/dev/null &
 s1=$!
@@ -303,9 +310,8 @@ for u in doc["uplinks"] if isinstance(doc, dict) else doc:
 }
 # dc1 echoes each datagram: the hub's answers carry the class the edge gave the flow, so the
 # class is measured both ways.
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 7500 \
-  --timeout 40 --idle 5 --echo >/dev/null 2>&1 &
-r1=$!
+dc1_recv 7100 7500 40 --echo
+r1=$recv_pid
 sleep 0.5
 ip netns exec "$(ns lan1)" "$py" "$traffic" udp-send --to 10.10.0.10 --port 7100 --count 7500 \
   --rate 500 --echo >/dev/null 2>&1 &
@@ -350,12 +356,10 @@ for r in p["rules"]:
         r["action"]["qos_class"] = "voice"' || fail "policy edit (capped fiber)"
 e2e_apply_policy "$work/policy.json" "capped fiber"
 realtime_ok_on_both || fail "fiber and vdsl never met the realtime class again before phase 10"
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7100 --count 1000000 \
-  --timeout 30 --idle 5 >/dev/null 2>&1 &
-r1=$!
-ip netns exec "$(ns dc1)" "$py" "$traffic" udp-recv --bind 10.10.0.10 --port 7200 --count 1000000 \
-  --timeout 30 --idle 5 >/dev/null 2>&1 &
-r2=$!
+dc1_recv 7100 1000000 30
+r1=$recv_pid
+dc1_recv 7200 1000000 30
+r2=$recv_pid
 sleep 0.5
 qos0=0
 for c in $("$lab" exec edge traboulectl --json counters | "$py" -c '
