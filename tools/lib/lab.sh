@@ -515,15 +515,15 @@ lab__start_subagent() {
 }
 
 # Starts a process in a namespace, detached from the caller's session (it outlives `up`), output
-# to logs/NAME.log, pid in pids/NAME.pid. setsid and `ip netns exec` both exec, so $! is the
-# process's own pid. Every process of a lab runs in one of its namespaces, which is how `down`
-# finds them all, pid files or not.
+# to logs/NAME.log, pid in pids/NAME.pid (`ip netns exec` execs, so the shell's $! is the
+# process's own pid), exit status in pids/NAME.rc once it ends. Every process of a lab runs in
+# one of its namespaces, which is how `down` finds them all, pid files or not.
 lab__spawn() {
   local name=$1 host=$2 i
   shift 2
   rm -f "$LAB_DIR/pids/$name.pid" "$LAB_DIR/pids/$name.rc"
-  # A shell outside the namespace waits for the process and keeps its exit status in
-  # pids/NAME.rc (`stop` reports it); pids/NAME.pid is the process itself.
+  # A shell outside the namespace waits for the process and keeps its exit status (`stop`
+  # reports it).
   # shellcheck disable=SC2016 # expanded by that shell
   setsid bash -c 'ip netns exec "$1" "${@:4}" >"$2" 2>&1 </dev/null &
     echo $! >"$3.pid"
