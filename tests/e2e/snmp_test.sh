@@ -16,6 +16,8 @@ set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$1" sn snmpd snmptrapd snmpwalk snmpget
+# shellcheck source=tools/lib/site_config.sh
+source "$here/../../tools/lib/site_config.sh"
 sub_bin=${TB_SNMP_BIN:-$build/controlplane/snmp/traboule-snmp}
 [ -x "$sub_bin" ] || { echo "FAIL: no $sub_bin (build the traboule-snmp target)"; exit 1; }
 ns="tblab-$name-edge"
@@ -61,15 +63,7 @@ authUser log tbtrap priv
 format2 TRAP %P | %V~ %v\n
 EOF
 # The CLI's v3 session comes from the environment's config (-C not needed: a file of our own).
-cat >"$work/cli/snmp.conf" <<EOF
-defVersion 3
-defSecurityName tbadmin
-defSecurityLevel authPriv
-defAuthType SHA
-defAuthPassphrase $auth
-defPrivType AES
-defPrivPassphrase $priv
-EOF
+site_snmp_cli_conf tbadmin "$auth" "$priv" >"$work/cli/snmp.conf"
 umask 022
 # snmpwalk/snmpget v3 authPriv from the file above (SNMPCONFPATH), numeric OIDs, no MIB text.
 snmp() {

@@ -486,15 +486,7 @@ authCommunity log public
 authUser log lab-trap priv
 format2 %y-%m-%l %h:%j:%k TRAP %P | %V~ %v\n
 EOF
-    cat >"$d/cli/snmp.conf" <<EOF
-defVersion 3
-defSecurityName lab-nms
-defSecurityLevel authPriv
-defAuthType SHA
-defAuthPassphrase $auth
-defPrivType AES
-defPrivPassphrase $priv
-EOF
+    site_snmp_cli_conf lab-nms "$auth" "$priv" >"$d/cli/snmp.conf"
   )
 }
 lab__start_supervision() {

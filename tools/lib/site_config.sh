@@ -217,3 +217,10 @@ site_hub_policy() {
 }
 EOF
 }
+
+# site_snmp_cli_conf USER AUTH PRIV: an snmp.conf for the net-snmp tools (snmpwalk, snmpget) with
+# SNMPv3 authPriv as USER (SHA, AES) by default; the lab's supervision and tests/e2e/snmp_test.sh.
+site_snmp_cli_conf() {
+  printf '%s\n' "defVersion 3" "defSecurityName $1" "defSecurityLevel authPriv" "defAuthType SHA" \
+    "defAuthPassphrase $2" "defPrivType AES" "defPrivPassphrase $3"
+}
