@@ -64,13 +64,33 @@ def signal_ready(path):
 # --- UDP ------------------------------------------------------------------------------------------
 
 
+class Seen:
+    """Which of `count` sequence numbers arrived: once (unique), again (dups), or out of range."""
+
+    def __init__(self, count):
+        self.bits = bytearray(count)
+        self.unique = self.dups = self.out_of_range = 0
+
+    def add(self, seq):
+        if seq >= len(self.bits):
+            self.out_of_range += 1
+        elif self.bits[seq]:
+            self.dups += 1
+        else:
+            self.bits[seq] = 1
+            self.unique += 1
+
+    def missing(self):
+        return [i for i, b in enumerate(self.bits) if not b]
+
+
 def udp_recv(a):
     s = socket.socket(family_of(a.bind), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((a.bind, a.port))
     signal_ready(a.ready)
-    seen = bytearray(a.count)
-    unique = dups = foreign = out_of_range = echoed = 0
+    seen = Seen(a.count)
+    foreign = echoed = 0
     nonce = None
     peer = None
     start = time.monotonic()
@@ -108,22 +128,16 @@ def udp_recv(a):
             (sent_ns,) = SEND_TIME.unpack_from(data, UDP_HEADER.size)
             if sent_ns:
                 owd_ms.append((time.time_ns() - sent_ns) / 1e6)
-        if seq >= a.count:
-            out_of_range += 1
-        elif seen[seq]:
-            dups += 1
-        else:
-            seen[seq] = 1
-            unique += 1
-            if unique == a.count:
-                complete_at = now
+        seen.add(seq)
+        if complete_at is None and seen.unique == a.count:
+            complete_at = now
         if a.echo:
             s.sendto(data, src)
             echoed += 1
-    missing = [i for i in range(a.count) if not seen[i]]
+    missing = seen.missing()
     res = {
-        "role": "udp-recv", "expected": a.count, "unique": unique, "duplicates": dups,
-        "foreign": foreign, "out_of_range": out_of_range, "echoed": echoed,
+        "role": "udp-recv", "expected": a.count, "unique": seen.unique, "duplicates": seen.dups,
+        "foreign": foreign, "out_of_range": seen.out_of_range, "echoed": echoed,
         "missing": len(missing), "first_missing": missing[:10],
         "peer": peer[0] if peer else None,
         "seconds": round((last - first) if first is not None else 0.0, 3),
@@ -134,7 +148,7 @@ def udp_recv(a):
         pick = lambda q: round(owd_ms[min(len(owd_ms) - 1, int(q * len(owd_ms)))], 3)
         res["owd_ms"] = {"n": len(owd_ms), "min": round(owd_ms[0], 3), "p50": pick(0.5),
                          "p99": pick(0.99), "max": round(owd_ms[-1], 3)}
-    return emit(res, unique == a.count and dups == 0 and out_of_range == 0)
+    return emit(res, seen.unique == a.count and seen.dups == 0 and seen.out_of_range == 0)
 
 
 def udp_send(a):
@@ -149,13 +163,13 @@ def udp_send(a):
     pad = bytes(max(0, a.size - UDP_HEADER.size - (SEND_TIME.size if stamp else 0)))
     if a.tos:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, a.tos)
-    seen = bytearray(a.count)
-    echo_unique = echo_dups = echo_foreign = send_errors = 0
+    echoes = Seen(a.count)
+    echo_foreign = send_errors = 0
     start = time.monotonic()
     deadline = start + a.timeout
 
     def drain():
-        nonlocal echo_unique, echo_dups, echo_foreign
+        nonlocal echo_foreign
         while True:
             try:
                 data = s.recv(65535)
@@ -169,11 +183,8 @@ def udp_send(a):
             magic, run, seq, total = UDP_HEADER.unpack_from(data)
             if magic != UDP_MAGIC or run != nonce or total != a.count or seq >= a.count:
                 echo_foreign += 1
-            elif seen[seq]:
-                echo_dups += 1
             else:
-                seen[seq] = 1
-                echo_unique += 1
+                echoes.add(seq)
 
     for seq in range(a.count):
         due = start + seq / a.rate
@@ -193,7 +204,7 @@ def udp_send(a):
     sent_s = time.monotonic() - start
     if a.echo:
         end = min(deadline, time.monotonic() + a.echo_wait)
-        while echo_unique < a.count and time.monotonic() < end:
+        while echoes.unique < a.count and time.monotonic() < end:
             select.select([s], [], [], 0.05)
             drain()
         time.sleep(a.grace)  # catch late duplicate echoes
@@ -204,9 +215,9 @@ def udp_send(a):
     }
     ok = send_errors == 0
     if a.echo:
-        res.update({"echo_unique": echo_unique, "echo_duplicates": echo_dups,
-                    "echo_foreign": echo_foreign, "echo_missing": a.count - echo_unique})
-        ok = ok and echo_unique == a.count and echo_dups == 0
+        res.update({"echo_unique": echoes.unique, "echo_duplicates": echoes.dups,
+                    "echo_foreign": echo_foreign, "echo_missing": a.count - echoes.unique})
+        ok = ok and echoes.unique == a.count and echoes.dups == 0
     return emit(res, ok)
 
 
