@@ -32,15 +32,6 @@ int verify_peer_role(int preverify_ok, X509_STORE_CTX* store) {
   return 0;
 }
 
-std::string ssl_reason() {
-  const unsigned long e = ERR_peek_last_error();
-  ERR_clear_error();
-  if (e == 0) return "";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 SessionError verify_result_error(long v) {
   switch (v) {
     case X509_V_ERR_CERT_REVOKED:
@@ -260,7 +251,7 @@ ControlSession::Opened ControlSession::connect(const TlsContext& tls, const std:
   if (out.error != SessionError::kOk) {
     out.detail = std::string("hub ") + host + ": " +
                  X509_verify_cert_error_string(SSL_get_verify_result(s->ssl_.get())) + " " +
-                 ssl_reason();
+                 openssl_reason();
     return out;
   }
   out.session = std::move(s);
@@ -283,7 +274,7 @@ ControlSession::Opened ControlSession::accept(const TlsContext& tls, int listen_
   out.error = s->handshake(true, tls);
   if (out.error != SessionError::kOk) {
     out.detail = std::string(X509_verify_cert_error_string(SSL_get_verify_result(s->ssl_.get()))) +
-                 " " + ssl_reason();
+                 " " + openssl_reason();
     return out;
   }
   ControlMessage first;

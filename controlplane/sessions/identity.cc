@@ -27,15 +27,6 @@ struct StoreCtxFree {
   void operator()(X509_STORE_CTX* s) const noexcept { X509_STORE_CTX_free(s); }
 };
 
-std::string openssl_reason() {
-  const unsigned long e = ERR_peek_last_error();
-  ERR_clear_error();
-  if (e == 0) return "";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
-
 // "7" → 7; refuses empty, leading zeros, non-digits, 0 and > kMaxSiteId.
 std::optional<uint32_t> parse_site(std::string_view s) {
   if (s.empty() || s.size() > 6 || s[0] == '0') return std::nullopt;
@@ -204,6 +195,15 @@ std::string cert_fingerprint(X509* cert) {
     s.push_back(kHex[md[i] & 15]);
   }
   return s;
+}
+
+std::string openssl_reason() {
+  const unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (e == 0) return "";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
 }
 
 std::string cert_subject(X509* cert) {

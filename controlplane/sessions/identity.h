@@ -50,6 +50,8 @@ std::optional<PeerIdentity> peer_identity(X509* cert);
 // SHA-256 of the certificate's DER, lowercase hex: what tells two certificates apart.
 std::string cert_fingerprint(X509* cert);
 std::string cert_subject(X509* cert);  // one line, RFC 2253
+// OpenSSL's last error as text, the error queue cleared; "" when there is none.
+std::string openssl_reason();
 
 enum class IdentityError : uint8_t {
   kOk = 0,

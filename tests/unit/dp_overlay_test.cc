@@ -594,6 +594,33 @@ std::vector<uint8_t> forwarded_inner(Frame f) {
   return {f.bytes.begin() + static_cast<long>(f.l3_off), f.bytes.end()};
 }
 
+// A server's answer to lan1's flow, as it reaches the hub from the datacenter.
+Frame hub_reply() {
+  return PacketBuilder()
+      .eth(kHubMac, kPeerMac)
+      .ipv4("203.0.113.1", "192.168.10.10", Ipv4Opts{.ttl = 50})
+      .udp(5004, 40000)
+      .payload(64)
+      .build();
+}
+// What the hub's encap sends for `reply` on site 7's path 0, as the edge's fiber receives it
+// (empty, with a failure, if encap did not send it).
+std::vector<uint8_t> hub_answers(EncapStage& encap, WorkerView& view, const Frame& reply) {
+  rte_mbuf* m = parsed(reply.bytes, kHubPort, false);
+  if (m == nullptr) return {};
+  meta(m).uplink = 0;
+  meta(m).overlay_site = kSiteId;
+  meta(m).overlay_path = 0;
+  testing::StageHarness h(encap, &view);
+  auto v = h.run({m});
+  if (v.size() != 1 || v[0].where != "edge:next") {
+    ADD_FAILURE() << "the hub's encap did not send the answer";
+    return {};
+  }
+  EXPECT_EQ(meta(v[0].pkt).out_port, kHubPort);
+  return on_wire(v[0].pkt, kFiberMac);
+}
+
 constexpr size_t kEth = 14, kOuterIp = kEth, kOuterUdp = kEth + 20, kOvHdr = kOuterUdp + 8,
                  kInner = kOvHdr + kOverlayHdrLen;
 
@@ -739,26 +766,9 @@ TEST(OverlayStages, EdgeToHubAndBack) {
     EXPECT_EQ(p.hub_sites.rx_packets(kSiteId, 2), 0u);
 
     // Hub answers on the path the site came in on.
-    const Frame reply = PacketBuilder()
-                            .eth(kHubMac, kPeerMac)
-                            .ipv4("203.0.113.1", "192.168.10.10", Ipv4Opts{.ttl = 50})
-                            .udp(5004, 40000)
-                            .payload(64)
-                            .build();
-    rte_mbuf* m = parsed(reply.bytes, kHubPort, false);
-    ASSERT_NE(m, nullptr);
-    meta(m).uplink = 0;
-    meta(m).overlay_site = kSiteId;
-    meta(m).overlay_path = 0;
-    std::vector<uint8_t> back;
-    {
-      testing::StageHarness h(p.hub_encap, &p.hub.view);
-      auto v = h.run({m});
-      ASSERT_EQ(v.size(), 1u);
-      ASSERT_EQ(v[0].where, "edge:next");
-      EXPECT_EQ(meta(v[0].pkt).out_port, kHubPort);
-      back = on_wire(v[0].pkt, kFiberMac);
-    }
+    const Frame reply = hub_reply();
+    const std::vector<uint8_t> back = hub_answers(p.hub_encap, p.hub.view, reply);
+    ASSERT_FALSE(back.empty());
     const Outer o = outer_of(back);
     EXPECT_EQ(o.src, ip("100.64.100.2"));
     EXPECT_EQ(o.dst, ip("100.64.1.2"));
@@ -1485,24 +1495,8 @@ TEST_F(SecureOverlay, EdgeToHubAndBackCarryOnlyCipherText) {
     EXPECT_EQ(p.hub_decap.passive(kSiteId, 0).received, 1u);
 
     // The hub answers on that path, sealed with the edge's inbound SA.
-    const Frame reply = PacketBuilder()
-                            .eth(kHubMac, kPeerMac)
-                            .ipv4("203.0.113.1", "192.168.10.10", Ipv4Opts{.ttl = 50})
-                            .udp(5004, 40000)
-                            .payload(64)
-                            .build();
-    rte_mbuf* m = parsed(reply.bytes, kHubPort, false);
-    meta(m).uplink = 0;
-    meta(m).overlay_site = kSiteId;
-    meta(m).overlay_path = 0;
-    std::vector<uint8_t> back;
-    {
-      testing::StageHarness h(p.hub_encap, &p.hub.view);
-      auto v = h.run({m});
-      ASSERT_EQ(v.size(), 1u);
-      ASSERT_EQ(v[0].where, "edge:next");
-      back = on_wire(v[0].pkt, kFiberMac);
-    }
+    const std::vector<uint8_t> back = hub_answers(p.hub_encap, p.hub.view, hub_reply());
+    ASSERT_FALSE(back.empty());
     EXPECT_EQ(get32(&back[kOvHdr]), p.down_spi);
     rte_mbuf* r = parsed(back, kFiberPort, false);
     testing::StageHarness h(p.edge_decap, &p.edge.view);
