@@ -76,68 +76,51 @@ void report(benchmark::State& state, const std::vector<uint16_t>& sizes, uint64_
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
 }
 
-// Seal, then strip the ESP framing again without opening (cheap) so the next round seals the
-// same payload length.
-void BM_EspSeal(benchmark::State& state) {
+// Times `each(b, m, i)` over the benchmark's packets (i: the packet's index in `sizes`).
+template <class Each>
+void timed(benchmark::State& state, Each&& each) {
   auto bp = open_bench();
-  Bench& b = *bp;
   const auto sizes = sizes_for(state.range(0));
   auto pkts = packets(sizes);
   uint64_t cycles = 0;
   for (auto _ : state) {
     const uint64_t t0 = rte_rdtsc();
-    for (size_t i = 0; i < pkts.size(); ++i) {
-      rte_mbuf* m = pkts[i];
-      if (b.out->protect(m, traboule::dp::kEspNextOverlay) != EspOutbound::Result::kOk)
-        std::abort();
-      benchmark::DoNotOptimize(rte_pktmbuf_mtod(m, uint8_t*)[20]);
-      rte_pktmbuf_adj(m, traboule::dp::kEspPrefixLen);
-      rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - sizes[i]));
-    }
+    for (size_t i = 0; i < pkts.size(); ++i) each(*bp, pkts[i], sizes[i]);
     cycles += rte_rdtsc() - t0;
   }
   report(state, sizes, cycles);
   for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+}
+
+// Seal, then strip the ESP framing again without opening (cheap) so the next round seals the
+// same payload length.
+void BM_EspSeal(benchmark::State& state) {
+  timed(state, [](Bench& b, rte_mbuf* m, uint16_t size) {
+    if (b.out->protect(m, traboule::dp::kEspNextOverlay) != EspOutbound::Result::kOk) std::abort();
+    benchmark::DoNotOptimize(rte_pktmbuf_mtod(m, uint8_t*)[20]);
+    rte_pktmbuf_adj(m, traboule::dp::kEspPrefixLen);
+    rte_pktmbuf_trim(m, static_cast<uint16_t>(rte_pktmbuf_data_len(m) - size));
+  });
 }
 
 // Seal then open: the sender's and the receiver's work for one packet.
 void BM_EspSealOpen(benchmark::State& state) {
-  auto bp = open_bench();
-  Bench& b = *bp;
-  const auto sizes = sizes_for(state.range(0));
-  auto pkts = packets(sizes);
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    const uint64_t t0 = rte_rdtsc();
-    for (rte_mbuf* m : pkts) {
-      uint8_t nh = 0;
-      if (b.out->protect(m, traboule::dp::kEspNextOverlay) != EspOutbound::Result::kOk ||
-          b.in->open(m, nh) != EspInbound::Result::kOk) {
-        std::abort();
-      }
+  timed(state, [](Bench& b, rte_mbuf* m, uint16_t) {
+    uint8_t nh = 0;
+    if (b.out->protect(m, traboule::dp::kEspNextOverlay) != EspOutbound::Result::kOk ||
+        b.in->open(m, nh) != EspInbound::Result::kOk) {
+      std::abort();
     }
-    cycles += rte_rdtsc() - t0;
-  }
-  report(state, sizes, cycles);
-  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+  });
 }
 
 // The baseline: copy each payload once.
 void BM_EspBaselineCopy(benchmark::State& state) {
-  const auto sizes = sizes_for(state.range(0));
-  auto pkts = packets(sizes);
   std::vector<uint8_t> sink(2048);
-  uint64_t cycles = 0;
-  for (auto _ : state) {
-    const uint64_t t0 = rte_rdtsc();
-    for (rte_mbuf* m : pkts) {
-      std::memcpy(sink.data(), rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
-      benchmark::ClobberMemory();
-    }
-    cycles += rte_rdtsc() - t0;
-  }
-  report(state, sizes, cycles);
-  for (rte_mbuf* m : pkts) rte_pktmbuf_free(m);
+  timed(state, [&sink](Bench&, rte_mbuf* m, uint16_t) {
+    std::memcpy(sink.data(), rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m));
+    benchmark::ClobberMemory();
+  });
 }
 
 // Arg 0 is IMIX.
