@@ -323,17 +323,7 @@ lab__core_return_path() {
     ip -n "$core" rule add fwmark "$n" lookup $((100 + n)) priority $((1000 + n))
     ip -n "$core" -6 rule add fwmark "$n" lookup $((100 + n)) priority $((1000 + n))
   done
-  ip netns exec "$core" nft -f - <<'EOF'
-table inet tblab_return {
-  chain prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    ct state new iifname "fiber" ct mark set 1
-    ct state new iifname "vdsl" ct mark set 2
-    ct state new iifname "4g" ct mark set 3
-    ct direction reply meta mark set ct mark
-  }
-}
-EOF
+  site_return_path_nft tblab_return | ip netns exec "$core" nft -f -
 }
 
 # A self-signed certificate (EC P-256) for NAME with the given subjectAltName.

@@ -53,6 +53,23 @@ site_uplink_gw4() { echo "100.64.$(site_uplink_index "$1").1"; }
 site_uplink_addr6() { echo "fd00:64:$(site_uplink_index "$1")::2"; }
 site_uplink_gw6() { echo "fd00:64:$(site_uplink_index "$1")::1"; }
 
+# The core router's return path, as nft rules for table inet TABLE: a connection that came in by
+# an access line is marked with that line's number, and its replies go back by the same line
+# (the policy routing tables 101-103 of both labs).
+site_return_path_nft() {
+  cat <<EOF
+table inet $1 {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    ct state new iifname "fiber" ct mark set 1
+    ct state new iifname "vdsl" ct mark set 2
+    ct state new iifname "4g" ct mark set 3
+    ct direction reply meta mark set ct mark
+  }
+}
+EOF
+}
+
 # site_api_json LISTEN OPERATOR_SHA256 VIEWER_SHA256: the "api" member (two tokens, lab-operator
 # and lab-viewer; cert and key next to the config).
 site_api_json() {

@@ -84,19 +84,12 @@ wanem_net() {
   ip -n inet route replace default via "$SITE_INET_GW4"
   ip -n inet -6 route replace default via "$SITE_INET_GW6"
 
-  nft -f - <<'EON'
-table inet traboule_lab_return
-delete table inet traboule_lab_return
-table inet traboule_lab_return {
-  chain prerouting {
-    type filter hook prerouting priority mangle; policy accept;
-    ct state new iifname "fiber" ct mark set 1
-    ct state new iifname "vdsl" ct mark set 2
-    ct state new iifname "4g" ct mark set 3
-    ct direction reply meta mark set ct mark
-  }
-}
-EON
+  # Re-provisioning replaces the table: declared (so the delete cannot fail), deleted, written.
+  {
+    echo "table inet traboule_lab_return"
+    echo "delete table inet traboule_lab_return"
+    site_return_path_nft traboule_lab_return
+  } | nft -f -
 }
 
 if [ "${1:-}" = net ]; then wanem_net; exit 0; fi
