@@ -12,6 +12,7 @@
 #include <ctime>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,27 @@ bool valid_name(const std::string& name) {
   return true;
 }
 
+// Parses a subcommand's options, its other words under "words"; an exit code when the command
+// ends here (--help: 0, a usage error: kExitUsage), nullopt to go on.
+std::optional<int> parse_words(const std::vector<std::string>& args,
+                               const po::options_description& opts, const char* sub,
+                               po::variables_map& vm) {
+  po::positional_options_description pos;
+  pos.add("words", -1);
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+    if (vm.count("help")) {
+      std::cout << kUsage << opts;
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "traboule-wanem " << sub << ": " << e.what() << "\n" << kUsage;
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
 int cmd_run(const std::vector<std::string>& args) {
   std::string name, if_a, if_b, ctl, profile;
   uint64_t seed = 1;
@@ -93,20 +115,8 @@ int cmd_run(const std::vector<std::string>& args) {
       "the site side is this 802.1Q VLAN (1-4094): its tag comes off towards the network side "
       "and goes on towards the site; untagged frames from the site are dropped (default: "
       "untagged)")("words", po::value(&words), "parameter words");
-  po::positional_options_description pos;
-  pos.add("words", -1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      std::cout << kUsage << opts;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "traboule-wanem run: " << e.what() << "\n" << kUsage;
-    return kExitUsage;
-  }
+  if (const auto done = parse_words(args, opts, "run", vm)) return *done;
   auto usage_error = [](const std::string& msg) {
     std::cerr << "traboule-wanem run: " << msg << "\n";
     return kExitUsage;
@@ -206,20 +216,8 @@ int cmd_ctl(const std::vector<std::string>& args) {
       "json", po::bool_switch(&json), "print the reply as JSON")(
       "timeout-ms", po::value(&timeout_ms), "reply timeout (default 3000)")(
       "words", po::value(&words), "command words");
-  po::positional_options_description pos;
-  pos.add("words", -1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-    if (vm.count("help")) {
-      std::cout << kUsage << opts;
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "traboule-wanem ctl: " << e.what() << "\n" << kUsage;
-    return kExitUsage;
-  }
+  if (const auto done = parse_words(args, opts, "ctl", vm)) return *done;
   if (timeout_ms < 1 || timeout_ms > 600'000) {
     std::cerr << "traboule-wanem ctl: bad value for --timeout-ms: " << timeout_ms
               << ": 1 to 600000\n";
