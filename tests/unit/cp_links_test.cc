@@ -35,6 +35,19 @@ uint64_t ntp_at(int64_t ns) {
   return dp::ntp_from_unix_ns(static_cast<uint64_t>(static_cast<int64_t>(kUnix0) + ns));
 }
 
+// A STAMP reply with direct measurement, as the link runner reads it from the ring: sent at t
+// (ns), back `rtt` later, reflected `reflect_at` after t (T2 = T3).
+StampRecord dm_reply(uint32_t seq, uint64_t t, uint64_t rtt = 10 * kMs, uint64_t reflect_at = 0) {
+  StampRecord rep;
+  rep.kind = StampRecordKind::kReply;
+  rep.seq = rep.reflector_seq = seq;
+  rep.t1 = ntp_at(static_cast<int64_t>(t));
+  rep.t2 = rep.t3 = ntp_at(static_cast<int64_t>(t + reflect_at));
+  rep.t4 = ntp_at(static_cast<int64_t>(t + rtt));
+  rep.dm = true;
+  return rep;
+}
+
 PathConfig config(const char* name = "fiber/hub") {
   PathConfig c;
   c.name = name;
@@ -707,13 +720,7 @@ TEST(PathMonitor, DirectLossMeasurementOfTheTraffic) {
         hub_base_rx = r.start + static_cast<uint32_t>(recv_f);
         hub_base_tx = r.start + static_cast<uint32_t>(sent_b);
       }
-      StampRecord rep;
-      rep.kind = StampRecordKind::kReply;
-      rep.seq = seq;
-      rep.reflector_seq = seq;
-      rep.t1 = ntp_at(static_cast<int64_t>(t));
-      rep.t2 = rep.t3 = rep.t1;
-      rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
+      StampRecord rep = dm_reply(seq, t);
       rep.dm = r.dm;
       rep.dm_s_txc = r.start + static_cast<uint32_t>(sent_f);
       rep.dm_s_rxc = r.start + static_cast<uint32_t>(recv_b);
@@ -755,13 +762,7 @@ TEST(PathMonitor, ReorderedRepliesKeepTheTrafficLossFigure) {
     recv_f += 50 * 0.95;
     sent_b += 50;
     recv_b += 50;
-    StampRecord rep;
-    rep.kind = StampRecordKind::kReply;
-    rep.seq = rep.reflector_seq = seq;
-    rep.t1 = ntp_at(static_cast<int64_t>(t));
-    rep.t2 = rep.t3 = rep.t1;
-    rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
-    rep.dm = true;
+    StampRecord rep = dm_reply(seq, t);
     rep.dm_s_txc = static_cast<uint32_t>(sent_f);
     rep.dm_r_rxc = static_cast<uint32_t>(recv_f);
     rep.dm_r_txc = static_cast<uint32_t>(sent_b);
@@ -803,13 +804,7 @@ TEST(PathMonitor, LossPerTrafficClass) {
     const uint64_t t = uint64_t(i) * 100 * kMs;
     mon.tick(t);
     const uint32_t seq = mon.begin_probe(t);
-    StampRecord rep;
-    rep.kind = StampRecordKind::kReply;
-    rep.seq = rep.reflector_seq = seq;
-    rep.t1 = ntp_at(static_cast<int64_t>(t));
-    rep.t2 = rep.t3 = rep.t1;
-    rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
-    rep.dm = true;
+    StampRecord rep = dm_reply(seq, t);
     rep.dm_classes = 3;
     for (int k = 0; k < 3; ++k) {
       sf[k] += rate[k] / 10;
@@ -874,13 +869,7 @@ TEST(PathMonitor, ClassLossOnlyFromSamplesThatCarryIt) {
       const uint64_t t = uint64_t(i) * 100 * kMs;
       mon.tick(t);
       const uint32_t seq = mon.begin_probe(t);
-      StampRecord rep;
-      rep.kind = StampRecordKind::kReply;
-      rep.seq = rep.reflector_seq = seq;
-      rep.t1 = ntp_at(static_cast<int64_t>(t));
-      rep.t2 = rep.t3 = rep.t1;
-      rep.t4 = ntp_at(static_cast<int64_t>(t + 10 * kMs));
-      rep.dm = true;
+      StampRecord rep = dm_reply(seq, t);
       rep.dm_classes = i < 5 ? r.first : r.later;
       for (int k = 0; k < rep.dm_classes; ++k)
         rep.c_s_txc[k] = rep.c_r_rxc[k] = rep.c_r_txc[k] = rep.c_s_rxc[k] = uint32_t(i) * 100;
@@ -919,13 +908,7 @@ TEST(PathMonitor, PacketsInFlightAtARampUpAreNotLoss) {
         sent += 100;
         recv = std::max(0.0, sent - 40) * (1 - loss);  // 40 in flight, `loss` lost
       }
-      StampRecord rep;
-      rep.kind = StampRecordKind::kReply;
-      rep.seq = rep.reflector_seq = seq;
-      rep.t1 = ntp_at(static_cast<int64_t>(t));
-      rep.t2 = rep.t3 = ntp_at(static_cast<int64_t>(t + 20 * kMs));
-      rep.t4 = ntp_at(static_cast<int64_t>(t + 40 * kMs));
-      rep.dm = true;
+      StampRecord rep = dm_reply(seq, t, 40 * kMs, 20 * kMs);
       rep.dm_classes = 1;
       rep.dm_s_txc = rep.c_s_txc[0] = static_cast<uint32_t>(sent);
       rep.dm_r_rxc = rep.c_r_rxc[0] = static_cast<uint32_t>(recv);
