@@ -196,19 +196,8 @@ int status_of(const std::string& response) {
   return std::atoi(response.substr(9, 3).c_str());
 }
 
-class ApiHardeningTest : public ::testing::Test {
+class ApiHardeningTest : public testing::CertifiedSuite {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new TempDir();
-    make_certificate(cert(), key());
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
-  static std::string cert() { return certs_->path() + "/cert.pem"; }
-  static std::string key() { return certs_->path() + "/key.pem"; }
-
   static ApiSettings settings() {
     ApiSettings s;
     s.listen_address = "127.0.0.1";
@@ -256,7 +245,6 @@ class ApiHardeningTest : public ::testing::Test {
     return log_;
   }
 
-  static TempDir* certs_;
   TempDir dir_;
   QuietState state_;
   std::unique_ptr<PolicyStore> store_;
@@ -265,8 +253,6 @@ class ApiHardeningTest : public ::testing::Test {
   std::mutex log_mu_;
   std::vector<std::string> log_;
 };
-
-TempDir* ApiHardeningTest::certs_ = nullptr;
 
 // Each client keeps the connection busy a byte every 250 ms, well inside any per-read idle
 // timeout: only a total deadline per phase cuts it off. All run at once.

@@ -125,19 +125,8 @@ class Activations {
   std::vector<std::pair<std::shared_ptr<const CompiledPolicy>, Clock::time_point>> seen_;
 };
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public testing::CertifiedSuite {
  protected:
-  static void SetUpTestSuite() {
-    certs_ = new TempDir();
-    make_certificate(cert(), key());
-  }
-  static void TearDownTestSuite() {
-    delete certs_;
-    certs_ = nullptr;
-  }
-  static std::string cert() { return certs_->path() + "/cert.pem"; }
-  static std::string key() { return certs_->path() + "/key.pem"; }
-
   ApiSettings settings() const {
     ApiSettings s;
     s.listen_address = "127.0.0.1";
@@ -226,7 +215,6 @@ class ApiTest : public ::testing::Test {
     EXPECT_FALSE(r.body["error"]["message"].get<std::string>().empty());
   }
 
-  static TempDir* certs_;
   TempDir dir_;
   FixedState state_;
   Activations activations_;
@@ -235,8 +223,6 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<ApiServer> server_;
   std::vector<std::string> warnings_;
 };
-
-TempDir* ApiTest::certs_ = nullptr;
 
 // --- TLS ------------------------------------------------------------------------------------
 

@@ -74,4 +74,22 @@ inline void make_certificate(const std::string& cert_path, const std::string& ke
   EVP_PKEY_free(key);
 }
 
+// A test suite whose API servers share one self-signed certificate, made once per suite.
+class CertifiedSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    certs_ = new TempDir("traboule-api");
+    make_certificate(cert(), key());
+  }
+  static void TearDownTestSuite() {
+    delete certs_;
+    certs_ = nullptr;
+  }
+  static std::string cert() { return certs_->path() + "/cert.pem"; }
+  static std::string key() { return certs_->path() + "/key.pem"; }
+
+ private:
+  static inline TempDir* certs_ = nullptr;
+};
+
 }  // namespace traboule::cp::testing
