@@ -21,8 +21,10 @@ namespace traboule::cp {
 struct FpmServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 2620;  // 0: any free port (tests); port() tells which
-  // After a (re)connection, routes not re-sent within this time (and 500 ms of quiet) go.
-  std::chrono::milliseconds resync_grace{3000};
+  // After a (re)connection, routes not re-sent within this time (and 500 ms of quiet) go. It must
+  // cover zebra's clients coming back too: staticd reconnects to a restarted zebra after about
+  // 9 s (measured, FRR 8.4), and zebra replays only what its clients have re-sent by then.
+  std::chrono::milliseconds resync_grace{15000};
 };
 
 struct FpmSessionStats {
