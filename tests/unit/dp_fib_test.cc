@@ -171,6 +171,23 @@ TEST(Fib, ThreeThousandPrefixes) {
   EXPECT_EQ(fib->lookup(probe), 149u);
   probe.b[4] = 200;
   EXPECT_EQ(fib->lookup(probe), Fib::kNoRoute);
+  // A burst of mixed families longer than one internal chunk comes back in order.
+  std::vector<IpAddr> mixed;
+  std::vector<uint32_t> want_mixed;
+  for (uint32_t i = 0; i < 300; ++i) {
+    const uint32_t s = i % 150;
+    if (i % 3 == 0) {
+      IpAddr a = ip("2001:db8::1");
+      a.b[4] = static_cast<uint8_t>(s);
+      mixed.push_back(a);
+    } else {
+      mixed.push_back(IpAddr::v4((0x0a000000u | (s << 12) | (3u << 4)) + 1));
+    }
+    want_mixed.push_back(s);
+  }
+  std::vector<uint32_t> got(mixed.size(), 0);
+  fib->lookup_bulk(mixed.data(), got.data(), static_cast<unsigned>(mixed.size()));
+  EXPECT_EQ(got, want_mixed);
 }
 
 // Two FIBs at once (old and new during a publication) have distinct EAL names and answers.
