@@ -5,24 +5,27 @@
 # with vtysh (IPv4, IPv6, two next hops, a blackhole) must reach the RIB (delivery time measured
 # from the vtysh call: asserted < 1 s, the distribution printed), a deleted one must go, and
 # after zebra is killed and restarted the RIB re-syncs: nothing lost meanwhile (staticd comes
-# back within the grace period), and what zebra no longer has (a route removed while it was down, a vanished connected prefix) swept after grace.
+# back within the grace period), and what zebra no longer has (a route removed while it was
+# down, a vanished connected prefix) swept after grace.
 #   fpm_test.sh FPM_DUMP          needs root (exit 77 otherwise, or without FRR)
 set -euo pipefail
 dump=${1:?usage: fpm_test.sh FPM_DUMP}
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root"; exit 77; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 [ -x /usr/lib/frr/zebra ] || { echo "SKIP: FRR missing (tools/setup installs it)"; exit 77; }
-py=/usr/bin/python3
+e2e_init --no-lab fpm vtysh
 ns="tbfpm$$"
-work=$(mktemp -d /tmp/tb-fpm.XXXXXX)
 chmod 755 "$work" # zebra and staticd run as user frr
 frr="$work/frr"
 out="$work/out"
+e2e_log="$frr/zebra.log"
+e2e_log_lines=20
 # staticd takes about 9 s to reconnect to a restarted zebra (its zclient retry), zebra about 3 s
 # to reconnect to us: a grace shorter than both would sweep static routes that are coming back.
 grace_ms=12000
 dump_pid=""
 
-cleanup() {
+fpm_cleanup() {
   local f
   for f in "$frr"/zebra.pid "$frr"/staticd.pid; do
     if [ -s "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
@@ -30,17 +33,9 @@ cleanup() {
   if [ -n "$dump_pid" ]; then kill "$dump_pid" 2>/dev/null || true; fi
   sleep 0.2
   ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$work"
 }
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*"
-  echo "--- rib.json"; cat "$out/rib.json" 2>/dev/null || true
-  echo "--- zebra.log"; tail -n 20 "$frr/zebra.log" 2>/dev/null || true
-  exit 1
-}
-pass() { echo "ok: $*"; }
+e2e_cleanups+=(fpm_cleanup)
+on_fail() { echo "--- rib.json"; cat "$out/rib.json" 2>/dev/null || true; }
 now_ns() { date +%s%N; }
 vty() { ip netns exec "$ns" env HOME="$work" vtysh --vty_socket "$frr" "$@" >/dev/null; }
 conf() {
@@ -178,3 +173,4 @@ wait "$dump_pid" || true
 dump_pid=""
 q stats_zero || fail "decoder errors counted (stats.json)"
 pass "no decoder error on zebra's stream ($(q stats_summary))"
+e2e_summary
