@@ -18,6 +18,8 @@ cleanup() {
   rm -rf "$work" "/var/run/dpdk/$prefix"
 }
 trap cleanup EXIT
+# shellcheck source=tests/packet/pcap_site.sh
+source "$here/pcap_site.sh"
 
 # The label each flow of flows.txt must get: the default catalog's names
 # (controlplane/policy/app_catalog.cc). The DNS query names Teams but stays "dns" (its master
@@ -42,57 +44,11 @@ token_hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 # One worker: it polls the LAN port before the uplinks and a burst holds 64 frames, so the host's
 # frames (fewer than 64) are all seen before the servers' answers. Each flow is thus created by
 # its LAN side, and nDPI sees the client's packets first (the ClientHello before the SYN-ACK).
-cat > "$work/edge.json" <<JSON
-{
-  "eal": ["--no-huge", "--file-prefix", "$prefix", "--log-level", "*:warning", "-l", "0"],
-  "dataplane": { "workers": 1, "mbufs": 8191 },
-  "flows": { "capacity": 4096 },
-  "lan": {
-    "device": "net_pcap0,rx_pcap=$work/lan_in.pcap,tx_pcap=$work/lan_out.pcap",
-    "mac": "02:00:00:00:0a:01", "ipv4": "192.168.10.1/24"
-  },
-  "uplinks": [
-    { "name": "fiber",
-      "device": "net_pcap1,rx_pcap=$work/fiber_in.pcap,tx_pcap=$work/fiber_out.pcap",
-      "mac": "02:00:00:00:0b:01", "ipv4": "100.64.1.2/24", "gateway4": "100.64.1.1",
-      "gateway_mac": "02:00:00:00:0b:fe" },
-    { "name": "vdsl",
-      "device": "net_pcap2,rx_pcap=$work/vdsl_in.pcap,tx_pcap=$work/vdsl_out.pcap",
-      "mac": "02:00:00:00:0c:01", "ipv4": "100.64.2.2/24", "gateway4": "100.64.2.1",
-      "gateway_mac": "02:00:00:00:0c:fe" }
-  ],
-  "policy": "$work/policy.json",
-  "state_dir": "$work/state",
-  "saas_dir": "$here/../../data/saas",
-  "api": { "listen": "127.0.0.1", "port": 0, "cert": "cert.pem", "key": "key.pem",
-           "tokens": [ { "name": "test", "role": "viewer", "sha256": "$token_hash" } ] }
-}
-JSON
-cat > "$work/policy.json" <<JSON
-{
-  "version": 1,
-  "uplinks": [
-    { "name": "fiber", "kind": "fiber", "up_kbps": 100000, "down_kbps": 1000000 },
-    { "name": "vdsl", "kind": "vdsl", "up_kbps": 20000, "down_kbps": 80000 }
-  ],
-  "rules": [
+pcap_edge_config "$work" "$prefix" --api "$token_hash" >"$work/edge.json"
+pcap_policy '[
     { "name": "default", "action": { "egress": "overlay", "uplinks": ["fiber", "vdsl"] } }
-  ]
-}
-JSON
-
-"$trabouled" --config "$work/edge.json" > "$work/out.txt" 2>&1 &
-pid=$!
-port=
-for _ in $(seq 150); do
-  port=$(sed -n 's|.*API on https://127.0.0.1:\([0-9]*\)/api/v1.*|\1|p' "$work/out.txt" | tail -n1)
-  [ -n "$port" ] && grep -q "forwarding with" "$work/out.txt" && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$port" ] || ! grep -q "forwarding with" "$work/out.txt"; then
-  echo "trabouled did not start:"; cat "$work/out.txt"; exit 1
-fi
+  ]' >"$work/policy.json"
+pcap_start "$trabouled" "$work" --api
 
 # Polls GET /flows until every flow of flows.txt has all its packets (at most 10 s), then checks
 # each flow's label and packet counts and prints the table.
