@@ -22,8 +22,11 @@
 #include <vector>
 
 #include "dataplane/stages/parse.h"
+#include "tests/testing/checksum.h"
 #include "tests/testing/eal_env.h"
+#include "tests/testing/nat_site.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/parse_frame.h"
 #include "tests/testing/stage_harness.h"
 
 namespace traboule::dp {
@@ -468,19 +471,8 @@ TEST(NatTableModel, RandomChurnMatchesModel) {
 // =============================================================================================
 // Stages
 
-constexpr uint16_t kLan = 0, kFiber = 1, kLte = 2;
-constexpr const char* kLanMac = "02:00:00:00:0a:01";
-constexpr const char* kHostMac = "02:00:00:00:0a:10";
-constexpr const char* kFiberMac = "02:00:00:00:0b:01";
-constexpr const char* kFiberGw = "02:00:00:00:0b:fe";
-constexpr const char* kLteMac = "02:00:00:00:0c:01";
-constexpr const char* kFiber4 = "100.64.1.2";
-constexpr const char* kFiber6 = "2001:db8:1::2";
-constexpr const char* kLte4 = "100.64.2.2";
-constexpr const char* kHost4 = "192.168.10.10";
-constexpr const char* kHost6 = "fd00:10::10";
-constexpr const char* kSaas4 = "203.0.113.1";
-constexpr const char* kSaas6 = "2001:db8:99::1";
+using namespace testing::nat_site;
+using testing::NatSite;
 
 std::atomic<uint32_t> g_now{1000};
 // The stages' time (BurstContext::now_tsc): g_now seconds in TSC ticks.
@@ -488,54 +480,8 @@ uint64_t fake_tsc() noexcept {
   return uint64_t{g_now.load()} * rte_get_tsc_hz();
 }
 
-// LAN + fiber (IPv4 and IPv6) + lte (IPv4 only). Port ids are labels: no port is touched.
-struct NatSite {
-  Site site;
-  NatSite() {
-    auto mk = [&](const char* name, uint16_t port, bool lan, const char* mac, uint8_t uplink) {
-      auto i = std::make_unique<Interface>();
-      i->name = name;
-      i->port_id = port;
-      i->is_lan = lan;
-      i->mac = testing::mac(mac);
-      i->uplink = uplink;
-      i->neighbors = std::make_unique<NeighborTable>(64);
-      i->link_up = true;
-      site.by_port[port] = i.get();
-      return i;
-    };
-    auto lan = mk("lan", kLan, true, kLanMac, kNoUplink);
-    lan->v4 = IfAddr{ip("192.168.10.1"), 24};
-    auto fiber = mk("fiber", kFiber, false, kFiberMac, 0);
-    fiber->v4 = IfAddr{ip(kFiber4), 24};
-    fiber->v6 = IfAddr{ip(kFiber6), 64};
-    auto lte = mk("lte", kLte, false, kLteMac, 1);
-    lte->v4 = IfAddr{ip(kLte4), 24};
-    site.lan = lan.get();
-    site.uplinks = {fiber.get(), lte.get()};
-    site.lan_prefixes = {*IpPrefix::parse("192.168.10.0/24"), *IpPrefix::parse("fd00:10::/64")};
-    site.ifaces.push_back(std::move(lan));
-    site.ifaces.push_back(std::move(fiber));
-    site.ifaces.push_back(std::move(lte));
-  }
-};
-
-// Runs the real parse stage, as the pipeline does before NAT.
 rte_mbuf* parsed(const Frame& f, uint16_t port) {
-  rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, port);
-  meta(m).in_port = port;
-  meta(m).flags = port == kLan ? meta_flag::kFromLan : 0;
-  ParseStage parse;
-  Burst e[3], drops;
-  Burst* ep[3] = {&e[0], &e[1], &e[2]};
-  uint64_t ec[3] = {}, dc[ParseStage::kDrops.size()] = {}, of = 0;
-  Trace tr;
-  Output out;
-  out.wire(0, ep, ec, &drops, dc, &of, &tr);
-  rte_mbuf* pkts[1] = {m};
-  parse.process(pkts, 1, BurstContext{}, out);
-  EXPECT_EQ(drops.n, 0) << "test frame must parse";
-  return m;
+  return testing::parsed_frame(f, port, port == kLan);
 }
 rte_mbuf* outbound(const Frame& f, uint8_t uplink = 0) {
   rte_mbuf* m = parsed(f, kLan);
@@ -551,47 +497,7 @@ PacketBuilder wan() {
   return PacketBuilder().eth(kFiberMac, kFiberGw);
 }
 
-// Checksums recomputed from scratch with DPDK (the field zeroed in a copy), compared with what
-// the frame carries. Frames here have no VLAN and no IPv6 extension headers.
-::testing::AssertionResult checksums_ok(const Bytes& frame) {
-  Bytes b = frame;
-  const size_t l3 = 14;
-  if (b.size() < l3 + 20) return ::testing::AssertionFailure() << "short frame";
-  const bool v4 = (b[l3] >> 4) == 4;
-  size_t l4;
-  uint8_t proto;
-  if (v4) {
-    const size_t ihl = (b[l3] & 0x0f) * 4u;
-    const uint16_t stored = static_cast<uint16_t>(b[l3 + 10] << 8 | b[l3 + 11]);
-    b[l3 + 10] = b[l3 + 11] = 0;
-    const uint16_t want = rte_be_to_cpu_16(rte_ipv4_cksum(reinterpret_cast<rte_ipv4_hdr*>(&b[l3])));
-    b[l3 + 10] = static_cast<uint8_t>(stored >> 8);
-    b[l3 + 11] = static_cast<uint8_t>(stored);
-    if (stored != want)
-      return ::testing::AssertionFailure() << "IPv4 header checksum " << stored << " != " << want;
-    l4 = l3 + ihl;
-    proto = b[l3 + 9];
-  } else {
-    l4 = l3 + 40;
-    proto = b[l3 + 6];
-  }
-  const size_t off = proto == IPPROTO_TCP ? 16 : proto == IPPROTO_UDP ? 6 : 2;
-  const uint16_t stored = static_cast<uint16_t>(b[l4 + off] << 8 | b[l4 + off + 1]);
-  if (proto == IPPROTO_UDP && stored == 0 && v4) return ::testing::AssertionSuccess();
-  b[l4 + off] = b[l4 + off + 1] = 0;
-  uint16_t want;
-  if (proto == IPPROTO_ICMP) {
-    want = rte_be_to_cpu_16(static_cast<uint16_t>(~rte_raw_cksum(&b[l4], b.size() - l4)));
-  } else if (v4) {
-    want = rte_be_to_cpu_16(rte_ipv4_udptcp_cksum(reinterpret_cast<rte_ipv4_hdr*>(&b[l3]), &b[l4]));
-  } else {
-    want = rte_be_to_cpu_16(rte_ipv6_udptcp_cksum(reinterpret_cast<rte_ipv6_hdr*>(&b[l3]), &b[l4]));
-  }
-  if (stored != want)
-    return ::testing::AssertionFailure()
-           << "L4 (proto " << int{proto} << ") checksum " << stored << " != " << want;
-  return ::testing::AssertionSuccess();
-}
+using testing::checksums_ok;
 
 struct Fixture {
   NatSite s;

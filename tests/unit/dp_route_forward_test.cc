@@ -11,6 +11,7 @@
 #include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/parse_frame.h"
 #include "tests/testing/stage_harness.h"
 #include "tests/testing/test_site.h"
 
@@ -92,22 +93,8 @@ struct Sites {
   }
 };
 
-// Runs the real parse stage to fill PacketMeta the way the pipeline does.
 rte_mbuf* parsed(const Frame& f, uint16_t port) {
-  rte_mbuf* m = testing::to_mbuf(testing::test_pool(), f, port);
-  meta(m).in_port = port;
-  meta(m).flags = port == kLan ? meta_flag::kFromLan : 0;
-  ParseStage parse;
-  Burst e[3], drops;
-  Burst* ep[3] = {&e[0], &e[1], &e[2]};
-  uint64_t ec[3] = {}, dc[ParseStage::kDrops.size()] = {}, of = 0;
-  Trace tr;
-  Output out;
-  out.wire(0, ep, ec, &drops, dc, &of, &tr);
-  rte_mbuf* pkts[1] = {m};
-  parse.process(pkts, 1, BurstContext{}, out);
-  EXPECT_EQ(drops.n, 0) << "test frame must parse";
-  return m;
+  return testing::parsed_frame(f, port, port == kLan);
 }
 
 struct RouteRow {
