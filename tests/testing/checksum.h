@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checksums for tests that check what a stage wrote, independent of the data plane's own code:
-// whole frames checked against DPDK's arithmetic.
+// RFC 1071 sums over big-endian words, and whole frames checked against DPDK's arithmetic.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,6 +13,22 @@
 #include <vector>
 
 namespace traboule::testing {
+
+// The 16-bit words of p[0, n) added to `acc`, unfolded; an odd last byte is the high half.
+inline uint32_t sum16(const uint8_t* p, size_t n, uint32_t acc = 0) {
+  for (size_t i = 0; i + 1 < n; i += 2) acc += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (n & 1) acc += static_cast<uint32_t>(p[n - 1] << 8);
+  return acc;
+}
+// The carries folded back in (not complemented: a correct checksum area sums to 0xffff).
+inline uint16_t fold(uint32_t acc) {
+  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+  return static_cast<uint16_t>(acc);
+}
+// The IPv4 header at b[l3] carries a correct header checksum.
+inline bool ipv4_header_ok(const std::vector<uint8_t>& b, size_t l3) {
+  return fold(sum16(&b[l3], (b[l3] & 0x0f) * 4u)) == 0xffff;
+}
 
 // The frame's IPv4 header checksum and its TCP, UDP, ICMP or ICMPv6 checksum, each recomputed
 // from scratch with DPDK (the field zeroed in a copy) and compared with what the frame carries.

@@ -16,6 +16,7 @@
 #include "dataplane/tables/flow_table.h"
 #include "dataplane/tables/nat_table.h"
 #include "tests/testing/eal_env.h"
+#include "tests/testing/nat_worker.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"
 #include "tests/testing/test_site.h"
@@ -613,15 +614,8 @@ struct ForwardRig {
                                   testing::mac("02:00:00:00:0a:11"), rte_rdtsc());
     ts.site.lan->neighbors->learn(*IpAddr::parse("192.168.10.12"),
                                   testing::mac("02:00:00:00:0a:12"), rte_rdtsc());
-    NatConfig nc;
-    nc.capacity = 1024;
-    nc.port_base = 49152;
-    nc.port_range_size = 4096;
-    nat = std::make_unique<NatTable>(nc);
-    std::array<bool, kMaxPorts> ready{};
-    ready[ts.lan_port] = ready[ts.up_port] = true;
-    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready};
-    d.nat = nat.get();
+    nat = testing::breakout_nat_table();
+    WorkerDeps d = testing::nat_worker_deps(ts, flows, *nat);
     pipe = make_worker_pipeline(std::move(d));
   }
   // Sends one frame; returns the frames that left on `out_port` (copied bytes).

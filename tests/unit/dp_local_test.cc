@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dataplane/io/mempool.h"
+#include "tests/testing/checksum.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"
@@ -182,19 +183,9 @@ rte_mbuf* load(const Frame& f, uint16_t in_port, size_t keep = 0, size_t chain_a
   return m;
 }
 
-// Independent checksum arithmetic (RFC 1071), big-endian words.
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t acc = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) acc += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (n & 1) acc += static_cast<uint32_t>(p[n - 1] << 8);
-  return acc;
-}
-uint16_t fold(uint32_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return static_cast<uint16_t>(acc);
-}
-bool ipv4_header_ok(const Bytes& b, size_t l3) {
-  return fold(sum16(&b[l3], (b[l3] & 0x0f) * 4u)) == 0xffff;
-}
+using traboule::testing::fold;
+using traboule::testing::ipv4_header_ok;
+using traboule::testing::sum16;
 bool icmp4_ok(const Bytes& b, size_t off, size_t len) {
   return fold(sum16(&b[off], len)) == 0xffff;
 }

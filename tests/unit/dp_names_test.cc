@@ -14,6 +14,7 @@
 #include "dataplane/tables/nat_table.h"
 #include "tests/testing/app_messages.h"
 #include "tests/testing/eal_env.h"
+#include "tests/testing/nat_worker.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/test_site.h"
 
@@ -76,15 +77,8 @@ struct Rig {
 
   explicit Rig(const char* tag) : ts(tag) {
     ts.set_policy(names_policy(ts.site));
-    NatConfig nc;
-    nc.capacity = 1024;
-    nc.port_base = 49152;
-    nc.port_range_size = 4096;
-    nat = std::make_unique<NatTable>(nc);
-    std::array<bool, kMaxPorts> ready{};
-    ready[ts.lan_port] = ready[ts.up_port] = true;
-    WorkerDeps d{0, &ts.site, &flows, testing::test_pool(), {nullptr}, ready};
-    d.nat = nat.get();
+    nat = testing::breakout_nat_table();
+    WorkerDeps d = testing::nat_worker_deps(ts, flows, *nat);
     d.names_cache = 256;
     pipe = make_worker_pipeline(std::move(d));
   }

@@ -24,6 +24,7 @@
 #include "dataplane/model/stamp_sessions.h"
 #include "dataplane/proto/stamp.h"
 #include "dataplane/stages/parse.h"
+#include "tests/testing/checksum.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"
@@ -65,18 +66,9 @@ void put64(Bytes& b, size_t off, uint64_t v) {
   put32(b, off, static_cast<uint32_t>(v >> 32));
   put32(b, off + 4, static_cast<uint32_t>(v));
 }
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t acc = 0) {
-  for (size_t i = 0; i + 1 < n; i += 2) acc += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (n & 1) acc += static_cast<uint32_t>(p[n - 1] << 8);
-  return acc;
-}
-uint16_t fold(uint32_t acc) {
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  return static_cast<uint16_t>(acc);
-}
-bool ipv4_header_ok(const Bytes& b, size_t l3) {
-  return fold(sum16(&b[l3], (b[l3] & 0x0f) * 4u)) == 0xffff;
-}
+using traboule::testing::fold;
+using traboule::testing::ipv4_header_ok;
+using traboule::testing::sum16;
 bool udp_ok(const Bytes& b, size_t l3, size_t l4, bool v4) {
   const size_t len = be16(b, l4 + 4);
   uint32_t acc = v4 ? sum16(&b[l3 + 12], 8) : sum16(&b[l3 + 8], 32);
