@@ -173,6 +173,29 @@ std::vector<Frame> wan_frames(unsigned round) {
   return v;
 }
 
+// One round with allocations counted: the bursts into the pipeline at parse, then its timers,
+// at `now`; what it sent is freed after counting stops. Returns how many packets went in.
+uint64_t counted_round(Pipeline& pipeline, uint16_t parse, testing::TestSite& fx,
+                       std::vector<rte_mbuf*>& lan, std::vector<rte_mbuf*>& wan, uint64_t now) {
+  t_counting = true;
+  mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
+  pipeline.run(parse, lan.data(), static_cast<uint16_t>(lan.size()), fx.ctx(now));
+  mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
+  pipeline.run(parse, wan.data(), static_cast<uint16_t>(wan.size()), fx.ctx(now));
+  pipeline.idle(fx.ctx(now));
+  t_counting = false;
+  fx.drain_lan();
+  fx.drain_uplink();
+  return lan.size() + wan.size();
+}
+
+// The value of the counter named `n`, 0 when there is none.
+uint64_t counter(const std::vector<CounterValue>& cs, const std::string& n) {
+  for (auto& c : cs)
+    if (c.name == n) return c.value;
+  return 0;
+}
+
 TEST(Alloc, PerPacketPathDoesNotAllocate) {
   testing::TestSite fx("alloc");
   fx.site.flows.timeouts.udp = 1;  // flows expire during the run: expiry is on the path too
@@ -223,16 +246,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
     for (auto& f : wan_frames(round))
       wan.push_back(testing::to_mbuf(testing::test_pool(), f, fx.up_port));
     fake_now += hz / 100;  // 10 ms per round: timers fire, flows age out
-    t_counting = true;
-    mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
-    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), fx.ctx(fake_now));
-    mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
-    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), fx.ctx(fake_now));
-    pipeline->idle(fx.ctx(fake_now));
-    t_counting = false;
-    processed += lan.size() + wan.size();
-    fx.drain_lan();
-    fx.drain_uplink();
+    processed += counted_round(*pipeline, parse, fx, lan, wan, fake_now);
   }
   EXPECT_EQ(g_allocations.load(), 0u)
       << "allocations on the per-packet path over " << processed << " packets";
@@ -240,11 +254,7 @@ TEST(Alloc, PerPacketPathDoesNotAllocate) {
   // The run really exercised the stages: check a few counters moved.
   std::vector<CounterValue> cs;
   pipeline->collect(cs);
-  auto get = [&](const std::string& n) {
-    for (auto& c : cs)
-      if (c.name == n) return c.value;
-    return uint64_t{0};
-  };
+  auto get = [&](const std::string& n) { return counter(cs, n); };
   EXPECT_GT(get("forward.out.egress"), 3000u);
   EXPECT_GT(get("local.out.tx"), 3000u);
   EXPECT_GT(get("forward.ttl_exceeded"), 0u);
@@ -329,26 +339,13 @@ TEST(Alloc, ProductionPipelineDoesNotAllocate) {
                                        .build(),
                                    fx.up_port));
     fake_now += hz / 100;
-    t_counting = true;
-    mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), fx.lan_port, true);
-    pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), fx.ctx(fake_now));
-    mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), fx.up_port, false);
-    pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), fx.ctx(fake_now));
-    pipeline->idle(fx.ctx(fake_now));
-    t_counting = false;
-    processed += lan.size() + wan.size();
-    fx.drain_lan();
-    fx.drain_uplink();
+    processed += counted_round(*pipeline, parse, fx, lan, wan, fake_now);
   }
   EXPECT_EQ(g_allocations.load(), 0u)
       << "allocations on the production pipeline over " << processed << " packets";
   std::vector<CounterValue> cs;
   pipeline->collect(cs);
-  auto get = [&](const std::string& n) {
-    for (auto& c : cs)
-      if (c.name == n) return c.value;
-    return uint64_t{0};
-  };
+  auto get = [&](const std::string& n) { return counter(cs, n); };
   EXPECT_GT(get("encap.out.next"), 1000u) << "overlay traffic encapsulated";
   EXPECT_GT(get("nat_out.out.next"), 1000u) << "breakout traffic translated";
   EXPECT_GT(get("qos.out.tx"), 1000u) << "scheduled by QoS";

@@ -127,6 +127,24 @@ uint64_t sum_prefix(const std::vector<CounterValue>& cs, const std::string& suff
   return s;
 }
 
+// The corpus' burst from `off` into the pipeline at parse: a random quarter received on the
+// uplink, the rest on the LAN. Returns how many packets went in.
+uint64_t feed_burst(Pipeline& pipeline, uint16_t parse, testing::TestSite& ts,
+                    const std::vector<Frame>& cases, size_t off, std::mt19937& rng) {
+  std::vector<rte_mbuf*> lan, wan;
+  for (size_t i = off; i < std::min(cases.size(), off + kBurstMax); ++i) {
+    bool from_wan = rng() % 4 == 0;
+    (from_wan ? wan : lan)
+        .push_back(
+            testing::to_mbuf(testing::test_pool(), cases[i], from_wan ? ts.up_port : ts.lan_port));
+  }
+  mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), ts.lan_port, true);
+  pipeline.run(parse, lan.data(), static_cast<uint16_t>(lan.size()), ts.ctx());
+  mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), ts.up_port, false);
+  pipeline.run(parse, wan.data(), static_cast<uint16_t>(wan.size()), ts.ctx());
+  return lan.size() + wan.size();
+}
+
 TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
   testing::TestSite ts("hostile");
   FlowTable flows(4096, ts.site.flows.timeouts, 0);
@@ -141,18 +159,7 @@ TEST(PipelineHostile, EveryPacketAccountedForNoCrashNoLeak) {
     std::mt19937 rng(20261128);
     const std::vector<Frame> cases = corpus(rng);
     for (size_t off = 0; off < cases.size(); off += kBurstMax) {
-      std::vector<rte_mbuf*> lan, wan;
-      for (size_t i = off; i < std::min(cases.size(), off + kBurstMax); ++i) {
-        bool from_wan = rng() % 4 == 0;
-        (from_wan ? wan : lan)
-            .push_back(testing::to_mbuf(testing::test_pool(), cases[i],
-                                        from_wan ? ts.up_port : ts.lan_port));
-      }
-      mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), ts.lan_port, true);
-      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), ts.ctx());
-      mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), ts.up_port, false);
-      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), ts.ctx());
-      fed += lan.size() + wan.size();
+      fed += feed_burst(*pipeline, parse, ts, cases, off, rng);
       sent += ts.drain_lan() + ts.drain_uplink();
     }
     std::vector<CounterValue> cs;
@@ -194,20 +201,9 @@ TEST(PipelineHostile, TheProductionPipelineSurvivesTheCorpusWithoutLeaks) {
     const std::vector<Frame> cases = corpus(rng);
     uint64_t now = rte_rdtsc();
     for (size_t off = 0; off < cases.size(); off += kBurstMax) {
-      std::vector<rte_mbuf*> lan, wan;
-      for (size_t i = off; i < std::min(cases.size(), off + kBurstMax); ++i) {
-        bool from_wan = rng() % 4 == 0;
-        (from_wan ? wan : lan)
-            .push_back(testing::to_mbuf(testing::test_pool(), cases[i],
-                                        from_wan ? ts.up_port : ts.lan_port));
-      }
-      mark_rx(lan.data(), static_cast<uint16_t>(lan.size()), ts.lan_port, true);
-      pipeline->run(parse, lan.data(), static_cast<uint16_t>(lan.size()), ts.ctx());
-      mark_rx(wan.data(), static_cast<uint16_t>(wan.size()), ts.up_port, false);
-      pipeline->run(parse, wan.data(), static_cast<uint16_t>(wan.size()), ts.ctx());
+      fed += feed_burst(*pipeline, parse, ts, cases, off, rng);
       now += rte_get_tsc_hz() / 1000;
       pipeline->idle(ts.ctx(now));
-      fed += lan.size() + wan.size();
       sent += ts.drain_lan() + ts.drain_uplink();
     }
     drops = pipeline->total_drops();

@@ -1185,17 +1185,47 @@ TEST(ProbeStage, UnresolvedGatewayIsAskedFor) {
             1u);
 }
 
-TEST(ProbeStage, ProbeReflectedAndRecordedEndToEnd) {
-  // Our box sends session 0's probe; a second probe stage plays the remote reflector (its
-  // "fiber" interface owns 198.51.100.7); the reply comes back to us and becomes a record.
-  Rig us(ProbeConfig{}, true, 64, true);
-  ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+// The remote end of an end-to-end test: one "fiber" interface (uplink 0) owning kPeer4.
+std::unique_ptr<Site> peer_site() {
   auto far_site = std::make_unique<Site>();
   auto far = make_iface("fiber", kWanPort, kGwMac, kPeer4, nullptr);
   far->uplink = 0;
   far_site->uplinks.push_back(far.get());
   far_site->by_port[kWanPort] = far.get();
   far_site->ifaces.push_back(std::move(far));
+  return far_site;
+}
+
+// A hub's probe stage: `clock` anchored now, the overlay's sites and paths in `sites`.
+ProbeDeps hub_deps(SharedTscClock& clock, OverlaySites& sites) {
+  clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz()));
+  ProbeDeps fd{&clock};
+  fd.overlay = &sites;
+  fd.overlay_hub = true;
+  return fd;
+}
+
+// `rq` sent by the edge's rig, reflected by the hub's stage `hh`, the reply consumed by the
+// edge: the size of the probe it sent (when `sent_len`) and the records it wrote.
+void hub_exchange(Rig& us, StageHarness& hh, StampRequest rq, size_t* sent_len,
+                  std::vector<StampRecord>* recs) {
+  ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
+  auto sent = us.h->idle(rte_rdtsc());
+  ASSERT_EQ(sent.size(), 1u);
+  if (sent_len != nullptr) *sent_len = traboule::testing::from_mbuf(sent[0].pkt).size();
+  auto refl = hh.run({load(Frame{traboule::testing::from_mbuf(sent[0].pkt)}, kWanPort)});
+  ASSERT_EQ(refl[0].where, "edge:reply");
+  auto got = us.h->run({load(Frame{traboule::testing::from_mbuf(refl[0].pkt)}, kWanPort)});
+  ASSERT_EQ(got[0].where, "edge:consumed");
+  *recs = us.drain();
+}
+
+TEST(ProbeStage, ProbeReflectedAndRecordedEndToEnd) {
+  // Our box sends session 0's probe; a second probe stage plays the remote reflector (its
+  // "fiber" interface owns 198.51.100.7); the reply comes back to us and becomes a record.
+  Rig us(ProbeConfig{}, true, 64, true);
+  ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
+  auto far_site = peer_site();
   SharedTscClock far_clock;
   far_clock.store(TscClock::anchor(rte_rdtsc(), kUnix0 + 5 * kNs, rte_get_tsc_hz(),
                                    ErrorEstimate{false, false, 20, 3}));
@@ -1775,12 +1805,7 @@ TEST(ProbeStage, DirectMeasurementEndToEnd) {
   Rig us(ProbeConfig{}, true, 64, true, &edge_sites, false, kEdgeSite);
   ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
 
-  auto far_site = std::make_unique<Site>();
-  auto far = make_iface("fiber", kWanPort, kGwMac, kPeer4, nullptr);
-  far->uplink = 0;
-  far_site->uplinks.push_back(far.get());
-  far_site->by_port[kWanPort] = far.get();
-  far_site->ifaces.push_back(std::move(far));
+  auto far_site = peer_site();
   OverlaySites hub_sites;
   hub_sites.learn(kEdgeSite, 0, ip(kWan4), 4500, rte_rdtsc(), rte_get_tsc_hz());
   std::vector<PassivePath> hub_rx((kMaxSiteId + 1) * kMaxUplinks);
@@ -1788,23 +1813,13 @@ TEST(ProbeStage, DirectMeasurementEndToEnd) {
   hub_sites.attach_rx(hub_rx.data(), kMaxSiteId + 1);
   hub_sites.path(kEdgeSite, 0).tx_seq.store(400);  // 20 of the hub's 400 lost on the way down
   SharedTscClock far_clock;
-  far_clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz()));
-  ProbeDeps fd{&far_clock};
-  fd.overlay = &hub_sites;
-  fd.overlay_hub = true;
-  ProbeStage hub(*far_site, {}, fd);
+  ProbeStage hub(*far_site, {}, hub_deps(far_clock, hub_sites));
   StageHarness hh(hub);
 
   StampRequest rq;
   rq.seq = 1;
-  ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
-  auto sent = us.h->idle(rte_rdtsc());
-  ASSERT_EQ(sent.size(), 1u);
-  auto refl = hh.run({load(Frame{traboule::testing::from_mbuf(sent[0].pkt)}, kWanPort)});
-  ASSERT_EQ(refl[0].where, "edge:reply");
-  auto got = us.h->run({load(Frame{traboule::testing::from_mbuf(refl[0].pkt)}, kWanPort)});
-  ASSERT_EQ(got[0].where, "edge:consumed");
-  auto recs = us.drain();
+  std::vector<StampRecord> recs;
+  ASSERT_NO_FATAL_FAILURE(hub_exchange(us, hh, rq, nullptr, &recs));
   ASSERT_EQ(recs.size(), 2u);
   const StampRecord& r = recs[1];
   EXPECT_EQ(r.kind, StampRecordKind::kReply);
@@ -1956,12 +1971,7 @@ TEST(ProbeStage, ClassDirectMeasurementEndToEnd) {
   Rig us(ProbeConfig{}, true, 64, true, &edge_sites, false, kEdgeSite);
   ASSERT_FALSE(us.sessions.set(0, {0, ip(kPeer4), kStampPort}));
 
-  auto far_site = std::make_unique<Site>();
-  auto far = make_iface("fiber", kWanPort, kGwMac, kPeer4, nullptr);
-  far->uplink = 0;
-  far_site->uplinks.push_back(far.get());
-  far_site->by_port[kWanPort] = far.get();
-  far_site->ifaces.push_back(std::move(far));
+  auto far_site = peer_site();
   OverlaySites hub_sites;
   hub_sites.learn(kEdgeSite, 0, ip(kWan4), 4500, rte_rdtsc(), rte_get_tsc_hz());
   std::vector<PassivePath> hub_rx((kMaxSiteId + 1) * kMaxUplinks);
@@ -1974,25 +1984,16 @@ TEST(ProbeStage, ClassDirectMeasurementEndToEnd) {
   hub_sites.path(kEdgeSite, 0).tx_cls[2].store(300);
   hub_sites.path(kEdgeSite, 0).dropped_cls[2].store(5);
   SharedTscClock far_clock;
-  far_clock.store(TscClock::anchor(rte_rdtsc(), kUnix0, rte_get_tsc_hz()));
-  ProbeDeps fd{&far_clock};
-  fd.overlay = &hub_sites;
-  fd.overlay_hub = true;
-  ProbeStage hub(*far_site, {}, fd);
+  ProbeStage hub(*far_site, {}, hub_deps(far_clock, hub_sites));
   StageHarness hh(hub);
 
   StampRequest rq;
   rq.seq = 1;
   rq.classes = 2;
-  ASSERT_EQ(rte_ring_enqueue_elem(us.requests, &rq, sizeof rq), 0);
-  auto sent = us.h->idle(rte_rdtsc());
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(traboule::testing::from_mbuf(sent[0].pkt).size(), 14u + 20 + 8 + 44 + 16 + 4 + 24);
-  auto refl = hh.run({load(Frame{traboule::testing::from_mbuf(sent[0].pkt)}, kWanPort)});
-  ASSERT_EQ(refl[0].where, "edge:reply");
-  auto got = us.h->run({load(Frame{traboule::testing::from_mbuf(refl[0].pkt)}, kWanPort)});
-  ASSERT_EQ(got[0].where, "edge:consumed");
-  auto recs = us.drain();
+  size_t sent_len = 0;
+  std::vector<StampRecord> recs;
+  ASSERT_NO_FATAL_FAILURE(hub_exchange(us, hh, rq, &sent_len, &recs));
+  EXPECT_EQ(sent_len, 14u + 20 + 8 + 44 + 16 + 4 + 24);
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0].dm_classes, 2);
   EXPECT_EQ(recs[0].c_s_txc[0], 290u);
