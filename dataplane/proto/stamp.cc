@@ -92,23 +92,29 @@ const char* to_string(StampStatus s) noexcept {
   return "?";
 }
 
-StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept {
-  if (in.size() < kStampPacketLen) return StampStatus::kTooShort;
-  const uint8_t* p = in.data();
+namespace {
+
+// The fields both packet kinds start with: sequence number, timestamp, error estimate, SSID.
+template <typename Packet>
+void decode_common(const uint8_t* p, Packet* out) noexcept {
   out->seq = get32(p + stamp_off::kSeq);
   out->timestamp = get64(p + stamp_off::kTimestamp);
   out->error = ErrorEstimate::decode(get16(p + stamp_off::kError));
   out->ssid = get16(p + stamp_off::kSsid);
+}
+
+}  // namespace
+
+StampStatus decode_sender(std::span<const uint8_t> in, StampSenderPacket* out) noexcept {
+  if (in.size() < kStampPacketLen) return StampStatus::kTooShort;
+  decode_common(in.data(), out);
   return StampStatus::kOk;
 }
 
 StampStatus decode_reflector(std::span<const uint8_t> in, StampReflectorPacket* out) noexcept {
   if (in.size() < kStampPacketLen) return StampStatus::kTooShort;
   const uint8_t* p = in.data();
-  out->seq = get32(p + stamp_off::kSeq);
-  out->timestamp = get64(p + stamp_off::kTimestamp);
-  out->error = ErrorEstimate::decode(get16(p + stamp_off::kError));
-  out->ssid = get16(p + stamp_off::kSsid);
+  decode_common(p, out);
   out->receive_ts = get64(p + stamp_off::kReceiveTs);
   out->sender_seq = get32(p + stamp_off::kSenderSeq);
   out->sender_ts = get64(p + stamp_off::kSenderTs);

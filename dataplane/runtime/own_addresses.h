@@ -41,6 +41,29 @@ inline std::optional<V4Words> v4_words(const Interface& ifc) noexcept {
   return w;
 }
 
+// The addresses a stage's per-port record keeps (fields iface, has_v4, v4, bcast4, has_v6, v6,
+// has_ll, ll) filled from `ifc`: its IPv4 address and directed broadcast, global IPv6 and
+// link-local addresses. Returns the IPv4 words, for the stages that keep more of them.
+template <typename PortRecord>
+std::optional<V4Words> fill_port_addresses(PortRecord& pi, Interface& ifc) noexcept {
+  pi.iface = &ifc;
+  const auto w = v4_words(ifc);
+  if (w) {
+    pi.has_v4 = true;
+    pi.v4 = w->addr;
+    pi.bcast4 = w->bcast;
+  }
+  if (ifc.v6 && !ifc.v6->addr.is_v4() && !ifc.v6->addr.is_zero()) {
+    pi.has_v6 = true;
+    pi.v6 = ifc.v6->addr;
+  }
+  if (!ifc.v6_link_local.is_zero()) {
+    pi.has_ll = true;
+    pi.ll = ifc.v6_link_local;
+  }
+  return w;
+}
+
 class OwnAddresses {
  public:
   explicit OwnAddresses(const Site& site) noexcept {

@@ -21,27 +21,14 @@ LocalStage::LocalStage(Site& site, rte_mempool* pool, bool resolver)
     Interface* ifc = site.by_port[port];
     if (ifc == nullptr) continue;
     PortInfo& pi = ports_[port];
-    pi.iface = ifc;
-    if (const auto w = v4_words(*ifc)) {
-      pi.has_v4 = true;
-      pi.v4 = w->addr;
-      pi.mask4 = w->mask;
-      pi.bcast4 = w->bcast;
-    }
+    if (const auto w = fill_port_addresses(pi, *ifc)) pi.mask4 = w->mask;
     if (ifc->gw4 && ifc->gw4->is_v4()) pi.gw4 = raw4(*ifc->gw4);
     if (ifc->gw6 && !ifc->gw6->is_v4() && !ifc->gw6->is_zero()) {
       pi.has_gw6 = true;
       pi.gw6 = *ifc->gw6;
     }
-    if (ifc->v6 && !ifc->v6->addr.is_v4() && !ifc->v6->addr.is_zero()) {
-      pi.has_v6 = true;
-      pi.v6 = ifc->v6->addr;
+    if (pi.has_v6)
       pi.prefix6 = IpPrefix{ifc->v6->addr, ifc->v6->plen > 128 ? uint8_t{128} : ifc->v6->plen};
-    }
-    if (!ifc->v6_link_local.is_zero()) {
-      pi.has_ll = true;
-      pi.ll = ifc->v6_link_local;
-    }
   }
 }
 

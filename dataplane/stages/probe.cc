@@ -127,21 +127,7 @@ ProbeStage::ProbeStage(Site& site, ProbeConfig cfg, ProbeDeps deps)
   for (uint16_t port = 0; port < kMaxPorts; ++port) {
     Interface* ifc = site.by_port[port];
     if (ifc == nullptr) continue;
-    PortInfo& pi = ports_[port];
-    pi.iface = ifc;
-    if (const auto w = v4_words(*ifc)) {
-      pi.has_v4 = true;
-      pi.v4 = w->addr;
-      pi.bcast4 = w->bcast;
-    }
-    if (ifc->v6 && !ifc->v6->addr.is_v4() && !ifc->v6->addr.is_zero()) {
-      pi.has_v6 = true;
-      pi.v6 = ifc->v6->addr;
-    }
-    if (!ifc->v6_link_local.is_zero()) {
-      pi.has_ll = true;
-      pi.ll = ifc->v6_link_local;
-    }
+    fill_port_addresses(ports_[port], *ifc);
   }
 }
 
@@ -548,6 +534,17 @@ StampSendFailure pick_source(const Interface& uplink, const IpAddr& dst, IpAddr*
   return StampSendFailure::kNone;
 }
 
+// Why a probe of `rq` to `dst` cannot be built (clock unset, length out of range, no source
+// address), checked in that order; else kNone with the source address in `src`.
+StampSendFailure probe_preconditions(const Interface& uplink, const IpAddr& dst,
+                                     const StampRequest& rq, const TscClock& clock,
+                                     IpAddr* src) noexcept {
+  if (!clock.set()) return StampSendFailure::kClockUnset;
+  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
+    return StampSendFailure::kBadLength;
+  return pick_source(uplink, dst, src);
+}
+
 // Ethernet + IPv4/IPv6 header of a probe (TTL 255, DF, DSCP), `l4_len` bytes of transport after.
 void write_headers(uint8_t* p, const Interface& uplink, const rte_ether_addr& next_hop_mac,
                    const IpAddr& src, const IpAddr& dst, uint8_t proto, uint8_t dscp,
@@ -604,12 +601,10 @@ StampSendFailure build_stamp_probe(rte_mbuf* m, const Interface& uplink,
                                    uint16_t dst_port, uint16_t src_port, const StampRequest& rq,
                                    const TscClock& clock, uint64_t* t1,
                                    const StampDm* dm) noexcept {
-  if (!clock.set()) return StampSendFailure::kClockUnset;
-  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
-    return StampSendFailure::kBadLength;
   const bool v4 = dst.is_v4();
   IpAddr src;
-  if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
+  if (const StampSendFailure f = probe_preconditions(uplink, dst, rq, clock, &src);
+      f != StampSendFailure::kNone)
     return f;
   const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
   const uint32_t dm_len = dm != nullptr ? uint32_t(stamp_dm_packet_len(dm->classes)) : 0;
@@ -646,12 +641,10 @@ StampSendFailure build_icmp_echo_probe(rte_mbuf* m, const Interface& uplink,
                                        const rte_ether_addr& next_hop_mac, const IpAddr& dst,
                                        uint16_t ident, const StampRequest& rq,
                                        const TscClock& clock, uint64_t* t1) noexcept {
-  if (!clock.set()) return StampSendFailure::kClockUnset;
-  if (rq.length < kStampPacketLen || rq.length > kStampMaxPacketLen)
-    return StampSendFailure::kBadLength;
   const bool v4 = dst.is_v4();
   IpAddr src;
-  if (const StampSendFailure f = pick_source(uplink, dst, &src); f != StampSendFailure::kNone)
+  if (const StampSendFailure f = probe_preconditions(uplink, dst, rq, clock, &src);
+      f != StampSendFailure::kNone)
     return f;
   const uint8_t proto = v4 ? uint8_t{IPPROTO_ICMP} : uint8_t{IPPROTO_ICMPV6};
   const uint32_t l3 = v4 ? kIpv4Len : kIpv6Len;
