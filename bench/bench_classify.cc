@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_sink.h"
 #include "dataplane/select/classifier.h"
 #include "dataplane/stages/classify.h"
 #include "dataplane/stages/flow.h"
@@ -27,21 +28,7 @@ using traboule::testing::PacketBuilder;
 
 constexpr uint16_t kBurst = 32;
 
-struct Sink {
-  dp::Burst edges[dp::kMaxEdges], drops;
-  dp::Burst* ptrs[dp::kMaxEdges];
-  uint64_t edge_counts[dp::kMaxEdges] = {}, drop_counts[32] = {}, overflow = 0;
-  dp::Trace trace{16};
-  dp::Output out;
-  Sink() {
-    for (unsigned i = 0; i < dp::kMaxEdges; ++i) ptrs[i] = &edges[i];
-    out.wire(0, ptrs, edge_counts, &drops, drop_counts, &overflow, &trace);
-  }
-  void reset() {
-    for (auto& e : edges) e.n = 0;
-    drops.n = 0;
-  }
-};
+using traboule::bench::Sink;
 
 std::vector<uint8_t> dns_query(unsigned i) {
   std::vector<uint8_t> b = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};

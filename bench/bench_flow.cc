@@ -107,6 +107,28 @@ std::unique_ptr<FlowStage> make_stage(FlowTable& table, bool firewall, const FwS
                   : std::make_unique<FlowStage>(table);
 }
 
+// The flow stage's output (its one edge and its drops) and a burst of one UDP frame from a LAN
+// host; each run rewrites the packets' metadata.
+struct FlowBurst {
+  Burst next, drops;
+  Burst* edges[1] = {&next};
+  uint64_t edge_counts[1] = {0}, drop_counts[FlowStage::kDrops.size()] = {}, overflow = 0;
+  Output out;
+  rte_mbuf* pkts[kBurst];
+  FlowBurst() {
+    out.wire(0, edges, edge_counts, &drops, drop_counts, &overflow, nullptr);
+    const auto frame = testing::PacketBuilder()
+                           .eth("02:00:00:00:00:fe", "02:00:00:00:00:01")
+                           .ipv4("10.0.0.1", "198.51.100.1")
+                           .udp(40000, 443)
+                           .payload(64)
+                           .build();
+    for (auto& p : pkts) p = testing::to_mbuf(testing::test_pool(), frame);
+  }
+  FlowBurst(const FlowBurst&) = delete;
+  FlowBurst& operator=(const FlowBurst&) = delete;
+};
+
 void BM_FlowLookupExisting(benchmark::State& state) {
   const auto flows = static_cast<uint32_t>(state.range(0));
   const bool firewall = state.range(1) != 0;
@@ -115,20 +137,7 @@ void BM_FlowLookupExisting(benchmark::State& state) {
   auto stage_ptr = make_stage(*fx.table, firewall, fw);
   FlowStage& stage = *stage_ptr;
 
-  Burst next, drops;
-  Burst* edges[1] = {&next};
-  uint64_t edge_counts[1] = {0}, drop_counts[FlowStage::kDrops.size()] = {}, overflow = 0;
-  Output out;
-  out.wire(0, edges, edge_counts, &drops, drop_counts, &overflow, nullptr);
-
-  const auto frame = testing::PacketBuilder()
-                         .eth("02:00:00:00:00:fe", "02:00:00:00:00:01")
-                         .ipv4("10.0.0.1", "198.51.100.1")
-                         .udp(40000, 443)
-                         .payload(64)
-                         .build();
-  rte_mbuf* pkts[kBurst];
-  for (auto& p : pkts) p = testing::to_mbuf(testing::test_pool(), frame);
+  FlowBurst b;
 
   const double hz = static_cast<double>(rte_get_tsc_hz());
   uint64_t cycles = 0, packets = 0;
@@ -136,27 +145,27 @@ void BM_FlowLookupExisting(benchmark::State& state) {
   burst_cycles.reserve(1 << 20);
   size_t pos = 0;
   for (auto _ : state) {
-    for (auto* p : pkts) {
+    for (auto* p : b.pkts) {
       const uint32_t o = fx.order[pos];
       fill_meta(meta(p), o >> 1, static_cast<uint8_t>(o & 1));
       if (++pos == fx.order.size()) pos = 0;
     }
     const uint64_t t0 = rte_rdtsc();
-    stage.process(pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, out);
+    stage.process(b.pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, b.out);
     const uint64_t dt = rte_rdtsc() - t0;
     cycles += dt;
     packets += kBurst;
     if (burst_cycles.size() < burst_cycles.capacity())
       burst_cycles.push_back(static_cast<uint32_t>(std::min<uint64_t>(dt, UINT32_MAX)));
     state.SetIterationTime(static_cast<double>(dt) / hz);
-    if (next.n != kBurst) {
+    if (b.next.n != kBurst) {
       state.SkipWithError("a packet did not reach the next edge");
       break;
     }
-    next.n = 0;
+    b.next.n = 0;
   }
-  rte_pktmbuf_free_bulk(pkts, kBurst);
-  rte_pktmbuf_free_bulk(drops.pkts, drops.n);
+  rte_pktmbuf_free_bulk(b.pkts, kBurst);
+  rte_pktmbuf_free_bulk(b.drops.pkts, b.drops.n);
   state.SetItemsProcessed(static_cast<int64_t>(packets));
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / packets : 0;
   if (!burst_cycles.empty()) {
@@ -183,19 +192,7 @@ void BM_FlowNew(benchmark::State& state) {
   constexpr uint32_t kCap = 1u << 18;  // beside the 1 M-flow fixture in the test EAL's 512 MB
   auto table = std::make_unique<FlowTable>(kCap, FlowTimeouts{}, static_cast<int>(rte_socket_id()));
   auto stage = make_stage(*table, firewall, fw);
-  Burst next, drops;
-  Burst* edges[1] = {&next};
-  uint64_t edge_counts[1] = {0}, drop_counts[FlowStage::kDrops.size()] = {}, overflow = 0;
-  Output out;
-  out.wire(0, edges, edge_counts, &drops, drop_counts, &overflow, nullptr);
-  const auto frame = testing::PacketBuilder()
-                         .eth("02:00:00:00:00:fe", "02:00:00:00:00:01")
-                         .ipv4("10.0.0.1", "198.51.100.1")
-                         .udp(40000, 443)
-                         .payload(64)
-                         .build();
-  rte_mbuf* pkts[kBurst];
-  for (auto& p : pkts) p = testing::to_mbuf(testing::test_pool(), frame);
+  FlowBurst b;
   const double hz = static_cast<double>(rte_get_tsc_hz());
   uint64_t cycles = 0, packets = 0;
   uint32_t i = 0;
@@ -206,18 +203,18 @@ void BM_FlowNew(benchmark::State& state) {
       table = std::make_unique<FlowTable>(kCap, FlowTimeouts{}, static_cast<int>(rte_socket_id()));
       stage = make_stage(*table, firewall, fw);
     }
-    for (auto* p : pkts) fill_meta(meta(p), i++ & 0x3fffffff, from_wan ? 1 : 0);
+    for (auto* p : b.pkts) fill_meta(meta(p), i++ & 0x3fffffff, from_wan ? 1 : 0);
     const uint64_t t0 = rte_rdtsc();
-    stage->process(pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, out);
+    stage->process(b.pkts, kBurst, BurstContext{.now_tsc = t0, .view = &fw.view}, b.out);
     const uint64_t dt = rte_rdtsc() - t0;
     cycles += dt;
     packets += kBurst;
     state.SetIterationTime(static_cast<double>(dt) / hz);
     // Dropped packets are handed back (the stage only hands them over): reuse them.
-    next.n = 0;
-    drops.n = 0;
+    b.next.n = 0;
+    b.drops.n = 0;
   }
-  rte_pktmbuf_free_bulk(pkts, kBurst);
+  rte_pktmbuf_free_bulk(b.pkts, kBurst);
   state.SetItemsProcessed(static_cast<int64_t>(packets));
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / packets : 0;
   state.counters["created"] = static_cast<double>(table->created());

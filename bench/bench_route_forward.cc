@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "bench/bench_sink.h"
 #include "dataplane/stages/dispatch.h"
 #include "dataplane/stages/forward.h"
 #include "dataplane/stages/parse.h"
@@ -26,22 +27,7 @@ using traboule::testing::PacketBuilder;
 
 constexpr uint16_t kBurst = 32;
 
-// An Output whose edges and drops land in scratch bursts the bench empties without freeing.
-struct Sink {
-  dp::Burst edges[dp::kMaxEdges], drops;
-  dp::Burst* ptrs[dp::kMaxEdges];
-  uint64_t edge_counts[dp::kMaxEdges] = {}, drop_counts[32] = {}, overflow = 0;
-  dp::Trace trace{16};
-  dp::Output out;
-  Sink() {
-    for (unsigned i = 0; i < dp::kMaxEdges; ++i) ptrs[i] = &edges[i];
-    out.wire(0, ptrs, edge_counts, &drops, drop_counts, &overflow, &trace);
-  }
-  void reset() {
-    for (auto& e : edges) e.n = 0;
-    drops.n = 0;
-  }
-};
+using traboule::bench::Sink;
 
 // kBurst parsed frames from the LAN host to distinct servers, half UDP, half TCP.
 std::vector<rte_mbuf*> lan_burst(uint16_t lan_port) {
