@@ -19,6 +19,7 @@
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"
+#include "tests/testing/wire_bytes.h"
 
 namespace traboule::dp {
 namespace {
@@ -47,14 +48,8 @@ constexpr const char* kWanLl = "fe80::ff:fe00:20";
 IpAddr ip(const char* text) {
   return *IpAddr::parse(text);
 }
-Bytes mac_bytes(const char* text) {
-  auto m = traboule::testing::mac(text);
-  return Bytes(m.addr_bytes, m.addr_bytes + 6);
-}
-Bytes ip_bytes(const char* text) {
-  IpAddr a = ip(text);
-  return a.is_v4() ? Bytes(a.b.begin() + 12, a.b.end()) : Bytes(a.b.begin(), a.b.end());
-}
+using traboule::testing::ip_bytes;
+using traboule::testing::mac_bytes;
 
 std::unique_ptr<Interface> make_iface(const char* name, uint16_t port, const char* mac_text,
                                       const char* v4, uint8_t plen4, const char* v6,

@@ -28,6 +28,7 @@
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/stage_harness.h"
+#include "tests/testing/wire_bytes.h"
 
 namespace traboule::dp {
 namespace {
@@ -82,14 +83,8 @@ Bytes slice(const Bytes& b, size_t off, size_t n) {
 IpAddr ip(const char* text) {
   return *IpAddr::parse(text);
 }
-Bytes mac_bytes(const char* text) {
-  auto m = traboule::testing::mac(text);
-  return Bytes(m.addr_bytes, m.addr_bytes + 6);
-}
-Bytes ip_bytes(const char* text) {
-  IpAddr a = ip(text);
-  return a.is_v4() ? Bytes(a.b.begin() + 12, a.b.end()) : Bytes(a.b.begin(), a.b.end());
-}
+using traboule::testing::ip_bytes;
+using traboule::testing::mac_bytes;
 
 // A Session-Sender packet written byte by byte (RFC 8762 §4.2.1), padded to `len`.
 Bytes sender_bytes(uint32_t seq, uint64_t ts, uint16_t err, uint16_t ssid, size_t len = 44,
