@@ -162,22 +162,8 @@ std::vector<rte_mbuf*> flow_burst(dp::FlowTable& flows) {
 template <class Stage>
 void timed(benchmark::State& state, std::vector<rte_mbuf*>& pkts, Stage& stage,
            const dp::WorkerView* view = nullptr) {
-  Sink s;
-  std::vector<uint64_t> samples;
-  for (auto _ : state) {
-    const uint64_t t0 = rte_rdtsc_precise();
-    const dp::BurstContext ctx{.now_tsc = t0, .view = view};
-    stage.process(pkts.data(), static_cast<uint16_t>(pkts.size()), ctx, s.out);
-    const uint64_t dt = rte_rdtsc_precise() - t0;
-    samples.push_back(dt);
-    state.SetIterationTime(double(dt) / double(rte_get_tsc_hz()));
-    s.reset();
-  }
-  std::nth_element(samples.begin(), samples.begin() + static_cast<long>(samples.size() / 2),
-                   samples.end());
-  state.counters["cycles_per_pkt"] = double(samples[samples.size() / 2]) / double(pkts.size());
-  state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(pkts.size()));
-  rte_pktmbuf_free_bulk(pkts.data(), static_cast<unsigned>(pkts.size()));
+  bench::timed(
+      state, pkts, stage, [] {}, view);
 }
 
 void BM_ClassifyStagePassThroughBaseline(benchmark::State& state) {
