@@ -26,6 +26,13 @@ inline constexpr const char* kHost4 = "192.168.10.10";
 inline constexpr const char* kHost6 = "fd00:10::10";
 inline constexpr const char* kSaas4 = "203.0.113.1";
 inline constexpr const char* kSaas6 = "2001:db8:99::1";
+
+// The address in `text`; a text that does not parse fails the test (and gives ::).
+inline dp::IpAddr ip(const char* text) {
+  auto a = dp::IpAddr::parse(text);
+  EXPECT_TRUE(a.has_value()) << text;
+  return a.value_or(dp::IpAddr{});
+}
 }  // namespace nat_site
 
 struct NatSite {
@@ -45,12 +52,12 @@ struct NatSite {
       return i;
     };
     auto lan = mk("lan", kLan, true, kLanMac, dp::kNoUplink);
-    lan->v4 = dp::IfAddr{addr("192.168.10.1"), 24};
+    lan->v4 = dp::IfAddr{ip("192.168.10.1"), 24};
     auto fiber = mk("fiber", kFiber, false, kFiberMac, 0);
-    fiber->v4 = dp::IfAddr{addr(kFiber4), 24};
-    fiber->v6 = dp::IfAddr{addr(kFiber6), 64};
+    fiber->v4 = dp::IfAddr{ip(kFiber4), 24};
+    fiber->v6 = dp::IfAddr{ip(kFiber6), 64};
     auto lte = mk("lte", kLte, false, kLteMac, 1);
-    lte->v4 = dp::IfAddr{addr(kLte4), 24};
+    lte->v4 = dp::IfAddr{ip(kLte4), 24};
     site.lan = lan.get();
     site.uplinks = {fiber.get(), lte.get()};
     site.lan_prefixes = {*dp::IpPrefix::parse("192.168.10.0/24"),
@@ -58,13 +65,6 @@ struct NatSite {
     site.ifaces.push_back(std::move(lan));
     site.ifaces.push_back(std::move(fiber));
     site.ifaces.push_back(std::move(lte));
-  }
-
- private:
-  static dp::IpAddr addr(const char* text) {
-    auto a = dp::IpAddr::parse(text);
-    EXPECT_TRUE(a.has_value()) << text;
-    return a.value_or(dp::IpAddr{});
   }
 };
 

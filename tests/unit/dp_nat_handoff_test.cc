@@ -48,11 +48,7 @@ using testing::StageHarness;
 using Bytes = std::vector<uint8_t>;
 namespace tcpf = testing::tcpf;
 
-IpAddr ip(const char* text) {
-  auto a = IpAddr::parse(text);
-  EXPECT_TRUE(a.has_value()) << text;
-  return a.value_or(IpAddr{});
-}
+using testing::nat_site::ip;
 
 // Two workers: worker 0 owns [20000, 21000), worker 1 [21000, 22000); nothing else is anyone's.
 constexpr uint16_t kBase = 20000;

@@ -39,11 +39,7 @@ using testing::StageHarness;
 using Bytes = std::vector<uint8_t>;
 namespace tcpf = testing::tcpf;
 
-IpAddr ip(const char* text) {
-  auto a = IpAddr::parse(text);
-  EXPECT_TRUE(a.has_value()) << text;
-  return a.value_or(IpAddr{});
-}
+using testing::nat_site::ip;
 
 // =============================================================================================
 // NatTable
