@@ -10,16 +10,9 @@ trabouled=$1
 make_captures=$2
 here=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
-work=$(mktemp -d /tmp/tb-applabels.XXXXXX)
-prefix=tbapps$$
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  rm -rf "$work" "/var/run/dpdk/$prefix"
-}
-trap cleanup EXIT
 # shellcheck source=tests/packet/pcap_site.sh
 source "$here/pcap_site.sh"
+pcap_init applabels tbapps
 
 # The label each flow of flows.txt must get: the default catalog's names
 # (controlplane/policy/app_catalog.cc). The DNS query names Teams but stays "dns" (its master

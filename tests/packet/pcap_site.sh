@@ -2,11 +2,24 @@
 # tests/packet/pcap_site.sh: the edge the capture tests run (run_golden.sh, app_labels_test.sh):
 # trabouled with its LAN and two uplinks on net_pcap files in WORK, one worker, no hugepages.
 # Source it, then:
+#   pcap_init SHORT PREFIX   work (a temp dir), prefix (EAL's, PREFIX + pid), pid; at exit the
+#                            daemon is stopped and both are removed
 #   pcap_edge_config WORK PREFIX [--ipv6] [--api TOKEN_SHA256]   the daemon config, on stdout
 #   pcap_policy RULES_JSON                                        a policy of fiber and vdsl
 #   pcap_start TRABOULED WORK [--api]   starts it (sets pid; with --api, port: the API's port);
 #                                       prints its output and exits 1 if it does not forward
-# shellcheck shell=bash disable=SC2034 # pid and port are for the sourcing test
+# shellcheck shell=bash disable=SC2034 # work, prefix, pid and port are for the sourcing test
+
+pcap_init() {
+  work=$(mktemp -d "/tmp/tb-$1.XXXXXX")
+  prefix="$2$$"
+  pid=
+  trap pcap__cleanup EXIT
+}
+pcap__cleanup() {
+  if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work" "/var/run/dpdk/$prefix"
+}
 
 pcap_edge_config() {
   local work=$1 prefix=$2 lan6="" fiber6="" api=""

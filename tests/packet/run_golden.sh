@@ -10,16 +10,9 @@ make_inputs=$2
 update=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 golden=$here/golden
-work=$(mktemp -d /tmp/tb-golden.XXXXXX)
-prefix=tbgold$$
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  rm -rf "$work" "/var/run/dpdk/$prefix"
-}
-trap cleanup EXIT
 # shellcheck source=tests/packet/pcap_site.sh
 source "$here/pcap_site.sh"
+pcap_init golden tbgold
 
 "$make_inputs" "$work"
 pcap_edge_config "$work" "$prefix" --ipv6 >"$work/edge.json"
