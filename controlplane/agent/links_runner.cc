@@ -57,6 +57,16 @@ const char* health_name(dp::LinkHealth h) {
 
 }  // namespace
 
+// What every path's monitor takes from the policy's probe settings, and its STAMP session id.
+void LinksRunner::probe_settings(PathPlan& pp, const ProbeSettings& probes) {
+  pp.cfg.timeout_ms = probes.timeout_ms;
+  pp.cfg.window = probes.window;
+  pp.cfg.down_after = probes.down_after;
+  pp.cfg.up_after = probes.up_after;
+  pp.cfg.dscp = probes.dscp;
+  pp.cfg.ssid = pp.session;
+}
+
 LinksRunner::LinksRunner(dp::Dataplane& dp, std::string role, Log log)
     : dp_(dp), role_(std::move(role)), log_(std::move(log)) {
   state_ = to_json(LinkState{});
@@ -124,12 +134,7 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
         pp.cfg.remote =
             (v4 ? remote.str() : "[" + remote.str() + "]") + ":" + std::to_string(p.probes.port);
         pp.cfg.interval_ms = interval_of(u);
-        pp.cfg.timeout_ms = p.probes.timeout_ms;
-        pp.cfg.window = p.probes.window;
-        pp.cfg.down_after = p.probes.down_after;
-        pp.cfg.up_after = p.probes.up_after;
-        pp.cfg.dscp = p.probes.dscp;
-        pp.cfg.ssid = pp.session;
+        probe_settings(pp, p.probes);
         // The loss of each SLA class's own traffic rides on the probes (docs/links.md).
         pp.cfg.data_classes = static_cast<uint8_t>(
             std::min<size_t>(p.snapshot->sla_classes.size(), dp::kStampMaxClasses));
@@ -161,12 +166,7 @@ std::vector<LinksRunner::PathPlan> LinksRunner::plan(const CompiledPolicy& p) co
       pp.cfg.remote =
           "icmp " + remote->str() + (t.method == "icmp" ? "" : " (for " + t.method + ")");
       pp.cfg.interval_ms = std::max(interval_of(u), kInternetMinIntervalMs);
-      pp.cfg.timeout_ms = p.probes.timeout_ms;
-      pp.cfg.window = p.probes.window;
-      pp.cfg.down_after = p.probes.down_after;
-      pp.cfg.up_after = p.probes.up_after;
-      pp.cfg.dscp = p.probes.dscp;
-      pp.cfg.ssid = pp.session;
+      probe_settings(pp, p.probes);
       pp.cfg.reflector = ReflectorMode::kStateless;  // the target echoes our sequence number
       out.push_back(pp);
     }

@@ -80,6 +80,7 @@ class LinksRunner {
     }
   };
   std::vector<PathPlan> plan(const CompiledPolicy& p) const;
+  static void probe_settings(PathPlan& pp, const ProbeSettings& probes);
   void run();
   void apply_plan(std::vector<PathPlan> plan);
   void update_clock(bool first);
