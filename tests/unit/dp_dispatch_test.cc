@@ -14,6 +14,7 @@
 #include "dataplane/tables/flow_table.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pipeline_counters.h"
 #include "tests/testing/stage_harness.h"
 #include "tests/testing/test_site.h"
 
@@ -24,11 +25,7 @@ using testing::PacketBuilder;
 using testing::TestSite;
 
 uint64_t counter(const Pipeline& p, const std::string& name) {
-  std::vector<CounterValue> cs;
-  p.collect(cs);
-  for (auto& c : cs)
-    if (c.name == name) return c.value;
-  return 0;
+  return testing::counter_value(p, name).value_or(0);
 }
 
 TEST(Dispatch, BothDirectionsMeetOnTheOwningWorker) {

@@ -16,6 +16,7 @@
 #include "tests/testing/eal_env.h"
 #include "tests/testing/nat_worker.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pipeline_counters.h"
 #include "tests/testing/test_site.h"
 
 namespace traboule::dp {
@@ -30,11 +31,7 @@ constexpr uint16_t kTeams = 1;
 constexpr uint16_t kBackup = 2;  // a custom application: 10.20.0.0/16, TCP 873
 
 uint64_t counter(const Pipeline& p, const std::string& name) {
-  std::vector<CounterValue> cs;
-  p.collect(cs);
-  for (auto& c : cs)
-    if (c.name == name) return c.value;
-  return 0;
+  return testing::counter_value(p, name).value_or(0);
 }
 
 // Apps: unknown, teams (built in, with domains), backup (custom). Rules: teams → breakout,

@@ -35,6 +35,7 @@
 #include "tests/testing/nat_site.h"
 #include "tests/testing/packet_builder.h"
 #include "tests/testing/parse_frame.h"
+#include "tests/testing/pipeline_counters.h"
 #include "tests/testing/stage_harness.h"
 #include "tests/testing/test_site.h"
 
@@ -640,12 +641,9 @@ TEST(NatHandoff, SingleWorkerHandsNothingOff) {
 }
 
 uint64_t counter(const Pipeline& p, const std::string& name) {
-  std::vector<CounterValue> cs;
-  p.collect(cs);
-  for (auto& c : cs)
-    if (c.name == name) return c.value;
-  ADD_FAILURE() << "no counter " << name;
-  return 0;
+  const auto v = testing::counter_value(p, name);
+  if (!v) ADD_FAILURE() << "no counter " << name;
+  return v.value_or(0);
 }
 template <typename S>
 uint64_t stage_total(const Pipeline& p, const std::string& stage) {

@@ -10,6 +10,7 @@
 #include "dataplane/graph/pipeline.h"
 #include "tests/testing/eal_env.h"
 #include "tests/testing/packet_builder.h"
+#include "tests/testing/pipeline_counters.h"
 
 namespace traboule::dp {
 namespace {
@@ -66,11 +67,7 @@ std::vector<NodeSpec> table() {
 }
 
 uint64_t counter(const Pipeline& p, const std::string& name) {
-  std::vector<CounterValue> cs;
-  p.collect(cs);
-  for (auto& c : cs)
-    if (c.name == name) return c.value;
-  return UINT64_MAX;
+  return testing::counter_value(p, name).value_or(UINT64_MAX);
 }
 
 TEST(Pipeline, RoutesEdgesAndCountsDrops) {
